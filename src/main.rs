@@ -1,0 +1,4 @@
+//! The poolscope binary.
+fn main() {
+    println!("poolscope {}", env!("CARGO_PKG_VERSION"));
+}

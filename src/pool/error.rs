@@ -1,0 +1,105 @@
+//! Errors of the executor API.
+
+use std::fmt;
+
+/// Why a future holds no value: the Rust spelling of the exceptions `Future.result()` raises.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskError {
+    /// The task raised: it returned an error or panicked. The message is what it said.
+    Failed(String),
+    /// The future was cancelled before it started (`CancelledError`).
+    Cancelled,
+    /// The wait gave up before the future finished (`TimeoutError`). The task itself goes on.
+    Timeout,
+    /// The worker process running the task died (`BrokenProcessPool` for that task).
+    WorkerDied(String),
+    /// The pool was shut down, terminated or broken before the task could run.
+    PoolShutdown,
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Failed(msg) => write!(f, "task failed: {msg}"),
+            TaskError::Cancelled => f.write_str("task was cancelled"),
+            TaskError::Timeout => f.write_str("timed out waiting for the task"),
+            TaskError::WorkerDied(why) => write!(f, "the worker running the task died: {why}"),
+            TaskError::PoolShutdown => f.write_str("the pool shut down before the task ran"),
+        }
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+impl TaskError {
+    /// The name of the Python exception a `concurrent.futures` program would see.
+    pub fn python_name(&self) -> &'static str {
+        match self {
+            TaskError::Failed(_) => "Exception",
+            TaskError::Cancelled => "CancelledError",
+            TaskError::Timeout => "TimeoutError",
+            TaskError::WorkerDied(_) => "BrokenProcessPool",
+            TaskError::PoolShutdown => "RuntimeError",
+        }
+    }
+}
+
+/// A submission the pool refused. The job is handed back so nothing is lost.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SubmitError<J> {
+    /// `shutdown()` or `close()` was called: "cannot schedule new futures after shutdown".
+    Shutdown(J),
+    /// A process worker died and the pool broke (`BrokenProcessPool`).
+    Broken(J),
+}
+
+impl<J> SubmitError<J> {
+    /// Takes the refused job back.
+    pub fn into_inner(self) -> J {
+        match self {
+            SubmitError::Shutdown(job) | SubmitError::Broken(job) => job,
+        }
+    }
+}
+
+impl<J> fmt::Debug for SubmitError<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubmitError::Shutdown(_) => f.write_str("Shutdown(..)"),
+            SubmitError::Broken(_) => f.write_str("Broken(..)"),
+        }
+    }
+}
+
+impl<J> fmt::Display for SubmitError<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubmitError::Shutdown(_) => f.write_str("cannot schedule new futures after shutdown"),
+            SubmitError::Broken(_) => f.write_str(
+                "a worker process died abruptly; the pool is broken and takes no new work",
+            ),
+        }
+    }
+}
+
+impl<J> std::error::Error for SubmitError<J> {}
+
+/// The result of a finished task.
+pub type TaskResult<T> = Result<T, TaskError>;
+
+/// A pool operation that makes no sense in the pool's current state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolError {
+    /// `join()` before `close()` or `terminate()` (Python: `ValueError: Pool is still running`).
+    StillRunning,
+}
+
+impl fmt::Display for PoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PoolError::StillRunning => f.write_str("pool is still running: call close() or terminate() first"),
+        }
+    }
+}
+
+impl std::error::Error for PoolError {}

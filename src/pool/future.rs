@@ -1,0 +1,384 @@
+//! [`Future`]: the handle to a task's eventual outcome, as in `concurrent.futures.Future`.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use super::error::{TaskError, TaskResult};
+use super::probe::{EventKind, Outcome, TaskId, Telemetry, WorkerId};
+
+// The life of a future. PENDING -> RUNNING -> FINISHED, or PENDING -> CANCELLED.
+// A terminal state is only ever stored together with the outcome, under the slot lock.
+const PENDING: u8 = 0;
+const RUNNING: u8 = 1;
+const FINISHED: u8 = 2;
+const CANCELLED: u8 = 3;
+
+type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send + 'static>;
+
+/// The eventual outcome of a task submitted to a pool.
+///
+/// Cloning gives another handle to the same future. Every method is safe to call from any
+/// thread, including from inside a done-callback.
+///
+/// # Examples
+/// ```
+/// use poolscope::pool::ThreadPool;
+/// use std::time::Duration;
+///
+/// let pool = ThreadPool::new(2);
+/// let future = pool.submit(|| 6 * 7).unwrap();
+/// assert_eq!(future.result(Some(Duration::from_secs(5))), Ok(42));
+/// assert!(future.done());
+/// assert!(!future.cancel(), "a finished future cannot be cancelled");
+/// ```
+pub struct Future<T> {
+    pub(crate) inner: Arc<Inner<T>>,
+}
+
+pub(crate) struct Inner<T> {
+    id: TaskId,
+    state: AtomicU8,
+    slot: Mutex<Slot<T>>,
+    finished: Condvar,
+    telemetry: Option<Arc<Telemetry>>,
+}
+
+struct Slot<T> {
+    outcome: Option<TaskResult<T>>,
+    callbacks: Vec<Callback<T>>,
+    /// `wait` / `as_completed` calls watching this future: (their channel, our index there).
+    watchers: Vec<(Sender<usize>, usize)>,
+    /// Threads blocked in `result()`; the finisher notifies only when there are some.
+    sleepers: u32,
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Future { inner: Arc::clone(&self.inner) }
+    }
+}
+
+impl<T> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Future").field("task", &self.inner.id).field("state", &self.state_name()).finish()
+    }
+}
+
+impl<T> Future<T> {
+    pub(crate) fn new(id: TaskId, telemetry: Option<Arc<Telemetry>>) -> Future<T> {
+        Future {
+            inner: Arc::new(Inner {
+                id,
+                state: AtomicU8::new(PENDING),
+                slot: Mutex::new(Slot { outcome: None, callbacks: Vec::new(), watchers: Vec::new(), sleepers: 0 }),
+                finished: Condvar::new(),
+                telemetry,
+            }),
+        }
+    }
+
+    /// The task's id: its place in the pool's submission order, from 0.
+    pub fn id(&self) -> TaskId {
+        self.inner.id
+    }
+
+    /// `pending`, `running`, `finished` or `cancelled`.
+    pub fn state_name(&self) -> &'static str {
+        match self.inner.state.load(Ordering::Acquire) {
+            PENDING => "pending",
+            RUNNING => "running",
+            FINISHED => "finished",
+            _ => "cancelled",
+        }
+    }
+
+    /// True once the task finished (with a value or an error) or was cancelled.
+    pub fn done(&self) -> bool {
+        self.inner.state.load(Ordering::Acquire) >= FINISHED
+    }
+
+    /// True while a worker is running the task.
+    pub fn running(&self) -> bool {
+        self.inner.state.load(Ordering::Acquire) == RUNNING
+    }
+
+    /// True if the future was cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.inner.state.load(Ordering::Acquire) == CANCELLED
+    }
+
+    /// Cancels the task if it has not started. Returns true if the future is (now) cancelled,
+    /// false if it is running or finished — as `Future.cancel()`.
+    pub fn cancel(&self) -> bool {
+        let mut slot = self.inner.lock();
+        let was = self.inner.state.load(Ordering::Acquire);
+        let ok = match was {
+            CANCELLED => true,
+            PENDING => {
+                self.inner.state.store(CANCELLED, Ordering::Release);
+                slot.outcome = Some(Err(TaskError::Cancelled));
+                true
+            }
+            _ => false,
+        };
+        let newly = ok && was == PENDING;
+        let fired = if newly { Some(self.inner.take_on_finish(slot)) } else { None };
+        if let Some(telemetry) = &self.inner.telemetry {
+            let queued = if newly { telemetry.dequeued() } else { telemetry.queued() };
+            telemetry.emit(EventKind::Cancel { task: self.inner.id, ok, queued });
+        }
+        if let Some((callbacks, watchers)) = fired {
+            self.fire(callbacks, watchers);
+        }
+        ok
+    }
+
+    /// Waits for the outcome: the value, or why there is none. `None` waits for ever.
+    ///
+    /// # Errors
+    /// The task's own error ([`TaskError::Failed`], [`TaskError::WorkerDied`],
+    /// [`TaskError::PoolShutdown`]), [`TaskError::Cancelled`], or [`TaskError::Timeout`] when
+    /// `timeout` passes first (the task goes on).
+    pub fn result(&self, timeout: Option<Duration>) -> TaskResult<T>
+    where
+        T: Clone,
+    {
+        let slot = self.wait_finished(timeout)?;
+        slot.outcome.clone().expect("a finished future holds its outcome")
+    }
+
+    /// Waits for the task, then returns its error, or `None` if it succeeded.
+    ///
+    /// # Errors
+    /// [`TaskError::Cancelled`] if it was cancelled, [`TaskError::Timeout`] if `timeout` passes.
+    pub fn exception(&self, timeout: Option<Duration>) -> Result<Option<TaskError>, TaskError> {
+        let slot = self.wait_finished(timeout)?;
+        match slot.outcome.as_ref().expect("a finished future holds its outcome") {
+            Ok(_) => Ok(None),
+            Err(TaskError::Cancelled) => Err(TaskError::Cancelled),
+            Err(e) => Ok(Some(e.clone())),
+        }
+    }
+
+    /// The outcome if the future is done, without waiting.
+    pub fn try_result(&self) -> Option<TaskResult<T>>
+    where
+        T: Clone,
+    {
+        self.inner.lock().outcome.clone()
+    }
+
+    /// Adds a callback that runs once the future is done, with the future as argument.
+    ///
+    /// Callbacks run once each, in the order they were added, on the thread that completes the
+    /// future (a worker, or the thread that cancels it). Added to a future that is already
+    /// done, the callback runs at once on the caller's thread. A panicking callback is caught
+    /// and reported (a `Callback` event with `panicked`, or stderr without a probe); the
+    /// pool and the other callbacks carry on.
+    pub fn add_done_callback<F>(&self, callback: F)
+    where
+        F: FnOnce(&Future<T>) + Send + 'static,
+    {
+        let mut slot = self.inner.lock();
+        if slot.outcome.is_none() {
+            slot.callbacks.push(Box::new(callback));
+            return;
+        }
+        drop(slot);
+        self.run_callback(Box::new(callback));
+    }
+
+    /// True if both handles point to the same future.
+    pub fn ptr_eq(&self, other: &Future<T>) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// True if the task finished by raising (not by being cancelled).
+    pub(crate) fn raised(&self) -> bool {
+        matches!(self.inner.lock().outcome, Some(Err(ref e)) if *e != TaskError::Cancelled)
+    }
+
+    /// Waits for the outcome and takes it out. Only for futures nobody else can see
+    /// (`map`'s own), since it leaves the future without an outcome.
+    pub(crate) fn take(&self, timeout: Option<Duration>) -> TaskResult<T> {
+        let mut slot = self.wait_finished(timeout)?;
+        slot.outcome.take().unwrap_or(Err(TaskError::Cancelled))
+    }
+
+    /// Asks to be told (`tx.send(index)`) when the future is done. Returns false, and registers
+    /// nothing, if it already is.
+    pub(crate) fn watch(&self, tx: &Sender<usize>, index: usize) -> bool {
+        let mut slot = self.inner.lock();
+        if slot.outcome.is_some() {
+            return false;
+        }
+        slot.watchers.push((tx.clone(), index));
+        true
+    }
+
+    fn wait_finished(&self, timeout: Option<Duration>) -> Result<MutexGuard<'_, Slot<T>>, TaskError> {
+        let mut slot = self.inner.lock();
+        let deadline = timeout.map(|t| Instant::now() + t);
+        while slot.outcome.is_none() {
+            slot.sleepers += 1;
+            slot = match deadline {
+                None => self.inner.finished.wait(slot).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        slot.sleepers -= 1;
+                        return Err(TaskError::Timeout);
+                    }
+                    self.inner.finished.wait_timeout(slot, left).unwrap_or_else(|e| e.into_inner()).0
+                }
+            };
+            slot.sleepers -= 1;
+        }
+        Ok(slot)
+    }
+
+    fn fire(&self, callbacks: Vec<Callback<T>>, watchers: Vec<(Sender<usize>, usize)>) {
+        for (tx, index) in watchers {
+            // A watcher that gave up (timed out) has dropped its receiver: nothing to tell.
+            let _ = tx.send(index);
+        }
+        for callback in callbacks {
+            self.run_callback(callback);
+        }
+    }
+
+    fn run_callback(&self, callback: Callback<T>) {
+        let panicked = catch_unwind(AssertUnwindSafe(|| callback(self))).err().map(|p| panic_message(&*p));
+        match &self.inner.telemetry {
+            Some(telemetry) => telemetry.emit(EventKind::Callback {
+                task: self.inner.id,
+                thread: std::thread::current().name().unwrap_or("unnamed").to_string(),
+                panicked,
+            }),
+            None => {
+                if let Some(msg) = panicked {
+                    eprintln!("poolscope: exception calling callback for task {}: {msg}", self.inner.id);
+                }
+            }
+        }
+    }
+
+    /// Marks the task running if it is still pending (`set_running_or_notify_cancel`).
+    /// Returns false if it was cancelled or abandoned: the worker must skip it.
+    pub(crate) fn begin(&self) -> bool {
+        self.inner.state.compare_exchange(PENDING, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// Stores the outcome of a task that ran, wakes waiters, runs callbacks.
+    pub(crate) fn finish(&self, outcome: TaskResult<T>) {
+        let mut slot = self.inner.lock();
+        debug_assert!(slot.outcome.is_none(), "a future finishes once");
+        slot.outcome = Some(outcome);
+        self.inner.state.store(FINISHED, Ordering::Release);
+        let (callbacks, watchers) = self.inner.take_on_finish(slot);
+        self.fire(callbacks, watchers);
+    }
+
+    /// Fails a task that never ran (pool terminated or broken). Returns false if it had
+    /// already started or ended.
+    pub(crate) fn abandon(&self, error: TaskError) -> bool {
+        let mut slot = self.inner.lock();
+        if self.inner.state.compare_exchange(PENDING, FINISHED, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return false;
+        }
+        slot.outcome = Some(Err(error));
+        let (callbacks, watchers) = self.inner.take_on_finish(slot);
+        if let Some(telemetry) = &self.inner.telemetry {
+            let queued = telemetry.dequeued();
+            telemetry.emit(EventKind::Abandon { task: self.inner.id, queued });
+        }
+        self.fire(callbacks, watchers);
+        true
+    }
+
+    /// Runs a task for a worker: marks it running (or skips it if it was cancelled), reports
+    /// start and finish, turns a panic into [`TaskError::Failed`], completes the future.
+    /// `describe` renders the value for the event log. Returns false if the task was skipped.
+    pub(crate) fn run(
+        &self,
+        worker: WorkerId,
+        pid: u32,
+        work: impl FnOnce() -> TaskResult<T>,
+        describe: impl FnOnce(&T) -> Option<String>,
+    ) -> bool {
+        if !self.begin() {
+            return false;
+        }
+        if let Some(telemetry) = &self.inner.telemetry {
+            let queued = telemetry.dequeued();
+            telemetry.emit(EventKind::Start { task: self.inner.id, worker, pid, queued });
+        }
+        let outcome = match catch_unwind(AssertUnwindSafe(work)) {
+            Ok(outcome) => outcome,
+            Err(payload) => Err(TaskError::Failed(format!("panicked: {}", panic_message(&*payload)))),
+        };
+        if let Some(telemetry) = &self.inner.telemetry {
+            telemetry.emit(finish_event(self.inner.id, worker, &outcome, describe));
+        }
+        self.finish(outcome);
+        true
+    }
+}
+
+/// The `Finish` event for an outcome.
+pub(crate) fn finish_event<T>(
+    task: TaskId,
+    worker: WorkerId,
+    outcome: &TaskResult<T>,
+    describe: impl FnOnce(&T) -> Option<String>,
+) -> EventKind {
+    match outcome {
+        Ok(value) => EventKind::Finish { task, worker, outcome: Outcome::Ok, value: describe(value), error: None },
+        Err(e) => EventKind::Finish {
+            task,
+            worker,
+            outcome: if matches!(e, TaskError::WorkerDied(_)) { Outcome::Crashed } else { Outcome::Error },
+            value: None,
+            error: Some(match e {
+                TaskError::Failed(msg) => msg.clone(),
+                other => other.to_string(),
+            }),
+        },
+    }
+}
+
+impl<T> Inner<T> {
+    fn lock(&self) -> MutexGuard<'_, Slot<T>> {
+        // A panic never happens while the lock is held (callbacks run outside it), but a
+        // poisoned lock still holds consistent data: recover rather than spread the panic.
+        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes what must run once the outcome is stored, and wakes sleepers; releases the lock.
+    fn take_on_finish(&self, mut slot: MutexGuard<'_, Slot<T>>) -> (Vec<Callback<T>>, Vec<(Sender<usize>, usize)>) {
+        let callbacks = std::mem::take(&mut slot.callbacks);
+        let watchers = std::mem::take(&mut slot.watchers);
+        let wake = slot.sleepers > 0;
+        drop(slot);
+        if wake {
+            self.finished.notify_all();
+        }
+        (callbacks, watchers)
+    }
+}
+
+/// The message of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}

@@ -1,0 +1,110 @@
+//! Jobs: what sits in a pool's queue — one task, or a chunk of `map` items run back to back.
+
+use std::sync::Arc;
+
+use super::error::{TaskError, TaskResult};
+use super::future::Future;
+use super::task::{TaskEnv, TaskSpec, TaskValue, run_spec};
+
+/// How to dispose of a job that will never run.
+#[derive(Clone, Debug)]
+pub(crate) enum Unrun {
+    /// `cancel()` its futures (shutdown with `cancel_futures`).
+    Cancel,
+    /// Fail its futures with this error (terminate, broken pool).
+    Abandon(TaskError),
+}
+
+/// A unit of queued work.
+pub(crate) trait Job: Send {
+    /// Runs every task of the job on `worker`.
+    fn run(self: Box<Self>, worker: &dyn TaskEnv);
+    /// Disposes of the job without running it.
+    fn unrun(self: Box<Self>, how: Unrun);
+}
+
+fn dispose<T>(future: &Future<T>, how: &Unrun) {
+    match how {
+        Unrun::Cancel => {
+            future.cancel();
+        }
+        Unrun::Abandon(error) => {
+            future.abandon(error.clone());
+        }
+    }
+}
+
+/// One closure and its future.
+pub(crate) struct Single<T, F> {
+    pub(crate) future: Future<T>,
+    pub(crate) work: F,
+    pub(crate) describe: fn(&T) -> Option<String>,
+}
+
+impl<T, F> Job for Single<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn TaskEnv) -> TaskResult<T> + Send + 'static,
+{
+    fn run(self: Box<Self>, worker: &dyn TaskEnv) {
+        let Single { future, work, describe } = *self;
+        future.run(worker.worker(), worker.pid(), || work(worker), describe);
+    }
+
+    fn unrun(self: Box<Self>, how: Unrun) {
+        dispose(&self.future, &how);
+    }
+
+}
+
+/// Consecutive `map` items that one worker runs back to back (`chunksize`), each with its own
+/// future so results still come out one by one.
+pub(crate) struct Chunk<I, R, F> {
+    pub(crate) function: Arc<F>,
+    pub(crate) items: Vec<(Future<R>, I)>,
+}
+
+impl<I, R, F> Job for Chunk<I, R, F>
+where
+    I: Send + 'static,
+    R: Send + 'static,
+    F: Fn(I) -> R + Send + Sync + 'static,
+{
+    fn run(self: Box<Self>, worker: &dyn TaskEnv) {
+        for (future, item) in self.items {
+            future.run(worker.worker(), worker.pid(), || Ok((self.function)(item)), |_| None);
+        }
+    }
+
+    fn unrun(self: Box<Self>, how: Unrun) {
+        for (future, _) in &self.items {
+            dispose(future, &how);
+        }
+    }
+
+}
+
+/// Task specs run back to back by one worker (a chunk of one for `submit`).
+pub(crate) struct Specs {
+    pub(crate) tasks: Vec<(Future<TaskValue>, TaskSpec)>,
+}
+
+impl Job for Specs {
+    fn run(self: Box<Self>, worker: &dyn TaskEnv) {
+        for (future, spec) in self.tasks {
+            future.run(
+                worker.worker(),
+                worker.pid(),
+                || run_spec(&spec, worker).map_err(TaskError::Failed),
+                |value| Some(value.to_string()),
+            );
+        }
+    }
+
+    fn unrun(self: Box<Self>, how: Unrun) {
+        for (future, _) in &self.tasks {
+            dispose(future, &how);
+        }
+    }
+
+}

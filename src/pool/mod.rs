@@ -1,0 +1,37 @@
+//! The pools: real workers with the API of Python's `concurrent.futures` and
+//! `multiprocessing.Pool`, instrumented so every step can be watched.
+//!
+//! Nothing here depends on the terminal UI; the library stands on its own.
+//!
+//! - [`ThreadPool`]: N worker threads fed from one queue, with an optional simulated GIL.
+//! - [`Future`]: `done`, `running`, `cancel`, `result(timeout)`, `add_done_callback`, ...
+//! - [`as_completed`], [`wait`], [`MapIter`]: the module-level functions and `map`.
+//! - [`probe`]: the events a pool reports, for viewers and logs.
+//! - [`task`]: task specs, work described as data (what scenarios and process workers run).
+
+pub mod error;
+pub mod executor;
+pub mod future;
+pub mod gil;
+mod job;
+pub mod map;
+pub mod probe;
+pub mod queues;
+pub mod task;
+pub mod thread;
+pub mod wait;
+
+pub use error::{PoolError, SubmitError, TaskError, TaskResult};
+pub use executor::{Executor, PoolKind};
+pub use future::Future;
+pub use map::{MapIter, MapOptions, Unordered};
+pub use probe::{ChannelProbe, Event, EventKind, Probe, TaskId, WorkerId};
+pub use queues::SharedQueues;
+pub use task::{TaskSpec, TaskValue, Work};
+pub use thread::{ThreadPool, ThreadPoolBuilder, default_thread_workers};
+pub use wait::{AsCompleted, DoneAndNotDone, ReturnWhen, as_completed, wait};
+
+/// The number of CPUs this process may use.
+pub fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

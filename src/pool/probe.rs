@@ -1,0 +1,251 @@
+//! Instrumentation: what a pool reports about itself while it works.
+//!
+//! A pool built with a [`Probe`] reports every submit, start, finish, cancel, callback, queue
+//! change and worker change as an [`Event`] stamped with a monotonic [`Instant`]. A pool without
+//! one skips all of it: the only cost left is a branch on `Option`.
+//!
+//! Telemetry must never slow the pool down, so [`ChannelProbe::bounded`] never blocks: when its
+//! consumer falls behind, events are dropped and counted ([`ChannelProbe::dropped`]), and a
+//! viewer shows that count. The scenario runner, which writes a complete event log, uses
+//! [`ChannelProbe::unbounded`] instead.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+/// A task's id: integers from 0 in submission order, per pool.
+pub type TaskId = u64;
+
+/// A worker's lane: stable for the worker's life, reused (lowest first) after it retires.
+pub type WorkerId = usize;
+
+/// One thing that happened in a pool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// When it happened.
+    pub at: Instant,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// How a task ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It returned a value.
+    Ok,
+    /// It raised (returned an error or panicked); its worker lives on.
+    Error,
+    /// Its worker process died under it.
+    Crashed,
+}
+
+impl Outcome {
+    /// The lowercase name used in the event log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Crashed => "crashed",
+        }
+    }
+}
+
+/// Why a worker left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DownReason {
+    /// `set_workers` shrank the pool.
+    Retired,
+    /// The pool shut down.
+    Shutdown,
+    /// `terminate()` stopped it.
+    Terminated,
+    /// The worker process died.
+    Died,
+}
+
+impl DownReason {
+    /// The lowercase name used in the event log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DownReason::Retired => "retired",
+            DownReason::Shutdown => "shutdown",
+            DownReason::Terminated => "terminated",
+            DownReason::Died => "died",
+        }
+    }
+}
+
+/// The phase of a `shutdown` call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// `shutdown` was called.
+    Begin,
+    /// `shutdown` returned.
+    End,
+}
+
+/// What happened. Queue depth rides on the events that change it (`queued` = tasks waiting
+/// to start, after the change) so a tiny task costs three events, not five.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    /// A worker started (`pid` is the process that runs its tasks).
+    WorkerUp {
+        /// Its lane.
+        worker: WorkerId,
+        /// Its process id.
+        pid: u32,
+    },
+    /// A worker stopped.
+    WorkerDown {
+        /// Its lane.
+        worker: WorkerId,
+        /// Its process id.
+        pid: u32,
+        /// Why.
+        reason: DownReason,
+    },
+    /// A task was queued.
+    Submit {
+        /// The task.
+        task: TaskId,
+        /// Its label, when it has one.
+        label: Option<Arc<str>>,
+        /// Tasks waiting after this one was queued.
+        queued: usize,
+    },
+    /// A worker took a task and began it.
+    Start {
+        /// The task.
+        task: TaskId,
+        /// The worker.
+        worker: WorkerId,
+        /// The process running it.
+        pid: u32,
+        /// Tasks still waiting.
+        queued: usize,
+    },
+    /// A task ended.
+    Finish {
+        /// The task.
+        task: TaskId,
+        /// The worker that ran it.
+        worker: WorkerId,
+        /// How it ended.
+        outcome: Outcome,
+        /// What it returned, shown to people (tasks with a printable value only).
+        value: Option<String>,
+        /// What it raised.
+        error: Option<String>,
+    },
+    /// `cancel()` was called.
+    Cancel {
+        /// The task.
+        task: TaskId,
+        /// Whether the cancel took (only pending tasks can be cancelled).
+        ok: bool,
+        /// Tasks waiting after it.
+        queued: usize,
+    },
+    /// A task was failed without running: the pool shut down with `cancel_futures`, was
+    /// terminated, or broke.
+    Abandon {
+        /// The task.
+        task: TaskId,
+        /// Tasks waiting after it.
+        queued: usize,
+    },
+    /// A done-callback ran.
+    Callback {
+        /// The task whose future it was added to.
+        task: TaskId,
+        /// The name of the thread it ran on.
+        thread: String,
+        /// The panic message, when the callback panicked (reported, not fatal).
+        panicked: Option<String>,
+    },
+    /// `shutdown` began or ended.
+    Shutdown {
+        /// Whether it waits for the workers.
+        wait: bool,
+        /// Begin or end.
+        phase: Phase,
+    },
+}
+
+/// Where a pool sends its events.
+pub trait Probe: Send + Sync + 'static {
+    /// Records one event. Must not block for long: it runs on the pool's hot path.
+    fn record(&self, event: Event);
+}
+
+/// A [`Probe`] that sends events into a crossbeam channel.
+#[derive(Debug)]
+pub struct ChannelProbe {
+    tx: Sender<Event>,
+    dropped: AtomicU64,
+}
+
+impl ChannelProbe {
+    /// A probe that never blocks: when `capacity` events wait unread, new ones are dropped and
+    /// counted.
+    pub fn bounded(capacity: usize) -> (Arc<ChannelProbe>, Receiver<Event>) {
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        (Arc::new(ChannelProbe { tx, dropped: AtomicU64::new(0) }), rx)
+    }
+
+    /// A probe that keeps every event (memory grows if nobody reads).
+    pub fn unbounded() -> (Arc<ChannelProbe>, Receiver<Event>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (Arc::new(ChannelProbe { tx, dropped: AtomicU64::new(0) }), rx)
+    }
+
+    /// How many events were dropped because the consumer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl Probe for ChannelProbe {
+    fn record(&self, event: Event) {
+        match self.tx.try_send(event) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// A probe plus the queue-depth counter it reports; shared by a pool and its futures.
+/// Exists only when a probe was given, so a pool without one pays nothing for it.
+pub(crate) struct Telemetry {
+    pub(crate) probe: Arc<dyn Probe>,
+    queued: std::sync::atomic::AtomicUsize,
+}
+
+impl Telemetry {
+    pub(crate) fn new(probe: Arc<dyn Probe>) -> Arc<Telemetry> {
+        Arc::new(Telemetry { probe, queued: Default::default() })
+    }
+
+    pub(crate) fn emit(&self, kind: EventKind) {
+        self.probe.record(Event { at: Instant::now(), kind });
+    }
+
+    /// Tasks waiting now.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Counts `n` tasks into the queue; returns the depth after.
+    pub(crate) fn enqueued(&self, n: usize) -> usize {
+        self.queued.fetch_add(n, Ordering::Relaxed) + n
+    }
+
+    /// Counts one task out of the queue; returns the depth after.
+    pub(crate) fn dequeued(&self) -> usize {
+        self.queued.fetch_sub(1, Ordering::Relaxed).saturating_sub(1)
+    }
+}

@@ -1,0 +1,85 @@
+//! Named queues shared by every task of a pool — the `Manager().Queue()` of the lessons.
+//! The parent process hosts them; thread and coroutine tasks use them directly, process
+//! workers through requests over their pipe.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+
+use crossbeam_channel::{Receiver, Sender, select};
+
+/// A set of named unbounded queues, created on first use.
+pub struct SharedQueues {
+    queues: Mutex<HashMap<String, (Sender<String>, Receiver<String>)>>,
+    /// Dropped by [`SharedQueues::close`] to wake every blocked `get`.
+    closing: Mutex<Option<Sender<()>>>,
+    closed: Receiver<()>,
+}
+
+impl fmt::Debug for SharedQueues {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = f.debug_map();
+        for (name, (_, rx)) in queues.iter() {
+            map.entry(name, &rx.len());
+        }
+        map.finish()
+    }
+}
+
+impl Default for SharedQueues {
+    fn default() -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(0);
+        SharedQueues { queues: Mutex::default(), closing: Mutex::new(Some(tx)), closed: rx }
+    }
+}
+
+impl SharedQueues {
+    fn queue(&self, name: &str) -> (Sender<String>, Receiver<String>) {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        queues.entry(name.to_string()).or_insert_with(crossbeam_channel::unbounded).clone()
+    }
+
+    /// Puts an item on queue `name`.
+    ///
+    /// # Errors
+    /// When the queues were closed.
+    pub fn put(&self, name: &str, item: String) -> Result<(), String> {
+        if self.is_closed() {
+            return Err(format!("queue {name:?} is closed"));
+        }
+        let (tx, _) = self.queue(name);
+        tx.send(item).map_err(|_| format!("queue {name:?} is closed"))
+    }
+
+    /// Takes the next item from queue `name`, waiting until there is one.
+    ///
+    /// # Errors
+    /// When the queues are closed while waiting.
+    pub fn get(&self, name: &str) -> Result<String, String> {
+        let (_, rx) = self.queue(name);
+        select! {
+            recv(rx) -> item => item.map_err(|_| format!("queue {name:?} is closed")),
+            recv(self.closed) -> _ => Err(format!("queue {name:?} was closed while waiting")),
+        }
+    }
+
+    /// Items waiting on queue `name`.
+    pub fn len(&self, name: &str) -> usize {
+        self.queue(name).1.len()
+    }
+
+    /// True if queue `name` holds nothing.
+    pub fn is_empty(&self, name: &str) -> bool {
+        self.len(name) == 0
+    }
+
+    /// Wakes every waiting `get` with an error and refuses new items (pool terminated).
+    pub fn close(&self) {
+        self.closing.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closing.lock().unwrap_or_else(|e| e.into_inner()).is_none()
+    }
+}

@@ -1,0 +1,244 @@
+//! Task specs: work described as data, so it can cross a process boundary and be scripted.
+//!
+//! SPEC §1.3: `sleep` (I/O-bound), `spin` (CPU-bound, real arithmetic calibrated to a
+//! duration), `sum_squares`, `fail`, `crash`, and `queue_put` / `queue_get` on a named queue
+//! hosted by the parent.
+
+use std::fmt;
+use std::hint::black_box;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::probe::WorkerId;
+
+/// What a task does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "work", rename_all = "snake_case")]
+pub enum Work {
+    /// Returns at once (after `duration`, if any): the tiny task of throughput benchmarks.
+    Noop,
+    /// I/O-bound: waits `duration` without using the CPU (and without the GIL).
+    Sleep,
+    /// CPU-bound: a fixed amount of real arithmetic that takes `duration` on one free core.
+    Spin,
+    /// CPU-bound: the sum of `i * i` for `i` in `0..n`, the classic example.
+    SumSquares {
+        /// How many squares.
+        n: u64,
+    },
+    /// Raises `message` after `duration`.
+    Fail {
+        /// The exception's message.
+        message: String,
+    },
+    /// After `duration`, the worker process aborts (process pool) or the task panics (threads,
+    /// coroutines).
+    Crash,
+    /// Puts `item` on the shared queue `queue` (after `duration`).
+    QueuePut {
+        /// The queue's name.
+        queue: String,
+        /// What to put.
+        item: String,
+    },
+    /// Takes the next item from the shared queue `queue`, waiting for one (after `duration`).
+    QueueGet {
+        /// The queue's name.
+        queue: String,
+    },
+}
+
+impl Work {
+    /// The name used in scenario files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Work::Noop => "noop",
+            Work::Sleep => "sleep",
+            Work::Spin => "spin",
+            Work::SumSquares { .. } => "sum_squares",
+            Work::Fail { .. } => "fail",
+            Work::Crash => "crash",
+            Work::QueuePut { .. } => "queue_put",
+            Work::QueueGet { .. } => "queue_get",
+        }
+    }
+
+    /// True for work that holds the CPU (and so the GIL, on a GIL thread pool).
+    pub fn is_cpu_bound(&self) -> bool {
+        matches!(self, Work::Spin | Work::SumSquares { .. })
+    }
+}
+
+/// One task: its work, how long it takes, and the label people see.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    /// What it does.
+    pub work: Work,
+    /// How long: the wait of `sleep`, the CPU time of `spin`, the delay before `fail`,
+    /// `crash`, `queue_put` and `queue_get` act.
+    pub duration: Duration,
+    /// Its name on screen, e.g. `Process3`.
+    pub label: String,
+}
+
+impl TaskSpec {
+    /// A task doing `work` for `duration`, labelled `label`.
+    pub fn new(work: Work, duration: Duration, label: impl Into<String>) -> TaskSpec {
+        TaskSpec { work, duration, label: label.into() }
+    }
+}
+
+/// What a task returns: who ran it, and its output if it computes one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskValue {
+    /// The task's label.
+    pub label: String,
+    /// The worker (lane) that ran it.
+    pub worker: WorkerId,
+    /// The process that ran it.
+    pub pid: u32,
+    /// What it computed (`sum_squares`) or took (`queue_get`).
+    pub output: Option<String>,
+}
+
+impl fmt::Display for TaskValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} by worker {} (pid {})", self.label, self.worker, self.pid)?;
+        if let Some(output) = &self.output {
+            write!(f, " -> {output}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a pool gives a task spec to run on: the worker's identity, its clock, its CPU (with
+/// or without a GIL) and the shared queues.
+pub trait TaskEnv {
+    /// The worker running the task.
+    fn worker(&self) -> WorkerId;
+    /// The process running the task.
+    fn pid(&self) -> u32;
+    /// Waits without using the CPU.
+    fn sleep(&self, duration: Duration);
+    /// Runs `work` as CPU-bound code: on a GIL pool, while holding the GIL, with the switch
+    /// point called between slices. `work` returns true when it is finished.
+    fn cpu(&self, work: &mut dyn FnMut() -> bool);
+    /// Puts an item on a shared queue.
+    fn queue_put(&self, queue: &str, item: String) -> Result<(), String>;
+    /// Takes an item from a shared queue, waiting for one.
+    fn queue_get(&self, queue: &str) -> Result<String, String>;
+    /// Crashes the worker: aborts a worker process; panics elsewhere.
+    fn crash(&self) -> !;
+}
+
+/// Runs a task spec. `Err` is the message the task raised.
+pub fn run_spec(spec: &TaskSpec, env: &dyn TaskEnv) -> Result<TaskValue, String> {
+    let value = |output| TaskValue { label: spec.label.clone(), worker: env.worker(), pid: env.pid(), output };
+    match &spec.work {
+        Work::Noop => {
+            if !spec.duration.is_zero() {
+                env.sleep(spec.duration);
+            }
+            Ok(value(None))
+        }
+        Work::Sleep => {
+            env.sleep(spec.duration);
+            Ok(value(None))
+        }
+        Work::Spin => {
+            let mut left = spin_iterations(spec.duration);
+            let mut acc = 0u64;
+            env.cpu(&mut || {
+                let slice = left.min(SLICE_ITERATIONS);
+                acc = acc.wrapping_add(spin_kernel(slice, acc));
+                left -= slice;
+                left == 0
+            });
+            black_box(acc);
+            Ok(value(None))
+        }
+        Work::SumSquares { n } => {
+            let n = *n;
+            let (mut i, mut sum) = (0u64, 0u128);
+            env.cpu(&mut || {
+                let end = n.min(i.saturating_add(SLICE_ITERATIONS));
+                while i < end {
+                    sum = sum.wrapping_add(u128::from(black_box(i)) * u128::from(i));
+                    i += 1;
+                }
+                i >= n
+            });
+            Ok(value(Some(sum.to_string())))
+        }
+        Work::Fail { message } => {
+            env.sleep(spec.duration);
+            Err(message.clone())
+        }
+        Work::Crash => {
+            env.sleep(spec.duration);
+            env.crash()
+        }
+        Work::QueuePut { queue, item } => {
+            env.sleep(spec.duration);
+            env.queue_put(queue, item.clone())?;
+            Ok(value(Some(format!("put {item:?} on {queue}"))))
+        }
+        Work::QueueGet { queue } => {
+            env.sleep(spec.duration);
+            let item = env.queue_get(queue)?;
+            Ok(value(Some(format!("got {item:?} from {queue}"))))
+        }
+    }
+}
+
+/// Iterations of the spin kernel between GIL switch points (tens of microseconds).
+const SLICE_ITERATIONS: u64 = 20_000;
+
+/// Real arithmetic that the optimiser cannot remove: an xorshift chain.
+pub fn spin_kernel(iterations: u64, seed: u64) -> u64 {
+    let mut x = seed | 1;
+    for _ in 0..iterations {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x = black_box(x);
+    }
+    x
+}
+
+static SPIN_RATE: AtomicU64 = AtomicU64::new(0);
+static CALIBRATED: OnceLock<u64> = OnceLock::new();
+
+/// Spin-kernel iterations per millisecond on one free core, measured once per process
+/// (or set by the parent in worker processes, so every worker does the same work).
+pub fn spin_rate_per_ms() -> u64 {
+    let set = SPIN_RATE.load(Ordering::Relaxed);
+    if set != 0 {
+        return set;
+    }
+    *CALIBRATED.get_or_init(|| {
+        // Best of several short runs: the least disturbed one is closest to a free core.
+        let probe = 200_000u64;
+        let mut best = Duration::MAX;
+        for _ in 0..5 {
+            let started = Instant::now();
+            black_box(spin_kernel(probe, 7));
+            best = best.min(started.elapsed());
+        }
+        let per_ms = probe as f64 / (best.as_secs_f64() * 1000.0);
+        (per_ms as u64).max(1)
+    })
+}
+
+/// Makes this process use `per_ms` instead of measuring its own rate.
+pub fn set_spin_rate_per_ms(per_ms: u64) {
+    SPIN_RATE.store(per_ms, Ordering::Relaxed);
+}
+
+/// Iterations of the spin kernel that take `duration` on one free core.
+pub fn spin_iterations(duration: Duration) -> u64 {
+    (spin_rate_per_ms() as f64 * duration.as_secs_f64() * 1000.0) as u64
+}

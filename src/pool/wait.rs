@@ -1,0 +1,164 @@
+//! `as_completed` and `wait` over futures of any pool.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use super::error::TaskError;
+use super::future::Future;
+
+/// When [`wait`] returns (`FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReturnWhen {
+    /// As soon as any future is done (or cancelled).
+    FirstCompleted,
+    /// As soon as any future raises; if none does, when all are done.
+    FirstException,
+    /// When all are done.
+    #[default]
+    AllCompleted,
+}
+
+/// What [`wait`] returns: the futures done and not done, each in input order, without
+/// duplicates.
+#[derive(Debug)]
+pub struct DoneAndNotDone<T> {
+    /// Finished or cancelled.
+    pub done: Vec<Future<T>>,
+    /// Still pending or running.
+    pub not_done: Vec<Future<T>>,
+}
+
+fn distinct<T>(futures: &[Future<T>]) -> Vec<Future<T>> {
+    let mut seen = std::collections::HashSet::with_capacity(futures.len());
+    futures.iter().filter(|f| seen.insert(std::sync::Arc::as_ptr(&f.inner) as usize)).cloned().collect()
+}
+
+/// Waits until `return_when` holds or `timeout` passes, as `concurrent.futures.wait`.
+///
+/// # Examples
+/// ```
+/// use poolscope::pool::{ThreadPool, ReturnWhen, wait};
+///
+/// let pool = ThreadPool::new(2);
+/// let futures: Vec<_> = (0..4).map(|i| pool.submit(move || i).unwrap()).collect();
+/// let outcome = wait(&futures, None, ReturnWhen::AllCompleted);
+/// assert_eq!(outcome.done.len(), 4);
+/// assert!(outcome.not_done.is_empty());
+/// ```
+pub fn wait<T>(futures: &[Future<T>], timeout: Option<Duration>, return_when: ReturnWhen) -> DoneAndNotDone<T> {
+    let futures = distinct(futures);
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let satisfied = |futures: &[Future<T>]| {
+        let done = futures.iter().filter(|f| f.done()).count();
+        match return_when {
+            ReturnWhen::FirstCompleted => done > 0,
+            ReturnWhen::FirstException => done == futures.len() || futures.iter().any(|f| f.done() && f.raised()),
+            ReturnWhen::AllCompleted => done == futures.len(),
+        }
+    };
+    if !satisfied(&futures) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for (index, future) in futures.iter().enumerate() {
+            future.watch(&tx, index);
+        }
+        drop(tx);
+        while !satisfied(&futures) {
+            match recv(&rx, deadline) {
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        }
+    }
+    let (done, not_done) = futures.into_iter().partition(|f| f.done());
+    DoneAndNotDone { done, not_done }
+}
+
+fn recv(rx: &Receiver<usize>, deadline: Option<Instant>) -> Result<usize, RecvTimeoutError> {
+    match deadline {
+        Some(deadline) => rx.recv_deadline(deadline),
+        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+    }
+}
+
+/// Yields the futures as they complete: those already done first, then each as it finishes.
+/// Duplicates are yielded once. If `timeout` passes first, yields one
+/// `Err(TaskError::Timeout)` and ends. As `concurrent.futures.as_completed`.
+///
+/// # Examples
+/// ```
+/// use poolscope::pool::{ThreadPool, as_completed};
+///
+/// let pool = ThreadPool::new(2);
+/// let futures: Vec<_> = (0..3).map(|i| pool.submit(move || i).unwrap()).collect();
+/// let finished: Vec<_> = as_completed(&futures, None).map(|f| f.unwrap().id()).collect();
+/// assert_eq!(finished.len(), 3);
+/// ```
+pub fn as_completed<T>(futures: &[Future<T>], timeout: Option<Duration>) -> AsCompleted<T> {
+    AsCompleted::new(futures, timeout)
+}
+
+/// The iterator of [`as_completed`].
+#[derive(Debug)]
+pub struct AsCompleted<T> {
+    finished: VecDeque<Future<T>>,
+    pending: Vec<Option<Future<T>>>,
+    remaining: usize,
+    rx: Receiver<usize>,
+    deadline: Option<Instant>,
+    ended: bool,
+}
+
+impl<T> AsCompleted<T> {
+    pub(crate) fn new(futures: &[Future<T>], timeout: Option<Duration>) -> AsCompleted<T> {
+        let futures = distinct(futures);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut finished = VecDeque::new();
+        let mut pending = Vec::with_capacity(futures.len());
+        let mut remaining = 0;
+        for future in futures {
+            if future.watch(&tx, pending.len()) {
+                pending.push(Some(future));
+                remaining += 1;
+            } else {
+                pending.push(None);
+                finished.push_back(future);
+            }
+        }
+        AsCompleted { finished, pending, remaining, rx, deadline: timeout.map(|t| Instant::now() + t), ended: false }
+    }
+
+    /// The futures not yielded yet.
+    pub fn not_yielded(&self) -> impl Iterator<Item = &Future<T>> {
+        self.finished.iter().chain(self.pending.iter().flatten())
+    }
+}
+
+impl<T> Iterator for AsCompleted<T> {
+    type Item = Result<Future<T>, TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ended {
+            return None;
+        }
+        if let Some(future) = self.finished.pop_front() {
+            return Some(Ok(future));
+        }
+        while self.remaining > 0 {
+            match recv(&self.rx, self.deadline) {
+                Ok(index) => {
+                    if let Some(future) = self.pending.get_mut(index).and_then(Option::take) {
+                        self.remaining -= 1;
+                        return Some(Ok(future));
+                    }
+                }
+                Err(_) => {
+                    self.ended = true;
+                    return Some(Err(TaskError::Timeout));
+                }
+            }
+        }
+        None
+    }
+}
