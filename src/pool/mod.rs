@@ -9,6 +9,7 @@
 //! - [`probe`]: the events a pool reports, for viewers and logs.
 //! - [`task`]: task specs, work described as data (what scenarios and process workers run).
 
+pub mod coroutine;
 pub mod error;
 pub mod executor;
 pub mod future;
@@ -16,6 +17,7 @@ pub mod gil;
 mod job;
 pub mod map;
 pub mod probe;
+pub mod process;
 pub mod queues;
 pub mod task;
 pub mod thread;

@@ -1,0 +1,48 @@
+//! The command line.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+
+/// See concurrency: real thread, process and coroutine pools, driven by scripted lessons.
+#[derive(Debug, Parser)]
+#[command(name = "poolscope", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Measure the pools against a raw channel hand-off and Python's executors.
+    Bench(bench::BenchArgs),
+}
+
+/// Runs the command line; the exit code follows SPEC §4 (0 ok, 1 runtime failure, 2 bad input).
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let outcome = match cli.command {
+        Some(Command::Bench(args)) => bench::main(&args),
+        None => {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            Ok(())
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("poolscope: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The coroutine pool (being written).

@@ -1,0 +1,1 @@
+//! The process pool (being written).
