@@ -1,4 +1,18 @@
-//! `poolscope bench`: throughput measured side by side in one run.
+//! `poolscope bench`: pool throughput measured side by side in one run, against the floor a
+//! raw crossbeam-channel hand-off sets and against CPython's executors.
+//!
+//! Every contender runs the same workload: `tasks` no-op tasks submitted one after another
+//! to 2 workers, then every result collected in order — the loop of
+//! `fs = [ex.submit(noop) for _ in range(N)]; [f.result() for f in fs]`. Contenders are
+//! interleaved round by round so a noisy neighbour hurts them alike; medians are quoted.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use poolscope::pool::{ChannelProbe, ThreadPool};
+use serde_json::json;
 
 /// Options of `poolscope bench`.
 #[derive(Debug, clap::Args)]
@@ -6,8 +20,167 @@ pub struct BenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Tasks per measurement.
+    #[arg(long, default_value_t = 100_000)]
+    pub tasks: usize,
+    /// Rounds per contender; the median is reported.
+    #[arg(long, default_value_t = 7)]
+    pub rounds: usize,
 }
 
-pub fn main(_args: &BenchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the benchmark is being written")
+/// Tasks per second of one run of `tasks` tasks that took `elapsed`.
+fn rate(tasks: usize, elapsed: Duration) -> f64 {
+    tasks as f64 / elapsed.as_secs_f64()
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// The floor: the same hand-off with nothing but crossbeam channels — jobs to 2 workers,
+/// each answer on its own one-shot channel.
+fn raw_channel(tasks: usize) -> Duration {
+    type Job = (u64, crossbeam_channel::Sender<u64>);
+    let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let rx = rx.clone();
+            std::thread::spawn(move || {
+                for (value, reply) in rx {
+                    let _ = reply.send(value);
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let replies: Vec<_> = (0..tasks as u64)
+        .map(|i| {
+            let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
+            tx.send((i, reply_tx)).expect("workers alive");
+            reply_rx
+        })
+        .collect();
+    for reply in replies {
+        reply.recv().expect("worker answered");
+    }
+    let elapsed = started.elapsed();
+    drop(tx);
+    for worker in workers {
+        let _ = worker.join();
+    }
+    elapsed
+}
+
+/// `ThreadPool(2)`, optionally reporting to a bounded probe drained by a consumer thread
+/// (as the UI does). Returns the time and the events dropped.
+fn thread_pool(tasks: usize, probe: bool) -> (Duration, u64) {
+    let (channel_probe, events) = ChannelProbe::bounded(1 << 16);
+    let consumer = std::thread::spawn(move || events.iter().count());
+    let mut builder = ThreadPool::builder().workers(2);
+    if probe {
+        builder = builder.probe(Arc::clone(&channel_probe) as _);
+    }
+    let pool = builder.build();
+    let started = Instant::now();
+    let futures: Vec<_> = (0..tasks as u64).map(|i| pool.submit(move || i).expect("pool is open")).collect();
+    for future in &futures {
+        future.result(None).expect("no-op tasks succeed");
+    }
+    let elapsed = started.elapsed();
+    drop(futures);
+    drop(pool);
+    let dropped = channel_probe.dropped();
+    drop(channel_probe);
+    let _ = consumer.join();
+    (elapsed, dropped)
+}
+
+const PYTHON_TPE: &str = r#"
+import sys, time
+from concurrent.futures import ThreadPoolExecutor
+def noop():
+    return None
+n = int(sys.argv[1])
+with ThreadPoolExecutor(2) as ex:
+    ex.submit(noop).result()
+    t = time.perf_counter()
+    fs = [ex.submit(noop) for _ in range(n)]
+    for f in fs:
+        f.result()
+    print(n / (time.perf_counter() - t))
+"#;
+
+/// Runs a Python benchmark script; `None` when python3 is missing.
+pub(crate) fn python_rate(script: &str, tasks: usize) -> anyhow::Result<Option<f64>> {
+    let output = match Command::new("python3").arg("-c").arg(script).arg(tasks.to_string()).output() {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).context("could not run python3"),
+    };
+    anyhow::ensure!(output.status.success(), "python3 failed: {}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8_lossy(&output.stdout);
+    Ok(Some(text.trim().parse().with_context(|| format!("python3 printed {text:?}, not a number"))?))
+}
+
+/// Runs the benchmark and prints the table or the JSON object.
+pub fn main(args: &BenchArgs) -> anyhow::Result<()> {
+    let tasks = args.tasks.max(1);
+    let rounds = args.rounds.max(1);
+    let (mut floor, mut plain, mut probed, mut dropped) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    // A warm-up round, not counted: page faults and thread start-up land here.
+    let _ = (raw_channel(tasks), thread_pool(tasks, false), thread_pool(tasks, true));
+    for _ in 0..rounds {
+        floor.push(rate(tasks, raw_channel(tasks)));
+        plain.push(rate(tasks, thread_pool(tasks, false).0));
+        let (elapsed, lost) = thread_pool(tasks, true);
+        probed.push(rate(tasks, elapsed));
+        dropped += lost;
+    }
+    let python_rounds = rounds.min(3);
+    let mut python = Vec::new();
+    for _ in 0..python_rounds {
+        match python_rate(PYTHON_TPE, tasks)? {
+            Some(r) => python.push(r),
+            None => break,
+        }
+    }
+    let python_tpe = (!python.is_empty()).then(|| median(python));
+    let (floor, plain, probed) = (median(floor), median(plain), median(probed));
+    let probe_cost_pct = 100.0 * (1.0 - probed / plain);
+
+    if args.json {
+        let report = json!({
+            "tasks": tasks,
+            "rounds": rounds,
+            "workers": 2,
+            "floor_tasks_per_s": floor,
+            "thread_tasks_per_s": plain,
+            "thread_probe_tasks_per_s": probed,
+            "thread_probe_events_dropped": dropped,
+            "probe_cost_pct": probe_cost_pct,
+            "python_tpe_tasks_per_s": python_tpe,
+            "thread_vs_python_tpe": python_tpe.map(|p| plain / p),
+            "thread_vs_floor": plain / floor,
+        });
+        println!("{report}");
+        return Ok(());
+    }
+    println!("poolscope bench: {tasks} no-op tasks, 2 workers, submit all then result each; median of {rounds} rounds");
+    println!();
+    println!("{:<44} {:>14} {:>10} {:>10}", "contender", "tasks/s", "vs floor", "vs Python");
+    let row = |name: &str, r: f64| {
+        let vs_python = python_tpe.map_or("-".to_string(), |p| format!("{:.1}x", r / p));
+        println!("{name:<44} {r:>14.0} {:>9.2}x {vs_python:>10}", r / floor);
+    };
+    row("raw crossbeam-channel hand-off (floor)", floor);
+    row("ThreadPool, no probe", plain);
+    row("ThreadPool, probe on (bounded, drained)", probed);
+    match python_tpe {
+        Some(p) => row("CPython ThreadPoolExecutor(2)", p),
+        None => println!("{:<44} {:>14}", "CPython ThreadPoolExecutor(2)", "no python3"),
+    }
+    println!();
+    println!("probe cost: {probe_cost_pct:.1}% of throughput ({dropped} events dropped by the bounded probe)");
+    Ok(())
 }

@@ -37,15 +37,21 @@ type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send + 'static>;
 /// assert!(!future.cancel(), "a finished future cannot be cancelled");
 /// ```
 pub struct Future<T> {
-    pub(crate) inner: Arc<Inner<T>>,
+    pub(crate) inner: Arc<Inner<T, Erased>>,
 }
 
-pub(crate) struct Inner<T> {
+/// What a future's allocation carries after its state: the task's closure, for tasks
+/// submitted one by one (so a task costs one allocation, freed by whoever drops the last
+/// handle — usually the submitter — rather than one per thread), or nothing.
+pub(crate) type Erased = dyn std::any::Any + Send + Sync;
+
+pub(crate) struct Inner<T, W: ?Sized> {
     id: TaskId,
     state: AtomicU8,
     slot: Mutex<Slot<T>>,
     finished: Condvar,
     telemetry: Option<Arc<Telemetry>>,
+    pub(crate) work: W,
 }
 
 struct Slot<T> {
@@ -70,16 +76,11 @@ impl<T> fmt::Debug for Future<T> {
 }
 
 impl<T> Future<T> {
-    pub(crate) fn new(id: TaskId, telemetry: Option<Arc<Telemetry>>) -> Future<T> {
-        Future {
-            inner: Arc::new(Inner {
-                id,
-                state: AtomicU8::new(PENDING),
-                slot: Mutex::new(Slot { outcome: None, callbacks: Vec::new(), watchers: Vec::new(), sleepers: 0 }),
-                finished: Condvar::new(),
-                telemetry,
-            }),
-        }
+    pub(crate) fn new(id: TaskId, telemetry: Option<Arc<Telemetry>>) -> Future<T>
+    where
+        T: 'static,
+    {
+        Future { inner: Inner::new(id, telemetry, ()) }
     }
 
     /// The task's id: its place in the pool's submission order, from 0.
@@ -352,7 +353,21 @@ pub(crate) fn finish_event<T>(
     }
 }
 
-impl<T> Inner<T> {
+impl<T, W> Inner<T, W> {
+    /// A pending future's state with `work` in the same allocation.
+    pub(crate) fn new(id: TaskId, telemetry: Option<Arc<Telemetry>>, work: W) -> Arc<Inner<T, W>> {
+        Arc::new(Inner {
+            id,
+            state: AtomicU8::new(PENDING),
+            slot: Mutex::new(Slot { outcome: None, callbacks: Vec::new(), watchers: Vec::new(), sleepers: 0 }),
+            finished: Condvar::new(),
+            telemetry,
+            work,
+        })
+    }
+}
+
+impl<T, W: ?Sized> Inner<T, W> {
     fn lock(&self) -> MutexGuard<'_, Slot<T>> {
         // A panic never happens while the lock is held (callbacks run outside it), but a
         // poisoned lock still holds consistent data: recover rather than spread the panic.

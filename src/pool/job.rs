@@ -1,9 +1,10 @@
 //! Jobs: what sits in a pool's queue — one task, or a chunk of `map` items run back to back.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::error::{TaskError, TaskResult};
-use super::future::Future;
+use super::future::{Erased, Future, Inner};
+use super::probe::{TaskId, Telemetry};
 use super::task::{TaskEnv, TaskSpec, TaskValue, run_spec};
 
 /// How to dispose of a job that will never run.
@@ -34,27 +35,54 @@ fn dispose<T>(future: &Future<T>, how: &Unrun) {
     }
 }
 
-/// One closure and its future.
-pub(crate) struct Single<T, F> {
-    pub(crate) future: Future<T>,
-    pub(crate) work: F,
-    pub(crate) describe: fn(&T) -> Option<String>,
+/// A task submitted on its own: its closure lives in its future's allocation.
+pub(crate) trait Single: Send + Sync {
+    /// Runs the task on `worker`.
+    fn run(self: Arc<Self>, worker: &dyn TaskEnv);
+    /// Disposes of the task without running it.
+    fn unrun(self: Arc<Self>, how: Unrun);
 }
 
-impl<T, F> Job for Single<T, F>
+/// The closure of a [`Single`] task, taken out once by the worker that runs it.
+pub(crate) struct Closure<T, F> {
+    work: Mutex<Option<F>>,
+    describe: fn(&T) -> Option<String>,
+}
+
+/// A future holding the closure that computes it, and the queue's handle to the same.
+pub(crate) fn single<T, F>(
+    id: TaskId,
+    telemetry: Option<Arc<Telemetry>>,
+    work: F,
+    describe: fn(&T) -> Option<String>,
+) -> (Future<T>, Arc<dyn Single>)
 where
     T: Send + 'static,
     F: FnOnce(&dyn TaskEnv) -> TaskResult<T> + Send + 'static,
 {
-    fn run(self: Box<Self>, worker: &dyn TaskEnv) {
-        let Single { future, work, describe } = *self;
-        future.run(worker.worker(), worker.pid(), || work(worker), describe);
+    let inner = Inner::new(id, telemetry, Closure { work: Mutex::new(Some(work)), describe });
+    let job: Arc<dyn Single> = inner.clone();
+    (Future { inner }, job)
+}
+
+impl<T, F> Single for Inner<T, Closure<T, F>>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn TaskEnv) -> TaskResult<T> + Send + 'static,
+{
+    fn run(self: Arc<Self>, worker: &dyn TaskEnv) {
+        let work = self.work.work.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let describe = self.work.describe;
+        let future = Future { inner: self as Arc<Inner<T, Erased>> };
+        if let Some(work) = work {
+            future.run(worker.worker(), worker.pid(), || work(worker), describe);
+        }
     }
 
-    fn unrun(self: Box<Self>, how: Unrun) {
-        dispose(&self.future, &how);
+    fn unrun(self: Arc<Self>, how: Unrun) {
+        let future = Future { inner: self as Arc<Inner<T, Erased>> };
+        dispose(&future, &how);
     }
-
 }
 
 /// Consecutive `map` items that one worker runs back to back (`chunksize`), each with its own
@@ -81,7 +109,6 @@ where
             dispose(future, &how);
         }
     }
-
 }
 
 /// Task specs run back to back by one worker (a chunk of one for `submit`).
@@ -106,5 +133,4 @@ impl Job for Specs {
             dispose(future, &how);
         }
     }
-
 }

@@ -16,7 +16,7 @@ use super::error::{PoolError, SubmitError, TaskError, TaskResult};
 use super::executor::{Executor, PoolKind};
 use super::future::Future;
 use super::gil::{DEFAULT_SWITCH_INTERVAL, Gil};
-use super::job::{Chunk, Job, Single, Specs, Unrun};
+use super::job::{Chunk, Job, Single, Specs, Unrun, single};
 use super::map::{MapIter, MapOptions, Unordered};
 use super::probe::{DownReason, EventKind, Phase, Probe, TaskId, Telemetry, WorkerId};
 use super::queues::SharedQueues;
@@ -54,6 +54,7 @@ pub struct ThreadPool {
 
 /// What the queue carries: work, or a nudge to re-read the pool's size and state.
 pub(crate) enum Msg {
+    Task(Arc<dyn Single>),
     Job(Box<dyn Job>),
     Wake,
 }
@@ -222,9 +223,9 @@ impl ThreadPool {
         if self.shared.stopping.load(Ordering::Relaxed) != OPEN {
             return Err(SubmitError::Shutdown(f));
         }
-        let future = self.shared.new_future(None);
-        let job = Single { future: future.clone(), work: move |_: &dyn TaskEnv| Ok(f()), describe: no_value };
-        self.enqueue(Box::new(job), &gate);
+        let id = self.shared.submitted(None);
+        let (future, task) = single(id, self.shared.telemetry.clone(), move |_: &dyn TaskEnv| Ok(f()), no_value);
+        self.send(Msg::Task(task), &gate);
         Ok(future)
     }
 
@@ -243,9 +244,10 @@ impl ThreadPool {
         if self.shared.stopping.load(Ordering::Relaxed) != OPEN {
             return Err(SubmitError::Shutdown(f));
         }
-        let future = self.shared.new_future(None);
+        let id = self.shared.submitted(None);
         let work = move |_: &dyn TaskEnv| f().map_err(|e| TaskError::Failed(e.to_string()));
-        self.enqueue(Box::new(Single { future: future.clone(), work, describe: no_value }), &gate);
+        let (future, task) = single(id, self.shared.telemetry.clone(), work, no_value);
+        self.send(Msg::Task(task), &gate);
         Ok(future)
     }
 
@@ -324,7 +326,7 @@ impl ThreadPool {
             let chunk: Vec<(Future<R>, I)> =
                 items.by_ref().take(chunksize.max(1)).map(|item| (self.shared.new_future(None), item)).collect();
             futures.extend(chunk.iter().map(|(future, _)| future.clone()));
-            self.enqueue(Box::new(Chunk { function: Arc::clone(&function), items: chunk }), &gate);
+            self.send(Msg::Job(Box::new(Chunk { function: Arc::clone(&function), items: chunk })), &gate);
         }
         Ok(futures)
     }
@@ -383,14 +385,14 @@ impl ThreadPool {
                 .map(|spec| (self.shared.new_future(Some(&spec.label)), spec))
                 .collect();
             futures.extend(tasks.iter().map(|(future, _)| future.clone()));
-            self.enqueue(Box::new(Specs { tasks }), &gate);
+            self.send(Msg::Job(Box::new(Specs { tasks })), &gate);
         }
         Ok(futures)
     }
 
-    fn enqueue(&self, job: Box<dyn Job>, _gate: &MutexGuard<'_, ()>) {
+    fn send(&self, msg: Msg, _gate: &MutexGuard<'_, ()>) {
         // The pool's own receiver lives as long as the pool: the send cannot fail.
-        let _ = self.tx.send(Msg::Job(job));
+        let _ = self.tx.send(msg);
         if !self.shared.eager {
             self.shared.start_worker_if_none_idle();
         }
@@ -495,8 +497,10 @@ impl ThreadPool {
         }
         if let Some(unrun) = unrun {
             while let Ok(msg) = self.shared.rx.try_recv() {
-                if let Msg::Job(job) = msg {
-                    job.unrun(unrun.clone());
+                match msg {
+                    Msg::Task(task) => task.unrun(unrun.clone()),
+                    Msg::Job(job) => job.unrun(unrun.clone()),
+                    Msg::Wake => {}
                 }
             }
         }
@@ -584,14 +588,19 @@ impl Shared {
         }
     }
 
-    /// A future for the next task, reported as submitted and counted into the queue.
-    fn new_future<T>(&self, label: Option<&str>) -> Future<T> {
+    /// The id of the next task, reported as submitted and counted into the queue.
+    fn submitted(&self, label: Option<&str>) -> TaskId {
         let id: TaskId = self.next_task.fetch_add(1, Ordering::Relaxed);
         if let Some(telemetry) = &self.telemetry {
             let queued = telemetry.enqueued(1);
             telemetry.emit(EventKind::Submit { task: id, label: label.map(Arc::from), queued });
         }
-        Future::new(id, self.telemetry.clone())
+        id
+    }
+
+    /// A future for the next task, reported as submitted and counted into the queue.
+    fn new_future<T: 'static>(&self, label: Option<&str>) -> Future<T> {
+        Future::new(self.submitted(label), self.telemetry.clone())
     }
 
     /// `ThreadPoolExecutor._adjust_thread_count`: a submit that finds no idle worker starts

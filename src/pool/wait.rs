@@ -32,7 +32,7 @@ pub struct DoneAndNotDone<T> {
 
 fn distinct<T>(futures: &[Future<T>]) -> Vec<Future<T>> {
     let mut seen = std::collections::HashSet::with_capacity(futures.len());
-    futures.iter().filter(|f| seen.insert(std::sync::Arc::as_ptr(&f.inner) as usize)).cloned().collect()
+    futures.iter().filter(|f| seen.insert(std::sync::Arc::as_ptr(&f.inner).cast::<()>() as usize)).cloned().collect()
 }
 
 /// Waits until `return_when` holds or `timeout` passes, as `concurrent.futures.wait`.

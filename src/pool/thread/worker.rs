@@ -15,9 +15,13 @@ pub(super) fn run(shared: &Arc<Shared>, id: WorkerId, busy: &CachePadded<AtomicB
     let over_size = || shared.live.load(Ordering::Relaxed) > shared.target.load(Ordering::Relaxed);
     loop {
         match shared.rx.recv() {
-            Ok(Msg::Job(job)) => {
+            Ok(msg @ (Msg::Task(_) | Msg::Job(_))) => {
                 busy.store(true, Ordering::Relaxed);
-                job.run(&env);
+                match msg {
+                    Msg::Task(task) => task.run(&env),
+                    Msg::Job(job) => job.run(&env),
+                    Msg::Wake => {}
+                }
                 busy.store(false, Ordering::Relaxed);
                 if shared.live.load(Ordering::Relaxed) < shared.target.load(Ordering::Relaxed) {
                     shared.idle_tokens.fetch_add(1, Ordering::AcqRel);
