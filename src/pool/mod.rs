@@ -23,6 +23,7 @@ pub mod task;
 pub mod thread;
 pub mod wait;
 
+pub use coroutine::{CoroutinePool, CoroutinePoolBuilder};
 pub use error::{PoolError, SubmitError, TaskError, TaskResult};
 pub use executor::{Executor, PoolKind};
 pub use future::Future;

@@ -64,6 +64,20 @@ impl SharedQueues {
         }
     }
 
+    /// Takes the next item from queue `name` if there is one, without waiting: `Ok(None)`
+    /// when it is empty. What a coroutine polls, since it must not block its event loop.
+    ///
+    /// # Errors
+    /// When the queue is empty and the queues were closed (no item will ever come).
+    pub fn try_get(&self, name: &str) -> Result<Option<String>, String> {
+        let (_, rx) = self.queue(name);
+        match rx.try_recv() {
+            Ok(item) => Ok(Some(item)),
+            Err(_) if self.is_closed() => Err(format!("queue {name:?} was closed while waiting")),
+            Err(_) => Ok(None),
+        }
+    }
+
     /// Items waiting on queue `name`.
     pub fn len(&self, name: &str) -> usize {
         self.queue(name).1.len()

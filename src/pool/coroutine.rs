@@ -1,1 +1,0 @@
-//! The coroutine pool (being written).

@@ -1,0 +1,268 @@
+//! The event loop: a ready queue, a timer heap and the tasks waiting for a queue item, all
+//! owned by the loop thread. One turn, as asyncio's `_run_once`: move what is due to the
+//! ready queue, step every task that was ready at the start of the turn, admit new work;
+//! when nothing is ready, block on the jobs channel until the next deadline.
+
+use std::cell::Cell;
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Select;
+
+use super::spec::{Await, SpecTask};
+use super::{LOOP_WORKER, SHUT, Shared, Submitted, TERMINATED};
+use crate::pool::error::TaskError;
+use crate::pool::job::Unrun;
+use crate::pool::probe::{DownReason, EventKind, Telemetry, WorkerId};
+use crate::pool::queues::SharedQueues;
+use crate::pool::task::TaskEnv;
+
+/// Runs the loop until the pool is shut down and every task has ended, or terminated.
+pub(super) fn run(shared: &Arc<Shared>) {
+    let mut event_loop = EventLoop {
+        env: LoopEnv { shared, put: Cell::new(false) },
+        ready: VecDeque::new(),
+        timers: BinaryHeap::new(),
+        getters: Vec::new(),
+        next_seq: 0,
+        alive: 0,
+    };
+    let reason = event_loop.run();
+    shared.emit(EventKind::WorkerDown { worker: LOOP_WORKER, pid: shared.pid, reason });
+}
+
+struct EventLoop<'a> {
+    env: LoopEnv<'a>,
+    ready: VecDeque<Box<SpecTask>>,
+    timers: BinaryHeap<Timer>,
+    /// `queue_get`s waiting for an item, each with when to poll next.
+    getters: Vec<(Instant, Box<SpecTask>)>,
+    next_seq: u64,
+    /// Coroutines started and not finished (ready, sleeping or waiting for an item).
+    alive: usize,
+}
+
+/// A sleeping coroutine, ordered by wake-up time then by when it went to sleep (the heap is
+/// a max-heap: the order is reversed so the earliest is on top).
+struct Timer {
+    at: Instant,
+    seq: u64,
+    task: Box<SpecTask>,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Timer {}
+
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+impl EventLoop<'_> {
+    fn run(&mut self) -> DownReason {
+        let shared = self.env.shared;
+        loop {
+            if shared.stopping.load(Ordering::Acquire) == TERMINATED {
+                self.kill_all();
+                return DownReason::Terminated;
+            }
+            self.wake_due(Instant::now());
+            // Only the tasks ready now: one that suspends with `sleep(0)` runs next turn.
+            for _ in 0..self.ready.len() {
+                let task = self.ready.pop_front().expect("counted");
+                self.step(task);
+            }
+            self.admit();
+            if !self.ready.is_empty() || (self.env.put.get() && !self.getters.is_empty()) {
+                continue;
+            }
+            if shared.stopping.load(Ordering::Acquire) == SHUT && self.alive == 0 && shared.jobs.is_empty() {
+                return DownReason::Shutdown;
+            }
+            self.block();
+        }
+    }
+
+    /// Moves the sleepers whose time has come, and the item waiters worth retrying, to the
+    /// ready queue.
+    fn wake_due(&mut self, now: Instant) {
+        while self.timers.peek().is_some_and(|timer| timer.at <= now) {
+            let timer = self.timers.pop().expect("peeked");
+            self.ready.push_back(timer.task);
+        }
+        if self.getters.is_empty() {
+            self.env.put.set(false);
+            return;
+        }
+        // A put on the loop may be what a getter waits for: retry them all at once.
+        let all = self.env.put.replace(false);
+        let mut i = 0;
+        while i < self.getters.len() {
+            if all || self.getters[i].0 <= now {
+                let (_, task) = self.getters.remove(i);
+                self.ready.push_back(task);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Takes new work from the jobs channel while below the limit: at most what is there
+    /// now, so a flood of submits cannot starve the tasks already on the loop.
+    fn admit(&mut self) {
+        let shared = self.env.shared;
+        for _ in 0..shared.jobs.len() {
+            if self.alive >= shared.limit.load(Ordering::Relaxed) {
+                break;
+            }
+            match shared.jobs.try_recv() {
+                Ok(job) => self.start(job),
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn start(&mut self, job: Submitted) {
+        match job {
+            Submitted::Closure(task) => {
+                self.publish(self.alive + 1);
+                task.run(&self.env);
+                self.publish(self.alive);
+            }
+            Submitted::Blocking(job) => {
+                self.publish(self.alive + 1);
+                job.run(&self.env);
+                self.publish(self.alive);
+            }
+            Submitted::Specs(task) => {
+                self.alive += 1;
+                self.publish(self.alive);
+                self.step(Box::new(task));
+            }
+        }
+    }
+
+    fn step(&mut self, mut task: Box<SpecTask>) {
+        match task.step(&self.env) {
+            Await::Done => {
+                self.alive -= 1;
+                self.publish(self.alive);
+            }
+            Await::Until(at) => {
+                self.next_seq += 1;
+                self.timers.push(Timer { at, seq: self.next_seq, task });
+            }
+            Await::Item(after) => self.getters.push((Instant::now() + after, task)),
+        }
+    }
+
+    fn publish(&self, active: usize) {
+        self.env.shared.active.store(active, Ordering::Relaxed);
+    }
+
+    /// Nothing is ready: waits for new work (if below the limit) or a wake-up, until the next
+    /// deadline. Without sleepers or waiters, waits for ever.
+    fn block(&mut self) {
+        let shared = self.env.shared;
+        let deadline =
+            self.timers.peek().map(|timer| timer.at).into_iter().chain(self.getters.iter().map(|g| g.0)).min();
+        let mut select = Select::new();
+        let wake = select.recv(&shared.wake);
+        let jobs = (self.alive < shared.limit.load(Ordering::Relaxed)).then(|| select.recv(&shared.jobs));
+        let operation = match deadline {
+            Some(deadline) => match select.select_deadline(deadline) {
+                Ok(operation) => operation,
+                Err(_) => return,
+            },
+            None => select.select(),
+        };
+        if Some(operation.index()) == jobs {
+            if let Ok(job) = operation.recv(&shared.jobs) {
+                self.start(job);
+            }
+        } else {
+            debug_assert_eq!(operation.index(), wake);
+            let _ = operation.recv(&shared.wake);
+        }
+    }
+
+    /// Terminate: every suspended task dies with the loop; queued work is abandoned.
+    fn kill_all(&mut self) {
+        let suspended = self.ready.drain(..).chain(self.timers.drain().map(|timer| timer.task));
+        let suspended: Vec<_> = suspended.chain(self.getters.drain(..).map(|(_, task)| task)).collect();
+        for task in suspended {
+            task.kill(&self.env);
+        }
+        while let Ok(job) = self.env.shared.jobs.try_recv() {
+            job.unrun(&Unrun::Abandon(TaskError::PoolShutdown));
+        }
+        self.alive = 0;
+        self.publish(0);
+    }
+}
+
+/// What a task sees on the loop. Its waits block the loop: only closures and the CPU-bound
+/// specs (which never wait) run through it; spec waits are await points of [`SpecTask`].
+pub(super) struct LoopEnv<'a> {
+    shared: &'a Shared,
+    /// Set by a put on the loop, so waiting getters are retried at once.
+    put: Cell<bool>,
+}
+
+impl LoopEnv<'_> {
+    pub(super) fn telemetry(&self) -> Option<&Telemetry> {
+        self.shared.telemetry.as_deref()
+    }
+
+    pub(super) fn shared_queues(&self) -> &SharedQueues {
+        &self.shared.queues
+    }
+}
+
+impl TaskEnv for LoopEnv<'_> {
+    fn worker(&self) -> WorkerId {
+        LOOP_WORKER
+    }
+
+    fn pid(&self) -> u32 {
+        self.shared.pid
+    }
+
+    fn sleep(&self, duration: Duration) {
+        // `time.sleep` inside a coroutine: the whole loop sleeps.
+        std::thread::sleep(duration);
+    }
+
+    fn cpu(&self, work: &mut dyn FnMut() -> bool) {
+        while !work() {}
+    }
+
+    fn queue_put(&self, queue: &str, item: String) -> Result<(), String> {
+        self.shared.queues.put(queue, item)?;
+        self.put.set(true);
+        Ok(())
+    }
+
+    fn queue_get(&self, queue: &str) -> Result<String, String> {
+        self.shared.queues.get(queue)
+    }
+
+    fn crash(&self) -> ! {
+        panic!("the task crashed")
+    }
+}

@@ -1,0 +1,180 @@
+//! Task specs as coroutines: small state machines the loop steps from one await point to the
+//! next. Values and CPU work are those of [`run_spec`], which the other pools call; only the
+//! waits differ (they suspend instead of blocking).
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use super::LOOP_WORKER;
+use super::event_loop::LoopEnv;
+use crate::pool::error::TaskError;
+use crate::pool::future::{Future, finish_event, panic_message};
+use crate::pool::job::Unrun;
+use crate::pool::probe::EventKind;
+use crate::pool::task::{TaskEnv, TaskSpec, TaskValue, Work, run_spec};
+
+/// The first poll interval of a `queue_get` waiting for an item put by someone outside the
+/// loop (a put by a task on the loop wakes it at once); it doubles up to [`MAX_POLL`].
+const FIRST_POLL: Duration = Duration::from_millis(1);
+const MAX_POLL: Duration = Duration::from_millis(10);
+
+/// Where a coroutine suspended itself.
+#[derive(Debug)]
+pub(super) enum Await {
+    /// It finished every spec it holds.
+    Done,
+    /// `sleep`: wake it at this instant.
+    Until(Instant),
+    /// `queue_get` found no item: retry after a put on the loop, or after this long.
+    Item(Duration),
+}
+
+/// A chunk of specs run one after the other by one coroutine (one spec for `submit`).
+pub(super) struct SpecTask {
+    waiting: VecDeque<(Future<TaskValue>, TaskSpec)>,
+    current: Option<Running>,
+}
+
+struct Running {
+    future: Future<TaskValue>,
+    spec: TaskSpec,
+    stage: Stage,
+}
+
+#[derive(Clone, Copy)]
+enum Stage {
+    /// Not stepped yet.
+    Begin,
+    /// Past its `duration` wait.
+    Waited,
+    /// `queue_get` waiting for an item; the next poll interval.
+    Getting(Duration),
+}
+
+/// One step of a spec: suspended, or ended with its value or raised message.
+enum Step {
+    Suspend(Await),
+    End(Result<TaskValue, String>),
+}
+
+impl SpecTask {
+    pub(super) fn new(tasks: Vec<(Future<TaskValue>, TaskSpec)>) -> SpecTask {
+        SpecTask { waiting: tasks.into(), current: None }
+    }
+
+    /// Runs until the next await point, or to the end. Every spec that starts is reported
+    /// (`Start`), every one that ends is reported and completes its future (callbacks run
+    /// here, on the loop). Cancelled specs are skipped.
+    pub(super) fn step(&mut self, env: &LoopEnv<'_>) -> Await {
+        loop {
+            let running = match &mut self.current {
+                Some(running) => running,
+                None => {
+                    let Some((future, spec)) = self.waiting.pop_front() else { return Await::Done };
+                    if !future.begin() {
+                        continue;
+                    }
+                    if let Some(telemetry) = env.telemetry() {
+                        let queued = telemetry.dequeued();
+                        telemetry.emit(EventKind::Start {
+                            task: future.id(),
+                            worker: LOOP_WORKER,
+                            pid: env.pid(),
+                            queued,
+                        });
+                    }
+                    self.current.insert(Running { future, spec, stage: Stage::Begin })
+                }
+            };
+            let outcome = match catch_unwind(AssertUnwindSafe(|| advance(running, env))) {
+                Ok(Step::Suspend(at)) => return at,
+                Ok(Step::End(outcome)) => outcome.map_err(TaskError::Failed),
+                Err(payload) => Err(TaskError::Failed(format!("panicked: {}", panic_message(&*payload)))),
+            };
+            let Running { future, .. } = self.current.take().expect("a running spec");
+            finish(env, &future, outcome);
+        }
+    }
+
+    /// Disposes of a coroutine that never started (shutdown with `cancel_futures`, terminate).
+    pub(super) fn unrun(self, how: &Unrun) {
+        for (future, _) in &self.waiting {
+            match how {
+                Unrun::Cancel => {
+                    future.cancel();
+                }
+                Unrun::Abandon(error) => {
+                    future.abandon(error.clone());
+                }
+            }
+        }
+    }
+
+    /// The loop is terminated while this coroutine is suspended: the spec it was running dies
+    /// with the loop, the ones it had not started are abandoned.
+    pub(super) fn kill(mut self, env: &LoopEnv<'_>) {
+        if let Some(Running { future, .. }) = self.current.take() {
+            finish(env, &future, Err(TaskError::WorkerDied("the event loop was terminated".into())));
+        }
+        self.unrun(&Unrun::Abandon(TaskError::PoolShutdown));
+    }
+}
+
+fn finish(env: &LoopEnv<'_>, future: &Future<TaskValue>, outcome: Result<TaskValue, TaskError>) {
+    if let Some(telemetry) = env.telemetry() {
+        telemetry.emit(finish_event(future.id(), LOOP_WORKER, &outcome, |value| Some(value.to_string())));
+    }
+    future.finish(outcome);
+}
+
+/// Moves a spec on to its next await point or its end.
+fn advance(running: &mut Running, env: &LoopEnv<'_>) -> Step {
+    let spec = &running.spec;
+    let value = |output| TaskValue { label: spec.label.clone(), worker: LOOP_WORKER, pid: env.pid(), output };
+    loop {
+        match running.stage {
+            Stage::Begin => {
+                running.stage = Stage::Waited;
+                match &spec.work {
+                    // No await point: the CPU work of the other pools, run to its end while
+                    // every other task waits.
+                    Work::Spin | Work::SumSquares { .. } => return Step::End(run_spec(spec, env)),
+                    // `asyncio.sleep(0)` still yields: a sleep is always an await point.
+                    Work::Sleep => return Step::Suspend(Await::Until(Instant::now() + spec.duration)),
+                    _ if !spec.duration.is_zero() => {
+                        return Step::Suspend(Await::Until(Instant::now() + spec.duration));
+                    }
+                    _ => {}
+                }
+            }
+            Stage::Waited => {
+                return match &spec.work {
+                    Work::Noop | Work::Sleep => Step::End(Ok(value(None))),
+                    Work::Fail { message } => Step::End(Err(message.clone())),
+                    // There is no process (nor thread) of its own to kill: the coroutine raises.
+                    Work::Crash => Step::End(Err("the task crashed".into())),
+                    Work::QueuePut { queue, item } => Step::End(
+                        env.queue_put(queue, item.clone()).map(|()| value(Some(format!("put {item:?} on {queue}")))),
+                    ),
+                    Work::QueueGet { .. } => {
+                        running.stage = Stage::Getting(FIRST_POLL);
+                        continue;
+                    }
+                    Work::Spin | Work::SumSquares { .. } => Step::End(run_spec(spec, env)),
+                };
+            }
+            Stage::Getting(poll) => {
+                let Work::QueueGet { queue } = &spec.work else { unreachable!("only queue_get waits for an item") };
+                return match env.shared_queues().try_get(queue) {
+                    Ok(Some(item)) => Step::End(Ok(value(Some(format!("got {item:?} from {queue}"))))),
+                    Ok(None) => {
+                        running.stage = Stage::Getting((poll * 2).min(MAX_POLL));
+                        Step::Suspend(Await::Item(poll))
+                    }
+                    Err(e) => Step::End(Err(e)),
+                };
+            }
+        }
+    }
+}
