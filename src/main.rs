@@ -5,6 +5,11 @@ use std::process::ExitCode;
 
 mod cli;
 
+// mimalloc frees memory another thread allocated without taking a lock; glibc's malloc
+// serialises those frees on an arena lock, which shows in every cross-thread hand-off.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     cli::main()
 }

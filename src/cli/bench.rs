@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use poolscope::pool::{ChannelProbe, ThreadPool};
+use poolscope::pool::ThreadPool;
+use poolscope::pool::probe::BufferProbe;
 use serde_json::json;
 
 /// Options of `poolscope bench`.
@@ -72,11 +73,29 @@ fn raw_channel(tasks: usize) -> Duration {
     elapsed
 }
 
-/// `ThreadPool(2)`, optionally reporting to a bounded probe drained by a consumer thread
-/// (as the UI does). Returns the time and the events dropped.
+/// A consumer that reads a probe the way the UI's loop does: it wakes on a tick and takes
+/// what has arrived in one batch, rather than waking for every event.
+fn drain_on_tick(probe: Arc<BufferProbe>, stop: crossbeam_channel::Receiver<()>) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let (mut seen, mut batch) = (0, Vec::new());
+        loop {
+            probe.drain_into(&mut batch);
+            seen += batch.len();
+            batch.clear();
+            if stop.recv_timeout(Duration::from_millis(2)).is_ok() {
+                probe.drain_all_into(&mut batch);
+                return seen + batch.len();
+            }
+        }
+    })
+}
+
+/// `ThreadPool(2)`, optionally reporting to a bounded probe drained in batches by a consumer
+/// thread (as the UI does). Returns the time and the events dropped.
 fn thread_pool(tasks: usize, probe: bool) -> (Duration, u64) {
-    let (channel_probe, events) = ChannelProbe::bounded(1 << 16);
-    let consumer = std::thread::spawn(move || events.iter().count());
+    let channel_probe = BufferProbe::new(1 << 17);
+    let (stop, stopped) = crossbeam_channel::bounded(1);
+    let consumer = drain_on_tick(Arc::clone(&channel_probe), stopped);
     let mut builder = ThreadPool::builder().workers(2);
     if probe {
         builder = builder.probe(Arc::clone(&channel_probe) as _);
@@ -91,7 +110,7 @@ fn thread_pool(tasks: usize, probe: bool) -> (Duration, u64) {
     drop(futures);
     drop(pool);
     let dropped = channel_probe.dropped();
-    drop(channel_probe);
+    let _ = stop.send(());
     let _ = consumer.join();
     (elapsed, dropped)
 }

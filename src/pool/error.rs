@@ -75,9 +75,9 @@ impl<J> fmt::Display for SubmitError<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SubmitError::Shutdown(_) => f.write_str("cannot schedule new futures after shutdown"),
-            SubmitError::Broken(_) => f.write_str(
-                "a worker process died abruptly; the pool is broken and takes no new work",
-            ),
+            SubmitError::Broken(_) => {
+                f.write_str("a worker process died abruptly; the pool is broken and takes no new work")
+            }
         }
     }
 }

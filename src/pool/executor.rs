@@ -54,7 +54,11 @@ pub trait Executor: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     /// The specs handed back if the pool takes no new work (shut down, or broken).
-    fn submit_tasks(&self, specs: Vec<TaskSpec>, chunksize: usize) -> Result<Vec<Future<TaskValue>>, SubmitError<Vec<TaskSpec>>>;
+    fn submit_tasks(
+        &self,
+        specs: Vec<TaskSpec>,
+        chunksize: usize,
+    ) -> Result<Vec<Future<TaskValue>>, SubmitError<Vec<TaskSpec>>>;
 
     /// Schedules one spec.
     ///

@@ -218,6 +218,125 @@ impl Probe for ChannelProbe {
     }
 }
 
+/// A [`Probe`] for a live view of a busy pool: each recording thread appends to a buffer of
+/// its own, and the reader collects them all at once ([`BufferProbe::drain_into`]), as a
+/// viewer does once per frame.
+///
+/// Recording costs a thread-local lookup, an uncontended lock and a push: threads never
+/// fight over one queue and the reader is never woken. The reader merges the buffers in time
+/// order and holds back events newer than the moment it began collecting, so an event never
+/// comes out before one that caused it (a task's `Submit` before its `Start`), even though
+/// they were recorded on different threads. When a thread's buffer holds `capacity` unread
+/// events, its new events are dropped and counted ([`BufferProbe::dropped`]).
+#[derive(Debug)]
+pub struct BufferProbe {
+    /// Identifies this probe in each thread's list of buffers.
+    key: Arc<()>,
+    shards: std::sync::Mutex<Vec<Arc<Shard>>>,
+    /// Collected but newer than the last collection began: released next time.
+    held_back: std::sync::Mutex<Vec<Event>>,
+    capacity: usize,
+    dropped: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    events: std::sync::Mutex<Vec<Event>>,
+}
+
+thread_local! {
+    /// This thread's buffers, one per live `BufferProbe` it recorded to.
+    static SHARDS: std::cell::RefCell<Vec<(std::sync::Weak<()>, Arc<Shard>)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl BufferProbe {
+    /// A probe holding at most `capacity` unread events per recording thread.
+    pub fn new(capacity: usize) -> Arc<BufferProbe> {
+        Arc::new(BufferProbe {
+            key: Arc::new(()),
+            shards: std::sync::Mutex::default(),
+            held_back: std::sync::Mutex::default(),
+            capacity,
+            dropped: AtomicU64::new(0),
+        })
+    }
+
+    /// Appends to `out`, oldest first, every event recorded before this call began, except
+    /// those already taken.
+    pub fn drain_into(&self, out: &mut Vec<Event>) {
+        self.collect(out, Some(Instant::now()));
+    }
+
+    /// Appends every event recorded so far, once no thread records any more.
+    pub fn drain_all_into(&self, out: &mut Vec<Event>) {
+        self.collect(out, None);
+    }
+
+    fn collect(&self, out: &mut Vec<Event>, horizon: Option<Instant>) {
+        let mut batch = std::mem::take(&mut *self.held_back.lock().unwrap_or_else(|e| e.into_inner()));
+        let shards: Vec<Arc<Shard>> = self.shards.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for shard in shards {
+            batch.append(&mut shard.events.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+        batch.sort_by_key(|e| e.at);
+        let keep = match horizon {
+            Some(horizon) => batch.partition_point(|e| e.at < horizon),
+            None => batch.len(),
+        };
+        let later = batch.split_off(keep);
+        *self.held_back.lock().unwrap_or_else(|e| e.into_inner()) = later;
+        out.append(&mut batch);
+    }
+
+    /// How many events were dropped because the reader fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn my_shard(&self) -> Arc<Shard> {
+        SHARDS.with(|shards| {
+            let mut shards = shards.borrow_mut();
+            if let Some((_, shard)) = shards.iter().find(|(key, _)| std::ptr::eq(key.as_ptr(), Arc::as_ptr(&self.key)))
+            {
+                return Arc::clone(shard);
+            }
+            // First event from this thread: forget buffers of probes that are gone, register.
+            shards.retain(|(key, _)| key.strong_count() > 0);
+            let shard = Arc::new(Shard::default());
+            shards.push((Arc::downgrade(&self.key), Arc::clone(&shard)));
+            self.shards.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::clone(&shard));
+            shard
+        })
+    }
+}
+
+impl Probe for BufferProbe {
+    fn record(&self, event: Event) {
+        let mut event = Some(event);
+        let room = SHARDS.with(|shards| {
+            let shards = shards.borrow();
+            let (_, shard) = shards.iter().find(|(key, _)| std::ptr::eq(key.as_ptr(), Arc::as_ptr(&self.key)))?;
+            Some(shard.push(&mut event, self.capacity))
+        });
+        let room = room.unwrap_or_else(|| self.my_shard().push(&mut event, self.capacity));
+        if !room {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Shard {
+    /// Takes the event if there is room for it.
+    fn push(&self, event: &mut Option<Event>, capacity: usize) -> bool {
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        if events.len() >= capacity {
+            return false;
+        }
+        events.extend(event.take());
+        true
+    }
+}
+
 /// A probe plus the queue-depth counter it reports; shared by a pool and its futures.
 /// Exists only when a probe was given, so a pool without one pays nothing for it.
 pub(crate) struct Telemetry {

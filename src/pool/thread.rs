@@ -121,7 +121,14 @@ impl fmt::Debug for ThreadPoolBuilder {
 
 impl Default for ThreadPoolBuilder {
     fn default() -> Self {
-        ThreadPoolBuilder { workers: None, eager: false, probe: None, gil: None, name: "poolscope".into(), queues: None }
+        ThreadPoolBuilder {
+            workers: None,
+            eager: false,
+            probe: None,
+            gil: None,
+            name: "poolscope".into(),
+            queues: None,
+        }
     }
 }
 
@@ -276,7 +283,12 @@ impl ThreadPool {
     ///
     /// # Errors
     /// As [`ThreadPool::map`].
-    pub fn imap<I, R, F>(&self, f: F, items: impl IntoIterator<Item = I>, chunksize: usize) -> Result<MapIter<R>, SubmitError<Vec<I>>>
+    pub fn imap<I, R, F>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = I>,
+        chunksize: usize,
+    ) -> Result<MapIter<R>, SubmitError<Vec<I>>>
     where
         F: Fn(I) -> R + Send + Sync + 'static,
         I: Send + 'static,
@@ -544,7 +556,11 @@ impl Executor for ThreadPool {
         self.shared.gil.is_some()
     }
 
-    fn submit_tasks(&self, specs: Vec<TaskSpec>, chunksize: usize) -> Result<Vec<Future<TaskValue>>, SubmitError<Vec<TaskSpec>>> {
+    fn submit_tasks(
+        &self,
+        specs: Vec<TaskSpec>,
+        chunksize: usize,
+    ) -> Result<Vec<Future<TaskValue>>, SubmitError<Vec<TaskSpec>>> {
         ThreadPool::submit_tasks(self, specs, chunksize)
     }
 
