@@ -39,7 +39,7 @@ impl fmt::Display for PoolKind {
 
 /// A pool that runs [`TaskSpec`]s: what a scenario drives. `map`, `as_completed` and `wait`
 /// work on the futures it returns ([`crate::pool::MapIter`], [`crate::pool::as_completed`],
-/// [`crate::pool::wait`]).
+/// [`crate::pool::wait()`]).
 pub trait Executor: Send + Sync + fmt::Debug {
     /// Which kind of pool this is.
     fn kind(&self) -> PoolKind;

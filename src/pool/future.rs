@@ -20,6 +20,9 @@ const CANCELLED: u8 = 3;
 
 type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send + 'static>;
 
+/// A `wait` / `as_completed` call watching a future: its channel, and the future's index there.
+type Watcher = (Sender<usize>, usize);
+
 /// The eventual outcome of a task submitted to a pool.
 ///
 /// Cloning gives another handle to the same future. Every method is safe to call from any
@@ -58,7 +61,7 @@ struct Slot<T> {
     outcome: Option<TaskResult<T>>,
     callbacks: Vec<Callback<T>>,
     /// `wait` / `as_completed` calls watching this future: (their channel, our index there).
-    watchers: Vec<(Sender<usize>, usize)>,
+    watchers: Vec<Watcher>,
     /// Threads blocked in `result()`; the finisher notifies only when there are some.
     sleepers: u32,
 }
@@ -243,7 +246,7 @@ impl<T> Future<T> {
         Ok(slot)
     }
 
-    fn fire(&self, callbacks: Vec<Callback<T>>, watchers: Vec<(Sender<usize>, usize)>) {
+    fn fire(&self, callbacks: Vec<Callback<T>>, watchers: Vec<Watcher>) {
         for (tx, index) in watchers {
             // A watcher that gave up (timed out) has dropped its receiver: nothing to tell.
             let _ = tx.send(index);
@@ -375,7 +378,7 @@ impl<T, W: ?Sized> Inner<T, W> {
     }
 
     /// Takes what must run once the outcome is stored, and wakes sleepers; releases the lock.
-    fn take_on_finish(&self, mut slot: MutexGuard<'_, Slot<T>>) -> (Vec<Callback<T>>, Vec<(Sender<usize>, usize)>) {
+    fn take_on_finish(&self, mut slot: MutexGuard<'_, Slot<T>>) -> (Vec<Callback<T>>, Vec<Watcher>) {
         let callbacks = std::mem::take(&mut slot.callbacks);
         let watchers = std::mem::take(&mut slot.watchers);
         let wake = slot.sleepers > 0;

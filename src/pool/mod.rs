@@ -5,7 +5,7 @@
 //!
 //! - [`ThreadPool`]: N worker threads fed from one queue, with an optional simulated GIL.
 //! - [`Future`]: `done`, `running`, `cancel`, `result(timeout)`, `add_done_callback`, ...
-//! - [`as_completed`], [`wait`], [`MapIter`]: the module-level functions and `map`.
+//! - [`as_completed`], [`wait()`], [`MapIter`]: the module-level functions and `map`.
 //! - [`probe`]: the events a pool reports, for viewers and logs.
 //! - [`task`]: task specs, work described as data (what scenarios and process workers run).
 

@@ -8,9 +8,12 @@ use std::sync::Mutex;
 
 use crossbeam_channel::{Receiver, Sender, select};
 
+/// One named queue: both ends, cloned out to whoever puts or gets.
+type Queue = (Sender<String>, Receiver<String>);
+
 /// A set of named unbounded queues, created on first use.
 pub struct SharedQueues {
-    queues: Mutex<HashMap<String, (Sender<String>, Receiver<String>)>>,
+    queues: Mutex<HashMap<String, Queue>>,
     /// Dropped by [`SharedQueues::close`] to wake every blocked `get`.
     closing: Mutex<Option<Sender<()>>>,
     closed: Receiver<()>,
@@ -35,7 +38,7 @@ impl Default for SharedQueues {
 }
 
 impl SharedQueues {
-    fn queue(&self, name: &str) -> (Sender<String>, Receiver<String>) {
+    fn queue(&self, name: &str) -> Queue {
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
         queues.entry(name.to_string()).or_insert_with(crossbeam_channel::unbounded).clone()
     }
