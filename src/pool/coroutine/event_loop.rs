@@ -176,28 +176,23 @@ impl EventLoop<'_> {
     }
 
     /// Nothing is ready: waits for new work (if below the limit) or a wake-up, until the next
-    /// deadline. Without sleepers or waiters, waits for ever.
+    /// deadline. Without sleepers or waiters, waits for ever. New work is left in the channel
+    /// for the next turn's `admit`, so work that piled up is admitted in one turn.
     fn block(&mut self) {
         let shared = self.env.shared;
         let deadline =
             self.timers.peek().map(|timer| timer.at).into_iter().chain(self.getters.iter().map(|g| g.0)).min();
         let mut select = Select::new();
         let wake = select.recv(&shared.wake);
-        let jobs = (self.alive < shared.limit.load(Ordering::Relaxed)).then(|| select.recv(&shared.jobs));
-        let operation = match deadline {
-            Some(deadline) => match select.select_deadline(deadline) {
-                Ok(operation) => operation,
-                Err(_) => return,
-            },
-            None => select.select(),
+        if self.alive < shared.limit.load(Ordering::Relaxed) {
+            select.recv(&shared.jobs);
+        }
+        let ready = match deadline {
+            Some(deadline) => select.ready_deadline(deadline).ok(),
+            None => Some(select.ready()),
         };
-        if Some(operation.index()) == jobs {
-            if let Ok(job) = operation.recv(&shared.jobs) {
-                self.start(job);
-            }
-        } else {
-            debug_assert_eq!(operation.index(), wake);
-            let _ = operation.recv(&shared.wake);
+        if ready == Some(wake) {
+            let _ = shared.wake.try_recv();
         }
     }
 
