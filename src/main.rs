@@ -11,5 +11,8 @@ mod cli;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    if let Some(code) = poolscope::pool::process::worker_main_if_requested() {
+        return code;
+    }
     cli::main()
 }

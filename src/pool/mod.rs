@@ -28,6 +28,7 @@ pub use error::{PoolError, SubmitError, TaskError, TaskResult};
 pub use executor::{Executor, PoolKind};
 pub use future::Future;
 pub use map::{MapIter, MapOptions, Unordered};
+pub use process::{OnWorkerDeath, ProcessPool, ProcessPoolBuilder};
 pub use probe::{ChannelProbe, Event, EventKind, Probe, TaskId, WorkerId};
 pub use queues::SharedQueues;
 pub use task::{TaskSpec, TaskValue, Work};

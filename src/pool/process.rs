@@ -1,1 +1,0 @@
-//! The process pool (being written).

@@ -1,0 +1,729 @@
+//! The parent side: one lane per worker process, the jobs no worker has taken yet, and the
+//! two threads that talk to each worker (a writer fed by a channel, a reader that completes
+//! futures).
+//!
+//! All pool state sits behind one lock, and no I/O ever happens under it: frames for a worker
+//! go into its writer's channel, and the reader reads before it locks. So a worker blocked
+//! writing results can always be drained, whatever the submitting threads are doing.
+//!
+//! A job handed to a worker is marked running at once (as `ProcessPoolExecutor` does with
+//! its call queue); its `Start` event waits until the task is at the head of the worker's
+//! line, i.e. the worker is running it, so a lane never shows two tasks at once.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::io::{self, BufReader, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::OnWorkerDeath;
+use super::wire::{self, FromWorker};
+use crate::pool::error::{TaskError, TaskResult};
+use crate::pool::future::{Future, finish_event};
+use crate::pool::probe::{DownReason, EventKind, Telemetry, WorkerId};
+use crate::pool::queues::SharedQueues;
+use crate::pool::task::{TaskSpec, TaskValue};
+
+/// Jobs a worker may hold at once when every one of them is quick ([`wire::is_quick`]):
+/// enough to hide a pipe round trip behind work. Other jobs go one at a time, so a task
+/// marked running is a task really running.
+const PIPELINE: usize = 16;
+
+/// Where the pool is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stopping {
+    Open,
+    Shut,
+    Terminated,
+}
+
+/// A task no worker has taken.
+pub(super) struct Queued {
+    pub(super) future: Future<TaskValue>,
+    pub(super) spec: TaskSpec,
+    /// Already marked running: it was handed to a worker that died before starting it.
+    pub(super) begun: bool,
+}
+
+/// Tasks that go to one worker in one message.
+pub(super) struct Job {
+    pub(super) tasks: Vec<Queued>,
+    pub(super) quick: bool,
+}
+
+impl Job {
+    pub(super) fn new(tasks: Vec<Queued>) -> Job {
+        let quick = tasks.iter().all(|q| wire::is_quick(&q.spec));
+        Job { tasks, quick }
+    }
+}
+
+/// A task a worker holds, in the order it runs them.
+struct InFlight {
+    future: Future<TaskValue>,
+    spec: TaskSpec,
+    /// Its `Start` was reported: it is the worker's current task.
+    started: bool,
+    /// The last task of its job.
+    job_end: bool,
+}
+
+/// One worker process.
+pub(super) struct Lane {
+    id: WorkerId,
+    pid: u32,
+    child: Arc<Mutex<Child>>,
+    tx: Sender<Vec<u8>>,
+    inflight: VecDeque<InFlight>,
+    jobs: usize,
+    /// Every job it holds is quick.
+    quick_only: bool,
+    /// `set_workers` shrank the pool: it takes no new work.
+    retiring: bool,
+    /// Why it is going away, once it was asked to (`Exit` sent, or killed).
+    exit: Option<DownReason>,
+    /// It answered the handshake.
+    ready: bool,
+    init_failed: Option<String>,
+}
+
+impl Lane {
+    fn accepting(&self) -> bool {
+        !self.retiring && self.exit.is_none()
+    }
+
+    fn takes(&self, quick: bool) -> bool {
+        self.accepting() && (self.jobs == 0 || (quick && self.quick_only && self.jobs < PIPELINE))
+    }
+
+    /// Reports the head task as started if it was not yet.
+    fn start_head(&mut self, telemetry: Option<&Arc<Telemetry>>) {
+        if let Some(head) = self.inflight.front_mut()
+            && !head.started
+        {
+            head.started = true;
+            if let Some(telemetry) = telemetry {
+                let queued = telemetry.dequeued();
+                telemetry.emit(EventKind::Start { task: head.future.id(), worker: self.id, pid: self.pid, queued });
+            }
+        }
+    }
+
+    fn send_exit(&mut self, reason: DownReason) {
+        let mut frame = Vec::new();
+        wire::encode_exit(&mut frame);
+        let _ = self.tx.send(frame);
+        self.exit = Some(reason);
+    }
+}
+
+/// Future completions to run once the state lock is released: they run callbacks, which may
+/// call back into the pool.
+#[derive(Default)]
+pub(super) struct Deferred(Vec<Action>);
+
+enum Action {
+    Finish(Future<TaskValue>, TaskResult<TaskValue>),
+    Abandon(Future<TaskValue>, TaskError),
+    Cancel(Future<TaskValue>),
+}
+
+impl Deferred {
+    pub(super) fn cancel(&mut self, future: Future<TaskValue>) {
+        self.0.push(Action::Cancel(future));
+    }
+
+    pub(super) fn run(self) {
+        for action in self.0 {
+            match action {
+                Action::Finish(future, outcome) => future.finish(outcome),
+                Action::Abandon(future, error) => {
+                    future.abandon(error);
+                }
+                Action::Cancel(future) => {
+                    future.cancel();
+                }
+            }
+        }
+    }
+}
+
+/// What the pool's handles and threads share.
+pub(super) struct Shared {
+    pub(super) telemetry: Option<Arc<Telemetry>>,
+    pub(super) queues: Arc<SharedQueues>,
+    pub(super) program: PathBuf,
+    pub(super) eager: bool,
+    pub(super) on_death: OnWorkerDeath,
+    pub(super) initializer: Option<TaskSpec>,
+    pub(super) spin_rate: u64,
+    pub(super) next_task: AtomicU64,
+    pub(super) state: Mutex<State>,
+    /// Reader threads, one per worker process ever started and not yet joined.
+    pub(super) threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Everything that changes, under one lock.
+pub(super) struct State {
+    pub(super) pending: VecDeque<Job>,
+    pub(super) lanes: BTreeMap<WorkerId, Lane>,
+    pub(super) free_ids: BTreeSet<WorkerId>,
+    pub(super) next_id: WorkerId,
+    pub(super) target: usize,
+    pub(super) stopping: Stopping,
+    /// Why the pool broke (`OnWorkerDeath::Break`).
+    pub(super) broken: Option<String>,
+}
+
+impl Shared {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock (callbacks run after it is released); a
+        // poisoned lock still holds consistent state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn emit(&self, kind: EventKind) {
+        if let Some(telemetry) = &self.telemetry {
+            telemetry.emit(kind);
+        }
+    }
+
+    /// A future for the next task, reported as submitted and counted into the queue.
+    pub(super) fn new_future(&self, label: &str) -> Future<TaskValue> {
+        let id = self.next_task.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(telemetry) = &self.telemetry {
+            let queued = telemetry.enqueued(1);
+            telemetry.emit(EventKind::Submit { task: id, label: Some(Arc::from(label)), queued });
+        }
+        Future::new(id, self.telemetry.clone())
+    }
+
+    /// Fails a task that was marked running but never started (its worker died or was
+    /// killed first), reporting it as abandoned.
+    fn fail_begun(&self, future: Future<TaskValue>, error: TaskError, deferred: &mut Deferred) {
+        if let Some(telemetry) = &self.telemetry {
+            let queued = telemetry.dequeued();
+            telemetry.emit(EventKind::Abandon { task: future.id(), queued });
+        }
+        deferred.0.push(Action::Finish(future, Err(error)));
+    }
+
+    /// Waits for every reader thread (so every worker process) to end, except the caller's
+    /// own when a callback on a reader thread shuts the pool down.
+    pub(super) fn join_all(&self) {
+        let me = std::thread::current().id();
+        loop {
+            let others: Vec<JoinHandle<()>> = {
+                let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+                let (mine, others) = threads.drain(..).partition(|t| t.thread().id() == me);
+                *threads = mine;
+                others
+            };
+            if others.is_empty() {
+                return;
+            }
+            for thread in others {
+                let _ = thread.join();
+            }
+        }
+    }
+
+    /// Handles a batch of frames from worker `id`.
+    fn handle(&self, id: WorkerId, pid: u32, batch: &mut Vec<FromWorker>) -> Result<(), String> {
+        let mut deferred = Deferred::default();
+        let mut requests = Vec::new();
+        let outcome = {
+            let mut state = self.lock();
+            let outcome = match state.lanes.get_mut(&id).filter(|lane| lane.pid == pid) {
+                Some(lane) => self.file(lane, batch, &mut requests, &mut deferred),
+                None => Ok(()),
+            };
+            state.dispatch(self);
+            outcome
+        };
+        deferred.run();
+        for (tx, request) in requests {
+            self.serve(tx, request);
+        }
+        outcome
+    }
+
+    fn file(
+        &self,
+        lane: &mut Lane,
+        batch: &mut Vec<FromWorker>,
+        requests: &mut Vec<(Sender<Vec<u8>>, FromWorker)>,
+        deferred: &mut Deferred,
+    ) -> Result<(), String> {
+        for msg in batch.drain(..) {
+            match msg {
+                FromWorker::Ready { version, pid } => {
+                    if version != wire::VERSION || pid != lane.pid {
+                        return Err(format!("a bad handshake (version {version}, pid {pid})"));
+                    }
+                    lane.ready = true;
+                }
+                FromWorker::InitFailed(msg) => lane.init_failed = Some(msg),
+                FromWorker::Done { task, outcome } => {
+                    let Some(head) = lane.inflight.pop_front().filter(|head| head.future.id() == task) else {
+                        return Err(format!("a result for task {task}, which it was not running"));
+                    };
+                    let outcome = match outcome {
+                        Ok(output) => Ok(TaskValue { label: head.spec.label, worker: lane.id, pid: lane.pid, output }),
+                        Err(msg) => Err(TaskError::Failed(msg)),
+                    };
+                    if let Some(telemetry) = &self.telemetry {
+                        telemetry.emit(finish_event(task, lane.id, &outcome, |v| Some(v.to_string())));
+                    }
+                    deferred.0.push(Action::Finish(head.future, outcome));
+                    if head.job_end {
+                        lane.jobs -= 1;
+                    }
+                    lane.start_head(self.telemetry.as_ref());
+                }
+                request @ (FromWorker::QueuePut { .. } | FromWorker::QueueGet { .. }) => {
+                    requests.push((lane.tx.clone(), request));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers a worker's queue request. A `get` waits for an item on a thread of its own,
+    /// so the worker's reader goes on reading.
+    fn serve(&self, tx: Sender<Vec<u8>>, request: FromWorker) {
+        let reply = |tx: &Sender<Vec<u8>>, reply: Result<String, String>| {
+            let mut frame = Vec::new();
+            wire::encode_queue_reply(&mut frame, &reply);
+            let _ = tx.send(frame);
+        };
+        match request {
+            FromWorker::QueuePut { queue, item } => reply(&tx, self.queues.put(&queue, item).map(|()| String::new())),
+            FromWorker::QueueGet { queue } => {
+                let queues = Arc::clone(&self.queues);
+                let spawned = std::thread::Builder::new()
+                    .name("poolscope-queue-get".into())
+                    .spawn(move || reply(&tx, queues.get(&queue)));
+                if let Err(e) = spawned {
+                    // `tx` went with the closure; the worker learns of it when it dies.
+                    eprintln!("poolscope: cannot serve a queue_get: {e}");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Worker `id` (process `pid`) ended: its stdout closed and it was reaped.
+    fn exited(self: &Arc<Self>, id: WorkerId, pid: u32, cause: String) {
+        let mut deferred = Deferred::default();
+        {
+            let mut state = self.lock();
+            state.on_exit(self, id, pid, cause, &mut deferred);
+            state.dispatch(self);
+        }
+        deferred.run();
+    }
+}
+
+impl State {
+    pub(super) fn closing(&self) -> bool {
+        self.stopping != Stopping::Open || self.broken.is_some()
+    }
+
+    /// Workers that take work (not retiring, not leaving).
+    pub(super) fn live(&self) -> usize {
+        self.lanes.values().filter(|l| l.accepting()).count()
+    }
+
+    /// Workers running a task now.
+    pub(super) fn active(&self) -> usize {
+        self.lanes.values().filter(|l| !l.inflight.is_empty()).count()
+    }
+
+    /// Tasks not started: queued here, or waiting in a worker behind its current task.
+    pub(super) fn waiting(&self) -> usize {
+        let here: usize = self.pending.iter().map(|j| j.tasks.iter().filter(|q| !q.future.done()).count()).sum();
+        let there: usize = self.lanes.values().map(|l| l.inflight.iter().filter(|t| !t.started).count()).sum();
+        here + there
+    }
+
+    /// `(worker, pid)` of every worker process alive.
+    pub(super) fn pids(&self) -> Vec<(WorkerId, u32)> {
+        self.lanes.values().map(|l| (l.id, l.pid)).collect()
+    }
+
+    /// `ThreadPoolExecutor._adjust_thread_count`, for processes: a submit that finds no idle
+    /// worker starts one, up to the pool's size.
+    pub(super) fn start_if_none_idle(&mut self, shared: &Arc<Shared>, deferred: &mut Deferred) {
+        let idle = self.lanes.values().any(|l| l.accepting() && l.jobs == 0);
+        if !shared.eager && !idle && self.live() < self.target {
+            // On failure the pool broke: the pending futures hold the error.
+            let _ = self.spawn_new(shared, deferred);
+        }
+    }
+
+    /// Starts a worker on the lowest free id. On failure the pool breaks (the error is in
+    /// every pending future).
+    pub(super) fn spawn_new(&mut self, shared: &Arc<Shared>, deferred: &mut Deferred) -> io::Result<()> {
+        let id = self.free_ids.pop_first().unwrap_or_else(|| {
+            self.next_id += 1;
+            self.next_id - 1
+        });
+        let spawned = self.spawn(shared, id);
+        if let Err(e) = &spawned {
+            self.free_ids.insert(id);
+            let cause = format!("cannot start a worker process ({}): {e}", shared.program.display());
+            self.break_pool(shared, cause, deferred);
+        }
+        spawned
+    }
+
+    /// Starts a worker process on lane `id`: handshake queued, writer and reader running.
+    fn spawn(&mut self, shared: &Arc<Shared>, id: WorkerId) -> io::Result<()> {
+        let mut child = Command::new(&shared.program)
+            .env(super::WORKER_ENV, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            // Its own process group: a Ctrl-C meant for the parent does not kill the workers
+            // under it; they leave when the parent does (stdin closes, the parent watch).
+            .process_group(0)
+            .spawn()?;
+        let pid = child.id();
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            unreachable!("both pipes were asked for")
+        };
+        let child = Arc::new(Mutex::new(child));
+        let kill = |child: &Arc<Mutex<Child>>| {
+            let mut child = child.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = child.kill();
+            let _ = child.wait();
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut hello = Vec::new();
+        wire::encode_hello(&mut hello, id, shared.spin_rate, shared.initializer.as_ref());
+        let _ = tx.send(hello);
+        let writer = std::thread::Builder::new().name(format!("poolscope-pipe-{id}")).spawn(move || write(stdin, &rx));
+        if let Err(e) = writer {
+            kill(&child);
+            return Err(e);
+        }
+        let reader = {
+            let shared = Arc::clone(shared);
+            let child = Arc::clone(&child);
+            std::thread::Builder::new()
+                .name(format!("poolscope-process-{id}"))
+                .spawn(move || read(&shared, id, pid, stdout, &child))
+        };
+        match reader {
+            Ok(handle) => shared.threads.lock().unwrap_or_else(|e| e.into_inner()).push(handle),
+            Err(e) => {
+                kill(&child);
+                return Err(e);
+            }
+        }
+        self.lanes.insert(
+            id,
+            Lane {
+                id,
+                pid,
+                child,
+                tx,
+                inflight: VecDeque::new(),
+                jobs: 0,
+                quick_only: true,
+                retiring: false,
+                exit: None,
+                ready: false,
+                init_failed: None,
+            },
+        );
+        shared.emit(EventKind::WorkerUp { worker: id, pid });
+        Ok(())
+    }
+
+    /// Hands queued jobs to workers that can take them; asks workers with nothing left to
+    /// do to leave when the pool is shrinking or closing.
+    pub(super) fn dispatch(&mut self, shared: &Shared) {
+        while let Some(job) = self.pending.front() {
+            let quick = job.quick;
+            let Some(lane) = self.lanes.values_mut().filter(|l| l.takes(quick)).min_by_key(|l| (l.jobs, l.id)) else {
+                break;
+            };
+            let job = self.pending.pop_front().expect("a front job");
+            hand_off(shared, lane, job);
+        }
+        let closing = self.closing() && self.pending.is_empty();
+        for lane in self.lanes.values_mut() {
+            if lane.exit.is_none() && lane.jobs == 0 && (lane.retiring || closing) {
+                lane.send_exit(if closing { DownReason::Shutdown } else { DownReason::Retired });
+            }
+        }
+    }
+
+    /// Fails every queued task with `WorkerDied` and refuses new work: `BrokenProcessPool`.
+    /// Workers finish the task they run, then leave.
+    pub(super) fn break_pool(&mut self, shared: &Shared, cause: String, deferred: &mut Deferred) {
+        if self.broken.is_none() {
+            self.broken = Some(cause.clone());
+        }
+        for job in self.pending.drain(..) {
+            for queued in job.tasks {
+                let error = TaskError::WorkerDied(cause.clone());
+                if queued.begun {
+                    shared.fail_begun(queued.future, error, deferred);
+                } else {
+                    deferred.0.push(Action::Abandon(queued.future, error));
+                }
+            }
+        }
+    }
+
+    /// Fails the queued tasks of a terminated pool; kills every worker (their readers report
+    /// the rest).
+    pub(super) fn terminate(&mut self, shared: &Shared, deferred: &mut Deferred) {
+        self.stopping = Stopping::Terminated;
+        for job in self.pending.drain(..) {
+            for queued in job.tasks {
+                if queued.begun {
+                    shared.fail_begun(queued.future, TaskError::PoolShutdown, deferred);
+                } else {
+                    deferred.0.push(Action::Abandon(queued.future, TaskError::PoolShutdown));
+                }
+            }
+        }
+        for lane in self.lanes.values_mut() {
+            lane.exit = Some(DownReason::Terminated);
+            let _ = lane.child.lock().unwrap_or_else(|e| e.into_inner()).kill();
+        }
+    }
+
+    /// Grows (at once) or shrinks (idle workers first, then the highest ids; running tasks
+    /// finish) the pool to `n` workers.
+    pub(super) fn resize(&mut self, shared: &Arc<Shared>, n: usize, deferred: &mut Deferred) {
+        self.target = n;
+        let mut live = self.live();
+        // Take back workers still finishing their work before retiring, lowest first.
+        for lane in self.lanes.values_mut() {
+            if live < n && lane.retiring && lane.exit.is_none() {
+                lane.retiring = false;
+                live += 1;
+            }
+        }
+        while live < n {
+            if self.spawn_new(shared, deferred).is_err() {
+                return;
+            }
+            live += 1;
+        }
+        if live > n {
+            let mut order: Vec<(bool, std::cmp::Reverse<WorkerId>)> =
+                self.lanes.values().filter(|l| l.accepting()).map(|l| (l.jobs > 0, std::cmp::Reverse(l.id))).collect();
+            order.sort();
+            for (_, std::cmp::Reverse(id)) in order.into_iter().take(live - n) {
+                if let Some(lane) = self.lanes.get_mut(&id) {
+                    lane.retiring = true;
+                }
+            }
+        }
+        self.dispatch(shared);
+    }
+
+    /// Accounts for a worker process that ended.
+    fn on_exit(&mut self, shared: &Arc<Shared>, id: WorkerId, pid: u32, cause: String, deferred: &mut Deferred) {
+        if self.lanes.get(&id).is_none_or(|l| l.pid != pid) {
+            return;
+        }
+        let lane = self.lanes.remove(&id).expect("the lane");
+        let mut inflight = lane.inflight;
+        match lane.exit {
+            Some(reason) if inflight.is_empty() => {
+                shared.emit(EventKind::WorkerDown { worker: id, pid, reason });
+                self.free_ids.insert(id);
+                return;
+            }
+            Some(DownReason::Terminated) => {
+                if let Some(head) = inflight.pop_front() {
+                    let outcome = Err(TaskError::WorkerDied("the pool was terminated".into()));
+                    if let Some(telemetry) = &shared.telemetry {
+                        telemetry.emit(finish_event(head.future.id(), id, &outcome, |_| None));
+                    }
+                    deferred.0.push(Action::Finish(head.future, outcome));
+                }
+                for task in inflight {
+                    shared.fail_begun(task.future, TaskError::PoolShutdown, deferred);
+                }
+                shared.emit(EventKind::WorkerDown { worker: id, pid, reason: DownReason::Terminated });
+                self.free_ids.insert(id);
+                return;
+            }
+            _ => {}
+        }
+        let cause = match (&lane.init_failed, lane.ready) {
+            (Some(msg), _) => format!("its initializer raised: {msg}"),
+            (None, false) => format!("it failed to start ({cause})"),
+            (None, true) => cause,
+        };
+        if let Some(head) = inflight.pop_front() {
+            let outcome = Err(TaskError::WorkerDied(format!("worker {id} (pid {pid}) {cause}")));
+            if let Some(telemetry) = &shared.telemetry {
+                telemetry.emit(finish_event(head.future.id(), id, &outcome, |_| None));
+            }
+            deferred.0.push(Action::Finish(head.future, outcome));
+        }
+        shared.emit(EventKind::WorkerDown { worker: id, pid, reason: DownReason::Died });
+        let cause = format!("worker {id} (pid {pid}) {cause}");
+        // A worker that cannot even start would be respawned for ever: that breaks the pool
+        // whatever the policy, as a failing initializer does in Python.
+        if shared.on_death == OnWorkerDeath::Respawn && lane.ready && lane.init_failed.is_none() {
+            if !inflight.is_empty() {
+                let tasks =
+                    inflight.into_iter().map(|t| Queued { future: t.future, spec: t.spec, begun: true }).collect();
+                self.pending.push_front(Job::new(tasks));
+            }
+            let wanted = self.stopping != Stopping::Terminated
+                && self.broken.is_none()
+                && !lane.retiring
+                && (self.stopping == Stopping::Open || !self.pending.is_empty());
+            if !wanted {
+                self.free_ids.insert(id);
+            } else if let Err(e) = self.spawn(shared, id) {
+                self.free_ids.insert(id);
+                let cause = format!("cannot start a worker process ({}): {e}", shared.program.display());
+                self.break_pool(shared, cause, deferred);
+            }
+        } else {
+            self.free_ids.insert(id);
+            for task in inflight {
+                shared.fail_begun(task.future, TaskError::WorkerDied(cause.clone()), deferred);
+            }
+            self.break_pool(shared, cause, deferred);
+        }
+    }
+}
+
+/// Gives `job` to `lane`: marks its tasks running (skipping cancelled ones) and sends it.
+fn hand_off(shared: &Shared, lane: &mut Lane, job: Job) {
+    let tasks: Vec<Queued> = job.tasks.into_iter().filter(|q| q.begun || q.future.begin()).collect();
+    if tasks.is_empty() {
+        return;
+    }
+    let mut frame = Vec::with_capacity(8 + 16 * tasks.len());
+    wire::encode_job(&mut frame, tasks.len(), tasks.iter().map(|q| (q.future.id(), &q.spec)));
+    // If the writer is gone the worker is dying: its reader accounts for these tasks.
+    let _ = lane.tx.send(frame);
+    let was_idle = lane.inflight.is_empty();
+    lane.quick_only = job.quick && (was_idle || lane.quick_only);
+    lane.jobs += 1;
+    let last = tasks.len() - 1;
+    lane.inflight.extend(tasks.into_iter().enumerate().map(|(i, q)| InFlight {
+        future: q.future,
+        spec: q.spec,
+        started: false,
+        job_end: i == last,
+    }));
+    if was_idle {
+        lane.start_head(shared.telemetry.as_ref());
+    }
+}
+
+/// The writer thread: sends what the pool queued for the worker, as few writes as it can.
+fn write(mut stdin: ChildStdin, rx: &Receiver<Vec<u8>>) {
+    let mut batch = Vec::new();
+    while let Ok(frame) = rx.recv() {
+        let written = if rx.is_empty() {
+            stdin.write_all(&frame)
+        } else {
+            batch.clear();
+            batch.extend_from_slice(&frame);
+            while let Ok(more) = rx.try_recv() {
+                batch.extend_from_slice(&more);
+            }
+            stdin.write_all(&batch)
+        };
+        if written.is_err() {
+            // The worker is gone; its reader reports it.
+            return;
+        }
+    }
+}
+
+/// The reader thread: completes futures as results arrive, then reports the worker's end.
+fn read(shared: &Arc<Shared>, id: WorkerId, pid: u32, stdout: ChildStdout, child: &Mutex<Child>) {
+    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
+    let mut frame = Vec::new();
+    let mut batch = Vec::new();
+    let mut next = |reader: &mut BufReader<ChildStdout>| -> Result<Option<FromWorker>, String> {
+        match wire::read_frame(reader, &mut frame) {
+            Ok(true) => wire::decode_from_worker(&frame).map(Some).map_err(|e| e.to_string()),
+            Ok(false) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let failure = loop {
+        match next(&mut reader) {
+            Ok(Some(msg)) => batch.push(msg),
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        }
+        let mut failure = None;
+        while failure.is_none() && wire::frame_buffered(&reader) {
+            match next(&mut reader) {
+                Ok(Some(msg)) => batch.push(msg),
+                Ok(None) => {}
+                Err(e) => failure = Some(e),
+            }
+        }
+        if let Err(e) = shared.handle(id, pid, &mut batch) {
+            break Some(e);
+        }
+        if failure.is_some() {
+            break failure;
+        }
+    };
+    let status = {
+        let mut child = child.lock().unwrap_or_else(|e| e.into_inner());
+        if failure.is_some() {
+            let _ = child.kill();
+        }
+        child.wait()
+    };
+    let cause = match failure {
+        Some(why) => format!("broke the protocol ({why})"),
+        None => describe(status),
+    };
+    shared.exited(id, pid, cause);
+}
+
+/// How a worker process ended, in words.
+fn describe(status: io::Result<ExitStatus>) -> String {
+    match status {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => format!("exited with status {code}"),
+            (None, Some(signal)) => format!("was killed by signal {signal} ({})", signal_name(signal)),
+            (None, None) => format!("ended ({status})"),
+        },
+        Err(e) => format!("ended, status unknown ({e})"),
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        _ => "a signal",
+    }
+}
