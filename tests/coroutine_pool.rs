@@ -115,6 +115,20 @@ fn a_hundred_sleeps_overlap_on_one_thread() {
 }
 
 #[test]
+fn sleep_zero_yields_to_the_other_tasks() {
+    // `await asyncio.sleep(0)`: the task gives the loop back even though it has no time to wait.
+    let (pool, events) = probed();
+    let (release, held) = hold_loop(&pool);
+    let futures = pool.submit_tasks(vec![sleep(0, "A"), sleep(0, "B")], 1).unwrap();
+    drop(release);
+    held.result(None).unwrap();
+    pool.shutdown(true, false);
+    let events: Vec<Event> = events.try_iter().collect();
+    let [a, b] = [futures[0].id(), futures[1].id()];
+    assert_eq!(marks(&events, &[a, b]), [Mark::Start(a), Mark::Start(b), Mark::Finish(a), Mark::Finish(b)]);
+}
+
+#[test]
 fn suspended_tasks_are_all_running_on_the_one_worker() {
     let (pool, events) = probed();
     let futures = pool.submit_tasks((0..3).map(|i| get("jobs", &format!("G{i}"))).collect(), 1).unwrap();

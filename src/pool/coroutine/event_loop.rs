@@ -111,15 +111,10 @@ impl EventLoop<'_> {
         }
         // A put on the loop may be what a getter waits for: retry them all at once.
         let all = self.env.put.replace(false);
-        let mut i = 0;
-        while i < self.getters.len() {
-            if all || self.getters[i].0 <= now {
-                let (_, task) = self.getters.remove(i);
-                self.ready.push_back(task);
-            } else {
-                i += 1;
-            }
-        }
+        let (due, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.getters).into_iter().partition(|(at, _)| all || *at <= now);
+        self.getters = waiting;
+        self.ready.extend(due.into_iter().map(|(_, task)| task));
     }
 
     /// Takes new work from the jobs channel while below the limit: at most what is there
