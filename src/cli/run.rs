@@ -1,0 +1,120 @@
+//! `poolscope run FILE|NAME --headless`: runs a lesson and prints its transcript and summary;
+//! `--events FILE.jsonl` writes the event log (SPEC §5).
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use poolscope::scenario::{self, Run, RunOptions, python};
+use poolscope::trace::{JsonlWriter, Model, Summary, TraceKind, Transcript, wrap};
+
+/// Options of `poolscope run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// A scenario file, or the name of a built-in lesson (see `poolscope list`).
+    pub scenario: String,
+    /// Print a transcript and a summary instead of opening the live view.
+    #[arg(long)]
+    pub headless: bool,
+    /// Write the event log (JSON Lines, docs/event-log.md) to this file.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub events: Option<PathBuf>,
+    /// Seed for ranged durations (default: the scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Divide every duration by this: 20 runs a lesson twenty times faster.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+}
+
+/// Runs `poolscope run`. Exit codes: 0 done, 1 runtime failure (an unwritable output, a pool
+/// that cannot start), 2 bad input.
+pub fn main(args: &RunArgs) -> ExitCode {
+    let scenario = match scenario::load(&args.scenario) {
+        Ok(scenario) => scenario,
+        Err(e) => return fail(2, &e.to_string()),
+    };
+    if !(args.speed.is_finite() && args.speed > 0.0) {
+        return fail(2, &format!("--speed {} is not a positive number", args.speed));
+    }
+    if !args.headless {
+        // The live view is a later issue; until it lands, run headless.
+        let _ = writeln!(io::stderr(), "poolscope: the live view is not available in this build; running headless");
+    }
+    let mut events = match &args.events {
+        None => None,
+        Some(path) => match File::create(path) {
+            Ok(file) => Some((path, JsonlWriter::new(file))),
+            Err(e) => return fail(1, &format!("cannot write the event log {}: {e}", path.display())),
+        },
+    };
+    let stdout = io::stdout();
+    let mut out = io::LineWriter::new(stdout.lock());
+    if let Err(e) = header(&scenario, &mut out) {
+        return fail(1, &format!("cannot write the transcript to stdout: {e}"));
+    }
+    let options = RunOptions { seed: args.seed, speed: args.speed, worker_program: None };
+    let run = match Run::start(&scenario, &options) {
+        Ok(run) => run,
+        Err(e) => return fail(1, &e.to_string()),
+    };
+    let mut model = Model::new();
+    let mut transcript = Transcript::default();
+    for event in run.events().iter() {
+        model.apply(&event);
+        if let Some((path, writer)) = &mut events
+            && let Err(e) = writer.write(&event)
+        {
+            return abort(run, &format!("cannot write the event log {}: {e}", path.display()));
+        }
+        if let Err(e) = transcript.event(&model, &event, &mut out) {
+            return abort(run, &format!("cannot write the transcript to stdout: {e}"));
+        }
+        if matches!(event.kind, TraceKind::End { .. }) {
+            break;
+        }
+    }
+    if let Some((path, writer)) = events
+        && let Err(e) = writer.finish()
+    {
+        return abort(run, &format!("cannot write the event log {}: {e}", path.display()));
+    }
+    let closing = transcript
+        .finish(&model, &mut out)
+        .and_then(|()| writeln!(out))
+        .and_then(|()| writeln!(out, "{}", Summary::of(&model).in_lesson_time(model.speed)))
+        .and_then(|()| out.flush());
+    if let Err(e) = closing {
+        return abort(run, &format!("cannot write the transcript to stdout: {e}"));
+    }
+    run.join();
+    ExitCode::SUCCESS
+}
+
+fn header(scenario: &scenario::Scenario, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "━━ {} ━━", scenario.title)?;
+    if !scenario.summary.is_empty() {
+        write!(out, "{}", wrap(&scenario.summary, 92, ""))?;
+    }
+    writeln!(out)?;
+    writeln!(out, "The program, in Python:")?;
+    for line in python::preamble(scenario).lines() {
+        writeln!(out, "   │ {line}")?;
+    }
+    writeln!(out, "   │     ... the steps below, one by one ...")?;
+    writeln!(out)
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    let _ = writeln!(io::stderr(), "poolscope: {message}");
+    ExitCode::from(code)
+}
+
+/// Stops a run whose output broke, and exits 1 without waiting for its tasks: a running task
+/// may be long, and the process ends anyway.
+fn abort(run: Run, message: &str) -> ExitCode {
+    run.abort();
+    std::mem::forget(run);
+    fail(1, message)
+}

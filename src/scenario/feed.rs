@@ -1,0 +1,110 @@
+//! The run's single event stream: the pool's probe events and the runner's own, turned into
+//! [`TraceEvent`]s on one clock, in one order.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::clock::Clock;
+use crate::pool::probe::{Outcome, Phase};
+use crate::pool::{Event, EventKind, Probe};
+use crate::trace::{FinishOutcome, ShutdownPhase, TraceEvent, TraceKind};
+
+/// Where every event of a run goes. It is the pool's probe, and the runner emits through it.
+///
+/// Events are stamped and sent under one lock, so the order of the stream is the order of
+/// the timestamps, and `t` never decreases — whatever thread an event comes from. Queue
+/// events are derived here from the `queued` counts the pool events carry.
+#[derive(Debug)]
+pub struct Feed {
+    clock: Clock,
+    state: Mutex<FeedState>,
+}
+
+#[derive(Debug)]
+struct FeedState {
+    /// `None` once the run's `end` was sent: nothing may follow it.
+    tx: Option<Sender<TraceEvent>>,
+    last_t: u64,
+    depth: usize,
+}
+
+impl Feed {
+    /// A feed on `clock`, and the stream it fills (unbounded: the log must be complete).
+    pub fn new(clock: Clock) -> (Arc<Feed>, Receiver<TraceEvent>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (Arc::new(Feed { clock, state: Mutex::new(FeedState { tx: Some(tx), last_t: 0, depth: 0 }) }), rx)
+    }
+
+    /// The run's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Emits a runner event, now.
+    pub fn emit(&self, kind: TraceKind) {
+        self.send(self.clock.now(), kind, None);
+    }
+
+    /// Emits the run's last event and closes the stream.
+    pub fn end(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let t = self.clock.elapsed_us().max(state.last_t);
+        if let Some(tx) = state.tx.take() {
+            let _ = tx.send(TraceEvent { t, kind: TraceKind::End { makespan_us: t } });
+        }
+        state.last_t = t;
+    }
+
+    fn send(&self, at: Instant, kind: TraceKind, queued: Option<usize>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let t = self.clock.micros(at).max(state.last_t);
+        state.last_t = t;
+        let Some(tx) = &state.tx else { return };
+        let _ = tx.send(TraceEvent { t, kind });
+        if let Some(depth) = queued
+            && depth != state.depth
+        {
+            let _ = tx.send(TraceEvent { t, kind: TraceKind::Queue { depth } });
+            state.depth = depth;
+        }
+    }
+}
+
+impl Probe for Feed {
+    fn record(&self, event: Event) {
+        let (kind, queued) = match event.kind {
+            EventKind::WorkerUp { worker, pid } => (TraceKind::WorkerUp { worker, pid }, None),
+            EventKind::WorkerDown { worker, pid, reason } => {
+                (TraceKind::WorkerDown { worker, pid, reason: reason.as_str().to_string() }, None)
+            }
+            EventKind::Submit { task, label, queued } => {
+                let label = label.map_or_else(|| format!("task{task}"), |l| l.to_string());
+                (TraceKind::Submit { task, label }, Some(queued))
+            }
+            EventKind::Start { task, worker, pid, queued } => (TraceKind::Start { task, worker, pid }, Some(queued)),
+            EventKind::Finish { task, worker, outcome, value, error } => {
+                let outcome = match outcome {
+                    Outcome::Ok => FinishOutcome::Ok,
+                    Outcome::Error => FinishOutcome::Error,
+                    Outcome::Crashed => FinishOutcome::Crashed,
+                };
+                (TraceKind::Finish { task, worker, outcome, value, error }, None)
+            }
+            EventKind::Cancel { task, ok, queued } => (TraceKind::Cancel { task, ok }, Some(queued)),
+            EventKind::Abandon { task, queued } => (TraceKind::Abandon { task }, Some(queued)),
+            EventKind::Callback { task, thread, panicked } => {
+                (TraceKind::Callback { task, thread, error: panicked }, None)
+            }
+            EventKind::Shutdown { wait, phase } => {
+                let phase = match phase {
+                    Phase::Begin => ShutdownPhase::Begin,
+                    Phase::End => ShutdownPhase::End,
+                };
+                (TraceKind::Shutdown { wait, phase }, None)
+            }
+        };
+        self.send(event.at, kind, queued);
+    }
+}

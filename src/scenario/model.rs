@@ -1,0 +1,289 @@
+//! A checked scenario: what the runner executes. Built only by [`crate::scenario::parse`], so
+//! every name it refers to exists and every number is in range.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rand::Rng;
+
+use super::duration::DurationSpec;
+use crate::pool::{PoolKind, ReturnWhen, TaskSpec, Work};
+
+/// The largest pool a scenario may ask for.
+pub const MAX_WORKERS: usize = 1024;
+/// The most tasks one step may submit.
+pub const MAX_COUNT: usize = 1_000_000;
+
+/// A lesson: a pool, task templates, and the steps of its main program.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// Short name: the file stem (`map-ordering`).
+    pub name: String,
+    /// Where it came from: a path, or `builtin:NAME`.
+    pub origin: String,
+    /// One line.
+    pub title: String,
+    /// A few sentences: what the lesson shows.
+    pub summary: String,
+    /// Seeds the durations of ranged templates.
+    pub seed: u64,
+    /// The pool the lesson drives.
+    pub pool: PoolConfig,
+    /// Named task templates.
+    pub tasks: BTreeMap<String, TaskTemplate>,
+    /// The main program, in order.
+    pub steps: Vec<Step>,
+}
+
+/// `[pool]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Threads, processes or coroutines.
+    pub kind: PoolKind,
+    /// How many workers.
+    pub workers: WorkerCount,
+    /// Thread pool only: simulate the GIL.
+    pub gil: bool,
+    /// Process pool only: what a worker's death does.
+    pub on_worker_death: WorkerDeath,
+    /// Start every worker at once rather than on demand.
+    pub eager: bool,
+}
+
+/// A worker count as written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkerCount {
+    /// Exactly this many.
+    Fixed(usize),
+    /// One per CPU (`ProcessPoolExecutor`'s default).
+    Cpus,
+    /// `min(32, cpus + 4)` (`ThreadPoolExecutor`'s default).
+    CpusPlus4,
+}
+
+impl WorkerCount {
+    /// The number it stands for on this machine.
+    pub fn resolve(self) -> usize {
+        match self {
+            WorkerCount::Fixed(n) => n,
+            WorkerCount::Cpus => crate::pool::cpus(),
+            WorkerCount::CpusPlus4 => crate::pool::default_thread_workers(),
+        }
+    }
+
+    /// As Python writes it: `4`, `os.cpu_count()`, `min(32, os.cpu_count() + 4)`.
+    pub fn python(self) -> String {
+        match self {
+            WorkerCount::Fixed(n) => n.to_string(),
+            WorkerCount::Cpus => "os.cpu_count()".to_string(),
+            WorkerCount::CpusPlus4 => "min(32, os.cpu_count() + 4)".to_string(),
+        }
+    }
+}
+
+/// `on_worker_death`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WorkerDeath {
+    /// Like Python's `BrokenProcessPool`: every pending future fails, no new work.
+    #[default]
+    Break,
+    /// Start a new worker in its place.
+    Respawn,
+}
+
+/// `[tasks.NAME]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskTemplate {
+    /// The template's name, used as the Python function name.
+    pub name: String,
+    /// What the tasks do (`{i}` in a queue item is replaced like in the label).
+    pub work: Work,
+    /// How long they take.
+    pub duration: DurationSpec,
+    /// Label pattern; `{i}` is the task's index within its step.
+    pub label: String,
+}
+
+impl TaskTemplate {
+    /// The spec of task `i` of a step, its duration divided by `speed`.
+    pub fn instantiate(&self, i: usize, rng: &mut impl Rng, speed: f64) -> TaskSpec {
+        let index = i.to_string();
+        let mut work = self.work.clone();
+        if let Work::QueuePut { item, .. } = &mut work {
+            *item = item.replace("{i}", &index);
+        }
+        let duration = scale(self.duration.pick(i, rng), speed);
+        TaskSpec { work, duration, label: self.label.replace("{i}", &index) }
+    }
+}
+
+/// `d / speed`.
+pub fn scale(d: Duration, speed: f64) -> Duration {
+    if speed == 1.0 { d } else { Duration::from_secs_f64(d.as_secs_f64() / speed) }
+}
+
+/// Which futures an op works on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Batch {
+    /// Every future submitted so far.
+    All,
+    /// The futures an earlier step stored `into` this name.
+    Named(String),
+}
+
+impl Batch {
+    /// The Python variable holding the batch.
+    pub fn python(&self) -> &str {
+        match self {
+            Batch::All => "futures",
+            Batch::Named(name) => name,
+        }
+    }
+}
+
+/// One step of the main program.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// From 0.
+    pub index: usize,
+    /// What it does.
+    pub op: Op,
+    /// The caption shown while it runs.
+    pub note: Option<String>,
+    /// The equivalent Python (given in the file, or generated).
+    pub python: String,
+    /// The line of its `[[step]]` header in the file.
+    pub line: usize,
+}
+
+/// What a step does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// `count` × `pool.submit(task, i)`; with `sync`, `.result()` right after each.
+    Submit {
+        /// Template name.
+        task: String,
+        /// How many.
+        count: usize,
+        /// Wait for each result before the next submit.
+        sync: bool,
+        /// `add_done_callback` on each future.
+        callback: bool,
+        /// Name the futures.
+        into: Option<String>,
+    },
+    /// `pool.map(task, range(count), chunksize, timeout)`, results in input order.
+    Map {
+        /// Template name.
+        task: String,
+        /// How many items.
+        count: usize,
+        /// Items per job.
+        chunksize: usize,
+        /// Give up after this long (from the call).
+        timeout: Option<Duration>,
+        /// Name the futures.
+        into: Option<String>,
+    },
+    /// `for f in as_completed(of, timeout): f.result()`.
+    AsCompleted {
+        /// Which futures.
+        of: Batch,
+        /// Give up after this long.
+        timeout: Option<Duration>,
+    },
+    /// `done, not_done = wait(of, timeout, return_when)`.
+    Wait {
+        /// Which futures.
+        of: Batch,
+        /// When to return.
+        return_when: ReturnWhen,
+        /// Give up after this long.
+        timeout: Option<Duration>,
+    },
+    /// `for f in of: f.result(timeout)`, in submission order.
+    Results {
+        /// Which futures.
+        of: Batch,
+        /// Per-result timeout.
+        timeout: Option<Duration>,
+    },
+    /// `for f in of: f.cancel()`.
+    Cancel {
+        /// Which futures.
+        of: Batch,
+    },
+    /// `f.done(), f.running(), f.cancelled()` for each.
+    Poll {
+        /// Which futures.
+        of: Batch,
+    },
+    /// `time.sleep(duration)` on the main thread.
+    Sleep {
+        /// How long.
+        duration: Duration,
+    },
+    /// `pool.shutdown(wait, cancel_futures)`.
+    Shutdown {
+        /// Wait for the workers to finish.
+        wait: bool,
+        /// Cancel what has not started.
+        cancel_futures: bool,
+    },
+    /// Grow or shrink the pool live (poolscope only).
+    Resize {
+        /// The new size.
+        workers: WorkerCount,
+    },
+    /// A caption, nothing else.
+    Note {
+        /// What to say.
+        text: String,
+    },
+    /// `Pool.close()`: no new work, queued work still runs.
+    Close,
+    /// `Pool.join()`: wait for the workers to exit (after close or terminate).
+    Join,
+    /// `Pool.terminate()`: drop queued work, stop the workers.
+    Terminate,
+}
+
+impl Op {
+    /// The op's name, as in the file and the event log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Submit { .. } => "submit",
+            Op::Map { .. } => "map",
+            Op::AsCompleted { .. } => "as_completed",
+            Op::Wait { .. } => "wait",
+            Op::Results { .. } => "results",
+            Op::Cancel { .. } => "cancel",
+            Op::Poll { .. } => "poll",
+            Op::Sleep { .. } => "sleep",
+            Op::Shutdown { .. } => "shutdown",
+            Op::Resize { .. } => "resize",
+            Op::Note { .. } => "note",
+            Op::Close => "close",
+            Op::Join => "join",
+            Op::Terminate => "terminate",
+        }
+    }
+}
+
+/// Every op name, for error messages.
+pub const OP_NAMES: &[&str] = &[
+    "submit",
+    "map",
+    "as_completed",
+    "wait",
+    "results",
+    "cancel",
+    "poll",
+    "sleep",
+    "shutdown",
+    "resize",
+    "note",
+    "close",
+    "join",
+    "terminate",
+];

@@ -1,0 +1,150 @@
+//! The Python each step stands for, shown beside it (code panel, transcript).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::duration::{DurationSpec, python_seconds};
+use super::model::{Op, PoolConfig, Scenario, TaskTemplate};
+use crate::pool::{PoolKind, ReturnWhen, Work};
+
+/// The equivalent Python of one op.
+pub fn line(op: &Op, tasks: &BTreeMap<String, TaskTemplate>, pool: &PoolConfig) -> String {
+    let _ = (tasks, pool);
+    let timeout = |t: &Option<std::time::Duration>| t.map(|t| format!("timeout={}", python_seconds(t)));
+    match op {
+        Op::Submit { task, count, sync, callback, into } => {
+            let list = into.as_deref().unwrap_or("futures");
+            let call = if *count == 1 { format!("pool.submit({task}, 0)") } else { format!("pool.submit({task}, i)") };
+            let loop_head = (*count != 1).then(|| format!("for i in range({count}):"));
+            let mut body: Vec<String> = Vec::new();
+            match (sync, callback) {
+                (true, false) => body.push(format!("print({call}.result())")),
+                (false, false) if *count == 1 => body.push(format!("{list}.append({call})")),
+                (false, false) => return format!("{list} += [{call} for i in range({count})]"),
+                (_, true) => {
+                    body.push(format!("f = {call}"));
+                    body.push("f.add_done_callback(done)".to_string());
+                    body.push(format!("{list}.append(f)"));
+                    if *sync {
+                        body.push("print(f.result())".to_string());
+                    }
+                }
+            }
+            block(loop_head, body)
+        }
+        Op::Map { task, count, chunksize, timeout: t, .. } => {
+            let mut args = vec![task.clone(), format!("range({count})")];
+            if *chunksize != 1 {
+                args.push(format!("chunksize={chunksize}"));
+            }
+            args.extend(timeout(t));
+            format!("for result in pool.map({}):\n    print(result)", args.join(", "))
+        }
+        Op::AsCompleted { of, timeout: t } => {
+            let mut args = vec![of.python().to_string()];
+            args.extend(timeout(t));
+            format!("for f in as_completed({}):\n{}", args.join(", "), try_result("    ", "f.result()"))
+        }
+        Op::Wait { of, return_when, timeout: t } => {
+            let mut args = vec![of.python().to_string()];
+            args.extend(timeout(t));
+            match return_when {
+                ReturnWhen::AllCompleted => {}
+                ReturnWhen::FirstCompleted => args.push("return_when=FIRST_COMPLETED".into()),
+                ReturnWhen::FirstException => args.push("return_when=FIRST_EXCEPTION".into()),
+            }
+            format!("done, not_done = wait({})", args.join(", "))
+        }
+        Op::Results { of, timeout: t } => {
+            let call = match timeout(t) {
+                Some(t) => format!("f.result({t})"),
+                None => "f.result()".to_string(),
+            };
+            format!("for f in {}:\n{}", of.python(), try_result("    ", &call))
+        }
+        Op::Cancel { of } => format!("for f in {}:\n    print(f.cancel())", of.python()),
+        Op::Poll { of } => format!("for f in {}:\n    print(f.done(), f.running(), f.cancelled())", of.python()),
+        Op::Sleep { duration } => format!("time.sleep({})", python_seconds(*duration)),
+        Op::Shutdown { wait, cancel_futures } => {
+            format!("pool.shutdown(wait={}, cancel_futures={})", py_bool(*wait), py_bool(*cancel_futures))
+        }
+        Op::Resize { workers } => {
+            format!(
+                "# poolscope only: Python pools cannot be resized while they run\npool.set_workers({})",
+                workers.python()
+            )
+        }
+        Op::Note { text } => text.lines().map(|l| format!("# {l}")).collect::<Vec<_>>().join("\n"),
+        Op::Close => "pool.close()".to_string(),
+        Op::Join => "pool.join()".to_string(),
+        Op::Terminate => "pool.terminate()".to_string(),
+    }
+}
+
+fn block(head: Option<String>, body: Vec<String>) -> String {
+    match head {
+        Some(head) => {
+            let mut out = head;
+            for line in body {
+                out.push_str("\n    ");
+                out.push_str(&line);
+            }
+            out
+        }
+        None => body.join("\n"),
+    }
+}
+
+fn try_result(indent: &str, call: &str) -> String {
+    format!("{indent}try:\n{indent}    print({call})\n{indent}except Exception as e:\n{indent}    print(repr(e))")
+}
+
+fn py_bool(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
+}
+
+/// The lines before the steps: imports, the task functions, and the `with` that makes the pool.
+pub fn preamble(scenario: &Scenario) -> String {
+    let mut out = String::new();
+    let pool = &scenario.pool;
+    match pool.kind {
+        PoolKind::Coroutine => out.push_str("import asyncio\n"),
+        _ => out.push_str("import os, time\nfrom concurrent.futures import *\n"),
+    }
+    for task in scenario.tasks.values() {
+        out.push('\n');
+        out.push_str(&function(task, pool.kind));
+    }
+    let executor = match pool.kind {
+        PoolKind::Thread => format!("ThreadPoolExecutor(max_workers={})", pool.workers.python()),
+        PoolKind::Process => format!("ProcessPoolExecutor(max_workers={})", pool.workers.python()),
+        PoolKind::Coroutine => "EventLoopExecutor()  # one thread, cooperative tasks".to_string(),
+    };
+    let _ = write!(out, "\nfutures = []\nwith {executor} as pool:");
+    out
+}
+
+fn function(task: &TaskTemplate, kind: PoolKind) -> String {
+    let seconds = match &task.duration {
+        DurationSpec::Fixed(d) => python_seconds(*d),
+        DurationSpec::Range(lo, hi) => format!("random.uniform({}, {})", python_seconds(*lo), python_seconds(*hi)),
+        DurationSpec::List(list) => {
+            let items: Vec<String> = list.iter().map(|d| python_seconds(*d)).collect();
+            format!("[{}][i % {}]", items.join(", "), list.len())
+        }
+    };
+    let sleep = if kind == PoolKind::Coroutine { "await asyncio.sleep" } else { "time.sleep" };
+    let label = format!("f\"{}\"", task.label);
+    let body = match &task.work {
+        Work::Noop => format!("return {label}"),
+        Work::Sleep => format!("{sleep}({seconds})  # I/O-bound: waits without using the CPU\n    return {label}"),
+        Work::Spin => format!("burn_cpu({seconds})  # CPU-bound: real arithmetic for that long\n    return {label}"),
+        Work::SumSquares { n } => format!("return sum(x * x for x in range({n}))"),
+        Work::Fail { message } => format!("{sleep}({seconds})\n    raise Exception({message:?})"),
+        Work::Crash => format!("{sleep}({seconds})\n    os._exit(1)  # the worker process dies"),
+        Work::QueuePut { queue, item } => format!("{sleep}({seconds})\n    {queue}.put(f{item:?})"),
+        Work::QueueGet { queue } => format!("{sleep}({seconds})\n    return {queue}.get()"),
+    };
+    let def = if kind == PoolKind::Coroutine { "async def" } else { "def" };
+    format!("{def} {}(i):\n    {body}\n", task.name)
+}

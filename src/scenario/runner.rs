@@ -1,0 +1,468 @@
+//! The runner: plays a scenario's steps on a real pool from the scenario's own "main
+//! program" thread, and reports everything as [`TraceEvent`]s.
+//!
+//! Where the Python program would raise — a timeout, a cancelled or failed future, a submit
+//! refused by a shut-down or broken pool — the runner records the exception the program would
+//! see (a `result` or `raise` event) and goes on with the next step.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Receiver;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::clock::Clock;
+use super::feed::Feed;
+use super::model::{Batch, Op, PoolConfig, Scenario, Step};
+use crate::pool::{
+    CoroutinePool, Executor, Future, PoolKind, Probe, ReturnWhen, SharedQueues, SubmitError, TaskError, TaskResult,
+    TaskValue, ThreadPool, as_completed, wait,
+};
+use crate::trace::{PolledFuture, ResultOutcome, TraceEvent, TraceKind};
+
+/// How to run a scenario.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// Divides every duration (tasks, sleeps, timeouts): 20 runs a lesson 20 times faster.
+    pub speed: f64,
+    /// The binary process workers run (default: this executable).
+    pub worker_program: Option<PathBuf>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { seed: None, speed: 1.0, worker_program: None }
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug)]
+pub enum RunError {
+    /// `speed` is not a positive number.
+    BadSpeed(f64),
+    /// The pool could not be built (a worker process failed to start, ...).
+    Pool(std::io::Error),
+    /// The main-program thread could not be started.
+    Thread(std::io::Error),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::BadSpeed(s) => write!(f, "speed {s} is not a positive number"),
+            RunError::Pool(e) => write!(f, "could not start the pool: {e}"),
+            RunError::Thread(e) => write!(f, "could not start the main-program thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// A running scenario: its event stream, its pool, its main-program thread.
+///
+/// The stream ends with an `end` event; nothing follows it.
+#[derive(Debug)]
+pub struct Run {
+    events: Receiver<TraceEvent>,
+    pool: Arc<dyn Executor>,
+    main: Option<JoinHandle<()>>,
+}
+
+impl Run {
+    /// Builds the pool and starts the main program. The first event is `run`.
+    ///
+    /// # Errors
+    /// A bad speed, or a pool that could not start.
+    pub fn start(scenario: &Scenario, options: &RunOptions) -> Result<Run, RunError> {
+        if !(options.speed.is_finite() && options.speed > 0.0) {
+            return Err(RunError::BadSpeed(options.speed));
+        }
+        let clock = Clock::start(options.speed);
+        let (feed, events) = Feed::new(clock);
+        let seed = options.seed.unwrap_or(scenario.seed);
+        let workers = scenario.pool.workers.resolve();
+        feed.emit(TraceKind::Run {
+            scenario: scenario.name.clone(),
+            title: scenario.title.clone(),
+            pool: scenario.pool.kind.as_str().to_string(),
+            workers,
+            seed,
+            speed: options.speed,
+            gil: scenario.pool.gil,
+        });
+        let queues = Arc::new(SharedQueues::default());
+        let probe: Arc<dyn Probe> = Arc::clone(&feed) as _;
+        let pool = build_pool(&scenario.pool, workers, probe, queues, options).map_err(RunError::Pool)?;
+        let mut program = MainProgram {
+            steps: scenario.steps.clone(),
+            tasks: scenario.tasks.clone(),
+            pool: Arc::clone(&pool),
+            feed,
+            clock,
+            rng: StdRng::seed_from_u64(seed),
+            all: Vec::new(),
+            batches: HashMap::new(),
+            state: PoolState::Open,
+            step_count: scenario.steps.len(),
+        };
+        let main = std::thread::Builder::new()
+            .name("main-program".into())
+            .spawn(move || program.run())
+            .map_err(RunError::Thread)?;
+        Ok(Run { events, pool, main: Some(main) })
+    }
+
+    /// The event stream. It ends with an `end` event.
+    pub fn events(&self) -> &Receiver<TraceEvent> {
+        &self.events
+    }
+
+    /// The pool, to resize it live.
+    pub fn pool(&self) -> &Arc<dyn Executor> {
+        &self.pool
+    }
+
+    /// Stops the run early: terminates the pool so the main program's waits end soon.
+    pub fn abort(&self) {
+        self.pool.terminate();
+    }
+
+    /// Waits for the main program to finish.
+    pub fn join(mut self) {
+        if let Some(main) = self.main.take() {
+            let _ = main.join();
+        }
+    }
+}
+
+/// Builds the pool a scenario asks for. One line per kind.
+fn build_pool(
+    config: &PoolConfig,
+    workers: usize,
+    probe: Arc<dyn Probe>,
+    queues: Arc<SharedQueues>,
+    options: &RunOptions,
+) -> std::io::Result<Arc<dyn Executor>> {
+    let _ = &options.worker_program;
+    let thread_pool = |probe, queues| {
+        let mut builder = ThreadPool::builder().workers(workers).eager(config.eager).probe(probe).queues(queues);
+        if config.gil {
+            builder = builder.with_gil();
+        }
+        Arc::new(builder.build()) as Arc<dyn Executor>
+    };
+    match config.kind {
+        PoolKind::Thread => Ok(thread_pool(probe, queues)),
+        PoolKind::Coroutine => Ok(Arc::new(CoroutinePool::builder().probe(probe).queues(queues).build())),
+        // Until the process pool lands, its lessons run on threads.
+        PoolKind::Process => Ok(thread_pool(probe, queues)),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PoolState {
+    Open,
+    /// `shutdown`, `close` or `terminate` was called; `joined` once the workers are known gone.
+    Closed {
+        joined: bool,
+    },
+}
+
+/// The scenario's main program: the thread that in Python would run the `with` block.
+struct MainProgram {
+    steps: Vec<Step>,
+    tasks: std::collections::BTreeMap<String, super::model::TaskTemplate>,
+    pool: Arc<dyn Executor>,
+    feed: Arc<Feed>,
+    clock: Clock,
+    rng: StdRng,
+    all: Vec<Future<TaskValue>>,
+    batches: HashMap<String, Vec<Future<TaskValue>>>,
+    state: PoolState,
+    step_count: usize,
+}
+
+impl MainProgram {
+    fn run(&mut self) {
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            for step in std::mem::take(&mut self.steps) {
+                self.feed.emit(TraceKind::Step {
+                    index: step.index,
+                    op: step.op.name().to_string(),
+                    python: step.python.clone(),
+                    note: step.note.clone(),
+                });
+                self.step(&step);
+            }
+            self.leave_with_block();
+        }));
+        if let Err(panic) = outcome {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            self.feed.emit(TraceKind::Raise { exception: "InternalError".into(), message });
+            self.pool.terminate();
+        }
+        self.feed.end();
+    }
+
+    /// The end of Python's `with` block: `shutdown(wait=True)`, shown as a last step. A pool
+    /// already closed is only joined.
+    fn leave_with_block(&mut self) {
+        match self.state {
+            PoolState::Open => {
+                self.feed.emit(TraceKind::Step {
+                    index: self.step_count,
+                    op: "shutdown".into(),
+                    python: "# the with-block ends: pool.shutdown(wait=True)".into(),
+                    note: Some("Leaving the `with` block shuts the pool down and waits for every task.".into()),
+                });
+                self.pool.shutdown(true, false);
+            }
+            PoolState::Closed { joined: false } => {
+                let _ = self.pool.join();
+            }
+            PoolState::Closed { joined: true } => {}
+        }
+    }
+
+    fn step(&mut self, step: &Step) {
+        match &step.op {
+            Op::Submit { task, count, sync, callback, into } => {
+                self.submit(task, *count, *sync, *callback, into.as_deref())
+            }
+            Op::Map { task, count, chunksize, timeout, into } => {
+                self.map(task, *count, *chunksize, *timeout, into.as_deref());
+            }
+            Op::AsCompleted { of, timeout } => {
+                let futures = self.batch(of);
+                let deadline = self.clock.deadline(*timeout);
+                let mut completed = as_completed(&futures, self.clock.left(deadline));
+                for next in completed.by_ref() {
+                    match next {
+                        Ok(future) => {
+                            let outcome = future.result(None);
+                            self.report(&future, outcome);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let unfinished: Vec<Future<TaskValue>> = completed.not_yielded().cloned().collect();
+                if !unfinished.is_empty() {
+                    for future in &unfinished {
+                        self.report(future, Err(TaskError::Timeout));
+                    }
+                    self.raise(
+                        "TimeoutError",
+                        format!("{} (of {}) futures unfinished", unfinished.len(), futures.len()),
+                    );
+                }
+            }
+            Op::Wait { of, return_when, timeout } => {
+                let futures = self.batch(of);
+                let outcome =
+                    wait(&futures, self.clock.deadline(*timeout).and_then(|d| self.clock.left(Some(d))), *return_when);
+                let satisfied = match return_when {
+                    ReturnWhen::FirstCompleted => !outcome.done.is_empty() || futures.is_empty(),
+                    ReturnWhen::AllCompleted => outcome.not_done.is_empty(),
+                    ReturnWhen::FirstException => {
+                        outcome.not_done.is_empty()
+                            || outcome
+                                .done
+                                .iter()
+                                .any(|f| matches!(f.try_result(), Some(Err(e)) if e != TaskError::Cancelled))
+                    }
+                };
+                self.feed.emit(TraceKind::Waited {
+                    done: outcome.done.iter().map(Future::id).collect(),
+                    not_done: outcome.not_done.iter().map(Future::id).collect(),
+                });
+                if !satisfied {
+                    for future in &outcome.not_done {
+                        self.report(future, Err(TaskError::Timeout));
+                    }
+                }
+            }
+            Op::Results { of, timeout } => {
+                for future in self.batch(of) {
+                    let outcome = future.result(timeout.map(|t| self.clock.scale(t)));
+                    self.report(&future, outcome);
+                }
+            }
+            Op::Cancel { of } => {
+                for future in self.batch(of) {
+                    future.cancel();
+                }
+            }
+            Op::Poll { of } => {
+                let futures = self
+                    .batch(of)
+                    .iter()
+                    .map(|f| PolledFuture { task: f.id(), state: f.state_name().to_string() })
+                    .collect();
+                self.feed.emit(TraceKind::Poll { futures });
+            }
+            Op::Sleep { duration } => self.clock.sleep(*duration),
+            Op::Shutdown { wait, cancel_futures } => {
+                self.pool.shutdown(*wait, *cancel_futures);
+                self.state = PoolState::Closed { joined: *wait };
+            }
+            Op::Resize { workers } => {
+                if self.state == PoolState::Open {
+                    self.pool.set_workers(workers.resolve());
+                    self.feed.emit(TraceKind::Resize { workers: self.pool.workers() });
+                } else {
+                    self.raise("RuntimeError", "cannot resize a pool after shutdown".into());
+                }
+            }
+            Op::Note { text } => self.feed.emit(TraceKind::Note { text: text.clone() }),
+            Op::Close => {
+                self.pool.shutdown(false, false);
+                if self.state == PoolState::Open {
+                    self.state = PoolState::Closed { joined: false };
+                }
+            }
+            Op::Join => match self.pool.join() {
+                Ok(()) => self.state = PoolState::Closed { joined: true },
+                Err(_) => self.raise("ValueError", "Pool is still running".into()),
+            },
+            Op::Terminate => {
+                self.pool.terminate();
+                self.state = PoolState::Closed { joined: false };
+            }
+        }
+    }
+
+    fn submit(&mut self, task: &str, count: usize, sync: bool, callback: bool, into: Option<&str>) {
+        let template = &self.tasks[task];
+        let mut batch = Vec::with_capacity(count);
+        for i in 0..count {
+            let spec = template.instantiate(i, &mut self.rng, self.clock.speed());
+            let future = match self.pool.submit_spec(spec) {
+                Ok(future) => future,
+                Err(refused) => {
+                    self.refused(&refused);
+                    break;
+                }
+            };
+            if callback {
+                future.add_done_callback(|_| {});
+            }
+            self.all.push(future.clone());
+            batch.push(future.clone());
+            if sync {
+                let outcome = future.result(None);
+                self.report(&future, outcome);
+            }
+        }
+        if let Some(into) = into {
+            self.batches.insert(into.to_string(), batch);
+        }
+    }
+
+    /// `pool.map`: every item submitted at once, results taken in input order. The first
+    /// error or the timeout ends the iteration, and the items not taken yet are cancelled
+    /// (as Python's `map` generator does in its `finally`).
+    fn map(
+        &mut self,
+        task: &str,
+        count: usize,
+        chunksize: usize,
+        timeout: Option<std::time::Duration>,
+        into: Option<&str>,
+    ) {
+        let deadline = self.clock.deadline(timeout);
+        let template = &self.tasks[task];
+        let specs = (0..count).map(|i| template.instantiate(i, &mut self.rng, self.clock.speed())).collect();
+        let futures = match self.pool.submit_tasks(specs, chunksize) {
+            Ok(futures) => futures,
+            Err(refused) => {
+                self.refused(&refused);
+                return;
+            }
+        };
+        self.all.extend(futures.iter().cloned());
+        if let Some(into) = into {
+            self.batches.insert(into.to_string(), futures.clone());
+        }
+        for (k, future) in futures.iter().enumerate() {
+            let outcome = future.result(self.clock.left(deadline));
+            let stop = outcome.is_err();
+            if outcome == Err(TaskError::Timeout) {
+                for waiting in &futures[k..] {
+                    self.report(waiting, Err(TaskError::Timeout));
+                }
+            } else {
+                self.report(future, outcome);
+            }
+            if stop {
+                for rest in &futures[k..] {
+                    if !rest.done() {
+                        rest.cancel();
+                    }
+                }
+                break;
+            }
+        }
+    }
+
+    fn batch(&self, of: &Batch) -> Vec<Future<TaskValue>> {
+        match of {
+            Batch::All => self.all.clone(),
+            Batch::Named(name) => self.batches.get(name).cloned().unwrap_or_default(),
+        }
+    }
+
+    fn refused<J>(&self, refused: &SubmitError<J>) {
+        let exception = match refused {
+            SubmitError::Shutdown(_) => "RuntimeError",
+            SubmitError::Broken(_) => "BrokenProcessPool",
+        };
+        self.raise(exception, refused.to_string());
+    }
+
+    fn raise(&self, exception: &str, message: String) {
+        self.feed.emit(TraceKind::Raise { exception: exception.to_string(), message });
+    }
+
+    /// The main program got `outcome` for `future`.
+    fn report(&self, future: &Future<TaskValue>, outcome: TaskResult<TaskValue>) {
+        let kind = match outcome {
+            Ok(value) => TraceKind::Result {
+                task: future.id(),
+                outcome: ResultOutcome::Ok,
+                value: Some(value.to_string()),
+                error: None,
+                exception: None,
+            },
+            Err(error) => {
+                let outcome = match error {
+                    TaskError::Cancelled => ResultOutcome::Cancelled,
+                    TaskError::Timeout => ResultOutcome::Timeout,
+                    _ => ResultOutcome::Error,
+                };
+                let message = match &error {
+                    TaskError::Failed(message) => message.clone(),
+                    other => other.to_string(),
+                };
+                TraceKind::Result {
+                    task: future.id(),
+                    outcome,
+                    value: None,
+                    error: Some(message),
+                    exception: Some(error.python_name().to_string()),
+                }
+            }
+        };
+        self.feed.emit(kind);
+    }
+}

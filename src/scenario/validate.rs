@@ -1,0 +1,530 @@
+//! From TOML text to a checked [`Scenario`], collecting every error with its place.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::duration::{DurationSpec, parse_duration, parse_spec};
+use super::error::{ScenarioError, ScenarioErrors, Source};
+use super::model::{
+    Batch, MAX_COUNT, MAX_WORKERS, OP_NAMES, Op, PoolConfig, Scenario, Step, TaskTemplate, WorkerCount, WorkerDeath,
+};
+use super::python;
+use super::raw::{RawDuration, RawScenario, RawStep, RawTask, RawWorkers};
+use crate::pool::{PoolKind, ReturnWhen, Work};
+
+/// Parses and checks a scenario. `file` names it in errors; `name` is its short name.
+///
+/// # Errors
+/// Every problem found, each with file, line, column, field and what was expected.
+pub fn parse(text: &str, file: &str, name: &str) -> Result<Scenario, ScenarioErrors> {
+    let source = Source { name: file, text };
+    let raw: RawScenario = toml::from_str(text).map_err(|e| ScenarioErrors(vec![toml_error(&source, &e)]))?;
+    let mut checker = Checker { source, errors: Vec::new() };
+    let scenario = checker.scenario(raw, file, name);
+    if checker.errors.is_empty() { Ok(scenario) } else { Err(ScenarioErrors(checker.errors)) }
+}
+
+fn toml_error(source: &Source<'_>, error: &toml::de::Error) -> ScenarioError {
+    let span = error.span();
+    let field = span.as_ref().map(|s| source.field_at(s.start)).unwrap_or_default();
+    let mut message = error.message().trim().to_string();
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        message = format!("wrong type: {rest}");
+    }
+    source.error(span, field, message)
+}
+
+struct Checker<'a> {
+    source: Source<'a>,
+    errors: Vec<ScenarioError>,
+}
+
+fn span<T>(s: &Spanned<T>) -> Option<Range<usize>> {
+    Some(s.span())
+}
+
+impl Checker<'_> {
+    fn error(&mut self, span: Option<Range<usize>>, field: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(self.source.error(span, field, message));
+    }
+
+    fn scenario(&mut self, raw: RawScenario, file: &str, name: &str) -> Scenario {
+        let title = raw.title.into_inner();
+        let summary = raw.summary.map(Spanned::into_inner).unwrap_or_default();
+        let seed = match raw.seed {
+            Some(seed) if *seed.get_ref() < 0 => {
+                self.error(span(&seed), "seed", format!("negative seed {}; expected an integer ≥ 0", seed.get_ref()));
+                0
+            }
+            Some(seed) => *seed.get_ref() as u64,
+            None => 0,
+        };
+        let pool = self.pool(raw.pool);
+        let mut tasks = BTreeMap::new();
+        for (task_name, task) in raw.tasks {
+            if let Some(template) = self.task(&task_name, task) {
+                tasks.insert(task_name, template);
+            }
+        }
+        let mut steps = Vec::new();
+        let mut batches = HashSet::new();
+        for (index, step) in raw.step.into_iter().enumerate() {
+            if let Some(step) = self.step(index, step, &tasks, &mut batches, &pool) {
+                steps.push(step);
+            }
+        }
+        if steps.is_empty() && self.errors.is_empty() {
+            self.error(None, "step", "the scenario has no steps; expected at least one [[step]]");
+        }
+        Scenario { name: name.to_string(), origin: file.to_string(), title, summary, seed, pool, tasks, steps }
+    }
+
+    fn pool(&mut self, raw: Option<super::raw::RawPool>) -> PoolConfig {
+        let mut config = PoolConfig {
+            kind: PoolKind::Thread,
+            workers: WorkerCount::CpusPlus4,
+            gil: false,
+            on_worker_death: WorkerDeath::Break,
+            eager: false,
+        };
+        let Some(raw) = raw else { return config };
+        if let Some(kind) = &raw.kind {
+            config.kind = match kind.get_ref().as_str() {
+                "thread" => PoolKind::Thread,
+                "process" => PoolKind::Process,
+                "coroutine" => PoolKind::Coroutine,
+                other => {
+                    self.error(
+                        span(kind),
+                        "pool.kind",
+                        format!("unknown pool kind {other:?}; expected \"thread\", \"process\" or \"coroutine\""),
+                    );
+                    PoolKind::Thread
+                }
+            };
+        }
+        config.workers = match &raw.workers {
+            Some(workers) => self.workers(workers, "pool.workers").unwrap_or(WorkerCount::Fixed(1)),
+            None if config.kind == PoolKind::Thread => WorkerCount::CpusPlus4,
+            None => WorkerCount::Cpus,
+        };
+        if let Some(gil) = &raw.gil {
+            config.gil = *gil.get_ref();
+            if config.gil && config.kind != PoolKind::Thread {
+                self.error(
+                    span(gil),
+                    "pool.gil",
+                    "gil = true applies to thread pools only; expected kind = \"thread\"",
+                );
+            }
+        }
+        if let Some(death) = &raw.on_worker_death {
+            config.on_worker_death = match death.get_ref().as_str() {
+                "break" => WorkerDeath::Break,
+                "respawn" => WorkerDeath::Respawn,
+                other => {
+                    self.error(
+                        span(death),
+                        "pool.on_worker_death",
+                        format!("unknown value {other:?}; expected \"break\" or \"respawn\""),
+                    );
+                    WorkerDeath::Break
+                }
+            };
+        }
+        config.eager = raw.eager.unwrap_or(false);
+        config
+    }
+
+    fn workers(&mut self, raw: &Spanned<RawWorkers>, field: &str) -> Option<WorkerCount> {
+        match raw.get_ref() {
+            RawWorkers::Count(n) if *n <= 0 => {
+                self.error(span(raw), field, format!("{n} workers; expected at least 1"));
+                None
+            }
+            RawWorkers::Count(n) if *n as u64 > MAX_WORKERS as u64 => {
+                self.error(span(raw), field, format!("{n} workers is absurdly many; expected at most {MAX_WORKERS}"));
+                None
+            }
+            RawWorkers::Count(n) => Some(WorkerCount::Fixed(*n as usize)),
+            RawWorkers::Named(s) => match s.replace(' ', "").as_str() {
+                "cpus" => Some(WorkerCount::Cpus),
+                "cpus+4" => Some(WorkerCount::CpusPlus4),
+                _ => {
+                    self.error(
+                        span(raw),
+                        field,
+                        format!("unknown worker count {s:?}; expected a positive integer, \"cpus\" or \"cpus+4\""),
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    fn duration_spec(&mut self, raw: &Spanned<RawDuration>, field: &str) -> Option<DurationSpec> {
+        let result = match raw.get_ref() {
+            RawDuration::One(text) => parse_spec(text),
+            RawDuration::List(list) if list.is_empty() => {
+                Err("empty duration list; expected at least one duration, like [\"3s\", \"1s\"]".to_string())
+            }
+            RawDuration::List(list) => list
+                .iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    parse_duration(text).map_err(|e| format!("element {i}: {e} (ranges are not allowed in a list)"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(DurationSpec::List),
+        };
+        result.map_err(|message| self.error(span(raw), field, message)).ok()
+    }
+
+    /// A single duration (sleep, timeout): no range, no list.
+    fn single_duration(&mut self, raw: &Spanned<RawDuration>, field: &str) -> Option<Duration> {
+        match raw.get_ref() {
+            RawDuration::One(text) if !text.contains("..") => {
+                parse_duration(text).map_err(|message| self.error(span(raw), field, message)).ok()
+            }
+            _ => {
+                self.error(span(raw), field, "expected a single duration like \"500ms\" (not a range or a list)");
+                None
+            }
+        }
+    }
+
+    fn task(&mut self, name: &str, raw: RawTask) -> Option<TaskTemplate> {
+        let field = |f: &str| format!("tasks.{name}.{f}");
+        let at = span(&raw.work);
+        let mut used = vec!["work", "duration", "label"];
+        let work = match raw.work.get_ref().as_str() {
+            "noop" => Some(Work::Noop),
+            "sleep" => Some(Work::Sleep),
+            "spin" => Some(Work::Spin),
+            "sum_squares" => {
+                used.push("n");
+                match &raw.n {
+                    None => {
+                        self.error(at.clone(), field("n"), "work = \"sum_squares\" needs n = <how many squares>");
+                        None
+                    }
+                    Some(n) if *n.get_ref() < 0 => {
+                        self.error(span(n), field("n"), format!("negative n {}; expected an integer ≥ 0", n.get_ref()));
+                        None
+                    }
+                    Some(n) => Some(Work::SumSquares { n: *n.get_ref() as u64 }),
+                }
+            }
+            "fail" => {
+                used.push("message");
+                let message = raw.message.as_ref().map_or_else(|| "task failed".to_string(), |m| m.get_ref().clone());
+                Some(Work::Fail { message })
+            }
+            "crash" => Some(Work::Crash),
+            "queue_put" | "queue_get" => {
+                used.push("queue");
+                let queue = match &raw.queue {
+                    Some(q) => q.get_ref().clone(),
+                    None => {
+                        self.error(
+                            at.clone(),
+                            field("queue"),
+                            format!("work = {:?} needs queue = \"<name>\"", raw.work.get_ref()),
+                        );
+                        String::new()
+                    }
+                };
+                if raw.work.get_ref() == "queue_put" {
+                    used.push("item");
+                    let item = raw.item.as_ref().map_or_else(|| "item {i}".to_string(), |i| i.get_ref().clone());
+                    Some(Work::QueuePut { queue, item })
+                } else {
+                    Some(Work::QueueGet { queue })
+                }
+            }
+            other => {
+                self.error(
+                    at.clone(),
+                    field("work"),
+                    format!(
+                        "unknown work {other:?}; expected one of sleep, spin, sum_squares, fail, crash, queue_put, queue_get, noop"
+                    ),
+                );
+                None
+            }
+        };
+        let extras: [(&str, Option<Range<usize>>); 4] = [
+            ("n", raw.n.as_ref().map(|s| s.span())),
+            ("message", raw.message.as_ref().map(|s| s.span())),
+            ("queue", raw.queue.as_ref().map(|s| s.span())),
+            ("item", raw.item.as_ref().map(|s| s.span())),
+        ];
+        if work.is_some() {
+            for (key, at) in extras {
+                if let Some(at) = at
+                    && !used.contains(&key)
+                {
+                    self.error(
+                        Some(at),
+                        field(key),
+                        format!("field `{key}` does not apply to work = {:?}", raw.work.get_ref()),
+                    );
+                }
+            }
+        }
+        let duration = match &raw.duration {
+            Some(d) => self.duration_spec(d, &field("duration")),
+            None => Some(DurationSpec::default()),
+        };
+        let label = match &raw.label {
+            Some(label) => {
+                let text = label.get_ref();
+                let without = text.replace("{i}", "");
+                if without.contains('{') || without.contains('}') {
+                    self.error(
+                        span(label),
+                        field("label"),
+                        format!("bad label {text:?}: the only placeholder is {{i}}"),
+                    );
+                }
+                text.clone()
+            }
+            None => format!("{name}{{i}}"),
+        };
+        Some(TaskTemplate { name: name.to_string(), work: work?, duration: duration?, label })
+    }
+
+    fn step(
+        &mut self,
+        index: usize,
+        raw: RawStep,
+        tasks: &BTreeMap<String, TaskTemplate>,
+        batches: &mut HashSet<String>,
+        pool: &PoolConfig,
+    ) -> Option<Step> {
+        let f = |key: &str| format!("step[{index}].{key}");
+        let op_name = raw.op.get_ref().clone();
+        let op_span = span(&raw.op);
+        let line = self.source.line_col(raw.op.span().start).0;
+        if !OP_NAMES.contains(&op_name.as_str()) {
+            self.error(op_span, f("op"), format!("unknown op {op_name:?}; expected one of {}", OP_NAMES.join(", ")));
+            return None;
+        }
+        // Which optional fields each op takes; any other field given is an error.
+        let allowed: &[&str] = match op_name.as_str() {
+            "submit" => &["task", "count", "sync", "callback", "into"],
+            "map" => &["task", "count", "chunksize", "timeout", "into"],
+            "as_completed" | "results" => &["of", "timeout"],
+            "wait" => &["of", "return_when", "timeout"],
+            "cancel" | "poll" => &["of"],
+            "sleep" => &["duration"],
+            "shutdown" => &["wait", "cancel_futures"],
+            "resize" => &["workers"],
+            "note" => &["text"],
+            _ => &[],
+        };
+        let given: [(&str, Option<Range<usize>>); 14] = [
+            ("task", raw.task.as_ref().map(|s| s.span())),
+            ("count", raw.count.as_ref().map(|s| s.span())),
+            ("sync", raw.sync.as_ref().map(|s| s.span())),
+            ("callback", raw.callback.as_ref().map(|s| s.span())),
+            ("into", raw.into.as_ref().map(|s| s.span())),
+            ("of", raw.of.as_ref().map(|s| s.span())),
+            ("text", raw.text.as_ref().map(|s| s.span())),
+            ("timeout", raw.timeout.as_ref().map(|s| s.span())),
+            ("return_when", raw.return_when.as_ref().map(|s| s.span())),
+            ("chunksize", raw.chunksize.as_ref().map(|s| s.span())),
+            ("duration", raw.duration.as_ref().map(|s| s.span())),
+            ("wait", raw.wait.as_ref().map(|s| s.span())),
+            ("cancel_futures", raw.cancel_futures.as_ref().map(|s| s.span())),
+            ("workers", raw.workers.as_ref().map(|s| s.span())),
+        ];
+        let errors_before = self.errors.len();
+        for (key, at) in given {
+            if let Some(at) = at
+                && !allowed.contains(&key)
+            {
+                let takes = if allowed.is_empty() {
+                    "no fields but op, note and python".to_string()
+                } else {
+                    allowed.join(", ")
+                };
+                self.error(
+                    Some(at),
+                    f(key),
+                    format!("field `{key}` does not apply to op {op_name:?}; it takes {takes}"),
+                );
+            }
+        }
+        let task = |this: &mut Self| -> Option<String> {
+            match &raw.task {
+                None => {
+                    this.error(op_span.clone(), f("task"), format!("op {op_name:?} needs task = \"<template name>\""));
+                    None
+                }
+                Some(t) if !tasks.contains_key(t.get_ref()) => {
+                    let known: Vec<&str> = tasks.keys().map(String::as_str).collect();
+                    let known = if known.is_empty() { "none are defined".to_string() } else { known.join(", ") };
+                    this.error(
+                        span(t),
+                        f("task"),
+                        format!("unknown task template {:?}; expected one of: {known}", t.get_ref()),
+                    );
+                    None
+                }
+                Some(t) => Some(t.get_ref().clone()),
+            }
+        };
+        let count = |this: &mut Self| -> Option<usize> {
+            match &raw.count {
+                None => Some(1),
+                Some(c) if *c.get_ref() < 0 => {
+                    this.error(span(c), f("count"), format!("negative count {}; expected an integer ≥ 0", c.get_ref()));
+                    None
+                }
+                Some(c) if *c.get_ref() as u64 > MAX_COUNT as u64 => {
+                    this.error(
+                        span(c),
+                        f("count"),
+                        format!("count {} is too large; expected at most {MAX_COUNT}", c.get_ref()),
+                    );
+                    None
+                }
+                Some(c) => Some(*c.get_ref() as usize),
+            }
+        };
+        let of = |this: &mut Self, batches: &HashSet<String>| -> Option<Batch> {
+            match &raw.of {
+                None => Some(Batch::All),
+                Some(b) if b.get_ref() == "all" || b.get_ref() == "futures" => Some(Batch::All),
+                Some(b) if !batches.contains(b.get_ref()) => {
+                    let mut known: Vec<&str> = batches.iter().map(String::as_str).collect();
+                    known.sort_unstable();
+                    let known = if known.is_empty() { "none yet".to_string() } else { known.join(", ") };
+                    this.error(
+                        span(b),
+                        f("of"),
+                        format!(
+                            "unknown batch {:?}; expected \"all\" or a name given by `into` in an earlier step ({known})",
+                            b.get_ref()
+                        ),
+                    );
+                    None
+                }
+                Some(b) => Some(Batch::Named(b.get_ref().clone())),
+            }
+        };
+        let timeout = |this: &mut Self| -> Option<Option<Duration>> {
+            match &raw.timeout {
+                None => Some(None),
+                Some(t) => this.single_duration(t, &f("timeout")).map(Some),
+            }
+        };
+        let flag = |b: &Option<Spanned<bool>>, default: bool| b.as_ref().map_or(default, |b| *b.get_ref());
+        let into = raw.into.as_ref().map(|s| s.get_ref().clone());
+        let op = match op_name.as_str() {
+            "submit" => {
+                let (task, count) = (task(self), count(self));
+                Op::Submit {
+                    task: task?,
+                    count: count?,
+                    sync: flag(&raw.sync, false),
+                    callback: flag(&raw.callback, false),
+                    into: into.clone(),
+                }
+            }
+            "map" => {
+                let (task, count, timeout) = (task(self), count(self), timeout(self));
+                let chunksize = match &raw.chunksize {
+                    None => Some(1),
+                    Some(c) if *c.get_ref() < 1 => {
+                        self.error(span(c), f("chunksize"), format!("chunksize {}; expected at least 1", c.get_ref()));
+                        None
+                    }
+                    Some(c) => Some(*c.get_ref() as usize),
+                };
+                Op::Map { task: task?, count: count?, chunksize: chunksize?, timeout: timeout?, into: into.clone() }
+            }
+            "as_completed" => {
+                let (of, timeout) = (of(self, batches), timeout(self));
+                Op::AsCompleted { of: of?, timeout: timeout? }
+            }
+            "results" => {
+                let (of, timeout) = (of(self, batches), timeout(self));
+                Op::Results { of: of?, timeout: timeout? }
+            }
+            "wait" => {
+                let (of, timeout) = (of(self, batches), timeout(self));
+                let return_when = match &raw.return_when {
+                    None => Some(ReturnWhen::AllCompleted),
+                    Some(r) => match r.get_ref().to_ascii_uppercase().as_str() {
+                        "FIRST_COMPLETED" => Some(ReturnWhen::FirstCompleted),
+                        "FIRST_EXCEPTION" => Some(ReturnWhen::FirstException),
+                        "ALL_COMPLETED" => Some(ReturnWhen::AllCompleted),
+                        _ => {
+                            self.error(
+                                span(r),
+                                f("return_when"),
+                                format!(
+                                    "unknown return_when {:?}; expected \"FIRST_COMPLETED\", \"FIRST_EXCEPTION\" or \"ALL_COMPLETED\"",
+                                    r.get_ref()
+                                ),
+                            );
+                            None
+                        }
+                    },
+                };
+                Op::Wait { of: of?, return_when: return_when?, timeout: timeout? }
+            }
+            "cancel" => Op::Cancel { of: of(self, batches)? },
+            "poll" => Op::Poll { of: of(self, batches)? },
+            "sleep" => match &raw.duration {
+                None => {
+                    self.error(op_span, f("duration"), "op \"sleep\" needs duration = \"<how long>\"");
+                    return None;
+                }
+                Some(d) => Op::Sleep { duration: self.single_duration(d, &f("duration"))? },
+            },
+            "shutdown" => {
+                Op::Shutdown { wait: flag(&raw.wait, true), cancel_futures: flag(&raw.cancel_futures, false) }
+            }
+            "resize" => match &raw.workers {
+                None => {
+                    self.error(op_span, f("workers"), "op \"resize\" needs workers = <new size>");
+                    return None;
+                }
+                Some(w) => Op::Resize { workers: self.workers(w, &f("workers"))? },
+            },
+            "note" => match &raw.text {
+                None => {
+                    self.error(op_span, f("text"), "op \"note\" needs text = \"<what to say>\"");
+                    return None;
+                }
+                Some(t) => Op::Note { text: t.get_ref().clone() },
+            },
+            "close" => Op::Close,
+            "join" => Op::Join,
+            _ => Op::Terminate,
+        };
+        if let Some(name) = into
+            && matches!(op, Op::Submit { .. } | Op::Map { .. })
+        {
+            if name == "all" || name == "futures" {
+                let at = raw.into.as_ref().map(|s| s.span());
+                self.error(at, f("into"), format!("{name:?} is reserved for every future; expected another name"));
+            }
+            batches.insert(name);
+        }
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        let python = match raw.python {
+            Some(p) => p.into_inner(),
+            None => python::line(&op, tasks, pool),
+        };
+        Some(Step { index, op, note: raw.note.map(Spanned::into_inner), python, line })
+    }
+}

@@ -1,0 +1,257 @@
+//! [`TraceEvent`]: one thing that happened in a run — the pool's probe events and the
+//! runner's own, on one clock. Serialised, it is one line of the event log (SPEC §5,
+//! `docs/event-log.md`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::pool::{TaskId, WorkerId};
+
+/// One event of a run: `t` microseconds after the run began.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceEvent {
+    /// Microseconds since the run began (never decreases along a run).
+    pub t: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: TraceKind,
+}
+
+/// How a task ended on its worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinishOutcome {
+    /// Returned a value.
+    Ok,
+    /// Raised; its worker lives on.
+    Error,
+    /// Its worker process died under it.
+    Crashed,
+}
+
+/// What the main program got when it asked for a task's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResultOutcome {
+    /// The value.
+    Ok,
+    /// The task's exception (or the pool's, for a task that never ran).
+    Error,
+    /// `CancelledError`.
+    Cancelled,
+    /// `TimeoutError`: the main program stopped waiting; the task goes on.
+    Timeout,
+}
+
+/// The phase of a `shutdown` call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShutdownPhase {
+    /// Called.
+    Begin,
+    /// Returned.
+    End,
+}
+
+/// A future's state as `poll` saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolledFuture {
+    /// The task.
+    pub task: TaskId,
+    /// `pending`, `running`, `finished` or `cancelled`.
+    pub state: String,
+}
+
+/// What happened. The kinds and fields of SPEC §5 are a stable contract; the kinds marked
+/// *extra* are poolscope's additions (readers ignore kinds they do not know).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "ev", rename_all = "snake_case")]
+pub enum TraceKind {
+    /// First event: what runs.
+    Run {
+        /// The scenario's short name.
+        scenario: String,
+        /// Its title.
+        title: String,
+        /// `thread`, `process` or `coroutine`.
+        pool: String,
+        /// The pool's size at the start.
+        workers: usize,
+        /// The seed of the durations.
+        seed: u64,
+        /// Durations were divided by this.
+        speed: f64,
+        /// Thread pools: whether the GIL is simulated.
+        gil: bool,
+    },
+    /// The main program begins a step.
+    Step {
+        /// From 0.
+        index: usize,
+        /// The op's name.
+        op: String,
+        /// The equivalent Python.
+        python: String,
+        /// The caption.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// A worker started.
+    WorkerUp {
+        /// Its lane.
+        worker: WorkerId,
+        /// The process that runs its tasks.
+        pid: u32,
+    },
+    /// A worker stopped.
+    WorkerDown {
+        /// Its lane.
+        worker: WorkerId,
+        /// Its process.
+        pid: u32,
+        /// `retired`, `shutdown`, `terminated` or `died`.
+        reason: String,
+    },
+    /// A task was queued.
+    Submit {
+        /// From 0, in submission order.
+        task: TaskId,
+        /// Its label.
+        label: String,
+    },
+    /// A worker began a task.
+    Start {
+        /// The task.
+        task: TaskId,
+        /// The worker.
+        worker: WorkerId,
+        /// The process running it.
+        pid: u32,
+    },
+    /// A task ended on its worker.
+    Finish {
+        /// The task.
+        task: TaskId,
+        /// The worker.
+        worker: WorkerId,
+        /// How it ended.
+        outcome: FinishOutcome,
+        /// What it returned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<String>,
+        /// What it raised.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// A `cancel()` call and whether it succeeded.
+    Cancel {
+        /// The task.
+        task: TaskId,
+        /// True if the future is cancelled.
+        ok: bool,
+    },
+    /// *Extra*: a task failed without running (pool terminated or broken).
+    Abandon {
+        /// The task.
+        task: TaskId,
+    },
+    /// A done-callback ran.
+    Callback {
+        /// The task whose future it was added to.
+        task: TaskId,
+        /// The thread it ran on.
+        thread: String,
+        /// Its panic message, if it raised (reported, not fatal).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The main program obtained a task's outcome.
+    Result {
+        /// The task.
+        task: TaskId,
+        /// What it got.
+        outcome: ResultOutcome,
+        /// The value, when `ok`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<String>,
+        /// The exception's message, otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        /// The Python exception class the program would see (`TimeoutError`, ...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exception: Option<String>,
+    },
+    /// The queue depth changed.
+    Queue {
+        /// Tasks waiting to start.
+        depth: usize,
+    },
+    /// `shutdown` began or ended.
+    Shutdown {
+        /// Whether it waits.
+        wait: bool,
+        /// Begin or end.
+        phase: ShutdownPhase,
+    },
+    /// *Extra*: the main program meets an exception not tied to one result (a refused
+    /// submit, `join` on a running pool, a `wait` or `as_completed` that timed out).
+    Raise {
+        /// The Python exception class.
+        exception: String,
+        /// Its message.
+        message: String,
+    },
+    /// *Extra*: `poll` looked at the futures.
+    Poll {
+        /// Each future's state.
+        futures: Vec<PolledFuture>,
+    },
+    /// *Extra*: `wait` returned.
+    Waited {
+        /// The done set.
+        done: Vec<TaskId>,
+        /// The not-done set.
+        not_done: Vec<TaskId>,
+    },
+    /// *Extra*: the pool was resized.
+    Resize {
+        /// Its new size.
+        workers: usize,
+    },
+    /// *Extra*: a `note` step's text.
+    Note {
+        /// The text.
+        text: String,
+    },
+    /// Last event.
+    End {
+        /// Microseconds from the start of the run to its end.
+        makespan_us: u64,
+    },
+}
+
+impl TraceKind {
+    /// The `ev` name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TraceKind::Run { .. } => "run",
+            TraceKind::Step { .. } => "step",
+            TraceKind::WorkerUp { .. } => "worker_up",
+            TraceKind::WorkerDown { .. } => "worker_down",
+            TraceKind::Submit { .. } => "submit",
+            TraceKind::Start { .. } => "start",
+            TraceKind::Finish { .. } => "finish",
+            TraceKind::Cancel { .. } => "cancel",
+            TraceKind::Abandon { .. } => "abandon",
+            TraceKind::Callback { .. } => "callback",
+            TraceKind::Result { .. } => "result",
+            TraceKind::Queue { .. } => "queue",
+            TraceKind::Shutdown { .. } => "shutdown",
+            TraceKind::Raise { .. } => "raise",
+            TraceKind::Poll { .. } => "poll",
+            TraceKind::Waited { .. } => "waited",
+            TraceKind::Resize { .. } => "resize",
+            TraceKind::Note { .. } => "note",
+            TraceKind::End { .. } => "end",
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! What a run did: the [`TraceEvent`] stream (the pool's probe events and the runner's own on
+//! one clock), the [`Model`] folded from it, and what is made of it — the headless
+//! [`Transcript`], the [`Summary`] table, the JSON Lines event log ([`JsonlWriter`]).
+//!
+//! ```
+//! use poolscope::trace::{Model, Summary, TraceEvent, TraceKind};
+//!
+//! let mut model = Model::new();
+//! for line in [
+//!     r#"{"t":0,"ev":"worker_up","worker":0,"pid":7}"#,
+//!     r#"{"t":0,"ev":"submit","task":0,"label":"job0"}"#,
+//!     r#"{"t":10,"ev":"start","task":0,"worker":0,"pid":7}"#,
+//!     r#"{"t":1010,"ev":"finish","task":0,"worker":0,"outcome":"ok"}"#,
+//!     r#"{"t":2000,"ev":"end","makespan_us":2000}"#,
+//! ] {
+//!     model.apply(&serde_json::from_str::<TraceEvent>(line).unwrap());
+//! }
+//! let summary = Summary::of(&model);
+//! assert_eq!(summary.serial_us, 1000);
+//! assert_eq!(summary.utilisation, 0.5);
+//! ```
+
+mod event;
+mod jsonl;
+mod model;
+mod summary;
+mod transcript;
+
+pub use event::{FinishOutcome, PolledFuture, ResultOutcome, ShutdownPhase, TraceEvent, TraceKind};
+pub use jsonl::{JsonlWriter, parse_jsonl};
+pub use model::{Lane, Model, Received, StepRecord, TaskRecord, TaskState};
+pub use summary::{Summary, human_us};
+pub use transcript::{LINES_PER_STEP, Transcript, clock, wrap};

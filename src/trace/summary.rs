@@ -1,0 +1,135 @@
+//! [`Summary`]: the numbers of a run — makespan, throughput, wait and run times, utilisation,
+//! speed-up — computed from the [`Model`], for the headless table and the UI's stats panel.
+
+use std::fmt;
+
+use super::model::{Model, TaskState};
+
+/// The numbers of a run (so far).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    /// Start of the run to its end (or to now).
+    pub makespan_us: u64,
+    /// Tasks submitted.
+    pub tasks: usize,
+    /// Tasks that returned a value.
+    pub ok: usize,
+    /// Tasks that raised or crashed.
+    pub failed: usize,
+    /// Tasks cancelled or abandoned before running.
+    pub not_run: usize,
+    /// Tasks that ran to an end, per second of makespan.
+    pub throughput: f64,
+    /// Mean submit-to-start time of the tasks that started.
+    pub mean_wait_us: f64,
+    /// Mean start-to-end time of the tasks that ended on a worker.
+    pub mean_run_us: f64,
+    /// Busy time over alive time of the workers, 0..=1.
+    pub utilisation: f64,
+    /// The run times added up: how long one worker would take.
+    pub serial_us: u64,
+    /// `serial_us / makespan_us`.
+    pub speedup: f64,
+    /// Workers that ever ran.
+    pub workers: usize,
+    /// Deepest queue.
+    pub max_queue: usize,
+}
+
+impl Summary {
+    /// Computes the summary of `model`.
+    pub fn of(model: &Model) -> Summary {
+        let makespan_us = model.makespan_us.unwrap_or(model.now_us);
+        let count = |f: fn(TaskState) -> bool| model.tasks.iter().filter(|t| f(t.state)).count();
+        let ok = count(|s| s == TaskState::Done);
+        let failed = count(|s| matches!(s, TaskState::Failed | TaskState::Crashed));
+        let not_run = count(|s| matches!(s, TaskState::Cancelled | TaskState::Abandoned));
+        let waits: Vec<u64> = model.tasks.iter().filter_map(|t| t.wait_us()).collect();
+        let runs: Vec<u64> = model.tasks.iter().filter_map(|t| t.run_us()).collect();
+        let mean = |xs: &[u64]| if xs.is_empty() { 0.0 } else { xs.iter().sum::<u64>() as f64 / xs.len() as f64 };
+        let serial_us: u64 = runs.iter().sum();
+        let alive: u64 = model.lanes.values().map(|l| l.alive_until(makespan_us)).sum();
+        let busy: u64 = model.lanes.values().map(|l| l.busy_us).sum();
+        let secs = makespan_us as f64 / 1e6;
+        Summary {
+            makespan_us,
+            tasks: model.tasks.len(),
+            ok,
+            failed,
+            not_run,
+            throughput: if secs > 0.0 { runs.len() as f64 / secs } else { 0.0 },
+            mean_wait_us: mean(&waits),
+            mean_run_us: mean(&runs),
+            utilisation: if alive > 0 { (busy as f64 / alive as f64).min(1.0) } else { 0.0 },
+            serial_us,
+            speedup: if makespan_us > 0 { serial_us as f64 / makespan_us as f64 } else { 0.0 },
+            workers: model.lanes.len(),
+            max_queue: model.max_queue_depth,
+        }
+    }
+}
+
+impl Summary {
+    /// The same numbers in lesson time: a run at `--speed F` took `1/F` of the lesson's
+    /// durations, so its times are multiplied by `F` and its rates divided by `F`.
+    pub fn in_lesson_time(&self, speed: f64) -> Summary {
+        let up = |us: u64| (us as f64 * speed) as u64;
+        Summary {
+            makespan_us: up(self.makespan_us),
+            throughput: self.throughput / speed,
+            mean_wait_us: self.mean_wait_us * speed,
+            mean_run_us: self.mean_run_us * speed,
+            serial_us: up(self.serial_us),
+            ..self.clone()
+        }
+    }
+}
+
+/// `1.234 s`, `12.3 ms`, `45 µs`.
+pub fn human_us(us: f64) -> String {
+    if us >= 1e6 {
+        format!("{:.3} s", us / 1e6)
+    } else if us >= 1e3 {
+        format!("{:.1} ms", us / 1e3)
+    } else {
+        format!("{us:.0} µs")
+    }
+}
+
+impl fmt::Display for Summary {
+    /// The summary table of a headless run.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows: [(&str, String, &str); 8] = [
+            ("makespan", human_us(self.makespan_us as f64), "start of the run to its end"),
+            (
+                "tasks",
+                format!("{} ({} ok, {} failed, {} never ran)", self.tasks, self.ok, self.failed, self.not_run),
+                "",
+            ),
+            ("throughput", format!("{:.2} tasks/s", self.throughput), "tasks run / makespan"),
+            ("mean wait", human_us(self.mean_wait_us), "in the queue: submit -> start"),
+            ("mean run", human_us(self.mean_run_us), "on a worker: start -> finish"),
+            ("utilisation", format!("{:.0} %", self.utilisation * 100.0), "busy time / alive time of the workers"),
+            ("serial sum", human_us(self.serial_us as f64), "all run times added: one worker, no overlap"),
+            ("speed-up", format!("{:.2}x", self.speedup), "serial sum / makespan"),
+        ];
+        writeln!(
+            f,
+            "+--------------+------------------------------------+----------------------------------------------+"
+        )?;
+        writeln!(f, "| {:<12} | {:<34} | {:<44} |", "summary", "", "meaning")?;
+        writeln!(
+            f,
+            "+--------------+------------------------------------+----------------------------------------------+"
+        )?;
+        for (name, value, meaning) in rows {
+            writeln!(f, "| {name:<12} | {value:<34} | {meaning:<44} |")?;
+        }
+        writeln!(f, "| {:<12} | {:<34} | {:<44} |", "workers", self.workers, "workers that ever started")?;
+        writeln!(f, "| {:<12} | {:<34} | {:<44} |", "max queue", self.max_queue, "most tasks waiting at once")?;
+        write!(
+            f,
+            "+--------------+------------------------------------+----------------------------------------------+"
+        )
+    }
+}

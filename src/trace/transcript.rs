@@ -1,0 +1,306 @@
+//! The headless transcript: a run told as the teaching material's print-outs tell it — who
+//! ran what on which worker and PID, what the main program received and in which order, the
+//! exceptions it saw, the callbacks. Written line by line as events arrive; reads the
+//! [`Model`] the events were folded into.
+
+use std::io::{self, Write};
+
+use super::event::{FinishOutcome, ResultOutcome, ShutdownPhase, TraceEvent, TraceKind};
+use super::model::Model;
+use crate::pool::TaskId;
+
+/// Event lines shown per step before the rest are counted and skipped (the event log has
+/// them all).
+pub const LINES_PER_STEP: usize = 60;
+
+/// Writes a run's transcript. Feed it every event after folding it into the model.
+#[derive(Debug)]
+pub struct Transcript {
+    budget: usize,
+    shown: usize,
+    hidden: usize,
+    submits: Option<Submits>,
+}
+
+/// Consecutive submits, told in one line.
+#[derive(Debug)]
+struct Submits {
+    t: u64,
+    first: TaskId,
+    last: TaskId,
+}
+
+impl Default for Transcript {
+    fn default() -> Self {
+        Transcript::new(LINES_PER_STEP)
+    }
+}
+
+/// `   1.234s`.
+pub fn clock(t_us: u64) -> String {
+    format!("{:>8.3}s", t_us as f64 / 1e6)
+}
+
+/// Wraps `text` to `width` columns, each line prefixed by `indent`.
+pub fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let mut out = String::new();
+    for paragraph in text.split('\n') {
+        let mut line = String::new();
+        for word in paragraph.split_whitespace() {
+            if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+                out.push_str(indent);
+                out.push_str(&line);
+                out.push('\n');
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        out.push_str(indent);
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+impl Transcript {
+    /// A transcript showing at most `budget` event lines per step.
+    pub fn new(budget: usize) -> Transcript {
+        Transcript { budget, shown: 0, hidden: 0, submits: None }
+    }
+
+    /// Writes what `event` (already folded into `model`) means.
+    ///
+    /// # Errors
+    /// When `out` fails.
+    pub fn event(&mut self, model: &Model, event: &TraceEvent, out: &mut dyn Write) -> io::Result<()> {
+        // Shown in lesson time: at `--speed F` everything happened F times faster.
+        let t = (event.t as f64 * model.speed.max(f64::MIN_POSITIVE)) as u64;
+        if let TraceKind::Submit { task, .. } = &event.kind {
+            match &mut self.submits {
+                Some(run) if run.last + 1 == *task => run.last = *task,
+                _ => {
+                    self.flush_submits(model, out)?;
+                    self.submits = Some(Submits { t, first: *task, last: *task });
+                }
+            }
+            return Ok(());
+        }
+        if matches!(event.kind, TraceKind::Queue { .. }) {
+            return Ok(());
+        }
+        self.flush_submits(model, out)?;
+        let name = |id: TaskId| model.task_name(id);
+        let text = match &event.kind {
+            TraceKind::Run { pool, workers, seed, speed, gil, .. } => {
+                let gil = if *gil { " with a simulated GIL" } else { "" };
+                let speed = if *speed == 1.0 {
+                    String::new()
+                } else {
+                    format!(
+                        "\nspeed {speed}x: every duration was divided by {speed}; the times below are lesson time (real time x {speed})"
+                    )
+                };
+                return writeln!(out, "pool: {pool}{gil}, {workers} workers, seed {seed}{speed}");
+            }
+            TraceKind::Step { index, op, python, note } => {
+                self.end_step(out)?;
+                writeln!(out)?;
+                writeln!(out, "── step {} · {op} {}", index + 1, "─".repeat(60usize.saturating_sub(op.len())))?;
+                for line in python.lines() {
+                    writeln!(out, "   │ {line}")?;
+                }
+                if let Some(note) = note {
+                    write!(out, "{}", wrap(note, 88, "   ▸ "))?;
+                }
+                return Ok(());
+            }
+            TraceKind::WorkerUp { worker, pid } => format!("worker {worker} starts (pid {pid})"),
+            TraceKind::WorkerDown { worker, pid, reason } => format!("worker {worker} exits (pid {pid}): {reason}"),
+            TraceKind::Submit { .. } | TraceKind::Queue { .. } => unreachable!("handled above"),
+            TraceKind::Start { task, worker, pid } => {
+                format!("worker {worker} (pid {pid}) starts {}", name(*task))
+            }
+            TraceKind::Finish { task, worker, outcome, value, error } => {
+                let took = model
+                    .task(*task)
+                    .and_then(|r| r.run_us())
+                    .map_or(String::new(), |us| format!(" after {}", short((us as f64 * model.speed) as u64)));
+                match outcome {
+                    FinishOutcome::Ok => match value {
+                        Some(value) => format!("worker {worker} finished {}{took}, returning {value:?}", name(*task)),
+                        None => format!("worker {worker} finished {}{took}", name(*task)),
+                    },
+                    FinishOutcome::Error => format!(
+                        "worker {worker}: {} raised {:?}{took} — the worker survives and takes the next task",
+                        name(*task),
+                        error.clone().unwrap_or_default()
+                    ),
+                    FinishOutcome::Crashed => {
+                        format!("worker {worker} DIED running {}: {}", name(*task), error.clone().unwrap_or_default())
+                    }
+                }
+            }
+            TraceKind::Cancel { task, ok } => {
+                if *ok {
+                    format!("cancel({}) -> True: it was still waiting in the queue, it will never run", name(*task))
+                } else {
+                    let state = match model.task(*task).map(|r| r.state) {
+                        Some(super::TaskState::Running) => "it is already running",
+                        _ => "it already finished",
+                    };
+                    format!("cancel({}) -> False: {state}", name(*task))
+                }
+            }
+            TraceKind::Abandon { task } => format!("{} dropped without running: the pool stopped", name(*task)),
+            TraceKind::Callback { task, thread, error } => match error {
+                None => format!("callback for {} ran on thread {thread:?}", name(*task)),
+                Some(error) => format!(
+                    "callback for {} ran on thread {thread:?} and raised {error:?} (reported; the pool goes on)",
+                    name(*task)
+                ),
+            },
+            TraceKind::Result { task, outcome, value, error, exception } => match outcome {
+                ResultOutcome::Ok => format!("main program <- {}: {}", name(*task), value.clone().unwrap_or_default()),
+                ResultOutcome::Timeout => format!(
+                    "main program <- {}: TimeoutError (it stopped waiting; the task itself goes on)",
+                    name(*task)
+                ),
+                ResultOutcome::Cancelled => format!("main program <- {}: CancelledError", name(*task)),
+                ResultOutcome::Error => format!(
+                    "main program <- {}: {}: {}",
+                    name(*task),
+                    exception.clone().unwrap_or_else(|| "Exception".into()),
+                    error.clone().unwrap_or_default()
+                ),
+            },
+            TraceKind::Shutdown { wait, phase } => {
+                let wait = if *wait { "True" } else { "False" };
+                match phase {
+                    ShutdownPhase::Begin => format!("shutdown(wait={wait}) called: no new work accepted"),
+                    ShutdownPhase::End => format!("shutdown(wait={wait}) returned"),
+                }
+            }
+            TraceKind::Raise { exception, message } => format!("main program sees {exception}: {message}"),
+            TraceKind::Poll { futures } => {
+                self.line(out, t, "poll: done() / running() / cancelled() of each future:")?;
+                for f in futures {
+                    let (done, running, cancelled) = match f.state.as_str() {
+                        "pending" => (false, false, false),
+                        "running" => (false, true, false),
+                        "cancelled" => (true, false, true),
+                        _ => (true, false, false),
+                    };
+                    let text = format!(
+                        "    {:<24} {:<9} done={} running={} cancelled={}",
+                        name(f.task),
+                        f.state,
+                        py(done),
+                        py(running),
+                        py(cancelled)
+                    );
+                    self.line(out, t, &text)?;
+                }
+                return Ok(());
+            }
+            TraceKind::Waited { done, not_done } => {
+                let list = |ids: &[TaskId]| ids.iter().map(|id| format!("#{id}")).collect::<Vec<_>>().join(", ");
+                format!("wait returned: done = {{{}}}, not_done = {{{}}}", list(done), list(not_done))
+            }
+            TraceKind::Resize { workers } => format!("pool resized to {workers} workers"),
+            TraceKind::Note { text } => {
+                self.flush_submits(model, out)?;
+                write!(out, "{}", wrap(text, 88, "   ▸ "))?;
+                return Ok(());
+            }
+            TraceKind::End { makespan_us } => {
+                self.end_step(out)?;
+                writeln!(out)?;
+                return writeln!(
+                    out,
+                    "── end of the run after {} ──",
+                    short((*makespan_us as f64 * model.speed) as u64)
+                );
+            }
+        };
+        self.line(out, t, &text)
+    }
+
+    /// Writes the closing part: every result in the order the main program received it.
+    ///
+    /// # Errors
+    /// When `out` fails.
+    pub fn finish(&mut self, model: &Model, out: &mut dyn Write) -> io::Result<()> {
+        self.flush_submits(model, out)?;
+        self.end_step(out)?;
+        writeln!(out)?;
+        writeln!(out, "What the main program received, in order:")?;
+        if model.received.is_empty() {
+            writeln!(out, "   (nothing: it never asked for a result)")?;
+        }
+        for (i, received) in model.received.iter().enumerate() {
+            if i == 200 {
+                writeln!(out, "   ... and {} more", model.received.len() - 200)?;
+                break;
+            }
+            let who = received.task.map_or_else(|| "(exception)".to_string(), |id| model.task_name(id));
+            let what = match received.outcome {
+                ResultOutcome::Ok => received.text.clone(),
+                _ => received.text.clone(),
+            };
+            writeln!(out, "   {:>3}. {:<24} {what}", i + 1, who)?;
+        }
+        if !model.callbacks.is_empty() {
+            writeln!(out)?;
+            writeln!(out, "Done-callbacks: {} ran.", model.callbacks.len())?;
+        }
+        Ok(())
+    }
+
+    fn line(&mut self, out: &mut dyn Write, t: u64, text: &str) -> io::Result<()> {
+        if self.shown >= self.budget {
+            self.hidden += 1;
+            return Ok(());
+        }
+        self.shown += 1;
+        writeln!(out, "{} │ {text}", clock(t))
+    }
+
+    fn end_step(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        if self.hidden > 0 {
+            writeln!(
+                out,
+                "          │ ... {} more lines in this step (the --events log has every event)",
+                self.hidden
+            )?;
+        }
+        self.shown = 0;
+        self.hidden = 0;
+        Ok(())
+    }
+
+    fn flush_submits(&mut self, model: &Model, out: &mut dyn Write) -> io::Result<()> {
+        let Some(run) = self.submits.take() else { return Ok(()) };
+        let text = if run.first == run.last {
+            format!("submitted {} to the queue", model.task_name(run.first))
+        } else {
+            format!(
+                "submitted {} .. {} to the queue ({} tasks)",
+                model.task_name(run.first),
+                model.task_name(run.last),
+                run.last - run.first + 1
+            )
+        };
+        self.line(out, run.t, &text)
+    }
+}
+
+fn py(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
+}
+
+fn short(us: u64) -> String {
+    super::summary::human_us(us as f64).replace(' ', "")
+}
