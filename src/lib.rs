@@ -16,3 +16,5 @@
 #![forbid(unsafe_code)]
 
 pub mod pool;
+pub mod scenario;
+pub mod trace;

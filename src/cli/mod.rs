@@ -5,6 +5,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod check;
+mod list;
+mod run;
 
 /// See concurrency: real thread, process and coroutine pools, driven by scripted lessons.
 #[derive(Debug, Parser)]
@@ -18,6 +21,12 @@ struct Cli {
 enum Command {
     /// Measure the pools against a raw channel hand-off and Python's executors.
     Bench(bench::BenchArgs),
+    /// Run a lesson (a scenario file or a built-in name).
+    Run(run::RunArgs),
+    /// Check scenario files without running them.
+    Check(check::CheckArgs),
+    /// List the built-in lessons.
+    List,
 }
 
 /// Runs the command line; the exit code follows SPEC §4 (0 ok, 1 runtime failure, 2 bad input).
@@ -32,6 +41,9 @@ pub fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Some(Command::Bench(args)) => bench::main(&args),
+        Some(Command::Run(args)) => return run::main(&args),
+        Some(Command::Check(args)) => return check::main(&args),
+        Some(Command::List) => return list::main(),
         None => {
             use clap::CommandFactory;
             let _ = Cli::command().print_help();
