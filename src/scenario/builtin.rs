@@ -1,7 +1,25 @@
 //! The built-in lessons, embedded so `poolscope list` and `poolscope run NAME` work anywhere.
 
 /// `(name, TOML text)` of every built-in lesson, in teaching order.
-pub const BUILTIN: &[(&str, &str)] = &[("sync-vs-async", include_str!("../../scenarios/sync-vs-async.toml"))];
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("pool-basics", include_str!("../../scenarios/pool-basics.toml")),
+    ("sync-vs-async", include_str!("../../scenarios/sync-vs-async.toml")),
+    ("callbacks", include_str!("../../scenarios/callbacks.toml")),
+    ("map-ordering", include_str!("../../scenarios/map-ordering.toml")),
+    ("as-completed", include_str!("../../scenarios/as-completed.toml")),
+    ("future-states", include_str!("../../scenarios/future-states.toml")),
+    ("threads-cpu-gil", include_str!("../../scenarios/threads-cpu-gil.toml")),
+    ("threads-io-bound", include_str!("../../scenarios/threads-io-bound.toml")),
+    ("processes-cpu-bound", include_str!("../../scenarios/processes-cpu-bound.toml")),
+    ("pool-sizing", include_str!("../../scenarios/pool-sizing.toml")),
+    ("shutdown", include_str!("../../scenarios/shutdown.toml")),
+    ("close-join-terminate", include_str!("../../scenarios/close-join-terminate.toml")),
+    ("exceptions", include_str!("../../scenarios/exceptions.toml")),
+    ("worker-crash", include_str!("../../scenarios/worker-crash.toml")),
+    ("worker-respawn", include_str!("../../scenarios/worker-respawn.toml")),
+    ("shared-queue", include_str!("../../scenarios/shared-queue.toml")),
+    ("coroutines", include_str!("../../scenarios/coroutines.toml")),
+];
 
 /// The names of the built-in lessons, in teaching order.
 pub fn builtin_names() -> impl Iterator<Item = &'static str> {

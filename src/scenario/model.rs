@@ -208,6 +208,12 @@ pub enum Op {
         /// Per-result timeout.
         timeout: Option<Duration>,
     },
+    /// `for f in of: f.add_done_callback(done)`: on a future already done, the callback runs
+    /// at once, on the main program's thread.
+    AddCallback {
+        /// Which futures.
+        of: Batch,
+    },
     /// `for f in of: f.cancel()`.
     Cancel {
         /// Which futures.
@@ -257,6 +263,7 @@ impl Op {
             Op::AsCompleted { .. } => "as_completed",
             Op::Wait { .. } => "wait",
             Op::Results { .. } => "results",
+            Op::AddCallback { .. } => "add_callback",
             Op::Cancel { .. } => "cancel",
             Op::Poll { .. } => "poll",
             Op::Sleep { .. } => "sleep",
@@ -277,6 +284,7 @@ pub const OP_NAMES: &[&str] = &[
     "as_completed",
     "wait",
     "results",
+    "add_callback",
     "cancel",
     "poll",
     "sleep",

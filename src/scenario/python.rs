@@ -62,6 +62,7 @@ pub fn line(op: &Op, tasks: &BTreeMap<String, TaskTemplate>, pool: &PoolConfig) 
             };
             format!("for f in {}:\n{}", of.python(), try_result("    ", &call))
         }
+        Op::AddCallback { of } => format!("for f in {}:\n    f.add_done_callback(done)", of.python()),
         Op::Cancel { of } => format!("for f in {}:\n    print(f.cancel())", of.python()),
         Op::Poll { of } => format!("for f in {}:\n    print(f.done(), f.running(), f.cancelled())", of.python()),
         Op::Sleep { duration } => format!("time.sleep({})", python_seconds(*duration)),
@@ -108,8 +109,11 @@ pub fn preamble(scenario: &Scenario) -> String {
     let mut out = String::new();
     let pool = &scenario.pool;
     match pool.kind {
-        PoolKind::Coroutine => out.push_str("import asyncio\n"),
-        _ => out.push_str("import os, time\nfrom concurrent.futures import *\n"),
+        PoolKind::Coroutine => out.push_str("import asyncio, threading, time\nfrom concurrent.futures import *\n"),
+        _ => out.push_str("import os, threading, time\nfrom concurrent.futures import *\n"),
+    }
+    if scenario.steps.iter().any(|s| matches!(s.op, Op::AddCallback { .. } | Op::Submit { callback: true, .. })) {
+        out.push_str("\ndef done(f):\n    print(\"callback:\", f.result(), threading.current_thread().name)\n");
     }
     for task in scenario.tasks.values() {
         out.push('\n');
@@ -118,7 +122,16 @@ pub fn preamble(scenario: &Scenario) -> String {
     let executor = match pool.kind {
         PoolKind::Thread => format!("ThreadPoolExecutor(max_workers={})", pool.workers.python()),
         PoolKind::Process => format!("ProcessPoolExecutor(max_workers={})", pool.workers.python()),
-        PoolKind::Coroutine => "EventLoopExecutor()  # one thread, cooperative tasks".to_string(),
+        PoolKind::Coroutine => {
+            out.push_str(
+                "\nloop = asyncio.new_event_loop()  # one thread runs every task, switching only at await\n\
+                 threading.Thread(target=loop.run_forever).start()\n\
+                 # pool.submit(job, i) below is asyncio.run_coroutine_threadsafe(job(i), loop)\n\
+                 futures = []\n\
+                 with LoopPool(loop) as pool:",
+            );
+            return out;
+        }
     };
     let _ = write!(out, "\nfutures = []\nwith {executor} as pool:");
     out

@@ -18,10 +18,10 @@ use rand::rngs::StdRng;
 
 use super::clock::Clock;
 use super::feed::Feed;
-use super::model::{Batch, Op, PoolConfig, Scenario, Step};
+use super::model::{Batch, Op, PoolConfig, Scenario, Step, WorkerDeath};
 use crate::pool::{
-    CoroutinePool, Executor, Future, PoolKind, Probe, ReturnWhen, SharedQueues, SubmitError, TaskError, TaskResult,
-    TaskValue, ThreadPool, as_completed, wait,
+    CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, ReturnWhen, SharedQueues,
+    SubmitError, TaskError, TaskResult, TaskValue, ThreadPool, as_completed, wait,
 };
 use crate::trace::{PolledFuture, ResultOutcome, TraceEvent, TraceKind};
 
@@ -150,19 +150,31 @@ fn build_pool(
     queues: Arc<SharedQueues>,
     options: &RunOptions,
 ) -> std::io::Result<Arc<dyn Executor>> {
-    let _ = &options.worker_program;
-    let thread_pool = |probe, queues| {
-        let mut builder = ThreadPool::builder().workers(workers).eager(config.eager).probe(probe).queues(queues);
-        if config.gil {
-            builder = builder.with_gil();
-        }
-        Arc::new(builder.build()) as Arc<dyn Executor>
-    };
     match config.kind {
-        PoolKind::Thread => Ok(thread_pool(probe, queues)),
+        PoolKind::Thread => {
+            let mut builder = ThreadPool::builder().workers(workers).eager(config.eager).probe(probe).queues(queues);
+            if config.gil {
+                builder = builder.with_gil();
+            }
+            Ok(Arc::new(builder.build()))
+        }
+        PoolKind::Process => {
+            let on_death = match config.on_worker_death {
+                WorkerDeath::Break => OnWorkerDeath::Break,
+                WorkerDeath::Respawn => OnWorkerDeath::Respawn,
+            };
+            let mut builder = ProcessPool::builder()
+                .workers(workers)
+                .eager(config.eager)
+                .probe(probe)
+                .on_worker_death(on_death)
+                .queues(queues);
+            if let Some(program) = &options.worker_program {
+                builder = builder.worker_program(program);
+            }
+            Ok(Arc::new(builder.build()?))
+        }
         PoolKind::Coroutine => Ok(Arc::new(CoroutinePool::builder().probe(probe).queues(queues).build())),
-        // Until the process pool lands, its lessons run on threads.
-        PoolKind::Process => Ok(thread_pool(probe, queues)),
     }
 }
 
@@ -296,6 +308,11 @@ impl MainProgram {
                 for future in self.batch(of) {
                     let outcome = future.result(timeout.map(|t| self.clock.scale(t)));
                     self.report(&future, outcome);
+                }
+            }
+            Op::AddCallback { of } => {
+                for future in self.batch(of) {
+                    future.add_done_callback(|_| {});
                 }
             }
             Op::Cancel { of } => {

@@ -107,7 +107,16 @@ impl Checker<'_> {
             };
         }
         config.workers = match &raw.workers {
+            Some(workers) if config.kind == PoolKind::Coroutine => {
+                self.error(
+                    span(workers),
+                    "pool.workers",
+                    "a coroutine pool has exactly one worker, its event loop; expected no `workers` for kind = \"coroutine\"",
+                );
+                WorkerCount::Fixed(1)
+            }
             Some(workers) => self.workers(workers, "pool.workers").unwrap_or(WorkerCount::Fixed(1)),
+            None if config.kind == PoolKind::Coroutine => WorkerCount::Fixed(1),
             None if config.kind == PoolKind::Thread => WorkerCount::CpusPlus4,
             None => WorkerCount::Cpus,
         };
@@ -319,7 +328,7 @@ impl Checker<'_> {
             "map" => &["task", "count", "chunksize", "timeout", "into"],
             "as_completed" | "results" => &["of", "timeout"],
             "wait" => &["of", "return_when", "timeout"],
-            "cancel" | "poll" => &["of"],
+            "cancel" | "poll" | "add_callback" => &["of"],
             "sleep" => &["duration"],
             "shutdown" => &["wait", "cancel_futures"],
             "resize" => &["workers"],
@@ -480,6 +489,7 @@ impl Checker<'_> {
                 Op::Wait { of: of?, return_when: return_when?, timeout: timeout? }
             }
             "cancel" => Op::Cancel { of: of(self, batches)? },
+            "add_callback" => Op::AddCallback { of: of(self, batches)? },
             "poll" => Op::Poll { of: of(self, batches)? },
             "sleep" => match &raw.duration {
                 None => {
