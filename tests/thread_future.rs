@@ -293,12 +293,13 @@ fn a_panicking_callback_is_reported_and_the_other_callbacks_and_the_worker_carry
         })
         .collect();
     assert_eq!(callbacks.len(), 4, "{callbacks:?}");
-    assert_eq!(callbacks[0].1, None);
-    assert!(callbacks[1].1.as_deref().is_some_and(|m| m.contains("callback boom")), "{callbacks:?}");
-    assert_eq!(callbacks[2].1, None);
-    assert!(callbacks[0..3].iter().all(|(thread, _)| thread.contains("-worker-")), "{callbacks:?}");
-    assert_eq!(callbacks[3].0, me, "a late callback runs in the caller's thread");
-    assert!(callbacks[3].1.as_deref().is_some_and(|m| m.contains("late boom")), "{callbacks:?}");
+    // The late callback (main thread) may be reported before the worker reports the third.
+    let (on_worker, on_caller): (Vec<_>, Vec<_>) = callbacks.into_iter().partition(|(t, _)| t.contains("-worker-"));
+    let panics: Vec<Option<&str>> = on_worker.iter().map(|(_, p)| p.as_deref()).collect();
+    assert!(matches!(panics[..], [None, Some(m), None] if m.contains("callback boom")), "{on_worker:?}");
+    assert_eq!(on_caller.len(), 1, "a late callback runs in the caller's thread: {on_caller:?}");
+    assert_eq!(on_caller[0].0, me);
+    assert!(on_caller[0].1.as_deref().is_some_and(|m| m.contains("late boom")), "{on_caller:?}");
 }
 
 #[test]
