@@ -22,17 +22,26 @@ use crate::pool::{PoolKind, ReturnWhen, Work};
 pub fn parse(text: &str, file: &str, name: &str) -> Result<Scenario, ScenarioErrors> {
     let source = Source { name: file, text };
     let raw: RawScenario = toml::from_str(text).map_err(|e| ScenarioErrors(vec![toml_error(&source, &e)]))?;
-    let mut checker = Checker { source, errors: Vec::new() };
+    let mut checker = Checker { source, errors: Vec::new(), declared: HashSet::new() };
     let scenario = checker.scenario(raw, file, name);
     if checker.errors.is_empty() { Ok(scenario) } else { Err(ScenarioErrors(checker.errors)) }
 }
 
 fn toml_error(source: &Source<'_>, error: &toml::de::Error) -> ScenarioError {
     let span = error.span();
-    let field = span.as_ref().map(|s| source.field_at(s.start)).unwrap_or_default();
+    let mut field = span.as_ref().map(|s| source.field_at(s.start)).unwrap_or_default();
     let mut message = error.message().trim().to_string();
     if let Some(rest) = message.strip_prefix("invalid type: ") {
         message = format!("wrong type: {rest}");
+    }
+    for (rust, plain) in [("expected i64", "expected an integer"), ("expected u64", "expected an integer")] {
+        message = message.replace(rust, plain);
+    }
+    // A missing field is reported at its table: name the field itself.
+    if let Some(name) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
+        let at_top = span.as_ref().is_none_or(|s| s.start == 0);
+        field = if at_top || field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
+        message = format!("missing field `{name}`; it is required");
     }
     source.error(span, field, message)
 }
@@ -40,6 +49,9 @@ fn toml_error(source: &Source<'_>, error: &toml::de::Error) -> ScenarioError {
 struct Checker<'a> {
     source: Source<'a>,
     errors: Vec<ScenarioError>,
+    /// Every template name in the file, valid or not: a step naming a broken template is
+    /// not reported again.
+    declared: HashSet<String>,
 }
 
 fn span<T>(s: &Spanned<T>) -> Option<Range<usize>> {
@@ -64,6 +76,7 @@ impl Checker<'_> {
         };
         let pool = self.pool(raw.pool);
         let mut tasks = BTreeMap::new();
+        self.declared = raw.tasks.keys().cloned().collect();
         for (task_name, task) in raw.tasks {
             if let Some(template) = self.task(&task_name, task) {
                 tasks.insert(task_name, template);
@@ -372,6 +385,10 @@ impl Checker<'_> {
             match &raw.task {
                 None => {
                     this.error(op_span.clone(), f("task"), format!("op {op_name:?} needs task = \"<template name>\""));
+                    None
+                }
+                Some(t) if this.declared.contains(t.get_ref()) && !tasks.contains_key(t.get_ref()) => {
+                    // The template itself is broken and already reported; the step fails quietly.
                     None
                 }
                 Some(t) if !tasks.contains_key(t.get_ref()) => {

@@ -130,7 +130,7 @@ impl Transcript {
                     .map_or(String::new(), |us| format!(" after {}", short((us as f64 * model.speed) as u64)));
                 match outcome {
                     FinishOutcome::Ok => match value {
-                        Some(value) => format!("worker {worker} finished {}{took}, returning {value:?}", name(*task)),
+                        Some(value) => format!("worker {worker} finished {}{took}, returning {value}", name(*task)),
                         None => format!("worker {worker} finished {}{took}", name(*task)),
                     },
                     FinishOutcome::Error => format!(
