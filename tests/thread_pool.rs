@@ -41,12 +41,18 @@ fn worker_downs(events: &[EventKind]) -> Vec<(WorkerId, &'static str)> {
         .collect()
 }
 
-/// Waits for the `Start` of `task` and returns the worker that took it.
-fn started_on(events: &Receiver<Event>, task: u64) -> WorkerId {
-    match next_event(events, |k| matches!(k, EventKind::Start { task: t, .. } if *t == task)) {
-        EventKind::Start { worker, .. } => worker,
-        _ => unreachable!(),
+/// Waits for the `Start` of each of `tasks` (in whatever order they come) and returns the
+/// workers that took them, in the order of `tasks`.
+fn started_on(events: &Receiver<Event>, tasks: &[u64]) -> Vec<WorkerId> {
+    let mut workers = vec![None; tasks.len()];
+    while workers.iter().any(Option::is_none) {
+        if let EventKind::Start { task, worker, .. } = next_event(events, |k| matches!(k, EventKind::Start { .. }))
+            && let Some(i) = tasks.iter().position(|t| *t == task)
+        {
+            workers[i] = Some(worker);
+        }
     }
+    workers.into_iter().flatten().collect()
 }
 
 fn held(pool: &ThreadPool, gate: &Gate) -> poolscope::pool::Future<()> {
@@ -136,7 +142,7 @@ fn resizing_keeps_worker_ids_and_reuses_freed_ids_lowest_first() {
     let gate = Gate::new();
     let first = held(&pool, &gate);
     let second = held(&pool, &gate);
-    let busy = BTreeSet::from([started_on(&events, first.id()), started_on(&events, second.id())]);
+    let busy: BTreeSet<WorkerId> = started_on(&events, &[first.id(), second.id()]).into_iter().collect();
     let idle: Vec<WorkerId> = (0..4).filter(|w| !busy.contains(w)).collect();
     assert_eq!(idle.len(), 2);
 
@@ -178,7 +184,8 @@ fn resizing_keeps_worker_ids_and_reuses_freed_ids_lowest_first() {
 
     // Four workers, ids 0..4, serve at once.
     let futures: Vec<_> = (0..4).map(|_| held(&pool, &gate)).collect();
-    let lanes: BTreeSet<WorkerId> = futures.iter().map(|f| started_on(&events, f.id())).collect();
+    let ids: Vec<u64> = futures.iter().map(|f| f.id()).collect();
+    let lanes: BTreeSet<WorkerId> = started_on(&events, &ids).into_iter().collect();
     assert_eq!(lanes, BTreeSet::from([0, 1, 2, 3]));
     gate.release(4);
 }
