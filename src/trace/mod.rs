@@ -20,12 +20,14 @@
 //! assert_eq!(summary.utilisation, 0.5);
 //! ```
 
+mod chrome;
 mod event;
 mod jsonl;
 mod model;
 mod summary;
 mod transcript;
 
+pub use chrome::ChromeTrace;
 pub use event::{FinishOutcome, PolledFuture, ResultOutcome, ShutdownPhase, TraceEvent, TraceKind};
 pub use jsonl::{JsonlWriter, parse_jsonl};
 pub use model::{Lane, Model, Received, StepRecord, TaskRecord, TaskState};

@@ -1,0 +1,87 @@
+//! The Chrome trace of a real run: valid JSON, a named track per worker, one `X` slice per
+//! task a worker ran, counters, and flow arrows from submit to start and finish to callback.
+
+use std::collections::HashSet;
+
+use poolscope::scenario::{self, Run, RunOptions};
+use poolscope::trace::{ChromeTrace, TraceEvent, TraceKind};
+use serde_json::Value;
+
+fn run(name: &str) -> Vec<TraceEvent> {
+    let scenario = scenario::load(name).expect("a built-in lesson");
+    let options = RunOptions { speed: 50.0, ..RunOptions::default() };
+    let run = Run::start(&scenario, &options).expect("the run starts");
+    let mut events = Vec::new();
+    for event in run.events().iter() {
+        let end = matches!(event.kind, TraceKind::End { .. });
+        events.push(event);
+        if end {
+            break;
+        }
+    }
+    run.join();
+    events
+}
+
+fn chrome(events: &[TraceEvent]) -> Vec<Value> {
+    let mut trace = ChromeTrace::new();
+    for event in events {
+        trace.apply(event);
+    }
+    let mut bytes = Vec::new();
+    trace.write(&mut bytes).expect("writing to memory");
+    let document: Value = serde_json::from_slice(&bytes).expect("the trace is valid JSON");
+    document["traceEvents"].as_array().expect("a traceEvents array").clone()
+}
+
+fn of_phase<'a>(trace: &'a [Value], ph: &str) -> Vec<&'a Value> {
+    trace.iter().filter(|e| e["ph"] == ph).collect()
+}
+
+#[test]
+fn one_slice_per_executed_task_on_its_workers_named_track() {
+    let events = run("callbacks");
+    let trace = chrome(&events);
+    let started: Vec<(u64, usize)> = events
+        .iter()
+        .filter_map(|e| match e.kind {
+            TraceKind::Start { task, worker, .. } => Some((task, worker)),
+            _ => None,
+        })
+        .collect();
+    assert!(!started.is_empty());
+    let slices: Vec<_> = of_phase(&trace, "X").into_iter().filter(|e| e["cat"] == "task").collect();
+    assert_eq!(slices.len(), started.len(), "one X slice per task that ran");
+    for (task, worker) in &started {
+        let slice = slices.iter().find(|s| s["args"]["task"] == *task).expect("the task's slice");
+        assert_eq!(slice["tid"], *worker as u64 + 1, "task {task} sits on its worker's track");
+        assert!(slice["dur"].as_u64().is_some() && slice["args"]["pid"].as_u64().is_some());
+    }
+    let named: HashSet<u64> = of_phase(&trace, "M")
+        .into_iter()
+        .filter(|e| e["name"] == "thread_name")
+        .filter_map(|e| e["tid"].as_u64())
+        .collect();
+    for (_, worker) in &started {
+        assert!(named.contains(&(*worker as u64 + 1)), "worker {worker} has a named track");
+    }
+    assert!(named.contains(&0), "the main program has a named track");
+}
+
+#[test]
+fn counters_and_flows_connect_submit_start_and_callback() {
+    let events = run("callbacks");
+    let trace = chrome(&events);
+    let counters: HashSet<&str> = of_phase(&trace, "C").into_iter().filter_map(|e| e["name"].as_str()).collect();
+    assert!(counters.contains("queue depth") && counters.contains("running"), "counters: {counters:?}");
+
+    let submits = events.iter().filter(|e| matches!(e.kind, TraceKind::Submit { .. })).count();
+    let callbacks = events.iter().filter(|e| matches!(e.kind, TraceKind::Callback { .. })).count();
+    assert!(callbacks > 0, "the callbacks lesson runs callbacks");
+    let flows = |ph: &str, cat: &str| of_phase(&trace, ph).into_iter().filter(|e| e["cat"] == cat).count();
+    assert_eq!(flows("s", "submit"), submits, "an arrow leaves every submit");
+    let starts = events.iter().filter(|e| matches!(e.kind, TraceKind::Start { .. })).count();
+    assert_eq!(flows("f", "submit"), starts, "an arrow arrives at every start");
+    assert_eq!(flows("s", "callback"), flows("f", "callback"));
+    assert!(flows("f", "callback") > 0);
+}
