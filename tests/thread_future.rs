@@ -313,3 +313,36 @@ fn a_panicking_callback_without_a_probe_is_not_fatal() {
     assert!(rx.try_recv().is_ok(), "the callback after the panicking one ran");
     assert_eq!(pool.submit(|| 2).unwrap().result(None), Ok(2));
 }
+
+/// A stress test of the race between `cancel()` and a worker starting the task: whichever
+/// wins, a cancel that returned true means the task never ran and the future holds
+/// `Cancelled`, and no worker is harmed.
+#[test]
+fn a_task_whose_cancel_succeeded_never_runs() {
+    let pool = ThreadPool::builder().workers(2).eager(true).build();
+    let mut cancelled = Vec::new();
+    for i in 0..100_000u32 {
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        let future = pool
+            .submit(move || {
+                flag.store(true, Ordering::SeqCst);
+                i
+            })
+            .unwrap();
+        // Vary the gap so the cancel lands before, during and after the worker's start.
+        for _ in 0..(i % 64) {
+            std::hint::spin_loop();
+        }
+        if future.cancel() {
+            cancelled.push((future, ran));
+        }
+    }
+    assert_eq!(pool.submit(|| 1).unwrap().result(Some(Duration::from_secs(30))), Ok(1), "the workers are alive");
+    pool.shutdown(true, false);
+    for (future, ran) in &cancelled {
+        assert!(!ran.load(Ordering::SeqCst), "task {} ran although cancel() returned true", future.id());
+        assert_eq!(future.result(Some(Duration::ZERO)), Err(TaskError::Cancelled));
+        assert!(future.cancelled());
+    }
+}

@@ -120,17 +120,16 @@ impl<T> Future<T> {
     /// false if it is running or finished — as `Future.cancel()`.
     pub fn cancel(&self) -> bool {
         let mut slot = self.inner.lock();
-        let was = self.inner.state.load(Ordering::Acquire);
-        let ok = match was {
-            CANCELLED => true,
-            PENDING => {
-                self.inner.state.store(CANCELLED, Ordering::Release);
-                slot.outcome = Some(Err(TaskError::Cancelled));
-                true
-            }
-            _ => false,
-        };
-        let newly = ok && was == PENDING;
+        // One atomic step, so a worker starting the task at this moment either wins (the
+        // cancel fails) or loses (the task never runs).
+        let (ok, newly) =
+            match self.inner.state.compare_exchange(PENDING, CANCELLED, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    slot.outcome = Some(Err(TaskError::Cancelled));
+                    (true, true)
+                }
+                Err(actual) => (actual == CANCELLED, false),
+            };
         let fired = if newly { Some(self.inner.take_on_finish(slot)) } else { None };
         if let Some(telemetry) = &self.inner.telemetry {
             let queued = if newly { telemetry.dequeued() } else { telemetry.queued() };
@@ -281,7 +280,11 @@ impl<T> Future<T> {
     /// Stores the outcome of a task that ran, wakes waiters, runs callbacks.
     pub(crate) fn finish(&self, outcome: TaskResult<T>) {
         let mut slot = self.inner.lock();
-        debug_assert!(slot.outcome.is_none(), "a future finishes once");
+        if slot.outcome.is_some() {
+            // Only a task that `begin()` let through gets here, so this cannot happen; if it
+            // ever did, keeping the first outcome beats killing the worker.
+            return;
+        }
         slot.outcome = Some(outcome);
         self.inner.state.store(FINISHED, Ordering::Release);
         let (callbacks, watchers) = self.inner.take_on_finish(slot);
