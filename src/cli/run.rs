@@ -1,5 +1,6 @@
 //! `poolscope run FILE|NAME --headless`: runs a lesson and prints its transcript and summary;
-//! `--events FILE.jsonl` writes the event log (SPEC §5).
+//! `--events FILE.jsonl` writes the event log (SPEC §5); `--trace FILE.json` a Chrome trace
+//! (Perfetto, chrome://tracing).
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -7,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use poolscope::scenario::{self, Run, RunOptions, python};
-use poolscope::trace::{JsonlWriter, Model, Summary, TraceKind, Transcript, wrap};
+use poolscope::trace::{ChromeTrace, JsonlWriter, Model, Summary, TraceKind, Transcript, wrap};
 
 /// Options of `poolscope run`.
 #[derive(Debug, clap::Args)]
@@ -20,6 +21,9 @@ pub struct RunArgs {
     /// Write the event log (JSON Lines, docs/event-log.md) to this file.
     #[arg(long, value_name = "FILE.jsonl")]
     pub events: Option<PathBuf>,
+    /// Write a Chrome trace-event file (open it in ui.perfetto.dev or chrome://tracing).
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
     /// Seed for ranged durations (default: the scenario's).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -49,6 +53,13 @@ pub fn main(args: &RunArgs) -> ExitCode {
             Err(e) => return fail(1, &format!("cannot write the event log {}: {e}", path.display())),
         },
     };
+    let mut trace = match &args.trace {
+        None => None,
+        Some(path) => match File::create(path) {
+            Ok(file) => Some((path, file, ChromeTrace::new())),
+            Err(e) => return fail(1, &format!("cannot write the trace {}: {e}", path.display())),
+        },
+    };
     let stdout = io::stdout();
     let mut out = io::LineWriter::new(stdout.lock());
     if let Err(e) = header(&scenario, &mut out) {
@@ -63,6 +74,9 @@ pub fn main(args: &RunArgs) -> ExitCode {
     let mut transcript = Transcript::default();
     for event in run.events().iter() {
         model.apply(&event);
+        if let Some((_, _, chrome)) = &mut trace {
+            chrome.apply(&event);
+        }
         if let Some((path, writer)) = &mut events
             && let Err(e) = writer.write(&event)
         {
@@ -79,6 +93,11 @@ pub fn main(args: &RunArgs) -> ExitCode {
         && let Err(e) = writer.finish()
     {
         return abort(run, &format!("cannot write the event log {}: {e}", path.display()));
+    }
+    if let Some((path, file, chrome)) = trace
+        && let Err(e) = chrome.write(&mut io::BufWriter::new(file))
+    {
+        return abort(run, &format!("cannot write the trace {}: {e}", path.display()));
     }
     let closing = transcript
         .finish(&model, &mut out)

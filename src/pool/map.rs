@@ -41,11 +41,6 @@ impl<T> MapIter<T> {
         MapIter { futures: futures.into(), deadline: timeout.map(|t| Instant::now() + t) }
     }
 
-    /// The futures not yielded yet, front first.
-    pub fn pending(&self) -> impl Iterator<Item = &Future<T>> {
-        self.futures.iter()
-    }
-
     fn cancel_rest(&mut self) {
         for future in self.futures.drain(..) {
             future.cancel();
