@@ -18,3 +18,7 @@
 pub mod pool;
 pub mod scenario;
 pub mod trace;
+#[cfg(feature = "ui")]
+pub mod sys;
+#[cfg(feature = "ui")]
+pub mod ui;

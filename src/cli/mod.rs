@@ -8,6 +8,7 @@ mod bench;
 mod check;
 mod list;
 mod run;
+mod ui;
 
 /// See concurrency: real thread, process and coroutine pools, driven by scripted lessons.
 #[derive(Debug, Parser)]
@@ -41,14 +42,13 @@ pub fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Some(Command::Bench(args)) => bench::main(&args),
+        Some(Command::Run(args)) if !args.headless && args.events.is_none() => {
+            return ui::main(Some(&args.scenario), args.seed, args.speed);
+        }
         Some(Command::Run(args)) => return run::main(&args),
         Some(Command::Check(args)) => return check::main(&args),
         Some(Command::List) => return list::main(),
-        None => {
-            use clap::CommandFactory;
-            let _ = Cli::command().print_help();
-            Ok(())
-        }
+        None => return ui::main(None, None, 1.0),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

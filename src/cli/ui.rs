@@ -1,0 +1,30 @@
+//! `poolscope` (no subcommand: the lesson picker) and `poolscope run NAME` (without
+//! `--headless`): the live terminal UI.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use poolscope::scenario;
+use poolscope::ui::app::{self, Options};
+
+/// Opens the UI on `scenario` (a file or a built-in name), or on the picker. Exit codes follow
+/// SPEC §4: 0 done, 1 the terminal failed, 2 a bad scenario or option.
+pub fn main(scenario: Option<&str>, seed: Option<u64>, speed: f64) -> ExitCode {
+    if !(speed.is_finite() && speed > 0.0) {
+        return fail(2, &format!("--speed {speed} is not a positive number"));
+    }
+    let start = match scenario.map(scenario::load) {
+        None => None,
+        Some(Ok(scenario)) => Some(scenario),
+        Some(Err(e)) => return fail(2, &e.to_string()),
+    };
+    match app::run(start, Options { seed, speed }) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(1, &format!("the terminal UI failed: {e}")),
+    }
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "poolscope: {message}");
+    ExitCode::from(code)
+}

@@ -1,0 +1,496 @@
+//! The app loop. Producer threads — the run's event forwarder, the CPU sampler, the input
+//! reader, a ticker and the signal watcher — send [`Msg`]s into one channel; the loop drains
+//! it in bounded batches, folds each message into the [`View`] or the [`UiState`], and draws
+//! only when something changed, at most [`FPS`] times a second.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
+
+use super::picker;
+use super::state::{Panel, UiState};
+use super::terminal::TerminalGuard;
+use super::view::{Lesson, View};
+use crate::scenario::{self, MAX_WORKERS, Run, RunOptions, Scenario};
+use crate::sys::{self, CpuSample, Watched};
+use crate::trace::{TraceEvent, TraceKind};
+
+/// Frames per second at most.
+pub const FPS: u64 = 30;
+/// Messages handled per turn of the loop before it may draw.
+pub const BATCH: usize = 10_000;
+/// The ticker's period: how often the clock of a running lesson moves on screen.
+pub const TICK: Duration = Duration::from_millis(100);
+/// How long a message about the last action stays.
+const FLASH: Duration = Duration::from_secs(3);
+
+/// What the producers send to the loop.
+#[derive(Debug)]
+pub enum Msg {
+    /// An event of run number `.0`.
+    Trace(u64, TraceEvent),
+    /// A CPU reading.
+    Cpu(CpuSample),
+    /// A key, a mouse event or a resize.
+    Input(Event),
+    /// Time passed.
+    Tick,
+    /// SIGINT, SIGTERM or SIGHUP.
+    Signal(i32),
+}
+
+/// How to run lessons.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Seed override.
+    pub seed: Option<u64>,
+    /// Duration divisor at the start.
+    pub speed: f64,
+}
+
+/// A lesson on screen and the run behind it.
+struct Session {
+    scenario: Scenario,
+    builtin: Option<usize>,
+    view: View,
+    run: Option<Run>,
+    generation: u64,
+    started: Instant,
+    held: VecDeque<TraceEvent>,
+}
+
+struct App {
+    lessons: Vec<(Scenario, Lesson)>,
+    options: Options,
+    ui: UiState,
+    session: Option<Session>,
+    generation: u64,
+    tx: Sender<Msg>,
+    watched: Watched,
+    flash_until: Option<Instant>,
+    /// The terminal was resized: redraw every cell, not only the changed ones (what was on
+    /// screen may have been wiped).
+    clear: bool,
+    quit: bool,
+}
+
+/// Runs the UI until the user quits: on `start` if given, else on the lesson picker.
+///
+/// # Errors
+/// The terminal could not be set up or written to.
+pub fn run(start: Option<Scenario>, options: Options) -> std::io::Result<()> {
+    let (tx, rx) = crossbeam_channel::bounded::<Msg>(65_536);
+    let lessons: Vec<(Scenario, Lesson)> = scenario::builtin_names()
+        .filter_map(|name| scenario::load(name).ok())
+        .map(|s| {
+            let lesson = Lesson::of(&s);
+            (s, lesson)
+        })
+        .collect();
+    let watched: Watched = Arc::new(Mutex::new(Vec::new()));
+    let ui = UiState {
+        color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        speed: options.speed,
+        ..UiState::default()
+    };
+    let mut app = App {
+        lessons,
+        options,
+        ui,
+        session: None,
+        generation: 0,
+        tx,
+        watched,
+        flash_until: None,
+        clear: false,
+        quit: false,
+    };
+    if let Some(scenario) = start {
+        let builtin = app.lessons.iter().position(|(s, _)| s.name == scenario.name && s.origin == scenario.origin);
+        app.open(scenario, builtin);
+    }
+    let outcome = {
+        let mut guard = TerminalGuard::enter()?;
+        // After entering: setting up the terminal reads from it (the cursor position), and a
+        // reader thread already waiting on input would take the answer.
+        spawn_producers(&app.tx, &app.watched)?;
+        app.event_loop(&rx, &mut guard)
+    };
+    app.stop_all();
+    outcome
+}
+
+fn spawn_producers(tx: &Sender<Msg>, watched: &Watched) -> std::io::Result<()> {
+    let input = tx.clone();
+    std::thread::Builder::new().name("ui-input".into()).spawn(move || {
+        while let Ok(event) = crossterm::event::read() {
+            if input.send(Msg::Input(event)).is_err() {
+                return;
+            }
+        }
+    })?;
+    let ticker = tx.clone();
+    std::thread::Builder::new().name("ui-ticker".into()).spawn(move || {
+        loop {
+            std::thread::sleep(TICK);
+            if ticker.send(Msg::Tick).is_err() {
+                return;
+            }
+        }
+    })?;
+    let cpu = tx.clone();
+    sys::spawn_sampler(Arc::clone(watched), move |sample| cpu.send(Msg::Cpu(sample)).is_ok())?;
+    let signals = tx.clone();
+    let mut watcher = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ])?;
+    std::thread::Builder::new().name("ui-signals".into()).spawn(move || {
+        for signal in watcher.forever() {
+            if signals.send(Msg::Signal(signal)).is_err() {
+                return;
+            }
+        }
+    })?;
+    Ok(())
+}
+
+impl App {
+    fn event_loop(&mut self, rx: &Receiver<Msg>, guard: &mut TerminalGuard) -> std::io::Result<()> {
+        let frame = Duration::from_micros(1_000_000 / FPS);
+        let mut dirty = true;
+        let mut last_draw = Instant::now() - frame;
+        while !self.quit {
+            let wait = if dirty {
+                (last_draw + frame).saturating_duration_since(Instant::now())
+            } else {
+                Duration::from_secs(1)
+            };
+            match rx.recv_timeout(wait) {
+                Ok(msg) => dirty |= self.handle(msg),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            for msg in rx.try_iter().take(BATCH) {
+                dirty |= self.handle(msg);
+            }
+            if dirty && !self.quit && last_draw.elapsed() >= frame {
+                if std::mem::take(&mut self.clear) {
+                    guard.terminal.clear()?;
+                }
+                let (ui, lessons) = (&self.ui, &self.lessons);
+                let session = self.session.as_ref();
+                guard.terminal.draw(|f| match session {
+                    Some(session) => super::render(&session.view, ui, f),
+                    None => {
+                        let list: Vec<Lesson> = lessons.iter().map(|(_, l)| l.clone()).collect();
+                        picker::render(&list, ui, f, f.area());
+                    }
+                })?;
+                last_draw = Instant::now();
+                dirty = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds one message in; true if the screen changes.
+    fn handle(&mut self, msg: Msg) -> bool {
+        match msg {
+            Msg::Trace(generation, event) => {
+                let Some(session) = self.session.as_mut().filter(|s| s.generation == generation) else { return false };
+                if self.ui.paused {
+                    session.held.push_back(event);
+                    self.ui.held = session.held.len();
+                    false
+                } else {
+                    apply(session, &event, &self.watched);
+                    true
+                }
+            }
+            Msg::Cpu(sample) => match self.session.as_mut() {
+                Some(session) => {
+                    session.view.cpu(sample);
+                    true
+                }
+                None => false,
+            },
+            Msg::Tick => {
+                let mut changed = false;
+                if self.flash_until.is_some_and(|t| Instant::now() >= t) {
+                    self.flash_until = None;
+                    self.ui.flash = None;
+                    changed = true;
+                }
+                if let Some(session) = self.session.as_mut()
+                    && !self.ui.paused
+                {
+                    changed |= session.view.tick(session.started.elapsed().as_micros() as u64);
+                }
+                changed
+            }
+            Msg::Signal(_) => {
+                self.quit = true;
+                false
+            }
+            Msg::Input(Event::Key(key)) if key.kind != KeyEventKind::Release => {
+                self.key(key);
+                true
+            }
+            Msg::Input(Event::Mouse(mouse)) => match mouse.kind {
+                MouseEventKind::ScrollUp => self.scroll(-3),
+                MouseEventKind::ScrollDown => self.scroll(3),
+                _ => false,
+            },
+            Msg::Input(Event::Resize(..)) => {
+                self.clear = true;
+                true
+            }
+            Msg::Input(_) => false,
+        }
+    }
+
+    fn key(&mut self, key: KeyEvent) {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && matches!(key.code, KeyCode::Char('c')) || key.code == KeyCode::Char('q') {
+            self.quit = true;
+            return;
+        }
+        if self.ui.help {
+            if matches!(key.code, KeyCode::Esc | KeyCode::Char('?')) {
+                self.ui.help = false;
+            }
+            return;
+        }
+        if self.session.is_none() {
+            let n = self.lessons.len();
+            match key.code {
+                KeyCode::Up | KeyCode::Char('k') => self.ui.picked = self.ui.picked.saturating_sub(1),
+                KeyCode::Down | KeyCode::Char('j') => self.ui.picked = (self.ui.picked + 1).min(n.saturating_sub(1)),
+                KeyCode::Enter | KeyCode::Char(' ') => self.open_builtin(self.ui.picked),
+                KeyCode::Esc => self.quit = true,
+                KeyCode::Char('?') => self.ui.help = true,
+                _ => {}
+            }
+            return;
+        }
+        match key.code {
+            KeyCode::Char(' ') => {
+                if self.ui.paused {
+                    self.resume();
+                } else {
+                    self.ui.paused = true;
+                }
+            }
+            KeyCode::Char('.') => self.step_one(),
+            KeyCode::Char('+') | KeyCode::Char('=') => self.resize(1),
+            KeyCode::Char('-') | KeyCode::Char('_') => self.resize(-1),
+            KeyCode::Char('[') => self.set_speed(0.5),
+            KeyCode::Char(']') => self.set_speed(2.0),
+            KeyCode::Char('r') => {
+                self.restart();
+                self.flash("restarted");
+            }
+            KeyCode::Char('n') => self.next_lesson(1),
+            KeyCode::Char('p') => self.next_lesson(-1),
+            KeyCode::Char('?') => self.ui.help = true,
+            KeyCode::Esc => {
+                self.stop_session();
+                self.ui.paused = false;
+            }
+            KeyCode::Tab => self.ui.focus = self.ui.focus.next(),
+            KeyCode::BackTab => {
+                for _ in 0..Panel::ALL.len() - 1 {
+                    self.ui.focus = self.ui.focus.next();
+                }
+            }
+            KeyCode::Up => {
+                self.scroll(-1);
+            }
+            KeyCode::Down => {
+                self.scroll(1);
+            }
+            KeyCode::PageUp => {
+                self.scroll(-10);
+            }
+            KeyCode::PageDown => {
+                self.scroll(10);
+            }
+            _ => {}
+        }
+    }
+
+    /// Scrolls the focused panel: positive is down the screen.
+    fn scroll(&mut self, rows: isize) -> bool {
+        if self.session.is_none() {
+            let n = self.lessons.len().saturating_sub(1);
+            self.ui.picked = self.ui.picked.saturating_add_signed(rows.signum()).min(n);
+            return true;
+        }
+        // Lanes and code scroll from the top; futures, results and the log from the bottom.
+        let down_is_more = matches!(self.ui.focus, Panel::Lanes | Panel::Code);
+        self.ui.scroll_by(if down_is_more { rows } else { -rows });
+        true
+    }
+
+    fn flash(&mut self, text: impl Into<String>) {
+        self.ui.flash = Some(text.into());
+        self.flash_until = Some(Instant::now() + FLASH);
+    }
+
+    fn resume(&mut self) {
+        self.ui.paused = false;
+        if let Some(session) = self.session.as_mut() {
+            while let Some(event) = session.held.pop_front() {
+                apply(session, &event, &self.watched);
+            }
+            let now = session.started.elapsed().as_micros() as u64;
+            session.view.tick(now);
+        }
+        self.ui.held = 0;
+    }
+
+    fn step_one(&mut self) {
+        if !self.ui.paused {
+            self.ui.paused = true;
+            return;
+        }
+        if let Some(session) = self.session.as_mut() {
+            match session.held.pop_front() {
+                Some(event) => apply(session, &event, &self.watched),
+                None => self.flash("no event yet: the pool has not done anything new"),
+            }
+            if let Some(session) = self.session.as_ref() {
+                self.ui.held = session.held.len();
+            }
+        }
+    }
+
+    fn resize(&mut self, by: isize) {
+        let Some(session) = self.session.as_ref() else { return };
+        let Some(run) = session.run.as_ref() else { return };
+        if session.view.model.pool == "coroutine" {
+            self.flash("a coroutine pool is one event-loop thread: it has no size to change");
+            return;
+        }
+        if session.view.model.ended() {
+            self.flash("the lesson has ended: press r to run it again");
+            return;
+        }
+        let now = run.pool().workers();
+        let want = now.saturating_add_signed(by).clamp(1, MAX_WORKERS);
+        run.pool().set_workers(want);
+        self.flash(format!("pool resized: {now} → {want} workers"));
+    }
+
+    fn set_speed(&mut self, factor: f64) {
+        let speed = (self.ui.speed * factor).clamp(0.25, 16.0);
+        self.ui.speed = speed;
+        self.restart();
+        self.flash(format!("restarted at {speed}× speed (durations ÷ {speed})"));
+    }
+
+    fn next_lesson(&mut self, by: isize) {
+        let n = self.lessons.len();
+        if n == 0 {
+            return;
+        }
+        let current = self.session.as_ref().and_then(|s| s.builtin);
+        let next = match current {
+            Some(i) => (i as isize + by).rem_euclid(n as isize) as usize,
+            None => 0,
+        };
+        self.open_builtin(next);
+    }
+
+    fn open_builtin(&mut self, index: usize) {
+        if let Some((scenario, _)) = self.lessons.get(index) {
+            let scenario = scenario.clone();
+            self.ui.picked = index;
+            self.open(scenario, Some(index));
+        }
+    }
+
+    fn restart(&mut self) {
+        if let Some(session) = self.session.as_ref() {
+            let (scenario, builtin) = (session.scenario.clone(), session.builtin);
+            self.open(scenario, builtin);
+        }
+    }
+
+    /// Stops the current run (if any) and starts `scenario`.
+    fn open(&mut self, scenario: Scenario, builtin: Option<usize>) {
+        self.stop_session();
+        self.generation += 1;
+        let generation = self.generation;
+        self.ui.paused = false;
+        self.ui.held = 0;
+        self.ui.scroll = [0; 5];
+        self.ui.lesson = builtin.map(|i| (i, self.lessons.len()));
+        let options = RunOptions { seed: self.options.seed, speed: self.ui.speed, worker_program: None };
+        let started = Instant::now();
+        let run = match Run::start(&scenario, &options) {
+            Ok(run) => run,
+            Err(e) => {
+                self.flash(format!("cannot start {}: {e}", scenario.name));
+                return;
+            }
+        };
+        let events = run.events().clone();
+        let tx = self.tx.clone();
+        let _ = std::thread::Builder::new().name("ui-run-events".into()).spawn(move || {
+            for event in events.iter() {
+                if tx.send(Msg::Trace(generation, event)).is_err() {
+                    return;
+                }
+            }
+        });
+        let view = View::new(Lesson::of(&scenario));
+        self.session =
+            Some(Session { scenario, builtin, view, run: Some(run), generation, started, held: VecDeque::new() });
+    }
+
+    /// Stops the run on screen without waiting for it (a reaper thread joins it).
+    fn stop_session(&mut self) {
+        if let Some(mut session) = self.session.take()
+            && let Some(run) = session.run.take()
+        {
+            run.abort();
+            let _ = std::thread::Builder::new().name("ui-reaper".into()).spawn(move || run.join());
+        }
+        if let Ok(mut watched) = self.watched.lock() {
+            watched.clear();
+        }
+    }
+
+    /// On exit: stops the run and waits a little for its workers to go, so no worker process
+    /// outlives the UI.
+    fn stop_all(&mut self) {
+        if let Some(mut session) = self.session.take()
+            && let Some(run) = session.run.take()
+        {
+            run.abort();
+            let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
+            let _ = std::thread::Builder::new().name("ui-reaper".into()).spawn(move || {
+                run.join();
+                let _ = done_tx.send(());
+            });
+            let _ = done_rx.recv_timeout(Duration::from_secs(3));
+        }
+    }
+}
+
+/// Applies one run event to a session, and tells the sampler which worker processes to watch
+/// when workers come or go.
+fn apply(session: &mut Session, event: &TraceEvent, watched: &Watched) {
+    session.view.apply(event);
+    if matches!(event.kind, TraceKind::WorkerUp { .. } | TraceKind::WorkerDown { .. })
+        && let Ok(mut w) = watched.lock()
+    {
+        *w = session.view.worker_pids();
+    }
+}

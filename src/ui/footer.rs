@@ -1,0 +1,70 @@
+//! The footer (the main keys) and the `?` help overlay (all of them, and what pausing means
+//! for a live pool).
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use super::state::UiState;
+
+const KEYS: &[(&str, &str)] = &[
+    ("space", "pause"),
+    (".", "step"),
+    ("+/-", "workers"),
+    ("[/]", "speed"),
+    ("r", "restart"),
+    ("n/p", "lesson"),
+    ("tab", "focus"),
+    ("?", "help"),
+    ("q", "quit"),
+];
+
+/// Draws the footer line.
+pub fn render(ui: &UiState, frame: &mut Frame, area: Rect) {
+    let key = ui.paint(Style::new().fg(Color::Black).bg(Color::Gray), Style::new().add_modifier(Modifier::REVERSED));
+    let mut spans = Vec::new();
+    for (k, what) in KEYS {
+        spans.push(Span::styled(format!(" {k} "), key));
+        spans.push(Span::raw(format!(" {what} ")));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The help text.
+pub const HELP: &[(&str, &str)] = &[
+    ("space", "pause / resume the picture"),
+    (".", "while paused: show one more event"),
+    ("+ / -", "add / remove a worker, live (running tasks finish first)"),
+    ("[ / ]", "restart the lesson slower / faster (durations ÷ speed)"),
+    ("r", "restart the lesson"),
+    ("n / p", "next / previous lesson"),
+    ("esc", "back to the lesson list"),
+    ("tab", "focus the next panel (its title lights up)"),
+    ("↑ ↓ PgUp PgDn", "scroll the focused panel; mouse wheel too"),
+    ("?", "this help"),
+    ("q, ctrl-c", "quit (the pool is stopped, no process is left)"),
+];
+
+/// Draws the help overlay in the middle of `area`.
+pub fn render_help(ui: &UiState, frame: &mut Frame, area: Rect) {
+    let width = area.width.min(72);
+    let height = area.height.min(HELP.len() as u16 + 8);
+    let rect = Rect::new(area.x + (area.width - width) / 2, area.y + (area.height - height) / 2, width, height);
+    let mut lines: Vec<Line> = HELP
+        .iter()
+        .map(|(k, what)| Line::from(vec![Span::styled(format!("{k:>14}  "), ui.fg(Color::Yellow)), Span::raw(*what)]))
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "The pool is real and runs in real time: pausing freezes the picture, not the pool. \
+         Its events wait and are shown when you resume (or one by one with `.`).",
+        ui.dim(),
+    ));
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: true }).block(Block::bordered().title(" Keys — ? or esc to close ")),
+        rect,
+    );
+}

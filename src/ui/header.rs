@@ -1,0 +1,44 @@
+//! The header: the lesson, the pool, the clock and whether the picture is live or paused.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::state::{UiState, short_us};
+use super::view::View;
+
+/// Draws the header line.
+pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
+    let model = &view.model;
+    let state = if model.ended() {
+        Span::styled(
+            " ■ finished ",
+            ui.paint(Style::new().fg(Color::Black).bg(Color::Green), Style::new().add_modifier(Modifier::REVERSED)),
+        )
+    } else if ui.paused {
+        Span::styled(
+            format!(" ‖ PAUSED · {} events held ", ui.held),
+            ui.paint(Style::new().fg(Color::Black).bg(Color::Yellow), Style::new().add_modifier(Modifier::REVERSED)),
+        )
+    } else {
+        Span::styled(
+            " ▶ live ",
+            ui.paint(Style::new().fg(Color::Black).bg(Color::Cyan), Style::new().add_modifier(Modifier::REVERSED)),
+        )
+    };
+    let kind = if model.pool.is_empty() { view.lesson.kind.as_str() } else { model.pool.as_str() };
+    let workers =
+        if kind == "coroutine" { "1 loop thread".to_string() } else { format!("{} workers", model.pool_size) };
+    let gil = if model.gil { " + GIL" } else { "" };
+    let position = ui.lesson.map_or(String::new(), |(i, n)| format!("{}/{} ", i + 1, n));
+    let speed = if (ui.speed - 1.0).abs() > f64::EPSILON { format!(" · {}× speed", ui.speed) } else { String::new() };
+    let line = Line::from(vec![
+        state,
+        Span::styled(format!(" {:>5} ", short_us(view.now_us)), Style::new().add_modifier(Modifier::BOLD)),
+        Span::styled(format!("{position}{}", view.lesson.title), Style::new().add_modifier(Modifier::BOLD)),
+        Span::styled(format!("  ·  {kind} pool, {workers}{gil} · REAL time{speed}"), ui.dim()),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+}

@@ -1,0 +1,249 @@
+//! The worker lanes: one row per worker, time running left to right, each task a labelled
+//! block. When a lane ran more tasks than it has cells, each cell shows how busy the worker was
+//! in it (░▒▓█), read from the [`Timeline`](super::timeline::Timeline)'s buckets — so the cost
+//! of a frame does not grow with the number of tasks.
+
+use ratatui::Frame;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Widget};
+
+use super::state::{Panel, UiState, short_us};
+use super::timeline::LaneHistory;
+use super::view::View;
+use crate::trace::{Lane, TaskRecord, TaskState};
+
+const PALETTE: [Color; 6] =
+    [Color::Blue, Color::Green, Color::Cyan, Color::Yellow, Color::LightBlue, Color::LightGreen];
+
+/// Draws the lanes panel.
+pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
+    let title = Line::from(vec![
+        Span::styled(" Workers ", ui.title(Some(Panel::Lanes))),
+        Span::styled("time → (· idle)", ui.dim()),
+    ]);
+    let block = Block::new().borders(Borders::TOP).title(title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    LanesWidget { view, ui }.render(inner, frame.buffer_mut());
+}
+
+/// The lanes without their frame (for widget tests).
+#[derive(Debug)]
+pub struct LanesWidget<'a> {
+    /// What to draw.
+    pub view: &'a View,
+    /// How.
+    pub ui: &'a UiState,
+}
+
+/// The span the axis shows: a round number at or above `now` (so it rescales in steps).
+pub fn axis_span_us(now_us: u64) -> u64 {
+    nice_ceil(now_us.max(1_000_000))
+}
+
+/// The smallest 1, 2 or 5 × 10ⁿ at or above `x`.
+pub fn nice_ceil(x: u64) -> u64 {
+    let mut unit = 1u64;
+    loop {
+        for m in [1, 2, 5] {
+            let nice = unit.saturating_mul(m);
+            if nice >= x {
+                return nice;
+            }
+        }
+        unit = unit.saturating_mul(10);
+    }
+}
+
+impl Widget for LanesWidget<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let LanesWidget { view, ui } = self;
+        if area.width < 4 || area.height == 0 {
+            return;
+        }
+        let model = &view.model;
+        if model.lanes.is_empty() {
+            let text =
+                if model.events == 0 { "starting…" } else { "no worker yet: workers start on the first submit" };
+            buf.set_stringn(area.x, area.y, text, area.width as usize, ui.dim());
+            return;
+        }
+        let process = model.pool == "process";
+        let label_w: u16 = if process { 16 } else { 9 };
+        let label_w = label_w.min(area.width / 3);
+        let plot_x = area.x + label_w;
+        let plot_w = area.width - label_w;
+        let rows = area.height.saturating_sub(1) as usize; // last row: the axis
+        let span = axis_span_us(view.now_us);
+        let cell_us = (span as f64 / plot_w as f64).max(1.0);
+        let lanes: Vec<&Lane> = model.lanes.values().collect();
+        let hidden = lanes.len().saturating_sub(rows);
+        let first = ui.scroll_of(Panel::Lanes).min(hidden);
+        let shown = if hidden > 0 { rows.saturating_sub(1) } else { rows };
+        for (row, lane) in lanes.iter().skip(first).take(shown).enumerate() {
+            let y = area.y + row as u16;
+            let label = lane_label(view, lane, process);
+            let style = if lane.up_since.is_some() || model.ended() { Style::new() } else { ui.dim() };
+            buf.set_stringn(area.x, y, label, label_w.saturating_sub(1) as usize, style);
+            let plot = Rect::new(plot_x, y, plot_w, 1);
+            let history = view.timeline.lanes.get(&lane.worker);
+            draw_idle(history, view.now_us, cell_us, plot, ui, buf);
+            if lane.ran.len() <= 2 * plot_w as usize {
+                for task in lane.ran.iter().filter_map(|t| model.task(*t)) {
+                    draw_task(task, view.now_us, cell_us, plot, ui, buf);
+                }
+            } else {
+                draw_heat(view, lane, history, cell_us, plot, ui, buf);
+            }
+        }
+        if hidden > 0 && rows > 0 {
+            let y = area.y + shown as u16;
+            let more = lanes.len() - first - shown;
+            let text = format!("… {} workers in all; {} above, {} below (tab to focus, ↑↓)", lanes.len(), first, more);
+            buf.set_stringn(area.x, y, text, area.width as usize, ui.dim());
+        }
+        if area.height >= 2 {
+            draw_axis(span, cell_us, Rect::new(plot_x, area.y + area.height - 1, plot_w, 1), ui, buf);
+            let now = format!("now {}", short_us(view.now_us));
+            buf.set_stringn(area.x, area.y + area.height - 1, now, label_w as usize, ui.dim());
+        }
+    }
+}
+
+fn lane_label(view: &View, lane: &Lane, process: bool) -> String {
+    let name = if view.model.pool == "coroutine" { "loop".to_string() } else { format!("w{}", lane.worker) };
+    if process {
+        let cpu = view.process_cpu.get(&lane.pid).map_or(String::new(), |c| format!(" {c:>3.0}%"));
+        format!("{name} {}{cpu}", lane.pid)
+    } else {
+        name
+    }
+}
+
+fn cell_range(start: u64, end: u64, cell_us: f64, width: u16) -> (u16, u16) {
+    let c0 = ((start as f64 / cell_us) as u64).min(width as u64) as u16;
+    let c1 = ((end as f64 / cell_us).ceil() as u64).min(width as u64) as u16;
+    (c0, c1.max(c0 + 1).min(width))
+}
+
+fn draw_idle(history: Option<&LaneHistory>, now: u64, cell_us: f64, plot: Rect, ui: &UiState, buf: &mut Buffer) {
+    let Some(history) = history else { return };
+    for (up, down) in &history.alive {
+        let (c0, c1) = cell_range(*up, down.unwrap_or(now), cell_us, plot.width);
+        for c in c0..c1 {
+            buf[(plot.x + c, plot.y)].set_char('·').set_style(ui.dim());
+        }
+    }
+}
+
+fn draw_task(task: &TaskRecord, now: u64, cell_us: f64, plot: Rect, ui: &UiState, buf: &mut Buffer) {
+    let Some(start) = task.started_us else { return };
+    let end = task.ended_us.unwrap_or(now);
+    let (c0, c1) = cell_range(start, end, cell_us, plot.width);
+    if c0 >= plot.width {
+        return;
+    }
+    let (fill, mark) = match task.state {
+        TaskState::Failed => ('x', "✗"),
+        TaskState::Crashed => ('!', "☠"),
+        TaskState::Running => ('>', ""),
+        _ => ('=', ""),
+    };
+    let style = if ui.color {
+        let bg = match task.state {
+            TaskState::Failed => Color::Red,
+            TaskState::Crashed => Color::Magenta,
+            TaskState::Running => Color::Cyan,
+            _ => PALETTE[(task.id % PALETTE.len() as u64) as usize],
+        };
+        Style::new().bg(bg).fg(Color::Black)
+    } else {
+        Style::new().add_modifier(Modifier::BOLD)
+    };
+    let width = (c1 - c0) as usize;
+    let mut text: Vec<char> = if ui.color { vec![' '; width] } else { vec![fill; width] };
+    let label: Vec<char> = format!("{mark}{}", task.label).chars().collect();
+    let (from, room) = if !ui.color && width >= 3 { (1, width - 2) } else { (0, width) };
+    for (i, ch) in label.iter().take(room).enumerate() {
+        text[from + i] = *ch;
+    }
+    if !ui.color && width >= 2 {
+        text[0] = '[';
+        text[width - 1] = if task.state == TaskState::Running { '>' } else { ']' };
+    }
+    if task.callbacks > 0 {
+        text[width - 1] = '•';
+    }
+    for (i, ch) in text.into_iter().enumerate() {
+        buf[(plot.x + c0 + i as u16, plot.y)].set_char(ch).set_style(style);
+    }
+}
+
+fn draw_heat(
+    view: &View,
+    lane: &Lane,
+    history: Option<&LaneHistory>,
+    cell_us: f64,
+    plot: Rect,
+    ui: &UiState,
+    buf: &mut Buffer,
+) {
+    const SHADES: [char; 5] = [' ', '░', '▒', '▓', '█'];
+    let Some(history) = history else { return };
+    let bucket_us = view.timeline.bucket_us as f64;
+    let running = lane.current.and_then(|t| view.model.task(t)).and_then(|t| t.started_us);
+    for c in 0..plot.width {
+        let t0 = c as f64 * cell_us;
+        let t1 = t0 + cell_us;
+        if t0 > view.now_us as f64 {
+            break;
+        }
+        let b0 = (t0 / bucket_us) as usize;
+        let b1 = ((t1 / bucket_us).ceil() as usize).clamp(b0 + 1, history.busy.len());
+        if b0 >= history.busy.len() {
+            break;
+        }
+        let covered = (b1 - b0) as f64 * bucket_us;
+        let mut busy: f64 = history.busy[b0..b1].iter().sum::<u64>() as f64;
+        if let Some(s) = running {
+            let s = s as f64;
+            let lo = s.max(b0 as f64 * bucket_us);
+            let hi = (view.now_us as f64).min(b1 as f64 * bucket_us);
+            busy += (hi - lo).max(0.0);
+        }
+        let share = (busy / covered).clamp(0.0, 1.0);
+        let bad: u32 = history.bad[b0..b1].iter().sum();
+        let glyph = if share == 0.0 { SHADES[0] } else { SHADES[1 + ((share * 3.999) as usize).min(3)] };
+        let style = if bad > 0 { ui.fg(Color::Red) } else { ui.fg(Color::Green) };
+        let cell = &mut buf[(plot.x + c, plot.y)];
+        if glyph != ' ' {
+            cell.set_char(if bad > 0 && !ui.color { 'x' } else { glyph }).set_style(style);
+        }
+    }
+}
+
+fn draw_axis(span: u64, cell_us: f64, row: Rect, ui: &UiState, buf: &mut Buffer) {
+    if row.width == 0 {
+        return;
+    }
+    let ticks = (row.width / 10).max(1) as u64;
+    let step = nice_ceil((span / ticks).max(1));
+    let mut next_free = 0u16;
+    let mut t = 0;
+    while t <= span {
+        let c = (t as f64 / cell_us) as u16;
+        if c >= row.width {
+            break;
+        }
+        if c >= next_free {
+            let label = format!("|{}", short_us(t));
+            let room = (row.width - c) as usize;
+            buf.set_stringn(row.x + c, row.y, &label, room, ui.dim());
+            next_free = c + label.chars().count() as u16 + 1;
+        }
+        t += step;
+    }
+}

@@ -1,0 +1,82 @@
+//! The results strip: what the main program received, in the order it received it — the
+//! map-versus-as_completed lesson in one line.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use super::state::{Panel, UiState};
+use super::view::View;
+use crate::trace::ResultOutcome;
+
+/// Draws the results panel.
+pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
+    let received = &view.model.received;
+    let title =
+        Span::styled(format!(" Results, in the order received ({}) ", received.len()), ui.title(Some(Panel::Results)));
+    let block = Block::new().borders(Borders::TOP).title(title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.width == 0 || inner.height == 0 {
+        return;
+    }
+    // Only the tail that can fit is laid out: at most a screenful of short items.
+    let budget = inner.width as usize * inner.height as usize * (1 + ui.scroll_of(Panel::Results));
+    let mut items: Vec<Span> = Vec::new();
+    let mut used = 0;
+    for r in received.iter().rev() {
+        let label = r.task.and_then(|t| view.model.task(t)).map(|t| t.label.as_str());
+        let text = match (r.outcome, label) {
+            (ResultOutcome::Ok, Some(label)) => label.to_string(),
+            (ResultOutcome::Ok, None) => r.text.clone(),
+            (outcome, Some(label)) => format!("{label}: {}", short(outcome, &r.text)),
+            (outcome, None) => short(outcome, &r.text),
+        };
+        used += text.chars().count() + 3;
+        items.push(Span::styled(text, ui.paint(Style::new().fg(UiState::outcome_color(r.outcome)), Style::new())));
+        if used > budget {
+            break;
+        }
+    }
+    items.reverse();
+    let mut lines: Vec<Line> = Vec::new();
+    let mut line: Vec<Span> = Vec::new();
+    let mut width = 0usize;
+    let max = inner.width as usize;
+    for item in items {
+        let w = item.content.chars().count();
+        let sep = if line.is_empty() { 0 } else { 3 };
+        if !line.is_empty() && width + sep + w > max {
+            line.push(Span::styled(" →", ui.dim()));
+            lines.push(Line::from(std::mem::take(&mut line)));
+            width = 0;
+        } else if sep > 0 {
+            line.push(Span::styled(" → ", ui.dim()));
+            width += sep;
+        }
+        width += w;
+        line.push(item);
+    }
+    if !line.is_empty() {
+        lines.push(Line::from(line));
+    }
+    if lines.is_empty() {
+        lines.push(Line::from(Span::styled("nothing yet: the main program has not received a result", ui.dim())));
+    }
+    let height = inner.height as usize;
+    let end = lines.len().saturating_sub(ui.scroll_of(Panel::Results)).max(height.min(lines.len()));
+    let start = end.saturating_sub(height);
+    let shown: Vec<Line> = lines.drain(start..end).collect();
+    frame.render_widget(Paragraph::new(shown), inner);
+}
+
+fn short(outcome: ResultOutcome, text: &str) -> String {
+    let text: String = text.chars().take(40).collect();
+    match outcome {
+        ResultOutcome::Cancelled => "CancelledError".into(),
+        ResultOutcome::Timeout if text.is_empty() => "TimeoutError".into(),
+        _ => text,
+    }
+}

@@ -1,0 +1,167 @@
+//! [`UiState`]: what the user chose — focus, scroll, pause, speed, overlays — kept apart from
+//! the run's [`View`](super::View) so rendering reads both and changes neither.
+
+use ratatui::style::{Color, Modifier, Style};
+
+use crate::trace::{ResultOutcome, TaskState};
+
+/// A panel that takes the focus (tab) and scrolls (arrows, mouse wheel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Panel {
+    /// The worker lanes.
+    Lanes,
+    /// The futures grid.
+    Futures,
+    /// The results strip.
+    Results,
+    /// The Python program.
+    Code,
+    /// The event log.
+    Log,
+}
+
+impl Panel {
+    /// Tab order.
+    pub const ALL: [Panel; 5] = [Panel::Lanes, Panel::Futures, Panel::Results, Panel::Code, Panel::Log];
+
+    fn index(self) -> usize {
+        Panel::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+
+    /// The next panel in tab order.
+    pub fn next(self) -> Panel {
+        Panel::ALL[(self.index() + 1) % Panel::ALL.len()]
+    }
+}
+
+/// The user's side of the screen.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UiState {
+    /// The panel arrows scroll.
+    pub focus: Panel,
+    /// Scroll of each panel, in rows back from its default position.
+    pub scroll: [usize; 5],
+    /// The picture is frozen; the pool runs on and its events wait.
+    pub paused: bool,
+    /// Events waiting while paused.
+    pub held: usize,
+    /// Duration divisor of the running lesson (2 = twice as fast).
+    pub speed: f64,
+    /// The `?` overlay is open.
+    pub help: bool,
+    /// Colours allowed (`NO_COLOR` unset).
+    pub color: bool,
+    /// A one-line message about the last action.
+    pub flash: Option<String>,
+    /// Position of the running lesson among the built-in ones (`n`/`p`), and their count.
+    pub lesson: Option<(usize, usize)>,
+    /// The highlighted row of the lesson picker.
+    pub picked: usize,
+}
+
+impl Default for UiState {
+    fn default() -> Self {
+        UiState {
+            focus: Panel::Lanes,
+            scroll: [0; 5],
+            paused: false,
+            held: 0,
+            speed: 1.0,
+            help: false,
+            color: true,
+            flash: None,
+            lesson: None,
+            picked: 0,
+        }
+    }
+}
+
+impl UiState {
+    /// The scroll of `panel`.
+    pub fn scroll_of(&self, panel: Panel) -> usize {
+        self.scroll[panel.index()]
+    }
+
+    /// Scrolls the focused panel by `rows` (positive: back / down the list).
+    pub fn scroll_by(&mut self, rows: isize) {
+        let slot = &mut self.scroll[self.focus.index()];
+        *slot = slot.saturating_add_signed(rows).min(1_000_000);
+    }
+
+    /// A style that is `color` only when colours are allowed, with `fallback` otherwise.
+    pub fn paint(&self, color: Style, fallback: Style) -> Style {
+        if self.color { color } else { fallback }
+    }
+
+    /// Foreground colour, or plain.
+    pub fn fg(&self, c: Color) -> Style {
+        self.paint(Style::new().fg(c), Style::new())
+    }
+
+    /// Titles of panels, the focused one stands out.
+    pub fn title(&self, panel: Option<Panel>) -> Style {
+        if panel.is_some() && panel == Some(self.focus) {
+            self.paint(
+                Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+                Style::new().add_modifier(Modifier::REVERSED),
+            )
+        } else {
+            Style::new().add_modifier(Modifier::BOLD)
+        }
+    }
+
+    /// Dim text (idle, hints).
+    pub fn dim(&self) -> Style {
+        self.paint(Style::new().fg(Color::DarkGray), Style::new().add_modifier(Modifier::DIM))
+    }
+
+    /// The colour of a task's state.
+    pub fn state_color(state: TaskState) -> Color {
+        match state {
+            TaskState::Pending => Color::Gray,
+            TaskState::Running => Color::Cyan,
+            TaskState::Done => Color::Green,
+            TaskState::Failed => Color::Red,
+            TaskState::Crashed => Color::Magenta,
+            TaskState::Cancelled | TaskState::Abandoned => Color::DarkGray,
+        }
+    }
+
+    /// The colour of a received outcome.
+    pub fn outcome_color(outcome: ResultOutcome) -> Color {
+        match outcome {
+            ResultOutcome::Ok => Color::Green,
+            ResultOutcome::Error => Color::Red,
+            ResultOutcome::Cancelled => Color::DarkGray,
+            ResultOutcome::Timeout => Color::Yellow,
+        }
+    }
+}
+
+/// `●`-like glyph of a task state, distinct without colour.
+pub fn state_glyph(state: TaskState) -> char {
+    match state {
+        TaskState::Pending => '·',
+        TaskState::Running => '▶',
+        TaskState::Done => '✓',
+        TaskState::Failed => '✗',
+        TaskState::Crashed => '☠',
+        TaskState::Cancelled | TaskState::Abandoned => '⊘',
+    }
+}
+
+/// `1.2s`, `340ms`, `12µs`: short, for axes and stats.
+pub fn short_us(us: u64) -> String {
+    if us >= 10_000_000 {
+        format!("{}s", us / 1_000_000)
+    } else if us >= 1_000_000 {
+        let s = us as f64 / 1e6;
+        if us % 1_000_000 == 0 { format!("{s:.0}s") } else { format!("{s:.1}s") }
+    } else if us >= 1_000 {
+        format!("{}ms", us / 1_000)
+    } else if us > 0 {
+        format!("{us}µs")
+    } else {
+        "0s".to_string()
+    }
+}

@@ -1,0 +1,69 @@
+//! The terminal guard: raw mode, the alternate screen and mouse capture on the way in, and
+//! all of it undone on the way out — on a normal exit, an error (the guard's `Drop`), a panic
+//! (a panic hook that restores before the message is printed) and the signals the app loop
+//! turns into a quit (SIGINT, SIGTERM, SIGHUP).
+
+use std::io::{self, Stdout, Write};
+use std::sync::Once;
+
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use crossterm::{cursor, execute};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+/// The terminal, set up for drawing; dropping it restores the terminal.
+#[derive(Debug)]
+pub struct TerminalGuard {
+    /// The ratatui terminal.
+    pub terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+static HOOK: Once = Once::new();
+
+impl TerminalGuard {
+    /// Enters raw mode and the alternate screen, captures the mouse, and makes a panic restore
+    /// the terminal before its message is printed.
+    ///
+    /// # Errors
+    /// The terminal could not be set up (it is restored before returning).
+    pub fn enter() -> io::Result<TerminalGuard> {
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                restore();
+                previous(info);
+            }));
+        });
+        let setup = || -> io::Result<Terminal<CrosstermBackend<Stdout>>> {
+            enable_raw_mode()?;
+            let mut stdout = io::stdout();
+            execute!(stdout, EnterAlternateScreen, EnableMouseCapture, cursor::Hide)?;
+            let mut terminal = Terminal::new(CrosstermBackend::new(stdout))?;
+            terminal.clear()?;
+            Ok(terminal)
+        };
+        match setup() {
+            Ok(terminal) => Ok(TerminalGuard { terminal }),
+            Err(e) => {
+                restore();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Leaves raw mode, the alternate screen and mouse capture, and shows the cursor. Safe to call
+/// more than once, and when the terminal is gone (errors are ignored).
+pub fn restore() {
+    let mut stdout = io::stdout();
+    let _ = execute!(stdout, DisableMouseCapture, LeaveAlternateScreen, cursor::Show);
+    let _ = disable_raw_mode();
+    let _ = stdout.flush();
+}

@@ -1,0 +1,248 @@
+//! [`Timeline`]: what the screen needs beyond the [`Model`] — busy time per worker per time
+//! bucket, the queue depth over time, futures counted by state, running sums for the stats and
+//! the latest events for the log. A pure fold over [`TraceEvent`]s like the model, and bounded:
+//! a fixed number of buckets whose width doubles (pairs merged) as the run grows, so a million
+//! tasks cost the same memory as ten.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::pool::WorkerId;
+use crate::trace::{Model, TaskState, TraceEvent, TraceKind};
+
+/// Buckets per history; the width of a bucket doubles when the run outgrows them.
+pub const BUCKETS: usize = 512;
+/// Width of a bucket at the start of a run (µs).
+pub const FIRST_BUCKET_US: u64 = 1_000;
+/// Events kept for the event log.
+pub const LOG_EVENTS: usize = 500;
+
+/// One worker's history, bucketed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LaneHistory {
+    /// Time spent running tasks, per bucket (µs).
+    pub busy: Vec<u64>,
+    /// Tasks that ended in the bucket.
+    pub ended: Vec<u32>,
+    /// Of those, tasks that failed or crashed.
+    pub bad: Vec<u32>,
+    /// When the worker came up, and went down (`None`: still up). At most 64 kept.
+    pub alive: Vec<(u64, Option<u64>)>,
+}
+
+/// How many futures are in each state now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FutureCounts {
+    /// Queued.
+    pub pending: usize,
+    /// On a worker.
+    pub running: usize,
+    /// Returned a value.
+    pub done: usize,
+    /// Raised, or their worker died.
+    pub failed: usize,
+    /// Cancelled, or abandoned by a broken / terminated pool.
+    pub cancelled: usize,
+}
+
+impl FutureCounts {
+    fn slot(&mut self, state: TaskState) -> &mut usize {
+        match state {
+            TaskState::Pending => &mut self.pending,
+            TaskState::Running => &mut self.running,
+            TaskState::Done => &mut self.done,
+            TaskState::Failed | TaskState::Crashed => &mut self.failed,
+            TaskState::Cancelled | TaskState::Abandoned => &mut self.cancelled,
+        }
+    }
+
+    /// Every future.
+    pub fn total(&self) -> usize {
+        self.pending + self.running + self.done + self.failed + self.cancelled
+    }
+}
+
+/// The bucketed history of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timeline {
+    /// Width of one bucket (µs).
+    pub bucket_us: u64,
+    /// Per worker.
+    pub lanes: BTreeMap<WorkerId, LaneHistory>,
+    /// Deepest queue seen in each bucket.
+    pub queue: Vec<u32>,
+    /// Futures by state.
+    pub counts: FutureCounts,
+    /// Tasks started, and their queue waits added up (µs).
+    pub started: u64,
+    /// Sum of queue waits (µs).
+    pub wait_sum_us: u64,
+    /// Tasks that ended on a worker.
+    pub ran: u64,
+    /// Sum of their run times (µs).
+    pub run_sum_us: u64,
+    /// The latest events, oldest first.
+    pub log: VecDeque<TraceEvent>,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline {
+            bucket_us: FIRST_BUCKET_US,
+            lanes: BTreeMap::new(),
+            queue: vec![0; BUCKETS],
+            counts: FutureCounts::default(),
+            started: 0,
+            wait_sum_us: 0,
+            ran: 0,
+            run_sum_us: 0,
+            log: VecDeque::with_capacity(LOG_EVENTS),
+        }
+    }
+}
+
+impl Timeline {
+    /// The time the buckets cover now (µs).
+    pub fn span_us(&self) -> u64 {
+        self.bucket_us * BUCKETS as u64
+    }
+
+    /// Folds one event in. `model` is the model *after* it applied the event, and `before` the
+    /// state of the event's task before that (if the event names a task).
+    pub fn apply(&mut self, event: &TraceEvent, model: &Model, before: Option<TaskState>) {
+        let t = event.t;
+        self.cover(t);
+        if self.log.len() == LOG_EVENTS {
+            self.log.pop_front();
+        }
+        self.log.push_back(event.clone());
+        if let Some(task) = task_of(&event.kind) {
+            let after = model.task(task).map(|r| r.state);
+            if before != after {
+                if let Some(b) = before {
+                    let slot = self.counts.slot(b);
+                    *slot = slot.saturating_sub(1);
+                }
+                if let Some(a) = after {
+                    *self.counts.slot(a) += 1;
+                }
+            }
+        }
+        match &event.kind {
+            TraceKind::WorkerUp { worker, .. } => {
+                let lane = self.lane(*worker);
+                if lane.alive.len() == 64 {
+                    lane.alive.remove(0);
+                }
+                lane.alive.push((t, None));
+            }
+            TraceKind::WorkerDown { worker, .. } => {
+                if let Some((_, end @ None)) = self.lane(*worker).alive.last_mut() {
+                    *end = Some(t);
+                }
+            }
+            TraceKind::Start { task, .. } => {
+                if let Some(wait) = model.task(*task).and_then(|r| r.wait_us()) {
+                    self.started += 1;
+                    self.wait_sum_us += wait;
+                }
+            }
+            TraceKind::Finish { task, worker, .. } => {
+                let Some(record) = model.task(*task) else { return };
+                let (Some(start), Some(end)) = (record.started_us, record.ended_us) else { return };
+                self.ran += 1;
+                self.run_sum_us += end.saturating_sub(start);
+                let bad = matches!(record.state, TaskState::Failed | TaskState::Crashed);
+                let bucket_us = self.bucket_us;
+                let lane = self.lane(*worker);
+                add_busy(&mut lane.busy, bucket_us, start, end);
+                let b = bucket(bucket_us, end);
+                lane.ended[b] = lane.ended[b].saturating_add(1);
+                if bad {
+                    lane.bad[b] = lane.bad[b].saturating_add(1);
+                }
+            }
+            TraceKind::Queue { depth } => {
+                let b = bucket(self.bucket_us, t);
+                let depth = u32::try_from(*depth).unwrap_or(u32::MAX);
+                self.queue[b] = self.queue[b].max(depth);
+            }
+            _ => {}
+        }
+    }
+
+    fn lane(&mut self, worker: WorkerId) -> &mut LaneHistory {
+        self.lanes.entry(worker).or_insert_with(|| LaneHistory {
+            busy: vec![0; BUCKETS],
+            ended: vec![0; BUCKETS],
+            bad: vec![0; BUCKETS],
+            alive: Vec::new(),
+        })
+    }
+
+    /// Doubles the bucket width until `t` falls inside the buckets.
+    fn cover(&mut self, t: u64) {
+        while t >= self.span_us() {
+            self.bucket_us *= 2;
+            merge_pairs(&mut self.queue, u32::max);
+            for lane in self.lanes.values_mut() {
+                merge_pairs(&mut lane.busy, |a, b| a + b);
+                merge_pairs(&mut lane.ended, u32::saturating_add);
+                merge_pairs(&mut lane.bad, u32::saturating_add);
+            }
+        }
+    }
+}
+
+/// The task an event is about, if any.
+pub fn task_of(kind: &TraceKind) -> Option<u64> {
+    match kind {
+        TraceKind::Submit { task, .. }
+        | TraceKind::Start { task, .. }
+        | TraceKind::Finish { task, .. }
+        | TraceKind::Cancel { task, .. }
+        | TraceKind::Abandon { task }
+        | TraceKind::Callback { task, .. }
+        | TraceKind::Result { task, .. } => Some(*task),
+        _ => None,
+    }
+}
+
+fn bucket(bucket_us: u64, t: u64) -> usize {
+    usize::try_from(t / bucket_us).unwrap_or(usize::MAX).min(BUCKETS - 1)
+}
+
+fn add_busy(busy: &mut [u64], bucket_us: u64, start: u64, end: u64) {
+    let mut t = start;
+    while t < end {
+        let b = bucket(bucket_us, t);
+        let bucket_end = (b as u64 + 1) * bucket_us;
+        let until = if b == BUCKETS - 1 { end } else { end.min(bucket_end) };
+        busy[b] += until - t;
+        t = until;
+    }
+}
+
+fn merge_pairs<T: Copy + Default>(v: &mut [T], merge: impl Fn(T, T) -> T) {
+    let n = v.len();
+    for i in 0..n / 2 {
+        v[i] = merge(v[2 * i], v[2 * i + 1]);
+    }
+    for x in &mut v[n / 2..] {
+        *x = T::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_merge_as_the_run_grows() {
+        let mut busy = vec![0u64; BUCKETS];
+        add_busy(&mut busy, 1000, 500, 2500);
+        assert_eq!(&busy[..3], &[500, 1000, 500]);
+        merge_pairs(&mut busy, |a, b| a + b);
+        assert_eq!(&busy[..2], &[1500, 500]);
+        assert_eq!(busy.iter().sum::<u64>(), 2000);
+    }
+}

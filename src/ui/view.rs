@@ -1,0 +1,116 @@
+//! [`View`]: everything the lesson screen draws — the lesson's text, the [`Model`], the
+//! [`Timeline`], the clock and the latest CPU sample. Changed only by folding inputs in
+//! ([`View::apply`], [`View::tick`], [`View::cpu`]); rendering only reads it.
+
+use std::collections::HashMap;
+
+use super::timeline::{Timeline, task_of};
+use crate::scenario::{Scenario, python};
+use crate::sys::CpuSample;
+use crate::trace::{Model, TraceEvent};
+
+/// A lesson as the screen shows it: its text and its program.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lesson {
+    /// Short name (`map-ordering`).
+    pub name: String,
+    /// Title.
+    pub title: String,
+    /// Summary paragraph.
+    pub summary: String,
+    /// `thread`, `process` or `coroutine`.
+    pub kind: String,
+    /// The Python program, one entry per line.
+    pub code: Vec<String>,
+    /// For step *i*, the first line of its code (the implicit closing shutdown is the last).
+    pub step_lines: Vec<usize>,
+}
+
+impl Lesson {
+    /// The lesson of `scenario`.
+    pub fn of(scenario: &Scenario) -> Lesson {
+        let mut code: Vec<String> = python::preamble(scenario).lines().map(str::to_string).collect();
+        let mut step_lines = Vec::with_capacity(scenario.steps.len() + 1);
+        for step in &scenario.steps {
+            step_lines.push(code.len());
+            code.extend(step.python.lines().map(|l| format!("    {l}")));
+        }
+        step_lines.push(code.len());
+        code.push("# the with-block ends: pool.shutdown(wait=True)".to_string());
+        Lesson {
+            name: scenario.name.clone(),
+            title: scenario.title.clone(),
+            summary: scenario.summary.clone(),
+            kind: scenario.pool.kind.as_str().to_string(),
+            code,
+            step_lines,
+        }
+    }
+}
+
+/// The state of the lesson screen.
+#[derive(Clone, Debug, PartialEq)]
+pub struct View {
+    /// The lesson.
+    pub lesson: Lesson,
+    /// The run so far.
+    pub model: Model,
+    /// Its bucketed history.
+    pub timeline: Timeline,
+    /// The clock (µs since the run began): the latest event, or the latest tick if later.
+    pub now_us: u64,
+    /// The latest CPU reading.
+    pub cpu: CpuSample,
+    /// CPU of the worker processes, by pid.
+    pub process_cpu: HashMap<u32, f32>,
+}
+
+impl View {
+    /// A view of `lesson` before its first event.
+    pub fn new(lesson: Lesson) -> View {
+        View {
+            lesson,
+            model: Model::new(),
+            timeline: Timeline::default(),
+            now_us: 0,
+            cpu: CpuSample::default(),
+            process_cpu: HashMap::new(),
+        }
+    }
+
+    /// Folds one event in.
+    pub fn apply(&mut self, event: &TraceEvent) {
+        let task = task_of(&event.kind);
+        let before = task.and_then(|t| self.model.task(t)).map(|r| r.state);
+        self.model.apply(event);
+        self.timeline.apply(event, &self.model, before);
+        self.now_us = self.now_us.max(self.model.now_us);
+        if let Some(end) = self.model.makespan_us {
+            self.now_us = end;
+        }
+    }
+
+    /// The clock moved on to `now_us` with no event; true if the screen changes. An ended
+    /// run's clock stops.
+    pub fn tick(&mut self, now_us: u64) -> bool {
+        if self.model.ended() || now_us <= self.now_us {
+            return false;
+        }
+        self.now_us = now_us;
+        true
+    }
+
+    /// A new CPU reading.
+    pub fn cpu(&mut self, sample: CpuSample) {
+        self.process_cpu = sample.processes.iter().copied().collect();
+        self.cpu = sample;
+    }
+
+    /// The pids of the live worker processes (process pools only).
+    pub fn worker_pids(&self) -> Vec<u32> {
+        if self.model.pool != "process" {
+            return Vec::new();
+        }
+        self.model.lanes.values().filter(|l| l.up_since.is_some()).map(|l| l.pid).collect()
+    }
+}
