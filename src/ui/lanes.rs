@@ -106,9 +106,12 @@ impl Widget for LanesWidget<'_> {
             buf.set_stringn(area.x, y, text, area.width as usize, ui.dim());
         }
         if area.height >= 2 {
-            draw_axis(span, cell_us, Rect::new(plot_x, area.y + area.height - 1, plot_w, 1), ui, buf);
+            // The axis sits right under the last lane drawn.
+            let drawn = if hidden > 0 { rows } else { shown.min(lanes.len()) };
+            let y = area.y + (drawn as u16).min(area.height - 1);
+            draw_axis(span, cell_us, Rect::new(plot_x, y, plot_w, 1), ui, buf);
             let now = format!("now {}", short_us(view.now_us));
-            buf.set_stringn(area.x, area.y + area.height - 1, now, label_w as usize, ui.dim());
+            buf.set_stringn(area.x, y, now, label_w as usize, ui.dim());
         }
     }
 }
@@ -125,7 +128,9 @@ fn lane_label(view: &View, lane: &Lane, process: bool) -> String {
 
 fn cell_range(start: u64, end: u64, cell_us: f64, width: u16) -> (u16, u16) {
     let c0 = ((start as f64 / cell_us) as u64).min(width as u64) as u16;
-    let c1 = ((end as f64 / cell_us).ceil() as u64).min(width as u64) as u16;
+    // Both ends round down, so a task that starts as the previous one ends does not overwrite
+    // its last cell.
+    let c1 = ((end as f64 / cell_us) as u64).min(width as u64) as u16;
     (c0, c1.max(c0 + 1).min(width))
 }
 

@@ -24,9 +24,13 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     }
     // Only the tail that can fit is laid out: at most a screenful of short items.
     let budget = inner.width as usize * inner.height as usize * (1 + ui.scroll_of(Panel::Results));
-    let mut items: Vec<Span> = Vec::new();
+    // Each item: (the step it was received in, its text). A new step starts a new line, so
+    // `map`'s order and `as_completed`'s order sit one above the other.
+    let steps = &view.model.steps;
+    let mut items: Vec<(usize, Span)> = Vec::new();
     let mut used = 0;
     for r in received.iter().rev() {
+        let step = steps.partition_point(|s| s.at_us <= r.at_us).saturating_sub(1);
         let label = r.task.and_then(|t| view.model.task(t)).map(|t| t.label.as_str());
         let text = match (r.outcome, label) {
             (ResultOutcome::Ok, Some(label)) => label.to_string(),
@@ -35,7 +39,10 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
             (outcome, None) => short(outcome, &r.text),
         };
         used += text.chars().count() + 3;
-        items.push(Span::styled(text, ui.paint(Style::new().fg(UiState::outcome_color(r.outcome)), Style::new())));
+        items.push((
+            step,
+            Span::styled(text, ui.paint(Style::new().fg(UiState::outcome_color(r.outcome)), Style::new())),
+        ));
         if used > budget {
             break;
         }
@@ -45,10 +52,22 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let mut line: Vec<Span> = Vec::new();
     let mut width = 0usize;
     let max = inner.width as usize;
-    for item in items {
+    let mut current_step = None;
+    for (step, item) in items {
+        if current_step != Some(step) {
+            if !line.is_empty() {
+                lines.push(Line::from(std::mem::take(&mut line)));
+            }
+            let op = steps.get(step).map_or("", |s| s.op.as_str());
+            let head = format!("{op}: ");
+            width = head.chars().count();
+            line.push(Span::styled(head, ui.dim()));
+            current_step = Some(step);
+        }
         let w = item.content.chars().count();
-        let sep = if line.is_empty() { 0 } else { 3 };
-        if !line.is_empty() && width + sep + w > max {
+        let fresh = line.len() == 1 && current_step.is_some() && width > 0 && line[0].content.ends_with(": ");
+        let sep = if line.is_empty() || fresh { 0 } else { 3 };
+        if !line.is_empty() && !fresh && width + sep + w > max {
             line.push(Span::styled(" →", ui.dim()));
             lines.push(Line::from(std::mem::take(&mut line)));
             width = 0;

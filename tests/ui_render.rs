@@ -1,0 +1,283 @@
+//! The UI drawn into buffers: widgets against expected lines, whole screens as insta
+//! snapshots at fixed points of hand-written event feeds, and every size from 1×1 up without a
+//! panic.
+#![cfg(feature = "ui")]
+
+use poolscope::scenario;
+use poolscope::sys::CpuSample;
+use poolscope::trace::{FinishOutcome, ResultOutcome, TraceEvent, TraceKind};
+use poolscope::ui::cpu::CpuWidget;
+use poolscope::ui::lanes::LanesWidget;
+use poolscope::ui::{Lesson, UiState, View, picker, render};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::widgets::Widget;
+
+fn ev(t: u64, kind: TraceKind) -> TraceEvent {
+    TraceEvent { t, kind }
+}
+
+fn step(index: usize, lesson: &scenario::Scenario) -> TraceKind {
+    let s = &lesson.steps[index];
+    TraceKind::Step { index, op: s.op.name().into(), python: s.python.clone(), note: s.note.clone() }
+}
+
+fn finish(task: u64, worker: usize, label: &str) -> TraceKind {
+    TraceKind::Finish { task, worker, outcome: FinishOutcome::Ok, value: Some(label.into()), error: None }
+}
+
+fn result(task: u64, label: &str) -> TraceKind {
+    TraceKind::Result { task, outcome: ResultOutcome::Ok, value: Some(label.into()), error: None, exception: None }
+}
+
+/// map-ordering: 4 threads; Page0 takes 2 s, the others 0.5 s; map hands Page0 out first.
+fn map_ordering() -> (scenario::Scenario, Vec<TraceEvent>) {
+    let s = scenario::load("map-ordering").unwrap();
+    let mut e = vec![
+        ev(
+            0,
+            TraceKind::Run {
+                scenario: "map-ordering".into(),
+                title: s.title.clone(),
+                pool: "thread".into(),
+                workers: 4,
+                seed: 4,
+                speed: 1.0,
+                gil: false,
+            },
+        ),
+        ev(10, step(0, &s)),
+    ];
+    for i in 0..4u64 {
+        e.push(ev(20 + i, TraceKind::Submit { task: i, label: format!("Page{i}") }));
+        e.push(ev(20 + i, TraceKind::Queue { depth: 1 }));
+        e.push(ev(30 + i, TraceKind::WorkerUp { worker: i as usize, pid: 4242 }));
+        e.push(ev(40 + i, TraceKind::Start { task: i, worker: i as usize, pid: 4242 }));
+        e.push(ev(40 + i, TraceKind::Queue { depth: 0 }));
+    }
+    for i in 1..4u64 {
+        e.push(ev(500_000 + i, finish(i, i as usize, &format!("Page{i}"))));
+    }
+    e.push(ev(2_000_050, finish(0, 0, "Page0")));
+    for i in 0..4u64 {
+        e.push(ev(2_000_100 + i, result(i, &format!("Page{i}"))));
+    }
+    e.push(ev(2_000_200, step(1, &s)));
+    for i in 4..8u64 {
+        e.push(ev(2_000_210 + i, TraceKind::Submit { task: i, label: format!("Page{}", i - 4) }));
+        e.push(ev(2_000_220 + i, TraceKind::Start { task: i, worker: (i - 4) as usize, pid: 4242 }));
+    }
+    e.push(ev(2_000_300, step(2, &s)));
+    for i in 5..8u64 {
+        e.push(ev(2_500_300 + i, finish(i, (i - 4) as usize, &format!("Page{}", i - 4))));
+        e.push(ev(2_500_310 + i, result(i, &format!("Page{}", i - 4))));
+    }
+    e.push(ev(4_000_300, finish(4, 0, "Page0")));
+    e.push(ev(4_000_310, result(4, "Page0")));
+    e.push(ev(4_000_400, TraceKind::Shutdown { wait: true, phase: poolscope::trace::ShutdownPhase::Begin }));
+    e.push(ev(4_000_500, TraceKind::End { makespan_us: 4_000_500 }));
+    (s, e)
+}
+
+/// pool-basics: 10 one-second tasks on 4 worker processes; one task failing for variety.
+fn pool_basics() -> (scenario::Scenario, Vec<TraceEvent>) {
+    let s = scenario::load("pool-basics").unwrap();
+    let mut e = vec![
+        ev(
+            0,
+            TraceKind::Run {
+                scenario: "pool-basics".into(),
+                title: s.title.clone(),
+                pool: "process".into(),
+                workers: 4,
+                seed: 1,
+                speed: 1.0,
+                gil: false,
+            },
+        ),
+        ev(5, step(0, &s)),
+    ];
+    for i in 0..10u64 {
+        e.push(ev(10 + i, TraceKind::Submit { task: i, label: format!("Process{i}") }));
+        e.push(ev(10 + i, TraceKind::Queue { depth: (i + 1).saturating_sub(4).min(6) as usize }));
+    }
+    for w in 0..4usize {
+        e.push(ev(20_000 + w as u64, TraceKind::WorkerUp { worker: w, pid: 9000 + w as u32 }));
+    }
+    e.push(ev(20_100, step(1, &s)));
+    let mut t = 30_000;
+    let mut next = 0u64;
+    let mut depth = 10usize;
+    for round in 0..3u64 {
+        for w in 0..4usize {
+            if next == 10 {
+                break;
+            }
+            depth -= 1;
+            e.push(ev(t + w as u64, TraceKind::Start { task: next, worker: w, pid: 9000 + w as u32 }));
+            e.push(ev(t + w as u64, TraceKind::Queue { depth: depth.saturating_sub(0).min(6) }));
+            if round < 2 {
+                let outcome = if next == 5 { FinishOutcome::Error } else { FinishOutcome::Ok };
+                let error = (next == 5).then(|| "boom".to_string());
+                e.push(ev(
+                    t + 1_000_000 + w as u64,
+                    TraceKind::Finish { task: next, worker: w, outcome, value: None, error },
+                ));
+                e.push(ev(
+                    t + 1_000_100 + w as u64,
+                    TraceKind::Callback { task: next, thread: "MainThread".into(), error: None },
+                ));
+            }
+            next += 1;
+        }
+        t += 1_000_200;
+    }
+    for i in 0..4u64 {
+        e.push(ev(2_100_000 + i, result(i, &format!("Process{i}"))));
+    }
+    e.sort_by_key(|e| e.t);
+    (s, e)
+}
+
+fn view_at(lesson: &(scenario::Scenario, Vec<TraceEvent>), until_us: u64) -> View {
+    let mut view = View::new(Lesson::of(&lesson.0));
+    for event in lesson.1.iter().filter(|e| e.t <= until_us) {
+        view.apply(event);
+    }
+    view.tick(until_us);
+    view.cpu(CpuSample { cores: vec![35.0, 80.0, 10.0, 95.0], processes: vec![(9000, 1.0), (9001, 0.5)] });
+    view
+}
+
+fn screen(view: &View, ui: &UiState, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| render(view, ui, f)).unwrap();
+    terminal
+}
+
+fn plain() -> UiState {
+    UiState { color: false, ..UiState::default() }
+}
+
+#[test]
+fn snapshot_map_ordering_80x24_mid_run() {
+    let view = view_at(&map_ordering(), 2_600_000);
+    insta::assert_snapshot!(screen(&view, &plain(), 80, 24).backend());
+}
+
+#[test]
+fn snapshot_map_ordering_160x48_end() {
+    let view = view_at(&map_ordering(), 5_000_000);
+    insta::assert_snapshot!(screen(&view, &plain(), 160, 48).backend());
+}
+
+#[test]
+fn snapshot_pool_basics_80x24_paused() {
+    let view = view_at(&pool_basics(), 2_500_000);
+    let ui = UiState { paused: true, held: 7, lesson: Some((0, 17)), ..plain() };
+    insta::assert_snapshot!(screen(&view, &ui, 80, 24).backend());
+}
+
+#[test]
+fn snapshot_pool_basics_160x48_help() {
+    let view = view_at(&pool_basics(), 1_500_000);
+    let ui = UiState { help: true, ..plain() };
+    insta::assert_snapshot!(screen(&view, &ui, 160, 48).backend());
+}
+
+#[test]
+fn snapshot_picker_80x24() {
+    let lessons: Vec<Lesson> = scenario::builtin_names().map(|n| Lesson::of(&scenario::load(n).unwrap())).collect();
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    let ui = UiState { picked: 3, ..plain() };
+    terminal.draw(|f| picker::render(&lessons, &ui, f, f.area())).unwrap();
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn every_size_from_1x1_draws_without_panic() {
+    let lesson = pool_basics();
+    let views = [View::new(Lesson::of(&lesson.0)), view_at(&lesson, 1_500_000), view_at(&map_ordering(), 9_000_000)];
+    let lessons: Vec<Lesson> = vec![Lesson::of(&lesson.0)];
+    let mut backend_terminal = Terminal::new(TestBackend::new(1, 1)).unwrap();
+    for width in (1..=130).step_by(3).chain([200]) {
+        for height in (1..=50).step_by(2).chain([60]) {
+            backend_terminal.backend_mut().resize(width, height);
+            backend_terminal.resize(Rect::new(0, 0, width, height)).unwrap();
+            for (i, view) in views.iter().enumerate() {
+                let ui = UiState { help: i == 1, color: i != 2, paused: i == 2, ..UiState::default() };
+                backend_terminal.draw(|f| render(view, &ui, f)).unwrap();
+            }
+            backend_terminal.draw(|f| picker::render(&lessons, &plain(), f, f.area())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn lanes_widget_draws_labelled_blocks_and_idle_gaps() {
+    let view = view_at(&map_ordering(), 1_000_000);
+    let mut buf = Buffer::empty(Rect::new(0, 0, 40, 5));
+    LanesWidget { view: &view, ui: &plain() }.render(buf.area, &mut buf);
+    // 1 s axis over 31 cells: Page0 runs throughout, Pages 1-3 end at 0.5 s then idle.
+    assert_eq!(
+        buf,
+        Buffer::with_lines([
+            "w0       [Page0>>>>>>>>>>>>>>>>>>>>>>>>>",
+            "w1       [Page1========]················",
+            "w2       [Page2========]················",
+            "w3       [Page3========]················",
+            "now 1s   |0s            |500ms          ",
+        ])
+        .tap_styles(&buf)
+    );
+}
+
+#[test]
+fn cpu_widget_bars_for_few_cores_heat_strip_for_many() {
+    let ui = plain();
+    let mut buf = Buffer::empty(Rect::new(0, 0, 20, 2));
+    CpuWidget { cores: &[50.0, 100.0], ui: &ui }.render(buf.area, &mut buf);
+    assert_eq!(buf, Buffer::with_lines([" 0▕█████     ▏ 50%  ", " 1▕██████████▏100%  "]).tap_styles(&buf));
+    let many: Vec<f32> = (0..64).map(|i| (i * 100 / 63) as f32).collect();
+    let mut buf = Buffer::empty(Rect::new(0, 0, 32, 2));
+    CpuWidget { cores: &many, ui: &ui }.render(buf.area, &mut buf);
+    let text: String = buf.content().iter().map(|c| c.symbol()).collect();
+    assert!(text.starts_with("·········░"), "{text}");
+    assert!(text.ends_with("▓████████"), "{text}");
+}
+
+#[test]
+fn a_million_tiny_tasks_keep_the_timeline_bounded() {
+    let mut view = View::new(Lesson::of(&scenario::load("pool-basics").unwrap()));
+    view.apply(&ev(0, TraceKind::WorkerUp { worker: 0, pid: 1 }));
+    for i in 0..200_000u64 {
+        let t = i * 50;
+        view.apply(&ev(t, TraceKind::Submit { task: i, label: "t".into() }));
+        view.apply(&ev(t + 1, TraceKind::Start { task: i, worker: 0, pid: 1 }));
+        view.apply(&ev(t + 40, finish(i, 0, "t")));
+    }
+    let lane = &view.timeline.lanes[&0];
+    assert_eq!(lane.busy.len(), poolscope::ui::timeline::BUCKETS);
+    let busy: u64 = lane.busy.iter().sum();
+    assert_eq!(busy, 200_000 * 39);
+    assert_eq!(view.timeline.counts.done, 200_000);
+    let terminal = screen(&view, &plain(), 100, 30);
+    let text = format!("{}", terminal.backend());
+    assert!(text.contains('▓') || text.contains('█'), "{text}");
+}
+
+/// Compare text only: styles are checked by the snapshot tests' eyes, not here.
+trait TapStyles {
+    fn tap_styles(self, like: &Buffer) -> Buffer;
+}
+
+impl TapStyles for Buffer {
+    fn tap_styles(mut self, like: &Buffer) -> Buffer {
+        for (cell, other) in self.content.iter_mut().zip(like.content.iter()) {
+            cell.set_style(other.style());
+        }
+        self
+    }
+}
