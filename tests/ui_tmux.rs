@@ -1,0 +1,136 @@
+//! The real binary in a real terminal (tmux): open the picker, run a lesson, pause, grow the
+//! pool, quit — then the screen is the shell's again, the terminal is back in cooked mode, and
+//! no worker process is left. Skipped, with a notice, where tmux is not installed.
+#![cfg(feature = "ui")]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A tmux server of our own (its own socket), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux runs")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "ui"]).stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "ui"];
+        args.extend_from_slice(keys);
+        self.cmd(&args);
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "{text:?} never appeared; the screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie (state Z) has exited; only its parent's wait is missing.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn pick_pause_resize_quit_in_tmux() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        println!("SKIPPED: tmux is not installed; the real-terminal test did not run");
+        return;
+    }
+    let tmux = Tmux { socket: format!("poolscope-ui-test-{}", std::process::id()) };
+    let binary = env!("CARGO_BIN_EXE_poolscope");
+    let shell = format!("'{binary}'; echo EXITED $?; stty -a; echo STTY-END; sleep 60");
+    let started = tmux.cmd(&["new-session", "-d", "-s", "ui", "-x", "120", "-y", "40", "sh", "-c", &shell]);
+    assert!(started.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&started.stderr));
+
+    let picker = tmux.wait_for("Pick a lesson");
+    assert!(picker.contains("pool-basics"), "{picker}");
+    tmux.keys(&["Enter"]);
+    let live = tmux.wait_for("▶ live");
+    assert!(live.contains("Pool basics"), "{live}");
+    let lanes = tmux.wait_for("w3 ");
+
+    tmux.keys(&["Space"]);
+    tmux.wait_for("PAUSED");
+    tmux.keys(&["+"]);
+    let resized = tmux.wait_for("pool resized: 4 → 5 workers");
+    assert!(resized.contains("PAUSED"), "{resized}");
+
+    // The worker processes' PIDs, from the lanes ("w0 12345 ...").
+    let pids: Vec<u32> = lanes
+        .lines()
+        .filter(|l| l.starts_with('w'))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .collect();
+    assert!(!pids.is_empty(), "no PIDs in the lanes:\n{lanes}");
+
+    tmux.keys(&["q"]);
+    let after = tmux.wait_for("STTY-END");
+    assert!(after.contains("EXITED 0"), "{after}");
+    assert!(!after.contains("PAUSED"), "the UI is still on screen:\n{after}");
+    let stty = after.split("EXITED").nth(1).unwrap_or("");
+    let words: Vec<&str> = stty.split(|c: char| c.is_whitespace() || c == ';').collect();
+    assert!(words.contains(&"icanon") && words.contains(&"echo"), "the terminal is still raw:\n{after}");
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids.iter().any(|p| alive(*p)) {
+        assert!(Instant::now() < deadline, "worker processes left behind: {pids:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sigterm_restores_the_terminal_and_stops_the_workers() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        println!("SKIPPED: tmux is not installed; the real-terminal test did not run");
+        return;
+    }
+    let tmux = Tmux { socket: format!("poolscope-ui-term-{}", std::process::id()) };
+    let binary = env!("CARGO_BIN_EXE_poolscope");
+    let shell = format!("'{binary}' run pool-basics; echo EXITED $?; stty -a; echo STTY-END; sleep 60");
+    let started = tmux.cmd(&["new-session", "-d", "-s", "ui", "-x", "100", "-y", "30", "sh", "-c", &shell]);
+    assert!(started.status.success());
+    let lanes = tmux.wait_for("w3 ");
+    let pids: Vec<u32> = lanes
+        .lines()
+        .filter(|l| l.starts_with('w'))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .collect();
+    let shell_pid = String::from_utf8_lossy(&tmux.cmd(&["display-message", "-p", "-t", "ui", "#{pane_pid}"]).stdout)
+        .trim()
+        .to_string();
+    let children = std::fs::read_to_string(format!("/proc/{shell_pid}/task/{shell_pid}/children")).unwrap_or_default();
+    let ui_pid = children.split_whitespace().next().expect("the UI runs under the shell").to_string();
+    assert!(Command::new("kill").args(["-TERM", &ui_pid]).status().unwrap().success());
+    let after = tmux.wait_for("STTY-END");
+    assert!(after.contains("EXITED 0"), "{after}");
+    let words: Vec<&str> = after.split(|c: char| c.is_whitespace() || c == ';').collect();
+    assert!(words.contains(&"icanon") && words.contains(&"echo"), "the terminal is still raw:\n{after}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids.iter().any(|p| alive(*p)) {
+        assert!(Instant::now() < deadline, "worker processes left behind: {pids:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
