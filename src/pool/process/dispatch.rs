@@ -1,6 +1,5 @@
-//! The parent side: one lane per worker process, the jobs no worker has taken yet, and the
-//! two threads that talk to each worker (a writer fed by a channel, a reader that completes
-//! futures).
+//! The parent side: one lane per worker process and the jobs no worker has taken yet. The
+//! two threads that talk to each worker are in `pipes`.
 //!
 //! All pool state sits behind one lock, and no I/O ever happens under it: frames for a worker
 //! go into its writer's channel, and the reader reads before it locks. So a worker blocked
@@ -11,17 +10,18 @@
 //! line, i.e. the worker is running it, so a lane never shows two tasks at once.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::io::{self, BufReader, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::io;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 
 use super::OnWorkerDeath;
+use super::pipes;
 use super::wire::{self, FromWorker};
 use crate::pool::error::{TaskError, TaskResult};
 use crate::pool::future::{Future, finish_event};
@@ -234,7 +234,7 @@ impl Shared {
     }
 
     /// Handles a batch of frames from worker `id`.
-    fn handle(&self, id: WorkerId, pid: u32, batch: &mut Vec<FromWorker>) -> Result<(), String> {
+    pub(super) fn handle(&self, id: WorkerId, pid: u32, batch: &mut Vec<FromWorker>) -> Result<(), String> {
         let mut deferred = Deferred::default();
         let mut requests = Vec::new();
         let outcome = {
@@ -319,7 +319,7 @@ impl Shared {
     }
 
     /// Worker `id` (process `pid`) ended: its stdout closed and it was reaped.
-    fn exited(self: &Arc<Self>, id: WorkerId, pid: u32, cause: String) {
+    pub(super) fn exited(self: &Arc<Self>, id: WorkerId, pid: u32, cause: String) {
         let mut deferred = Deferred::default();
         {
             let mut state = self.lock();
@@ -408,7 +408,8 @@ impl State {
         let mut hello = Vec::new();
         wire::encode_hello(&mut hello, id, shared.spin_rate, shared.initializer.as_ref());
         let _ = tx.send(hello);
-        let writer = std::thread::Builder::new().name(format!("poolscope-pipe-{id}")).spawn(move || write(stdin, &rx));
+        let writer =
+            std::thread::Builder::new().name(format!("poolscope-pipe-{id}")).spawn(move || pipes::write(stdin, &rx));
         if let Err(e) = writer {
             kill(&child);
             return Err(e);
@@ -418,10 +419,15 @@ impl State {
             let child = Arc::clone(&child);
             std::thread::Builder::new()
                 .name(format!("poolscope-process-{id}"))
-                .spawn(move || read(&shared, id, pid, stdout, &child))
+                .spawn(move || pipes::read(&shared, id, pid, stdout, &child))
         };
         match reader {
-            Ok(handle) => shared.threads.lock().unwrap_or_else(|e| e.into_inner()).push(handle),
+            Ok(handle) => {
+                let mut threads = shared.threads.lock().unwrap_or_else(|e| e.into_inner());
+                // Readers of workers long gone have ended: nothing to wait for there.
+                threads.retain(|t| !t.is_finished());
+                threads.push(handle);
+            }
             Err(e) => {
                 kill(&child);
                 return Err(e);
@@ -629,101 +635,5 @@ fn hand_off(shared: &Shared, lane: &mut Lane, job: Job) {
     }));
     if was_idle {
         lane.start_head(shared.telemetry.as_ref());
-    }
-}
-
-/// The writer thread: sends what the pool queued for the worker, as few writes as it can.
-fn write(mut stdin: ChildStdin, rx: &Receiver<Vec<u8>>) {
-    let mut batch = Vec::new();
-    while let Ok(frame) = rx.recv() {
-        let written = if rx.is_empty() {
-            stdin.write_all(&frame)
-        } else {
-            batch.clear();
-            batch.extend_from_slice(&frame);
-            while let Ok(more) = rx.try_recv() {
-                batch.extend_from_slice(&more);
-            }
-            stdin.write_all(&batch)
-        };
-        if written.is_err() {
-            // The worker is gone; its reader reports it.
-            return;
-        }
-    }
-}
-
-/// The reader thread: completes futures as results arrive, then reports the worker's end.
-fn read(shared: &Arc<Shared>, id: WorkerId, pid: u32, stdout: ChildStdout, child: &Mutex<Child>) {
-    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
-    let mut frame = Vec::new();
-    let mut batch = Vec::new();
-    let mut next = |reader: &mut BufReader<ChildStdout>| -> Result<Option<FromWorker>, String> {
-        match wire::read_frame(reader, &mut frame) {
-            Ok(true) => wire::decode_from_worker(&frame).map(Some).map_err(|e| e.to_string()),
-            Ok(false) => Ok(None),
-            Err(e) => Err(e.to_string()),
-        }
-    };
-    let failure = loop {
-        match next(&mut reader) {
-            Ok(Some(msg)) => batch.push(msg),
-            Ok(None) => break None,
-            Err(e) => break Some(e),
-        }
-        let mut failure = None;
-        while failure.is_none() && wire::frame_buffered(&reader) {
-            match next(&mut reader) {
-                Ok(Some(msg)) => batch.push(msg),
-                Ok(None) => {}
-                Err(e) => failure = Some(e),
-            }
-        }
-        if let Err(e) = shared.handle(id, pid, &mut batch) {
-            break Some(e);
-        }
-        if failure.is_some() {
-            break failure;
-        }
-    };
-    let status = {
-        let mut child = child.lock().unwrap_or_else(|e| e.into_inner());
-        if failure.is_some() {
-            let _ = child.kill();
-        }
-        child.wait()
-    };
-    let cause = match failure {
-        Some(why) => format!("broke the protocol ({why})"),
-        None => describe(status),
-    };
-    shared.exited(id, pid, cause);
-}
-
-/// How a worker process ended, in words.
-fn describe(status: io::Result<ExitStatus>) -> String {
-    match status {
-        Ok(status) => match (status.code(), status.signal()) {
-            (Some(code), _) => format!("exited with status {code}"),
-            (None, Some(signal)) => format!("was killed by signal {signal} ({})", signal_name(signal)),
-            (None, None) => format!("ended ({status})"),
-        },
-        Err(e) => format!("ended, status unknown ({e})"),
-    }
-}
-
-fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        4 => "SIGILL",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        15 => "SIGTERM",
-        _ => "a signal",
     }
 }

@@ -17,6 +17,7 @@
 //! with `SIGKILL` in the middle of a CPU-bound task.
 
 mod dispatch;
+mod pipes;
 mod wire;
 mod worker;
 

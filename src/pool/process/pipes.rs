@@ -1,0 +1,109 @@
+//! The two threads that talk to each worker process: a writer that sends what the pool
+//! queued for it, and a reader that hands its results to the pool and reports its end.
+
+use std::io::{self, BufReader, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, ChildStdin, ChildStdout, ExitStatus};
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::Receiver;
+
+use super::dispatch::Shared;
+use super::wire::{self, FromWorker};
+use crate::pool::probe::WorkerId;
+
+/// The writer thread: sends what the pool queued for the worker, as few writes as it can.
+pub(super) fn write(mut stdin: ChildStdin, rx: &Receiver<Vec<u8>>) {
+    let mut batch = Vec::new();
+    while let Ok(frame) = rx.recv() {
+        let written = if rx.is_empty() {
+            stdin.write_all(&frame)
+        } else {
+            batch.clear();
+            batch.extend_from_slice(&frame);
+            while let Ok(more) = rx.try_recv() {
+                batch.extend_from_slice(&more);
+            }
+            stdin.write_all(&batch)
+        };
+        if written.is_err() {
+            // The worker is gone; its reader reports it.
+            return;
+        }
+    }
+}
+
+/// The reader thread: completes futures as results arrive, then reports the worker's end.
+pub(super) fn read(shared: &Arc<Shared>, id: WorkerId, pid: u32, stdout: ChildStdout, child: &Mutex<Child>) {
+    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
+    let mut frame = Vec::new();
+    let mut batch = Vec::new();
+    let mut next = |reader: &mut BufReader<ChildStdout>| -> Result<Option<FromWorker>, String> {
+        match wire::read_frame(reader, &mut frame) {
+            Ok(true) => wire::decode_from_worker(&frame).map(Some).map_err(|e| e.to_string()),
+            Ok(false) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let failure = loop {
+        match next(&mut reader) {
+            Ok(Some(msg)) => batch.push(msg),
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        }
+        let mut failure = None;
+        while failure.is_none() && wire::frame_buffered(&reader) {
+            match next(&mut reader) {
+                Ok(Some(msg)) => batch.push(msg),
+                Ok(None) => {}
+                Err(e) => failure = Some(e),
+            }
+        }
+        if let Err(e) = shared.handle(id, pid, &mut batch) {
+            break Some(e);
+        }
+        if failure.is_some() {
+            break failure;
+        }
+    };
+    let status = {
+        let mut child = child.lock().unwrap_or_else(|e| e.into_inner());
+        if failure.is_some() {
+            let _ = child.kill();
+        }
+        child.wait()
+    };
+    let cause = match failure {
+        Some(why) => format!("broke the protocol ({why})"),
+        None => describe(status),
+    };
+    shared.exited(id, pid, cause);
+}
+
+/// How a worker process ended, in words.
+fn describe(status: io::Result<ExitStatus>) -> String {
+    match status {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => format!("exited with status {code}"),
+            (None, Some(signal)) => format!("was killed by signal {signal} ({})", signal_name(signal)),
+            (None, None) => format!("ended ({status})"),
+        },
+        Err(e) => format!("ended, status unknown ({e})"),
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        _ => "a signal",
+    }
+}
