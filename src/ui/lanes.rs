@@ -79,41 +79,89 @@ impl Widget for LanesWidget<'_> {
         let rows = area.height.saturating_sub(1) as usize; // last row: the axis
         let span = axis_span_us(view.now_us);
         let cell_us = (span as f64 / plot_w as f64).max(1.0);
-        let lanes: Vec<&Lane> = model.lanes.values().collect();
-        let hidden = lanes.len().saturating_sub(rows);
+        // One row per worker, more when its tasks overlap (coroutines share one thread).
+        let exact_max = 2 * plot_w as usize;
+        let lanes: Vec<(&Lane, Vec<Vec<&TaskRecord>>)> =
+            model.lanes.values().map(|lane| (lane, stack(view, lane, exact_max))).collect();
+        let all_rows: Vec<(usize, usize)> = lanes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (_, slots))| (0..slots.len().max(1)).map(move |slot| (i, slot)))
+            .collect();
+        let hidden = all_rows.len().saturating_sub(rows);
         let first = ui.scroll_of(Panel::Lanes).min(hidden);
         let shown = if hidden > 0 { rows.saturating_sub(1) } else { rows };
-        for (row, lane) in lanes.iter().skip(first).take(shown).enumerate() {
+        for (row, &(i, slot)) in all_rows.iter().skip(first).take(shown).enumerate() {
+            let (lane, slots) = &lanes[i];
             let y = area.y + row as u16;
-            let label = lane_label(view, lane, process);
-            let style = if lane.up_since.is_some() || model.ended() { Style::new() } else { ui.dim() };
-            buf.set_stringn(area.x, y, label, label_w.saturating_sub(1) as usize, style);
+            if slot == 0 {
+                let label = lane_label(view, lane, process);
+                let style = if lane.up_since.is_some() || model.ended() { Style::new() } else { ui.dim() };
+                buf.set_stringn(area.x, y, label, label_w.saturating_sub(1) as usize, style);
+            } else {
+                buf.set_stringn(area.x, y, "  ┆", label_w.saturating_sub(1) as usize, ui.dim());
+            }
             let plot = Rect::new(plot_x, y, plot_w, 1);
             let history = view.timeline.lanes.get(&lane.worker);
-            draw_idle(history, view.now_us, cell_us, plot, ui, buf);
-            if lane.ran.len() <= 2 * plot_w as usize {
-                for task in lane.ran.iter().filter_map(|t| model.task(*t)) {
-                    draw_task(task, view.now_us, cell_us, plot, ui, buf);
+            if slot == 0 {
+                draw_idle(history, view.now_us, cell_us, plot, ui, buf);
+            }
+            match slots.get(slot) {
+                Some(tasks) => {
+                    for task in tasks {
+                        draw_task(task, view.now_us, cell_us, plot, ui, buf);
+                    }
                 }
-            } else {
-                draw_heat(view, lane, history, cell_us, plot, ui, buf);
+                None => draw_heat(view, lane, history, cell_us, plot, ui, buf),
             }
         }
         if hidden > 0 && rows > 0 {
             let y = area.y + shown as u16;
-            let more = lanes.len() - first - shown;
-            let text = format!("… {} workers in all; {} above, {} below (tab to focus, ↑↓)", lanes.len(), first, more);
+            let below = all_rows.len() - first - shown;
+            let text = format!("… {} workers; {first} rows above, {below} below (tab, ↑↓ to scroll)", lanes.len());
             buf.set_stringn(area.x, y, text, area.width as usize, ui.dim());
         }
         if area.height >= 2 {
             // The axis sits right under the last lane drawn.
-            let drawn = if hidden > 0 { rows } else { shown.min(lanes.len()) };
+            let drawn = if hidden > 0 { rows } else { shown.min(all_rows.len()) };
             let y = area.y + (drawn as u16).min(area.height - 1);
             draw_axis(span, cell_us, Rect::new(plot_x, y, plot_w, 1), ui, buf);
             let now = format!("now {}", short_us(view.now_us));
             buf.set_stringn(area.x, y, now, label_w as usize, ui.dim());
         }
     }
+}
+
+/// Most rows one worker gets; tasks overlapping more than this share the last one.
+const MAX_STACK: usize = 8;
+
+/// The tasks of `lane` in rows where none overlap (first free row, in start order); empty
+/// when the lane ran too many tasks to draw one by one.
+fn stack<'a>(view: &'a View, lane: &Lane, exact_max: usize) -> Vec<Vec<&'a TaskRecord>> {
+    if lane.ran.len() > exact_max {
+        return Vec::new();
+    }
+    let mut rows: Vec<Vec<&TaskRecord>> = Vec::new();
+    let mut ends: Vec<u64> = Vec::new();
+    for task in lane.ran.iter().filter_map(|t| view.model.task(*t)) {
+        let Some(start) = task.started_us else { continue };
+        let end = task.ended_us.unwrap_or(u64::MAX);
+        let row = match ends.iter().position(|e| *e <= start) {
+            Some(row) => row,
+            None if rows.len() < MAX_STACK => {
+                rows.push(Vec::new());
+                ends.push(0);
+                rows.len() - 1
+            }
+            None => rows.len() - 1,
+        };
+        rows[row].push(task);
+        ends[row] = end;
+    }
+    if rows.is_empty() {
+        rows.push(Vec::new());
+    }
+    rows
 }
 
 fn lane_label(view: &View, lane: &Lane, process: bool) -> String {
