@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+
 use super::picker;
 use super::state::{Panel, UiState};
 use super::terminal::TerminalGuard;
@@ -69,6 +72,7 @@ struct App {
     session: Option<Session>,
     generation: u64,
     tx: Sender<Msg>,
+    rx: Receiver<Msg>,
     watched: Watched,
     flash_until: Option<Instant>,
     /// The terminal was resized: redraw every cell, not only the changed ones (what was on
@@ -82,32 +86,7 @@ struct App {
 /// # Errors
 /// The terminal could not be set up or written to.
 pub fn run(start: Option<Scenario>, options: Options) -> std::io::Result<()> {
-    let (tx, rx) = crossbeam_channel::bounded::<Msg>(65_536);
-    let lessons: Vec<(Scenario, Lesson)> = scenario::builtin_names()
-        .filter_map(|name| scenario::load(name).ok())
-        .map(|s| {
-            let lesson = Lesson::of(&s);
-            (s, lesson)
-        })
-        .collect();
-    let watched: Watched = Arc::new(Mutex::new(Vec::new()));
-    let ui = UiState {
-        color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-        speed: options.speed,
-        ..UiState::default()
-    };
-    let mut app = App {
-        lessons,
-        options,
-        ui,
-        session: None,
-        generation: 0,
-        tx,
-        watched,
-        flash_until: None,
-        clear: false,
-        quit: false,
-    };
+    let mut app = App::new(options);
     if let Some(scenario) = start {
         let builtin = app.lessons.iter().position(|(s, _)| s.name == scenario.name && s.origin == scenario.origin);
         app.open(scenario, builtin);
@@ -117,21 +96,46 @@ pub fn run(start: Option<Scenario>, options: Options) -> std::io::Result<()> {
         // After entering: setting up the terminal reads from it (the cursor position), and a
         // reader thread already waiting on input would take the answer.
         spawn_producers(&app.tx, &app.watched)?;
-        app.event_loop(&rx, &mut guard)
+        spawn_terminal_producers(&app.tx)?;
+        let rx = app.rx.clone();
+        app.event_loop(&rx, &mut guard.terminal)
     };
     app.stop_all();
     outcome
 }
 
+/// CPU used by the UI process — the app loop, its ticker and sampler, and the paused lesson's
+/// idle pool — as a percentage of one core, measured over `window` while drawing 200×60
+/// frames into a sink.
+///
+/// # Errors
+/// The lesson could not start, or a producer thread could not be spawned.
+pub fn paused_cpu_pct(lesson: &str, window: Duration) -> std::io::Result<f64> {
+    let scenario = scenario::load(lesson).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut app = App::new(Options { seed: None, speed: 1.0 });
+    app.open(scenario, None);
+    app.ui.paused = true;
+    spawn_producers(&app.tx, &app.watched)?;
+    let stop = app.tx.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(window);
+        let _ = stop.send(Msg::Signal(0));
+    });
+    let backend = ratatui::backend::CrosstermBackend::new(std::io::sink());
+    let viewport = ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, 200, 60));
+    let mut terminal = Terminal::with_options(backend, ratatui::TerminalOptions { viewport })?;
+    let rx = app.rx.clone();
+    let cpu0 = sys::process_cpu_time();
+    let wall0 = Instant::now();
+    app.event_loop(&rx, &mut terminal)?;
+    let cpu = sys::process_cpu_time().saturating_sub(cpu0);
+    let wall = wall0.elapsed();
+    app.stop_all();
+    Ok(100.0 * cpu.as_secs_f64() / wall.as_secs_f64())
+}
+
+/// The ticker and the CPU sampler.
 fn spawn_producers(tx: &Sender<Msg>, watched: &Watched) -> std::io::Result<()> {
-    let input = tx.clone();
-    std::thread::Builder::new().name("ui-input".into()).spawn(move || {
-        while let Ok(event) = crossterm::event::read() {
-            if input.send(Msg::Input(event)).is_err() {
-                return;
-            }
-        }
-    })?;
     let ticker = tx.clone();
     std::thread::Builder::new().name("ui-ticker".into()).spawn(move || {
         loop {
@@ -143,6 +147,19 @@ fn spawn_producers(tx: &Sender<Msg>, watched: &Watched) -> std::io::Result<()> {
     })?;
     let cpu = tx.clone();
     sys::spawn_sampler(Arc::clone(watched), move |sample| cpu.send(Msg::Cpu(sample)).is_ok())?;
+    Ok(())
+}
+
+/// The input reader and the signal watcher: only with a real terminal.
+fn spawn_terminal_producers(tx: &Sender<Msg>) -> std::io::Result<()> {
+    let input = tx.clone();
+    std::thread::Builder::new().name("ui-input".into()).spawn(move || {
+        while let Ok(event) = crossterm::event::read() {
+            if input.send(Msg::Input(event)).is_err() {
+                return;
+            }
+        }
+    })?;
     let signals = tx.clone();
     let mut watcher = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
@@ -160,7 +177,42 @@ fn spawn_producers(tx: &Sender<Msg>, watched: &Watched) -> std::io::Result<()> {
 }
 
 impl App {
-    fn event_loop(&mut self, rx: &Receiver<Msg>, guard: &mut TerminalGuard) -> std::io::Result<()> {
+    fn new(options: Options) -> App {
+        let (tx, rx) = crossbeam_channel::bounded::<Msg>(65_536);
+        let lessons: Vec<(Scenario, Lesson)> = scenario::builtin_names()
+            .filter_map(|name| scenario::load(name).ok())
+            .map(|s| {
+                let lesson = Lesson::of(&s);
+                (s, lesson)
+            })
+            .collect();
+        let ui = UiState {
+            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            speed: options.speed,
+            ..UiState::default()
+        };
+        App {
+            lessons,
+            options,
+            ui,
+            session: None,
+            generation: 0,
+            tx,
+            rx,
+            watched: Arc::new(Mutex::new(Vec::new())),
+            flash_until: None,
+            clear: false,
+            quit: false,
+        }
+    }
+}
+
+impl App {
+    fn event_loop<B: Backend<Error = std::io::Error>>(
+        &mut self,
+        rx: &Receiver<Msg>,
+        terminal: &mut Terminal<B>,
+    ) -> std::io::Result<()> {
         let frame = Duration::from_micros(1_000_000 / FPS);
         let mut dirty = true;
         let mut last_draw = Instant::now() - frame;
@@ -180,11 +232,11 @@ impl App {
             }
             if dirty && !self.quit && last_draw.elapsed() >= frame {
                 if std::mem::take(&mut self.clear) {
-                    guard.terminal.clear()?;
+                    terminal.clear()?;
                 }
                 let (ui, lessons) = (&self.ui, &self.lessons);
                 let session = self.session.as_ref();
-                guard.terminal.draw(|f| match session {
+                terminal.draw(|f| match session {
                     Some(session) => super::render(&session.view, ui, f),
                     None => {
                         let list: Vec<Lesson> = lessons.iter().map(|(_, l)| l.clone()).collect();

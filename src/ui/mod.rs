@@ -5,6 +5,7 @@
 //! draws with [`render`], which reads both and changes neither.
 
 pub mod app;
+pub mod bench;
 pub mod caption;
 pub mod code;
 pub mod cpu;
