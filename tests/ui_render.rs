@@ -281,3 +281,11 @@ impl TapStyles for Buffer {
         self
     }
 }
+
+#[test]
+fn snapshot_map_ordering_80x24_head_of_line_warning() {
+    let view = view_at(&map_ordering(), 1_000_000);
+    let screen = screen(&view, &plain(), 80, 24);
+    insta::assert_snapshot!(screen.backend());
+    assert!(format!("{}", screen.backend()).contains("⚠ Head-of-line blocking"));
+}

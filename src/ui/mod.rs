@@ -22,6 +22,7 @@ pub mod stats;
 pub mod terminal;
 pub mod timeline;
 pub mod view;
+pub mod warnings;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -35,6 +36,7 @@ pub use view::{Lesson, View};
 /// ```text
 /// ▶ live  1/17 Pool basics … · process pool, 4 workers · REAL 2.1s          header
 /// Step 1/3 › Ten submits return at once: each gives back a future …         caption
+/// ⚠ Idle workers while tasks wait: …                     (warnings, while true)
 /// ─ Workers  time → ──────────────────────────┬─ Python ──────────────────
 /// w0 4242 12% [Process0==][Process4=]··       │  with ProcessPoolExecutor(…
 /// w1 4243  9% [Process1==][Process5>          │▶     futures += [pool.sub…
@@ -63,9 +65,13 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame) {
         let events_h = if area.height >= 30 { ((area.height - 24) / 2 + 4).min(14) } else { 0 };
         let bottom_h = 5 + (area.height.saturating_sub(24) / 6).min(4);
         let caption_h = if area.width >= 120 { 2 } else { 3 };
-        let [head, caption_area, main, bottom, events, foot] = Layout::vertical([
+        let warns = warnings::of(view);
+        let warn_rows: usize = warns.iter().map(|w| (w.chars().count() + 2).div_ceil(area.width as usize)).sum();
+        let warn_h = warn_rows.min(if area.height >= 30 { 4 } else { 2 }) as u16;
+        let [head, caption_area, warn_area, main, bottom, events, foot] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Length(caption_h),
+            Constraint::Length(warn_h),
             Constraint::Min(4),
             Constraint::Length(bottom_h),
             Constraint::Length(events_h),
@@ -74,6 +80,7 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame) {
         .areas(area);
         header::render(view, ui, frame, head);
         caption::render(view, ui, frame, caption_area);
+        warnings::render(&warns, ui, frame, warn_area);
         let right_w = (area.width * 2 / 5).clamp(30, 64);
         let [lanes_area, right] = Layout::horizontal([Constraint::Min(10), Constraint::Length(right_w)]).areas(main);
         lanes::render(view, ui, frame, lanes_area);

@@ -29,6 +29,9 @@ pub struct Stats {
     pub utilisation: f64,
     /// Run time of all tasks over elapsed time.
     pub speedup: f64,
+    /// True when tasks may have slowed each other down (a GIL, more workers than cores): the
+    /// ratio above is then how much they overlapped, not a speed-up over one worker.
+    pub shared: bool,
 }
 
 impl Stats {
@@ -55,6 +58,7 @@ impl Stats {
             mean_run_us: t.run_sum_us.checked_div(t.ran).unwrap_or(0),
             utilisation: if alive > 0 { (busy as f64 / alive as f64).min(1.0) } else { 0.0 },
             speedup: if now > 0 { (t.run_sum_us + running) as f64 / now as f64 } else { 0.0 },
+            shared: model.gil || (!view.cpu.cores.is_empty() && model.lanes.len() > view.cpu.cores.len()),
         }
     }
 }
@@ -76,7 +80,11 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
             row("mean wait", short_us(s.mean_wait_us)),
             row("mean run", short_us(s.mean_run_us)),
             row("utilisation", format!("{:.0}% of worker time busy", s.utilisation * 100.0)),
-            row("speed-up", format!("{:.2}× vs one worker", s.speedup)),
+            if s.shared {
+                row("overlap", format!("{:.2}× (tasks shared CPUs)", s.speedup))
+            } else {
+                row("speed-up", format!("{:.2}× vs one worker", s.speedup))
+            },
         ]
     } else {
         vec![
@@ -84,7 +92,7 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
             row("throughput", format!("{:.1}/s", s.throughput)),
             row("wait / run", format!("{} / {}", short_us(s.mean_wait_us), short_us(s.mean_run_us))),
             row("utilisation", format!("{:.0}%", s.utilisation * 100.0)),
-            row("speed-up", format!("{:.2}×", s.speedup)),
+            row(if s.shared { "overlap" } else { "speed-up" }, format!("{:.2}×", s.speedup)),
         ]
     };
     frame.render_widget(Paragraph::new(lines), inner);
