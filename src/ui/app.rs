@@ -482,6 +482,7 @@ impl App {
         self.ui.paused = false;
         self.ui.held = 0;
         self.ui.scroll = [0; 5];
+        self.ui.flash = None;
         self.ui.lesson = builtin.map(|i| (i, self.lessons.len()));
         let options = RunOptions { seed: self.options.seed, speed: self.ui.speed, worker_program: None };
         let started = Instant::now();

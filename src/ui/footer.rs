@@ -64,7 +64,7 @@ pub fn render_help(ui: &UiState, frame: &mut Frame, area: Rect) {
     ));
     frame.render_widget(Clear, rect);
     frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: true }).block(Block::bordered().title(" Keys — ? or esc to close ")),
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::bordered().title(" Keys — ? or esc to close ")),
         rect,
     );
 }
