@@ -27,6 +27,8 @@ pub const FPS: u64 = 30;
 pub const BATCH: usize = 10_000;
 /// The ticker's period: how often the clock of a running lesson moves on screen.
 pub const TICK: Duration = Duration::from_millis(100);
+/// Events held at most while paused.
+pub const HOLD_MAX: usize = 1_000_000;
 /// How long a message about the last action stays.
 const FLASH: Duration = Duration::from_secs(3);
 
@@ -63,6 +65,16 @@ struct Session {
     generation: u64,
     started: Instant,
     held: VecDeque<TraceEvent>,
+}
+
+impl Drop for Session {
+    /// However the loop ends (a panic included), the pool is terminated: no worker process
+    /// outlives the UI.
+    fn drop(&mut self) {
+        if let Some(run) = &self.run {
+            run.abort();
+        }
+    }
 }
 
 struct App {
@@ -255,10 +267,16 @@ impl App {
         match msg {
             Msg::Trace(generation, event) => {
                 let Some(session) = self.session.as_mut().filter(|s| s.generation == generation) else { return false };
-                if self.ui.paused {
+                if self.ui.paused && session.held.len() < HOLD_MAX {
                     session.held.push_back(event);
                     self.ui.held = session.held.len();
                     false
+                } else if self.ui.paused {
+                    // Memory stays bounded: a pause that outlives this many events ends.
+                    session.held.push_back(event);
+                    self.resume();
+                    self.flash("resumed: too many events were waiting");
+                    true
                 } else {
                     apply(session, &event, &self.watched);
                     true
