@@ -22,12 +22,13 @@ struct ShutdownTap {
 
 impl Probe for ShutdownTap {
     fn record(&self, event: Event) {
-        if matches!(event.kind, EventKind::Shutdown { phase: Phase::Begin, .. })
-            && let Some(f) = self.on_shutdown.lock().unwrap().take()
-        {
+        // Forward the event before reacting to it, so the shutdown's begin is in the stream
+        // ahead of anything the reaction lets happen.
+        let begins = matches!(event.kind, EventKind::Shutdown { phase: Phase::Begin, .. });
+        let _ = self.events.send(event);
+        if begins && let Some(f) = self.on_shutdown.lock().unwrap().take() {
             f();
         }
-        let _ = self.events.send(event);
     }
 }
 

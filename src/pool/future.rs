@@ -224,6 +224,13 @@ impl<T> Future<T> {
         true
     }
 
+    /// Forgets the watcher registered with `tx` (a `wait` / `as_completed` that returned
+    /// or was dropped before this future finished), so a long-lived future does not keep one
+    /// per call, as CPython's `f._waiters.remove(waiter)`.
+    pub(crate) fn unwatch(&self, tx: &Sender<usize>) {
+        self.inner.lock().watchers.retain(|(watcher, _)| !watcher.same_channel(tx));
+    }
+
     fn wait_finished(&self, timeout: Option<Duration>) -> Result<MutexGuard<'_, Slot<T>>, TaskError> {
         let mut slot = self.inner.lock();
         let deadline = timeout.map(|t| Instant::now() + t);

@@ -38,7 +38,13 @@ pub struct MapIter<T> {
 impl<T> MapIter<T> {
     /// Iterates over `futures`' results in their order, giving up at `timeout` from now.
     pub fn new(futures: Vec<Future<T>>, timeout: Option<Duration>) -> MapIter<T> {
-        MapIter { futures: futures.into(), deadline: timeout.map(|t| Instant::now() + t) }
+        MapIter::until(futures, timeout.map(|t| Instant::now() + t))
+    }
+
+    /// Iterates over `futures`' results in their order, giving up at `deadline`. `map`
+    /// takes the deadline before it consumes its items, as Python's does.
+    pub fn until(futures: Vec<Future<T>>, deadline: Option<Instant>) -> MapIter<T> {
+        MapIter { futures: futures.into(), deadline }
     }
 
     fn cancel_rest(&mut self) {

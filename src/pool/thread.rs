@@ -56,7 +56,10 @@ pub struct ThreadPool {
 pub(crate) enum Msg {
     Task(Arc<dyn Single>),
     Job(Box<dyn Job>),
-    Wake,
+    /// From `set_workers`: leave if the pool is over its size. May sit ahead of queued work.
+    Retire,
+    /// From `stop`: sent behind every job queued before shutdown, so the reader can leave.
+    Stop,
 }
 
 const OPEN: u8 = 0;
@@ -83,6 +86,8 @@ pub(crate) struct Shared {
     /// to leave.
     gate: Mutex<()>,
     workers: Mutex<WorkerSet>,
+    /// Held while joining the workers, so a second `shutdown(wait)` waits too.
+    joining: Mutex<()>,
 }
 
 struct WorkerSet {
@@ -194,6 +199,7 @@ impl ThreadPoolBuilder {
             stopping: AtomicU8::new(OPEN),
             gate: Mutex::new(()),
             workers: Mutex::new(WorkerSet { free_ids: BTreeSet::new(), next_id: 0, threads: Vec::new() }),
+            joining: Mutex::new(()),
         });
         if self.eager {
             let mut set = shared.lock_workers();
@@ -275,8 +281,10 @@ impl ThreadPool {
         I: Send + 'static,
         R: Send + 'static,
     {
+        // Python takes the deadline before it consumes the items.
+        let deadline = options.timeout.map(|t| std::time::Instant::now() + t);
         let futures = self.submit_chunks(f, items, options.chunksize)?;
-        Ok(MapIter::new(futures, options.timeout))
+        Ok(MapIter::until(futures, deadline))
     }
 
     /// `multiprocessing.Pool.imap`: [`ThreadPool::map`] without a timeout.
@@ -427,7 +435,7 @@ impl ThreadPool {
             }
         } else {
             for _ in n..live {
-                let _ = self.tx.send(Msg::Wake);
+                let _ = self.tx.send(Msg::Retire);
             }
         }
         set.threads.retain(|t| !t.handle.is_finished());
@@ -512,14 +520,14 @@ impl ThreadPool {
                 match msg {
                     Msg::Task(task) => task.unrun(unrun.clone()),
                     Msg::Job(job) => job.unrun(unrun.clone()),
-                    Msg::Wake => {}
+                    Msg::Retire | Msg::Stop => {}
                 }
             }
         }
         // Every worker alive now gets a wake-up behind the queued work; no job can follow it.
         let set = self.shared.lock_workers();
         for _ in 0..self.shared.live.load(Ordering::Relaxed) {
-            let _ = self.tx.send(Msg::Wake);
+            let _ = self.tx.send(Msg::Stop);
         }
         drop(set);
     }
@@ -672,8 +680,15 @@ impl Shared {
         true
     }
 
+    /// Waits until every worker has exited. Concurrent callers all wait (the first joins,
+    /// the others wait for it); a worker calling it (a task or callback shutting down its own
+    /// pool) cannot wait for itself and returns at once.
     fn join_all(&self) {
         let me = std::thread::current().id();
+        if self.lock_workers().threads.iter().any(|t| t.handle.thread().id() == me) {
+            return;
+        }
+        let _joining = self.joining.lock().unwrap_or_else(|e| e.into_inner());
         let threads: Vec<WorkerThread> = {
             let mut set = self.lock_workers();
             let (mine, others): (Vec<_>, Vec<_>) = set.threads.drain(..).partition(|t| t.handle.thread().id() == me);

@@ -53,7 +53,7 @@ pub fn wait<T>(futures: &[Future<T>], timeout: Option<Duration>, return_when: Re
     let satisfied = |futures: &[Future<T>]| {
         let done = futures.iter().filter(|f| f.done()).count();
         match return_when {
-            ReturnWhen::FirstCompleted => done > 0,
+            ReturnWhen::FirstCompleted => done > 0 || futures.is_empty(),
             ReturnWhen::FirstException => done == futures.len() || futures.iter().any(|f| f.done() && f.raised()),
             ReturnWhen::AllCompleted => done == futures.len(),
         }
@@ -63,12 +63,14 @@ pub fn wait<T>(futures: &[Future<T>], timeout: Option<Duration>, return_when: Re
         for (index, future) in futures.iter().enumerate() {
             future.watch(&tx, index);
         }
-        drop(tx);
         while !satisfied(&futures) {
             match recv(&rx, deadline) {
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
             }
+        }
+        for future in &futures {
+            future.unwatch(&tx);
         }
     }
     let (done, not_done) = futures.into_iter().partition(|f| f.done());
@@ -106,6 +108,8 @@ pub struct AsCompleted<T> {
     pending: Vec<Option<Future<T>>>,
     remaining: usize,
     rx: Receiver<usize>,
+    /// Identifies our watchers, to remove them from futures we stop watching.
+    tx: crossbeam_channel::Sender<usize>,
     deadline: Option<Instant>,
     ended: bool,
 }
@@ -126,7 +130,21 @@ impl<T> AsCompleted<T> {
                 finished.push_back(future);
             }
         }
-        AsCompleted { finished, pending, remaining, rx, deadline: timeout.map(|t| Instant::now() + t), ended: false }
+        AsCompleted {
+            finished,
+            pending,
+            remaining,
+            rx,
+            tx,
+            deadline: timeout.map(|t| Instant::now() + t),
+            ended: false,
+        }
+    }
+
+    fn unwatch_pending(&self) {
+        for future in self.pending.iter().flatten() {
+            future.unwatch(&self.tx);
+        }
     }
 
     /// The futures not yielded yet.
@@ -155,10 +173,17 @@ impl<T> Iterator for AsCompleted<T> {
                 }
                 Err(_) => {
                     self.ended = true;
+                    self.unwatch_pending();
                     return Some(Err(TaskError::Timeout));
                 }
             }
         }
         None
+    }
+}
+
+impl<T> Drop for AsCompleted<T> {
+    fn drop(&mut self) {
+        self.unwatch_pending();
     }
 }

@@ -1,6 +1,7 @@
 //! The run's single event stream: the pool's probe events and the runner's own, turned into
 //! [`TraceEvent`]s on one clock, in one order.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -8,14 +9,17 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::clock::Clock;
 use crate::pool::probe::{Outcome, Phase};
-use crate::pool::{Event, EventKind, Probe};
+use crate::pool::{Event, EventKind, Probe, TaskId};
 use crate::trace::{FinishOutcome, ShutdownPhase, TraceEvent, TraceKind};
 
 /// Where every event of a run goes. It is the pool's probe, and the runner emits through it.
 ///
 /// Events are stamped and sent under one lock, so the order of the stream is the order of
 /// the timestamps, and `t` never decreases — whatever thread an event comes from. Queue
-/// events are derived here from the `queued` counts the pool events carry.
+/// events are derived here, by counting the stream itself: a submit adds a waiting task; a
+/// start, a successful cancel or an abandon takes one away. (The `queued` counts the pool
+/// events carry are read on different threads and may reach this lock out of order; the
+/// stream's own order is causal, so counting it is exact.)
 #[derive(Debug)]
 pub struct Feed {
     clock: Clock,
@@ -27,14 +31,26 @@ struct FeedState {
     /// `None` once the run's `end` was sent: nothing may follow it.
     tx: Option<Sender<TraceEvent>>,
     last_t: u64,
-    depth: usize,
+    /// Tasks submitted and not yet started, cancelled or abandoned: the queue.
+    waiting: HashSet<TaskId>,
+}
+
+/// How an event changes the queue.
+#[derive(Clone, Copy)]
+enum QueueChange {
+    None,
+    Joins(TaskId),
+    Leaves(TaskId),
 }
 
 impl Feed {
     /// A feed on `clock`, and the stream it fills (unbounded: the log must be complete).
     pub fn new(clock: Clock) -> (Arc<Feed>, Receiver<TraceEvent>) {
         let (tx, rx) = crossbeam_channel::unbounded();
-        (Arc::new(Feed { clock, state: Mutex::new(FeedState { tx: Some(tx), last_t: 0, depth: 0 }) }), rx)
+        (
+            Arc::new(Feed { clock, state: Mutex::new(FeedState { tx: Some(tx), last_t: 0, waiting: HashSet::new() }) }),
+            rx,
+        )
     }
 
     /// The run's clock.
@@ -44,7 +60,7 @@ impl Feed {
 
     /// Emits a runner event, now.
     pub fn emit(&self, kind: TraceKind) {
-        self.send(self.clock.now(), kind, None);
+        self.send(self.clock.now(), kind, QueueChange::None);
     }
 
     /// Emits the run's last event and closes the stream.
@@ -57,54 +73,60 @@ impl Feed {
         state.last_t = t;
     }
 
-    fn send(&self, at: Instant, kind: TraceKind, queued: Option<usize>) {
+    fn send(&self, at: Instant, kind: TraceKind, change: QueueChange) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let t = self.clock.micros(at).max(state.last_t);
         state.last_t = t;
         let Some(tx) = &state.tx else { return };
         let _ = tx.send(TraceEvent { t, kind });
-        if let Some(depth) = queued
-            && depth != state.depth
-        {
-            let _ = tx.send(TraceEvent { t, kind: TraceKind::Queue { depth } });
-            state.depth = depth;
+        let changed = match change {
+            QueueChange::None => false,
+            QueueChange::Joins(task) => state.waiting.insert(task),
+            QueueChange::Leaves(task) => state.waiting.remove(&task),
+        };
+        if changed && let Some(tx) = &state.tx {
+            let _ = tx.send(TraceEvent { t, kind: TraceKind::Queue { depth: state.waiting.len() } });
         }
     }
 }
 
 impl Probe for Feed {
     fn record(&self, event: Event) {
-        let (kind, queued) = match event.kind {
-            EventKind::WorkerUp { worker, pid } => (TraceKind::WorkerUp { worker, pid }, None),
+        let (kind, change) = match event.kind {
+            EventKind::WorkerUp { worker, pid } => (TraceKind::WorkerUp { worker, pid }, QueueChange::None),
             EventKind::WorkerDown { worker, pid, reason } => {
-                (TraceKind::WorkerDown { worker, pid, reason: reason.as_str().to_string() }, None)
+                (TraceKind::WorkerDown { worker, pid, reason: reason.as_str().to_string() }, QueueChange::None)
             }
-            EventKind::Submit { task, label, queued } => {
+            EventKind::Submit { task, label, .. } => {
                 let label = label.map_or_else(|| format!("task{task}"), |l| l.to_string());
-                (TraceKind::Submit { task, label }, Some(queued))
+                (TraceKind::Submit { task, label }, QueueChange::Joins(task))
             }
-            EventKind::Start { task, worker, pid, queued } => (TraceKind::Start { task, worker, pid }, Some(queued)),
+            EventKind::Start { task, worker, pid, .. } => {
+                (TraceKind::Start { task, worker, pid }, QueueChange::Leaves(task))
+            }
             EventKind::Finish { task, worker, outcome, value, error } => {
                 let outcome = match outcome {
                     Outcome::Ok => FinishOutcome::Ok,
                     Outcome::Error => FinishOutcome::Error,
                     Outcome::Crashed => FinishOutcome::Crashed,
                 };
-                (TraceKind::Finish { task, worker, outcome, value, error }, None)
+                (TraceKind::Finish { task, worker, outcome, value, error }, QueueChange::None)
             }
-            EventKind::Cancel { task, ok, queued } => (TraceKind::Cancel { task, ok }, Some(queued)),
-            EventKind::Abandon { task, queued } => (TraceKind::Abandon { task }, Some(queued)),
+            EventKind::Cancel { task, ok, .. } => {
+                (TraceKind::Cancel { task, ok }, if ok { QueueChange::Leaves(task) } else { QueueChange::None })
+            }
+            EventKind::Abandon { task, .. } => (TraceKind::Abandon { task }, QueueChange::Leaves(task)),
             EventKind::Callback { task, thread, panicked } => {
-                (TraceKind::Callback { task, thread, error: panicked }, None)
+                (TraceKind::Callback { task, thread, error: panicked }, QueueChange::None)
             }
             EventKind::Shutdown { wait, phase } => {
                 let phase = match phase {
                     Phase::Begin => ShutdownPhase::Begin,
                     Phase::End => ShutdownPhase::End,
                 };
-                (TraceKind::Shutdown { wait, phase }, None)
+                (TraceKind::Shutdown { wait, phase }, QueueChange::None)
             }
         };
-        self.send(event.at, kind, queued);
+        self.send(event.at, kind, change);
     }
 }

@@ -93,8 +93,13 @@ pub struct Lane {
     pub current: Option<TaskId>,
     /// The tasks it ran, in order.
     pub ran: Vec<TaskId>,
-    /// Time spent running tasks.
+    /// Time with at least one task running on it (overlapping coroutines count once),
+    /// up to `busy_since`.
     pub busy_us: u64,
+    /// Tasks running on it now (several on a coroutine loop).
+    pub running: u32,
+    /// Since when it has had a task running, while it has.
+    pub busy_since: Option<u64>,
     /// Why it last went down.
     pub down_reason: Option<String>,
 }
@@ -103,6 +108,11 @@ impl Lane {
     /// Time alive up to `now`.
     pub fn alive_until(&self, now: u64) -> u64 {
         self.alive_us + self.up_since.map_or(0, |s| now.saturating_sub(s))
+    }
+
+    /// Time busy up to `now`, counting the task(s) running now.
+    pub fn busy_until(&self, now: u64) -> u64 {
+        self.busy_us + self.busy_since.map_or(0, |s| now.saturating_sub(s))
     }
 }
 
@@ -238,6 +248,8 @@ impl Model {
                     current: None,
                     ran: Vec::new(),
                     busy_us: 0,
+                    running: 0,
+                    busy_since: None,
                     down_reason: None,
                 });
                 lane.pid = *pid;
@@ -281,10 +293,13 @@ impl Model {
                 if let Some(lane) = self.lanes.get_mut(worker) {
                     lane.current = Some(*task);
                     lane.ran.push(*task);
+                    if lane.running == 0 {
+                        lane.busy_since = Some(t);
+                    }
+                    lane.running += 1;
                 }
             }
             TraceKind::Finish { task, worker, outcome, value, error } => {
-                let mut ran_for = 0;
                 if let Some(record) = self.task_mut(*task) {
                     record.ended_us = Some(t);
                     record.state = match outcome {
@@ -295,13 +310,17 @@ impl Model {
                     record.value = value.clone();
                     record.error = error.clone();
                     record.worker = Some(*worker);
-                    ran_for = record.run_us().unwrap_or(0);
                 }
                 if let Some(lane) = self.lanes.get_mut(worker) {
                     if lane.current == Some(*task) {
                         lane.current = None;
                     }
-                    lane.busy_us += ran_for;
+                    lane.running = lane.running.saturating_sub(1);
+                    if lane.running == 0
+                        && let Some(since) = lane.busy_since.take()
+                    {
+                        lane.busy_us += t.saturating_sub(since);
+                    }
                 }
             }
             TraceKind::Cancel { task, ok } => {

@@ -49,7 +49,7 @@ impl Summary {
         let mean = |xs: &[u64]| if xs.is_empty() { 0.0 } else { xs.iter().sum::<u64>() as f64 / xs.len() as f64 };
         let serial_us: u64 = runs.iter().sum();
         let alive: u64 = model.lanes.values().map(|l| l.alive_until(makespan_us)).sum();
-        let busy: u64 = model.lanes.values().map(|l| l.busy_us).sum();
+        let busy: u64 = model.lanes.values().map(|l| l.busy_until(makespan_us)).sum();
         let secs = makespan_us as f64 / 1e6;
         Summary {
             makespan_us,

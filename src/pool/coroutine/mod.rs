@@ -273,8 +273,10 @@ impl CoroutinePool {
         I: Send + 'static,
         R: Send + 'static,
     {
+        // Python takes the deadline before it consumes the items.
+        let deadline = options.timeout.map(|t| std::time::Instant::now() + t);
         let futures = self.submit_chunks(f, items, options.chunksize)?;
-        Ok(MapIter::new(futures, options.timeout))
+        Ok(MapIter::until(futures, deadline))
     }
 
     /// `multiprocessing.Pool.imap`: [`CoroutinePool::map`] without a timeout.

@@ -308,8 +308,10 @@ impl ProcessPool {
         specs: Vec<TaskSpec>,
         options: MapOptions,
     ) -> Result<MapIter<TaskValue>, SubmitError<Vec<TaskSpec>>> {
+        // Python takes the deadline before it consumes the items.
+        let deadline = options.timeout.map(|t| std::time::Instant::now() + t);
         let futures = self.submit_tasks(specs, options.chunksize)?;
-        Ok(MapIter::new(futures, options.timeout))
+        Ok(MapIter::until(futures, deadline))
     }
 
     /// `multiprocessing.Pool.apply`: runs a spec on a worker and waits for its result.

@@ -20,7 +20,7 @@ pub(super) fn run(shared: &Arc<Shared>, id: WorkerId, busy: &CachePadded<AtomicB
                 match msg {
                     Msg::Task(task) => task.run(&env),
                     Msg::Job(job) => job.run(&env),
-                    Msg::Wake => {}
+                    Msg::Retire | Msg::Stop => {}
                 }
                 busy.store(false, Ordering::Relaxed);
                 if shared.live.load(Ordering::Relaxed) < shared.target.load(Ordering::Relaxed) {
@@ -30,12 +30,13 @@ pub(super) fn run(shared: &Arc<Shared>, id: WorkerId, busy: &CachePadded<AtomicB
                     return;
                 }
             }
-            Ok(Msg::Wake) => match shared.stopping.load(Ordering::Relaxed) {
-                OPEN => {
-                    if over_size() && shared.leave(id, DownReason::Retired) {
-                        return;
-                    }
+            Ok(Msg::Retire) => {
+                if over_size() && shared.leave(id, DownReason::Retired) {
+                    return;
                 }
+            }
+            Ok(Msg::Stop) => match shared.stopping.load(Ordering::Relaxed) {
+                OPEN => {}
                 TERMINATED => {
                     shared.leave(id, DownReason::Terminated);
                     return;
