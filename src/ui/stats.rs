@@ -29,7 +29,7 @@ pub struct Stats {
     pub utilisation: f64,
     /// Run time of all tasks over elapsed time.
     pub speedup: f64,
-    /// True when tasks may have slowed each other down (a GIL, more workers than cores): the
+    /// True when tasks may have slowed each other down (a GIL, saturated cores): the
     /// ratio above is then how much they overlapped, not a speed-up over one worker.
     pub shared: bool,
 }
@@ -58,7 +58,7 @@ impl Stats {
             mean_run_us: t.run_sum_us.checked_div(t.ran).unwrap_or(0),
             utilisation: if alive > 0 { (busy as f64 / alive as f64).min(1.0) } else { 0.0 },
             speedup: if now > 0 { (t.run_sum_us + running) as f64 / now as f64 } else { 0.0 },
-            shared: model.gil || (!view.cpu.cores.is_empty() && model.lanes.len() > view.cpu.cores.len()),
+            shared: model.gil || view.cpu_contended,
         }
     }
 }

@@ -63,6 +63,9 @@ pub struct View {
     pub cpu: CpuSample,
     /// CPU of the worker processes, by pid.
     pub process_cpu: HashMap<u32, f32>,
+    /// Once seen: the cores were saturated while more tasks ran than there are cores, so
+    /// tasks slowed each other down.
+    pub cpu_contended: bool,
 }
 
 impl View {
@@ -75,6 +78,7 @@ impl View {
             now_us: 0,
             cpu: CpuSample::default(),
             process_cpu: HashMap::new(),
+            cpu_contended: false,
         }
     }
 
@@ -103,6 +107,11 @@ impl View {
     /// A new CPU reading.
     pub fn cpu(&mut self, sample: CpuSample) {
         self.process_cpu = sample.processes.iter().copied().collect();
+        let cores = sample.cores.len();
+        if cores > 0 && !self.model.ended() {
+            let mean = sample.cores.iter().sum::<f32>() / cores as f32;
+            self.cpu_contended |= mean > 85.0 && self.timeline.counts.running > cores;
+        }
         self.cpu = sample;
     }
 
