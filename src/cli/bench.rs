@@ -1,5 +1,6 @@
 //! `poolscope bench`: pool throughput measured side by side in one run, against the floor a
-//! raw crossbeam-channel hand-off sets and against CPython's executors.
+//! raw crossbeam-channel hand-off sets and against CPython's executors; the process pool's
+//! round trips, first result and CPU-bound speed-up; the UI's frame time and idle CPU.
 //!
 //! Every contender runs the same workload: `tasks` no-op tasks submitted one after another
 //! to 2 workers, then every result collected in order — the loop of
@@ -167,6 +168,13 @@ pub fn main(args: &BenchArgs) -> anyhow::Result<()> {
     let python_tpe = (!python.is_empty()).then(|| median(python));
     let (floor, plain, probed) = (median(floor), median(plain), median(probed));
     let probe_cost_pct = 100.0 * (1.0 - probed / plain);
+    // Process round trips cost more (and CPython's ProcessPoolExecutor far more): a fifth of
+    // the tasks keeps the run short while still measuring thousands of round trips.
+    let process_tasks = (tasks / 5).max(1);
+    let program = std::env::current_exe().context("cannot find the poolscope binary for the worker processes")?;
+    let process = super::bench_process::measure(process_tasks, &program)?;
+    let frame_us = poolscope::ui::bench::frame_us();
+    let ui_idle_cpu_pct = poolscope::ui::bench::idle_cpu_pct();
 
     if args.json {
         let report = json!({
@@ -181,6 +189,15 @@ pub fn main(args: &BenchArgs) -> anyhow::Result<()> {
             "python_tpe_tasks_per_s": python_tpe,
             "thread_vs_python_tpe": python_tpe.map(|p| plain / p),
             "thread_vs_floor": plain / floor,
+            "process_tasks": process_tasks,
+            "process_tasks_per_s": process.process_tasks_per_s,
+            "python_ppe_tasks_per_s": process.python_ppe_tasks_per_s,
+            "process_vs_python_ppe": process.python_ppe_tasks_per_s.map(|p| process.process_tasks_per_s / p),
+            "process_first_result_ms": process.process_first_result_ms,
+            "spin_speedup_process_1_to_2": process.spin_speedup_process_1_to_2,
+            "spin_speedup_gil_threads_1_to_2": process.spin_speedup_gil_threads_1_to_2,
+            "frame_us": frame_us,
+            "ui_idle_cpu_pct": ui_idle_cpu_pct,
         });
         println!("{report}");
         return Ok(());
@@ -201,5 +218,26 @@ pub fn main(args: &BenchArgs) -> anyhow::Result<()> {
     }
     println!();
     println!("probe cost: {probe_cost_pct:.1}% of throughput ({dropped} events dropped by the bounded probe)");
+    println!();
+    println!("process pool: {process_tasks} no-op tasks, 2 workers, submit all then result each; medians");
+    println!("{:<44} {:>14} {:>10}", "contender", "tasks/s", "vs Python");
+    println!(
+        "{:<44} {:>14.0} {:>10}",
+        "ProcessPool(2)",
+        process.process_tasks_per_s,
+        process.python_ppe_tasks_per_s.map_or("-".to_string(), |p| format!("{:.1}x", process.process_tasks_per_s / p))
+    );
+    match process.python_ppe_tasks_per_s {
+        Some(p) => println!("{:<44} {p:>14.0} {:>10}", "CPython ProcessPoolExecutor(2)", "1.0x"),
+        None => println!("{:<44} {:>14}", "CPython ProcessPoolExecutor(2)", "no python3"),
+    }
+    println!("first result of a fresh 2-worker pool: {:.1} ms", process.process_first_result_ms);
+    println!(
+        "CPU-bound spin, 1 -> 2 workers: processes {:.2}x, GIL threads {:.2}x (best runs; needs two free cores)",
+        process.spin_speedup_process_1_to_2, process.spin_speedup_gil_threads_1_to_2
+    );
+    println!();
+    println!("UI: a full 200x60 frame of a busy 16-worker run renders in {frame_us:.0} us (median);");
+    println!("    paused, the UI process uses {ui_idle_cpu_pct:.1}% of one core");
     Ok(())
 }
