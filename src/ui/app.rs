@@ -565,3 +565,94 @@ fn apply(session: &mut Session, event: &TraceEvent, watched: &Watched) {
         *w = session.view.worker_pids();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: char) -> Msg {
+        Msg::Input(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)))
+    }
+
+    /// An app showing `lesson` with no run behind it: events are fed by hand.
+    fn app_on(lesson: &str) -> App {
+        let scenario = scenario::load(lesson).unwrap();
+        let mut app = App::new(Options { seed: None, speed: 1.0 });
+        app.generation = 7;
+        let view = View::new(Lesson::of(&scenario));
+        app.session = Some(Session {
+            scenario,
+            builtin: None,
+            view,
+            run: None,
+            generation: 7,
+            started: Instant::now(),
+            held: VecDeque::new(),
+        });
+        app
+    }
+
+    fn submit(t: u64, task: u64) -> Msg {
+        Msg::Trace(7, TraceEvent { t, kind: TraceKind::Submit { task, label: format!("job{task}") } })
+    }
+
+    #[test]
+    fn pause_holds_events_and_dot_shows_them_one_by_one() {
+        let mut app = app_on("map-ordering");
+        assert!(app.handle(submit(1, 0)));
+        assert!(app.handle(key(' ')));
+        assert!(!app.handle(submit(2, 1)));
+        assert!(!app.handle(submit(3, 2)));
+        assert_eq!(app.ui.held, 2);
+        let tasks = |app: &App| app.session.as_ref().unwrap().view.model.tasks.len();
+        assert_eq!(tasks(&app), 1);
+        app.handle(key('.'));
+        assert_eq!((tasks(&app), app.ui.held), (2, 1));
+        app.handle(key(' '));
+        assert_eq!((tasks(&app), app.ui.held, app.ui.paused), (3, 0, false));
+    }
+
+    #[test]
+    fn events_of_an_earlier_run_are_ignored() {
+        let mut app = app_on("map-ordering");
+        let stale = Msg::Trace(6, TraceEvent { t: 1, kind: TraceKind::Queue { depth: 3 } });
+        assert!(!app.handle(stale));
+        assert_eq!(app.session.as_ref().unwrap().view.model.queue_depth, 0);
+    }
+
+    #[test]
+    fn quit_on_q_ctrl_c_and_signals() {
+        for msg in [
+            key('q'),
+            Msg::Input(Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))),
+            Msg::Signal(signal_hook::consts::SIGTERM),
+        ] {
+            let mut app = app_on("map-ordering");
+            app.handle(msg);
+            assert!(app.quit);
+        }
+    }
+
+    #[test]
+    fn tab_moves_the_focus_and_arrows_scroll_it() {
+        let mut app = app_on("pool-sizing");
+        app.handle(Msg::Input(Event::Key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE))));
+        assert_eq!(app.ui.scroll_of(Panel::Lanes), 1);
+        app.handle(Msg::Input(Event::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE))));
+        assert_eq!(app.ui.focus, Panel::Futures);
+        app.handle(Msg::Input(Event::Key(KeyEvent::new(KeyCode::Up, KeyModifiers::NONE))));
+        assert_eq!(app.ui.scroll_of(Panel::Futures), 1);
+    }
+
+    #[test]
+    fn the_clock_ticks_only_while_live() {
+        let mut app = app_on("map-ordering");
+        app.session.as_mut().unwrap().started = Instant::now() - Duration::from_secs(2);
+        assert!(app.handle(Msg::Tick));
+        let now = app.session.as_ref().unwrap().view.now_us;
+        assert!(now >= 2_000_000);
+        app.handle(key(' '));
+        app.session.as_mut().unwrap().started = Instant::now() - Duration::from_secs(5);
+        assert!(!app.handle(Msg::Tick));
+    }
+}

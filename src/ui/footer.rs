@@ -9,25 +9,32 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::state::UiState;
 
+/// Most useful first: a narrow terminal cuts the end of the line.
 const KEYS: &[(&str, &str)] = &[
     ("space", "pause"),
-    (".", "step"),
     ("+/-", "workers"),
+    ("?", "help"),
+    ("q", "quit"),
+    (".", "step"),
     ("[/]", "speed"),
     ("r", "restart"),
     ("n/p", "lesson"),
     ("tab", "focus"),
-    ("?", "help"),
-    ("q", "quit"),
 ];
 
 /// Draws the footer line.
 pub fn render(ui: &UiState, frame: &mut Frame, area: Rect) {
     let key = ui.paint(Style::new().fg(Color::Black).bg(Color::Gray), Style::new().add_modifier(Modifier::REVERSED));
     let mut spans = Vec::new();
+    let roomy = area.width >= 110;
     for (k, what) in KEYS {
-        spans.push(Span::styled(format!(" {k} "), key));
-        spans.push(Span::raw(format!(" {what} ")));
+        if roomy {
+            spans.push(Span::styled(format!(" {k} "), key));
+            spans.push(Span::raw(format!(" {what} ")));
+        } else {
+            spans.push(Span::styled(*k, key));
+            spans.push(Span::raw(format!(" {what} ")));
+        }
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -41,7 +48,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("r", "restart the lesson"),
     ("n / p", "next / previous lesson"),
     ("esc", "back to the lesson list"),
-    ("tab", "focus the next panel (its title lights up)"),
+    ("tab", "focus the next panel (its title lights up); a short terminal shows the event log while it has the focus"),
     ("↑ ↓ PgUp PgDn", "scroll the focused panel; mouse wheel too"),
     ("?", "this help"),
     ("q, ctrl-c", "quit (the pool is stopped, no process is left)"),

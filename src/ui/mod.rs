@@ -90,7 +90,12 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame) {
                 .areas(bottom);
         queue::render(view, ui, frame, queue_area);
         futures::render(view, ui, frame, gap(futures_area));
-        results::render(view, ui, frame, gap(results_area));
+        if events.height == 0 && ui.focus == Panel::Log {
+            // No room for the log on a short terminal: it takes the results' place while focused.
+            log::render(view, ui, frame, gap(results_area));
+        } else {
+            results::render(view, ui, frame, gap(results_area));
+        }
         if events.height > 0 {
             log::render(view, ui, frame, events);
         }
