@@ -18,6 +18,8 @@
 pub mod pool;
 pub mod scenario;
 pub mod trace;
+
+// The terminal UI and the CPU sampler: only with the `ui` feature (the library builds without).
 #[cfg(feature = "ui")]
 pub mod sys;
 #[cfg(feature = "ui")]
