@@ -289,3 +289,16 @@ fn snapshot_map_ordering_80x24_head_of_line_warning() {
     insta::assert_snapshot!(screen.backend());
     assert!(format!("{}", screen.backend()).contains("⚠ Head-of-line blocking"));
 }
+
+#[test]
+fn no_color_draws_without_a_single_colour() {
+    use ratatui::style::Color;
+    let view = view_at(&pool_basics(), 2_500_000);
+    let ui = UiState { help: true, ..plain() };
+    let terminal = screen(&view, &ui, 120, 40);
+    for cell in terminal.backend().buffer().content() {
+        assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset), "{cell:?}");
+    }
+    // Without colour, task outcomes still differ: the failed task is marked in the lanes.
+    assert!(format!("{}", terminal.backend()).contains("[✗Proc"));
+}
