@@ -43,13 +43,19 @@ pub fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Some(Command::Bench(args)) => bench::main(&args),
-        Some(Command::Run(args)) if !args.headless && args.events.is_none() => {
+        // The live view needs a terminal; piped or redirected, `run` prints its transcript.
+        Some(Command::Run(args)) if !args.headless && args.events.is_none() && tty() => {
             return ui::main(Some(&args.scenario), args.seed, args.speed);
         }
         Some(Command::Run(args)) => return run::main(&args),
         Some(Command::Check(args)) => return check::main(&args),
         Some(Command::List) => return list::main(),
-        None => return ui::main(None, None, 1.0),
+        None if tty() => return ui::main(None, None, 1.0),
+        None => {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            Ok(())
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -58,4 +64,10 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// True when stdin and stdout are a terminal the UI can draw on.
+fn tty() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::io::stdin().is_terminal()
 }
