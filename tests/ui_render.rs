@@ -302,3 +302,19 @@ fn no_color_draws_without_a_single_colour() {
     // Without colour, task outcomes still differ: the failed task is marked in the lanes.
     assert!(format!("{}", terminal.backend()).contains("[✗Proc"));
 }
+
+#[test]
+fn a_busy_lane_drawn_long_after_its_last_event_does_not_panic() {
+    // The clock runs on past the timeline's buckets (no event for a long while).
+    let mut view = View::new(Lesson::of(&scenario::load("pool-basics").unwrap()));
+    view.apply(&ev(0, TraceKind::WorkerUp { worker: 0, pid: 1 }));
+    for i in 0..2_000u64 {
+        view.apply(&ev(i * 10, TraceKind::Submit { task: i, label: "t".into() }));
+        view.apply(&ev(i * 10 + 1, TraceKind::Start { task: i, worker: 0, pid: 1 }));
+        view.apply(&ev(i * 10 + 5, finish(i, 0, "t")));
+    }
+    view.tick(3_600_000_000);
+    for width in [40, 100, 200] {
+        screen(&view, &plain(), width, 30);
+    }
+}

@@ -255,10 +255,10 @@ fn draw_heat(
             break;
         }
         let b0 = (t0 / bucket_us) as usize;
-        let b1 = ((t1 / bucket_us).ceil() as usize).clamp(b0 + 1, history.busy.len());
         if b0 >= history.busy.len() {
             break;
         }
+        let b1 = ((t1 / bucket_us).ceil() as usize).clamp(b0 + 1, history.busy.len());
         let covered = (b1 - b0) as f64 * bucket_us;
         let mut busy: f64 = history.busy[b0..b1].iter().sum::<u64>() as f64;
         if let Some(s) = running {
