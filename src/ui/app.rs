@@ -27,6 +27,8 @@ pub const FPS: u64 = 30;
 pub const BATCH: usize = 10_000;
 /// The ticker's period: how often the clock of a running lesson moves on screen.
 pub const TICK: Duration = Duration::from_millis(100);
+/// Events kept for rewinding; a longer run cannot be rewound.
+pub const HISTORY_MAX: usize = 1_000_000;
 /// Events held at most while paused.
 pub const HOLD_MAX: usize = 1_000_000;
 /// How long a message about the last action stays.
@@ -65,6 +67,10 @@ struct Session {
     generation: u64,
     started: Instant,
     held: VecDeque<TraceEvent>,
+    /// Every event applied, for rewinding (up to [`HISTORY_MAX`]).
+    history: Vec<TraceEvent>,
+    /// The picture rewound to an earlier moment, while paused.
+    rewound: Option<View>,
 }
 
 impl Drop for Session {
@@ -249,7 +255,7 @@ impl App {
                 let (ui, lessons) = (&self.ui, &self.lessons);
                 let session = self.session.as_ref();
                 terminal.draw(|f| match session {
-                    Some(session) => super::render(&session.view, ui, f),
+                    Some(session) => super::render(session.rewound.as_ref().unwrap_or(&session.view), ui, f),
                     None => {
                         let list: Vec<Lesson> = lessons.iter().map(|(_, l)| l.clone()).collect();
                         picker::render(&list, ui, f, f.area());
@@ -357,6 +363,8 @@ impl App {
                 }
             }
             KeyCode::Char('.') => self.step_one(),
+            KeyCode::Left => self.scrub(-1),
+            KeyCode::Right => self.scrub(1),
             KeyCode::Char('+') | KeyCode::Char('=') => self.resize(1),
             KeyCode::Char('-') | KeyCode::Char('_') => self.resize(-1),
             KeyCode::Char('[') => self.set_speed(0.5),
@@ -414,7 +422,9 @@ impl App {
 
     fn resume(&mut self) {
         self.ui.paused = false;
+        self.ui.rewound_from = None;
         if let Some(session) = self.session.as_mut() {
+            session.rewound = None;
             while let Some(event) = session.held.pop_front() {
                 apply(session, &event, &self.watched);
             }
@@ -429,6 +439,12 @@ impl App {
             self.ui.paused = true;
             return;
         }
+        if let Some(t) = self.session.as_ref().and_then(|s| s.rewound.as_ref()).map(|v| v.now_us) {
+            // Rewound: the next recorded event.
+            let next = self.session.as_ref().and_then(|s| s.history.iter().find(|e| e.t > t)).map(|e| e.t);
+            self.rewind_to(next.unwrap_or(u64::MAX));
+            return;
+        }
         if let Some(session) = self.session.as_mut() {
             match session.held.pop_front() {
                 Some(event) => apply(session, &event, &self.watched),
@@ -438,6 +454,33 @@ impl App {
                 self.ui.held = session.held.len();
             }
         }
+    }
+
+    /// ←/→: moves the paused picture back or forth in time by a fiftieth of the axis.
+    fn scrub(&mut self, direction: i64) {
+        self.ui.paused = true;
+        let Some(session) = self.session.as_ref() else { return };
+        let live = session.view.now_us;
+        let at = session.rewound.as_ref().map_or(live, |v| v.now_us);
+        let step = (super::lanes::axis_span_us(live) / 50).max(20_000);
+        let target = if direction < 0 { at.saturating_sub(step) } else { at.saturating_add(step) };
+        self.rewind_to(target);
+    }
+
+    /// Shows the picture as it was at `t`; at or past the live clock, the live picture.
+    fn rewind_to(&mut self, t: u64) {
+        let Some(session) = self.session.as_mut() else { return };
+        if t >= session.view.now_us {
+            session.rewound = None;
+            self.ui.rewound_from = None;
+            return;
+        }
+        if session.history.len() >= HISTORY_MAX {
+            self.flash("this run has too many events to rewind");
+            return;
+        }
+        session.rewound = Some(session.view.at(&session.history, t));
+        self.ui.rewound_from = Some(session.view.now_us);
     }
 
     fn resize(&mut self, by: isize) {
@@ -501,6 +544,7 @@ impl App {
         self.ui.held = 0;
         self.ui.scroll = [0; 5];
         self.ui.flash = None;
+        self.ui.rewound_from = None;
         self.ui.lesson = builtin.map(|i| (i, self.lessons.len()));
         let options = RunOptions { seed: self.options.seed, speed: self.ui.speed, worker_program: None };
         let started = Instant::now();
@@ -521,8 +565,17 @@ impl App {
             }
         });
         let view = View::new(Lesson::of(&scenario));
-        self.session =
-            Some(Session { scenario, builtin, view, run: Some(run), generation, started, held: VecDeque::new() });
+        self.session = Some(Session {
+            scenario,
+            builtin,
+            view,
+            run: Some(run),
+            generation,
+            started,
+            held: VecDeque::new(),
+            history: Vec::new(),
+            rewound: None,
+        });
     }
 
     /// Stops the run on screen without waiting for it (a reaper thread joins it).
@@ -559,6 +612,9 @@ impl App {
 /// when workers come or go.
 fn apply(session: &mut Session, event: &TraceEvent, watched: &Watched) {
     session.view.apply(event);
+    if session.history.len() < HISTORY_MAX {
+        session.history.push(event.clone());
+    }
     if matches!(event.kind, TraceKind::WorkerUp { .. } | TraceKind::WorkerDown { .. })
         && let Ok(mut w) = watched.lock()
     {
@@ -588,6 +644,8 @@ mod tests {
             generation: 7,
             started: Instant::now(),
             held: VecDeque::new(),
+            history: Vec::new(),
+            rewound: None,
         });
         app
     }
@@ -654,5 +712,25 @@ mod tests {
         app.handle(key(' '));
         app.session.as_mut().unwrap().started = Instant::now() - Duration::from_secs(5);
         assert!(!app.handle(Msg::Tick));
+    }
+
+    #[test]
+    fn left_rewinds_the_paused_picture_and_right_comes_back_to_live() {
+        let mut app = app_on("map-ordering");
+        for i in 0..10 {
+            app.handle(submit(i * 100_000, i));
+        }
+        let arrow = |code| Msg::Input(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+        app.handle(arrow(KeyCode::Left));
+        assert!(app.ui.paused);
+        let rewound = app.session.as_ref().unwrap().rewound.as_ref().map(|v| v.model.tasks.len());
+        assert_eq!(rewound, Some(9), "one fiftieth of a 1 s axis back from 0.9 s: 9 tasks submitted");
+        assert_eq!(app.ui.rewound_from, Some(900_000));
+        app.handle(key('.'));
+        assert!(app.session.as_ref().unwrap().rewound.is_none(), "the next event is the live one");
+        app.handle(arrow(KeyCode::Left));
+        app.handle(arrow(KeyCode::Right));
+        assert!(app.session.as_ref().unwrap().rewound.is_none());
+        assert_eq!(app.ui.rewound_from, None);
     }
 }

@@ -43,6 +43,7 @@ pub fn render(ui: &UiState, frame: &mut Frame, area: Rect) {
 pub const HELP: &[(&str, &str)] = &[
     ("space", "pause / resume the picture"),
     (".", "while paused: show one more event"),
+    ("← / →", "while paused: rewind / replay what was recorded (space: back to live)"),
     ("+ / -", "add / remove a worker, live (running tasks finish first)"),
     ("[ / ]", "restart the lesson slower / faster (durations ÷ speed)"),
     ("r", "restart the lesson"),

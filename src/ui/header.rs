@@ -17,6 +17,11 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
             " ■ finished: r again, n next ",
             ui.paint(Style::new().fg(Color::Black).bg(Color::Green), Style::new().add_modifier(Modifier::REVERSED)),
         )
+    } else if let Some(live) = ui.rewound_from {
+        Span::styled(
+            format!(" ⏪ REWOUND from {} · ←/→ scrub · space: live ", short_us(live)),
+            ui.paint(Style::new().fg(Color::Black).bg(Color::Magenta), Style::new().add_modifier(Modifier::REVERSED)),
+        )
     } else if ui.paused {
         Span::styled(
             format!(" ‖ PAUSED · {} events held ", ui.held),

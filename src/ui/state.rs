@@ -57,6 +57,8 @@ pub struct UiState {
     pub lesson: Option<(usize, usize)>,
     /// The highlighted row of the lesson picker.
     pub picked: usize,
+    /// Rewound (while paused): the live clock the picture went back from (µs).
+    pub rewound_from: Option<u64>,
 }
 
 impl Default for UiState {
@@ -72,6 +74,7 @@ impl Default for UiState {
             flash: None,
             lesson: None,
             picked: 0,
+            rewound_from: None,
         }
     }
 }

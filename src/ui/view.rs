@@ -122,4 +122,18 @@ impl View {
         }
         self.model.lanes.values().filter(|l| l.up_since.is_some()).map(|l| l.pid).collect()
     }
+
+    /// The view as it was at `t`: this view's lesson and CPU reading, and the events of
+    /// `history` up to `t` folded again from the start (rewind).
+    pub fn at(&self, history: &[TraceEvent], t: u64) -> View {
+        let mut view = View::new(self.lesson.clone());
+        let end = history.partition_point(|e| e.t <= t);
+        for event in &history[..end] {
+            view.apply(event);
+        }
+        view.tick(t);
+        view.cpu = self.cpu.clone();
+        view.process_cpu = self.process_cpu.clone();
+        view
+    }
 }
