@@ -15,6 +15,17 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
 
+/// The lessons the screens are drawn for, frozen here so a change to a built-in lesson's text
+/// does not change these snapshots.
+fn lesson(name: &str) -> scenario::Scenario {
+    let text = match name {
+        "map-ordering" => include_str!("ui_lessons/map-ordering.toml"),
+        "pool-basics" => include_str!("ui_lessons/pool-basics.toml"),
+        other => panic!("no frozen lesson {other}"),
+    };
+    scenario::parse(text, &format!("tests/ui_lessons/{name}.toml"), name).unwrap()
+}
+
 fn ev(t: u64, kind: TraceKind) -> TraceEvent {
     TraceEvent { t, kind }
 }
@@ -34,7 +45,7 @@ fn result(task: u64, label: &str) -> TraceKind {
 
 /// map-ordering: 4 threads; Page0 takes 2 s, the others 0.5 s; map hands Page0 out first.
 fn map_ordering() -> (scenario::Scenario, Vec<TraceEvent>) {
-    let s = scenario::load("map-ordering").unwrap();
+    let s = lesson("map-ordering");
     let mut e = vec![
         ev(
             0,
@@ -83,7 +94,7 @@ fn map_ordering() -> (scenario::Scenario, Vec<TraceEvent>) {
 
 /// pool-basics: 10 one-second tasks on 4 worker processes; one task failing for variety.
 fn pool_basics() -> (scenario::Scenario, Vec<TraceEvent>) {
-    let s = scenario::load("pool-basics").unwrap();
+    let s = lesson("pool-basics");
     let mut e = vec![
         ev(
             0,
@@ -189,9 +200,9 @@ fn snapshot_pool_basics_160x48_help() {
 
 #[test]
 fn snapshot_picker_80x24() {
-    let lessons: Vec<Lesson> = scenario::builtin_names().map(|n| Lesson::of(&scenario::load(n).unwrap())).collect();
+    let lessons: Vec<Lesson> = ["pool-basics", "map-ordering"].iter().map(|n| Lesson::of(&lesson(n))).collect();
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
-    let ui = UiState { picked: 3, ..plain() };
+    let ui = UiState { picked: 1, ..plain() };
     terminal.draw(|f| picker::render(&lessons, &ui, f, f.area())).unwrap();
     insta::assert_snapshot!(terminal.backend());
 }
@@ -250,7 +261,7 @@ fn cpu_widget_bars_for_few_cores_heat_strip_for_many() {
 
 #[test]
 fn a_million_tiny_tasks_keep_the_timeline_bounded() {
-    let mut view = View::new(Lesson::of(&scenario::load("pool-basics").unwrap()));
+    let mut view = View::new(Lesson::of(&lesson("pool-basics")));
     view.apply(&ev(0, TraceKind::WorkerUp { worker: 0, pid: 1 }));
     for i in 0..200_000u64 {
         let t = i * 50;
@@ -306,7 +317,7 @@ fn no_color_draws_without_a_single_colour() {
 #[test]
 fn a_busy_lane_drawn_long_after_its_last_event_does_not_panic() {
     // The clock runs on past the timeline's buckets (no event for a long while).
-    let mut view = View::new(Lesson::of(&scenario::load("pool-basics").unwrap()));
+    let mut view = View::new(Lesson::of(&lesson("pool-basics")));
     view.apply(&ev(0, TraceKind::WorkerUp { worker: 0, pid: 1 }));
     for i in 0..2_000u64 {
         view.apply(&ev(i * 10, TraceKind::Submit { task: i, label: "t".into() }));
