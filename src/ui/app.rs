@@ -28,9 +28,9 @@ pub const BATCH: usize = 10_000;
 /// The ticker's period: how often the clock of a running lesson moves on screen.
 pub const TICK: Duration = Duration::from_millis(100);
 /// Events kept for rewinding; a longer run cannot be rewound.
-pub const HISTORY_MAX: usize = 1_000_000;
+pub const HISTORY_MAX: usize = 250_000;
 /// Events held at most while paused.
-pub const HOLD_MAX: usize = 1_000_000;
+pub const HOLD_MAX: usize = 250_000;
 /// How long a message about the last action stays.
 const FLASH: Duration = Duration::from_secs(3);
 
