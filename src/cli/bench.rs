@@ -5,7 +5,8 @@
 //! Every contender runs the same workload: `tasks` no-op tasks submitted one after another
 //! to 2 workers, then every result collected in order — the loop of
 //! `fs = [ex.submit(noop) for _ in range(N)]; [f.result() for f in fs]`. Contenders are
-//! interleaved round by round so a noisy neighbour hurts them alike; medians are quoted.
+//! interleaved round by round so a noisy neighbour hurts them alike, each round in a fresh
+//! process after a warm-up run; medians are quoted.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -25,9 +26,67 @@ pub struct BenchArgs {
     /// Tasks per measurement.
     #[arg(long, default_value_t = 100_000)]
     pub tasks: usize,
-    /// Rounds per contender; the median is reported.
-    #[arg(long, default_value_t = 7)]
+    /// Rounds per contender (each a fresh process measuring 3 runs); the median is reported.
+    #[arg(long, default_value_t = 5)]
     pub rounds: usize,
+    /// Run one round of one contender in this process and print its figures (used by the
+    /// bench itself: every round runs in a fresh process, so no contender inherits another's
+    /// heap or threads).
+    #[arg(long, hide = true)]
+    pub contender: Option<Contender>,
+}
+
+/// The contenders of the thread-pool table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Contender {
+    /// The raw crossbeam-channel hand-off.
+    Floor,
+    /// `ThreadPool(2)` without a probe.
+    Thread,
+    /// `ThreadPool(2)` with a drained `BufferProbe`.
+    ThreadProbe,
+}
+
+/// Runs one round of `contender` in this process: two warm-up runs (page faults, thread
+/// start-up, the allocator's first pages), then three measured runs; their median.
+/// Returns tasks per second and the events the probe dropped.
+fn one_round(contender: Contender, tasks: usize) -> (f64, u64) {
+    let run = || match contender {
+        Contender::Floor => (raw_channel(tasks), 0),
+        Contender::Thread => thread_pool(tasks, false),
+        Contender::ThreadProbe => thread_pool(tasks, true),
+    };
+    let _ = (run(), run());
+    let mut dropped = 0;
+    let rates = (0..3)
+        .map(|_| {
+            let (elapsed, lost) = run();
+            dropped += lost;
+            rate(tasks, elapsed)
+        })
+        .collect();
+    (median(rates), dropped)
+}
+
+/// Runs one round of `contender` in a fresh poolscope process.
+fn round_in_child(contender: Contender, tasks: usize) -> anyhow::Result<(f64, u64)> {
+    let program = std::env::current_exe().context("cannot find the poolscope binary")?;
+    let name = match contender {
+        Contender::Floor => "floor",
+        Contender::Thread => "thread",
+        Contender::ThreadProbe => "thread-probe",
+    };
+    let output = Command::new(program)
+        .args(["bench", "--tasks", &tasks.to_string(), "--contender", name])
+        .output()
+        .context("cannot start a benchmark process")?;
+    anyhow::ensure!(output.status.success(), "the {name} round failed: {}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut fields = text.split_whitespace().map(str::parse::<f64>);
+    match (fields.next(), fields.next()) {
+        (Some(Ok(rate)), Some(Ok(dropped))) => Ok((rate, dropped as u64)),
+        _ => anyhow::bail!("the {name} round printed {text:?}"),
+    }
 }
 
 /// Tasks per second of one run of `tasks` tasks that took `elapsed`.
@@ -96,7 +155,7 @@ fn drain_on_tick(probe: Arc<BufferProbe>, stop: crossbeam_channel::Receiver<()>)
 fn thread_pool(tasks: usize, probe: bool) -> (Duration, u64) {
     let channel_probe = BufferProbe::new(1 << 17);
     let (stop, stopped) = crossbeam_channel::bounded(1);
-    let consumer = drain_on_tick(Arc::clone(&channel_probe), stopped);
+    let consumer = probe.then(|| drain_on_tick(Arc::clone(&channel_probe), stopped));
     let mut builder = ThreadPool::builder().workers(2);
     if probe {
         builder = builder.probe(Arc::clone(&channel_probe) as _);
@@ -112,7 +171,9 @@ fn thread_pool(tasks: usize, probe: bool) -> (Duration, u64) {
     drop(pool);
     let dropped = channel_probe.dropped();
     let _ = stop.send(());
-    let _ = consumer.join();
+    if let Some(consumer) = consumer {
+        let _ = consumer.join();
+    }
     (elapsed, dropped)
 }
 
@@ -146,15 +207,21 @@ pub(crate) fn python_rate(script: &str, tasks: usize) -> anyhow::Result<Option<f
 /// Runs the benchmark and prints the table or the JSON object.
 pub fn main(args: &BenchArgs) -> anyhow::Result<()> {
     let tasks = args.tasks.max(1);
+    if let Some(contender) = args.contender {
+        let (rate, dropped) = one_round(contender, tasks);
+        println!("{rate} {dropped}");
+        return Ok(());
+    }
     let rounds = args.rounds.max(1);
     let (mut floor, mut plain, mut probed, mut dropped) = (Vec::new(), Vec::new(), Vec::new(), 0);
-    // A warm-up round, not counted: page faults and thread start-up land here.
-    let _ = (raw_channel(tasks), thread_pool(tasks, false), thread_pool(tasks, true));
+    // Interleaved, so a noisy neighbour hurts every contender alike; each round in a fresh
+    // process, so none inherits another's heap (the floor's 100k one-shot channels, freed
+    // across threads, would slow whatever ran after it in the same process).
     for _ in 0..rounds {
-        floor.push(rate(tasks, raw_channel(tasks)));
-        plain.push(rate(tasks, thread_pool(tasks, false).0));
-        let (elapsed, lost) = thread_pool(tasks, true);
-        probed.push(rate(tasks, elapsed));
+        floor.push(round_in_child(Contender::Floor, tasks)?.0);
+        plain.push(round_in_child(Contender::Thread, tasks)?.0);
+        let (rate, lost) = round_in_child(Contender::ThreadProbe, tasks)?;
+        probed.push(rate);
         dropped += lost;
     }
     let python_rounds = rounds.min(3);

@@ -235,6 +235,8 @@ pub struct BufferProbe {
     shards: std::sync::Mutex<Vec<Arc<Shard>>>,
     /// Collected but newer than the last collection began: released next time.
     held_back: std::sync::Mutex<Vec<Event>>,
+    /// Emptied buffers, kept for their capacity and handed back to the threads.
+    spares: std::sync::Mutex<Vec<Vec<Event>>>,
     capacity: usize,
     dropped: AtomicU64,
 }
@@ -256,6 +258,7 @@ impl BufferProbe {
             key: Arc::new(()),
             shards: std::sync::Mutex::default(),
             held_back: std::sync::Mutex::default(),
+            spares: std::sync::Mutex::default(),
             capacity,
             dropped: AtomicU64::new(0),
         })
@@ -273,21 +276,44 @@ impl BufferProbe {
     }
 
     fn collect(&self, out: &mut Vec<Event>, horizon: Option<Instant>) {
-        // Everything moves straight into `out`, and every buffer keeps its capacity: in a
-        // steady state a collection allocates nothing.
-        let start = out.len();
-        let mut held_back = self.held_back.lock().unwrap_or_else(|e| e.into_inner());
-        out.append(&mut held_back);
+        // Take every thread's buffer whole, leaving an empty one with capacity in its place,
+        // then merge the runs (each is in time order already) straight into `out`: every
+        // event moves once, and in a steady state nothing is allocated.
         let shards: Vec<Arc<Shard>> = self.shards.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        for shard in shards {
-            out.append(&mut shard.events.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut held_back = self.held_back.lock().unwrap_or_else(|e| e.into_inner());
+        let mut runs = vec![std::mem::take(&mut *held_back)];
+        {
+            let mut spares = self.spares.lock().unwrap_or_else(|e| e.into_inner());
+            for shard in &shards {
+                let mut events = shard.events.lock().unwrap_or_else(|e| e.into_inner());
+                if !events.is_empty() {
+                    let spare = spares.pop().unwrap_or_default();
+                    runs.push(std::mem::replace(&mut *events, spare));
+                }
+            }
         }
-        // Each buffer is in time order already; the stable sort merges those runs.
-        out[start..].sort_by_key(|e| e.at);
-        if let Some(horizon) = horizon {
-            let keep = start + out[start..].partition_point(|e| e.at < horizon);
-            held_back.extend(out.drain(keep..));
+        out.reserve(runs.iter().map(Vec::len).sum());
+        let mut heads: Vec<_> = runs.iter_mut().map(|run| run.drain(..).peekable()).collect();
+        loop {
+            let mut earliest: Option<(usize, Instant)> = None;
+            for (i, head) in heads.iter_mut().enumerate() {
+                if let Some(event) = head.peek()
+                    && earliest.is_none_or(|(_, at)| event.at < at)
+                {
+                    earliest = Some((i, event.at));
+                }
+            }
+            let Some((i, at)) = earliest else { break };
+            let event = heads[i].next().expect("peeked");
+            match horizon {
+                Some(horizon) if at >= horizon => held_back.push(event),
+                _ => out.push(event),
+            }
         }
+        drop(heads);
+        let mut spares = self.spares.lock().unwrap_or_else(|e| e.into_inner());
+        spares.extend(runs.into_iter().skip(1).filter(|run| run.capacity() > 0));
+        spares.truncate(16);
     }
 
     /// How many events were dropped because the reader fell behind.

@@ -4,7 +4,7 @@ mod worker;
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -74,7 +74,6 @@ pub(crate) struct Shared {
     pub(crate) pid: u32,
     name: String,
     eager: bool,
-    next_task: AtomicU64,
     /// Workers that finished a task and have not been claimed by a submit since
     /// (`ThreadPoolExecutor._idle_semaphore`); only kept while the pool is below its size.
     idle_tokens: AtomicUsize,
@@ -84,7 +83,8 @@ pub(crate) struct Shared {
     stopping: AtomicU8,
     /// Held by submitters and by shutdown, so no job slips in after the workers were told
     /// to leave.
-    gate: Mutex<()>,
+    /// (It also numbers the tasks: the next task's id.)
+    gate: Mutex<TaskId>,
     workers: Mutex<WorkerSet>,
     /// Held while joining the workers, so a second `shutdown(wait)` waits too.
     joining: Mutex<()>,
@@ -192,12 +192,11 @@ impl ThreadPoolBuilder {
             pid: std::process::id(),
             name: self.name,
             eager: self.eager,
-            next_task: AtomicU64::new(0),
             idle_tokens: AtomicUsize::new(0),
             live: AtomicUsize::new(0),
             target: AtomicUsize::new(size),
             stopping: AtomicU8::new(OPEN),
-            gate: Mutex::new(()),
+            gate: Mutex::new(0),
             workers: Mutex::new(WorkerSet { free_ids: BTreeSet::new(), next_id: 0, threads: Vec::new() }),
             joining: Mutex::new(()),
         });
@@ -232,11 +231,11 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let gate = self.shared.lock_gate();
+        let mut gate = self.shared.lock_gate();
         if self.shared.stopping.load(Ordering::Relaxed) != OPEN {
             return Err(SubmitError::Shutdown(f));
         }
-        let id = self.shared.submitted(None);
+        let id = self.shared.submitted(&mut gate, None);
         let (future, task) = single(id, self.shared.telemetry.clone(), move |_: &dyn TaskEnv| Ok(f()), no_value);
         self.send(Msg::Task(task), &gate);
         Ok(future)
@@ -253,11 +252,11 @@ impl ThreadPool {
         T: Send + 'static,
         E: fmt::Display,
     {
-        let gate = self.shared.lock_gate();
+        let mut gate = self.shared.lock_gate();
         if self.shared.stopping.load(Ordering::Relaxed) != OPEN {
             return Err(SubmitError::Shutdown(f));
         }
-        let id = self.shared.submitted(None);
+        let id = self.shared.submitted(&mut gate, None);
         let work = move |_: &dyn TaskEnv| f().map_err(|e| TaskError::Failed(e.to_string()));
         let (future, task) = single(id, self.shared.telemetry.clone(), work, no_value);
         self.send(Msg::Task(task), &gate);
@@ -335,7 +334,7 @@ impl ThreadPool {
         R: Send + 'static,
     {
         let items: Vec<I> = items.into_iter().collect();
-        let gate = self.shared.lock_gate();
+        let mut gate = self.shared.lock_gate();
         if self.shared.stopping.load(Ordering::Relaxed) != OPEN {
             return Err(SubmitError::Shutdown(items));
         }
@@ -343,8 +342,11 @@ impl ThreadPool {
         let mut futures = Vec::with_capacity(items.len());
         let mut items = items.into_iter().peekable();
         while items.peek().is_some() {
-            let chunk: Vec<(Future<R>, I)> =
-                items.by_ref().take(chunksize.max(1)).map(|item| (self.shared.new_future(None), item)).collect();
+            let chunk: Vec<(Future<R>, I)> = items
+                .by_ref()
+                .take(chunksize.max(1))
+                .map(|item| (self.shared.new_future(&mut gate, None), item))
+                .collect();
             futures.extend(chunk.iter().map(|(future, _)| future.clone()));
             self.send(Msg::Job(Box::new(Chunk { function: Arc::clone(&function), items: chunk })), &gate);
         }
@@ -392,7 +394,7 @@ impl ThreadPool {
         specs: Vec<TaskSpec>,
         chunksize: usize,
     ) -> Result<Vec<Future<TaskValue>>, SubmitError<Vec<TaskSpec>>> {
-        let gate = self.shared.lock_gate();
+        let mut gate = self.shared.lock_gate();
         if self.shared.stopping.load(Ordering::Relaxed) != OPEN {
             return Err(SubmitError::Shutdown(specs));
         }
@@ -402,7 +404,7 @@ impl ThreadPool {
             let tasks: Vec<(Future<TaskValue>, TaskSpec)> = specs
                 .by_ref()
                 .take(chunksize.max(1))
-                .map(|spec| (self.shared.new_future(Some(&spec.label)), spec))
+                .map(|spec| (self.shared.new_future(&mut gate, Some(&spec.label)), spec))
                 .collect();
             futures.extend(tasks.iter().map(|(future, _)| future.clone()));
             self.send(Msg::Job(Box::new(Specs { tasks })), &gate);
@@ -410,7 +412,7 @@ impl ThreadPool {
         Ok(futures)
     }
 
-    fn send(&self, msg: Msg, _gate: &MutexGuard<'_, ()>) {
+    fn send(&self, msg: Msg, _gate: &MutexGuard<'_, TaskId>) {
         // The pool's own receiver lives as long as the pool: the send cannot fail.
         let _ = self.tx.send(msg);
         if !self.shared.eager {
@@ -598,7 +600,7 @@ impl Executor for ThreadPool {
 }
 
 impl Shared {
-    fn lock_gate(&self) -> MutexGuard<'_, ()> {
+    fn lock_gate(&self) -> MutexGuard<'_, TaskId> {
         self.gate.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -613,8 +615,9 @@ impl Shared {
     }
 
     /// The id of the next task, reported as submitted and counted into the queue.
-    fn submitted(&self, label: Option<&str>) -> TaskId {
-        let id: TaskId = self.next_task.fetch_add(1, Ordering::Relaxed);
+    fn submitted(&self, gate: &mut MutexGuard<'_, TaskId>, label: Option<&str>) -> TaskId {
+        let id: TaskId = **gate;
+        **gate += 1;
         if let Some(telemetry) = &self.telemetry {
             let queued = telemetry.enqueued(1);
             telemetry.emit(EventKind::Submit { task: id, label: label.map(Arc::from), queued });
@@ -623,8 +626,8 @@ impl Shared {
     }
 
     /// A future for the next task, reported as submitted and counted into the queue.
-    fn new_future<T: 'static>(&self, label: Option<&str>) -> Future<T> {
-        Future::new(self.submitted(label), self.telemetry.clone())
+    fn new_future<T: 'static>(&self, gate: &mut MutexGuard<'_, TaskId>, label: Option<&str>) -> Future<T> {
+        Future::new(self.submitted(gate, label), self.telemetry.clone())
     }
 
     /// `ThreadPoolExecutor._adjust_thread_count`: a submit that finds no idle worker starts
