@@ -372,13 +372,13 @@ fn the_probe_reports_each_step_of_a_task_and_of_the_pool() {
     assert_eq!(
         kinds,
         [
-            EventKind::Submit { task: 0, label: None, queued: 1 },
+            EventKind::Submit { task: 0, label: None, queued: 1, cost: None },
             EventKind::WorkerUp { worker: 0, pid },
             EventKind::Start { task: 0, worker: 0, pid, queued: 0 },
-            EventKind::Submit { task: 1, label: None, queued: 1 },
+            EventKind::Submit { task: 1, label: None, queued: 1, cost: None },
             EventKind::Cancel { task: 1, ok: true, queued: 0 },
             EventKind::Cancel { task: 0, ok: false, queued: 0 },
-            EventKind::Submit { task: 2, label: None, queued: 1 },
+            EventKind::Submit { task: 2, label: None, queued: 1, cost: None },
             EventKind::Finish { task: 0, worker: 0, outcome: Outcome::Ok, value: None, error: None },
             EventKind::Start { task: 2, worker: 0, pid, queued: 0 },
             EventKind::Finish { task: 2, worker: 0, outcome: Outcome::Ok, value: None, error: None },
@@ -414,7 +414,12 @@ fn the_probe_reports_failures_labels_and_abandoned_tasks() {
         value: None,
         error: Some("bad input".into())
     }));
-    assert!(events.contains(&EventKind::Submit { task: 2, label: Some("Process7".into()), queued: 1 }));
+    assert!(events.contains(&EventKind::Submit {
+        task: 2,
+        label: Some("Process7".into()),
+        queued: 1,
+        cost: Some(Duration::ZERO)
+    }));
     assert!(events.contains(&EventKind::Abandon { task: 2, queued: 0 }));
     assert_eq!(worker_downs(&events), [(0, "terminated")]);
 }
@@ -434,7 +439,7 @@ fn a_bounded_probe_nobody_reads_drops_and_counts_instead_of_blocking() {
     let kept = kinds(&events);
     assert_eq!(kept.len(), 4);
     assert_eq!(kept[0], EventKind::WorkerUp { worker: 0, pid: std::process::id() });
-    assert_eq!(kept[1], EventKind::Submit { task: 0, label: None, queued: 1 });
+    assert_eq!(kept[1], EventKind::Submit { task: 0, label: None, queued: 1, cost: None });
 }
 
 #[test]

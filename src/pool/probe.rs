@@ -112,6 +112,8 @@ pub enum EventKind {
         task: TaskId,
         /// Its label, when it has one.
         label: Option<Arc<str>>,
+        /// What it takes alone ([`crate::pool::TaskSpec::nominal_cost`]), when known.
+        cost: Option<std::time::Duration>,
         /// Tasks waiting after this one was queued.
         queued: usize,
     },

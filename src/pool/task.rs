@@ -89,6 +89,17 @@ impl TaskSpec {
     pub fn new(work: Work, duration: Duration, label: impl Into<String>) -> TaskSpec {
         TaskSpec { work, duration, label: label.into() }
     }
+
+    /// What the task takes alone, on a free worker and a free core: the yardstick of
+    /// speed-up. Under a GIL or on busy cores a CPU-bound task's wall time stretches, so its
+    /// run time would overstate the serial cost. `None` when it is not known in advance
+    /// (`sum_squares`, or a `queue_get` that waits for an item).
+    pub fn nominal_cost(&self) -> Option<Duration> {
+        match self.work {
+            Work::SumSquares { .. } | Work::QueueGet { .. } => None,
+            _ => Some(self.duration),
+        }
+    }
 }
 
 /// What a task returns: who ran it, and its output if it computes one.

@@ -235,7 +235,7 @@ impl ThreadPool {
         if self.shared.stopping.load(Ordering::Relaxed) != OPEN {
             return Err(SubmitError::Shutdown(f));
         }
-        let id = self.shared.submitted(&mut gate, None);
+        let id = self.shared.submitted(&mut gate, None, None);
         let (future, task) = single(id, self.shared.telemetry.clone(), move |_: &dyn TaskEnv| Ok(f()), no_value);
         self.send(Msg::Task(task), &gate);
         Ok(future)
@@ -256,7 +256,7 @@ impl ThreadPool {
         if self.shared.stopping.load(Ordering::Relaxed) != OPEN {
             return Err(SubmitError::Shutdown(f));
         }
-        let id = self.shared.submitted(&mut gate, None);
+        let id = self.shared.submitted(&mut gate, None, None);
         let work = move |_: &dyn TaskEnv| f().map_err(|e| TaskError::Failed(e.to_string()));
         let (future, task) = single(id, self.shared.telemetry.clone(), work, no_value);
         self.send(Msg::Task(task), &gate);
@@ -345,7 +345,7 @@ impl ThreadPool {
             let chunk: Vec<(Future<R>, I)> = items
                 .by_ref()
                 .take(chunksize.max(1))
-                .map(|item| (self.shared.new_future(&mut gate, None), item))
+                .map(|item| (self.shared.new_future(&mut gate, None, None), item))
                 .collect();
             futures.extend(chunk.iter().map(|(future, _)| future.clone()));
             self.send(Msg::Job(Box::new(Chunk { function: Arc::clone(&function), items: chunk })), &gate);
@@ -404,7 +404,7 @@ impl ThreadPool {
             let tasks: Vec<(Future<TaskValue>, TaskSpec)> = specs
                 .by_ref()
                 .take(chunksize.max(1))
-                .map(|spec| (self.shared.new_future(&mut gate, Some(&spec.label)), spec))
+                .map(|spec| (self.shared.new_future(&mut gate, Some(&spec.label), spec.nominal_cost()), spec))
                 .collect();
             futures.extend(tasks.iter().map(|(future, _)| future.clone()));
             self.send(Msg::Job(Box::new(Specs { tasks })), &gate);
@@ -615,19 +615,24 @@ impl Shared {
     }
 
     /// The id of the next task, reported as submitted and counted into the queue.
-    fn submitted(&self, gate: &mut MutexGuard<'_, TaskId>, label: Option<&str>) -> TaskId {
+    fn submitted(&self, gate: &mut MutexGuard<'_, TaskId>, label: Option<&str>, cost: Option<Duration>) -> TaskId {
         let id: TaskId = **gate;
         **gate += 1;
         if let Some(telemetry) = &self.telemetry {
             let queued = telemetry.enqueued(1);
-            telemetry.emit(EventKind::Submit { task: id, label: label.map(Arc::from), queued });
+            telemetry.emit(EventKind::Submit { task: id, label: label.map(Arc::from), cost, queued });
         }
         id
     }
 
     /// A future for the next task, reported as submitted and counted into the queue.
-    fn new_future<T: 'static>(&self, gate: &mut MutexGuard<'_, TaskId>, label: Option<&str>) -> Future<T> {
-        Future::new(self.submitted(gate, label), self.telemetry.clone())
+    fn new_future<T: 'static>(
+        &self,
+        gate: &mut MutexGuard<'_, TaskId>,
+        label: Option<&str>,
+        cost: Option<Duration>,
+    ) -> Future<T> {
+        Future::new(self.submitted(gate, label, cost), self.telemetry.clone())
     }
 
     /// `ThreadPoolExecutor._adjust_thread_count`: a submit that finds no idle worker starts

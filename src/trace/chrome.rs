@@ -94,7 +94,7 @@ impl ChromeTrace {
                 self.out.push(json!({"ph": "i", "s": "t", "name": format!("worker down: {reason}"),
                     "pid": PID, "tid": worker_tid(*worker), "ts": t}));
             }
-            TraceKind::Submit { task, label } => {
+            TraceKind::Submit { task, label, .. } => {
                 self.labels.insert(*task, label.clone());
                 self.out.push(json!({"ph": "s", "cat": "submit", "name": "submit", "id": task, "pid": PID, "tid": MAIN_TID, "ts": t}));
             }

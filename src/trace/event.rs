@@ -117,6 +117,10 @@ pub enum TraceKind {
         task: TaskId,
         /// Its label.
         label: String,
+        /// *Extra*: what it takes alone (µs) — its duration, for work whose time is known in
+        /// advance; the yardstick of the summary's speed-up.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_us: Option<u64>,
     },
     /// A worker began a task.
     Start {

@@ -62,6 +62,8 @@ pub struct TaskRecord {
     pub callbacks: u32,
     /// What the main program got for it, the last time it asked.
     pub received: Option<ResultOutcome>,
+    /// What it takes alone (µs), when known in advance.
+    pub cost_us: Option<u64>,
 }
 
 impl TaskRecord {
@@ -73,6 +75,13 @@ impl TaskRecord {
     /// Run time: start to end.
     pub fn run_us(&self) -> Option<u64> {
         Some(self.ended_us?.saturating_sub(self.started_us?))
+    }
+
+    /// What the task would take on one worker alone: its nominal cost when known (a CPU-bound
+    /// task slowed by a GIL or busy cores runs longer than that), else its run time.
+    pub fn serial_us(&self) -> Option<u64> {
+        let run = self.run_us()?;
+        Some(self.cost_us.unwrap_or(run))
     }
 }
 
@@ -268,7 +277,7 @@ impl Model {
                     lane.down_reason = Some(reason.clone());
                 }
             }
-            TraceKind::Submit { task, label } => {
+            TraceKind::Submit { task, label, cost_us } => {
                 let step = self.steps.last().map(|s| s.index);
                 let index = usize::try_from(*task).unwrap_or(usize::MAX);
                 // Ids are dense from 0; tolerate a gap rather than misplace a task.
@@ -276,7 +285,7 @@ impl Model {
                     let id = self.tasks.len() as TaskId;
                     self.tasks.push(placeholder(id, t));
                 }
-                let record = TaskRecord { label: label.clone(), step, ..placeholder(*task, t) };
+                let record = TaskRecord { label: label.clone(), step, cost_us: *cost_us, ..placeholder(*task, t) };
                 if index == self.tasks.len() {
                     self.tasks.push(record);
                 } else if let Some(slot) = self.tasks.get_mut(index) {
@@ -396,5 +405,6 @@ fn placeholder(id: TaskId, t: u64) -> TaskRecord {
         error: None,
         callbacks: 0,
         received: None,
+        cost_us: None,
     }
 }

@@ -651,7 +651,7 @@ mod tests {
     }
 
     fn submit(t: u64, task: u64) -> Msg {
-        Msg::Trace(7, TraceEvent { t, kind: TraceKind::Submit { task, label: format!("job{task}") } })
+        Msg::Trace(7, TraceEvent { t, kind: TraceKind::Submit { task, label: format!("job{task}"), cost_us: None } })
     }
 
     #[test]

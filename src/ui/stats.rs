@@ -46,7 +46,7 @@ impl Stats {
             .filter_map(|l| l.current.and_then(|c| model.task(c)).and_then(|r| r.started_us))
             .map(|s| now.saturating_sub(s))
             .sum();
-        let busy: u64 = model.lanes.values().map(|l| l.busy_us).sum::<u64>() + running;
+        let busy: u64 = model.lanes.values().map(|l| l.busy_until(now)).sum();
         let alive: u64 = model.lanes.values().map(|l| l.alive_until(now)).sum();
         let secs = now as f64 / 1e6;
         Stats {
@@ -57,8 +57,10 @@ impl Stats {
             mean_wait_us: t.wait_sum_us.checked_div(t.started).unwrap_or(0),
             mean_run_us: t.run_sum_us.checked_div(t.ran).unwrap_or(0),
             utilisation: if alive > 0 { (busy as f64 / alive as f64).min(1.0) } else { 0.0 },
-            speedup: if now > 0 { (t.run_sum_us + running) as f64 / now as f64 } else { 0.0 },
-            shared: model.gil || view.cpu_contended,
+            speedup: if now > 0 { (t.serial_sum_us + running) as f64 / now as f64 } else { 0.0 },
+            // With nominal costs the ratio is a true speed-up; run times stretched by a GIL
+            // or busy cores only measure overlap.
+            shared: (model.gil || view.cpu_contended) && t.uncosted > 0,
         }
     }
 }

@@ -80,6 +80,11 @@ pub struct Timeline {
     pub ran: u64,
     /// Sum of their run times (µs).
     pub run_sum_us: u64,
+    /// The same tasks one after another on one free worker: their nominal costs where
+    /// known, else their run times.
+    pub serial_sum_us: u64,
+    /// Finished tasks whose nominal cost was not known in advance.
+    pub uncosted: u64,
     /// The latest events, oldest first.
     pub log: VecDeque<TraceEvent>,
 }
@@ -95,6 +100,8 @@ impl Default for Timeline {
             wait_sum_us: 0,
             ran: 0,
             run_sum_us: 0,
+            serial_sum_us: 0,
+            uncosted: 0,
             log: VecDeque::with_capacity(LOG_EVENTS),
         }
     }
@@ -151,6 +158,8 @@ impl Timeline {
                 let (Some(start), Some(end)) = (record.started_us, record.ended_us) else { return };
                 self.ran += 1;
                 self.run_sum_us += end.saturating_sub(start);
+                self.serial_sum_us += record.serial_us().unwrap_or(0);
+                self.uncosted += u64::from(record.cost_us.is_none());
                 let bad = matches!(record.state, TaskState::Failed | TaskState::Crashed);
                 let bucket_us = self.bucket_us;
                 let lane = self.lane(*worker);

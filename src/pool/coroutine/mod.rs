@@ -229,7 +229,7 @@ impl CoroutinePool {
         if !self.shared.is_open() {
             return Err(SubmitError::Shutdown(f));
         }
-        let id = self.shared.submitted(None);
+        let id = self.shared.submitted(None, None);
         let (future, task) = single(id, self.shared.telemetry.clone(), move |_: &dyn TaskEnv| Ok(f()), no_value);
         self.shared.send(Submitted::Closure(task), &gate);
         Ok(future)
@@ -250,7 +250,7 @@ impl CoroutinePool {
         if !self.shared.is_open() {
             return Err(SubmitError::Shutdown(f));
         }
-        let id = self.shared.submitted(None);
+        let id = self.shared.submitted(None, None);
         let work = move |_: &dyn TaskEnv| f().map_err(|e| TaskError::Failed(e.to_string()));
         let (future, task) = single(id, self.shared.telemetry.clone(), work, no_value);
         self.shared.send(Submitted::Closure(task), &gate);
@@ -336,7 +336,7 @@ impl CoroutinePool {
         let mut items = items.into_iter().peekable();
         while items.peek().is_some() {
             let chunk: Vec<(Future<R>, I)> =
-                items.by_ref().take(chunksize.max(1)).map(|item| (self.shared.new_future(None), item)).collect();
+                items.by_ref().take(chunksize.max(1)).map(|item| (self.shared.new_future(None, None), item)).collect();
             futures.extend(chunk.iter().map(|(future, _)| future.clone()));
             let job = Chunk { function: Arc::clone(&function), items: chunk };
             self.shared.send(Submitted::Blocking(Box::new(job)), &gate);
@@ -397,7 +397,7 @@ impl CoroutinePool {
             let tasks: Vec<(Future<TaskValue>, TaskSpec)> = specs
                 .by_ref()
                 .take(chunksize.max(1))
-                .map(|spec| (self.shared.new_future(Some(&spec.label)), spec))
+                .map(|spec| (self.shared.new_future(Some(&spec.label), spec.nominal_cost()), spec))
                 .collect();
             futures.extend(tasks.iter().map(|(future, _)| future.clone()));
             self.shared.send(Submitted::Specs(SpecTask::new(tasks)), &gate);
@@ -600,17 +600,17 @@ impl Shared {
     }
 
     /// The id of the next task, reported as submitted and counted into the queue.
-    fn submitted(&self, label: Option<&str>) -> TaskId {
+    fn submitted(&self, label: Option<&str>, cost: Option<std::time::Duration>) -> TaskId {
         let id: TaskId = self.next_task.fetch_add(1, Ordering::Relaxed);
         if let Some(telemetry) = &self.telemetry {
             let queued = telemetry.enqueued(1);
-            telemetry.emit(EventKind::Submit { task: id, label: label.map(Arc::from), queued });
+            telemetry.emit(EventKind::Submit { task: id, label: label.map(Arc::from), cost, queued });
         }
         id
     }
 
     /// A future for the next task, reported as submitted and counted into the queue.
-    fn new_future<T: 'static>(&self, label: Option<&str>) -> Future<T> {
-        Future::new(self.submitted(label), self.telemetry.clone())
+    fn new_future<T: 'static>(&self, label: Option<&str>, cost: Option<std::time::Duration>) -> Future<T> {
+        Future::new(self.submitted(label, cost), self.telemetry.clone())
     }
 }

@@ -194,11 +194,16 @@ impl Shared {
     }
 
     /// A future for the next task, reported as submitted and counted into the queue.
-    pub(super) fn new_future(&self, label: &str) -> Future<TaskValue> {
+    pub(super) fn new_future(&self, spec: &crate::pool::TaskSpec) -> Future<TaskValue> {
         let id = self.next_task.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(telemetry) = &self.telemetry {
             let queued = telemetry.enqueued(1);
-            telemetry.emit(EventKind::Submit { task: id, label: Some(Arc::from(label)), queued });
+            telemetry.emit(EventKind::Submit {
+                task: id,
+                label: Some(Arc::from(spec.label.as_str())),
+                cost: spec.nominal_cost(),
+                queued,
+            });
         }
         Future::new(id, self.telemetry.clone())
     }

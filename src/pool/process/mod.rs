@@ -286,7 +286,7 @@ impl ProcessPool {
                 let tasks: Vec<Queued> = specs
                     .by_ref()
                     .take(chunksize.max(1))
-                    .map(|spec| Queued { future: self.shared.new_future(&spec.label), spec, begun: false })
+                    .map(|spec| Queued { future: self.shared.new_future(&spec), spec, begun: false })
                     .collect();
                 futures.extend(tasks.iter().map(|q| q.future.clone()));
                 state.pending.push_back(Job::new(tasks));
