@@ -43,8 +43,14 @@ pub fn main(args: &RunArgs) -> ExitCode {
         return fail(2, &format!("--speed {} is not a positive number", args.speed));
     }
     if !args.headless {
-        // The live view is a later issue; until it lands, run headless.
-        let _ = writeln!(io::stderr(), "poolscope: the live view is not available in this build; running headless");
+        // The command line sends `run` here without --headless only when the live view
+        // cannot open (no terminal) or an event log is asked for.
+        let why = if args.events.is_some() || args.trace.is_some() {
+            "an output file was asked for"
+        } else {
+            "stdout is not a terminal"
+        };
+        let _ = writeln!(io::stderr(), "poolscope: {why}; running headless");
     }
     let mut events = match &args.events {
         None => None,
