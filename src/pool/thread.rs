@@ -84,7 +84,10 @@ pub(crate) struct Shared {
     /// Held by submitters and by shutdown, so no job slips in after the workers were told
     /// to leave.
     /// (It also numbers the tasks: the next task's id.)
-    gate: Mutex<TaskId>,
+    /// Padded: the submitter writes it on every submit, and the workers read their
+    /// neighbours (`live`, `target`) after every task — sharing a cache line would make
+    /// every submit cost every worker a miss.
+    gate: CachePadded<Mutex<TaskId>>,
     workers: Mutex<WorkerSet>,
     /// Held while joining the workers, so a second `shutdown(wait)` waits too.
     joining: Mutex<()>,
@@ -196,7 +199,7 @@ impl ThreadPoolBuilder {
             live: AtomicUsize::new(0),
             target: AtomicUsize::new(size),
             stopping: AtomicU8::new(OPEN),
-            gate: Mutex::new(0),
+            gate: CachePadded::new(Mutex::new(0)),
             workers: Mutex::new(WorkerSet { free_ids: BTreeSet::new(), next_id: 0, threads: Vec::new() }),
             joining: Mutex::new(()),
         });
