@@ -44,7 +44,9 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Some(Command::Bench(args)) => bench::main(&args),
         // The live view needs a terminal; piped or redirected, `run` prints its transcript.
-        Some(Command::Run(args)) if !args.headless && args.events.is_none() && args.trace.is_none() && tty() => {
+        Some(Command::Run(args))
+            if !args.headless && args.events.is_none() && args.trace.is_none() && args.record.is_none() && tty() =>
+        {
             return ui::main(Some(&args.scenario), args.seed, args.speed);
         }
         Some(Command::Run(args)) => return run::main(&args),

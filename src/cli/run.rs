@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use poolscope::scenario::{self, Run, RunOptions, python};
 use poolscope::trace::{ChromeTrace, JsonlWriter, Model, Summary, TraceKind, Transcript, wrap};
+use poolscope::ui::record::CastRecorder;
 
 /// Options of `poolscope run`.
 #[derive(Debug, clap::Args)]
@@ -24,6 +25,13 @@ pub struct RunArgs {
     /// Write a Chrome trace-event file (open it in ui.perfetto.dev or chrome://tracing).
     #[arg(long, value_name = "FILE.json")]
     pub trace: Option<PathBuf>,
+    /// Record the lesson screen, drawn without a terminal, as an asciicast v2 file (plays
+    /// in asciinema; converts to GIF with agg). A marker at each step.
+    #[arg(long, value_name = "FILE.cast")]
+    pub record: Option<PathBuf>,
+    /// The recording's terminal size, WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH", default_value = "100x30", value_parser = parse_size)]
+    pub size: (u16, u16),
     /// Seed for ranged durations (default: the scenario's).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -45,7 +53,7 @@ pub fn main(args: &RunArgs) -> ExitCode {
     if !args.headless {
         // The command line sends `run` here without --headless only when the live view
         // cannot open (no terminal) or an event log is asked for.
-        let why = if args.events.is_some() || args.trace.is_some() {
+        let why = if args.events.is_some() || args.trace.is_some() || args.record.is_some() {
             "an output file was asked for"
         } else {
             "stdout is not a terminal"
@@ -66,6 +74,20 @@ pub fn main(args: &RunArgs) -> ExitCode {
             Err(e) => return fail(1, &format!("cannot write the trace {}: {e}", path.display())),
         },
     };
+    let mut cast = match &args.record {
+        None => None,
+        Some(path) => {
+            let (width, height) = args.size;
+            let color = std::env::var_os("NO_COLOR").is_none();
+            let lesson = poolscope::ui::Lesson::of(&scenario);
+            match File::create(path)
+                .and_then(|file| CastRecorder::new(io::BufWriter::new(file), lesson, width, height, args.speed, color))
+            {
+                Ok(recorder) => Some((path, recorder)),
+                Err(e) => return fail(1, &format!("cannot write the recording {}: {e}", path.display())),
+            }
+        }
+    };
     let stdout = io::stdout();
     let mut out = io::LineWriter::new(stdout.lock());
     if let Err(e) = header(&scenario, &mut out) {
@@ -83,6 +105,11 @@ pub fn main(args: &RunArgs) -> ExitCode {
         if let Some((_, _, chrome)) = &mut trace {
             chrome.apply(&event);
         }
+        if let Some((path, recorder)) = &mut cast
+            && let Err(e) = recorder.event(&event)
+        {
+            return abort(run, &format!("cannot write the recording {}: {e}", path.display()));
+        }
         if let Some((path, writer)) = &mut events
             && let Err(e) = writer.write(&event)
         {
@@ -99,6 +126,11 @@ pub fn main(args: &RunArgs) -> ExitCode {
         && let Err(e) = writer.finish()
     {
         return abort(run, &format!("cannot write the event log {}: {e}", path.display()));
+    }
+    if let Some((path, recorder)) = cast
+        && let Err(e) = recorder.finish()
+    {
+        return abort(run, &format!("cannot write the recording {}: {e}", path.display()));
     }
     if let Some((path, file, chrome)) = trace
         && let Err(e) = chrome.write(&mut io::BufWriter::new(file))
@@ -129,6 +161,17 @@ fn header(scenario: &scenario::Scenario, out: &mut dyn Write) -> io::Result<()> 
     }
     writeln!(out, "   │     ... the steps below, one by one ...")?;
     writeln!(out)
+}
+
+/// `WIDTHxHEIGHT`, each from 1 to 1000.
+fn parse_size(text: &str) -> Result<(u16, u16), String> {
+    let expected = || format!("{text:?} is not a size: expected WIDTHxHEIGHT, e.g. 100x30");
+    let (w, h) = text.split_once(['x', 'X']).ok_or_else(expected)?;
+    let (w, h): (u16, u16) = (w.trim().parse().map_err(|_| expected())?, h.trim().parse().map_err(|_| expected())?);
+    if !(1..=1000).contains(&w) || !(1..=1000).contains(&h) {
+        return Err(format!("{text:?}: width and height must be between 1 and 1000"));
+    }
+    Ok((w, h))
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {

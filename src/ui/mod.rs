@@ -16,6 +16,7 @@ pub mod lanes;
 pub mod log;
 pub mod picker;
 pub mod queue;
+pub mod record;
 pub mod results;
 pub mod state;
 pub mod stats;
