@@ -1,8 +1,15 @@
 //! [`Model`]: the timeline of a run, folded from its events. A pure fold — no I/O, no
 //! clocks — so the headless transcript, the summary, the UI and a replay all read the same
 //! state from the same events.
+//!
+//! Memory stays bounded however many tasks run (SPEC §6): the model keeps the most recent
+//! [`TASK_WINDOW`] task records, the most recent [`RECEIVED_WINDOW`] results and the most
+//! recent [`LANE_RAN_WINDOW`] task ids of each lane, and running [`TaskTotals`] so the summary
+//! and the stats never need the records that fell out of the window. A task that falls out
+//! before it ends keeps a few numbers (its times and state) until it ends, so the totals stay
+//! exact; the pool holds such a task anyway.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::event::{FinishOutcome, ResultOutcome, TraceEvent, TraceKind};
 use crate::pool::{TaskId, WorkerId};
@@ -33,10 +40,20 @@ impl TaskState {
     }
 }
 
+/// Task records kept: the most recent this many (older ones are counted in
+/// [`Model::totals`] only). At a few hundred bytes a record, about 15 MB.
+pub const TASK_WINDOW: usize = 50_000;
+
+/// Results kept in [`Model::received`]: the most recent this many.
+pub const RECEIVED_WINDOW: usize = 50_000;
+
+/// Task ids kept in each [`Lane::ran`]: the most recent this many.
+pub const LANE_RAN_WINDOW: usize = TASK_WINDOW;
+
 /// One task, from submit to finish.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskRecord {
-    /// Its id (its index in [`Model::tasks`]).
+    /// Its id (`Model::first_task` + its index in [`Model::tasks`]).
     pub id: TaskId,
     /// Its label.
     pub label: String,
@@ -83,6 +100,162 @@ impl TaskRecord {
         let run = self.run_us()?;
         Some(self.cost_us.unwrap_or(run))
     }
+
+    /// Its state and times.
+    pub fn times(&self) -> TaskTimes {
+        TaskTimes {
+            id: self.id,
+            state: self.state,
+            submitted_us: self.submitted_us,
+            started_us: self.started_us,
+            ended_us: self.ended_us,
+            cost_us: self.cost_us,
+        }
+    }
+
+    fn tally(&self) -> Tally {
+        Tally { state: self.state, wait_us: self.wait_us(), run_us: self.run_us(), serial_us: self.serial_us() }
+    }
+}
+
+/// What one task adds to the [`TaskTotals`].
+#[derive(Clone, Copy, Debug)]
+struct Tally {
+    state: TaskState,
+    wait_us: Option<u64>,
+    run_us: Option<u64>,
+    serial_us: Option<u64>,
+}
+
+/// Running totals over every task submitted, in or out of the window: what the summary and
+/// the stats read, so they never iterate the tasks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskTotals {
+    /// Tasks queued, not started.
+    pub pending: usize,
+    /// Tasks on a worker.
+    pub running: usize,
+    /// Tasks that returned a value.
+    pub done: usize,
+    /// Tasks that raised.
+    pub failed: usize,
+    /// Tasks whose worker died under them.
+    pub crashed: usize,
+    /// Tasks cancelled before they started.
+    pub cancelled: usize,
+    /// Tasks that failed without running.
+    pub abandoned: usize,
+    /// Tasks that started (those with a queue wait).
+    pub started: usize,
+    /// Their queue waits added up (µs).
+    pub wait_sum_us: u64,
+    /// Tasks that ran to an end on a worker (those with a run time).
+    pub ran: usize,
+    /// Their run times added up (µs).
+    pub run_sum_us: u64,
+    /// Their [`TaskRecord::serial_us`] added up (µs).
+    pub serial_sum_us: u64,
+}
+
+impl TaskTotals {
+    /// Tasks in `state`.
+    pub fn in_state(&self, state: TaskState) -> usize {
+        match state {
+            TaskState::Pending => self.pending,
+            TaskState::Running => self.running,
+            TaskState::Done => self.done,
+            TaskState::Failed => self.failed,
+            TaskState::Crashed => self.crashed,
+            TaskState::Cancelled => self.cancelled,
+            TaskState::Abandoned => self.abandoned,
+        }
+    }
+
+    fn count_mut(&mut self, state: TaskState) -> &mut usize {
+        match state {
+            TaskState::Pending => &mut self.pending,
+            TaskState::Running => &mut self.running,
+            TaskState::Done => &mut self.done,
+            TaskState::Failed => &mut self.failed,
+            TaskState::Crashed => &mut self.crashed,
+            TaskState::Cancelled => &mut self.cancelled,
+            TaskState::Abandoned => &mut self.abandoned,
+        }
+    }
+
+    fn add(&mut self, t: Tally) {
+        *self.count_mut(t.state) += 1;
+        if let Some(wait) = t.wait_us {
+            self.started += 1;
+            self.wait_sum_us += wait;
+        }
+        if let Some(run) = t.run_us {
+            self.ran += 1;
+            self.run_sum_us += run;
+        }
+        self.serial_sum_us += t.serial_us.unwrap_or(0);
+    }
+
+    /// Takes back what `add(t)` added (so never goes below zero).
+    fn remove(&mut self, t: Tally) {
+        *self.count_mut(t.state) -= 1;
+        if let Some(wait) = t.wait_us {
+            self.started -= 1;
+            self.wait_sum_us -= wait;
+        }
+        if let Some(run) = t.run_us {
+            self.ran -= 1;
+            self.run_sum_us -= run;
+        }
+        self.serial_sum_us -= t.serial_us.unwrap_or(0);
+    }
+}
+
+/// A task's state and times — what the totals, the timeline and the stats need — for any
+/// task the model still follows: one in the window, one out of it that has not ended, and
+/// the one the latest event touched ([`Model::task_times`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskTimes {
+    /// The task.
+    pub id: TaskId,
+    /// Its state.
+    pub state: TaskState,
+    /// When it was queued (µs).
+    pub submitted_us: u64,
+    /// When a worker took it.
+    pub started_us: Option<u64>,
+    /// When it ended.
+    pub ended_us: Option<u64>,
+    /// What it takes alone (µs), when known in advance.
+    pub cost_us: Option<u64>,
+}
+
+impl TaskTimes {
+    /// A record with these times (no label or values: they are not kept).
+    fn record(&self) -> TaskRecord {
+        TaskRecord {
+            started_us: self.started_us,
+            ended_us: self.ended_us,
+            cost_us: self.cost_us,
+            state: self.state,
+            ..placeholder_record(self.id, self.submitted_us, String::new())
+        }
+    }
+
+    /// Queue wait: submit to start.
+    pub fn wait_us(&self) -> Option<u64> {
+        self.record().wait_us()
+    }
+
+    /// Run time: start to end.
+    pub fn run_us(&self) -> Option<u64> {
+        self.record().run_us()
+    }
+
+    /// See [`TaskRecord::serial_us`].
+    pub fn serial_us(&self) -> Option<u64> {
+        self.record().serial_us()
+    }
 }
 
 /// A worker's lane.
@@ -100,8 +273,10 @@ pub struct Lane {
     pub alive_us: u64,
     /// The task it runs now.
     pub current: Option<TaskId>,
-    /// The tasks it ran, in order.
-    pub ran: Vec<TaskId>,
+    /// The tasks it ran, in order: the most recent [`LANE_RAN_WINDOW`].
+    pub ran: VecDeque<TaskId>,
+    /// How many tasks it ran in all.
+    pub ran_total: usize,
     /// Time with at least one task running on it (overlapping coroutines count once),
     /// up to `busy_since`.
     pub busy_us: u64,
@@ -176,18 +351,28 @@ pub struct Model {
     pub makespan_us: Option<u64>,
     /// Steps begun, in order.
     pub steps: Vec<StepRecord>,
-    /// Every task, by id.
-    pub tasks: Vec<TaskRecord>,
+    /// The most recent [`TASK_WINDOW`] tasks, by id from [`Model::first_task`].
+    pub tasks: VecDeque<TaskRecord>,
+    /// The id of `tasks[0]`: how many tasks fell out of the window.
+    pub first_task: TaskId,
+    /// Totals over every task submitted.
+    pub totals: TaskTotals,
+    /// Tasks out of the window that have not ended yet.
+    unfinished: HashMap<TaskId, TaskTimes>,
+    /// The task the latest event changed, as it is now (even if out of the window).
+    touched: Option<TaskTimes>,
     /// Worker lanes, by id.
     pub lanes: BTreeMap<WorkerId, Lane>,
     /// Tasks waiting now.
     pub queue_depth: usize,
     /// The deepest the queue got.
     pub max_queue_depth: usize,
-    /// What the main program received, in order.
-    pub received: Vec<Received>,
-    /// Callbacks run: (task, thread).
-    pub callbacks: Vec<(TaskId, String)>,
+    /// What the main program received, in order: the most recent [`RECEIVED_WINDOW`].
+    pub received: VecDeque<Received>,
+    /// How many results and exceptions it received in all.
+    pub received_total: usize,
+    /// Done-callbacks run.
+    pub callbacks: usize,
     /// Events folded so far.
     pub events: u64,
 }
@@ -203,9 +388,26 @@ impl Model {
         self.steps.last()
     }
 
-    /// A task by id.
+    /// A task by id; `None` for an unknown task or one that fell out of the window.
     pub fn task(&self, id: TaskId) -> Option<&TaskRecord> {
-        self.tasks.get(usize::try_from(id).ok()?)
+        self.tasks.get(usize::try_from(id.checked_sub(self.first_task)?).ok()?)
+    }
+
+    /// A task's state and times: from its record in the window, or for a task out of it, while
+    /// it has not ended and right after the event that ended it.
+    pub fn task_times(&self, id: TaskId) -> Option<TaskTimes> {
+        if let Some(record) = self.task(id) {
+            return Some(record.times());
+        }
+        match self.touched {
+            Some(times) if times.id == id => Some(times),
+            _ => self.unfinished.get(&id).copied(),
+        }
+    }
+
+    /// Tasks submitted so far, in or out of the window.
+    pub fn submitted(&self) -> usize {
+        usize::try_from(self.first_task).unwrap_or(usize::MAX).saturating_add(self.tasks.len())
     }
 
     /// `#3 Process3`, or `#3` for an unknown task.
@@ -221,8 +423,51 @@ impl Model {
         self.makespan_us.is_some()
     }
 
-    fn task_mut(&mut self, id: TaskId) -> Option<&mut TaskRecord> {
-        self.tasks.get_mut(usize::try_from(id).ok()?)
+    /// Changes task `id` with `change`, keeping the totals in step. A task out of the window
+    /// that has not ended changes too, as far as its totals go.
+    fn update(&mut self, id: TaskId, change: impl FnOnce(&mut TaskRecord)) {
+        let index = id.checked_sub(self.first_task).and_then(|i| usize::try_from(i).ok());
+        if let Some(record) = index.and_then(|i| self.tasks.get_mut(i)) {
+            let before = record.tally();
+            change(record);
+            self.totals.remove(before);
+            self.totals.add(record.tally());
+        } else if let Some(times) = self.unfinished.get(&id) {
+            let mut record = times.record();
+            let before = record.tally();
+            change(&mut record);
+            self.totals.remove(before);
+            self.totals.add(record.tally());
+            let times = record.times();
+            self.touched = Some(times);
+            if times.state.is_terminal() {
+                self.unfinished.remove(&id);
+            } else {
+                self.unfinished.insert(id, times);
+            }
+        }
+    }
+
+    /// Appends the next task, evicting the oldest beyond the window.
+    fn push_task(&mut self, record: TaskRecord) {
+        self.totals.add(record.tally());
+        self.tasks.push_back(record);
+        if self.tasks.len() > TASK_WINDOW
+            && let Some(old) = self.tasks.pop_front()
+        {
+            if !old.state.is_terminal() {
+                self.unfinished.insert(old.id, old.times());
+            }
+            self.first_task += 1;
+        }
+    }
+
+    fn push_received(&mut self, received: Received) {
+        self.received_total += 1;
+        self.received.push_back(received);
+        if self.received.len() > RECEIVED_WINDOW {
+            self.received.pop_front();
+        }
     }
 
     /// Folds one event in.
@@ -255,7 +500,8 @@ impl Model {
                     up_since: None,
                     alive_us: 0,
                     current: None,
-                    ran: Vec::new(),
+                    ran: VecDeque::new(),
+                    ran_total: 0,
                     busy_us: 0,
                     running: 0,
                     busy_since: None,
@@ -279,29 +525,32 @@ impl Model {
             }
             TraceKind::Submit { task, label, cost_us } => {
                 let step = self.steps.last().map(|s| s.index);
-                let index = usize::try_from(*task).unwrap_or(usize::MAX);
+                let next = self.first_task + self.tasks.len() as TaskId;
                 // Ids are dense from 0; tolerate a gap rather than misplace a task.
-                while self.tasks.len() < index {
-                    let id = self.tasks.len() as TaskId;
-                    self.tasks.push(placeholder(id, t));
+                for id in next..*task {
+                    self.push_task(placeholder(id, t));
                 }
-                let record = TaskRecord { label: label.clone(), step, cost_us: *cost_us, ..placeholder(*task, t) };
-                if index == self.tasks.len() {
-                    self.tasks.push(record);
-                } else if let Some(slot) = self.tasks.get_mut(index) {
-                    *slot = record;
+                let record = TaskRecord { step, cost_us: *cost_us, ..placeholder_record(*task, t, label.clone()) };
+                if *task >= next {
+                    self.push_task(record);
+                } else {
+                    self.update(*task, |slot| *slot = record);
                 }
             }
             TraceKind::Start { task, worker, pid } => {
-                if let Some(record) = self.task_mut(*task) {
+                self.update(*task, |record| {
                     record.started_us = Some(t);
                     record.worker = Some(*worker);
                     record.pid = Some(*pid);
                     record.state = TaskState::Running;
-                }
+                });
                 if let Some(lane) = self.lanes.get_mut(worker) {
                     lane.current = Some(*task);
-                    lane.ran.push(*task);
+                    lane.ran.push_back(*task);
+                    lane.ran_total += 1;
+                    if lane.ran.len() > LANE_RAN_WINDOW {
+                        lane.ran.pop_front();
+                    }
                     if lane.running == 0 {
                         lane.busy_since = Some(t);
                     }
@@ -309,7 +558,7 @@ impl Model {
                 }
             }
             TraceKind::Finish { task, worker, outcome, value, error } => {
-                if let Some(record) = self.task_mut(*task) {
+                self.update(*task, |record| {
                     record.ended_us = Some(t);
                     record.state = match outcome {
                         FinishOutcome::Ok => TaskState::Done,
@@ -319,7 +568,7 @@ impl Model {
                     record.value = value.clone();
                     record.error = error.clone();
                     record.worker = Some(*worker);
-                }
+                });
                 if let Some(lane) = self.lanes.get_mut(worker) {
                     if lane.current == Some(*task) {
                         lane.current = None;
@@ -333,43 +582,40 @@ impl Model {
                 }
             }
             TraceKind::Cancel { task, ok } => {
-                if *ok
-                    && let Some(record) = self.task_mut(*task)
-                    && record.state == TaskState::Pending
-                {
-                    record.state = TaskState::Cancelled;
-                    record.ended_us = Some(t);
+                if *ok {
+                    self.update(*task, |record| {
+                        if record.state == TaskState::Pending {
+                            record.state = TaskState::Cancelled;
+                            record.ended_us = Some(t);
+                        }
+                    });
                 }
             }
             TraceKind::Abandon { task } => {
-                if let Some(record) = self.task_mut(*task) {
+                self.update(*task, |record| {
                     record.state = TaskState::Abandoned;
                     record.ended_us = Some(t);
-                }
+                });
             }
-            TraceKind::Callback { task, thread, .. } => {
-                if let Some(record) = self.task_mut(*task) {
-                    record.callbacks += 1;
-                }
-                self.callbacks.push((*task, thread.clone()));
+            TraceKind::Callback { task, .. } => {
+                self.update(*task, |record| record.callbacks += 1);
+                self.callbacks += 1;
             }
             TraceKind::Result { task, outcome, value, error, exception } => {
-                if let Some(record) = self.task_mut(*task) {
-                    record.received = Some(*outcome);
-                }
+                self.update(*task, |record| record.received = Some(*outcome));
                 let text = match (value, exception, error) {
                     (Some(value), _, _) => value.clone(),
                     (None, Some(exception), Some(error)) => format!("{exception}: {error}"),
                     (None, Some(exception), None) => exception.clone(),
                     (None, None, error) => error.clone().unwrap_or_default(),
                 };
-                self.received.push(Received { at_us: t, task: Some(*task), outcome: *outcome, text });
+                self.push_received(Received { at_us: t, task: Some(*task), outcome: *outcome, text });
             }
             TraceKind::Queue { depth } => {
                 self.queue_depth = *depth;
                 self.max_queue_depth = self.max_queue_depth.max(*depth);
             }
-            TraceKind::Raise { exception, message } => self.received.push(Received {
+            TraceKind::Raise { exception, message } => self.push_received(Received {
                 at_us: t,
                 task: None,
                 outcome: ResultOutcome::Error,
@@ -391,9 +637,13 @@ impl Model {
 }
 
 fn placeholder(id: TaskId, t: u64) -> TaskRecord {
+    placeholder_record(id, t, format!("task{id}"))
+}
+
+fn placeholder_record(id: TaskId, t: u64, label: String) -> TaskRecord {
     TaskRecord {
         id,
-        label: format!("task{id}"),
+        label,
         step: None,
         submitted_us: t,
         started_us: None,

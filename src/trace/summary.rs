@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::model::{Model, TaskState};
+use super::model::Model;
 
 /// The numbers of a run (so far).
 #[derive(Clone, Debug, PartialEq)]
@@ -40,28 +40,24 @@ impl Summary {
     /// Computes the summary of `model`.
     pub fn of(model: &Model) -> Summary {
         let makespan_us = model.makespan_us.unwrap_or(model.now_us);
-        let count = |f: fn(TaskState) -> bool| model.tasks.iter().filter(|t| f(t.state)).count();
-        let ok = count(|s| s == TaskState::Done);
-        let failed = count(|s| matches!(s, TaskState::Failed | TaskState::Crashed));
-        let not_run = count(|s| matches!(s, TaskState::Cancelled | TaskState::Abandoned));
-        let waits: Vec<u64> = model.tasks.iter().filter_map(|t| t.wait_us()).collect();
-        let runs: Vec<u64> = model.tasks.iter().filter_map(|t| t.run_us()).collect();
-        let mean = |xs: &[u64]| if xs.is_empty() { 0.0 } else { xs.iter().sum::<u64>() as f64 / xs.len() as f64 };
+        // Running totals: the model keeps only a window of task records.
+        let totals = &model.totals;
+        let mean = |sum: u64, n: usize| if n == 0 { 0.0 } else { sum as f64 / n as f64 };
         // One worker alone would take each task's nominal cost (not its stretched run time
         // under a GIL or on busy cores).
-        let serial_us: u64 = model.tasks.iter().filter_map(|t| t.serial_us()).sum();
+        let serial_us = totals.serial_sum_us;
         let alive: u64 = model.lanes.values().map(|l| l.alive_until(makespan_us)).sum();
         let busy: u64 = model.lanes.values().map(|l| l.busy_until(makespan_us)).sum();
         let secs = makespan_us as f64 / 1e6;
         Summary {
             makespan_us,
-            tasks: model.tasks.len(),
-            ok,
-            failed,
-            not_run,
-            throughput: if secs > 0.0 { runs.len() as f64 / secs } else { 0.0 },
-            mean_wait_us: mean(&waits),
-            mean_run_us: mean(&runs),
+            tasks: model.submitted(),
+            ok: totals.done,
+            failed: totals.failed + totals.crashed,
+            not_run: totals.cancelled + totals.abandoned,
+            throughput: if secs > 0.0 { totals.ran as f64 / secs } else { 0.0 },
+            mean_wait_us: mean(totals.wait_sum_us, totals.started),
+            mean_run_us: mean(totals.run_sum_us, totals.ran),
             utilisation: if alive > 0 { (busy as f64 / alive as f64).min(1.0) } else { 0.0 },
             serial_us,
             speedup: if makespan_us > 0 { serial_us as f64 / makespan_us as f64 } else { 0.0 },

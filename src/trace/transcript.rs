@@ -13,6 +13,9 @@ use crate::pool::TaskId;
 /// them all).
 pub const LINES_PER_STEP: usize = 60;
 
+/// Results listed at the end; the rest are counted.
+const RESULTS_LISTED: usize = 200;
+
 /// Writes a run's transcript. Feed it every event after folding it into the model.
 #[derive(Debug)]
 pub struct Transcript {
@@ -20,6 +23,9 @@ pub struct Transcript {
     shown: usize,
     hidden: usize,
     submits: Option<Submits>,
+    /// The first [`RESULTS_LISTED`] results, as listed at the end: (who, what). Taken as they
+    /// arrive, since the model keeps only a window of results and tasks.
+    results: Vec<(String, String)>,
 }
 
 /// Consecutive submits, told in one line.
@@ -27,6 +33,9 @@ pub struct Transcript {
 struct Submits {
     t: u64,
     first: TaskId,
+    /// The first one's name, taken when it was submitted (a long run of submits may push
+    /// it out of the model's window).
+    first_name: String,
     last: TaskId,
 }
 
@@ -68,7 +77,7 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
 impl Transcript {
     /// A transcript showing at most `budget` event lines per step.
     pub fn new(budget: usize) -> Transcript {
-        Transcript { budget, shown: 0, hidden: 0, submits: None }
+        Transcript { budget, shown: 0, hidden: 0, submits: None, results: Vec::new() }
     }
 
     /// Writes what `event` (already folded into `model`) means.
@@ -83,13 +92,20 @@ impl Transcript {
                 Some(run) if run.last + 1 == *task => run.last = *task,
                 _ => {
                     self.flush_submits(model, out)?;
-                    self.submits = Some(Submits { t, first: *task, last: *task });
+                    self.submits = Some(Submits { t, first: *task, first_name: model.task_name(*task), last: *task });
                 }
             }
             return Ok(());
         }
         if matches!(event.kind, TraceKind::Queue { .. }) {
             return Ok(());
+        }
+        if matches!(event.kind, TraceKind::Result { .. } | TraceKind::Raise { .. })
+            && self.results.len() < RESULTS_LISTED
+            && let Some(received) = model.received.back()
+        {
+            let who = received.task.map_or_else(|| "(exception)".to_string(), |id| model.task_name(id));
+            self.results.push((who, received.text.clone()));
         }
         self.flush_submits(model, out)?;
         let name = |id: TaskId| model.task_name(id);
@@ -237,24 +253,18 @@ impl Transcript {
         self.end_step(out)?;
         writeln!(out)?;
         writeln!(out, "What the main program received, in order:")?;
-        if model.received.is_empty() {
+        if model.received_total == 0 {
             writeln!(out, "   (nothing: it never asked for a result)")?;
         }
-        for (i, received) in model.received.iter().enumerate() {
-            if i == 200 {
-                writeln!(out, "   ... and {} more", model.received.len() - 200)?;
-                break;
-            }
-            let who = received.task.map_or_else(|| "(exception)".to_string(), |id| model.task_name(id));
-            let what = match received.outcome {
-                ResultOutcome::Ok => received.text.clone(),
-                _ => received.text.clone(),
-            };
+        for (i, (who, what)) in self.results.iter().enumerate() {
             writeln!(out, "   {:>3}. {:<24} {what}", i + 1, who)?;
         }
-        if !model.callbacks.is_empty() {
+        if model.received_total > RESULTS_LISTED {
+            writeln!(out, "   ... and {} more", model.received_total - RESULTS_LISTED)?;
+        }
+        if model.callbacks > 0 {
             writeln!(out)?;
-            writeln!(out, "Done-callbacks: {} ran.", model.callbacks.len())?;
+            writeln!(out, "Done-callbacks: {} ran.", model.callbacks)?;
         }
         Ok(())
     }
@@ -284,11 +294,11 @@ impl Transcript {
     fn flush_submits(&mut self, model: &Model, out: &mut dyn Write) -> io::Result<()> {
         let Some(run) = self.submits.take() else { return Ok(()) };
         let text = if run.first == run.last {
-            format!("submitted {} to the queue", model.task_name(run.first))
+            format!("submitted {} to the queue", run.first_name)
         } else {
             format!(
                 "submitted {} .. {} to the queue ({} tasks)",
-                model.task_name(run.first),
+                run.first_name,
                 model.task_name(run.last),
                 run.last - run.first + 1
             )

@@ -138,7 +138,7 @@ const MAX_STACK: usize = 8;
 /// The tasks of `lane` in rows where none overlap (first free row, in start order); empty
 /// when the lane ran too many tasks to draw one by one.
 fn stack<'a>(view: &'a View, lane: &Lane, exact_max: usize) -> Vec<Vec<&'a TaskRecord>> {
-    if lane.ran.len() > exact_max {
+    if lane.ran_total > exact_max {
         return Vec::new();
     }
     let mut rows: Vec<Vec<&TaskRecord>> = Vec::new();
@@ -247,7 +247,7 @@ fn draw_heat(
     const SHADES: [char; 5] = [' ', '░', '▒', '▓', '█'];
     let Some(history) = history else { return };
     let bucket_us = view.timeline.bucket_us as f64;
-    let running = lane.current.and_then(|t| view.model.task(t)).and_then(|t| t.started_us);
+    let running = lane.current.and_then(|t| view.model.task_times(t)).and_then(|t| t.started_us);
     for c in 0..plot.width {
         let t0 = c as f64 * cell_us;
         let t1 = t0 + cell_us;

@@ -14,8 +14,10 @@ use crate::trace::ResultOutcome;
 /// Draws the results panel.
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let received = &view.model.received;
-    let title =
-        Span::styled(format!(" Results, in the order received ({}) ", received.len()), ui.title(Some(Panel::Results)));
+    let title = Span::styled(
+        format!(" Results, in the order received ({}) ", view.model.received_total),
+        ui.title(Some(Panel::Results)),
+    );
     let block = Block::new().borders(Borders::TOP).title(title);
     let inner = block.inner(area);
     frame.render_widget(block, area);

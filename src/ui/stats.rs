@@ -43,7 +43,7 @@ impl Stats {
         let running: u64 = model
             .lanes
             .values()
-            .filter_map(|l| l.current.and_then(|c| model.task(c)).and_then(|r| r.started_us))
+            .filter_map(|l| l.current.and_then(|c| model.task_times(c)).and_then(|r| r.started_us))
             .map(|s| now.saturating_sub(s))
             .sum();
         let busy: u64 = model.lanes.values().map(|l| l.busy_until(now)).sum();
@@ -52,7 +52,7 @@ impl Stats {
         Stats {
             elapsed_us: now,
             ran: t.ran,
-            submitted: model.tasks.len(),
+            submitted: model.submitted(),
             throughput: if secs > 0.0 { t.ran as f64 / secs } else { 0.0 },
             mean_wait_us: t.wait_sum_us.checked_div(t.started).unwrap_or(0),
             mean_run_us: t.run_sum_us.checked_div(t.ran).unwrap_or(0),

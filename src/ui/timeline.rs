@@ -123,7 +123,7 @@ impl Timeline {
         }
         self.log.push_back(event.clone());
         if let Some(task) = task_of(&event.kind) {
-            let after = model.task(task).map(|r| r.state);
+            let after = model.task_times(task).map(|r| r.state);
             if before != after {
                 if let Some(b) = before {
                     let slot = self.counts.slot(b);
@@ -148,13 +148,13 @@ impl Timeline {
                 }
             }
             TraceKind::Start { task, .. } => {
-                if let Some(wait) = model.task(*task).and_then(|r| r.wait_us()) {
+                if let Some(wait) = model.task_times(*task).and_then(|r| r.wait_us()) {
                     self.started += 1;
                     self.wait_sum_us += wait;
                 }
             }
             TraceKind::Finish { task, worker, .. } => {
-                let Some(record) = model.task(*task) else { return };
+                let Some(record) = model.task_times(*task) else { return };
                 let (Some(start), Some(end)) = (record.started_us, record.ended_us) else { return };
                 self.ran += 1;
                 self.run_sum_us += end.saturating_sub(start);

@@ -85,7 +85,7 @@ impl View {
     /// Folds one event in.
     pub fn apply(&mut self, event: &TraceEvent) {
         let task = task_of(&event.kind);
-        let before = task.and_then(|t| self.model.task(t)).map(|r| r.state);
+        let before = task.and_then(|t| self.model.task_times(t)).map(|r| r.state);
         self.model.apply(event);
         self.timeline.apply(event, &self.model, before);
         self.now_us = self.now_us.max(self.model.now_us);
