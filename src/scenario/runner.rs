@@ -108,6 +108,7 @@ impl Run {
             clock,
             rng: StdRng::seed_from_u64(seed),
             all: Vec::new(),
+            keep_all: scenario.steps.iter().any(|step| uses_all(&step.op)),
             batches: HashMap::new(),
             state: PoolState::Open,
             step_count: scenario.steps.len(),
@@ -195,7 +196,10 @@ struct MainProgram {
     feed: Arc<Feed>,
     clock: Clock,
     rng: StdRng,
+    /// Every future submitted so far — kept only if a step works on them all (`keep_all`), so
+    /// a run that never asks for them frees each task once it ends (SPEC §6).
     all: Vec<Future<TaskValue>>,
+    keep_all: bool,
     batches: HashMap<String, Vec<Future<TaskValue>>>,
     state: PoolState,
     step_count: usize,
@@ -361,7 +365,7 @@ impl MainProgram {
 
     fn submit(&mut self, task: &str, count: usize, sync: bool, callback: bool, into: Option<&str>) {
         let template = &self.tasks[task];
-        let mut batch = Vec::with_capacity(count);
+        let mut batch = Vec::with_capacity(if into.is_some() { count } else { 0 });
         for i in 0..count {
             let spec = template.instantiate(i, &mut self.rng, self.clock.speed());
             let future = match self.pool.submit_spec(spec) {
@@ -374,8 +378,12 @@ impl MainProgram {
             if callback {
                 future.add_done_callback(|_| {});
             }
-            self.all.push(future.clone());
-            batch.push(future.clone());
+            if self.keep_all {
+                self.all.push(future.clone());
+            }
+            if into.is_some() {
+                batch.push(future.clone());
+            }
             if sync {
                 let outcome = future.result(None);
                 self.report(&future, outcome);
@@ -407,7 +415,9 @@ impl MainProgram {
                 return;
             }
         };
-        self.all.extend(futures.iter().cloned());
+        if self.keep_all {
+            self.all.extend(futures.iter().cloned());
+        }
         if let Some(into) = into {
             self.batches.insert(into.to_string(), futures.clone());
         }
@@ -432,6 +442,7 @@ impl MainProgram {
         }
     }
 
+    /// The futures `of` names (for [`Batch::All`], kept since `keep_all` is then set).
     fn batch(&self, of: &Batch) -> Vec<Future<TaskValue>> {
         match of {
             Batch::All => self.all.clone(),
@@ -482,4 +493,17 @@ impl MainProgram {
         };
         self.feed.emit(kind);
     }
+}
+
+/// True if `op` works on every future submitted so far (Python's `futures` list).
+fn uses_all(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::AsCompleted { of: Batch::All, .. }
+            | Op::Wait { of: Batch::All, .. }
+            | Op::Results { of: Batch::All, .. }
+            | Op::AddCallback { of: Batch::All }
+            | Op::Cancel { of: Batch::All }
+            | Op::Poll { of: Batch::All }
+    )
 }
