@@ -3,8 +3,8 @@
 //! the figures computed from the stream itself.
 
 use poolscope::trace::{
-    FinishOutcome, LANE_RAN_WINDOW, Model, RECEIVED_WINDOW, ResultOutcome, Summary, TASK_WINDOW, TaskState, TraceEvent,
-    TraceKind,
+    FinishOutcome, LANE_PIDS_KEPT, LANE_RAN_WINDOW, Model, RECEIVED_WINDOW, ResultOutcome, Summary, TASK_WINDOW,
+    TaskState, TraceEvent, TraceKind,
 };
 
 const WORKERS: usize = 4;
@@ -231,4 +231,18 @@ fn the_ui_tallies_stay_exact_past_the_window() {
     assert_eq!((t.started, t.wait_sum_us), (e.started as u64, e.wait_sum));
     assert_eq!((t.ran, t.run_sum_us, t.serial_sum_us), (e.ran as u64, e.run_sum, e.serial_sum));
     assert_eq!((totals.started, totals.wait_sum_us, totals.ran), (e.started, e.wait_sum, e.ran));
+}
+
+#[test]
+fn a_worker_respawned_after_every_task_keeps_its_recent_pids() {
+    let mut model = Model::new();
+    for pid in 1..=100_000u32 {
+        let t = u64::from(pid) * 2;
+        model.apply(&TraceEvent { t, kind: TraceKind::WorkerUp { worker: 0, pid } });
+        model.apply(&TraceEvent { t: t + 1, kind: TraceKind::WorkerDown { worker: 0, pid, reason: "retired".into() } });
+    }
+    let lane = &model.lanes[&0];
+    assert_eq!(lane.pids.len(), LANE_PIDS_KEPT);
+    assert_eq!((lane.pid, lane.pids.last()), (100_000, Some(&100_000)));
+    assert_eq!(lane.alive_us, 100_000);
 }

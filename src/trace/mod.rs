@@ -31,8 +31,8 @@ pub use chrome::ChromeTrace;
 pub use event::{FinishOutcome, PolledFuture, ResultOutcome, ShutdownPhase, TraceEvent, TraceKind};
 pub use jsonl::{JsonlWriter, parse_jsonl};
 pub use model::{
-    LANE_RAN_WINDOW, Lane, Model, RECEIVED_WINDOW, Received, StepRecord, TASK_WINDOW, TaskRecord, TaskState, TaskTimes,
-    TaskTotals,
+    LANE_PIDS_KEPT, LANE_RAN_WINDOW, Lane, Model, RECEIVED_WINDOW, Received, StepRecord, TASK_WINDOW, TaskRecord,
+    TaskState, TaskTimes, TaskTotals,
 };
 pub use summary::{Summary, human_us};
 pub use transcript::{LINES_PER_STEP, Transcript, clock, wrap};

@@ -50,6 +50,10 @@ pub const RECEIVED_WINDOW: usize = 50_000;
 /// Task ids kept in each [`Lane::ran`]: the most recent this many.
 pub const LANE_RAN_WINDOW: usize = TASK_WINDOW;
 
+/// Process ids kept in each [`Lane::pids`] (a process worker respawned after every task gets
+/// a new one each time): the most recent this many.
+pub const LANE_PIDS_KEPT: usize = 64;
+
 /// One task, from submit to finish.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskRecord {
@@ -265,7 +269,8 @@ pub struct Lane {
     pub worker: WorkerId,
     /// Its current (or last) process id.
     pub pid: u32,
-    /// Every process id it has had (a respawned process worker gets a new one).
+    /// The process ids it has had (a respawned process worker gets a new one): the most
+    /// recent [`LANE_PIDS_KEPT`].
     pub pids: Vec<u32>,
     /// Alive since (µs), while alive.
     pub up_since: Option<u64>,
@@ -509,6 +514,9 @@ impl Model {
                 });
                 lane.pid = *pid;
                 if lane.pids.last() != Some(pid) {
+                    if lane.pids.len() >= LANE_PIDS_KEPT {
+                        lane.pids.remove(0);
+                    }
                     lane.pids.push(*pid);
                 }
                 lane.up_since = Some(t);
