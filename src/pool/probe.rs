@@ -371,7 +371,9 @@ impl Shard {
 /// Exists only when a probe was given, so a pool without one pays nothing for it.
 pub(crate) struct Telemetry {
     pub(crate) probe: Arc<dyn Probe>,
-    queued: std::sync::atomic::AtomicUsize,
+    /// On its own cache line: submitters and workers both write it, while every emitter
+    /// reads `probe` beside it.
+    queued: crossbeam_utils::CachePadded<std::sync::atomic::AtomicUsize>,
 }
 
 impl Telemetry {
