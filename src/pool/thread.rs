@@ -462,7 +462,9 @@ impl ThreadPool {
         self.shared.lock_workers().threads.iter().filter(|t| t.busy.load(Ordering::Relaxed)).count()
     }
 
-    /// Tasks waiting in the queue (jobs, when `map` chunks several tasks into one).
+    /// Tasks waiting in the queue. Exact with a probe; without one it is the channel's
+    /// length: jobs (a `map` chunk counts once) plus any retire / stop messages a resize or
+    /// shutdown has queued.
     pub fn queued(&self) -> usize {
         match &self.shared.telemetry {
             Some(telemetry) => telemetry.queued(),
