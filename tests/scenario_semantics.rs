@@ -13,35 +13,12 @@ fn run(toml: &str) -> Vec<TraceEvent> {
         worker_program: Some(env!("CARGO_BIN_EXE_poolscope").into()),
         ..RunOptions::default()
     };
-    let run = Run::start(&scenario, &options).expect("starts");
-    let mut events = Vec::new();
-    for event in run.events().iter() {
-        let end = matches!(event.kind, TraceKind::End { .. });
-        events.push(event);
-        if end {
-            break;
-        }
-    }
-    run.join();
-    events
+    Run::start(&scenario, &options).expect("starts").collect_to_end()
 }
 
 /// Index of each event in the log, by (kind, task).
 fn position(events: &[TraceEvent], ev: &str, task: u64) -> Option<usize> {
-    events.iter().position(|e| e.kind.name() == ev && task_of(&e.kind) == Some(task))
-}
-
-fn task_of(kind: &TraceKind) -> Option<u64> {
-    match kind {
-        TraceKind::Submit { task, .. }
-        | TraceKind::Start { task, .. }
-        | TraceKind::Finish { task, .. }
-        | TraceKind::Cancel { task, .. }
-        | TraceKind::Abandon { task }
-        | TraceKind::Callback { task, .. }
-        | TraceKind::Result { task, .. } => Some(*task),
-        _ => None,
-    }
+    events.iter().position(|e| e.kind.name() == ev && e.kind.task() == Some(task))
 }
 
 /// Results of step `index`, in the order received.

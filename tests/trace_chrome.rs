@@ -10,17 +10,7 @@ use serde_json::Value;
 fn run(name: &str) -> Vec<TraceEvent> {
     let scenario = scenario::load(name).expect("a built-in lesson");
     let options = RunOptions { speed: 50.0, ..RunOptions::default() };
-    let run = Run::start(&scenario, &options).expect("the run starts");
-    let mut events = Vec::new();
-    for event in run.events().iter() {
-        let end = matches!(event.kind, TraceKind::End { .. });
-        events.push(event);
-        if end {
-            break;
-        }
-    }
-    run.join();
-    events
+    Run::start(&scenario, &options).expect("the run starts").collect_to_end()
 }
 
 fn chrome(events: &[TraceEvent]) -> Vec<Value> {

@@ -135,6 +135,21 @@ impl Run {
         self.pool.terminate();
     }
 
+    /// Takes every event of the run, up to and including its `end`, then waits for the
+    /// main program to finish.
+    pub fn collect_to_end(self) -> Vec<TraceEvent> {
+        let mut events = Vec::new();
+        for event in self.events.iter() {
+            let end = matches!(event.kind, TraceKind::End { .. });
+            events.push(event);
+            if end {
+                break;
+            }
+        }
+        self.join();
+        events
+    }
+
     /// Waits for the main program to finish.
     pub fn join(mut self) {
         if let Some(main) = self.main.take() {

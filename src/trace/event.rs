@@ -234,6 +234,20 @@ pub enum TraceKind {
 }
 
 impl TraceKind {
+    /// The task the event is about, if it is about one.
+    pub fn task(&self) -> Option<TaskId> {
+        match self {
+            TraceKind::Submit { task, .. }
+            | TraceKind::Start { task, .. }
+            | TraceKind::Finish { task, .. }
+            | TraceKind::Cancel { task, .. }
+            | TraceKind::Abandon { task }
+            | TraceKind::Callback { task, .. }
+            | TraceKind::Result { task, .. } => Some(*task),
+            _ => None,
+        }
+    }
+
     /// The `ev` name.
     pub fn name(&self) -> &'static str {
         match self {

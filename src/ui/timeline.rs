@@ -122,7 +122,7 @@ impl Timeline {
             self.log.pop_front();
         }
         self.log.push_back(event.clone());
-        if let Some(task) = task_of(&event.kind) {
+        if let Some(task) = event.kind.task() {
             let after = model.task_times(task).map(|r| r.state);
             if before != after {
                 if let Some(b) = before {
@@ -199,20 +199,6 @@ impl Timeline {
                 merge_pairs(&mut lane.bad, u32::saturating_add);
             }
         }
-    }
-}
-
-/// The task an event is about, if any.
-pub fn task_of(kind: &TraceKind) -> Option<u64> {
-    match kind {
-        TraceKind::Submit { task, .. }
-        | TraceKind::Start { task, .. }
-        | TraceKind::Finish { task, .. }
-        | TraceKind::Cancel { task, .. }
-        | TraceKind::Abandon { task }
-        | TraceKind::Callback { task, .. }
-        | TraceKind::Result { task, .. } => Some(*task),
-        _ => None,
     }
 }
 

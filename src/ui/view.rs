@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::timeline::{Timeline, task_of};
+use super::timeline::Timeline;
 use crate::scenario::{Scenario, python};
 use crate::sys::CpuSample;
 use crate::trace::{Model, TraceEvent};
@@ -84,7 +84,7 @@ impl View {
 
     /// Folds one event in.
     pub fn apply(&mut self, event: &TraceEvent) {
-        let task = task_of(&event.kind);
+        let task = event.kind.task();
         let before = task.and_then(|t| self.model.task_times(t)).map(|r| r.state);
         self.model.apply(event);
         self.timeline.apply(event, &self.model, before);
