@@ -19,6 +19,7 @@ pub mod map;
 pub mod probe;
 pub mod process;
 pub mod queues;
+pub mod sim;
 pub mod task;
 pub mod thread;
 pub mod wait;

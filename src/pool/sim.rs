@@ -1,0 +1,586 @@
+//! Virtual time (`--virtual-time`): one simulated clock shared by a run's main program and
+//! every thread of its pool, so a run is reproducible to the byte and a long lesson takes a
+//! moment.
+//!
+//! The threads stay real; only time and the order they run in are decided here. Each thread
+//! that takes part (the main program, every worker, a coroutine loop, the reader of each
+//! worker process) is a *participant*, and exactly one participant runs at a time: it holds
+//! the baton. It hands the baton on when it blocks — waiting for a message, a future, a lock,
+//! or for the clock to reach a deadline — and the scheduler picks who runs next by fixed
+//! rules: the participants woken first run first; when nobody can run, the clock jumps to
+//! the earliest deadline (tokio's paused clock does the same). With one runner at a time and
+//! fixed rules, the same program gives the same interleaving, the same event order and the
+//! same timestamps, every time.
+//!
+//! Worker processes are outside: a process pool's reader thread reads its pipe without the
+//! baton. When the pool has sent a worker something it must answer, the reader *owes* a
+//! frame, and the scheduler waits for every owed frame to arrive before it runs anyone
+//! else, then lets the readers in by participant order. So a child's answer is taken at the
+//! same point of the run however long the OS takes to deliver it.
+//!
+//! Code blocks through [`wait`] and wakes through [`notify_one`] / [`notify_all`], keyed by
+//! an address; on a thread that is not a participant these fall back to real blocking, so
+//! the same pool code serves real and simulated runs.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+/// A participant's number, in the order they were seated.
+pub type Seat = u32;
+
+/// What a blocked participant waits to be told about: the address of the thing it waits on.
+pub type Key = usize;
+
+/// A key nothing is notified on: a plain sleep.
+const ALARM: Key = 0;
+
+/// The pid the simulated parent process reports.
+pub const PARENT_PID: u32 = 1000;
+
+/// A handle on one simulated clock; clones share it.
+#[derive(Clone)]
+pub struct SimClock(Arc<Kernel>);
+
+struct Kernel {
+    /// The instant virtual time 0 stands for: `now()` is `origin + elapsed`.
+    origin: Instant,
+    /// Pace the clock to real time (a live view): a deadline is reached no earlier than
+    /// its real instant.
+    paced: bool,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Virtual nanoseconds since `origin`.
+    now: u64,
+    running: Option<Seat>,
+    runnable: VecDeque<Seat>,
+    parked: BTreeMap<Seat, Parked>,
+    /// `(deadline, seq, seat)` of every parked participant with a deadline.
+    timers: BTreeSet<(u64, u64, Seat)>,
+    /// Woken by their deadline rather than a notify; read when they run.
+    timed_out: BTreeSet<Seat>,
+    seq: u64,
+    next_seat: Seat,
+    threads: BTreeMap<Seat, Thread>,
+    /// Participants reading a worker process's pipe without the baton.
+    outside: BTreeMap<Seat, Outside>,
+    left: BTreeSet<Seat>,
+    /// Virtual pids of worker processes, by real pid.
+    pids: BTreeMap<u32, u32>,
+    /// Where a participant woken by the clock waits until, in real time (paced clocks).
+    pace_until: Option<Instant>,
+}
+
+struct Parked {
+    key: Key,
+    seq: u64,
+    deadline: Option<u64>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Outside {
+    /// The worker process owes this reader a frame.
+    owed: bool,
+    /// A frame came: the reader waits for the baton to handle it.
+    arrived: bool,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<(SimClock, Seat)>> = const { RefCell::new(None) };
+}
+
+impl fmt::Debug for SimClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0.lock();
+        f.debug_struct("SimClock").field("now_ns", &s.now).field("running", &s.running).finish()
+    }
+}
+
+impl Default for SimClock {
+    fn default() -> Self {
+        SimClock::new()
+    }
+}
+
+impl SimClock {
+    /// A clock at 0 that jumps from deadline to deadline as fast as the run goes.
+    pub fn new() -> SimClock {
+        SimClock::with(false)
+    }
+
+    /// A clock that moves no faster than real time: the same deterministic run, watchable.
+    pub fn paced() -> SimClock {
+        SimClock::with(true)
+    }
+
+    fn with(paced: bool) -> SimClock {
+        SimClock(Arc::new(Kernel { origin: Instant::now(), paced, state: Mutex::new(State::default()) }))
+    }
+
+    /// The instant virtual time 0 stands for.
+    pub fn origin(&self) -> Instant {
+        self.0.origin
+    }
+
+    /// Virtual time since the clock started.
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_nanos(self.0.lock().now)
+    }
+
+    /// Now, as an instant: `origin() + elapsed()`.
+    pub fn now(&self) -> Instant {
+        self.0.origin + self.elapsed()
+    }
+
+    /// Takes part from the calling thread, which must not be a participant yet: waits for its
+    /// turn (at once, if the clock is idle). It stops taking part when the guard drops.
+    pub fn join_here(&self) -> Participant {
+        self.reserve().take()
+    }
+
+    /// Reserves a seat for a thread about to be started: call it before spawning, from a
+    /// participant, so seats come in a fixed order. The new thread calls [`Reserved::take`]
+    /// first thing; until then the scheduler may hand it the baton and wait for it.
+    pub fn reserve(&self) -> Reserved {
+        let mut s = self.0.lock();
+        let seat = s.new_seat();
+        s.runnable.push_back(seat);
+        if s.running.is_none() {
+            self.0.schedule(&mut s);
+        }
+        Reserved { clock: self.clone(), seat, outside: false, taken: false }
+    }
+
+    /// Reserves a seat for the reader of a worker process: it starts outside, reading.
+    pub fn reserve_outside(&self) -> Reserved {
+        let mut s = self.0.lock();
+        let seat = s.new_seat();
+        s.outside.insert(seat, Outside::default());
+        Reserved { clock: self.clone(), seat, outside: true, taken: false }
+    }
+
+    /// Says whether the worker process read by `seat` owes it a frame (see the module doc).
+    pub fn owe(&self, seat: Seat, owed: bool) {
+        let mut s = self.0.lock();
+        if let Some(outside) = s.outside.get_mut(&seat) {
+            outside.owed = owed;
+            if !owed && s.running.is_none() {
+                self.0.schedule(&mut s);
+            }
+        }
+    }
+
+    /// The pid a simulated run shows for worker process `real`: 1001, 1002, ... in the order
+    /// they were first asked for, the same from run to run.
+    pub fn pid(&self, real: u32) -> u32 {
+        let mut s = self.0.lock();
+        let next = PARENT_PID + 1 + s.pids.len() as u32;
+        *s.pids.entry(real).or_insert(next)
+    }
+
+    /// Wakes every participant waiting on `key`, in the order they began to wait. Safe from
+    /// any thread.
+    pub fn notify_all(&self, key: Key) {
+        self.0.notify(key, usize::MAX);
+    }
+
+    /// Wakes the participant that has waited longest on `key`. Safe from any thread.
+    pub fn notify_one(&self, key: Key) {
+        self.0.notify(key, 1);
+    }
+}
+
+impl Kernel {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The kernel never panics under its lock.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn notify(&self, key: Key, most: usize) {
+        let mut s = self.lock();
+        let mut woken: Vec<(u64, Seat)> =
+            s.parked.iter().filter(|(_, p)| p.key == key).map(|(&seat, p)| (p.seq, seat)).collect();
+        woken.sort_unstable();
+        for &(_, seat) in woken.iter().take(most) {
+            let parked = s.parked.remove(&seat).expect("a parked seat");
+            if let Some(deadline) = parked.deadline {
+                s.timers.remove(&(deadline, parked.seq, seat));
+            }
+            s.runnable.push_back(seat);
+        }
+        if s.running.is_none() && !woken.is_empty() {
+            self.schedule(&mut s);
+        }
+    }
+
+    /// Hands the baton to the next participant, or leaves it free until one can run.
+    fn schedule(&self, s: &mut State) {
+        s.running = None;
+        if let Some(next) = s.runnable.pop_front() {
+            return self.give(s, next);
+        }
+        if s.outside.values().any(|o| o.owed && !o.arrived) {
+            // A worker process owes an answer: nothing moves until it comes.
+            return;
+        }
+        if let Some((&seat, _)) = s.outside.iter().find(|(_, o)| o.arrived) {
+            s.outside.remove(&seat);
+            return self.give(s, seat);
+        }
+        if let Some(&(deadline, seq, seat)) = s.timers.first() {
+            s.timers.remove(&(deadline, seq, seat));
+            s.parked.remove(&seat);
+            s.timed_out.insert(seat);
+            if deadline > s.now {
+                s.now = deadline;
+                if self.paced {
+                    s.pace_until = Some(self.origin + Duration::from_nanos(deadline));
+                }
+            }
+            self.give(s, seat);
+        }
+        // Otherwise everyone waits on something only a thread outside the run can bring
+        // (a live view stopping it): the clock stands still.
+    }
+
+    fn give(&self, s: &mut State, seat: Seat) {
+        s.running = Some(seat);
+        if let Some(thread) = s.threads.get(&seat) {
+            thread.unpark();
+        }
+    }
+
+    /// Blocks until `seat` holds the baton; true if a deadline woke it.
+    fn wait_turn(&self, seat: Seat) -> bool {
+        loop {
+            let mut s = self.lock();
+            if s.running == Some(seat) {
+                let timed_out = s.timed_out.remove(&seat);
+                let pace = s.pace_until.take();
+                drop(s);
+                if let Some(until) = pace {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if !left.is_zero() {
+                        std::thread::sleep(left);
+                    }
+                }
+                return timed_out;
+            }
+            drop(s);
+            std::thread::park();
+        }
+    }
+
+    /// The running participant `seat` waits on `key` until notified or `deadline`.
+    fn park(&self, seat: Seat, key: Key, deadline: Option<u64>) -> bool {
+        {
+            let mut s = self.lock();
+            debug_assert_eq!(s.running, Some(seat), "only the running participant blocks");
+            s.seq += 1;
+            let seq = s.seq;
+            s.parked.insert(seat, Parked { key, seq, deadline });
+            if let Some(deadline) = deadline {
+                s.timers.insert((deadline, seq, seat));
+            }
+            self.schedule(&mut s);
+        }
+        self.wait_turn(seat)
+    }
+
+    fn ns(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+impl State {
+    fn new_seat(&mut self) -> Seat {
+        self.next_seat += 1;
+        self.next_seat
+    }
+}
+
+/// A seat reserved for a thread not started yet. Dropping it untaken (the thread could not
+/// start) gives the seat up.
+#[must_use = "the new thread must take its seat"]
+pub struct Reserved {
+    clock: SimClock,
+    seat: Seat,
+    outside: bool,
+    taken: bool,
+}
+
+impl fmt::Debug for Reserved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reserved").field("seat", &self.seat).field("outside", &self.outside).finish()
+    }
+}
+
+impl Reserved {
+    /// The seat's number.
+    pub fn seat(&self) -> Seat {
+        self.seat
+    }
+
+    /// On the new thread: makes it a participant and, unless it is a reader starting
+    /// outside, waits for its first turn.
+    pub fn take(mut self) -> Participant {
+        self.taken = true;
+        let kernel = &self.clock.0;
+        kernel.lock().threads.insert(self.seat, std::thread::current());
+        CURRENT.with(|c| *c.borrow_mut() = Some((self.clock.clone(), self.seat)));
+        if !self.outside {
+            kernel.wait_turn(self.seat);
+        }
+        Participant { clock: self.clock.clone(), seat: self.seat }
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if !self.taken {
+            let kernel = &self.clock.0;
+            let mut s = kernel.lock();
+            s.runnable.retain(|&seat| seat != self.seat);
+            s.outside.remove(&self.seat);
+            s.left.insert(self.seat);
+            if s.running == Some(self.seat) {
+                kernel.schedule(&mut s);
+            }
+        }
+    }
+}
+
+/// The calling thread's part in a simulated run; dropping it leaves the run.
+pub struct Participant {
+    clock: SimClock,
+    seat: Seat,
+}
+
+impl fmt::Debug for Participant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Participant").field("seat", &self.seat).finish()
+    }
+}
+
+impl Participant {
+    /// The seat's number.
+    pub fn seat(&self) -> Seat {
+        self.seat
+    }
+}
+
+impl Drop for Participant {
+    fn drop(&mut self) {
+        CURRENT.with(|c| *c.borrow_mut() = None);
+        let kernel = &self.clock.0;
+        let mut s = kernel.lock();
+        s.threads.remove(&self.seat);
+        s.outside.remove(&self.seat);
+        s.left.insert(self.seat);
+        if s.running == Some(self.seat) {
+            kernel.schedule(&mut s);
+        }
+        drop(s);
+        kernel.notify(left_key(self.seat), usize::MAX);
+    }
+}
+
+fn left_key(seat: Seat) -> Key {
+    usize::MAX - seat as usize
+}
+
+/// The simulated clock the calling thread takes part in, if any.
+pub fn current() -> Option<SimClock> {
+    CURRENT.with(|c| c.borrow().as_ref().map(|(clock, _)| clock.clone()))
+}
+
+fn with_current<R>(f: impl FnOnce(&SimClock, Seat) -> R) -> Option<R> {
+    CURRENT.with(|c| c.borrow().as_ref().map(|(clock, seat)| f(clock, *seat)))
+}
+
+/// Now: the simulated clock's on a participant, the real one elsewhere.
+pub fn now() -> Instant {
+    with_current(|clock, _| clock.now()).unwrap_or_else(Instant::now)
+}
+
+/// Sleeps `d`: in virtual time on a participant, in real time elsewhere.
+pub fn sleep(d: Duration) {
+    let slept = with_current(|clock, seat| {
+        let until = clock.0.lock().now.saturating_add(nanos(d));
+        clock.0.park(seat, ALARM, Some(until));
+    });
+    if slept.is_none() {
+        std::thread::sleep(d);
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// What [`wait`] gives back when the deadline passed first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimedOut;
+
+/// On a participant, waits in virtual time until `poll` gives a value, polling again each
+/// time `key` is notified, or until `deadline`. `None` when the calling thread is not a
+/// participant: block for real instead.
+pub fn wait<T>(key: Key, deadline: Option<Instant>, mut poll: impl FnMut() -> Option<T>) -> Option<Result<T, TimedOut>> {
+    let (clock, seat) = CURRENT.with(|c| c.borrow().clone())?;
+    let kernel = &clock.0;
+    let deadline = deadline.map(|d| kernel.ns(d));
+    loop {
+        if let Some(value) = poll() {
+            return Some(Ok(value));
+        }
+        if deadline.is_some_and(|d| d <= kernel.lock().now) {
+            return Some(Err(TimedOut));
+        }
+        kernel.park(seat, key, deadline);
+    }
+}
+
+/// Wakes the participant that has waited longest on `key`, if the calling thread takes
+/// part in a simulated run.
+pub fn notify_one(key: Key) {
+    with_current(|clock, _| clock.notify_one(key));
+}
+
+/// Wakes every participant waiting on `key`, if the calling thread takes part in a
+/// simulated run.
+pub fn notify_all(key: Key) {
+    with_current(|clock, _| clock.notify_all(key));
+}
+
+/// The key of a value: its address.
+pub fn key<T: ?Sized>(of: &T) -> Key {
+    std::ptr::from_ref(of).cast::<()>() as Key
+}
+
+/// On a participant, waits until participant `seat` has left the run. False when the caller
+/// is not a participant.
+pub fn wait_left(seat: Seat) -> bool {
+    let Some(clock) = current() else { return false };
+    let _ = wait(left_key(seat), None, || clock.0.lock().left.contains(&seat).then_some(()));
+    true
+}
+
+/// A reader outside: a frame came; waits for the baton to handle it. No-op elsewhere.
+pub fn arrive() {
+    with_current(|clock, seat| {
+        let kernel = &clock.0;
+        {
+            let mut s = kernel.lock();
+            s.outside.entry(seat).or_default().arrived = true;
+            if s.running.is_none() {
+                kernel.schedule(&mut s);
+            }
+        }
+        kernel.wait_turn(seat);
+    });
+}
+
+/// A reader that handled its frame gives the baton back and goes back to reading outside.
+/// `owed`: whether its worker process owes it another frame already. No-op elsewhere.
+pub fn step_outside(owed: bool) {
+    with_current(|clock, seat| {
+        let kernel = &clock.0;
+        let mut s = kernel.lock();
+        s.outside.insert(seat, Outside { owed, arrived: false });
+        if s.running == Some(seat) {
+            kernel.schedule(&mut s);
+        }
+    });
+}
+
+/// The seat of the calling participant.
+pub fn seat() -> Option<Seat> {
+    with_current(|_, seat| seat)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn spawn_participant(clock: &SimClock, f: impl FnOnce() + Send + 'static) -> std::thread::JoinHandle<()> {
+        let seat = clock.reserve();
+        std::thread::spawn(move || {
+            let _me = seat.take();
+            f();
+        })
+    }
+
+    #[test]
+    fn sleeps_take_virtual_time_and_wake_in_deadline_order() {
+        let clock = SimClock::new();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let main = clock.join_here();
+        let mut threads = Vec::new();
+        for (name, ms) in [("slow", 300u64), ("fast", 100), ("mid", 200)] {
+            let order = Arc::clone(&order);
+            threads.push(spawn_participant(&clock, move || {
+                sleep(Duration::from_millis(ms));
+                order.lock().unwrap().push((name, now()));
+            }));
+        }
+        let started = Instant::now();
+        sleep(Duration::from_secs(3600));
+        let t = clock.elapsed();
+        drop(main);
+        for t in threads {
+            t.join().unwrap();
+        }
+        let order = order.lock().unwrap();
+        let names: Vec<_> = order.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["fast", "mid", "slow"]);
+        assert_eq!(order[0].1 - clock.origin(), Duration::from_millis(100));
+        assert_eq!(t, Duration::from_secs(3600));
+        // An hour of virtual time is not an hour of real time.
+        assert!(started.elapsed() < Duration::from_secs(600));
+    }
+
+    #[test]
+    fn a_notify_wakes_a_waiter_and_a_deadline_times_it_out() {
+        let clock = SimClock::new();
+        let main = clock.join_here();
+        let mailbox = Arc::new(Mutex::new(None::<u32>));
+        let key_of = key(&*mailbox);
+        let got = Arc::new(AtomicUsize::new(0));
+        let waiter = {
+            let (mailbox, got) = (Arc::clone(&mailbox), Arc::clone(&got));
+            spawn_participant(&clock, move || {
+                let v = wait(key_of, None, || mailbox.lock().unwrap().take()).unwrap().unwrap();
+                got.store(v as usize, Ordering::SeqCst);
+                let deadline = now() + Duration::from_millis(50);
+                assert_eq!(wait(key_of, Some(deadline), || mailbox.lock().unwrap().take()), Some(Err(TimedOut)));
+                assert_eq!(now(), deadline);
+            })
+        };
+        sleep(Duration::from_millis(10));
+        *mailbox.lock().unwrap() = Some(7);
+        notify_one(key_of);
+        let seat = 2;
+        assert!(wait_left(seat));
+        assert_eq!(got.load(Ordering::SeqCst), 7);
+        assert_eq!(clock.elapsed(), Duration::from_millis(60));
+        drop(main);
+        waiter.join().unwrap();
+    }
+
+    #[test]
+    fn off_a_participant_everything_is_real() {
+        assert!(current().is_none());
+        assert_eq!(wait(1, None, || Some(())), None);
+        let before = Instant::now();
+        assert!(now() >= before);
+        notify_all(1);
+        assert!(!wait_left(1));
+    }
+}
