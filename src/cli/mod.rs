@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use poolscope::scenario::TimeMode;
 
 mod bench;
 mod bench_process;
@@ -47,12 +48,14 @@ pub fn main() -> ExitCode {
         Some(Command::Run(args))
             if !args.headless && args.events.is_none() && args.trace.is_none() && args.record.is_none() && tty() =>
         {
-            return ui::main(Some(&args.scenario), args.seed, args.speed);
+            // Live, simulated time keeps pace with real time, so there is something to watch.
+            let time = if args.virtual_time { TimeMode::VirtualPaced } else { TimeMode::Real };
+            return ui::main(Some(&args.scenario), args.seed, args.speed, time);
         }
         Some(Command::Run(args)) => return run::main(&args),
         Some(Command::Check(args)) => return check::main(&args),
         Some(Command::List) => return list::main(),
-        None if tty() => return ui::main(None, None, 1.0),
+        None if tty() => return ui::main(None, None, 1.0, TimeMode::Real),
         None => {
             use clap::CommandFactory;
             let _ = Cli::command().print_help();

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use poolscope::scenario::{self, Run, RunOptions, python};
+use poolscope::scenario::{self, Run, RunOptions, TimeMode, python};
 use poolscope::trace::{ChromeTrace, JsonlWriter, Model, Summary, TraceKind, Transcript, wrap};
 use poolscope::ui::record::CastRecorder;
 
@@ -38,6 +38,12 @@ pub struct RunArgs {
     /// Divide every duration by this: 20 runs a lesson twenty times faster.
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
+    /// Run on a simulated clock: tasks take exactly their durations in virtual time, so the
+    /// same lesson and seed give the same event log and recording, byte for byte, and a
+    /// headless run or recording of a 60 s lesson takes a moment. Live, the simulated clock
+    /// keeps pace with real time.
+    #[arg(long)]
+    pub virtual_time: bool,
 }
 
 /// Runs `poolscope run`. Exit codes: 0 done, 1 runtime failure (an unwritable output, a pool
@@ -93,7 +99,8 @@ pub fn main(args: &RunArgs) -> ExitCode {
     if let Err(e) = header(&scenario, &mut out) {
         return fail(1, &format!("cannot write the transcript to stdout: {e}"));
     }
-    let options = RunOptions { seed: args.seed, speed: args.speed, worker_program: None };
+    let time = if args.virtual_time { TimeMode::Virtual } else { TimeMode::Real };
+    let options = RunOptions { seed: args.seed, speed: args.speed, worker_program: None, time };
     let run = match Run::start(&scenario, &options) {
         Ok(run) => run,
         Err(e) => return fail(1, &e.to_string()),

@@ -10,6 +10,7 @@ use crossbeam_channel::Sender;
 
 use super::error::{TaskError, TaskResult};
 use super::probe::{EventKind, Outcome, TaskId, Telemetry, WorkerId};
+use super::sim;
 
 // The life of a future. PENDING -> RUNNING -> FINISHED, or PENDING -> CANCELLED.
 // A terminal state is only ever stored together with the outcome, under the slot lock.
@@ -233,7 +234,19 @@ impl<T> Future<T> {
 
     fn wait_finished(&self, timeout: Option<Duration>) -> Result<MutexGuard<'_, Slot<T>>, TaskError> {
         let mut slot = self.inner.lock();
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(|t| sim::now() + t);
+        if slot.outcome.is_none() && sim::seat().is_some() {
+            slot.sleepers += 1;
+            drop(slot);
+            let finished = || self.inner.lock().outcome.is_some().then_some(());
+            let waited = sim::wait(sim::key(&self.inner.finished), deadline, finished);
+            slot = self.inner.lock();
+            slot.sleepers -= 1;
+            return match waited {
+                Some(Err(sim::TimedOut)) => Err(TaskError::Timeout),
+                _ => Ok(slot),
+            };
+        }
         while slot.outcome.is_none() {
             slot.sleepers += 1;
             slot = match deadline {
@@ -253,9 +266,13 @@ impl<T> Future<T> {
     }
 
     fn fire(&self, callbacks: Vec<Callback<T>>, watchers: Vec<Watcher>) {
+        let watched = !watchers.is_empty();
         for (tx, index) in watchers {
             // A watcher that gave up (timed out) has dropped its receiver: nothing to tell.
             let _ = tx.send(index);
+        }
+        if watched {
+            sim::notify_all(super::wait::watchers_key());
         }
         for callback in callbacks {
             self.run_callback(callback);
@@ -395,6 +412,7 @@ impl<T, W: ?Sized> Inner<T, W> {
         drop(slot);
         if wake {
             self.finished.notify_all();
+            sim::notify_all(sim::key(&self.finished));
         }
         (callbacks, watchers)
     }

@@ -11,6 +11,8 @@ use std::fmt;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::sim;
+
 /// CPython's default switch interval.
 pub const DEFAULT_SWITCH_INTERVAL: Duration = Duration::from_millis(5);
 
@@ -67,7 +69,7 @@ impl Gil {
     /// ```
     pub fn acquire(&self) -> GilGuard<'_> {
         self.take();
-        GilGuard { gil: self, since: Instant::now() }
+        GilGuard { gil: self, since: sim::now() }
     }
 
     fn lock(&self) -> MutexGuard<'_, GilState> {
@@ -83,6 +85,18 @@ impl Gil {
         let ticket = state.next_ticket;
         state.next_ticket += 1;
         state.waiting.push_back(ticket);
+        if sim::seat().is_some() {
+            drop(state);
+            let turn = || {
+                let mut state = self.lock();
+                (!state.held && state.waiting.front() == Some(&ticket)).then(|| {
+                    state.waiting.pop_front();
+                    state.held = true;
+                })
+            };
+            let _ = sim::wait(sim::key(&self.changed), None, turn);
+            return;
+        }
         while state.held || state.waiting.front() != Some(&ticket) {
             state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         }
@@ -97,6 +111,7 @@ impl Gil {
         drop(state);
         if anyone {
             self.changed.notify_all();
+            sim::notify_all(sim::key(&self.changed));
         }
     }
 
@@ -117,12 +132,12 @@ impl GilGuard<'_> {
     /// thread waits, hands the lock over and queues up to get it back. Returns true if it
     /// switched.
     pub fn switch_point(&mut self) -> bool {
-        if self.since.elapsed() < self.gil.switch_interval || !self.gil.has_waiters() {
+        if sim::now().saturating_duration_since(self.since) < self.gil.switch_interval || !self.gil.has_waiters() {
             return false;
         }
         self.gil.release();
         self.gil.take();
-        self.since = Instant::now();
+        self.since = sim::now();
         true
     }
 }

@@ -374,15 +374,22 @@ pub(crate) struct Telemetry {
     /// On its own cache line: submitters and workers both write it, while every emitter
     /// reads `probe` beside it.
     queued: crossbeam_utils::CachePadded<std::sync::atomic::AtomicUsize>,
+    /// The simulated clock of the run that built the pool, if it is simulated: events are
+    /// stamped with its time.
+    sim: Option<super::sim::SimClock>,
 }
 
 impl Telemetry {
     pub(crate) fn new(probe: Arc<dyn Probe>) -> Arc<Telemetry> {
-        Arc::new(Telemetry { probe, queued: Default::default() })
+        Arc::new(Telemetry { probe, queued: Default::default(), sim: super::sim::current() })
     }
 
     pub(crate) fn emit(&self, kind: EventKind) {
-        self.probe.record(Event { at: Instant::now(), kind });
+        let at = match &self.sim {
+            Some(clock) => clock.now(),
+            None => Instant::now(),
+        };
+        self.probe.record(Event { at, kind });
     }
 
     /// Tasks waiting now.

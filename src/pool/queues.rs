@@ -8,6 +8,8 @@ use std::sync::Mutex;
 
 use crossbeam_channel::{Receiver, Sender, select};
 
+use super::sim;
+
 /// One named queue: both ends, cloned out to whoever puts or gets.
 type Queue = (Sender<String>, Receiver<String>);
 
@@ -52,7 +54,9 @@ impl SharedQueues {
             return Err(format!("queue {name:?} is closed"));
         }
         let (tx, _) = self.queue(name);
-        tx.send(item).map_err(|_| format!("queue {name:?} is closed"))
+        tx.send(item).map_err(|_| format!("queue {name:?} is closed"))?;
+        sim::notify_all(sim::key(self));
+        Ok(())
     }
 
     /// Takes the next item from queue `name`, waiting until there is one.
@@ -60,6 +64,10 @@ impl SharedQueues {
     /// # Errors
     /// When the queues are closed while waiting.
     pub fn get(&self, name: &str) -> Result<String, String> {
+        let poll = || self.try_get(name).transpose();
+        if let Some(got) = sim::wait(sim::key(self), None, poll) {
+            return got.unwrap_or_else(|sim::TimedOut| unreachable!("no deadline"));
+        }
         let (_, rx) = self.queue(name);
         select! {
             recv(rx) -> item => item.map_err(|_| format!("queue {name:?} is closed")),
@@ -94,6 +102,7 @@ impl SharedQueues {
     /// Wakes every waiting `get` with an error and refuses new items (pool terminated).
     pub fn close(&self) {
         self.closing.lock().unwrap_or_else(|e| e.into_inner()).take();
+        sim::notify_all(sim::key(self));
     }
 
     fn is_closed(&self) -> bool {

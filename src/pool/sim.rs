@@ -25,7 +25,8 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -71,8 +72,8 @@ struct State {
     /// Participants reading a worker process's pipe without the baton.
     outside: BTreeMap<Seat, Outside>,
     left: BTreeSet<Seat>,
-    /// Virtual pids of worker processes, by real pid.
-    pids: BTreeMap<u32, u32>,
+    /// Worker processes started.
+    pids: u32,
     /// Where a participant woken by the clock waits until, in real time (paced clocks).
     pace_until: Option<Instant>,
 }
@@ -89,6 +90,32 @@ struct Outside {
     owed: bool,
     /// A frame came: the reader waits for the baton to handle it.
     arrived: bool,
+}
+
+/// Every simulated clock alive, so a thread outside a run (a viewer stopping it) can still
+/// wake the participants waiting on what it changed.
+static CLOCKS: Mutex<Vec<Weak<Kernel>>> = Mutex::new(Vec::new());
+/// How many clocks `CLOCKS` held when it last changed: 0 lets real runs skip it.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+impl Drop for Kernel {
+    fn drop(&mut self) {
+        let mut clocks = CLOCKS.lock().unwrap_or_else(|e| e.into_inner());
+        clocks.retain(|k| k.strong_count() > 0);
+        LIVE.store(clocks.len(), Ordering::Release);
+    }
+}
+
+/// Notifies `key` on the caller's clock, or on a thread outside every run, on every clock.
+fn notify_anywhere(key: Key, most: usize) {
+    if with_current(|clock, _| clock.0.notify(key, most)).is_some() || LIVE.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    let clocks: Vec<Arc<Kernel>> =
+        CLOCKS.lock().unwrap_or_else(|e| e.into_inner()).iter().filter_map(Weak::upgrade).collect();
+    for kernel in clocks {
+        kernel.notify(key, most);
+    }
 }
 
 thread_local! {
@@ -120,7 +147,12 @@ impl SimClock {
     }
 
     fn with(paced: bool) -> SimClock {
-        SimClock(Arc::new(Kernel { origin: Instant::now(), paced, state: Mutex::new(State::default()) }))
+        let kernel = Arc::new(Kernel { origin: Instant::now(), paced, state: Mutex::new(State::default()) });
+        let mut clocks = CLOCKS.lock().unwrap_or_else(|e| e.into_inner());
+        clocks.retain(|k| k.strong_count() > 0);
+        clocks.push(Arc::downgrade(&kernel));
+        LIVE.store(clocks.len(), Ordering::Release);
+        SimClock(kernel)
     }
 
     /// The instant virtual time 0 stands for.
@@ -176,12 +208,12 @@ impl SimClock {
         }
     }
 
-    /// The pid a simulated run shows for worker process `real`: 1001, 1002, ... in the order
-    /// they were first asked for, the same from run to run.
-    pub fn pid(&self, real: u32) -> u32 {
+    /// The pid a simulated run shows for the next worker process started: 1001, 1002, ...
+    /// in the order they start, the same from run to run.
+    pub fn new_pid(&self) -> u32 {
         let mut s = self.0.lock();
-        let next = PARENT_PID + 1 + s.pids.len() as u32;
-        *s.pids.entry(real).or_insert(next)
+        s.pids += 1;
+        PARENT_PID + s.pids
     }
 
     /// Wakes every participant waiting on `key`, in the order they began to wait. Safe from
@@ -446,16 +478,15 @@ pub fn wait<T>(key: Key, deadline: Option<Instant>, mut poll: impl FnMut() -> Op
     }
 }
 
-/// Wakes the participant that has waited longest on `key`, if the calling thread takes
-/// part in a simulated run.
+/// Wakes the participant that has waited longest on `key`, in the caller's simulated run,
+/// or from outside every run, in any (keys are addresses: they mean one thing everywhere).
 pub fn notify_one(key: Key) {
-    with_current(|clock, _| clock.notify_one(key));
+    notify_anywhere(key, 1);
 }
 
-/// Wakes every participant waiting on `key`, if the calling thread takes part in a
-/// simulated run.
+/// Wakes every participant waiting on `key`, as [`notify_one`].
 pub fn notify_all(key: Key) {
-    with_current(|clock, _| clock.notify_all(key));
+    notify_anywhere(key, usize::MAX);
 }
 
 /// The key of a value: its address.
@@ -507,7 +538,6 @@ pub fn seat() -> Option<Seat> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn spawn_participant(clock: &SimClock, f: impl FnOnce() + Send + 'static) -> std::thread::JoinHandle<()> {
         let seat = clock.reserve();

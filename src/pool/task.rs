@@ -143,6 +143,32 @@ pub trait TaskEnv {
     fn queue_get(&self, queue: &str) -> Result<String, String>;
     /// Crashes the worker: aborts a worker process; panics elsewhere.
     fn crash(&self) -> !;
+    /// True in a simulated run (`--virtual-time`): CPU-bound work then takes virtual time
+    /// through [`TaskEnv::cpu_time`] instead of doing its arithmetic for real.
+    fn simulated(&self) -> bool {
+        false
+    }
+    /// Simulated runs: holds the CPU (and the GIL, on a GIL pool) for `duration` of virtual
+    /// time.
+    fn cpu_time(&self, duration: Duration) {
+        self.sleep(duration);
+    }
+}
+
+/// What one square of `sum_squares` costs in a simulated run: about what it costs for real.
+pub const SIMULATED_SQUARE: Duration = Duration::from_nanos(2);
+
+/// The virtual time a task takes in a simulated run before its last act (returning, raising,
+/// crashing, or taking its item from a queue).
+pub fn simulated_cost(spec: &TaskSpec) -> Duration {
+    match spec.work {
+        Work::SumSquares { n } => SIMULATED_SQUARE.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX)),
+        _ => spec.duration,
+    }
+}
+
+fn sum_squares(n: u64) -> u128 {
+    (0..n).fold(0u128, |sum, i| sum.wrapping_add(u128::from(black_box(i)) * u128::from(i)))
 }
 
 /// Runs a task spec. `Err` is the message the task raised.
@@ -158,6 +184,15 @@ pub fn run_spec(spec: &TaskSpec, env: &dyn TaskEnv) -> Result<TaskValue, String>
         Work::Sleep => {
             env.sleep(spec.duration);
             Ok(value(None))
+        }
+        Work::Spin if env.simulated() => {
+            env.cpu_time(spec.duration);
+            Ok(value(None))
+        }
+        Work::SumSquares { n } if env.simulated() => {
+            let sum = sum_squares(*n);
+            env.cpu_time(simulated_cost(spec));
+            Ok(value(Some(sum.to_string())))
         }
         Work::Spin => {
             let mut left = spin_iterations(spec.duration);

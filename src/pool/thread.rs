@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvError, Sender, TryRecvError};
 use crossbeam_utils::CachePadded;
 
 use super::error::{PoolError, SubmitError, TaskError, TaskResult};
@@ -20,6 +20,7 @@ use super::job::{Chunk, Job, Single, Specs, Unrun, single};
 use super::map::{MapIter, MapOptions, Unordered};
 use super::probe::{DownReason, EventKind, Phase, Probe, TaskId, Telemetry, WorkerId};
 use super::queues::SharedQueues;
+use super::sim::{self, SimClock};
 use super::task::{TaskEnv, TaskSpec, TaskValue};
 
 /// `ThreadPoolExecutor`'s default size: `min(32, cpus + 4)`.
@@ -91,6 +92,8 @@ pub(crate) struct Shared {
     workers: Mutex<WorkerSet>,
     /// Held while joining the workers, so a second `shutdown(wait)` waits too.
     joining: Mutex<()>,
+    /// The simulated clock of the run that built the pool, if any (see [`super::sim`]).
+    pub(crate) sim: Option<SimClock>,
 }
 
 struct WorkerSet {
@@ -101,6 +104,8 @@ struct WorkerSet {
 
 struct WorkerThread {
     id: WorkerId,
+    /// Its seat in a simulated run.
+    seat: Option<sim::Seat>,
     busy: Arc<CachePadded<AtomicBool>>,
     handle: JoinHandle<()>,
 }
@@ -187,12 +192,13 @@ impl ThreadPoolBuilder {
     pub fn build(self) -> ThreadPool {
         let (tx, rx) = crossbeam_channel::unbounded();
         let size = self.workers.unwrap_or_else(default_thread_workers).max(1);
+        let sim = sim::current();
         let shared = Arc::new(Shared {
             rx,
             telemetry: self.probe.map(Telemetry::new),
             gil: self.gil.map(Gil::new),
             queues: self.queues.unwrap_or_default(),
-            pid: std::process::id(),
+            pid: if sim.is_some() { sim::PARENT_PID } else { std::process::id() },
             name: self.name,
             eager: self.eager,
             idle_tokens: AtomicUsize::new(0),
@@ -202,6 +208,7 @@ impl ThreadPoolBuilder {
             gate: CachePadded::new(Mutex::new(0)),
             workers: Mutex::new(WorkerSet { free_ids: BTreeSet::new(), next_id: 0, threads: Vec::new() }),
             joining: Mutex::new(()),
+            sim,
         });
         if self.eager {
             let mut set = shared.lock_workers();
@@ -284,7 +291,7 @@ impl ThreadPool {
         R: Send + 'static,
     {
         // Python takes the deadline before it consumes the items.
-        let deadline = options.timeout.map(|t| std::time::Instant::now() + t);
+        let deadline = options.timeout.map(|t| crate::pool::sim::now() + t);
         let futures = self.submit_chunks(f, items, options.chunksize)?;
         Ok(MapIter::until(futures, deadline))
     }
@@ -418,6 +425,7 @@ impl ThreadPool {
     fn send(&self, msg: Msg, _gate: &MutexGuard<'_, TaskId>) {
         // The pool's own receiver lives as long as the pool: the send cannot fail.
         let _ = self.tx.send(msg);
+        self.shared.wake_one();
         if !self.shared.eager {
             self.shared.start_worker_if_none_idle();
         }
@@ -441,6 +449,7 @@ impl ThreadPool {
         } else {
             for _ in n..live {
                 let _ = self.tx.send(Msg::Retire);
+                self.shared.wake_one();
             }
         }
         set.threads.retain(|t| !t.handle.is_finished());
@@ -535,6 +544,7 @@ impl ThreadPool {
         let set = self.shared.lock_workers();
         for _ in 0..self.shared.live.load(Ordering::Relaxed) {
             let _ = self.tx.send(Msg::Stop);
+            self.shared.wake_one();
         }
         drop(set);
     }
@@ -613,6 +623,26 @@ impl Shared {
         self.workers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Tells a worker waiting in a simulated run that a message is queued.
+    fn wake_one(&self) {
+        if let Some(sim) = &self.sim {
+            sim.notify_one(sim::key(&self.rx));
+        }
+    }
+
+    /// The next message, waiting for one.
+    pub(crate) fn next_msg(&self) -> Result<Msg, RecvError> {
+        let poll = || match self.rx.try_recv() {
+            Ok(msg) => Some(Ok(msg)),
+            Err(TryRecvError::Disconnected) => Some(Err(RecvError)),
+            Err(TryRecvError::Empty) => None,
+        };
+        match sim::wait(sim::key(&self.rx), None, poll) {
+            Some(got) => got.unwrap_or(Err(RecvError)),
+            None => self.rx.recv(),
+        }
+    }
+
     pub(crate) fn emit(&self, kind: EventKind) {
         if let Some(telemetry) = &self.telemetry {
             telemetry.emit(kind);
@@ -672,11 +702,16 @@ impl Shared {
         let busy = Arc::new(CachePadded::new(AtomicBool::new(false)));
         let shared = Arc::clone(self);
         let flag = Arc::clone(&busy);
+        let reserved = self.sim.as_ref().map(SimClock::reserve);
+        let seat = reserved.as_ref().map(sim::Reserved::seat);
         let handle = std::thread::Builder::new()
             .name(format!("{}-worker-{id}", self.name))
-            .spawn(move || worker::run(&shared, id, &flag))
+            .spawn(move || {
+                let _me = reserved.map(sim::Reserved::take);
+                worker::run(&shared, id, &flag);
+            })
             .expect("the OS refused to start a worker thread");
-        set.threads.push(WorkerThread { id, busy, handle });
+        set.threads.push(WorkerThread { id, seat, busy, handle });
     }
 
     /// Takes a worker out of the set (it is about to exit) if `retire_only_if_over` finds the
@@ -710,6 +745,9 @@ impl Shared {
         };
         for thread in threads {
             let _ = thread.id;
+            if let Some(seat) = thread.seat {
+                sim::wait_left(seat);
+            }
             let _ = thread.handle.join();
         }
     }

@@ -3,10 +3,11 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
 use super::error::TaskError;
 use super::future::Future;
+use super::sim;
 
 /// When [`wait`] returns (`FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -49,7 +50,7 @@ fn distinct<T>(futures: &[Future<T>]) -> Vec<Future<T>> {
 /// ```
 pub fn wait<T>(futures: &[Future<T>], timeout: Option<Duration>, return_when: ReturnWhen) -> DoneAndNotDone<T> {
     let futures = distinct(futures);
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.map(|t| sim::now() + t);
     let satisfied = |futures: &[Future<T>]| {
         let done = futures.iter().filter(|f| f.done()).count();
         match return_when {
@@ -77,7 +78,22 @@ pub fn wait<T>(futures: &[Future<T>], timeout: Option<Duration>, return_when: Re
     DoneAndNotDone { done, not_done }
 }
 
+/// What waiters on futures' watcher channels wait on in a simulated run: one key for them all
+/// (a run has one main program; a spurious wake-up only polls again).
+pub(crate) fn watchers_key() -> sim::Key {
+    static WATCHERS: u8 = 0;
+    sim::key(&WATCHERS)
+}
+
 fn recv(rx: &Receiver<usize>, deadline: Option<Instant>) -> Result<usize, RecvTimeoutError> {
+    let poll = || match rx.try_recv() {
+        Ok(index) => Some(Ok(index)),
+        Err(TryRecvError::Disconnected) => Some(Err(RecvTimeoutError::Disconnected)),
+        Err(TryRecvError::Empty) => None,
+    };
+    if let Some(got) = sim::wait(watchers_key(), deadline, poll) {
+        return got.unwrap_or(Err(RecvTimeoutError::Timeout));
+    }
     match deadline {
         Some(deadline) => rx.recv_deadline(deadline),
         None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -136,7 +152,7 @@ impl<T> AsCompleted<T> {
             remaining,
             rx,
             tx,
-            deadline: timeout.map(|t| Instant::now() + t),
+            deadline: timeout.map(|t| sim::now() + t),
             ended: false,
         }
     }

@@ -1,24 +1,38 @@
 //! The run's clock: every time read and every wait of the runner goes through it, so a
-//! simulated clock (`--virtual-time`) can replace real time in one place.
+//! simulated clock (`--virtual-time`, [`crate::pool::sim`]) replaces real time in one place.
 
 use std::time::{Duration, Instant};
 
-/// Real time since the run began, with scenario durations divided by `speed`.
+use crate::pool::sim::{self, SimClock};
+
+/// Time since the run began — real, or a simulated clock's — with scenario durations
+/// divided by `speed`.
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
     origin: Instant,
     speed: f64,
+    simulated: bool,
 }
 
 impl Clock {
-    /// A clock starting now. `speed` > 0 divides every scenario duration.
+    /// A real clock starting now. `speed` > 0 divides every scenario duration.
     pub fn start(speed: f64) -> Clock {
-        Clock { origin: Instant::now(), speed }
+        Clock { origin: Instant::now(), speed, simulated: false }
     }
 
-    /// Now.
+    /// The run's clock on simulated time `sim`, which starts at 0.
+    pub fn simulated(sim: &SimClock, speed: f64) -> Clock {
+        Clock { origin: sim.origin(), speed, simulated: true }
+    }
+
+    /// True on simulated time.
+    pub fn is_simulated(&self) -> bool {
+        self.simulated
+    }
+
+    /// Now: on simulated time, the simulated clock's (on the threads that take part in it).
     pub fn now(&self) -> Instant {
-        Instant::now()
+        sim::now()
     }
 
     /// Microseconds from the start of the run to `at` (0 for instants before it).
@@ -53,6 +67,6 @@ impl Clock {
 
     /// Blocks the calling thread for a scenario-time duration.
     pub fn sleep(&self, d: Duration) {
-        std::thread::sleep(self.scale(d));
+        sim::sleep(self.scale(d));
     }
 }

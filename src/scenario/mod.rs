@@ -40,7 +40,7 @@ pub use model::{
     Batch, MAX_COUNT, MAX_WORKERS, OP_NAMES, Op, PoolConfig, Scenario, Step, TaskTemplate, WorkerCount, WorkerDeath,
     scale,
 };
-pub use runner::{Run, RunError, RunOptions};
+pub use runner::{Run, RunError, RunOptions, TimeMode};
 pub use validate::parse;
 
 /// Why a scenario could not be loaded.

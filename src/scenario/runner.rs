@@ -23,6 +23,7 @@ use crate::pool::{
     CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, ReturnWhen, SharedQueues,
     SubmitError, TaskError, TaskResult, TaskValue, ThreadPool, as_completed, wait,
 };
+use crate::pool::sim::{Reserved, SimClock};
 use crate::trace::{PolledFuture, ResultOutcome, TraceEvent, TraceKind};
 
 /// How to run a scenario.
@@ -34,11 +35,26 @@ pub struct RunOptions {
     pub speed: f64,
     /// The binary process workers run (default: this executable).
     pub worker_program: Option<PathBuf>,
+    /// Run on simulated time (`--virtual-time`, see [`crate::pool::sim`]): the same events,
+    /// to the byte, every run.
+    pub time: TimeMode,
+}
+
+/// Which clock a run uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimeMode {
+    /// Real time: tasks really sleep and spin.
+    #[default]
+    Real,
+    /// Simulated time, as fast as the run goes: a 60 s lesson takes a moment.
+    Virtual,
+    /// Simulated time held back to real time, for watching a reproducible run live.
+    VirtualPaced,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { seed: None, speed: 1.0, worker_program: None }
+        RunOptions { seed: None, speed: 1.0, worker_program: None, time: TimeMode::Real }
     }
 }
 
@@ -84,7 +100,18 @@ impl Run {
         if !(options.speed.is_finite() && options.speed > 0.0) {
             return Err(RunError::BadSpeed(options.speed));
         }
-        let clock = Clock::start(options.speed);
+        let sim = match options.time {
+            TimeMode::Real => None,
+            TimeMode::Virtual => Some(SimClock::new()),
+            TimeMode::VirtualPaced => Some(SimClock::paced()),
+        };
+        // On simulated time this thread takes part while it builds the pool, so the pool's
+        // threads are seated in a fixed order; it leaves once the main program is seated.
+        let here = sim.as_ref().map(SimClock::join_here);
+        let clock = match &sim {
+            Some(sim) => Clock::simulated(sim, options.speed),
+            None => Clock::start(options.speed),
+        };
         let (feed, events) = Feed::new(clock);
         let seed = options.seed.unwrap_or(scenario.seed);
         let workers = scenario.pool.workers.resolve();
@@ -96,6 +123,7 @@ impl Run {
             seed,
             speed: options.speed,
             gil: scenario.pool.gil,
+            virtual_time: sim.is_some(),
         });
         let queues = Arc::new(SharedQueues::default());
         let probe: Arc<dyn Probe> = Arc::clone(&feed) as _;
@@ -113,10 +141,15 @@ impl Run {
             state: PoolState::Open,
             step_count: scenario.steps.len(),
         };
+        let seat = sim.as_ref().map(SimClock::reserve);
         let main = std::thread::Builder::new()
             .name("main-program".into())
-            .spawn(move || program.run())
+            .spawn(move || {
+                let _me = seat.map(Reserved::take);
+                program.run();
+            })
             .map_err(RunError::Thread)?;
+        drop(here);
         Ok(Run { events, pool, main: Some(main) })
     }
 

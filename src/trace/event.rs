@@ -82,6 +82,8 @@ pub enum TraceKind {
         speed: f64,
         /// Thread pools: whether the GIL is simulated.
         gil: bool,
+        /// Whether the run is on simulated time (`--virtual-time`).
+        virtual_time: bool,
     },
     /// The main program begins a step.
     Step {

@@ -348,6 +348,8 @@ pub struct Model {
     pub speed: f64,
     /// Whether the GIL is simulated.
     pub gil: bool,
+    /// The run is on simulated time.
+    pub virtual_time: bool,
     /// The pool's size now.
     pub pool_size: usize,
     /// Time of the latest event (µs).
@@ -481,7 +483,8 @@ impl Model {
         self.now_us = self.now_us.max(t);
         self.events += 1;
         match &event.kind {
-            TraceKind::Run { scenario, title, pool, workers, seed, speed, gil } => {
+            TraceKind::Run { scenario, title, pool, workers, seed, speed, gil, virtual_time } => {
+                self.virtual_time = *virtual_time;
                 self.scenario = scenario.clone();
                 self.title = title.clone();
                 self.pool = pool.clone();

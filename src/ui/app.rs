@@ -17,7 +17,7 @@ use super::picker;
 use super::state::{Panel, UiState};
 use super::terminal::TerminalGuard;
 use super::view::{Lesson, View};
-use crate::scenario::{self, MAX_WORKERS, Run, RunOptions, Scenario};
+use crate::scenario::{self, MAX_WORKERS, Run, RunOptions, Scenario, TimeMode};
 use crate::sys::{self, CpuSample, Watched};
 use crate::trace::{TraceEvent, TraceKind};
 
@@ -56,6 +56,8 @@ pub struct Options {
     pub seed: Option<u64>,
     /// Duration divisor at the start.
     pub speed: f64,
+    /// Which clock lessons run on.
+    pub time: TimeMode,
 }
 
 /// A lesson on screen and the run behind it.
@@ -130,7 +132,7 @@ pub fn run(start: Option<Scenario>, options: Options) -> std::io::Result<()> {
 /// The lesson could not start, or a producer thread could not be spawned.
 pub fn paused_cpu_pct(lesson: &str, window: Duration) -> std::io::Result<f64> {
     let scenario = scenario::load(lesson).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut app = App::new(Options { seed: None, speed: 1.0 });
+    let mut app = App::new(Options { seed: None, speed: 1.0, time: TimeMode::Real });
     app.open(scenario, None);
     app.ui.paused = true;
     spawn_producers(&app.tx, &app.watched)?;
@@ -546,7 +548,7 @@ impl App {
         self.ui.flash = None;
         self.ui.rewound_from = None;
         self.ui.lesson = builtin.map(|i| (i, self.lessons.len()));
-        let options = RunOptions { seed: self.options.seed, speed: self.ui.speed, worker_program: None };
+        let options = RunOptions { seed: self.options.seed, speed: self.ui.speed, worker_program: None, time: self.options.time };
         let started = Instant::now();
         let run = match Run::start(&scenario, &options) {
             Ok(run) => run,
@@ -633,7 +635,7 @@ mod tests {
     /// An app showing `lesson` with no run behind it: events are fed by hand.
     fn app_on(lesson: &str) -> App {
         let scenario = scenario::load(lesson).unwrap();
-        let mut app = App::new(Options { seed: None, speed: 1.0 });
+        let mut app = App::new(Options { seed: None, speed: 1.0, time: TimeMode::Real });
         app.generation = 7;
         let view = View::new(Lesson::of(&scenario));
         app.session = Some(Session {

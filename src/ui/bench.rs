@@ -19,6 +19,7 @@ pub fn busy_run(workers: usize, seconds: u64) -> Vec<TraceEvent> {
     let mut events = vec![TraceEvent {
         t: 0,
         kind: TraceKind::Run {
+            virtual_time: false,
             scenario: "bench".into(),
             title: "A busy pool".into(),
             pool: "thread".into(),

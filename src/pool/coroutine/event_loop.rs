@@ -18,6 +18,7 @@ use crate::pool::error::TaskError;
 use crate::pool::job::Unrun;
 use crate::pool::probe::{DownReason, EventKind, Telemetry, WorkerId};
 use crate::pool::queues::SharedQueues;
+use crate::pool::sim;
 use crate::pool::task::TaskEnv;
 
 /// Runs the loop until the pool is shut down and every task has ended, or terminated.
@@ -81,7 +82,7 @@ impl EventLoop<'_> {
                 self.kill_all();
                 return DownReason::Terminated;
             }
-            self.wake_due(Instant::now());
+            self.wake_due(sim::now());
             // Only the tasks ready now: one that suspends with `sleep(0)` runs next turn.
             for _ in 0..self.ready.len() {
                 let task = self.ready.pop_front().expect("counted");
@@ -162,7 +163,7 @@ impl EventLoop<'_> {
                 self.next_seq += 1;
                 self.timers.push(Timer { at, seq: self.next_seq, task });
             }
-            Await::Item(after) => self.getters.push((Instant::now() + after, task)),
+            Await::Item(after) => self.getters.push((sim::now() + after, task)),
         }
     }
 
@@ -177,6 +178,11 @@ impl EventLoop<'_> {
         let shared = self.env.shared;
         let deadline =
             self.timers.peek().map(|timer| timer.at).into_iter().chain(self.getters.iter().map(|g| g.0)).min();
+        let below_limit = self.alive < shared.limit.load(Ordering::Relaxed);
+        let poll = || (shared.wake.try_recv().is_ok() || (below_limit && !shared.jobs.is_empty())).then_some(());
+        if sim::wait(sim::key(&shared.wake), deadline, poll).is_some() {
+            return;
+        }
         let mut select = Select::new();
         let wake = select.recv(&shared.wake);
         if self.alive < shared.limit.load(Ordering::Relaxed) {
@@ -235,7 +241,11 @@ impl TaskEnv for LoopEnv<'_> {
 
     fn sleep(&self, duration: Duration) {
         // `time.sleep` inside a coroutine: the whole loop sleeps.
-        std::thread::sleep(duration);
+        sim::sleep(duration);
+    }
+
+    fn simulated(&self) -> bool {
+        self.shared.sim.is_some()
     }
 
     fn cpu(&self, work: &mut dyn FnMut() -> bool) {

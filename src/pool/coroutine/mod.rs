@@ -36,6 +36,7 @@ use super::job::{Chunk, Job, Single, Unrun, single};
 use super::map::{MapIter, MapOptions, Unordered};
 use super::probe::{EventKind, Phase, Probe, TaskId, Telemetry};
 use super::queues::SharedQueues;
+use super::sim::{self, SimClock};
 use super::task::{TaskEnv, TaskSpec, TaskValue};
 use spec::SpecTask;
 
@@ -67,6 +68,8 @@ pub struct CoroutinePool {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
     loop_thread: ThreadId,
+    /// The loop's seat in a simulated run.
+    seat: Option<sim::Seat>,
 }
 
 /// What the jobs channel carries.
@@ -112,6 +115,8 @@ struct Shared {
     stopping: AtomicU8,
     /// Held by submitters and by shutdown, so no job slips in after the loop was told to end.
     gate: Mutex<()>,
+    /// The simulated clock of the run that built the pool, if any (see [`super::sim`]).
+    sim: Option<SimClock>,
 }
 
 /// Configures a [`CoroutinePool`].
@@ -171,6 +176,7 @@ impl CoroutinePoolBuilder {
     /// If the OS refuses to start a thread.
     pub fn build(self) -> CoroutinePool {
         let (jobs_tx, jobs) = crossbeam_channel::unbounded();
+        let sim = sim::current();
         let (wake_tx, wake) = crossbeam_channel::bounded(1);
         let shared = Arc::new(Shared {
             jobs_tx,
@@ -179,21 +185,27 @@ impl CoroutinePoolBuilder {
             wake,
             telemetry: self.probe.map(Telemetry::new),
             queues: self.queues.unwrap_or_default(),
-            pid: std::process::id(),
+            pid: if sim.is_some() { sim::PARENT_PID } else { std::process::id() },
             next_task: AtomicU64::new(0),
             limit: AtomicUsize::new(self.limit.map_or(usize::MAX, |n| n.max(1))),
             active: AtomicUsize::new(0),
             stopping: AtomicU8::new(OPEN),
             gate: Mutex::new(()),
+            sim,
         });
         shared.emit(EventKind::WorkerUp { worker: LOOP_WORKER, pid: shared.pid });
         let for_loop = Arc::clone(&shared);
+        let reserved = shared.sim.as_ref().map(SimClock::reserve);
+        let seat = reserved.as_ref().map(sim::Reserved::seat);
         let handle = std::thread::Builder::new()
             .name(format!("{}-loop", self.name))
-            .spawn(move || event_loop::run(&for_loop))
+            .spawn(move || {
+                let _me = reserved.map(sim::Reserved::take);
+                event_loop::run(&for_loop);
+            })
             .expect("the OS refused to start the event-loop thread");
         let loop_thread = handle.thread().id();
-        CoroutinePool { shared, thread: Mutex::new(Some(handle)), loop_thread }
+        CoroutinePool { shared, thread: Mutex::new(Some(handle)), loop_thread, seat }
     }
 }
 
@@ -274,7 +286,7 @@ impl CoroutinePool {
         R: Send + 'static,
     {
         // Python takes the deadline before it consumes the items.
-        let deadline = options.timeout.map(|t| std::time::Instant::now() + t);
+        let deadline = options.timeout.map(|t| crate::pool::sim::now() + t);
         let futures = self.submit_chunks(f, items, options.chunksize)?;
         Ok(MapIter::until(futures, deadline))
     }
@@ -510,6 +522,9 @@ impl CoroutinePool {
         // Held while joining, so a second joiner also waits for the end.
         let mut thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(handle) = thread.take() {
+            if let Some(seat) = self.seat {
+                sim::wait_left(seat);
+            }
             let _ = handle.join();
         }
     }
@@ -592,11 +607,20 @@ impl Shared {
     /// Wakes the loop if it is blocked waiting (a wake already pending is enough).
     fn wake(&self) {
         let _ = self.wake_tx.try_send(());
+        self.nudge_sim();
+    }
+
+    /// Wakes the loop if it waits in a simulated run.
+    fn nudge_sim(&self) {
+        if let Some(sim) = &self.sim {
+            sim.notify_all(sim::key(&self.wake));
+        }
     }
 
     fn send(&self, job: Submitted, _gate: &MutexGuard<'_, ()>) {
         // The loop's own receiver lives in `self`: the send cannot fail.
         let _ = self.jobs_tx.send(job);
+        self.nudge_sim();
     }
 
     /// The id of the next task, reported as submitted and counted into the queue.

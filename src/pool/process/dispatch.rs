@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
@@ -27,7 +28,8 @@ use crate::pool::error::{TaskError, TaskResult};
 use crate::pool::future::{Future, finish_event};
 use crate::pool::probe::{DownReason, EventKind, Telemetry, WorkerId};
 use crate::pool::queues::SharedQueues;
-use crate::pool::task::{TaskSpec, TaskValue};
+use crate::pool::sim::{self, Seat, SimClock};
+use crate::pool::task::{TaskSpec, TaskValue, simulated_cost};
 
 /// Jobs a worker may hold at once when every one of them is quick ([`wire::is_quick`]):
 /// enough to hide a pipe round trip behind work. Other jobs go one at a time, so a task
@@ -69,6 +71,8 @@ struct InFlight {
     spec: TaskSpec,
     /// Its `Start` was reported: it is the worker's current task.
     started: bool,
+    /// When it started, on the run's clock.
+    started_at: Instant,
     /// The last task of its job.
     job_end: bool,
 }
@@ -76,7 +80,14 @@ struct InFlight {
 /// One worker process.
 pub(super) struct Lane {
     id: WorkerId,
+    /// The pid shown: the process's own, or a stable stand-in in a simulated run.
     pid: u32,
+    /// The process's own pid, which it gives in its handshake.
+    os_pid: u32,
+    /// Its reader's seat in a simulated run.
+    seat: Option<Seat>,
+    /// When it was started, on the run's clock.
+    spawned_at: Instant,
     child: Arc<Mutex<Child>>,
     tx: Sender<Vec<u8>>,
     inflight: VecDeque<InFlight>,
@@ -97,6 +108,12 @@ impl Lane {
         !self.retiring && self.exit.is_none()
     }
 
+    /// The worker process owes the pool a frame: its handshake, a task's end, or (leaving)
+    /// the end of its output.
+    fn owes(&self) -> bool {
+        self.exit.is_some() || !self.ready || !self.inflight.is_empty()
+    }
+
     fn takes(&self, quick: bool) -> bool {
         self.accepting() && (self.jobs == 0 || (quick && self.quick_only && self.jobs < PIPELINE))
     }
@@ -107,6 +124,7 @@ impl Lane {
             && !head.started
         {
             head.started = true;
+            head.started_at = sim::now();
             if let Some(telemetry) = telemetry {
                 let queued = telemetry.dequeued();
                 telemetry.emit(EventKind::Start { task: head.future.id(), worker: self.id, pid: self.pid, queued });
@@ -164,8 +182,11 @@ pub(super) struct Shared {
     pub(super) spin_rate: u64,
     pub(super) next_task: AtomicU64,
     pub(super) state: Mutex<State>,
-    /// Reader threads, one per worker process ever started and not yet joined.
-    pub(super) threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Reader threads, one per worker process ever started and not yet joined, with their
+    /// seats in a simulated run.
+    pub(super) threads: Mutex<Vec<(JoinHandle<()>, Option<Seat>)>>,
+    /// The simulated clock of the run that built the pool, if any (see [`crate::pool::sim`]).
+    pub(super) sim: Option<SimClock>,
 }
 
 /// Everything that changes, under one lock.
@@ -223,16 +244,19 @@ impl Shared {
     pub(super) fn join_all(&self) {
         let me = std::thread::current().id();
         loop {
-            let others: Vec<JoinHandle<()>> = {
+            let others: Vec<(JoinHandle<()>, Option<Seat>)> = {
                 let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
-                let (mine, others) = threads.drain(..).partition(|t| t.thread().id() == me);
+                let (mine, others) = threads.drain(..).partition(|t| t.0.thread().id() == me);
                 *threads = mine;
                 others
             };
             if others.is_empty() {
                 return;
             }
-            for thread in others {
+            for (thread, seat) in others {
+                if let Some(seat) = seat {
+                    sim::wait_left(seat);
+                }
                 let _ = thread.join();
             }
         }
@@ -268,7 +292,7 @@ impl Shared {
         for msg in batch.drain(..) {
             match msg {
                 FromWorker::Ready { version, pid } => {
-                    if version != wire::VERSION || pid != lane.pid {
+                    if version != wire::VERSION || pid != lane.os_pid {
                         return Err(format!("a bad handshake (version {version}, pid {pid})"));
                     }
                     lane.ready = true;
@@ -309,6 +333,11 @@ impl Shared {
         };
         match request {
             FromWorker::QueuePut { queue, item } => reply(&tx, self.queues.put(&queue, item).map(|()| String::new())),
+            FromWorker::QueueGet { queue } if self.sim.is_some() => {
+                // A simulated run: the reader waits for the item in virtual time (the worker
+                // sends nothing until it has its answer).
+                reply(&tx, self.queues.get(&queue));
+            }
             FromWorker::QueueGet { queue } => {
                 let queues = Arc::clone(&self.queues);
                 let spawned = std::thread::Builder::new()
@@ -320,6 +349,34 @@ impl Shared {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Whether worker `id` (process `pid`) owes its reader a frame now.
+    pub(super) fn owes(&self, id: WorkerId, pid: u32) -> bool {
+        self.lock().lanes.get(&id).is_some_and(|lane| lane.pid == pid && lane.owes())
+    }
+
+    /// A simulated run: waits until the virtual time at which what worker `id` just sent
+    /// comes — the end of its current task's work, or of its initializer — since the worker
+    /// itself spends no time.
+    pub(super) fn catch_up(&self, id: WorkerId, pid: u32) {
+        let due = {
+            let state = self.lock();
+            state.lanes.get(&id).filter(|lane| lane.pid == pid).and_then(|lane| {
+                if !lane.ready {
+                    let setup = self.initializer.as_ref().map_or(Duration::ZERO, simulated_cost);
+                    return Some(lane.spawned_at + setup);
+                }
+                let head = lane.inflight.front().filter(|head| head.started)?;
+                Some(head.started_at + simulated_cost(&head.spec))
+            })
+        };
+        if let Some(due) = due {
+            let left = due.saturating_duration_since(sim::now());
+            if !left.is_zero() {
+                sim::sleep(left);
+            }
         }
     }
 
@@ -390,7 +447,11 @@ impl State {
 
     /// Starts a worker process on lane `id`: handshake queued, writer and reader running.
     fn spawn(&mut self, shared: &Arc<Shared>, id: WorkerId) -> io::Result<()> {
-        let mut child = Command::new(&shared.program)
+        let mut command = Command::new(&shared.program);
+        if shared.sim.is_some() {
+            command.env(super::SIMULATED_ENV, "1");
+        }
+        let mut child = command
             .env(super::WORKER_ENV, "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -399,7 +460,8 @@ impl State {
             // under it; they leave when the parent does (stdin closes, the parent watch).
             .process_group(0)
             .spawn()?;
-        let pid = child.id();
+        let os_pid = child.id();
+        let pid = shared.sim.as_ref().map_or(os_pid, SimClock::new_pid);
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             unreachable!("both pipes were asked for")
         };
@@ -419,19 +481,22 @@ impl State {
             kill(&child);
             return Err(e);
         }
+        let reserved = shared.sim.as_ref().map(SimClock::reserve_outside);
+        let seat = reserved.as_ref().map(sim::Reserved::seat);
         let reader = {
             let shared = Arc::clone(shared);
             let child = Arc::clone(&child);
-            std::thread::Builder::new()
-                .name(format!("poolscope-process-{id}"))
-                .spawn(move || pipes::read(&shared, id, pid, stdout, &child))
+            std::thread::Builder::new().name(format!("poolscope-process-{id}")).spawn(move || {
+                let _me = reserved.map(sim::Reserved::take);
+                pipes::read(&shared, id, pid, stdout, &child);
+            })
         };
         match reader {
             Ok(handle) => {
                 let mut threads = shared.threads.lock().unwrap_or_else(|e| e.into_inner());
                 // Readers of workers long gone have ended: nothing to wait for there.
-                threads.retain(|t| !t.is_finished());
-                threads.push(handle);
+                threads.retain(|t| !t.0.is_finished());
+                threads.push((handle, seat));
             }
             Err(e) => {
                 kill(&child);
@@ -443,6 +508,9 @@ impl State {
             Lane {
                 id,
                 pid,
+                os_pid,
+                seat,
+                spawned_at: sim::now(),
                 child,
                 tx,
                 inflight: VecDeque::new(),
@@ -455,6 +523,9 @@ impl State {
             },
         );
         shared.emit(EventKind::WorkerUp { worker: id, pid });
+        if let (Some(sim), Some(seat)) = (&shared.sim, seat) {
+            sim.owe(seat, true);
+        }
         Ok(())
     }
 
@@ -463,7 +534,7 @@ impl State {
     pub(super) fn dispatch(&mut self, shared: &Shared) {
         while let Some(job) = self.pending.front() {
             let quick = job.quick;
-            let Some(lane) = self.lanes.values_mut().filter(|l| l.takes(quick)).min_by_key(|l| (l.jobs, l.id)) else {
+            let Some(lane) = self.lanes.values_mut().filter(|l| l.takes(quick && shared.sim.is_none())).min_by_key(|l| (l.jobs, l.id)) else {
                 break;
             };
             let job = self.pending.pop_front().expect("a front job");
@@ -473,6 +544,18 @@ impl State {
         for lane in self.lanes.values_mut() {
             if lane.exit.is_none() && lane.jobs == 0 && (lane.retiring || closing) {
                 lane.send_exit(if closing { DownReason::Shutdown } else { DownReason::Retired });
+            }
+        }
+        self.tell_owed(shared);
+    }
+
+    /// A simulated run: tells the clock which workers owe their readers a frame.
+    fn tell_owed(&self, shared: &Shared) {
+        if let Some(sim) = &shared.sim {
+            for lane in self.lanes.values() {
+                if let Some(seat) = lane.seat {
+                    sim.owe(seat, lane.owes());
+                }
             }
         }
     }
@@ -512,6 +595,7 @@ impl State {
             lane.exit = Some(DownReason::Terminated);
             let _ = lane.child.lock().unwrap_or_else(|e| e.into_inner()).kill();
         }
+        self.tell_owed(shared);
     }
 
     /// Grows (at once) or shrinks (idle workers first, then the highest ids; running tasks
@@ -636,6 +720,7 @@ fn hand_off(shared: &Shared, lane: &mut Lane, job: Job) {
         future: q.future,
         spec: q.spec,
         started: false,
+        started_at: sim::now(),
         job_end: i == last,
     }));
     if was_idle {

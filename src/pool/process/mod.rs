@@ -42,6 +42,10 @@ use super::task::{self, TaskSpec, TaskValue};
 /// [`worker_main_if_requested`]).
 pub const WORKER_ENV: &str = "POOLSCOPE_WORKER";
 
+/// Set for the workers of a pool in a simulated run: their tasks take no real time (the
+/// parent keeps the virtual time; see [`crate::pool::sim`]).
+const SIMULATED_ENV: &str = "POOLSCOPE_SIMULATED";
+
 /// Runs this process as a [`ProcessPool`] worker if it was started as one, and returns the
 /// exit code to leave with; returns `None` in every other process.
 ///
@@ -182,6 +186,7 @@ impl ProcessPoolBuilder {
                 broken: None,
             }),
             threads: Mutex::new(Vec::new()),
+            sim: crate::pool::sim::current(),
         });
         let pool = ProcessPool { shared };
         if self.eager {
@@ -309,7 +314,7 @@ impl ProcessPool {
         options: MapOptions,
     ) -> Result<MapIter<TaskValue>, SubmitError<Vec<TaskSpec>>> {
         // Python takes the deadline before it consumes the items.
-        let deadline = options.timeout.map(|t| std::time::Instant::now() + t);
+        let deadline = options.timeout.map(|t| crate::pool::sim::now() + t);
         let futures = self.submit_tasks(specs, options.chunksize)?;
         Ok(MapIter::until(futures, deadline))
     }

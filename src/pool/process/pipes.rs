@@ -11,6 +11,7 @@ use crossbeam_channel::Receiver;
 use super::dispatch::Shared;
 use super::wire::{self, FromWorker};
 use crate::pool::probe::WorkerId;
+use crate::pool::sim;
 
 /// The writer thread: sends what the pool queued for the worker, as few writes as it can.
 pub(super) fn write(mut stdin: ChildStdin, rx: &Receiver<Vec<u8>>) {
@@ -35,6 +36,9 @@ pub(super) fn write(mut stdin: ChildStdin, rx: &Receiver<Vec<u8>>) {
 
 /// The reader thread: completes futures as results arrive, then reports the worker's end.
 pub(super) fn read(shared: &Arc<Shared>, id: WorkerId, pid: u32, stdout: ChildStdout, child: &Mutex<Child>) {
+    if shared.sim.is_some() {
+        return read_simulated(shared, id, pid, stdout, child);
+    }
     let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let mut frame = Vec::new();
     let mut batch = Vec::new();
@@ -66,6 +70,39 @@ pub(super) fn read(shared: &Arc<Shared>, id: WorkerId, pid: u32, stdout: ChildSt
             break failure;
         }
     };
+    reap(shared, id, pid, child, failure);
+}
+
+/// The reader of a simulated run: reads outside the run, then handles each frame in its
+/// turn, one at a time, at the virtual time the worker would have sent it (see
+/// [`crate::pool::sim`]).
+fn read_simulated(shared: &Arc<Shared>, id: WorkerId, pid: u32, stdout: ChildStdout, child: &Mutex<Child>) {
+    let mut reader = BufReader::new(stdout);
+    let mut frame = Vec::new();
+    let failure = loop {
+        let next = match wire::read_frame(&mut reader, &mut frame) {
+            Ok(true) => wire::decode_from_worker(&frame).map(Some).map_err(|e| e.to_string()),
+            Ok(false) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        };
+        sim::arrive();
+        shared.catch_up(id, pid);
+        match next {
+            Ok(Some(msg)) => {
+                if let Err(e) = shared.handle(id, pid, &mut vec![msg]) {
+                    break Some(e);
+                }
+            }
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        }
+        sim::step_outside(shared.owes(id, pid));
+    };
+    reap(shared, id, pid, child, failure);
+}
+
+/// Waits for the worker process to end (killing it if it broke the protocol) and reports it.
+fn reap(shared: &Arc<Shared>, id: WorkerId, pid: u32, child: &Mutex<Child>, failure: Option<String>) {
     let status = {
         let mut child = child.lock().unwrap_or_else(|e| e.into_inner());
         if failure.is_some() {

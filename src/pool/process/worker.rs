@@ -126,6 +126,8 @@ struct ProcessEnv {
     worker: WorkerId,
     pid: u32,
     link: RefCell<Link>,
+    /// In a simulated run the parent keeps the time: sleeps and CPU time take none here.
+    simulated: bool,
 }
 
 impl TaskEnv for ProcessEnv {
@@ -138,12 +140,20 @@ impl TaskEnv for ProcessEnv {
     }
 
     fn sleep(&self, duration: Duration) {
-        std::thread::sleep(duration);
+        if !self.simulated {
+            std::thread::sleep(duration);
+        }
     }
 
     fn cpu(&self, work: &mut dyn FnMut() -> bool) {
         while !work() {}
     }
+
+    fn simulated(&self) -> bool {
+        self.simulated
+    }
+
+    fn cpu_time(&self, _: Duration) {}
 
     fn queue_put(&self, queue: &str, item: String) -> Result<(), String> {
         let msg = FromWorker::QueuePut { queue: queue.to_string(), item };
@@ -207,7 +217,8 @@ pub(super) fn main() -> ExitCode {
         }
     };
     let pid = std::process::id();
-    let env = ProcessEnv { worker, pid, link: RefCell::new(link) };
+    let simulated = std::env::var_os(super::SIMULATED_ENV).is_some();
+    let env = ProcessEnv { worker, pid, link: RefCell::new(link), simulated };
     if let Some(spec) = initializer
         && let Err(msg) = run_spec(&spec, &env)
     {

@@ -8,13 +8,14 @@ use crossbeam_utils::CachePadded;
 
 use super::{Msg, OPEN, Shared, TERMINATED};
 use crate::pool::probe::{DownReason, WorkerId};
+use crate::pool::sim;
 use crate::pool::task::TaskEnv;
 
 pub(super) fn run(shared: &Arc<Shared>, id: WorkerId, busy: &CachePadded<AtomicBool>) {
     let env = ThreadEnv { shared, id };
     let over_size = || shared.live.load(Ordering::Relaxed) > shared.target.load(Ordering::Relaxed);
     loop {
-        match shared.rx.recv() {
+        match shared.next_msg() {
             Ok(msg @ (Msg::Task(_) | Msg::Job(_))) => {
                 busy.store(true, Ordering::Relaxed);
                 match msg {
@@ -71,7 +72,26 @@ impl TaskEnv for ThreadEnv<'_> {
     }
 
     fn sleep(&self, duration: Duration) {
-        std::thread::sleep(duration);
+        sim::sleep(duration);
+    }
+
+    fn simulated(&self) -> bool {
+        self.shared.sim.is_some()
+    }
+
+    fn cpu_time(&self, duration: Duration) {
+        let Some(gil) = &self.shared.gil else { return sim::sleep(duration) };
+        // Held in slices of the switch interval, handed over between them as CPython does.
+        let mut guard = gil.acquire();
+        let mut left = duration;
+        while !left.is_zero() {
+            let slice = left.min(gil.switch_interval());
+            sim::sleep(slice);
+            left -= slice;
+            if !left.is_zero() {
+                guard.switch_point();
+            }
+        }
     }
 
     fn cpu(&self, work: &mut dyn FnMut() -> bool) {
