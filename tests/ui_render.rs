@@ -50,6 +50,7 @@ fn map_ordering() -> (scenario::Scenario, Vec<TraceEvent>) {
         ev(
             0,
             TraceKind::Run {
+                virtual_time: false,
                 scenario: "map-ordering".into(),
                 title: s.title.clone(),
                 pool: "thread".into(),
@@ -99,6 +100,7 @@ fn pool_basics() -> (scenario::Scenario, Vec<TraceEvent>) {
         ev(
             0,
             TraceKind::Run {
+                virtual_time: false,
                 scenario: "pool-basics".into(),
                 title: s.title.clone(),
                 pool: "process".into(),
