@@ -13,6 +13,12 @@ use super::view::View;
 
 /// Draws the CPU panel.
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
+    if view.model.virtual_time {
+        // Simulated tasks spin no real core: the machine's CPU says nothing about the run.
+        let title = Span::styled(" CPU · not measured: SIM time, tasks use no real core ", ui.title(None));
+        frame.render_widget(Block::new().borders(Borders::TOP).title(title), area);
+        return;
+    }
     let cores = &view.cpu.cores;
     let mean = if cores.is_empty() { 0.0 } else { cores.iter().sum::<f32>() / cores.len() as f32 };
     let title = Span::styled(format!(" CPU {} cores · {mean:.0}% ", cores.len()), ui.title(None));

@@ -38,12 +38,13 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
         if kind == "coroutine" { "1 loop thread".to_string() } else { format!("{} workers", model.pool_size) };
     let gil = if model.gil { " + GIL" } else { "" };
     let position = ui.lesson.map_or(String::new(), |(i, n)| format!("{}/{} ", i + 1, n));
+    let clock = if model.virtual_time { "SIM time" } else { "REAL time" };
     let speed = if (ui.speed - 1.0).abs() > f64::EPSILON { format!(" · {}× speed", ui.speed) } else { String::new() };
     let line = Line::from(vec![
         state,
         Span::styled(format!(" {:>5} ", short_us(view.now_us)), Style::new().add_modifier(Modifier::BOLD)),
         Span::styled(format!("{position}{}", view.lesson.title), Style::new().add_modifier(Modifier::BOLD)),
-        Span::styled(format!("  ·  {kind} pool, {workers}{gil} · REAL time{speed}"), ui.dim()),
+        Span::styled(format!("  ·  {kind} pool, {workers}{gil} · {clock}{speed}"), ui.dim()),
     ]);
     frame.render_widget(Paragraph::new(line), area);
 }
