@@ -18,6 +18,10 @@
 //! else, then lets the readers in by participant order. So a child's answer is taken at the
 //! same point of the run however long the OS takes to deliver it.
 //!
+//! CPU-bound work takes simulated cores ([`cpu`]): as many as the machine has, shared
+//! equally among the work that wants one (processor sharing, as an OS time-slices), so
+//! oversubscribed cores stretch CPU-bound tasks in simulated time as they do in real time.
+//!
 //! Code blocks through [`wait`] and wakes through [`notify_one`] / [`notify_all`], keyed by
 //! an address; on a thread that is not a participant these fall back to real blocking, so
 //! the same pool code serves real and simulated runs.
@@ -76,6 +80,10 @@ struct State {
     pids: u32,
     /// Where a participant woken by the clock waits until, in real time (paced clocks).
     pace_until: Option<Instant>,
+    /// Simulated cores.
+    cores: u64,
+    /// CPU work left (ns, as of `now`) of each participant running CPU-bound code.
+    cpu: BTreeMap<Seat, u64>,
 }
 
 struct Parked {
@@ -146,8 +154,22 @@ impl SimClock {
         SimClock::with(true)
     }
 
+    /// A clock like [`SimClock::new`] whose CPU-bound work shares `cores` cores (at least 1)
+    /// rather than the machine's.
+    pub fn with_cores(cores: usize) -> SimClock {
+        let clock = SimClock::new();
+        clock.0.lock().cores = cores.max(1) as u64;
+        clock
+    }
+
+    /// The simulated cores.
+    pub fn cores(&self) -> usize {
+        self.0.lock().cores as usize
+    }
+
     fn with(paced: bool) -> SimClock {
-        let kernel = Arc::new(Kernel { origin: Instant::now(), paced, state: Mutex::new(State::default()) });
+        let state = State { cores: super::cpus() as u64, ..State::default() };
+        let kernel = Arc::new(Kernel { origin: Instant::now(), paced, state: Mutex::new(state) });
         let mut clocks = CLOCKS.lock().unwrap_or_else(|e| e.into_inner());
         clocks.retain(|k| k.strong_count() > 0);
         clocks.push(Arc::downgrade(&kernel));
@@ -265,20 +287,44 @@ impl Kernel {
             s.outside.remove(&seat);
             return self.give(s, seat);
         }
-        if let Some(&(deadline, seq, seat)) = s.timers.first() {
-            s.timers.remove(&(deadline, seq, seat));
-            s.parked.remove(&seat);
-            s.timed_out.insert(seat);
-            if deadline > s.now {
-                s.now = deadline;
-                if self.paced {
-                    s.pace_until = Some(self.origin + Duration::from_nanos(deadline));
+        let timer = s.timers.first().copied();
+        match (timer, s.cpu_done_at()) {
+            (_, Some(done)) if timer.is_none_or(|(deadline, ..)| done <= deadline) => {
+                self.advance(s, done);
+                let finished: Vec<Seat> = s.cpu.iter().filter(|(_, left)| **left == 0).map(|(&seat, _)| seat).collect();
+                for seat in finished {
+                    s.cpu.remove(&seat);
+                    s.runnable.push_back(seat);
                 }
+                let next = s.runnable.pop_front().expect("the CPU work that ended");
+                self.give(s, next);
             }
-            self.give(s, seat);
+            (Some((deadline, seq, seat)), _) => {
+                s.timers.remove(&(deadline, seq, seat));
+                s.parked.remove(&seat);
+                s.timed_out.insert(seat);
+                self.advance(s, deadline);
+                self.give(s, seat);
+            }
+            (None, _) => {}
         }
         // Otherwise everyone waits on something only a thread outside the run can bring
         // (a live view stopping it): the clock stands still.
+    }
+
+    /// Moves the clock on to `to`, and the CPU work with it.
+    fn advance(&self, s: &mut State, to: u64) {
+        if to <= s.now {
+            return;
+        }
+        let done = s.cpu_progress(to - s.now);
+        for left in s.cpu.values_mut() {
+            *left = left.saturating_sub(done);
+        }
+        s.now = to;
+        if self.paced {
+            s.pace_until = Some(self.origin + Duration::from_nanos(to));
+        }
     }
 
     fn give(&self, s: &mut State, seat: Seat) {
@@ -331,6 +377,26 @@ impl Kernel {
 }
 
 impl State {
+    /// CPU work each CPU-bound participant gets done in `elapsed`: all of it with a core
+    /// each, a share of the cores otherwise.
+    fn cpu_progress(&self, elapsed: u64) -> u64 {
+        let wanting = self.cpu.len() as u128;
+        if wanting == 0 {
+            return 0;
+        }
+        let cores = wanting.min(u128::from(self.cores));
+        u64::try_from(u128::from(elapsed) * cores / wanting).unwrap_or(u64::MAX)
+    }
+
+    /// When the first CPU-bound participant's work ends, at the current sharing.
+    fn cpu_done_at(&self) -> Option<u64> {
+        let least = u128::from(*self.cpu.values().min()?);
+        let wanting = self.cpu.len() as u128;
+        let cores = wanting.min(u128::from(self.cores));
+        let elapsed = (least * wanting).div_ceil(cores);
+        Some(self.now.saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX)))
+    }
+
     fn new_seat(&mut self) -> Seat {
         self.next_seat += 1;
         self.next_seat
@@ -448,6 +514,27 @@ pub fn sleep(d: Duration) {
         clock.0.park(seat, ALARM, Some(until));
     });
     if slept.is_none() {
+        std::thread::sleep(d);
+    }
+}
+
+/// Runs CPU-bound work for `d` of CPU time: on a participant, on the simulated cores (it
+/// takes longer when more work wants a core than there are cores); elsewhere, a real sleep
+/// (the caller does its own arithmetic in real runs).
+pub fn cpu(d: Duration) {
+    let ran = with_current(|clock, seat| {
+        let kernel = &clock.0;
+        if d.is_zero() {
+            return;
+        }
+        {
+            let mut s = kernel.lock();
+            s.cpu.insert(seat, nanos(d));
+            kernel.schedule(&mut s);
+        }
+        kernel.wait_turn(seat);
+    });
+    if ran.is_none() {
         std::thread::sleep(d);
     }
 }
@@ -602,6 +689,37 @@ mod tests {
         assert_eq!(clock.elapsed(), Duration::from_millis(60));
         drop(main);
         waiter.join().unwrap();
+    }
+
+    #[test]
+    fn cpu_work_shares_the_cores() {
+        let clock = SimClock::with_cores(2);
+        let main = clock.join_here();
+        let ends = Arc::new(Mutex::new(Vec::new()));
+        let mut threads = Vec::new();
+        // Four seconds of CPU work on two cores: two seconds, all ending together; a fifth,
+        // short task shares the cores while it runs and ends first.
+        for (i, ms) in [(0u32, 1000u64), (1, 1000), (2, 1000), (3, 1000), (4, 250)] {
+            let ends = Arc::clone(&ends);
+            threads.push(spawn_participant(&clock, move || {
+                cpu(Duration::from_millis(ms));
+                ends.lock().unwrap().push((i, now()));
+            }));
+        }
+        sleep(Duration::from_secs(10));
+        drop(main);
+        for t in threads {
+            t.join().unwrap();
+        }
+        let ends = ends.lock().unwrap();
+        let at = |i: u32| ends.iter().find(|e| e.0 == i).unwrap().1 - clock.origin();
+        // 5 tasks on 2 cores: each runs at 2/5 speed; the short one ends at 250 ms / 0.4.
+        assert_eq!(at(4), Duration::from_millis(625));
+        // The rest: 4.25 s of work on 2 cores.
+        for i in 0..4 {
+            assert_eq!(at(i), Duration::from_millis(2125));
+        }
+        assert_eq!(ends[0].0, 4, "the short task ends first");
     }
 
     #[test]

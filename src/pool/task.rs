@@ -148,10 +148,10 @@ pub trait TaskEnv {
     fn simulated(&self) -> bool {
         false
     }
-    /// Simulated runs: holds the CPU (and the GIL, on a GIL pool) for `duration` of virtual
-    /// time.
+    /// Simulated runs: holds a simulated core (and the GIL, on a GIL pool) for `duration`
+    /// of CPU time (see [`crate::pool::sim::cpu`]).
     fn cpu_time(&self, duration: Duration) {
-        self.sleep(duration);
+        crate::pool::sim::cpu(duration);
     }
 }
 

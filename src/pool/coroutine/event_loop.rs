@@ -248,6 +248,11 @@ impl TaskEnv for LoopEnv<'_> {
         self.shared.sim.is_some()
     }
 
+    fn cpu_time(&self, duration: Duration) {
+        // CPU-bound code in a coroutine holds the loop, and a core.
+        sim::cpu(duration);
+    }
+
     fn cpu(&self, work: &mut dyn FnMut() -> bool) {
         while !work() {}
     }

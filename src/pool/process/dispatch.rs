@@ -73,6 +73,8 @@ struct InFlight {
     started: bool,
     /// When it started, on the run's clock.
     started_at: Instant,
+    /// A simulated run: its CPU time was taken on the simulated cores.
+    charged: bool,
     /// The last task of its job.
     job_end: bool,
 }
@@ -361,17 +363,29 @@ impl Shared {
     /// comes — the end of its current task's work, or of its initializer — since the worker
     /// itself spends no time.
     pub(super) fn catch_up(&self, id: WorkerId, pid: u32) {
+        let mut cpu = None;
         let due = {
-            let state = self.lock();
-            state.lanes.get(&id).filter(|lane| lane.pid == pid).and_then(|lane| {
+            let mut state = self.lock();
+            state.lanes.get_mut(&id).filter(|lane| lane.pid == pid).and_then(|lane| {
                 if !lane.ready {
                     let setup = self.initializer.as_ref().map_or(Duration::ZERO, simulated_cost);
                     return Some(lane.spawned_at + setup);
                 }
-                let head = lane.inflight.front().filter(|head| head.started)?;
+                let head = lane.inflight.front_mut().filter(|head| head.started)?;
+                if head.spec.work.is_cpu_bound() {
+                    // CPU-bound work needs a core, and may have to share one.
+                    if !head.charged {
+                        head.charged = true;
+                        cpu = Some(simulated_cost(&head.spec));
+                    }
+                    return None;
+                }
                 Some(head.started_at + simulated_cost(&head.spec))
             })
         };
+        if let Some(cpu) = cpu {
+            sim::cpu(cpu);
+        }
         if let Some(due) = due {
             let left = due.saturating_duration_since(sim::now());
             if !left.is_zero() {
@@ -721,6 +735,7 @@ fn hand_off(shared: &Shared, lane: &mut Lane, job: Job) {
         spec: q.spec,
         started: false,
         started_at: sim::now(),
+        charged: false,
         job_end: i == last,
     }));
     if was_idle {

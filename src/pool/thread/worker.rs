@@ -80,13 +80,13 @@ impl TaskEnv for ThreadEnv<'_> {
     }
 
     fn cpu_time(&self, duration: Duration) {
-        let Some(gil) = &self.shared.gil else { return sim::sleep(duration) };
+        let Some(gil) = &self.shared.gil else { return sim::cpu(duration) };
         // Held in slices of the switch interval, handed over between them as CPython does.
         let mut guard = gil.acquire();
         let mut left = duration;
         while !left.is_zero() {
             let slice = left.min(gil.switch_interval());
-            sim::sleep(slice);
+            sim::cpu(slice);
             left -= slice;
             if !left.is_zero() {
                 guard.switch_point();
