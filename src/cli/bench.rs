@@ -242,6 +242,7 @@ pub fn main(args: &BenchArgs) -> anyhow::Result<()> {
     let process = super::bench_process::measure(process_tasks, &program)?;
     let frame_us = poolscope::ui::bench::frame_us();
     let ui_idle_cpu_pct = poolscope::ui::bench::idle_cpu_pct();
+    let (sim_record_ms, sim_lesson_s) = poolscope::ui::bench::simulated_recording(5)?;
 
     if args.json {
         let report = json!({
@@ -265,6 +266,8 @@ pub fn main(args: &BenchArgs) -> anyhow::Result<()> {
             "spin_speedup_gil_threads_1_to_2": process.spin_speedup_gil_threads_1_to_2,
             "frame_us": frame_us,
             "ui_idle_cpu_pct": ui_idle_cpu_pct,
+            "sim_lesson_s": sim_lesson_s,
+            "sim_record_ms": sim_record_ms,
         });
         println!("{report}");
         return Ok(());
@@ -306,5 +309,8 @@ pub fn main(args: &BenchArgs) -> anyhow::Result<()> {
     println!();
     println!("UI: a full 200x60 frame of a busy 16-worker run renders in {frame_us:.0} us (median);");
     println!("    paused, the UI process uses {ui_idle_cpu_pct:.1}% of one core");
+    println!(
+        "--virtual-time: a {sim_lesson_s:.0} s lesson on 4 worker processes records (120x40 cast) in {sim_record_ms:.0} ms (median of 5)"
+    );
     Ok(())
 }

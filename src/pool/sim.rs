@@ -550,7 +550,11 @@ pub struct TimedOut;
 /// On a participant, waits in virtual time until `poll` gives a value, polling again each
 /// time `key` is notified, or until `deadline`. `None` when the calling thread is not a
 /// participant: block for real instead.
-pub fn wait<T>(key: Key, deadline: Option<Instant>, mut poll: impl FnMut() -> Option<T>) -> Option<Result<T, TimedOut>> {
+pub fn wait<T>(
+    key: Key,
+    deadline: Option<Instant>,
+    mut poll: impl FnMut() -> Option<T>,
+) -> Option<Result<T, TimedOut>> {
     let (clock, seat) = CURRENT.with(|c| c.borrow().clone())?;
     let kernel = &clock.0;
     let deadline = deadline.map(|d| kernel.ns(d));

@@ -146,15 +146,7 @@ impl<T> AsCompleted<T> {
                 finished.push_back(future);
             }
         }
-        AsCompleted {
-            finished,
-            pending,
-            remaining,
-            rx,
-            tx,
-            deadline: timeout.map(|t| sim::now() + t),
-            ended: false,
-        }
+        AsCompleted { finished, pending, remaining, rx, tx, deadline: timeout.map(|t| sim::now() + t), ended: false }
     }
 
     fn unwatch_pending(&self) {

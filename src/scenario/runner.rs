@@ -19,11 +19,11 @@ use rand::rngs::StdRng;
 use super::clock::Clock;
 use super::feed::Feed;
 use super::model::{Batch, Op, PoolConfig, Scenario, Step, WorkerDeath};
+use crate::pool::sim::{Reserved, SimClock};
 use crate::pool::{
     CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, ReturnWhen, SharedQueues,
     SubmitError, TaskError, TaskResult, TaskValue, ThreadPool, as_completed, wait,
 };
-use crate::pool::sim::{Reserved, SimClock};
 use crate::trace::{PolledFuture, ResultOutcome, TraceEvent, TraceKind};
 
 /// How to run a scenario.

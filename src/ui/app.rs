@@ -548,7 +548,8 @@ impl App {
         self.ui.flash = None;
         self.ui.rewound_from = None;
         self.ui.lesson = builtin.map(|i| (i, self.lessons.len()));
-        let options = RunOptions { seed: self.options.seed, speed: self.ui.speed, worker_program: None, time: self.options.time };
+        let options =
+            RunOptions { seed: self.options.seed, speed: self.ui.speed, worker_program: None, time: self.options.time };
         let started = Instant::now();
         let run = match Run::start(&scenario, &options) {
             Ok(run) => run,

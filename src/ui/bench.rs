@@ -112,3 +112,35 @@ pub fn frame_us() -> f64 {
 pub fn idle_cpu_pct() -> f64 {
     app::paused_cpu_pct("map-ordering", Duration::from_secs(3)).unwrap_or(f64::NAN)
 }
+
+/// The minute-long run that [`simulated_recording`] records.
+const MINUTE_LESSON: &str = include_str!("../../benches/minute-lesson.toml");
+
+/// What recording a minute-long lesson on simulated time costs: the median wall time (ms) of
+/// `rounds` recordings (the run, its event stream and every frame of a 120×40 cast, written
+/// to a sink), and the simulated length of the lesson (s).
+///
+/// # Errors
+/// The run could not start (a worker process failed to start, ...).
+pub fn simulated_recording(rounds: usize) -> std::io::Result<(f64, f64)> {
+    let scenario = scenario::parse(MINUTE_LESSON, "benches/minute-lesson.toml", "minute-lesson")
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let options = scenario::RunOptions { time: scenario::TimeMode::Virtual, ..scenario::RunOptions::default() };
+    let (mut walls, mut length) = (Vec::new(), 0.0);
+    for _ in 0..rounds.max(1) {
+        let started = Instant::now();
+        let run = scenario::Run::start(&scenario, &options).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut recorder =
+            super::record::CastRecorder::new(std::io::sink(), Lesson::of(&scenario), 120, 40, 1.0, true)?;
+        for event in run.collect_to_end() {
+            recorder.event(&event)?;
+            if let TraceKind::End { makespan_us } = event.kind {
+                length = makespan_us as f64 / 1e6;
+            }
+        }
+        recorder.finish()?;
+        walls.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    walls.sort_by(f64::total_cmp);
+    Ok((walls[walls.len() / 2], length))
+}

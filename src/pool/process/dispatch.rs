@@ -548,7 +548,12 @@ impl State {
     pub(super) fn dispatch(&mut self, shared: &Shared) {
         while let Some(job) = self.pending.front() {
             let quick = job.quick;
-            let Some(lane) = self.lanes.values_mut().filter(|l| l.takes(quick && shared.sim.is_none())).min_by_key(|l| (l.jobs, l.id)) else {
+            let Some(lane) = self
+                .lanes
+                .values_mut()
+                .filter(|l| l.takes(quick && shared.sim.is_none()))
+                .min_by_key(|l| (l.jobs, l.id))
+            else {
                 break;
             };
             let job = self.pending.pop_front().expect("a front job");
