@@ -78,8 +78,21 @@ struct State {
     left: BTreeSet<Seat>,
     /// Worker processes started.
     pids: u32,
-    /// Where a participant woken by the clock waits until, in real time (paced clocks).
-    pace_until: Option<Instant>,
+    /// Paced clocks: the simulated time the participant just woken by the clock must wait
+    /// for, in real time, before it goes on.
+    pace_to: Option<u64>,
+    /// Paced clocks: the simulated time things have visibly reached (what a woken
+    /// participant was let go at).
+    visible: u64,
+    /// Paced clocks: real time = `origin + shift + simulated time` (ns; it grows while held).
+    shift: i128,
+    /// Paced clocks, while held: the time shown when the hold began.
+    frozen: Option<u64>,
+    /// Held (a live view paused the run): the clock does not move, though everything due at
+    /// the current instant still runs.
+    held: bool,
+    /// Held, but allowed to move on to the next deadline once.
+    step_once: bool,
     /// Simulated cores.
     cores: u64,
     /// CPU work left (ns, as of `now`) of each participant running CPU-bound code.
@@ -162,6 +175,49 @@ impl SimClock {
         clock
     }
 
+    /// Holds the clock (`true`): the run goes on until everything due now has happened, then
+    /// waits; or lets it go on (`false`). A paced clock resumes its pace from where it was.
+    pub fn hold(&self, held: bool) {
+        let mut s = self.0.lock();
+        if held && !s.held {
+            s.held = true;
+            s.frozen = Some(self.0.shown(&s));
+        } else if !held && s.held {
+            s.held = false;
+            s.step_once = false;
+            // Go on from what was shown: the pace restarts from here.
+            let base = s.frozen.take().unwrap_or(0).max(s.visible);
+            s.shift = self.0.real_ns() - i128::from(base);
+            self.0.wake_running(&s);
+            if s.running.is_none() {
+                self.0.schedule(&mut s);
+            }
+        }
+    }
+
+    /// True while held.
+    pub fn is_held(&self) -> bool {
+        self.0.lock().held
+    }
+
+    /// True when no participant runs: all wait (for the clock, when it is held).
+    pub fn is_idle(&self) -> bool {
+        self.0.lock().running.is_none()
+    }
+
+    /// While held: moves the clock on to the next deadline (or end of CPU work) and lets
+    /// everything due then happen.
+    pub fn step(&self) {
+        let mut s = self.0.lock();
+        if s.held {
+            s.step_once = true;
+            self.0.wake_running(&s);
+            if s.running.is_none() {
+                self.0.schedule(&mut s);
+            }
+        }
+    }
+
     /// The simulated cores.
     pub fn cores(&self) -> usize {
         self.0.lock().cores as usize
@@ -185,6 +241,16 @@ impl SimClock {
     /// Virtual time since the clock started.
     pub fn elapsed(&self) -> Duration {
         Duration::from_nanos(self.0.lock().now)
+    }
+
+    /// For a viewer drawing a paced clock smoothly: the real time it has run, not held
+    /// (simulated time catches up with it at each deadline); simulated time otherwise.
+    pub fn shown_elapsed(&self) -> Duration {
+        let s = self.0.lock();
+        if !self.0.paced {
+            return Duration::from_nanos(s.now);
+        }
+        Duration::from_nanos(self.0.shown(&s))
     }
 
     /// Now, as an instant: `origin() + elapsed()`.
@@ -287,6 +353,13 @@ impl Kernel {
             s.outside.remove(&seat);
             return self.give(s, seat);
         }
+        if s.held && !s.step_once {
+            return;
+        }
+        if s.held && !self.paced {
+            // The step is this one move; a paced clock's pacer takes it instead.
+            s.step_once = false;
+        }
         let timer = s.timers.first().copied();
         match (timer, s.cpu_done_at()) {
             (_, Some(done)) if timer.is_none_or(|(deadline, ..)| done <= deadline) => {
@@ -323,7 +396,58 @@ impl Kernel {
         }
         s.now = to;
         if self.paced {
-            s.pace_until = Some(self.origin + Duration::from_nanos(to));
+            s.pace_to = Some(to);
+        }
+    }
+
+    /// Real nanoseconds since the origin.
+    fn real_ns(&self) -> i128 {
+        self.origin.elapsed().as_nanos() as i128
+    }
+
+    /// Paced clocks: the time to show — the real time run, not counting holds, or what
+    /// things have visibly reached if that is later.
+    fn shown(&self, s: &State) -> u64 {
+        let run = match s.frozen {
+            Some(frozen) => i128::from(frozen),
+            None => self.real_ns() - s.shift,
+        };
+        u64::try_from(run.max(0)).unwrap_or(u64::MAX).max(s.visible)
+    }
+
+    /// Nudges the running participant, which may be waiting for the pace.
+    fn wake_running(&self, s: &State) {
+        if let Some(thread) = s.running.and_then(|seat| s.threads.get(&seat)) {
+            thread.unpark();
+        }
+    }
+
+    /// Paced clocks: the participant woken by the clock waits until real time reaches
+    /// simulated time `to` (holds not counted); while held, until it is let go or stepped.
+    fn pace(&self, to: u64) {
+        loop {
+            let mut s = self.lock();
+            let wait = if s.held {
+                if s.step_once {
+                    s.step_once = false;
+                    None
+                } else {
+                    Some(Duration::from_millis(50))
+                }
+            } else {
+                let left = i128::from(to) + s.shift - self.real_ns();
+                (left > 0).then(|| Duration::from_nanos(u64::try_from(left).unwrap_or(u64::MAX)))
+            };
+            match wait {
+                None => {
+                    s.visible = s.visible.max(to);
+                    return;
+                }
+                Some(wait) => {
+                    drop(s);
+                    std::thread::park_timeout(wait.min(Duration::from_millis(50)));
+                }
+            }
         }
     }
 
@@ -340,13 +464,10 @@ impl Kernel {
             let mut s = self.lock();
             if s.running == Some(seat) {
                 let timed_out = s.timed_out.remove(&seat);
-                let pace = s.pace_until.take();
+                let pace = s.pace_to.take();
                 drop(s);
-                if let Some(until) = pace {
-                    let left = until.saturating_duration_since(Instant::now());
-                    if !left.is_zero() {
-                        std::thread::sleep(left);
-                    }
+                if let Some(to) = pace {
+                    self.pace(to);
                 }
                 return timed_out;
             }
@@ -724,6 +845,44 @@ mod tests {
             assert_eq!(at(i), Duration::from_millis(2125));
         }
         assert_eq!(ends[0].0, 4, "the short task ends first");
+    }
+
+    #[test]
+    fn a_held_clock_stands_still_and_steps_one_deadline_at_a_time() {
+        let clock = SimClock::new();
+        let main = clock.join_here();
+        let ticks = Arc::new(Mutex::new(Vec::new()));
+        let sleeper = {
+            let ticks = Arc::clone(&ticks);
+            spawn_participant(&clock, move || {
+                for _ in 0..3 {
+                    sleep(Duration::from_millis(100));
+                    ticks.lock().unwrap().push(now());
+                }
+            })
+        };
+        clock.hold(true);
+        drop(main);
+        let settle = || {
+            while !clock.is_idle() {
+                std::thread::yield_now();
+            }
+        };
+        // From outside the run: once everything due now has run, nothing moves while held...
+        settle();
+        assert_eq!(clock.elapsed(), Duration::ZERO);
+        // ...a step moves to the next deadline only...
+        clock.step();
+        while ticks.lock().unwrap().is_empty() {
+            std::thread::yield_now();
+        }
+        settle();
+        assert_eq!(clock.elapsed(), Duration::from_millis(100));
+        assert_eq!(ticks.lock().unwrap().len(), 1);
+        // ...and letting go runs the rest.
+        clock.hold(false);
+        sleeper.join().unwrap();
+        assert_eq!(clock.elapsed(), Duration::from_millis(300));
     }
 
     #[test]

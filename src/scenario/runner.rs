@@ -89,6 +89,7 @@ pub struct Run {
     events: Receiver<TraceEvent>,
     pool: Arc<dyn Executor>,
     main: Option<JoinHandle<()>>,
+    sim: Option<SimClock>,
 }
 
 impl Run {
@@ -150,7 +151,7 @@ impl Run {
             })
             .map_err(RunError::Thread)?;
         drop(here);
-        Ok(Run { events, pool, main: Some(main) })
+        Ok(Run { events, pool, main: Some(main), sim })
     }
 
     /// The event stream. It ends with an `end` event.
@@ -163,8 +164,17 @@ impl Run {
         &self.pool
     }
 
+    /// The simulated clock of a run on virtual time: a live view holds it to pause the run.
+    pub fn sim(&self) -> Option<&SimClock> {
+        self.sim.as_ref()
+    }
+
     /// Stops the run early: terminates the pool so the main program's waits end soon.
     pub fn abort(&self) {
+        if let Some(sim) = &self.sim {
+            // A held clock would keep the tasks that must see the end from ever running.
+            sim.hold(false);
+        }
         self.pool.terminate();
     }
 

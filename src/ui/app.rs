@@ -75,6 +75,16 @@ struct Session {
     rewound: Option<View>,
 }
 
+impl Session {
+    /// Now on the run's clock (µs): the simulated clock's on virtual time, else real time.
+    fn now_us(&self) -> u64 {
+        match self.run.as_ref().and_then(Run::sim) {
+            Some(sim) => sim.shown_elapsed().as_micros() as u64,
+            None => self.started.elapsed().as_micros() as u64,
+        }
+    }
+}
+
 impl Drop for Session {
     /// However the loop ends (a panic included), the pool is terminated: no worker process
     /// outlives the UI.
@@ -307,7 +317,7 @@ impl App {
                 if let Some(session) = self.session.as_mut()
                     && !self.ui.paused
                 {
-                    changed |= session.view.tick(session.started.elapsed().as_micros() as u64);
+                    changed |= session.view.tick(session.now_us());
                 }
                 changed
             }
@@ -361,7 +371,7 @@ impl App {
                 if self.ui.paused {
                     self.resume();
                 } else {
-                    self.ui.paused = true;
+                    self.pause();
                 }
             }
             KeyCode::Char('.') => self.step_one(),
@@ -430,15 +440,26 @@ impl App {
             while let Some(event) = session.held.pop_front() {
                 apply(session, &event, &self.watched);
             }
-            let now = session.started.elapsed().as_micros() as u64;
+            let now = session.now_us();
             session.view.tick(now);
+            if let Some(sim) = session.run.as_ref().and_then(Run::sim) {
+                sim.hold(false);
+            }
         }
         self.ui.held = 0;
     }
 
+    /// Pauses the picture; on simulated time, the run itself: its clock stands still.
+    fn pause(&mut self) {
+        self.ui.paused = true;
+        if let Some(sim) = self.session.as_ref().and_then(|s| s.run.as_ref()).and_then(Run::sim) {
+            sim.hold(true);
+        }
+    }
+
     fn step_one(&mut self) {
         if !self.ui.paused {
-            self.ui.paused = true;
+            self.pause();
             return;
         }
         if let Some(t) = self.session.as_ref().and_then(|s| s.rewound.as_ref()).map(|v| v.now_us) {
@@ -448,9 +469,14 @@ impl App {
             return;
         }
         if let Some(session) = self.session.as_mut() {
-            match session.held.pop_front() {
-                Some(event) => apply(session, &event, &self.watched),
-                None => self.flash("no event yet: the pool has not done anything new"),
+            match (session.held.pop_front(), session.run.as_ref().and_then(Run::sim)) {
+                (Some(event), _) => apply(session, &event, &self.watched),
+                (None, Some(sim)) => {
+                    // Simulated time: move the held clock to the next moment something happens.
+                    sim.step();
+                    self.flash("SIM clock moved to the next deadline");
+                }
+                (None, None) => self.flash("no event yet: the pool has not done anything new"),
             }
             if let Some(session) = self.session.as_ref() {
                 self.ui.held = session.held.len();
