@@ -61,7 +61,7 @@ fn stream(first: u64, rest: u64, sink: &mut dyn FnMut(&TraceEvent)) -> (Expected
     s.emit(
         0,
         TraceKind::Run {
-                virtual_time: false,
+            virtual_time: false,
             scenario: "synthetic".into(),
             title: "synthetic".into(),
             pool: "thread".into(),
