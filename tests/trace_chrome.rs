@@ -75,3 +75,23 @@ fn counters_and_flows_connect_submit_start_and_callback() {
     assert_eq!(flows("s", "callback"), flows("f", "callback"));
     assert!(flows("f", "callback") > 0);
 }
+
+#[test]
+fn cpu_samples_are_one_counter_track_with_a_series_per_core() {
+    let mut trace = ChromeTrace::new();
+    trace.cpu(250_000, &[100.0, 12.5]);
+    trace.simulated_cpu(0, 1, 2);
+    let mut bytes = Vec::new();
+    trace.write(&mut bytes).unwrap();
+    let document: Value = serde_json::from_slice(&bytes).unwrap();
+    let counters: Vec<&Value> = document["traceEvents"].as_array().unwrap().iter().filter(|e| e["ph"] == "C").collect();
+    assert_eq!(counters[0]["name"], "CPU");
+    assert_eq!(counters[0]["ts"], 250_000);
+    assert_eq!(counters[0]["args"]["core 0 %"], 100.0);
+    assert_eq!(counters[0]["args"]["core 1 %"], 12.5);
+    assert_eq!(counters[1]["name"], "CPU (simulated)");
+    assert_eq!(
+        (counters[1]["args"]["busy cores"].as_u64(), counters[1]["args"]["idle cores"].as_u64()),
+        (Some(1), Some(1))
+    );
+}

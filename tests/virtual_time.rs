@@ -143,3 +143,28 @@ fn a_minute_long_lesson_runs_on_virtual_time() {
     assert_eq!(events.last().unwrap()["makespan_us"], 60_000_000);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_simulated_trace_counts_the_busy_simulated_cores() {
+    let dir = temp_dir("virtual-trace");
+    let trace = dir.join("trace.json");
+    let status = Command::new(env!("CARGO_BIN_EXE_poolscope"))
+        .args(["run", "processes-cpu-bound", "--headless", "--virtual-time", "--trace"])
+        .arg(&trace)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("poolscope runs");
+    assert!(status.success());
+    let document: Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).expect("valid JSON");
+    let events = document["traceEvents"].as_array().unwrap();
+    let busy: Vec<u64> = events
+        .iter()
+        .filter(|e| e["ph"] == "C" && e["name"] == "CPU (simulated)")
+        .map(|e| e["args"]["busy cores"].as_u64().unwrap())
+        .collect();
+    assert_eq!(busy.first(), Some(&0), "the track starts idle");
+    assert!(busy.iter().any(|&n| n >= 1), "CPU-bound tasks keep simulated cores busy: {busy:?}");
+    assert_eq!(busy.last(), Some(&0), "and it ends idle: {busy:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

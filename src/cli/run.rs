@@ -6,6 +6,11 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use poolscope::sys::{CpuSample, spawn_sampler};
 
 use poolscope::scenario::{self, Run, RunOptions, TimeMode, python};
 use poolscope::trace::{ChromeTrace, JsonlWriter, Model, Summary, TraceKind, Transcript, wrap};
@@ -105,6 +110,10 @@ pub fn main(args: &RunArgs) -> ExitCode {
         Ok(run) => run,
         Err(e) => return fail(1, &e.to_string()),
     };
+    let cpu = match trace.is_some() && run.sim().is_none() {
+        true => Some(CpuTrack::start()),
+        false => None,
+    };
     let mut model = Model::new();
     let mut transcript = Transcript::default();
     for event in run.events().iter() {
@@ -139,6 +148,22 @@ pub fn main(args: &RunArgs) -> ExitCode {
     {
         return abort(run, &format!("cannot write the recording {}: {e}", path.display()));
     }
+    if let Some((_, _, chrome)) = &mut trace {
+        match (run.sim(), cpu) {
+            (Some(sim), _) => {
+                chrome.simulated_cpu(0, 0, sim.cores());
+                for (at, busy) in sim.busy_cores() {
+                    chrome.simulated_cpu(at.as_micros() as u64, busy, sim.cores());
+                }
+            }
+            (None, Some(cpu)) => {
+                for (at, sample) in cpu.finish() {
+                    chrome.cpu(run.micros(at), &sample.cores);
+                }
+            }
+            (None, None) => {}
+        }
+    }
     if let Some((path, file, chrome)) = trace
         && let Err(e) = chrome.write(&mut io::BufWriter::new(file))
     {
@@ -154,6 +179,34 @@ pub fn main(args: &RunArgs) -> ExitCode {
     }
     run.join();
     ExitCode::SUCCESS
+}
+
+/// The machine's CPU while a run is traced: per-core samples from the sampler thread.
+struct CpuTrack {
+    samples: Arc<Mutex<Vec<(Instant, CpuSample)>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl CpuTrack {
+    fn start() -> CpuTrack {
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (into, stopped) = (Arc::clone(&samples), Arc::clone(&stop));
+        let started = spawn_sampler(Arc::default(), move |sample| {
+            into.lock().unwrap_or_else(|e| e.into_inner()).push((Instant::now(), sample));
+            !stopped.load(Ordering::Relaxed)
+        });
+        if let Err(e) = started {
+            let _ = writeln!(io::stderr(), "poolscope: no CPU track in the trace: {e}");
+        }
+        CpuTrack { samples, stop }
+    }
+
+    /// Stops sampling and gives what was sampled.
+    fn finish(self) -> Vec<(Instant, CpuSample)> {
+        self.stop.store(true, Ordering::Relaxed);
+        std::mem::take(&mut *self.samples.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 fn header(scenario: &scenario::Scenario, out: &mut dyn Write) -> io::Result<()> {

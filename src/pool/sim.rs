@@ -97,7 +97,13 @@ struct State {
     cores: u64,
     /// CPU work left (ns, as of `now`) of each participant running CPU-bound code.
     cpu: BTreeMap<Seat, u64>,
+    /// `(time, cores busy)` each time the number of busy cores changed (at most
+    /// [`CORE_LOG_MAX`] entries).
+    core_log: Vec<(u64, u32)>,
 }
+
+/// Entries the busy-core log keeps at most (16 bytes each).
+const CORE_LOG_MAX: usize = 1 << 20;
 
 struct Parked {
     key: Key,
@@ -216,6 +222,12 @@ impl SimClock {
                 self.0.schedule(&mut s);
             }
         }
+    }
+
+    /// How many simulated cores were busy, from when: `(time since the start, cores)` at each
+    /// change (the first million changes).
+    pub fn busy_cores(&self) -> Vec<(Duration, usize)> {
+        self.0.lock().core_log.iter().map(|&(t, n)| (Duration::from_nanos(t), n as usize)).collect()
     }
 
     /// The simulated cores.
@@ -369,6 +381,7 @@ impl Kernel {
                     s.cpu.remove(&seat);
                     s.runnable.push_back(seat);
                 }
+                s.log_cores();
                 let next = s.runnable.pop_front().expect("the CPU work that ended");
                 self.give(s, next);
             }
@@ -518,6 +531,17 @@ impl State {
         Some(self.now.saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX)))
     }
 
+    fn log_cores(&mut self) {
+        let busy = u32::try_from((self.cpu.len() as u64).min(self.cores)).unwrap_or(u32::MAX);
+        let full = self.core_log.len() >= CORE_LOG_MAX;
+        match self.core_log.last_mut() {
+            Some(last) if last.1 == busy => {}
+            Some(last) if last.0 == self.now => last.1 = busy,
+            _ if !full => self.core_log.push((self.now, busy)),
+            _ => {}
+        }
+    }
+
     fn new_seat(&mut self) -> Seat {
         self.next_seat += 1;
         self.next_seat
@@ -651,6 +675,7 @@ pub fn cpu(d: Duration) {
         {
             let mut s = kernel.lock();
             s.cpu.insert(seat, nanos(d));
+            s.log_cores();
             kernel.schedule(&mut s);
         }
         kernel.wait_turn(seat);

@@ -90,6 +90,7 @@ pub struct Run {
     pool: Arc<dyn Executor>,
     main: Option<JoinHandle<()>>,
     sim: Option<SimClock>,
+    clock: Clock,
 }
 
 impl Run {
@@ -151,7 +152,7 @@ impl Run {
             })
             .map_err(RunError::Thread)?;
         drop(here);
-        Ok(Run { events, pool, main: Some(main), sim })
+        Ok(Run { events, pool, main: Some(main), sim, clock })
     }
 
     /// The event stream. It ends with an `end` event.
@@ -162,6 +163,12 @@ impl Run {
     /// The pool, to resize it live.
     pub fn pool(&self) -> &Arc<dyn Executor> {
         &self.pool
+    }
+
+    /// Microseconds from the start of the run to `at`, on the run's clock (the `t` of its
+    /// events).
+    pub fn micros(&self, at: std::time::Instant) -> u64 {
+        self.clock.micros(at)
     }
 
     /// The simulated clock of a run on virtual time: a live view holds it to pause the run.

@@ -148,10 +148,18 @@ impl ChromeTrace {
         }
     }
 
-    /// Adds a CPU sample: `percent` of the machine (0–100 per core summed) at `t`.
-    pub fn cpu(&mut self, t: u64, name: &str, percent: f64) {
+    /// Adds a CPU sample at `t`: each core's usage (0–100), stacked in one counter track.
+    pub fn cpu(&mut self, t: u64, cores: &[f32]) {
+        let args: serde_json::Map<String, Value> =
+            cores.iter().enumerate().map(|(i, pct)| (format!("core {i} %"), json!(pct))).collect();
+        self.out.push(json!({"ph": "C", "name": "CPU", "pid": PID, "tid": MAIN_TID, "ts": t, "args": args}));
+    }
+
+    /// Adds a simulated run's busy cores at `t` (out of `cores`), as a counter track.
+    pub fn simulated_cpu(&mut self, t: u64, busy: usize, cores: usize) {
+        let args = json!({"busy cores": busy, "idle cores": cores.saturating_sub(busy)});
         self.out
-            .push(json!({"ph": "C", "name": name, "pid": PID, "tid": MAIN_TID, "ts": t, "args": {"cpu %": percent}}));
+            .push(json!({"ph": "C", "name": "CPU (simulated)", "pid": PID, "tid": MAIN_TID, "ts": t, "args": args}));
     }
 
     /// Writes the trace as one JSON object (`{"traceEvents": [...]}`).
