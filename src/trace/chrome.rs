@@ -2,8 +2,8 @@
 //!
 //! One process, one named track per worker plus one for the main program; an `X` slice per
 //! task a worker ran (label, outcome, PID, value or error), an `X` slice per step on the main
-//! program's track, `C` counters for the queue depth and the tasks running (and the CPU, which the caller samples:
-[`ChromeTrace::cpu`], [`ChromeTrace::simulated_cpu`]), and flow arrows
+//! program's track, `C` counters for the queue depth and the tasks running (and the CPU, which
+//! the caller samples: [`ChromeTrace::cpu`], [`ChromeTrace::simulated_cpu`]), and flow arrows
 //! (`s` / `f`) from each submit to its start and from each finish to its callbacks.
 //! Timestamps are the run's microseconds, as the format wants.
 
