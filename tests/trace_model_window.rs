@@ -62,6 +62,7 @@ fn stream(first: u64, rest: u64, sink: &mut dyn FnMut(&TraceEvent)) -> (Expected
         0,
         TraceKind::Run {
             virtual_time: false,
+            cores: 2,
             scenario: "synthetic".into(),
             title: "synthetic".into(),
             pool: "thread".into(),

@@ -51,6 +51,7 @@ fn map_ordering() -> (scenario::Scenario, Vec<TraceEvent>) {
             0,
             TraceKind::Run {
                 virtual_time: false,
+                cores: 2,
                 scenario: "map-ordering".into(),
                 title: s.title.clone(),
                 pool: "thread".into(),
@@ -101,6 +102,7 @@ fn pool_basics() -> (scenario::Scenario, Vec<TraceEvent>) {
             0,
             TraceKind::Run {
                 virtual_time: false,
+                cores: 2,
                 scenario: "pool-basics".into(),
                 title: s.title.clone(),
                 pool: "process".into(),

@@ -168,3 +168,31 @@ fn a_simulated_trace_counts_the_busy_simulated_cores() {
     assert_eq!(busy.last(), Some(&0), "and it ends idle: {busy:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn terminate_kills_running_process_tasks_at_that_moment() {
+    let dir = temp_dir("virtual-terminate");
+    let events = parse(&run("close-join-terminate", &dir, "a", &[]).events);
+    let terminate_at = events.iter().find(|e| e["ev"] == "step" && e["op"] == "terminate").unwrap()["t"].clone();
+    let crashed: Vec<&Value> = events.iter().filter(|e| e["ev"] == "finish" && e["outcome"] == "crashed").collect();
+    assert_eq!(crashed.len(), 2, "the two running tasks die with their processes");
+    for e in crashed {
+        assert_eq!(e["t"], terminate_at, "killed when terminate() runs, not at their natural end: {e}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_simulated_machine_has_the_cores_asked_for() {
+    let dir = temp_dir("virtual-cores");
+    let makespan = |cores: &str| {
+        let events = parse(&run("processes-cpu-bound", &dir, cores, &["--cores", cores]).events);
+        assert_eq!(events[0]["cores"].as_u64(), cores.parse().ok(), "the run says how many cores it had");
+        events.last().unwrap()["makespan_us"].as_u64().unwrap()
+    };
+    // The same CPU-bound work, and a pool of one worker per CPU: with one core it takes as
+    // long as all the work; with four, a quarter of it (plus the last, partial round).
+    let (one, four) = (makespan("1"), makespan("4"));
+    assert!(one >= 3 * four, "1 core: {one} µs, 4 cores: {four} µs");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -50,12 +50,12 @@ pub fn main() -> ExitCode {
         {
             // Live, simulated time keeps pace with real time, so there is something to watch.
             let time = if args.virtual_time { TimeMode::VirtualPaced } else { TimeMode::Real };
-            return ui::main(Some(&args.scenario), args.seed, args.speed, time);
+            return ui::main(Some(&args.scenario), args.seed, args.speed, time, args.cores.map(usize::from));
         }
         Some(Command::Run(args)) => return run::main(&args),
         Some(Command::Check(args)) => return check::main(&args),
         Some(Command::List) => return list::main(),
-        None if tty() => return ui::main(None, None, 1.0, TimeMode::Real),
+        None if tty() => return ui::main(None, None, 1.0, TimeMode::Real, None),
         None => {
             use clap::CommandFactory;
             let _ = Cli::command().print_help();

@@ -49,6 +49,11 @@ pub struct RunArgs {
     /// keeps pace with real time.
     #[arg(long)]
     pub virtual_time: bool,
+    /// With --virtual-time: the simulated machine's cores, which CPU-bound tasks share and
+    /// `workers = "cpus"` means (default: this machine's). Fix it to get the same bytes on
+    /// any machine.
+    #[arg(long, value_name = "N", requires = "virtual_time", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub cores: Option<u16>,
 }
 
 /// Runs `poolscope run`. Exit codes: 0 done, 1 runtime failure (an unwritable output, a pool
@@ -105,7 +110,8 @@ pub fn main(args: &RunArgs) -> ExitCode {
         return fail(1, &format!("cannot write the transcript to stdout: {e}"));
     }
     let time = if args.virtual_time { TimeMode::Virtual } else { TimeMode::Real };
-    let options = RunOptions { seed: args.seed, speed: args.speed, worker_program: None, time };
+    let cores = args.cores.map(usize::from);
+    let options = RunOptions { seed: args.seed, speed: args.speed, worker_program: None, time, cores };
     let run = match Run::start(&scenario, &options) {
         Ok(run) => run,
         Err(e) => return fail(1, &e.to_string()),

@@ -100,6 +100,12 @@ struct State {
     /// `(time, cores busy)` each time the number of busy cores changed (at most
     /// [`CORE_LOG_MAX`] entries).
     core_log: Vec<(u64, u32)>,
+    /// CPU work a notify on the key cuts short ([`cpu_unless`]).
+    cpu_keys: BTreeMap<Seat, Key>,
+    /// The work left of CPU work cut short, until its participant runs.
+    cpu_cut: BTreeMap<Seat, u64>,
+    /// Notifies so far: a participant about to wait checks that none came since it looked.
+    notes: u64,
 }
 
 /// Entries the busy-core log keeps at most (16 bytes each).
@@ -177,8 +183,13 @@ impl SimClock {
     /// rather than the machine's.
     pub fn with_cores(cores: usize) -> SimClock {
         let clock = SimClock::new();
-        clock.0.lock().cores = cores.max(1) as u64;
+        clock.set_cores(cores);
         clock
+    }
+
+    /// Makes CPU-bound work share `cores` cores (at least 1) from now on.
+    pub fn set_cores(&self, cores: usize) {
+        self.0.lock().cores = cores.max(1) as u64;
     }
 
     /// Holds the clock (`true`): the run goes on until everything due now has happened, then
@@ -336,6 +347,11 @@ impl Kernel {
 
     fn notify(&self, key: Key, most: usize) {
         let mut s = self.lock();
+        self.notify_locked(&mut s, key, most);
+    }
+
+    fn notify_locked(&self, s: &mut State, key: Key, most: usize) {
+        s.notes += 1;
         let mut woken: Vec<(u64, Seat)> =
             s.parked.iter().filter(|(_, p)| p.key == key).map(|(&seat, p)| (p.seq, seat)).collect();
         woken.sort_unstable();
@@ -346,8 +362,20 @@ impl Kernel {
             }
             s.runnable.push_back(seat);
         }
-        if s.running.is_none() && !woken.is_empty() {
-            self.schedule(&mut s);
+        // CPU work that can be cut short: it stops where it got to.
+        let cut: Vec<Seat> = s.cpu_keys.iter().filter(|(_, k)| **k == key).map(|(&seat, _)| seat).collect();
+        for &seat in &cut {
+            s.cpu_keys.remove(&seat);
+            if let Some(left) = s.cpu.remove(&seat) {
+                s.cpu_cut.insert(seat, left);
+                s.runnable.push_back(seat);
+            }
+        }
+        if !cut.is_empty() {
+            s.log_cores();
+        }
+        if s.running.is_none() && !(woken.is_empty() && cut.is_empty()) {
+            self.schedule(s);
         }
     }
 
@@ -490,10 +518,15 @@ impl Kernel {
     }
 
     /// The running participant `seat` waits on `key` until notified or `deadline`.
-    fn park(&self, seat: Seat, key: Key, deadline: Option<u64>) -> bool {
+    /// The running participant `seat` waits on `key` until notified or `deadline` — unless a
+    /// notify came after it looked (`seen`, the count of notifies then): it looks again.
+    fn park(&self, seat: Seat, key: Key, deadline: Option<u64>, seen: Option<u64>) -> bool {
         {
             let mut s = self.lock();
             debug_assert_eq!(s.running, Some(seat), "only the running participant blocks");
+            if seen.is_some_and(|seen| seen != s.notes) {
+                return false;
+            }
             s.seq += 1;
             let seq = s.seq;
             s.parked.insert(seat, Parked { key, seq, deadline });
@@ -626,11 +659,11 @@ impl Drop for Participant {
         s.threads.remove(&self.seat);
         s.outside.remove(&self.seat);
         s.left.insert(self.seat);
-        if s.running == Some(self.seat) {
+        // Whoever waits for this one to leave runs before the clock moves on.
+        kernel.notify_locked(&mut s, left_key(self.seat), usize::MAX);
+        if s.running == Some(self.seat) || s.running.is_none() {
             kernel.schedule(&mut s);
         }
-        drop(s);
-        kernel.notify(left_key(self.seat), usize::MAX);
     }
 }
 
@@ -656,7 +689,7 @@ pub fn now() -> Instant {
 pub fn sleep(d: Duration) {
     let slept = with_current(|clock, seat| {
         let until = clock.0.lock().now.saturating_add(nanos(d));
-        clock.0.park(seat, ALARM, Some(until));
+        clock.0.park(seat, ALARM, Some(until), None);
     });
     if slept.is_none() {
         std::thread::sleep(d);
@@ -667,22 +700,45 @@ pub fn sleep(d: Duration) {
 /// takes longer when more work wants a core than there are cores); elsewhere, a real sleep
 /// (the caller does its own arithmetic in real runs).
 pub fn cpu(d: Duration) {
+    cpu_unless(d, ALARM, || false);
+}
+
+/// As [`cpu`], but cut short when `key` is notified and `stop` then says so. True if the
+/// work ran to its end.
+pub fn cpu_unless(d: Duration, key: Key, mut stop: impl FnMut() -> bool) -> bool {
     let ran = with_current(|clock, seat| {
         let kernel = &clock.0;
-        if d.is_zero() {
-            return;
-        }
-        {
+        let mut left = nanos(d);
+        loop {
+            let seen = kernel.lock().notes;
+            if stop() {
+                return false;
+            }
+            if left == 0 {
+                return true;
+            }
+            {
+                let mut s = kernel.lock();
+                if s.notes != seen {
+                    continue;
+                }
+                s.cpu.insert(seat, left);
+                if key != ALARM {
+                    s.cpu_keys.insert(seat, key);
+                }
+                s.log_cores();
+                kernel.schedule(&mut s);
+            }
+            kernel.wait_turn(seat);
             let mut s = kernel.lock();
-            s.cpu.insert(seat, nanos(d));
-            s.log_cores();
-            kernel.schedule(&mut s);
+            s.cpu_keys.remove(&seat);
+            left = s.cpu_cut.remove(&seat).unwrap_or(0);
         }
-        kernel.wait_turn(seat);
     });
-    if ran.is_none() {
+    ran.unwrap_or_else(|| {
         std::thread::sleep(d);
-    }
+        true
+    })
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -705,13 +761,16 @@ pub fn wait<T>(
     let kernel = &clock.0;
     let deadline = deadline.map(|d| kernel.ns(d));
     loop {
+        // Threads outside the run may change what `poll` reads and notify at any time: a
+        // notify between the look and the wait makes `park` return at once.
+        let seen = kernel.lock().notes;
         if let Some(value) = poll() {
             return Some(Ok(value));
         }
         if deadline.is_some_and(|d| d <= kernel.lock().now) {
             return Some(Err(TimedOut));
         }
-        kernel.park(seat, key, deadline);
+        kernel.park(seat, key, deadline, Some(seen));
     }
 }
 

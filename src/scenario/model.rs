@@ -64,10 +64,15 @@ pub enum WorkerCount {
 impl WorkerCount {
     /// The number it stands for on this machine.
     pub fn resolve(self) -> usize {
+        self.resolve_for(crate::pool::cpus())
+    }
+
+    /// The number on a machine of `cpus` cores (a simulated one, say).
+    pub fn resolve_for(self, cpus: usize) -> usize {
         match self {
             WorkerCount::Fixed(n) => n,
-            WorkerCount::Cpus => crate::pool::cpus(),
-            WorkerCount::CpusPlus4 => crate::pool::default_thread_workers(),
+            WorkerCount::Cpus => cpus,
+            WorkerCount::CpusPlus4 => 32.min(cpus + 4),
         }
     }
 

@@ -38,6 +38,9 @@ pub struct RunOptions {
     /// Run on simulated time (`--virtual-time`, see [`crate::pool::sim`]): the same events,
     /// to the byte, every run.
     pub time: TimeMode,
+    /// Simulated time: the cores CPU-bound work shares, and what `workers = "cpus"` means
+    /// (default: the machine's). Fixing it makes a run repeat on other machines too.
+    pub cores: Option<usize>,
 }
 
 /// Which clock a run uses.
@@ -54,7 +57,7 @@ pub enum TimeMode {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { seed: None, speed: 1.0, worker_program: None, time: TimeMode::Real }
+        RunOptions { seed: None, speed: 1.0, worker_program: None, time: TimeMode::Real, cores: None }
     }
 }
 
@@ -107,6 +110,10 @@ impl Run {
             TimeMode::Virtual => Some(SimClock::new()),
             TimeMode::VirtualPaced => Some(SimClock::paced()),
         };
+        if let (Some(sim), Some(cores)) = (&sim, options.cores) {
+            sim.set_cores(cores);
+        }
+        let cores = sim.as_ref().map_or_else(crate::pool::cpus, SimClock::cores);
         // On simulated time this thread takes part while it builds the pool, so the pool's
         // threads are seated in a fixed order; it leaves once the main program is seated.
         let here = sim.as_ref().map(SimClock::join_here);
@@ -116,7 +123,7 @@ impl Run {
         };
         let (feed, events) = Feed::new(clock);
         let seed = options.seed.unwrap_or(scenario.seed);
-        let workers = scenario.pool.workers.resolve();
+        let workers = scenario.pool.workers.resolve_for(cores);
         feed.emit(TraceKind::Run {
             scenario: scenario.name.clone(),
             title: scenario.title.clone(),
@@ -126,6 +133,7 @@ impl Run {
             speed: options.speed,
             gil: scenario.pool.gil,
             virtual_time: sim.is_some(),
+            cores,
         });
         let queues = Arc::new(SharedQueues::default());
         let probe: Arc<dyn Probe> = Arc::clone(&feed) as _;
@@ -142,6 +150,7 @@ impl Run {
             batches: HashMap::new(),
             state: PoolState::Open,
             step_count: scenario.steps.len(),
+            cores,
         };
         let seat = sim.as_ref().map(SimClock::reserve);
         let main = std::thread::Builder::new()
@@ -268,6 +277,8 @@ struct MainProgram {
     batches: HashMap<String, Vec<Future<TaskValue>>>,
     state: PoolState,
     step_count: usize,
+    /// What `workers = "cpus"` means in this run.
+    cores: usize,
 }
 
 impl MainProgram {
@@ -404,7 +415,7 @@ impl MainProgram {
             }
             Op::Resize { workers } => {
                 if self.state == PoolState::Open {
-                    self.pool.set_workers(workers.resolve());
+                    self.pool.set_workers(workers.resolve_for(self.cores));
                     self.feed.emit(TraceKind::Resize { workers: self.pool.workers() });
                 } else {
                     self.raise("RuntimeError", "cannot resize a pool after shutdown".into());

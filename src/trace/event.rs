@@ -84,6 +84,8 @@ pub enum TraceKind {
         gil: bool,
         /// Whether the run is on simulated time (`--virtual-time`).
         virtual_time: bool,
+        /// The cores the run has: the machine's, or on simulated time the simulated ones.
+        cores: usize,
     },
     /// The main program begins a step.
     Step {

@@ -483,7 +483,7 @@ impl Model {
         self.now_us = self.now_us.max(t);
         self.events += 1;
         match &event.kind {
-            TraceKind::Run { scenario, title, pool, workers, seed, speed, gil, virtual_time } => {
+            TraceKind::Run { scenario, title, pool, workers, seed, speed, gil, virtual_time, .. } => {
                 self.virtual_time = *virtual_time;
                 self.scenario = scenario.clone();
                 self.title = title.clone();

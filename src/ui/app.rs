@@ -58,6 +58,8 @@ pub struct Options {
     pub speed: f64,
     /// Which clock lessons run on.
     pub time: TimeMode,
+    /// Simulated time: the simulated machine's cores (default: this machine's).
+    pub cores: Option<usize>,
 }
 
 /// A lesson on screen and the run behind it.
@@ -142,7 +144,7 @@ pub fn run(start: Option<Scenario>, options: Options) -> std::io::Result<()> {
 /// The lesson could not start, or a producer thread could not be spawned.
 pub fn paused_cpu_pct(lesson: &str, window: Duration) -> std::io::Result<f64> {
     let scenario = scenario::load(lesson).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut app = App::new(Options { seed: None, speed: 1.0, time: TimeMode::Real });
+    let mut app = App::new(Options { seed: None, speed: 1.0, time: TimeMode::Real, cores: None });
     app.open(scenario, None);
     app.ui.paused = true;
     spawn_producers(&app.tx, &app.watched)?;
@@ -574,8 +576,13 @@ impl App {
         self.ui.flash = None;
         self.ui.rewound_from = None;
         self.ui.lesson = builtin.map(|i| (i, self.lessons.len()));
-        let options =
-            RunOptions { seed: self.options.seed, speed: self.ui.speed, worker_program: None, time: self.options.time };
+        let options = RunOptions {
+            seed: self.options.seed,
+            speed: self.ui.speed,
+            worker_program: None,
+            time: self.options.time,
+            cores: self.options.cores,
+        };
         let started = Instant::now();
         let run = match Run::start(&scenario, &options) {
             Ok(run) => run,

@@ -20,6 +20,7 @@ pub fn busy_run(workers: usize, seconds: u64) -> Vec<TraceEvent> {
         t: 0,
         kind: TraceKind::Run {
             virtual_time: false,
+            cores: 16,
             scenario: "bench".into(),
             title: "A busy pool".into(),
             pool: "thread".into(),

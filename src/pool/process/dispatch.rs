@@ -121,13 +121,13 @@ impl Lane {
     }
 
     /// Reports the head task as started if it was not yet.
-    fn start_head(&mut self, telemetry: Option<&Arc<Telemetry>>) {
+    fn start_head(&mut self, shared: &Shared) {
         if let Some(head) = self.inflight.front_mut()
             && !head.started
         {
             head.started = true;
-            head.started_at = sim::now();
-            if let Some(telemetry) = telemetry {
+            head.started_at = shared.now();
+            if let Some(telemetry) = &shared.telemetry {
                 let queued = telemetry.dequeued();
                 telemetry.emit(EventKind::Start { task: head.future.id(), worker: self.id, pid: self.pid, queued });
             }
@@ -315,7 +315,7 @@ impl Shared {
                     if head.job_end {
                         lane.jobs -= 1;
                     }
-                    lane.start_head(self.telemetry.as_ref());
+                    lane.start_head(self);
                 }
                 request @ (FromWorker::QueuePut { .. } | FromWorker::QueueGet { .. }) => {
                     requests.push((lane.tx.clone(), request));
@@ -359,10 +359,20 @@ impl Shared {
         self.lock().lanes.get(&id).is_some_and(|lane| lane.pid == pid && lane.owes())
     }
 
+    /// Now on the run's clock, from any thread (a viewer terminating the pool included).
+    fn now(&self) -> Instant {
+        self.sim.as_ref().map_or_else(Instant::now, SimClock::now)
+    }
+
     /// A simulated run: waits until the virtual time at which what worker `id` just sent
     /// comes — the end of its current task's work, or of its initializer — since the worker
-    /// itself spends no time.
-    pub(super) fn catch_up(&self, id: WorkerId, pid: u32) {
+    /// itself spends no time. False if the pool was terminated (or the worker replaced)
+    /// meanwhile: the worker was killed before it could send it, so the frame is void.
+    pub(super) fn catch_up(&self, id: WorkerId, pid: u32) -> bool {
+        let killed = || {
+            let state = self.lock();
+            state.lanes.get(&id).is_none_or(|lane| lane.pid != pid || lane.exit == Some(DownReason::Terminated))
+        };
         let mut cpu = None;
         let due = {
             let mut state = self.lock();
@@ -383,14 +393,15 @@ impl Shared {
                 Some(head.started_at + simulated_cost(&head.spec))
             })
         };
-        if let Some(cpu) = cpu {
-            sim::cpu(cpu);
+        let key = sim::key(self);
+        if let Some(cpu) = cpu
+            && !sim::cpu_unless(cpu, key, killed)
+        {
+            return false;
         }
-        if let Some(due) = due {
-            let left = due.saturating_duration_since(sim::now());
-            if !left.is_zero() {
-                sim::sleep(left);
-            }
+        match due.and_then(|due| sim::wait(key, Some(due), || killed().then_some(()))) {
+            Some(Ok(())) => false,
+            _ => !killed(),
         }
     }
 
@@ -524,7 +535,7 @@ impl State {
                 pid,
                 os_pid,
                 seat,
-                spawned_at: sim::now(),
+                spawned_at: shared.now(),
                 child,
                 tx,
                 inflight: VecDeque::new(),
@@ -615,6 +626,10 @@ impl State {
             let _ = lane.child.lock().unwrap_or_else(|e| e.into_inner()).kill();
         }
         self.tell_owed(shared);
+        if let Some(sim) = &shared.sim {
+            // Readers waiting out a task's simulated time: the task is gone.
+            sim.notify_all(sim::key(shared));
+        }
     }
 
     /// Grows (at once) or shrinks (idle workers first, then the highest ids; running tasks
@@ -739,11 +754,11 @@ fn hand_off(shared: &Shared, lane: &mut Lane, job: Job) {
         future: q.future,
         spec: q.spec,
         started: false,
-        started_at: sim::now(),
+        started_at: shared.now(),
         charged: false,
         job_end: i == last,
     }));
     if was_idle {
-        lane.start_head(shared.telemetry.as_ref());
+        lane.start_head(shared);
     }
 }

@@ -86,13 +86,15 @@ fn read_simulated(shared: &Arc<Shared>, id: WorkerId, pid: u32, stdout: ChildStd
             Err(e) => Err(e.to_string()),
         };
         sim::arrive();
-        shared.catch_up(id, pid);
+        let live = shared.catch_up(id, pid);
         match next {
-            Ok(Some(msg)) => {
+            Ok(Some(msg)) if live => {
                 if let Err(e) = shared.handle(id, pid, &mut vec![msg]) {
                     break Some(e);
                 }
             }
+            // Terminated: the worker was killed before it would have sent this.
+            Ok(Some(_)) => {}
             Ok(None) => break None,
             Err(e) => break Some(e),
         }
