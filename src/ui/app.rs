@@ -669,7 +669,7 @@ mod tests {
     /// An app showing `lesson` with no run behind it: events are fed by hand.
     fn app_on(lesson: &str) -> App {
         let scenario = scenario::load(lesson).unwrap();
-        let mut app = App::new(Options { seed: None, speed: 1.0, time: TimeMode::Real });
+        let mut app = App::new(Options { seed: None, speed: 1.0, time: TimeMode::Real, cores: None });
         app.generation = 7;
         let view = View::new(Lesson::of(&scenario));
         app.session = Some(Session {
