@@ -26,6 +26,7 @@ pub mod duration;
 mod error;
 pub mod feed;
 mod model;
+mod pool_override;
 pub mod python;
 mod raw;
 pub mod runner;
@@ -40,6 +41,7 @@ pub use model::{
     Batch, MAX_COUNT, MAX_WORKERS, OP_NAMES, Op, PoolConfig, Scenario, Step, TaskTemplate, WorkerCount, WorkerDeath,
     scale,
 };
+pub use pool_override::PoolOverride;
 pub use runner::{Run, RunError, RunOptions, TimeMode};
 pub use validate::parse;
 

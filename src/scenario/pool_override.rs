@@ -1,0 +1,257 @@
+//! [`PoolOverride`]: a lesson's `[pool]` changed from the command line — `kind=process`,
+//! `workers=8`, `gil=true` — so one scenario can be run, swept and compared on other pools.
+//!
+//! ```
+//! use poolscope::scenario::{self, PoolOverride};
+//! use poolscope::pool::PoolKind;
+//!
+//! let lesson = scenario::load("threads-cpu-gil").unwrap();
+//! let on_processes: PoolOverride = "kind=process,workers=2".parse().unwrap();
+//! let changed = on_processes.apply(&lesson).unwrap();
+//! assert_eq!(changed.pool.kind, PoolKind::Process);
+//! assert!(!changed.pool.gil, "a process pool has no GIL; the lesson's gil = true is dropped");
+//!
+//! let wrong = "kind=coroutine,workers=4".parse::<PoolOverride>().unwrap().apply(&lesson);
+//! assert!(wrong.unwrap_err().contains("exactly one worker"));
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::model::{MAX_WORKERS, PoolConfig, Scenario, WorkerCount, WorkerDeath};
+use crate::pool::PoolKind;
+
+/// What to change in a scenario's `[pool]`; `None` keeps the lesson's own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PoolOverride {
+    /// `kind=thread|process|coroutine`.
+    pub kind: Option<PoolKind>,
+    /// `workers=N|cpus|cpus+4`.
+    pub workers: Option<WorkerCount>,
+    /// `gil=true|false` (thread pools).
+    pub gil: Option<bool>,
+    /// `on_worker_death=break|respawn` (process pools).
+    pub on_worker_death: Option<WorkerDeath>,
+    /// `eager=true|false`.
+    pub eager: Option<bool>,
+}
+
+/// The keys an override takes, for messages.
+const KEYS: &str = "kind, workers, gil, on_worker_death, eager";
+
+impl FromStr for PoolOverride {
+    type Err = String;
+
+    /// `key=value` pairs separated by commas or spaces: `kind=process, workers=4`.
+    fn from_str(text: &str) -> Result<PoolOverride, String> {
+        let mut out = PoolOverride::default();
+        let pairs = text.split([',', ' ']).map(str::trim).filter(|p| !p.is_empty());
+        for pair in pairs {
+            let Some((key, value)) = pair.split_once('=') else {
+                return Err(format!("{pair:?} is not key=value; expected e.g. kind=process or workers=4"));
+            };
+            let (key, value) = (key.trim(), value.trim());
+            let bool_of = |value: &str| match value {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(format!("{key}={value}: expected true or false")),
+            };
+            match key {
+                "kind" => {
+                    out.kind = Some(match value {
+                        "thread" => PoolKind::Thread,
+                        "process" => PoolKind::Process,
+                        "coroutine" => PoolKind::Coroutine,
+                        _ => return Err(format!("kind={value}: expected thread, process or coroutine")),
+                    });
+                }
+                "workers" => out.workers = Some(parse_workers(value)?),
+                "gil" => out.gil = Some(bool_of(value)?),
+                "eager" => out.eager = Some(bool_of(value)?),
+                "on_worker_death" => {
+                    out.on_worker_death = Some(match value {
+                        "break" => WorkerDeath::Break,
+                        "respawn" => WorkerDeath::Respawn,
+                        _ => return Err(format!("on_worker_death={value}: expected break or respawn")),
+                    });
+                }
+                _ => return Err(format!("unknown key {key:?}; expected one of {KEYS}")),
+            }
+        }
+        if out == PoolOverride::default() {
+            return Err(format!("{text:?} changes nothing; expected key=value pairs with keys {KEYS}"));
+        }
+        Ok(out)
+    }
+}
+
+/// `4`, `cpus` or `cpus+4`, as `workers` in a scenario file.
+fn parse_workers(value: &str) -> Result<WorkerCount, String> {
+    match value.replace(' ', "").as_str() {
+        "cpus" => return Ok(WorkerCount::Cpus),
+        "cpus+4" => return Ok(WorkerCount::CpusPlus4),
+        _ => {}
+    }
+    match value.parse::<usize>() {
+        Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(WorkerCount::Fixed(n)),
+        _ => Err(format!("workers={value}: expected a count from 1 to {MAX_WORKERS}, cpus or cpus+4")),
+    }
+}
+
+impl PoolOverride {
+    /// Only the worker count: what a sweep changes at each size.
+    pub fn workers(n: usize) -> PoolOverride {
+        PoolOverride { workers: Some(WorkerCount::Fixed(n)), ..PoolOverride::default() }
+    }
+
+    /// `self`, with what `other` sets taking precedence.
+    pub fn and(&self, other: &PoolOverride) -> PoolOverride {
+        PoolOverride {
+            kind: other.kind.or(self.kind),
+            workers: other.workers.or(self.workers),
+            gil: other.gil.or(self.gil),
+            on_worker_death: other.on_worker_death.or(self.on_worker_death),
+            eager: other.eager.or(self.eager),
+        }
+    }
+
+    /// The scenario on the changed pool.
+    ///
+    /// What the lesson's file says and no longer applies gives way: switching to a coroutine
+    /// pool makes it one worker, switching away from threads drops `gil = true`, and a
+    /// worker count the file left to the old kind's default takes the new kind's. What the
+    /// override itself asks for must make sense.
+    ///
+    /// # Errors
+    /// An override that contradicts itself or the resulting kind: workers or `gil = true`
+    /// for a coroutine pool, `gil = true` for a process pool.
+    pub fn apply(&self, scenario: &Scenario) -> Result<Scenario, String> {
+        let old = &scenario.pool;
+        let kind = self.kind.unwrap_or(old.kind);
+        let mut pool = PoolConfig { kind, ..old.clone() };
+        if kind != old.kind {
+            if kind == PoolKind::Coroutine {
+                pool.workers = WorkerCount::Fixed(1);
+            } else if old.kind == PoolKind::Coroutine || old.workers == default_workers(old.kind) {
+                pool.workers = default_workers(kind);
+            }
+            if kind != PoolKind::Thread {
+                pool.gil = false;
+            }
+        }
+        if let Some(workers) = self.workers {
+            if kind == PoolKind::Coroutine && workers != WorkerCount::Fixed(1) {
+                return Err(format!(
+                    "workers={}: a coroutine pool has exactly one worker, its event loop",
+                    workers.python()
+                ));
+            }
+            pool.workers = workers;
+        }
+        if let Some(gil) = self.gil {
+            if gil && kind != PoolKind::Thread {
+                return Err(format!("gil=true applies to thread pools only, not to a {kind} pool"));
+            }
+            pool.gil = gil;
+        }
+        if let Some(death) = self.on_worker_death {
+            pool.on_worker_death = death;
+        }
+        if let Some(eager) = self.eager {
+            pool.eager = eager;
+        }
+        Ok(Scenario { pool, ..scenario.clone() })
+    }
+}
+
+/// The worker count a scenario gets when its file says none.
+fn default_workers(kind: PoolKind) -> WorkerCount {
+    match kind {
+        PoolKind::Thread => WorkerCount::CpusPlus4,
+        PoolKind::Process => WorkerCount::Cpus,
+        PoolKind::Coroutine => WorkerCount::Fixed(1),
+    }
+}
+
+impl fmt::Display for PoolOverride {
+    /// As it would be written on the command line: `kind=process,workers=4`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(kind) = self.kind {
+            parts.push(format!("kind={kind}"));
+        }
+        if let Some(workers) = self.workers {
+            let workers = match workers {
+                WorkerCount::Fixed(n) => n.to_string(),
+                WorkerCount::Cpus => "cpus".into(),
+                WorkerCount::CpusPlus4 => "cpus+4".into(),
+            };
+            parts.push(format!("workers={workers}"));
+        }
+        if let Some(gil) = self.gil {
+            parts.push(format!("gil={gil}"));
+        }
+        if let Some(death) = self.on_worker_death {
+            let death = if death == WorkerDeath::Respawn { "respawn" } else { "break" };
+            parts.push(format!("on_worker_death={death}"));
+        }
+        if let Some(eager) = self.eager {
+            parts.push(format!("eager={eager}"));
+        }
+        write!(f, "{}", parts.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario;
+
+    #[test]
+    fn parses_pairs_and_says_what_is_wrong() {
+        let o: PoolOverride = "kind=process, workers=4 gil=false".parse().unwrap();
+        assert_eq!(o.kind, Some(PoolKind::Process));
+        assert_eq!(o.workers, Some(WorkerCount::Fixed(4)));
+        assert_eq!(o.gil, Some(false));
+        assert_eq!(o.to_string(), "kind=process,workers=4,gil=false");
+        assert_eq!("workers=cpus+4".parse::<PoolOverride>().unwrap().workers, Some(WorkerCount::CpusPlus4));
+        for (bad, says) in [
+            ("kind=fiber", "expected thread, process or coroutine"),
+            ("workers=0", "expected a count from 1"),
+            ("workers=many", "expected a count from 1"),
+            ("gil=yes", "expected true or false"),
+            ("colour=red", "unknown key \"colour\""),
+            ("process", "is not key=value"),
+            ("", "changes nothing"),
+        ] {
+            let error = bad.parse::<PoolOverride>().unwrap_err();
+            assert!(error.contains(says), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn switching_kind_drops_what_no_longer_applies() {
+        let gil = scenario::load("threads-cpu-gil").unwrap();
+        assert!(gil.pool.gil);
+        let process = "kind=process".parse::<PoolOverride>().unwrap().apply(&gil).unwrap();
+        assert_eq!((process.pool.kind, process.pool.gil), (PoolKind::Process, false));
+        assert_eq!(process.pool.workers, gil.pool.workers, "an explicit count stays");
+        assert!(scenario::python::preamble(&process).contains("ProcessPoolExecutor"));
+        let coroutine = "kind=coroutine".parse::<PoolOverride>().unwrap().apply(&gil).unwrap();
+        assert_eq!(coroutine.pool.workers, WorkerCount::Fixed(1));
+        let back = "kind=thread".parse::<PoolOverride>().unwrap().apply(&coroutine).unwrap();
+        assert_eq!(back.pool.workers, WorkerCount::CpusPlus4, "the thread pool's default count");
+        assert_eq!(back.steps, gil.steps, "the program is the same");
+    }
+
+    #[test]
+    fn an_override_that_cannot_hold_is_an_error() {
+        let lesson = scenario::load("pool-basics").unwrap();
+        let gil_on_processes = "kind=process,gil=true".parse::<PoolOverride>().unwrap().apply(&lesson);
+        assert!(gil_on_processes.unwrap_err().contains("thread pools only"));
+        let wide_loop = "kind=coroutine,workers=3".parse::<PoolOverride>().unwrap().apply(&lesson);
+        assert!(wide_loop.unwrap_err().contains("exactly one worker"));
+        let later_wins = PoolOverride::workers(2).and(&PoolOverride::workers(5));
+        assert_eq!(later_wins.apply(&lesson).unwrap().pool.workers, WorkerCount::Fixed(5));
+    }
+}
