@@ -3,13 +3,16 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use poolscope::scenario::TimeMode;
+use poolscope::scenario::RunOptions;
 
 mod bench;
 mod bench_process;
 mod check;
 mod list;
 mod run;
+mod sweep;
+mod sweep_chart;
+mod timing;
 mod ui;
 
 /// See concurrency: real thread, process and coroutine pools, driven by scripted lessons.
@@ -30,6 +33,8 @@ enum Command {
     Check(check::CheckArgs),
     /// List the built-in lessons.
     List,
+    /// Run a lesson at each of several pool sizes and chart what size buys.
+    Sweep(sweep::SweepArgs),
 }
 
 /// Runs the command line; the exit code follows SPEC §4 (0 ok, 1 runtime failure, 2 bad input).
@@ -49,13 +54,13 @@ pub fn main() -> ExitCode {
             if !args.headless && args.events.is_none() && args.trace.is_none() && args.record.is_none() && tty() =>
         {
             // Live, simulated time keeps pace with real time, so there is something to watch.
-            let time = if args.virtual_time { TimeMode::VirtualPaced } else { TimeMode::Real };
-            return ui::main(Some(&args.scenario), args.seed, args.speed, time, args.cores.map(usize::from));
+            return ui::main(Some(&args.scenario), &args.timing.options(true));
         }
         Some(Command::Run(args)) => return run::main(&args),
         Some(Command::Check(args)) => return check::main(&args),
         Some(Command::List) => return list::main(),
-        None if tty() => return ui::main(None, None, 1.0, TimeMode::Real, None),
+        Some(Command::Sweep(args)) => return sweep::main(&args),
+        None if tty() => return ui::main(None, &RunOptions::default()),
         None => {
             use clap::CommandFactory;
             let _ = Cli::command().print_help();

@@ -12,7 +12,9 @@ use std::time::Instant;
 
 use poolscope::sys::{CpuSample, spawn_sampler};
 
-use poolscope::scenario::{self, Run, RunOptions, TimeMode, python};
+use poolscope::scenario::{self, Run, python};
+
+use super::timing::Timing;
 use poolscope::trace::{ChromeTrace, JsonlWriter, Model, Summary, TraceKind, Transcript, wrap};
 use poolscope::ui::record::CastRecorder;
 
@@ -37,23 +39,8 @@ pub struct RunArgs {
     /// The recording's terminal size, WIDTHxHEIGHT.
     #[arg(long, value_name = "WxH", default_value = "100x30", value_parser = parse_size)]
     pub size: (u16, u16),
-    /// Seed for ranged durations (default: the scenario's).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Divide every duration by this: 20 runs a lesson twenty times faster.
-    #[arg(long, default_value_t = 1.0)]
-    pub speed: f64,
-    /// Run on a simulated clock: tasks take exactly their durations in virtual time, so the
-    /// same lesson and seed give the same event log and recording, byte for byte, and a
-    /// headless run or recording of a 60 s lesson takes a moment. Live, the simulated clock
-    /// keeps pace with real time.
-    #[arg(long)]
-    pub virtual_time: bool,
-    /// With --virtual-time: the simulated machine's cores, which CPU-bound tasks share and
-    /// `workers = "cpus"` means (default: this machine's). Fix it to get the same bytes on
-    /// any machine.
-    #[arg(long, value_name = "N", requires = "virtual_time", value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub cores: Option<u16>,
+    #[command(flatten)]
+    pub timing: Timing,
 }
 
 /// Runs `poolscope run`. Exit codes: 0 done, 1 runtime failure (an unwritable output, a pool
@@ -63,8 +50,8 @@ pub fn main(args: &RunArgs) -> ExitCode {
         Ok(scenario) => scenario,
         Err(e) => return fail(2, &e.to_string()),
     };
-    if !(args.speed.is_finite() && args.speed > 0.0) {
-        return fail(2, &format!("--speed {} is not a positive number", args.speed));
+    if let Some(message) = args.timing.bad_speed() {
+        return fail(2, &message);
     }
     if !args.headless {
         // The command line sends `run` here without --headless only when the live view
@@ -96,9 +83,9 @@ pub fn main(args: &RunArgs) -> ExitCode {
             let (width, height) = args.size;
             let color = std::env::var_os("NO_COLOR").is_none();
             let lesson = poolscope::ui::Lesson::of(&scenario);
-            match File::create(path)
-                .and_then(|file| CastRecorder::new(io::BufWriter::new(file), lesson, width, height, args.speed, color))
-            {
+            match File::create(path).and_then(|file| {
+                CastRecorder::new(io::BufWriter::new(file), lesson, width, height, args.timing.speed, color)
+            }) {
                 Ok(recorder) => Some((path, recorder)),
                 Err(e) => return fail(1, &format!("cannot write the recording {}: {e}", path.display())),
             }
@@ -109,9 +96,7 @@ pub fn main(args: &RunArgs) -> ExitCode {
     if let Err(e) = header(&scenario, &mut out) {
         return fail(1, &format!("cannot write the transcript to stdout: {e}"));
     }
-    let time = if args.virtual_time { TimeMode::Virtual } else { TimeMode::Real };
-    let cores = args.cores.map(usize::from);
-    let options = RunOptions { seed: args.seed, speed: args.speed, worker_program: None, time, cores };
+    let options = args.timing.options(false);
     let run = match Run::start(&scenario, &options) {
         Ok(run) => run,
         Err(e) => return fail(1, &e.to_string()),

@@ -4,12 +4,13 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use poolscope::scenario::{self, TimeMode};
+use poolscope::scenario::{self, RunOptions};
 use poolscope::ui::app::{self, Options};
 
 /// Opens the UI on `scenario` (a file or a built-in name), or on the picker. Exit codes follow
 /// SPEC §4: 0 done, 1 the terminal failed, 2 a bad scenario or option.
-pub fn main(scenario: Option<&str>, seed: Option<u64>, speed: f64, time: TimeMode, cores: Option<usize>) -> ExitCode {
+pub fn main(scenario: Option<&str>, options: &RunOptions) -> ExitCode {
+    let speed = options.speed;
     if !(speed.is_finite() && speed > 0.0) {
         return fail(2, &format!("--speed {speed} is not a positive number"));
     }
@@ -18,7 +19,7 @@ pub fn main(scenario: Option<&str>, seed: Option<u64>, speed: f64, time: TimeMod
         Some(Ok(scenario)) => Some(scenario),
         Some(Err(e)) => return fail(2, &e.to_string()),
     };
-    match app::run(start, Options { seed, speed, time, cores }) {
+    match app::run(start, Options { seed: options.seed, speed, time: options.time, cores: options.cores }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(1, &format!("the terminal UI failed: {e}")),
     }

@@ -30,6 +30,7 @@ mod pool_override;
 pub mod python;
 mod raw;
 pub mod runner;
+pub mod sweep;
 mod validate;
 
 use std::path::Path;
@@ -43,6 +44,7 @@ pub use model::{
 };
 pub use pool_override::PoolOverride;
 pub use runner::{Run, RunError, RunOptions, TimeMode};
+pub use sweep::{Sweep, SweepPoint, measure};
 pub use validate::parse;
 
 /// Why a scenario could not be loaded.

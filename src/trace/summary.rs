@@ -6,7 +6,7 @@ use std::fmt;
 use super::model::Model;
 
 /// The numbers of a run (so far).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Summary {
     /// Start of the run to its end (or to now).
     pub makespan_us: u64,
@@ -31,6 +31,7 @@ pub struct Summary {
     /// `serial_us / makespan_us`.
     pub speedup: f64,
     /// Workers that ever ran.
+    #[serde(rename = "workers_started")]
     pub workers: usize,
     /// Deepest queue.
     pub max_queue: usize,

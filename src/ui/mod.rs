@@ -20,6 +20,7 @@ pub mod record;
 pub mod results;
 pub mod state;
 pub mod stats;
+pub mod sweep;
 pub mod terminal;
 pub mod timeline;
 pub mod view;

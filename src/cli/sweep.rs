@@ -1,0 +1,253 @@
+//! `poolscope sweep FILE --workers 1..16`: the lesson run at each pool size, and a table and
+//! chart of what size buys — makespan, throughput, wait, utilisation, speed-up. On a terminal
+//! the chart is drawn live as the sizes finish; `--headless` or a pipe prints the table.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+use poolscope::pool::PoolKind;
+use poolscope::scenario::sweep::{KNEE_WITHIN, SweepError};
+use poolscope::scenario::{self, MAX_WORKERS, PoolOverride, Scenario, Sweep, SweepPoint};
+use poolscope::trace::human_us;
+
+use super::timing::Timing;
+
+/// Options of `poolscope sweep`.
+#[derive(Debug, clap::Args)]
+pub struct SweepArgs {
+    /// A scenario file, or the name of a built-in lesson (see `poolscope list`).
+    pub scenario: String,
+    /// Pool sizes: a range `1..16` (both ends included) or a list `1,2,4,8` [default: 1 to
+    /// twice the cores]
+    #[arg(long, value_name = "SIZES", value_parser = parse_sizes)]
+    pub workers: Option<Sizes>,
+    /// Change the lesson's pool first: `kind=process`, `gil=false`, ... (keys as in [pool]).
+    #[arg(long, value_name = "KEY=VALUE,...")]
+    pub pool: Option<PoolOverride>,
+    /// Print the table instead of drawing the chart, even on a terminal.
+    #[arg(long)]
+    pub headless: bool,
+    /// Print one JSON object per size (JSON Lines) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub timing: Timing,
+}
+
+/// The pool sizes to run, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sizes(pub Vec<usize>);
+
+/// `A..B` or `A..=B` (both ends included), or `A,B,C`.
+fn parse_sizes(text: &str) -> Result<Sizes, String> {
+    let expected = || format!("{text:?}: expected a range like 1..16 or a list like 1,2,4,8");
+    let count = |s: &str| -> Result<usize, String> {
+        match s.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(n),
+            Ok(n) => Err(format!("{n} workers: expected a pool size from 1 to {MAX_WORKERS}")),
+            Err(_) => Err(expected()),
+        }
+    };
+    let sizes = if let Some((from, to)) = text.split_once("..") {
+        let (from, to) = (count(from)?, count(to.strip_prefix('=').unwrap_or(to))?);
+        if from > to {
+            return Err(format!("{text:?}: the range runs backwards; expected {to}..{from}"));
+        }
+        (from..=to).collect()
+    } else {
+        text.split(',').map(count).collect::<Result<Vec<_>, _>>()?
+    };
+    Ok(Sizes(sizes))
+}
+
+/// Runs `poolscope sweep`. Exit codes: 0 done, 1 a run could not start, 2 bad input.
+pub fn main(args: &SweepArgs) -> ExitCode {
+    if let Some(message) = args.timing.bad_speed() {
+        return fail(2, &message);
+    }
+    let lesson = match scenario::load(&args.scenario) {
+        Ok(lesson) => lesson,
+        Err(e) => return fail(2, &e.to_string()),
+    };
+    let base = args.pool.clone().unwrap_or_default();
+    let scenario = match base.apply(&lesson) {
+        Ok(scenario) => scenario,
+        Err(e) => return fail(2, &format!("--pool {base}: {e}")),
+    };
+    if scenario.pool.kind == PoolKind::Coroutine {
+        return fail(
+            2,
+            &format!(
+                "{} runs on a coroutine pool, which has exactly one worker (its event loop): there is no size to \
+                 sweep; try --pool kind=thread",
+                scenario.name
+            ),
+        );
+    }
+    let cores = args.timing.cores.map_or_else(poolscope::pool::cpus, usize::from);
+    let sizes = args.workers.clone().unwrap_or_else(|| Sizes((1..=2 * cores).collect())).0;
+    let options = args.timing.options(false);
+    if !args.headless && !args.json && super::tty() {
+        return super::sweep_chart::main(&scenario, &base, &sizes, &options, &args.timing);
+    }
+    let mut out = io::stdout().lock();
+    let printed = if args.json {
+        Sweep::run(&scenario, &base, &sizes, &options, &AtomicBool::new(false), |sweep| {
+            let point = sweep.points.last().expect("called after a point");
+            serde_json::to_writer(&mut out, point).map_err(io::Error::from).and_then(|()| writeln!(out)).is_ok()
+        })
+    } else {
+        if write_head(&scenario, &sizes, &args.timing, &mut out).is_err() {
+            return fail(1, "cannot write the table to stdout");
+        }
+        Sweep::run(&scenario, &base, &sizes, &options, &AtomicBool::new(false), |sweep| {
+            let point = sweep.points.last().expect("called after a point");
+            writeln!(out, "{}", row(point)).and_then(|()| out.flush()).is_ok()
+        })
+    };
+    let sweep = match printed {
+        Ok(sweep) => sweep,
+        Err(SweepError::Override(e)) => return fail(2, &e),
+        Err(e @ SweepError::Run(_)) => return fail(1, &e.to_string()),
+    };
+    if sweep.points.len() < sizes.len() {
+        return fail(1, "cannot write to stdout");
+    }
+    if !args.json && write_tail(&sweep, &args.timing, &mut out).is_err() {
+        return fail(1, "cannot write the table to stdout");
+    }
+    ExitCode::SUCCESS
+}
+
+/// The title, the setting and the column heads.
+fn write_head(scenario: &Scenario, sizes: &[usize], timing: &Timing, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "━━ Sweep: {} ━━", scenario.title)?;
+    writeln!(
+        out,
+        "{} pool{} · {} sizes ({}) · {} time{}",
+        scenario.pool.kind,
+        if scenario.pool.gil { " with a GIL" } else { "" },
+        sizes.len(),
+        size_list(sizes),
+        timing.clock_name(),
+        if timing.speed == 1.0 { String::new() } else { format!(" · speed ×{}, times in lesson time", timing.speed) }
+    )?;
+    if let Some(note) = resize_note(scenario) {
+        writeln!(out, "{note}")?;
+    }
+    writeln!(out)?;
+    writeln!(out, "{HEAD}")
+}
+
+/// A lesson that resizes its own pool runs at the swept size only until it does: say so.
+pub fn resize_note(scenario: &Scenario) -> Option<String> {
+    let step = scenario.steps.iter().find(|s| matches!(s.op, poolscope::scenario::Op::Resize { .. }))?;
+    Some(format!(
+        "Note: the lesson resizes its pool at step {} ({}); each size below holds until then.",
+        step.index + 1,
+        step.python.lines().last().unwrap_or_default().trim()
+    ))
+}
+
+/// The column heads of [`row`].
+pub const HEAD: &str = "workers     makespan   throughput     mean wait   utilisation   speed-up";
+
+/// One size's line of the table.
+pub fn row(point: &SweepPoint) -> String {
+    let s = &point.summary;
+    format!(
+        "{:>7} {:>12} {:>10.2}/s {:>13} {:>11.0} % {:>9.2}x",
+        point.workers,
+        human_us(s.makespan_us as f64),
+        s.throughput,
+        human_us(s.mean_wait_us),
+        s.utilisation * 100.0,
+        s.speedup
+    )
+}
+
+/// `1..16` for a run of consecutive sizes, else `1, 2, 4, 8`.
+pub fn size_list(sizes: &[usize]) -> String {
+    let consecutive = sizes.windows(2).all(|w| w[1] == w[0] + 1);
+    match sizes {
+        [first, .., last] if consecutive => format!("{first}..{last}"),
+        _ => sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(", "),
+    }
+}
+
+/// The makespan chart and the reading: the fastest size and the knee.
+fn write_tail(sweep: &Sweep, timing: &Timing, out: &mut dyn Write) -> io::Result<()> {
+    let longest = sweep.points.iter().map(|p| p.summary.makespan_us).max().unwrap_or(0).max(1);
+    writeln!(out)?;
+    writeln!(out, "makespan by pool size (shorter is faster)")?;
+    for point in &sweep.points {
+        let width = (40 * point.summary.makespan_us).div_ceil(longest) as usize;
+        writeln!(out, "{:>7} {} {}", point.workers, "█".repeat(width), human_us(point.summary.makespan_us as f64))?;
+    }
+    writeln!(out)?;
+    for line in reading(sweep, timing) {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// What the sweep says, in a few sentences.
+pub fn reading(sweep: &Sweep, timing: &Timing) -> Vec<String> {
+    let (Some(fastest), Some(knee)) = (sweep.fastest(), sweep.knee()) else { return Vec::new() };
+    let smallest = sweep.points.iter().map(|p| p.workers).min().unwrap_or(knee.workers);
+    let within = KNEE_WITHIN * 100.0;
+    let mut lines =
+        vec![format!("Fastest: {}, {}.", workers(fastest.workers), human_us(fastest.summary.makespan_us as f64))];
+    lines.push(if knee.workers == smallest && sweep.points.len() > 1 {
+        format!(
+            "Knee: {}, the smallest size tried, is already within {within:.0} % of the fastest: more workers buy \
+             nothing here.",
+            workers(knee.workers)
+        )
+    } else if knee.workers < fastest.workers {
+        format!(
+            "Knee: {} ({}) come within {within:.0} % of the fastest: beyond it, more workers buy little.",
+            workers(knee.workers),
+            human_us(knee.summary.makespan_us as f64)
+        )
+    } else {
+        format!("Knee: {}; every smaller pool is more than {within:.0} % slower.", workers(knee.workers))
+    });
+    if !timing.virtual_time {
+        lines.push(
+            "Times are real and this machine is shared, so a repeat varies; --virtual-time gives the same numbers \
+             every run."
+                .to_string(),
+        );
+    }
+    lines
+}
+
+/// `1 worker`, `4 workers`.
+fn workers(n: usize) -> String {
+    if n == 1 { "1 worker".to_string() } else { format!("{n} workers") }
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    let _ = writeln!(io::stderr(), "poolscope: {message}");
+    ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_ranges_or_lists() {
+        assert_eq!(parse_sizes("1..4"), Ok(Sizes(vec![1, 2, 3, 4])));
+        assert_eq!(parse_sizes("2..=3"), Ok(Sizes(vec![2, 3])));
+        assert_eq!(parse_sizes("1,2,4,8"), Ok(Sizes(vec![1, 2, 4, 8])));
+        assert_eq!(parse_sizes("5"), Ok(Sizes(vec![5])));
+        assert!(parse_sizes("4..1").unwrap_err().contains("backwards"));
+        assert!(parse_sizes("0..4").unwrap_err().contains("from 1 to"));
+        assert!(parse_sizes("a..b").unwrap_err().contains("expected a range"));
+        assert_eq!(size_list(&[1, 2, 3]), "1..3");
+        assert_eq!(size_list(&[1, 2, 4]), "1, 2, 4");
+    }
+}

@@ -1,0 +1,120 @@
+//! `poolscope sweep` on a terminal: the sweep runs on its own thread while the screen charts
+//! each size as it ends. `q` (or Ctrl-C, SIGTERM, SIGHUP) stops it; the table measured so far
+//! is printed after the terminal is restored, so it stays in the shell.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
+use poolscope::scenario::sweep::SweepError;
+use poolscope::scenario::{PoolOverride, RunOptions, Scenario, Sweep};
+use poolscope::ui::sweep::{SweepScreen, render};
+use poolscope::ui::terminal::TerminalGuard;
+
+use super::sweep::{HEAD, reading, resize_note, row, size_list};
+use super::timing::Timing;
+
+/// Runs the sweep with the chart on screen. Exit codes: 0 done or stopped, 1 a run or the
+/// terminal failed.
+pub fn main(
+    scenario: &Scenario,
+    base: &PoolOverride,
+    sizes: &[usize],
+    options: &RunOptions,
+    timing: &Timing,
+) -> ExitCode {
+    let stop = Arc::new(AtomicBool::new(false));
+    let signalled = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&signalled)) {
+            return fail(&format!("cannot watch for signals: {e}"));
+        }
+    }
+    let (tx, rx) = crossbeam_channel::unbounded::<Result<Sweep, SweepError>>();
+    let worker = {
+        let (scenario, base, sizes, options, stop) =
+            (scenario.clone(), base.clone(), sizes.to_vec(), options.clone(), Arc::clone(&stop));
+        std::thread::Builder::new().name("sweep".into()).spawn(move || {
+            let each = |sweep: &Sweep| tx.send(Ok(sweep.clone())).is_ok();
+            let outcome = Sweep::run(&scenario, &base, &sizes, &options, &stop, each);
+            let _ = tx.send(outcome);
+        })
+    };
+    if let Err(e) = worker {
+        return fail(&format!("cannot start the sweep: {e}"));
+    }
+    let mut screen = SweepScreen {
+        title: scenario.title.clone(),
+        setting: format!("{} pool · sizes {} · {} time", scenario.pool.kind, size_list(sizes), timing.clock_name()),
+        sizes: sizes.to_vec(),
+        table: vec![HEAD.to_string()],
+        color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        ..SweepScreen::default()
+    };
+    if let Some(note) = resize_note(scenario) {
+        screen.setting = format!("{} · {note}", screen.setting);
+    }
+    let mut failure = None;
+    let shown = (|| -> io::Result<()> {
+        let mut guard = TerminalGuard::enter()?;
+        loop {
+            guard.terminal.draw(|f| render(&screen, f))?;
+            if crossterm::event::poll(Duration::from_millis(100))? {
+                match crossterm::event::read()? {
+                    Event::Key(key) if key.kind != KeyEventKind::Release => {
+                        let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+                        if ctrl_c || matches!(key.code, KeyCode::Char('q') | KeyCode::Esc) {
+                            return Ok(());
+                        }
+                    }
+                    Event::Resize(..) => guard.terminal.clear()?,
+                    _ => {}
+                }
+            }
+            if signalled.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            for outcome in rx.try_iter() {
+                match outcome {
+                    Ok(sweep) if screen.done => screen.sweep = sweep,
+                    Ok(sweep) => {
+                        screen.table = std::iter::once(HEAD.to_string()).chain(sweep.points.iter().map(row)).collect();
+                        screen.sweep = sweep;
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        return Ok(());
+                    }
+                }
+                if screen.sweep.points.len() == sizes.len() && !screen.done {
+                    screen.done = true;
+                    screen.reading = reading(&screen.sweep, timing);
+                }
+            }
+        }
+    })();
+    stop.store(true, Ordering::Relaxed);
+    if let Err(e) = shown {
+        return fail(&format!("the terminal failed: {e}"));
+    }
+    if let Some(e) = failure {
+        return fail(&e.to_string());
+    }
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "━━ Sweep: {} ━━\n{}", screen.title, screen.setting);
+    for line in screen.table.iter().chain(&screen.reading) {
+        let _ = writeln!(out, "{line}");
+    }
+    if !screen.done {
+        let _ = writeln!(out, "(stopped after {} of {} sizes)", screen.sweep.points.len(), sizes.len());
+    }
+    ExitCode::SUCCESS
+}
+
+fn fail(message: &str) -> ExitCode {
+    let _ = writeln!(io::stderr(), "poolscope: {message}");
+    ExitCode::from(1)
+}

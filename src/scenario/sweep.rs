@@ -1,0 +1,170 @@
+//! Sizing a pool: one scenario run at several worker counts ([`measure`] each), and the
+//! reading an engineer wants from it ([`Sweep::knee`]: the smallest pool nearly as fast as the
+//! fastest).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crossbeam_channel::RecvTimeoutError;
+
+use super::model::Scenario;
+use super::pool_override::PoolOverride;
+use super::runner::{Run, RunError, RunOptions};
+use crate::trace::{Model, Summary, TraceKind};
+
+/// Runs `scenario` to its end and gives its numbers in lesson time (a run at `--speed F` is
+/// reported as the lesson would take at speed 1).
+///
+/// # Errors
+/// The run could not start (a bad speed, a pool that could not be built).
+pub fn measure(scenario: &Scenario, options: &RunOptions) -> Result<Summary, RunError> {
+    let never = AtomicBool::new(false);
+    Ok(measure_unless(scenario, options, &never)?.expect("never stopped"))
+}
+
+/// [`measure`], stopped early once `stop` is set: the run is aborted (its pool terminated)
+/// and `None` returned without waiting for its main program.
+///
+/// # Errors
+/// The run could not start.
+pub fn measure_unless(
+    scenario: &Scenario,
+    options: &RunOptions,
+    stop: &AtomicBool,
+) -> Result<Option<Summary>, RunError> {
+    let run = Run::start(scenario, options)?;
+    let mut model = Model::new();
+    while !stop.load(Ordering::Relaxed) {
+        match run.events().recv_timeout(Duration::from_millis(50)) {
+            Ok(event) => {
+                model.apply(&event);
+                if matches!(event.kind, TraceKind::End { .. }) {
+                    run.join();
+                    return Ok(Some(Summary::of(&model).in_lesson_time(model.speed)));
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    run.abort();
+    Ok(None)
+}
+
+/// One size of a sweep and what the run at that size did.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SweepPoint {
+    /// The pool's size.
+    pub workers: usize,
+    /// The run's numbers, in lesson time (its `workers` is how many ever started).
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+/// The points of a sweep so far, in the order they ran.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sweep {
+    /// One per size.
+    pub points: Vec<SweepPoint>,
+}
+
+/// How close to the fastest makespan counts as "as fast", for [`Sweep::knee`].
+pub const KNEE_WITHIN: f64 = 0.10;
+
+impl Sweep {
+    /// Runs `scenario` at each of `sizes`, in order, calling `each` after every run (to print
+    /// or draw it); stops early when `each` returns false, or mid-run once `stop` is set.
+    ///
+    /// # Errors
+    /// A run could not start; the points measured before it are lost with it only if the
+    /// caller did not keep them from `each`.
+    pub fn run(
+        scenario: &Scenario,
+        base: &PoolOverride,
+        sizes: &[usize],
+        options: &RunOptions,
+        stop: &AtomicBool,
+        mut each: impl FnMut(&Sweep) -> bool,
+    ) -> Result<Sweep, SweepError> {
+        let mut sweep = Sweep::default();
+        for &workers in sizes {
+            let sized = base.and(&PoolOverride::workers(workers)).apply(scenario).map_err(SweepError::Override)?;
+            let Some(summary) = measure_unless(&sized, options, stop).map_err(SweepError::Run)? else { break };
+            sweep.points.push(SweepPoint { workers, summary });
+            if !each(&sweep) {
+                break;
+            }
+        }
+        Ok(sweep)
+    }
+
+    /// The point with the shortest makespan.
+    pub fn fastest(&self) -> Option<&SweepPoint> {
+        self.points.iter().min_by_key(|p| (p.summary.makespan_us, p.workers))
+    }
+
+    /// The smallest pool whose makespan is within [`KNEE_WITHIN`] of the fastest: beyond it,
+    /// more workers buy little.
+    pub fn knee(&self) -> Option<&SweepPoint> {
+        let best = self.fastest()?.summary.makespan_us as f64;
+        self.points
+            .iter()
+            .filter(|p| p.summary.makespan_us as f64 <= best * (1.0 + KNEE_WITHIN))
+            .min_by_key(|p| p.workers)
+    }
+}
+
+/// Why a sweep stopped.
+#[derive(Debug)]
+pub enum SweepError {
+    /// The base override does not fit the scenario (say, a coroutine pool, which has one
+    /// worker and cannot be swept).
+    Override(String),
+    /// A run could not start.
+    Run(RunError),
+}
+
+impl std::fmt::Display for SweepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SweepError::Override(e) => write!(f, "{e}"),
+            SweepError::Run(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for SweepError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(workers: usize, makespan_ms: u64) -> SweepPoint {
+        let summary = Summary {
+            makespan_us: makespan_ms * 1000,
+            tasks: 0,
+            ok: 0,
+            failed: 0,
+            not_run: 0,
+            throughput: 0.0,
+            mean_wait_us: 0.0,
+            mean_run_us: 0.0,
+            utilisation: 0.0,
+            serial_us: 0,
+            speedup: 0.0,
+            workers,
+            max_queue: 0,
+        };
+        SweepPoint { workers, summary }
+    }
+
+    #[test]
+    fn the_knee_is_the_smallest_pool_nearly_as_fast_as_the_fastest() {
+        let sweep = Sweep { points: vec![point(1, 800), point(2, 400), point(4, 210), point(8, 200), point(16, 205)] };
+        assert_eq!(sweep.fastest().map(|p| p.workers), Some(8));
+        assert_eq!(sweep.knee().map(|p| p.workers), Some(4), "210 ms is within 10 % of 200 ms");
+        let flat = Sweep { points: vec![point(1, 100), point(2, 100)] };
+        assert_eq!(flat.knee().map(|p| p.workers), Some(1));
+        assert_eq!(Sweep::default().knee(), None);
+    }
+}

@@ -1,0 +1,227 @@
+//! The sweep screen (`poolscope sweep` on a terminal): makespan and speed-up charted against
+//! the pool size as each size's run ends, with the table below.
+//!
+//! ```text
+//! Sweep · Pool sizing · thread pool · sizes 1..8 · REAL time · 5/8 done, running 6 workers
+//! ┌ Makespan (s) by workers ─────────────┐┌ Speed-up by workers · ideal ┄ ──────┐
+//! │ 8.0┤•                                ││ 8┤                         ┄┄      │
+//! │    │  •                              ││  │               ┄┄ •  •  •      │
+//! │    │      •  •  •                    ││  │     ┄┄ •                       │
+//! │    └──────────────── workers         ││  └──────────────── workers         │
+//! └──────────────────────────────────────┘└──────────────────────────────────┘
+//! ┌ Table ────────────────────────────────────────────────────────────────────┐
+//! │workers     makespan   throughput     mean wait   utilisation   speed-up    │
+//! │      1      8.000 s       1.25/s       3.500 s         100 %      1.00x    │
+//! └───────────────────────────────────────────────────────────────────────────┘
+//!  q  quit
+//! ```
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, Paragraph, Wrap};
+
+use crate::scenario::Sweep;
+
+/// What the sweep screen shows.
+#[derive(Clone, Debug, Default)]
+pub struct SweepScreen {
+    /// The lesson's title.
+    pub title: String,
+    /// The pool, the sizes and the clock, in one line.
+    pub setting: String,
+    /// Every size asked for, in order.
+    pub sizes: Vec<usize>,
+    /// The points measured so far.
+    pub sweep: Sweep,
+    /// The column heads and one line per point.
+    pub table: Vec<String>,
+    /// What the sweep says, once it is done.
+    pub reading: Vec<String>,
+    /// True once every size ran (or the sweep stopped).
+    pub done: bool,
+    /// Colours on (off under `NO_COLOR`).
+    pub color: bool,
+}
+
+impl SweepScreen {
+    fn fg(&self, color: Color) -> Style {
+        if self.color { Style::default().fg(color) } else { Style::default() }
+    }
+
+    fn progress(&self) -> String {
+        let done = self.sweep.points.len();
+        match self.sizes.get(done) {
+            _ if self.done => format!("{done}/{} done", self.sizes.len()),
+            Some(next) => format!("{done}/{} done, running {next} workers…", self.sizes.len()),
+            None => format!("{done}/{} done", self.sizes.len()),
+        }
+    }
+}
+
+/// Draws the sweep screen; nothing panics at any size.
+pub fn render(screen: &SweepScreen, frame: &mut Frame) {
+    let area = frame.area();
+    let table_h = (screen.table.len() as u16 + screen.reading.len() as u16 + 2).min(area.height / 2);
+    let [head, charts, table, foot] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(table_h),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let title = Line::from(vec![
+        Span::styled(format!("Sweep {} · ", screen.progress()), bold),
+        Span::raw(format!("{} · {}", screen.title, screen.setting)),
+    ]);
+    frame.render_widget(Paragraph::new(title), head);
+    let [left, right] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(charts);
+    render_makespan(screen, frame, left);
+    render_speedup(screen, frame, right);
+    let mut lines: Vec<Line> = screen.table.iter().map(|l| Line::raw(l.clone())).collect();
+    lines.extend(screen.reading.iter().map(|l| Line::styled(l.clone(), screen.fg(Color::Cyan))));
+    let block = Block::bordered().title(" Table, in lesson time ");
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), table);
+    let keys = if screen.done { " q  quit" } else { " q  stop the sweep and quit" };
+    frame.render_widget(Paragraph::new(Line::styled(keys, screen.fg(Color::DarkGray))), foot);
+}
+
+/// A legend may take up to half a chart's width and height.
+const LEGEND_FITS: (Constraint, Constraint) = (Constraint::Ratio(1, 2), Constraint::Ratio(1, 2));
+
+/// The x axis: workers, from the smallest size to the largest.
+fn workers_axis(screen: &SweepScreen) -> Axis<'static> {
+    let lo = screen.sizes.iter().copied().min().unwrap_or(1) as f64;
+    let hi = (screen.sizes.iter().copied().max().unwrap_or(1) as f64).max(lo + 1.0);
+    Axis::default().title("workers").bounds([lo, hi]).labels(if (lo + hi) % 2.0 == 0.0 {
+        vec![format!("{lo}"), format!("{}", (lo + hi) / 2.0), format!("{hi}")]
+    } else {
+        vec![format!("{lo}"), format!("{hi}")]
+    })
+}
+
+fn render_makespan(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
+    let points: Vec<(f64, f64)> =
+        screen.sweep.points.iter().map(|p| (p.workers as f64, p.summary.makespan_us as f64 / 1e6)).collect();
+    let knee: Vec<(f64, f64)> = match screen.done.then(|| screen.sweep.knee()).flatten() {
+        Some(p) => vec![(p.workers as f64, p.summary.makespan_us as f64 / 1e6)],
+        None => Vec::new(),
+    };
+    let top = points.iter().map(|p| p.1).fold(0.0, f64::max).max(0.001) * 1.1;
+    let mut datasets = vec![
+        Dataset::default()
+            .name("makespan")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(screen.fg(Color::Yellow))
+            .data(&points),
+    ];
+    if !knee.is_empty() {
+        datasets.push(
+            Dataset::default()
+                .name("knee")
+                .marker(Marker::Block)
+                .graph_type(GraphType::Scatter)
+                .style(screen.fg(Color::Green))
+                .data(&knee),
+        );
+    }
+    let chart = Chart::new(datasets)
+        .block(Block::bordered().title(" Makespan (s) by workers · lower is faster "))
+        .legend_position(Some(LegendPosition::TopRight))
+        .hidden_legend_constraints(LEGEND_FITS)
+        .x_axis(workers_axis(screen))
+        .y_axis(Axis::default().bounds([0.0, top]).labels(["0".to_string(), format!("{top:.1}")]));
+    frame.render_widget(chart, area);
+}
+
+fn render_speedup(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
+    let points: Vec<(f64, f64)> = screen.sweep.points.iter().map(|p| (p.workers as f64, p.summary.speedup)).collect();
+    let lo = screen.sizes.iter().copied().min().unwrap_or(1) as f64;
+    let hi = screen.sizes.iter().copied().max().unwrap_or(1) as f64;
+    let ideal = [(lo, lo), (hi, hi)];
+    let top = points.iter().map(|p| p.1).fold(hi, f64::max).max(1.0) * 1.05;
+    let chart = Chart::new(vec![
+        Dataset::default()
+            .name("ideal: ×workers")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(screen.fg(Color::DarkGray))
+            .data(&ideal),
+        Dataset::default()
+            .name("speed-up")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(screen.fg(Color::Cyan))
+            .data(&points),
+    ])
+    .block(Block::bordered().title(" Speed-up over one worker by workers "))
+    .legend_position(Some(LegendPosition::TopLeft))
+    .hidden_legend_constraints(LEGEND_FITS)
+    .x_axis(workers_axis(screen))
+    .y_axis(Axis::default().bounds([0.0, top]).labels(["0".to_string(), format!("{top:.1}")]));
+    frame.render_widget(chart, area);
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::scenario::SweepPoint;
+    use crate::trace::Summary;
+
+    fn point(workers: usize, makespan_us: u64) -> SweepPoint {
+        let summary = Summary {
+            makespan_us,
+            tasks: 8,
+            ok: 8,
+            failed: 0,
+            not_run: 0,
+            throughput: 1.0,
+            mean_wait_us: 0.0,
+            mean_run_us: 1e6,
+            utilisation: 1.0,
+            serial_us: 8_000_000,
+            speedup: 8e6 / makespan_us as f64,
+            workers,
+            max_queue: 8,
+        };
+        SweepPoint { workers, summary }
+    }
+
+    fn screen(done: bool) -> SweepScreen {
+        SweepScreen {
+            title: "Pool sizing".into(),
+            setting: "thread pool · sizes 1..4 · SIM time".into(),
+            sizes: vec![1, 2, 3, 4],
+            sweep: Sweep { points: vec![point(1, 8_000_000), point(2, 4_000_000)] },
+            table: vec!["workers  makespan".into(), "      1   8.000 s".into(), "      2   4.000 s".into()],
+            reading: if done { vec!["Fastest: 2 workers, 4.000 s.".into()] } else { Vec::new() },
+            done,
+            color: false,
+        }
+    }
+
+    #[test]
+    fn shows_progress_charts_and_table_and_survives_any_size() {
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+        terminal.draw(|f| render(&screen(false), f)).unwrap();
+        let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+        assert!(text.contains("Sweep 2/4 done, running 3 workers"), "{text}");
+        assert!(text.contains("Makespan (s) by workers"));
+        assert!(text.contains("Speed-up over one worker"));
+        assert!(text.contains("8.000 s"));
+        terminal.draw(|f| render(&screen(true), f)).unwrap();
+        let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+        assert!(text.contains("Fastest: 2 workers"), "{text}");
+        for (w, h) in [(1, 1), (10, 3), (40, 12), (200, 60)] {
+            let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+            terminal.draw(|f| render(&screen(true), f)).unwrap();
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! `poolscope sweep`: one lesson at several pool sizes, on simulated time so the numbers are
+//! exact.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn poolscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_poolscope")).args(args).output().expect("poolscope runs")
+}
+
+fn points(args: &[&str]) -> Vec<Value> {
+    let output = poolscope(args);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    text.lines().map(|line| serde_json::from_str(line).expect("one JSON object per line")).collect()
+}
+
+fn makespans_s(points: &[Value]) -> Vec<f64> {
+    points.iter().map(|p| p["makespan_us"].as_f64().unwrap() / 1e6).collect()
+}
+
+#[test]
+fn io_bound_work_shortens_with_every_worker_until_the_tasks_run_out() {
+    // Eight one-second waits: ceil(8 / n) seconds on n workers.
+    let points = points(&["sweep", "threads-io-bound", "--workers", "1..4", "--virtual-time", "--json"]);
+    let sizes: Vec<u64> = points.iter().map(|p| p["workers"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [1, 2, 3, 4]);
+    assert_eq!(makespans_s(&points), [8.0, 4.0, 3.0, 2.0]);
+    assert_eq!(points[3]["speedup"].as_f64(), Some(4.0));
+    assert_eq!(points[3]["workers_started"].as_u64(), Some(4));
+}
+
+#[test]
+fn cpu_bound_work_stops_at_the_cores_and_a_gil_allows_no_speed_up() {
+    let common = ["--workers", "1,2,4", "--virtual-time", "--cores", "2", "--json"];
+    let processes = points(&[&["sweep", "processes-cpu-bound"][..], &common].concat());
+    let [one, two, four] = makespans_s(&processes)[..] else { panic!("three sizes") };
+    assert!(two < one * 0.6, "two processes on two cores nearly halve it: {one} s -> {two} s");
+    assert!(four >= two * 0.95, "four processes on two cores are no faster than two: {two} s -> {four} s");
+    let gil = points(&[&["sweep", "processes-cpu-bound", "--pool", "kind=thread,gil=true"][..], &common].concat());
+    let gil = makespans_s(&gil);
+    assert!(gil.iter().all(|m| (m - gil[0]).abs() < gil[0] * 0.05), "threads under a GIL: no speed-up: {gil:?}");
+}
+
+#[test]
+fn the_table_reads_the_sweep_and_names_the_knee() {
+    let output = poolscope(&["sweep", "threads-io-bound", "--workers", "1..6", "--virtual-time", "--headless"]);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("thread pool with a GIL · 6 sizes (1..6) · SIM time"), "{text}");
+    assert!(text.contains("Fastest: 4 workers, 2.000 s."), "{text}");
+    assert!(text.contains("Knee: 4 workers"), "{text}");
+    assert!(text.contains("makespan by pool size"), "{text}");
+    let resizing = poolscope(&["sweep", "pool-sizing", "--workers", "1..2", "--virtual-time", "--cores", "2"]);
+    let text = String::from_utf8(resizing.stdout).unwrap();
+    assert!(text.contains("the lesson resizes its pool at step 3"), "{text}");
+}
+
+#[test]
+fn what_cannot_be_swept_is_refused_with_exit_2() {
+    for (args, says) in [
+        (&["sweep", "coroutines", "--virtual-time"][..], "no size to sweep"),
+        (&["sweep", "threads-io-bound", "--workers", "4..1"][..], "runs backwards"),
+        (&["sweep", "pool-basics", "--pool", "gil=true"][..], "thread pools only"),
+        (&["sweep", "pool-basics", "--pool", "colour=red"][..], "unknown key"),
+        (&["sweep", "no-such-lesson"][..], "neither a scenario file nor a built-in lesson"),
+    ] {
+        let output = poolscope(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
