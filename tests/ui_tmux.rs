@@ -134,3 +134,78 @@ fn sigterm_restores_the_terminal_and_stops_the_workers() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Starts `command` (arguments to the binary) in a tmux of its own, then the shell reports
+/// its exit code and the terminal's mode.
+fn start(name: &str, args: &str, height: &str) -> Tmux {
+    let tmux = Tmux { socket: format!("poolscope-{name}-{}", std::process::id()) };
+    let binary = env!("CARGO_BIN_EXE_poolscope");
+    let shell = format!("'{binary}' {args}; echo EXITED $?; stty -a; echo STTY-END; sleep 60");
+    let started = tmux.cmd(&["new-session", "-d", "-s", "ui", "-x", "120", "-y", height, "sh", "-c", &shell]);
+    assert!(started.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&started.stderr));
+    tmux
+}
+
+fn assert_cooked(after: &str) {
+    let words: Vec<&str> = after.split(|c: char| c.is_whitespace() || c == ';').collect();
+    assert!(words.contains(&"icanon") && words.contains(&"echo"), "the terminal is still raw:\n{after}");
+}
+
+#[test]
+fn compare_shows_both_runs_and_quits_leaving_no_worker() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        println!("SKIPPED: tmux is not installed; the real-terminal test did not run");
+        return;
+    }
+    let tmux = start("compare", "compare pool-basics --a kind=thread --b kind=process", "48");
+    let screen = tmux.wait_for("B · kind=process");
+    assert!(screen.contains("A · kind=thread"), "{screen}");
+    let both = tmux.wait_for("process pool, 4 workers");
+    assert!(both.contains("thread pool, 4 workers"), "{both}");
+    // Process workers show their PIDs: the lanes below "B ·".
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pids = loop {
+        let screen = tmux.screen();
+        let below_b = screen.split("B · kind=process").nth(1).unwrap_or("");
+        let pids: Vec<u32> = below_b
+            .lines()
+            .filter(|l| l.starts_with('w'))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .collect();
+        if pids.len() == 4 {
+            break pids;
+        }
+        assert!(Instant::now() < deadline, "B's four worker PIDs never appeared:\n{screen}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(pids.iter().all(|p| alive(*p)), "{pids:?}");
+    tmux.keys(&["Space"]);
+    tmux.wait_for("resume both");
+    tmux.keys(&["q"]);
+    let after = tmux.wait_for("STTY-END");
+    assert!(after.contains("EXITED 0"), "{after}");
+    assert_cooked(&after);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids.iter().any(|p| alive(*p)) {
+        assert!(Instant::now() < deadline, "worker processes left behind: {pids:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sweep_charts_every_size_then_leaves_its_table_in_the_shell() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        println!("SKIPPED: tmux is not installed; the real-terminal test did not run");
+        return;
+    }
+    let tmux = start("sweep", "sweep threads-io-bound --workers 1..3 --virtual-time", "30");
+    let chart = tmux.wait_for("Sweep 3/3 done");
+    assert!(chart.contains("Makespan (s) by workers"), "{chart}");
+    assert!(chart.contains("Fastest: 3 workers, 3.000 s."), "{chart}");
+    tmux.keys(&["q"]);
+    let after = tmux.wait_for("STTY-END");
+    assert!(after.contains("EXITED 0"), "{after}");
+    assert!(after.contains("Fastest: 3 workers"), "the table stays in the shell:\n{after}");
+    assert!(!after.contains("Makespan (s) by workers"), "the chart is still on screen:\n{after}");
+    assert_cooked(&after);
+}

@@ -8,6 +8,7 @@ use poolscope::scenario::RunOptions;
 mod bench;
 mod bench_process;
 mod check;
+mod compare;
 mod list;
 mod run;
 mod sweep;
@@ -31,6 +32,8 @@ enum Command {
     Run(run::RunArgs),
     /// Check scenario files without running them.
     Check(check::CheckArgs),
+    /// Run a lesson on two pools, same seed, and show them side by side.
+    Compare(compare::CompareArgs),
     /// List the built-in lessons.
     List,
     /// Run a lesson at each of several pool sizes and chart what size buys.
@@ -58,6 +61,7 @@ pub fn main() -> ExitCode {
         }
         Some(Command::Run(args)) => return run::main(&args),
         Some(Command::Check(args)) => return check::main(&args),
+        Some(Command::Compare(args)) => return compare::main(&args),
         Some(Command::List) => return list::main(),
         Some(Command::Sweep(args)) => return sweep::main(&args),
         None if tty() => return ui::main(None, &RunOptions::default()),

@@ -167,7 +167,7 @@ pub fn paused_cpu_pct(lesson: &str, window: Duration) -> std::io::Result<f64> {
 }
 
 /// The ticker and the CPU sampler.
-fn spawn_producers(tx: &Sender<Msg>, watched: &Watched) -> std::io::Result<()> {
+pub(super) fn spawn_producers(tx: &Sender<Msg>, watched: &Watched) -> std::io::Result<()> {
     let ticker = tx.clone();
     std::thread::Builder::new().name("ui-ticker".into()).spawn(move || {
         loop {
@@ -183,7 +183,7 @@ fn spawn_producers(tx: &Sender<Msg>, watched: &Watched) -> std::io::Result<()> {
 }
 
 /// The input reader and the signal watcher: only with a real terminal.
-fn spawn_terminal_producers(tx: &Sender<Msg>) -> std::io::Result<()> {
+pub(super) fn spawn_terminal_producers(tx: &Sender<Msg>) -> std::io::Result<()> {
     let input = tx.clone();
     std::thread::Builder::new().name("ui-input".into()).spawn(move || {
         while let Ok(event) = crossterm::event::read() {
@@ -633,15 +633,21 @@ impl App {
         if let Some(mut session) = self.session.take()
             && let Some(run) = session.run.take()
         {
-            run.abort();
-            let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
-            let _ = std::thread::Builder::new().name("ui-reaper".into()).spawn(move || {
-                run.join();
-                let _ = done_tx.send(());
-            });
-            let _ = done_rx.recv_timeout(Duration::from_secs(3));
+            stop_and_wait(run);
         }
     }
+}
+
+/// Stops a run and waits a little (3 s at most) for its workers to go, so no worker process
+/// outlives the UI.
+pub(super) fn stop_and_wait(run: Run) {
+    run.abort();
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
+    let _ = std::thread::Builder::new().name("ui-reaper".into()).spawn(move || {
+        run.join();
+        let _ = done_tx.send(());
+    });
+    let _ = done_rx.recv_timeout(Duration::from_secs(3));
 }
 
 /// Applies one run event to a session, and tells the sampler which worker processes to watch

@@ -14,7 +14,7 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let model = &view.model;
     let state = if model.ended() {
         Span::styled(
-            " ■ finished: r again, n next ",
+            if ui.comparing { " ■ finished " } else { " ■ finished: r again, n next " },
             ui.paint(Style::new().fg(Color::Black).bg(Color::Green), Style::new().add_modifier(Modifier::REVERSED)),
         )
     } else if let Some(live) = ui.rewound_from {

@@ -77,7 +77,7 @@ impl Widget for LanesWidget<'_> {
         let plot_x = area.x + label_w;
         let plot_w = area.width - label_w;
         let rows = area.height.saturating_sub(1) as usize; // last row: the axis
-        let span = axis_span_us(view.now_us);
+        let span = axis_span_us(view.now_us.max(ui.axis_at_least_us));
         let cell_us = (span as f64 / plot_w as f64).max(1.0);
         // One row per worker, more when its tasks overlap (coroutines share one thread).
         let exact_max = 2 * plot_w as usize;

@@ -8,6 +8,7 @@ pub mod app;
 pub mod bench;
 pub mod caption;
 pub mod code;
+pub mod compare;
 pub mod cpu;
 pub mod footer;
 pub mod futures;
@@ -56,13 +57,24 @@ pub use view::{Lesson, View};
 /// Below 40×12 only the header, the lanes and the footer are drawn; nothing panics at any
 /// size.
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame) {
-    let area = frame.area();
+    render_in(view, ui, frame, frame.area(), true);
+    if ui.help {
+        footer::render_help(ui, frame, frame.area());
+    }
+}
+
+/// Draws the lesson screen into `area`, with the footer of keys or without it (a comparison
+/// draws two lesson screens and one footer).
+pub fn render_in(view: &View, ui: &UiState, frame: &mut Frame, area: Rect, with_footer: bool) {
+    let foot_h = u16::from(with_footer);
     if area.width < 40 || area.height < 12 {
         let [head, body, foot] =
-            Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(area);
+            Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(foot_h)]).areas(area);
         header::render(view, ui, frame, head);
         lanes::render(view, ui, frame, body);
-        footer::render(ui, frame, foot);
+        if with_footer {
+            footer::render(ui, frame, foot);
+        }
     } else {
         let events_h = if area.height >= 30 { ((area.height - 24) / 2 + 4).min(14) } else { 0 };
         let bottom_h = 5 + (area.height.saturating_sub(24) / 6).min(4);
@@ -77,7 +89,7 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame) {
             Constraint::Min(4),
             Constraint::Length(bottom_h),
             Constraint::Length(events_h),
-            Constraint::Length(1),
+            Constraint::Length(foot_h),
         ])
         .areas(area);
         header::render(view, ui, frame, head);
@@ -101,10 +113,9 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame) {
         if events.height > 0 {
             log::render(view, ui, frame, events);
         }
-        footer::render(ui, frame, foot);
-    }
-    if ui.help {
-        footer::render_help(ui, frame, area);
+        if with_footer {
+            footer::render(ui, frame, foot);
+        }
     }
 }
 

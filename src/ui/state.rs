@@ -59,6 +59,10 @@ pub struct UiState {
     pub picked: usize,
     /// Rewound (while paused): the live clock the picture went back from (µs).
     pub rewound_from: Option<u64>,
+    /// Two runs share the screen (`poolscope compare`): its own keys apply.
+    pub comparing: bool,
+    /// The lanes' time axis spans at least this (µs): two runs compared share one scale.
+    pub axis_at_least_us: u64,
 }
 
 impl Default for UiState {
@@ -75,6 +79,8 @@ impl Default for UiState {
             lesson: None,
             picked: 0,
             rewound_from: None,
+            comparing: false,
+            axis_at_least_us: 0,
         }
     }
 }

@@ -1,0 +1,166 @@
+//! `poolscope compare FILE --a 'kind=thread' --b 'kind=process'`: one lesson on two pools,
+//! same seed. On a terminal both run live on one screen, A above B; `--headless` (or a pipe)
+//! runs A, then B, each alone on the machine, and prints their numbers side by side.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use poolscope::pool::PoolKind;
+use poolscope::scenario::{self, PoolOverride, Scenario, WorkerCount, measure};
+use poolscope::trace::{Summary, human_us};
+use poolscope::ui::compare::{self, Side};
+
+use super::timing::Timing;
+
+/// Options of `poolscope compare`.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// A scenario file, or the name of a built-in lesson (see `poolscope list`).
+    pub scenario: String,
+    /// Run A's pool: the lesson's [pool] changed by `key=value` pairs (kind, workers, gil,
+    /// on_worker_death, eager) [default: as the lesson says]
+    #[arg(long, value_name = "KEY=VALUE,...")]
+    pub a: Option<PoolOverride>,
+    /// Run B's pool, as for --a.
+    #[arg(long, value_name = "KEY=VALUE,...")]
+    pub b: Option<PoolOverride>,
+    /// Print the two runs' numbers side by side instead of showing them live.
+    #[arg(long)]
+    pub headless: bool,
+    /// Print both runs' numbers as one JSON object `{"a": …, "b": …}`.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub timing: Timing,
+}
+
+/// Runs `poolscope compare`. Exit codes: 0 done, 1 a run or the terminal failed, 2 bad input.
+pub fn main(args: &CompareArgs) -> ExitCode {
+    if let Some(message) = args.timing.bad_speed() {
+        return fail(2, &message);
+    }
+    if args.a.is_none() && args.b.is_none() {
+        return fail(2, "nothing to compare: give --a and/or --b, e.g. --a kind=thread --b kind=process");
+    }
+    let lesson = match scenario::load(&args.scenario) {
+        Ok(lesson) => lesson,
+        Err(e) => return fail(2, &e.to_string()),
+    };
+    let mut sides = Vec::new();
+    for (name, over) in [("a", &args.a), ("b", &args.b)] {
+        let over = over.clone().unwrap_or_default();
+        match over.apply(&lesson) {
+            Ok(scenario) => sides.push((label(name, &over), scenario)),
+            Err(e) => return fail(2, &format!("--{name} {over}: {e}")),
+        }
+    }
+    let [(a_label, a), (b_label, b)] = <[_; 2]>::try_from(sides).expect("two sides");
+    if !args.headless && !args.json && super::tty() {
+        let options = args.timing.options(true);
+        return match compare::run([Side::new(a_label, a), Side::new(b_label, b)], options) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(1, &format!("the comparison failed: {e}")),
+        };
+    }
+    let options = args.timing.options(false);
+    let cores = args.timing.cores.map_or_else(poolscope::pool::cpus, usize::from);
+    let mut summaries = Vec::new();
+    for scenario in [&a, &b] {
+        match measure(scenario, &options) {
+            Ok(summary) => summaries.push(summary),
+            Err(e) => return fail(1, &e.to_string()),
+        }
+    }
+    let mut out = io::stdout().lock();
+    let written = if args.json {
+        let json = serde_json::json!({
+            "a": { "pool": pool_of(&a, cores), "summary": &summaries[0] },
+            "b": { "pool": pool_of(&b, cores), "summary": &summaries[1] },
+        });
+        writeln!(out, "{json}")
+    } else {
+        let head = format!(
+            "━━ Compare: {} ━━\n{a_label}: {}\n{b_label}: {}\nSame seed; A ran, then B, each alone on the machine; {} time.\n",
+            lesson.title,
+            pool_of(&a, cores),
+            pool_of(&b, cores),
+            args.timing.clock_name()
+        );
+        write!(out, "{head}\n{}", table(&summaries[0], &summaries[1]))
+    };
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(1, &format!("cannot write to stdout: {e}")),
+    }
+}
+
+/// `A · kind=thread`, or `A · as written` when the side changes nothing.
+fn label(name: &str, over: &PoolOverride) -> String {
+    let name = name.to_uppercase();
+    if *over == PoolOverride::default() { format!("{name} · as written") } else { format!("{name} · {over}") }
+}
+
+/// `thread pool, 4 workers + GIL`, as the scenario will run it on `cores` cores.
+fn pool_of(scenario: &Scenario, cores: usize) -> String {
+    let pool = &scenario.pool;
+    let workers = match (pool.kind, pool.workers) {
+        (PoolKind::Coroutine, _) => "1 loop thread".to_string(),
+        (_, WorkerCount::Fixed(n)) => format!("{n} workers"),
+        (_, count) => format!("{} workers ({})", count.resolve_for(cores), count.python()),
+    };
+    let gil = if pool.gil { " + GIL" } else { "" };
+    format!("{} pool, {workers}{gil}", pool.kind)
+}
+
+/// The two summaries side by side, with how B compares.
+fn table(a: &Summary, b: &Summary) -> String {
+    let ratio = |a: f64, b: f64, lower_is_better: bool| -> String {
+        if a <= 0.0 || b <= 0.0 {
+            return String::new();
+        }
+        let r = if lower_is_better { a / b } else { b / a };
+        if (r - 1.0).abs() < 0.01 {
+            "same".to_string()
+        } else if r > 1.0 {
+            format!("{r:.2}× better")
+        } else {
+            format!("{:.2}× worse", 1.0 / r)
+        }
+    };
+    let rows = [
+        (
+            "makespan",
+            human_us(a.makespan_us as f64),
+            human_us(b.makespan_us as f64),
+            ratio(a.makespan_us as f64, b.makespan_us as f64, true),
+        ),
+        (
+            "throughput",
+            format!("{:.2}/s", a.throughput),
+            format!("{:.2}/s", b.throughput),
+            ratio(a.throughput, b.throughput, false),
+        ),
+        ("mean wait", human_us(a.mean_wait_us), human_us(b.mean_wait_us), ratio(a.mean_wait_us, b.mean_wait_us, true)),
+        ("mean run", human_us(a.mean_run_us), human_us(b.mean_run_us), ratio(a.mean_run_us, b.mean_run_us, true)),
+        (
+            "utilisation",
+            format!("{:.0} %", a.utilisation * 100.0),
+            format!("{:.0} %", b.utilisation * 100.0),
+            String::new(),
+        ),
+        ("speed-up", format!("{:.2}x", a.speedup), format!("{:.2}x", b.speedup), ratio(a.speedup, b.speedup, false)),
+        ("tasks ok", a.ok.to_string(), b.ok.to_string(), String::new()),
+        ("failed", a.failed.to_string(), b.failed.to_string(), String::new()),
+        ("workers used", a.workers.to_string(), b.workers.to_string(), String::new()),
+    ];
+    let mut out = format!("{:<13} {:>12} {:>12}   {}\n", "", "A", "B", "B against A");
+    for (name, a, b, versus) in rows {
+        out.push_str(&format!("{name:<13} {a:>12} {b:>12}   {versus}\n"));
+    }
+    out
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    let _ = writeln!(io::stderr(), "poolscope: {message}");
+    ExitCode::from(code)
+}

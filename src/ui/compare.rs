@@ -1,0 +1,365 @@
+//! Two runs of one lesson on one screen (`poolscope compare FILE --a … --b …`): A above, B
+//! below, each its full lesson picture, with a line on top that says which finished first
+//! and by how much.
+//!
+//! ```text
+//! A 2.0 s ■ thread pool, 2 workers + GIL   B 1.0 s ■ process pool, 2 workers   B is 2.00× faster
+//! A · kind=thread ─────────────────────────────────────────────────────────────────────────
+//! ▶ live  2.0s CPU-bound work on threads · thread pool, 2 workers + GIL · REAL time
+//! …                                                            (the lesson screen of A)
+//! B · kind=process ────────────────────────────────────────────────────────────────────────
+//! …                                                            (the lesson screen of B)
+//!  space  pause both  r  run both again  q  quit
+//! ```
+//!
+//! Both runs start together with the same seed. On real time they share the machine, which
+//! a CPU-bound comparison feels; `--virtual-time` gives each its own simulated cores.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::app::{FPS, Msg, spawn_producers, spawn_terminal_producers, stop_and_wait};
+use super::state::{UiState, short_us};
+use super::terminal::TerminalGuard;
+use super::view::{Lesson, View};
+use crate::scenario::{Run, RunOptions, Scenario};
+use crate::sys::Watched;
+use crate::trace::TraceEvent;
+
+/// One of the two runs.
+#[derive(Debug)]
+pub struct Side {
+    /// `A` or `B`, and the override that makes it: `A · kind=thread`.
+    pub label: String,
+    scenario: Scenario,
+    /// The picture of the run.
+    pub view: View,
+    run: Option<Run>,
+    started: Instant,
+    held: VecDeque<TraceEvent>,
+}
+
+impl Side {
+    /// A side that has not started: its picture is empty.
+    pub fn new(label: impl Into<String>, scenario: Scenario) -> Side {
+        let view = View::new(Lesson::of(&scenario));
+        Side { label: label.into(), scenario, view, run: None, started: Instant::now(), held: VecDeque::new() }
+    }
+
+    fn now_us(&self) -> u64 {
+        match self.run.as_ref().and_then(Run::sim) {
+            Some(sim) => sim.shown_elapsed().as_micros() as u64,
+            None => self.started.elapsed().as_micros() as u64,
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(run) = self.run.take() {
+            run.abort();
+            let _ = std::thread::Builder::new().name("ui-reaper".into()).spawn(move || run.join());
+        }
+    }
+}
+
+impl Drop for Side {
+    fn drop(&mut self) {
+        if let Some(run) = &self.run {
+            run.abort();
+        }
+    }
+}
+
+/// Runs the comparison until the user quits.
+///
+/// # Errors
+/// The terminal could not be set up or written to, or a run could not start.
+pub fn run(sides: [Side; 2], options: RunOptions) -> std::io::Result<()> {
+    let (tx, rx) = crossbeam_channel::bounded::<Msg>(65_536);
+    let mut screen = Compare {
+        sides,
+        options,
+        ui: UiState {
+            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            comparing: true,
+            ..UiState::default()
+        },
+        generation: 0,
+        tx,
+        watched: Arc::new(Mutex::new(Vec::new())),
+        quit: false,
+    };
+    screen.ui.speed = screen.options.speed;
+    screen.start()?;
+    let outcome = {
+        let mut guard = TerminalGuard::enter()?;
+        spawn_producers(&screen.tx, &screen.watched)?;
+        spawn_terminal_producers(&screen.tx)?;
+        screen.event_loop(&rx, &mut guard.terminal)
+    };
+    for side in &mut screen.sides {
+        if let Some(run) = side.run.take() {
+            stop_and_wait(run);
+        }
+    }
+    outcome
+}
+
+struct Compare {
+    sides: [Side; 2],
+    options: RunOptions,
+    ui: UiState,
+    /// Counts restarts: events of an earlier pair of runs are dropped.
+    generation: u64,
+    tx: Sender<Msg>,
+    watched: Watched,
+    quit: bool,
+}
+
+impl Compare {
+    /// Starts both runs, as close together as two starts can be.
+    fn start(&mut self) -> std::io::Result<()> {
+        self.generation += 1;
+        self.ui.paused = false;
+        self.ui.held = 0;
+        for (index, side) in self.sides.iter_mut().enumerate() {
+            side.stop();
+            side.view = View::new(Lesson::of(&side.scenario));
+            side.held.clear();
+            let run = Run::start(&side.scenario, &self.options)
+                .map_err(|e| std::io::Error::other(format!("{}: {e}", side.label)))?;
+            let (events, tx, tag) = (run.events().clone(), self.tx.clone(), self.generation * 2 + index as u64);
+            std::thread::Builder::new().name("ui-run-events".into()).spawn(move || {
+                for event in events.iter() {
+                    if tx.send(Msg::Trace(tag, event)).is_err() {
+                        return;
+                    }
+                }
+            })?;
+            side.started = Instant::now();
+            side.run = Some(run);
+        }
+        Ok(())
+    }
+
+    fn event_loop<B: ratatui::backend::Backend<Error = std::io::Error>>(
+        &mut self,
+        rx: &Receiver<Msg>,
+        terminal: &mut ratatui::Terminal<B>,
+    ) -> std::io::Result<()> {
+        let frame = Duration::from_micros(1_000_000 / FPS);
+        let mut last_draw = Instant::now() - frame;
+        let mut dirty = true;
+        while !self.quit {
+            let wait = if dirty { (last_draw + frame).saturating_duration_since(Instant::now()) } else { frame };
+            match rx.recv_timeout(wait) {
+                Ok(msg) => dirty |= self.handle(msg)?,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            for msg in rx.try_iter().take(super::app::BATCH) {
+                dirty |= self.handle(msg)?;
+            }
+            if dirty && !self.quit && last_draw.elapsed() >= frame {
+                terminal.draw(|f| render(&self.sides, &self.ui, f))?;
+                last_draw = Instant::now();
+                dirty = false;
+            }
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, msg: Msg) -> std::io::Result<bool> {
+        Ok(match msg {
+            Msg::Trace(tag, event) => {
+                if tag / 2 != self.generation {
+                    return Ok(false);
+                }
+                let side = &mut self.sides[(tag % 2) as usize];
+                if self.ui.paused {
+                    side.held.push_back(event);
+                    self.ui.held = self.sides.iter().map(|s| s.held.len()).sum();
+                    return Ok(false);
+                }
+                side.view.apply(&event);
+                self.watch();
+                true
+            }
+            Msg::Cpu(sample) => {
+                for side in &mut self.sides {
+                    side.view.cpu(sample.clone());
+                }
+                true
+            }
+            Msg::Tick if !self.ui.paused => {
+                let mut changed = false;
+                for side in &mut self.sides {
+                    let now = side.now_us();
+                    changed |= side.view.tick(now);
+                }
+                changed
+            }
+            Msg::Tick => false,
+            Msg::Signal(_) => {
+                self.quit = true;
+                false
+            }
+            Msg::Input(Event::Key(key)) if key.kind != KeyEventKind::Release => {
+                let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+                match key.code {
+                    _ if ctrl_c => self.quit = true,
+                    KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
+                    KeyCode::Char(' ') => self.pause(!self.ui.paused),
+                    KeyCode::Char('r') => self.start()?,
+                    _ => return Ok(false),
+                }
+                true
+            }
+            Msg::Input(Event::Resize(..)) => true,
+            Msg::Input(_) => false,
+        })
+    }
+
+    /// Pauses or resumes both pictures; on simulated time, both runs' clocks.
+    fn pause(&mut self, paused: bool) {
+        self.ui.paused = paused;
+        for side in &mut self.sides {
+            if let Some(sim) = side.run.as_ref().and_then(Run::sim) {
+                sim.hold(paused);
+            }
+            if !paused {
+                while let Some(event) = side.held.pop_front() {
+                    side.view.apply(&event);
+                }
+                let now = side.now_us();
+                side.view.tick(now);
+            }
+        }
+        if !paused {
+            self.ui.held = 0;
+            self.watch();
+        }
+    }
+
+    /// Tells the CPU sampler the worker processes of both runs.
+    fn watch(&self) {
+        if let Ok(mut watched) = self.watched.lock() {
+            *watched = self.sides.iter().flat_map(|s| s.view.worker_pids()).collect();
+        }
+    }
+}
+
+/// Draws the comparison: the verdict line, A above, B below, the keys.
+pub fn render(sides: &[Side; 2], ui: &UiState, frame: &mut Frame) {
+    let area = frame.area();
+    let [verdict, top, bottom, foot] =
+        Layout::vertical([Constraint::Length(1), Constraint::Fill(1), Constraint::Fill(1), Constraint::Length(1)])
+            .areas(area);
+    frame.render_widget(Paragraph::new(verdict_line(sides, ui)), verdict);
+    // One time scale for both: the slower run's lanes fill the width, the faster's stop short.
+    let ui = &UiState { axis_at_least_us: sides.iter().map(|s| s.view.now_us).max().unwrap_or(0), ..ui.clone() };
+    for (side, half) in sides.iter().zip([top, bottom]) {
+        let [label, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(half);
+        let title = format!("{} ", side.label);
+        let rule = "─".repeat((label.width as usize).saturating_sub(title.chars().count()));
+        let bold = Style::new().add_modifier(Modifier::BOLD);
+        frame.render_widget(Paragraph::new(Line::from(vec![Span::styled(title, bold), Span::raw(rule)])), label);
+        super::render_in(&side.view, ui, frame, body, false);
+    }
+    let key = ui.paint(Style::new().fg(Color::Black).bg(Color::Gray), Style::new().add_modifier(Modifier::REVERSED));
+    let pause = if ui.paused { "resume both" } else { "pause both" };
+    let keys = Line::from(vec![
+        Span::styled(" space ", key),
+        Span::raw(format!(" {pause}  ")),
+        Span::styled(" r ", key),
+        Span::raw(" run both again  "),
+        Span::styled(" q ", key),
+        Span::raw(" quit   "),
+        Span::styled(
+            if sides[0].view.model.virtual_time {
+                "SIM time: each run has its own simulated cores"
+            } else {
+                "REAL time: A and B share this machine's cores; --virtual-time gives each its own"
+            },
+            ui.dim(),
+        ),
+    ]);
+    frame.render_widget(Paragraph::new(keys), foot);
+}
+
+/// `A 2.00 s ■ · B running 1.3 s · …`, and once both ended, which was faster and by how much.
+fn verdict_line(sides: &[Side; 2], ui: &UiState) -> Line<'static> {
+    let mut spans = Vec::new();
+    for side in sides {
+        let model = &side.view.model;
+        let name = side.label.split(' ').next().unwrap_or("?").to_string();
+        let state = match model.makespan_us {
+            Some(m) => format!("{name} done in {}", short_us(m)),
+            None => format!("{name} running, {}", short_us(side.view.now_us)),
+        };
+        spans.push(Span::styled(state, Style::new().add_modifier(Modifier::BOLD)));
+        spans.push(Span::raw("   "));
+    }
+    let (a, b) = (sides[0].view.model.makespan_us, sides[1].view.model.makespan_us);
+    let verdict = match (a, b) {
+        (Some(a), Some(b)) if a.abs_diff(b) * 100 <= a.max(b) => "A and B take the same time".to_string(),
+        (Some(a), Some(b)) if b < a => format!("B is {:.2}× faster", a as f64 / b.max(1) as f64),
+        (Some(a), Some(b)) => format!("A is {:.2}× faster", b as f64 / a.max(1) as f64),
+        (Some(_), None) => "A finished first".to_string(),
+        (None, Some(_)) => "B finished first".to_string(),
+        (None, None) => String::new(),
+    };
+    spans.push(Span::styled(verdict, ui.paint(Style::new().fg(Color::Green), Style::new())));
+    if !sides[0].view.model.virtual_time && !sides[0].view.model.pool.is_empty() {
+        spans.push(Span::styled(" (run together, on shared cores)", ui.dim()));
+    }
+    Line::from(spans)
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::scenario::{self, PoolOverride, TimeMode};
+
+    fn side(label: &str, over: &str) -> Side {
+        let lesson = scenario::load("threads-io-bound").unwrap();
+        Side::new(label, over.parse::<PoolOverride>().unwrap().apply(&lesson).unwrap())
+    }
+
+    #[test]
+    fn draws_both_runs_and_says_which_was_faster() {
+        let mut sides = [side("A · workers=2", "workers=2"), side("B · workers=8", "workers=8")];
+        let options = RunOptions { time: TimeMode::Virtual, ..RunOptions::default() };
+        for side in &mut sides {
+            let events = Run::start(&side.scenario, &options).unwrap().collect_to_end();
+            for event in &events {
+                side.view.apply(event);
+            }
+        }
+        let ui = UiState { color: false, comparing: true, ..UiState::default() };
+        let mut terminal = Terminal::new(TestBackend::new(120, 48)).unwrap();
+        terminal.draw(|f| render(&sides, &ui, f)).unwrap();
+        let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+        assert!(text.contains("A done in 4s"), "{text}");
+        assert!(text.contains("B done in 1s"), "{text}");
+        assert!(text.contains("|4s") && !text.contains("|800ms"), "one time scale for both: {text}");
+        assert!(text.contains("B is 4.00× faster"), "{text}");
+        assert!(text.contains("A · workers=2") && text.contains("B · workers=8"));
+        assert!(text.contains("thread pool, 2 workers") && text.contains("thread pool, 8 workers"), "{text}");
+        for (w, h) in [(1, 1), (20, 5), (80, 24)] {
+            let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+            terminal.draw(|f| render(&sides, &ui, f)).unwrap();
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! `poolscope compare`: one lesson on two pools with the same seed, on simulated time so the
+//! numbers are exact.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn poolscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_poolscope")).args(args).output().expect("poolscope runs")
+}
+
+#[test]
+fn processes_beat_threads_under_a_gil_on_cpu_bound_work_by_the_number_of_cores() {
+    let output = poolscope(&[
+        "compare",
+        "threads-cpu-gil",
+        "--a",
+        "kind=thread",
+        "--b",
+        "kind=process",
+        "--virtual-time",
+        "--cores",
+        "4",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let both: Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    assert_eq!(both["a"]["pool"], "thread pool, 4 workers + GIL");
+    assert_eq!(both["b"]["pool"], "process pool, 4 workers");
+    let (a, b) = (&both["a"]["summary"], &both["b"]["summary"]);
+    assert_eq!(a["makespan_us"].as_u64(), Some(2_000_000), "four 500 ms tasks one at a time under the GIL");
+    assert_eq!(b["makespan_us"].as_u64(), Some(500_000), "four processes on four simulated cores");
+    assert_eq!((a["ok"].as_u64(), b["ok"].as_u64()), (Some(4), Some(4)));
+}
+
+#[test]
+fn the_headless_table_puts_a_and_b_side_by_side() {
+    let output = poolscope(&["compare", "threads-io-bound", "--a", "workers=2", "--b", "workers=8", "--virtual-time"]);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("A · workers=2: thread pool, 2 workers + GIL"), "{text}");
+    assert!(text.contains("B · workers=8: thread pool, 8 workers + GIL"), "{text}");
+    let makespan = text.lines().find(|l| l.starts_with("makespan")).expect("a makespan row");
+    assert!(makespan.contains("4.000 s") && makespan.contains("1.000 s"), "{makespan}");
+    assert!(makespan.contains("4.00× better"), "{makespan}");
+}
+
+#[test]
+fn a_side_that_cannot_be_built_is_refused_with_exit_2() {
+    for (args, says) in [
+        (&["compare", "pool-basics"][..], "nothing to compare"),
+        (&["compare", "pool-basics", "--b", "kind=coroutine,workers=4"][..], "--b kind=coroutine,workers=4"),
+        (&["compare", "pool-basics", "--a", "gil=true"][..], "thread pools only"),
+        (&["compare", "pool-basics", "--a", "kind=fibre"][..], "expected thread, process or coroutine"),
+    ] {
+        let output = poolscope(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
