@@ -209,3 +209,26 @@ fn sweep_charts_every_size_then_leaves_its_table_in_the_shell() {
     assert!(!after.contains("Makespan (s) by workers"), "the chart is still on screen:\n{after}");
     assert_cooked(&after);
 }
+
+#[test]
+fn sweep_stops_on_sigterm_and_prints_what_it_measured() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        println!("SKIPPED: tmux is not installed; the real-terminal test did not run");
+        return;
+    }
+    // Real time: 1 + 2 + 4 seconds of lesson at speed 2 — SIGTERM lands while it runs.
+    let tmux = start("sweep-term", "sweep threads-io-bound --workers 1,2,4 --speed 2", "30");
+    tmux.wait_for("running 1 workers");
+    let shell_pid = String::from_utf8_lossy(&tmux.cmd(&["display-message", "-p", "-t", "ui", "#{pane_pid}"]).stdout)
+        .trim()
+        .to_string();
+    let children = std::fs::read_to_string(format!("/proc/{shell_pid}/task/{shell_pid}/children")).unwrap_or_default();
+    let sweep_pid = children.split_whitespace().next().expect("the sweep runs under the shell").to_string();
+    assert!(Command::new("kill").args(["-TERM", &sweep_pid]).status().unwrap().success());
+    let after = tmux.wait_for("STTY-END");
+    assert!(after.contains("EXITED 0"), "{after}");
+    assert!(after.contains("(stopped after"), "{after}");
+    assert_cooked(&after);
+    let pid: u32 = sweep_pid.parse().unwrap();
+    assert!(!alive(pid), "the sweep is still running after SIGTERM");
+}

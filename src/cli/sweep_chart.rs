@@ -6,11 +6,11 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
 use poolscope::scenario::sweep::SweepError;
 use poolscope::scenario::{PoolOverride, RunOptions, Scenario, Sweep};
+use poolscope::ui::app::{Msg, spawn_terminal_producers};
 use poolscope::ui::sweep::{SweepScreen, render};
 use poolscope::ui::terminal::TerminalGuard;
 
@@ -27,12 +27,6 @@ pub fn main(
     timing: &Timing,
 ) -> ExitCode {
     let stop = Arc::new(AtomicBool::new(false));
-    let signalled = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
-        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&signalled)) {
-            return fail(&format!("cannot watch for signals: {e}"));
-        }
-    }
     let (tx, rx) = crossbeam_channel::unbounded::<Result<Sweep, SweepError>>();
     let worker = {
         let (scenario, base, sizes, options, stop) =
@@ -58,26 +52,35 @@ pub fn main(
         screen.setting = format!("{} · {note}", screen.setting);
     }
     let mut failure = None;
+    let mut pending = Vec::new();
+    let mut outcomes = rx;
     let shown = (|| -> io::Result<()> {
         let mut guard = TerminalGuard::enter()?;
+        // Input and signals come from threads: a blocking read on the terminal, not a poll
+        // that may spin once the terminal is gone.
+        let (input_tx, input) = crossbeam_channel::unbounded::<Msg>();
+        spawn_terminal_producers(&input_tx)?;
         loop {
             guard.terminal.draw(|f| render(&screen, f))?;
-            if crossterm::event::poll(Duration::from_millis(100))? {
-                match crossterm::event::read()? {
-                    Event::Key(key) if key.kind != KeyEventKind::Release => {
+            crossbeam_channel::select! {
+                recv(input) -> msg => match msg {
+                    Ok(Msg::Input(Event::Key(key))) if key.kind != KeyEventKind::Release => {
                         let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
                         if ctrl_c || matches!(key.code, KeyCode::Char('q') | KeyCode::Esc) {
                             return Ok(());
                         }
                     }
-                    Event::Resize(..) => guard.terminal.clear()?,
-                    _ => {}
-                }
+                    Ok(Msg::Input(Event::Resize(..))) => guard.terminal.clear()?,
+                    Ok(Msg::Signal(_)) | Err(_) => return Ok(()),
+                    Ok(_) => {}
+                },
+                recv(outcomes) -> outcome => match outcome {
+                    Ok(outcome) => pending.push(outcome),
+                    // The sweep is over and said so: wait for keys alone.
+                    Err(_) => outcomes = crossbeam_channel::never(),
+                },
             }
-            if signalled.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            for outcome in rx.try_iter() {
+            for outcome in pending.drain(..).chain(outcomes.try_iter()) {
                 match outcome {
                     Ok(sweep) if screen.done => screen.sweep = sweep,
                     Ok(sweep) => {

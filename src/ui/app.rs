@@ -183,7 +183,10 @@ pub(super) fn spawn_producers(tx: &Sender<Msg>, watched: &Watched) -> std::io::R
 }
 
 /// The input reader and the signal watcher: only with a real terminal.
-pub(super) fn spawn_terminal_producers(tx: &Sender<Msg>) -> std::io::Result<()> {
+///
+/// # Errors
+/// A thread could not be spawned, or the signals could not be watched.
+pub fn spawn_terminal_producers(tx: &Sender<Msg>) -> std::io::Result<()> {
     let input = tx.clone();
     std::thread::Builder::new().name("ui-input".into()).spawn(move || {
         while let Ok(event) = crossterm::event::read() {
