@@ -39,6 +39,42 @@ impl Tmux {
     }
 }
 
+impl Tmux {
+    /// The program the pane's shell started.
+    fn program_pid(&self) -> String {
+        let shell_pid =
+            String::from_utf8_lossy(&self.cmd(&["display-message", "-p", "-t", "ui", "#{pane_pid}"]).stdout)
+                .trim()
+                .to_string();
+        let children =
+            std::fs::read_to_string(format!("/proc/{shell_pid}/task/{shell_pid}/children")).unwrap_or_default();
+        children.split_whitespace().next().expect("the program runs under the shell").to_string()
+    }
+}
+
+/// True (with a notice) where tmux is not installed: the real-terminal tests then skip.
+fn no_tmux() -> bool {
+    let missing = Command::new("tmux").arg("-V").output().is_err();
+    if missing {
+        println!("SKIPPED: tmux is not installed; the real-terminal test did not run");
+    }
+    missing
+}
+
+/// The process ids in the lanes of `screen` ("w0 12345 ...").
+fn lane_pids(screen: &str) -> Vec<u32> {
+    screen.lines().filter(|l| l.starts_with('w')).filter_map(|l| l.split_whitespace().nth(1)?.parse().ok()).collect()
+}
+
+/// Waits (5 s at most) for every one of `pids` to be gone.
+fn assert_gone(pids: &[u32]) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids.iter().any(|p| alive(*p)) {
+        assert!(Instant::now() < deadline, "worker processes left behind: {pids:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.cmd(&["kill-server"]);
@@ -55,15 +91,10 @@ fn alive(pid: u32) -> bool {
 
 #[test]
 fn pick_pause_resize_quit_in_tmux() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        println!("SKIPPED: tmux is not installed; the real-terminal test did not run");
+    if no_tmux() {
         return;
     }
-    let tmux = Tmux { socket: format!("poolscope-ui-test-{}", std::process::id()) };
-    let binary = env!("CARGO_BIN_EXE_poolscope");
-    let shell = format!("'{binary}'; echo EXITED $?; stty -a; echo STTY-END; sleep 60");
-    let started = tmux.cmd(&["new-session", "-d", "-s", "ui", "-x", "120", "-y", "40", "sh", "-c", &shell]);
-    assert!(started.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&started.stderr));
+    let tmux = start("ui-test", "", "40");
 
     let picker = tmux.wait_for("Pick a lesson");
     assert!(picker.contains("pool-basics"), "{picker}");
@@ -79,60 +110,32 @@ fn pick_pause_resize_quit_in_tmux() {
     assert!(resized.contains("PAUSED"), "{resized}");
 
     // The worker processes' PIDs, from the lanes ("w0 12345 ...").
-    let pids: Vec<u32> = lanes
-        .lines()
-        .filter(|l| l.starts_with('w'))
-        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .collect();
+    let pids = lane_pids(&lanes);
     assert!(!pids.is_empty(), "no PIDs in the lanes:\n{lanes}");
 
     tmux.keys(&["q"]);
     let after = tmux.wait_for("STTY-END");
     assert!(after.contains("EXITED 0"), "{after}");
     assert!(!after.contains("PAUSED"), "the UI is still on screen:\n{after}");
-    let stty = after.split("EXITED").nth(1).unwrap_or("");
-    let words: Vec<&str> = stty.split(|c: char| c.is_whitespace() || c == ';').collect();
-    assert!(words.contains(&"icanon") && words.contains(&"echo"), "the terminal is still raw:\n{after}");
+    assert_cooked(after.split("EXITED").nth(1).unwrap_or(""));
 
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while pids.iter().any(|p| alive(*p)) {
-        assert!(Instant::now() < deadline, "worker processes left behind: {pids:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert_gone(&pids);
 }
 
 #[test]
 fn sigterm_restores_the_terminal_and_stops_the_workers() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        println!("SKIPPED: tmux is not installed; the real-terminal test did not run");
+    if no_tmux() {
         return;
     }
-    let tmux = Tmux { socket: format!("poolscope-ui-term-{}", std::process::id()) };
-    let binary = env!("CARGO_BIN_EXE_poolscope");
-    let shell = format!("'{binary}' run pool-basics; echo EXITED $?; stty -a; echo STTY-END; sleep 60");
-    let started = tmux.cmd(&["new-session", "-d", "-s", "ui", "-x", "100", "-y", "30", "sh", "-c", &shell]);
-    assert!(started.status.success());
+    let tmux = start("ui-term", "run pool-basics", "30");
     let lanes = tmux.wait_for("w3 ");
-    let pids: Vec<u32> = lanes
-        .lines()
-        .filter(|l| l.starts_with('w'))
-        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .collect();
-    let shell_pid = String::from_utf8_lossy(&tmux.cmd(&["display-message", "-p", "-t", "ui", "#{pane_pid}"]).stdout)
-        .trim()
-        .to_string();
-    let children = std::fs::read_to_string(format!("/proc/{shell_pid}/task/{shell_pid}/children")).unwrap_or_default();
-    let ui_pid = children.split_whitespace().next().expect("the UI runs under the shell").to_string();
+    let pids = lane_pids(&lanes);
+    let ui_pid = tmux.program_pid();
     assert!(Command::new("kill").args(["-TERM", &ui_pid]).status().unwrap().success());
     let after = tmux.wait_for("STTY-END");
     assert!(after.contains("EXITED 0"), "{after}");
-    let words: Vec<&str> = after.split(|c: char| c.is_whitespace() || c == ';').collect();
-    assert!(words.contains(&"icanon") && words.contains(&"echo"), "the terminal is still raw:\n{after}");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while pids.iter().any(|p| alive(*p)) {
-        assert!(Instant::now() < deadline, "worker processes left behind: {pids:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert_cooked(&after);
+    assert_gone(&pids);
 }
 
 /// Starts `command` (arguments to the binary) in a tmux of its own, then the shell reports
@@ -153,8 +156,7 @@ fn assert_cooked(after: &str) {
 
 #[test]
 fn compare_shows_both_runs_and_quits_leaving_no_worker() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        println!("SKIPPED: tmux is not installed; the real-terminal test did not run");
+    if no_tmux() {
         return;
     }
     let tmux = start("compare", "compare pool-basics --a kind=thread --b kind=process", "48");
@@ -167,11 +169,7 @@ fn compare_shows_both_runs_and_quits_leaving_no_worker() {
     let pids = loop {
         let screen = tmux.screen();
         let below_b = screen.split("B · kind=process").nth(1).unwrap_or("");
-        let pids: Vec<u32> = below_b
-            .lines()
-            .filter(|l| l.starts_with('w'))
-            .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
-            .collect();
+        let pids = lane_pids(below_b);
         if pids.len() == 4 {
             break pids;
         }
@@ -185,17 +183,12 @@ fn compare_shows_both_runs_and_quits_leaving_no_worker() {
     let after = tmux.wait_for("STTY-END");
     assert!(after.contains("EXITED 0"), "{after}");
     assert_cooked(&after);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while pids.iter().any(|p| alive(*p)) {
-        assert!(Instant::now() < deadline, "worker processes left behind: {pids:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert_gone(&pids);
 }
 
 #[test]
 fn sweep_charts_every_size_then_leaves_its_table_in_the_shell() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        println!("SKIPPED: tmux is not installed; the real-terminal test did not run");
+    if no_tmux() {
         return;
     }
     let tmux = start("sweep", "sweep threads-io-bound --workers 1..3 --virtual-time", "30");
@@ -212,18 +205,13 @@ fn sweep_charts_every_size_then_leaves_its_table_in_the_shell() {
 
 #[test]
 fn sweep_stops_on_sigterm_and_prints_what_it_measured() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        println!("SKIPPED: tmux is not installed; the real-terminal test did not run");
+    if no_tmux() {
         return;
     }
     // Real time: 1 + 2 + 4 seconds of lesson at speed 2 — SIGTERM lands while it runs.
     let tmux = start("sweep-term", "sweep threads-io-bound --workers 1,2,4 --speed 2", "30");
     tmux.wait_for("running 1 workers");
-    let shell_pid = String::from_utf8_lossy(&tmux.cmd(&["display-message", "-p", "-t", "ui", "#{pane_pid}"]).stdout)
-        .trim()
-        .to_string();
-    let children = std::fs::read_to_string(format!("/proc/{shell_pid}/task/{shell_pid}/children")).unwrap_or_default();
-    let sweep_pid = children.split_whitespace().next().expect("the sweep runs under the shell").to_string();
+    let sweep_pid = tmux.program_pid();
     assert!(Command::new("kill").args(["-TERM", &sweep_pid]).status().unwrap().success());
     let after = tmux.wait_for("STTY-END");
     assert!(after.contains("EXITED 0"), "{after}");
