@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! Sweep · Pool sizing · thread pool · sizes 1..8 · REAL time · 5/8 done, running 6 workers
-//! ┌ Makespan (s) by workers ─────────────┐┌ Speed-up by workers · ideal ┄ ──────┐
+//! ┌ Makespan (s) by workers ─────────────┐┌ Speed-up (serial sum ÷ makespan) ───┐
 //! │ 8.0┤•                                ││ 8┤                         ┄┄      │
 //! │    │  •                              ││  │               ┄┄ •  •  •      │
 //! │    │      •  •  •                    ││  │     ┄┄ •                       │
@@ -111,31 +111,12 @@ fn render_makespan(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
         None => Vec::new(),
     };
     let top = points.iter().map(|p| p.1).fold(0.0, f64::max).max(0.001) * 1.1;
-    let mut datasets = vec![
-        Dataset::default()
-            .name("makespan")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(screen.fg(Color::Yellow))
-            .data(&points),
-    ];
+    let mut datasets = vec![line(screen, "makespan", Color::Yellow, &points)];
     if !knee.is_empty() {
-        datasets.push(
-            Dataset::default()
-                .name("knee")
-                .marker(Marker::Block)
-                .graph_type(GraphType::Scatter)
-                .style(screen.fg(Color::Green))
-                .data(&knee),
-        );
+        datasets.push(line(screen, "knee", Color::Green, &knee).marker(Marker::Block).graph_type(GraphType::Scatter));
     }
-    let chart = Chart::new(datasets)
-        .block(Block::bordered().title(" Makespan (s) by workers · lower is faster "))
-        .legend_position(Some(LegendPosition::TopRight))
-        .hidden_legend_constraints(LEGEND_FITS)
-        .x_axis(workers_axis(screen))
-        .y_axis(Axis::default().bounds([0.0, top]).labels(["0".to_string(), format!("{top:.1}")]));
-    frame.render_widget(chart, area);
+    let title = " Makespan (s) by workers · lower is faster ";
+    frame.render_widget(chart(screen, title, datasets, LegendPosition::TopRight, top), area);
 }
 
 fn render_speedup(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
@@ -144,26 +125,31 @@ fn render_speedup(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
     let hi = screen.sizes.iter().copied().max().unwrap_or(1) as f64;
     let ideal = [(lo, lo), (hi, hi)];
     let top = points.iter().map(|p| p.1).fold(hi, f64::max).max(1.0) * 1.05;
-    let chart = Chart::new(vec![
-        Dataset::default()
-            .name("ideal: ×workers")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(screen.fg(Color::DarkGray))
-            .data(&ideal),
-        Dataset::default()
-            .name("speed-up")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(screen.fg(Color::Cyan))
-            .data(&points),
-    ])
-    .block(Block::bordered().title(" Speed-up over one worker by workers "))
-    .legend_position(Some(LegendPosition::TopLeft))
-    .hidden_legend_constraints(LEGEND_FITS)
-    .x_axis(workers_axis(screen))
-    .y_axis(Axis::default().bounds([0.0, top]).labels(["0".to_string(), format!("{top:.1}")]));
-    frame.render_widget(chart, area);
+    let datasets =
+        vec![line(screen, "ideal: ×workers", Color::DarkGray, &ideal), line(screen, "speed-up", Color::Cyan, &points)];
+    let title = " Speed-up (serial sum ÷ makespan) by workers ";
+    frame.render_widget(chart(screen, title, datasets, LegendPosition::TopLeft, top), area);
+}
+
+/// A named line through `data`.
+fn line<'a>(screen: &SweepScreen, name: &'a str, color: Color, data: &'a [(f64, f64)]) -> Dataset<'a> {
+    Dataset::default().name(name).marker(Marker::Braille).graph_type(GraphType::Line).style(screen.fg(color)).data(data)
+}
+
+/// A chart against the workers, from 0 to `top`.
+fn chart<'a>(
+    screen: &SweepScreen,
+    title: &'a str,
+    datasets: Vec<Dataset<'a>>,
+    legend: LegendPosition,
+    top: f64,
+) -> Chart<'a> {
+    Chart::new(datasets)
+        .block(Block::bordered().title(title))
+        .legend_position(Some(legend))
+        .hidden_legend_constraints(LEGEND_FITS)
+        .x_axis(workers_axis(screen))
+        .y_axis(Axis::default().bounds([0.0, top]).labels(["0".to_string(), format!("{top:.1}")]))
 }
 
 #[cfg(test)]
@@ -214,7 +200,7 @@ mod tests {
         let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
         assert!(text.contains("Sweep 2/4 done, running 3 workers"), "{text}");
         assert!(text.contains("Makespan (s) by workers"));
-        assert!(text.contains("Speed-up over one worker"));
+        assert!(text.contains("Speed-up (serial sum ÷ makespan)"));
         assert!(text.contains("8.000 s"));
         terminal.draw(|f| render(&screen(true), f)).unwrap();
         let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
