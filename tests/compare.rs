@@ -59,3 +59,16 @@ fn a_side_that_cannot_be_built_is_refused_with_exit_2() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn run_takes_the_same_pool_changes() {
+    let output = poolscope(&["run", "threads-cpu-gil", "--headless", "--virtual-time", "--pool", "kind=process"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("with ProcessPoolExecutor(max_workers=4) as pool:"), "{text}");
+    assert!(text.contains("(--pool kind=process: the pool below is changed from the lesson's"), "{text}");
+    assert!(text.contains("pid 1001"), "{text}");
+    let refused = poolscope(&["run", "threads-cpu-gil", "--headless", "--pool", "kind=coroutine,workers=2"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--pool kind=coroutine,workers=2: workers=2"));
+}

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use poolscope::scenario::RunOptions;
+use poolscope::scenario::{PoolOverride, RunOptions, Scenario};
 
 mod bench;
 mod bench_process;
@@ -57,7 +57,7 @@ pub fn main() -> ExitCode {
             if !args.headless && args.events.is_none() && args.trace.is_none() && args.record.is_none() && tty() =>
         {
             // Live, simulated time keeps pace with real time, so there is something to watch.
-            return ui::main(Some(&args.scenario), &args.timing.options(true));
+            return ui::main(Some((&args.scenario, args.pool.as_ref())), &args.timing.options(true));
         }
         Some(Command::Run(args)) => return run::main(&args),
         Some(Command::Check(args)) => return check::main(&args),
@@ -77,6 +77,16 @@ pub fn main() -> ExitCode {
             eprintln!("poolscope: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Loads a lesson (a file or a built-in name) and changes its pool as `--pool` asks; the
+/// message says what was wrong (exit code 2).
+fn load_lesson(name: &str, pool: Option<&PoolOverride>) -> Result<Scenario, String> {
+    let lesson = poolscope::scenario::load(name).map_err(|e| e.to_string())?;
+    match pool {
+        None => Ok(lesson),
+        Some(pool) => pool.apply(&lesson).map_err(|e| format!("--pool {pool}: {e}")),
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use poolscope::sys::{CpuSample, spawn_sampler};
 
-use poolscope::scenario::{self, Run, python};
+use poolscope::scenario::{self, PoolOverride, Run, python};
 
 use super::timing::Timing;
 use poolscope::trace::{ChromeTrace, JsonlWriter, Model, Summary, TraceKind, Transcript, wrap};
@@ -39,6 +39,10 @@ pub struct RunArgs {
     /// The recording's terminal size, WIDTHxHEIGHT.
     #[arg(long, value_name = "WxH", default_value = "100x30", value_parser = parse_size)]
     pub size: (u16, u16),
+    /// Change the lesson's pool: `kind=process`, `workers=8`, `gil=false`, ... (the keys of
+    /// [pool]: kind, workers, gil, on_worker_death, eager).
+    #[arg(long, value_name = "KEY=VALUE,...")]
+    pub pool: Option<PoolOverride>,
     #[command(flatten)]
     pub timing: Timing,
 }
@@ -46,9 +50,9 @@ pub struct RunArgs {
 /// Runs `poolscope run`. Exit codes: 0 done, 1 runtime failure (an unwritable output, a pool
 /// that cannot start), 2 bad input.
 pub fn main(args: &RunArgs) -> ExitCode {
-    let scenario = match scenario::load(&args.scenario) {
+    let scenario = match super::load_lesson(&args.scenario, args.pool.as_ref()) {
         Ok(scenario) => scenario,
-        Err(e) => return fail(2, &e.to_string()),
+        Err(e) => return fail(2, &e),
     };
     if let Some(message) = args.timing.bad_speed() {
         return fail(2, &message);
@@ -93,7 +97,7 @@ pub fn main(args: &RunArgs) -> ExitCode {
     };
     let stdout = io::stdout();
     let mut out = io::LineWriter::new(stdout.lock());
-    if let Err(e) = header(&scenario, &mut out) {
+    if let Err(e) = header(&scenario, args.pool.as_ref(), &mut out) {
         return fail(1, &format!("cannot write the transcript to stdout: {e}"));
     }
     let options = args.timing.options(false);
@@ -200,10 +204,16 @@ impl CpuTrack {
     }
 }
 
-fn header(scenario: &scenario::Scenario, out: &mut dyn Write) -> io::Result<()> {
+fn header(scenario: &scenario::Scenario, pool: Option<&PoolOverride>, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "━━ {} ━━", scenario.title)?;
     if !scenario.summary.is_empty() {
         write!(out, "{}", wrap(&scenario.summary, 92, ""))?;
+    }
+    if let Some(pool) = pool {
+        writeln!(
+            out,
+            "(--pool {pool}: the pool below is changed from the lesson's; the text above is about its own.)"
+        )?;
     }
     writeln!(out)?;
     writeln!(out, "The program, in Python:")?;

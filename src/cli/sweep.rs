@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use poolscope::pool::PoolKind;
 use poolscope::scenario::sweep::{KNEE_WITHIN, SweepError};
-use poolscope::scenario::{self, MAX_WORKERS, PoolOverride, Scenario, Sweep, SweepPoint};
+use poolscope::scenario::{MAX_WORKERS, PoolOverride, Scenario, Sweep, SweepPoint};
 use poolscope::trace::human_us;
 
 use super::timing::Timing;
@@ -66,14 +66,9 @@ pub fn main(args: &SweepArgs) -> ExitCode {
     if let Some(message) = args.timing.bad_speed() {
         return fail(2, &message);
     }
-    let lesson = match scenario::load(&args.scenario) {
-        Ok(lesson) => lesson,
-        Err(e) => return fail(2, &e.to_string()),
-    };
-    let base = args.pool.clone().unwrap_or_default();
-    let scenario = match base.apply(&lesson) {
+    let scenario = match super::load_lesson(&args.scenario, args.pool.as_ref()) {
         Ok(scenario) => scenario,
-        Err(e) => return fail(2, &format!("--pool {base}: {e}")),
+        Err(e) => return fail(2, &e),
     };
     if scenario.pool.kind == PoolKind::Coroutine {
         return fail(
@@ -89,11 +84,11 @@ pub fn main(args: &SweepArgs) -> ExitCode {
     let sizes = args.workers.clone().unwrap_or_else(|| Sizes((1..=2 * cores).collect())).0;
     let options = args.timing.options(false);
     if !args.headless && !args.json && super::tty() {
-        return super::sweep_chart::main(&scenario, &base, &sizes, &options, &args.timing);
+        return super::sweep_chart::main(&scenario, &sizes, &options, &args.timing);
     }
     let mut out = io::stdout().lock();
     let printed = if args.json {
-        Sweep::run(&scenario, &base, &sizes, &options, &AtomicBool::new(false), |sweep| {
+        Sweep::run(&scenario, &sizes, &options, &AtomicBool::new(false), |sweep| {
             let point = sweep.points.last().expect("called after a point");
             serde_json::to_writer(&mut out, point).map_err(io::Error::from).and_then(|()| writeln!(out)).is_ok()
         })
@@ -101,7 +96,7 @@ pub fn main(args: &SweepArgs) -> ExitCode {
         if write_head(&scenario, &sizes, &args.timing, &mut out).is_err() {
             return fail(1, "cannot write the table to stdout");
         }
-        Sweep::run(&scenario, &base, &sizes, &options, &AtomicBool::new(false), |sweep| {
+        Sweep::run(&scenario, &sizes, &options, &AtomicBool::new(false), |sweep| {
             let point = sweep.points.last().expect("called after a point");
             writeln!(out, "{}", row(point)).and_then(|()| out.flush()).is_ok()
         })

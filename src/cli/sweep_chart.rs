@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
 use poolscope::scenario::sweep::SweepError;
-use poolscope::scenario::{PoolOverride, RunOptions, Scenario, Sweep};
+use poolscope::scenario::{RunOptions, Scenario, Sweep};
 use poolscope::ui::app::{Msg, spawn_terminal_producers};
 use poolscope::ui::sweep::{SweepScreen, render};
 use poolscope::ui::terminal::TerminalGuard;
@@ -19,21 +19,14 @@ use super::timing::Timing;
 
 /// Runs the sweep with the chart on screen. Exit codes: 0 done or stopped, 1 a run or the
 /// terminal failed.
-pub fn main(
-    scenario: &Scenario,
-    base: &PoolOverride,
-    sizes: &[usize],
-    options: &RunOptions,
-    timing: &Timing,
-) -> ExitCode {
+pub fn main(scenario: &Scenario, sizes: &[usize], options: &RunOptions, timing: &Timing) -> ExitCode {
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = crossbeam_channel::unbounded::<Result<Sweep, SweepError>>();
     let worker = {
-        let (scenario, base, sizes, options, stop) =
-            (scenario.clone(), base.clone(), sizes.to_vec(), options.clone(), Arc::clone(&stop));
+        let (scenario, sizes, options, stop) = (scenario.clone(), sizes.to_vec(), options.clone(), Arc::clone(&stop));
         std::thread::Builder::new().name("sweep".into()).spawn(move || {
             let each = |sweep: &Sweep| tx.send(Ok(sweep.clone())).is_ok();
-            let outcome = Sweep::run(&scenario, &base, &sizes, &options, &stop, each);
+            let outcome = Sweep::run(&scenario, &sizes, &options, &stop, each);
             let _ = tx.send(outcome);
         })
     };

@@ -4,20 +4,21 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use poolscope::scenario::{self, RunOptions};
+use poolscope::scenario::{PoolOverride, RunOptions};
 use poolscope::ui::app::{self, Options};
 
-/// Opens the UI on `scenario` (a file or a built-in name), or on the picker. Exit codes follow
-/// SPEC §4: 0 done, 1 the terminal failed, 2 a bad scenario or option.
-pub fn main(scenario: Option<&str>, options: &RunOptions) -> ExitCode {
+/// Opens the UI on `scenario` (a file or a built-in name, its pool changed by `--pool`), or on
+/// the picker. Exit codes follow SPEC §4: 0 done, 1 the terminal failed, 2 a bad scenario or
+/// option.
+pub fn main(scenario: Option<(&str, Option<&PoolOverride>)>, options: &RunOptions) -> ExitCode {
     let speed = options.speed;
     if !(speed.is_finite() && speed > 0.0) {
         return fail(2, &format!("--speed {speed} is not a positive number"));
     }
-    let start = match scenario.map(scenario::load) {
+    let start = match scenario.map(|(name, pool)| super::load_lesson(name, pool)) {
         None => None,
         Some(Ok(scenario)) => Some(scenario),
-        Some(Err(e)) => return fail(2, &e.to_string()),
+        Some(Err(e)) => return fail(2, &e),
     };
     match app::run(start, Options { seed: options.seed, speed, time: options.time, cores: options.cores }) {
         Ok(()) => ExitCode::SUCCESS,

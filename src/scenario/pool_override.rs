@@ -104,17 +104,6 @@ impl PoolOverride {
         PoolOverride { workers: Some(WorkerCount::Fixed(n)), ..PoolOverride::default() }
     }
 
-    /// `self`, with what `other` sets taking precedence.
-    pub fn and(&self, other: &PoolOverride) -> PoolOverride {
-        PoolOverride {
-            kind: other.kind.or(self.kind),
-            workers: other.workers.or(self.workers),
-            gil: other.gil.or(self.gil),
-            on_worker_death: other.on_worker_death.or(self.on_worker_death),
-            eager: other.eager.or(self.eager),
-        }
-    }
-
     /// The scenario on the changed pool.
     ///
     /// What the lesson's file says and no longer applies gives way: switching to a coroutine
@@ -251,7 +240,7 @@ mod tests {
         assert!(gil_on_processes.unwrap_err().contains("thread pools only"));
         let wide_loop = "kind=coroutine,workers=3".parse::<PoolOverride>().unwrap().apply(&lesson);
         assert!(wide_loop.unwrap_err().contains("exactly one worker"));
-        let later_wins = PoolOverride::workers(2).and(&PoolOverride::workers(5));
-        assert_eq!(later_wins.apply(&lesson).unwrap().pool.workers, WorkerCount::Fixed(5));
+        let sized = PoolOverride::workers(5).apply(&lesson).unwrap();
+        assert_eq!(sized.pool.workers, WorkerCount::Fixed(5));
     }
 }

@@ -80,7 +80,6 @@ impl Sweep {
     /// caller did not keep them from `each`.
     pub fn run(
         scenario: &Scenario,
-        base: &PoolOverride,
         sizes: &[usize],
         options: &RunOptions,
         stop: &AtomicBool,
@@ -88,7 +87,7 @@ impl Sweep {
     ) -> Result<Sweep, SweepError> {
         let mut sweep = Sweep::default();
         for &workers in sizes {
-            let sized = base.and(&PoolOverride::workers(workers)).apply(scenario).map_err(SweepError::Override)?;
+            let sized = PoolOverride::workers(workers).apply(scenario).map_err(SweepError::Override)?;
             let Some(summary) = measure_unless(&sized, options, stop).map_err(SweepError::Run)? else { break };
             sweep.points.push(SweepPoint { workers, summary });
             if !each(&sweep) {
@@ -117,8 +116,8 @@ impl Sweep {
 /// Why a sweep stopped.
 #[derive(Debug)]
 pub enum SweepError {
-    /// The base override does not fit the scenario (say, a coroutine pool, which has one
-    /// worker and cannot be swept).
+    /// A size does not fit the scenario (a coroutine pool has one worker and cannot be
+    /// swept).
     Override(String),
     /// A run could not start.
     Run(RunError),
