@@ -14,5 +14,13 @@ fn main() -> ExitCode {
     if let Some(code) = poolscope::pool::process::worker_main_if_requested() {
         return code;
     }
+    // A crashing task on a thread pool panics on purpose, and the pool reports it as the
+    // task's error: its message would only be noise over the transcript or the UI.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !poolscope::pool::panic_is_caught() {
+            previous(info);
+        }
+    }));
     cli::main()
 }

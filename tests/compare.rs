@@ -72,3 +72,14 @@ fn run_takes_the_same_pool_changes() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--pool kind=coroutine,workers=2: workers=2"));
 }
+
+#[test]
+fn a_task_that_crashes_a_thread_worker_is_reported_once_and_not_as_a_panic() {
+    // On threads, a crashing task panics on purpose and the pool reports it as the task's
+    // error; no panic message may reach stderr (live, it would draw over the screen).
+    let output = poolscope(&["run", "worker-crash", "--headless", "--virtual-time", "--pool", "kind=thread"]);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked at"), "{stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("raised \"panicked: the task crashed\""));
+}

@@ -280,7 +280,7 @@ impl<T> Future<T> {
     }
 
     fn run_callback(&self, callback: Callback<T>) {
-        let panicked = catch_unwind(AssertUnwindSafe(|| callback(self))).err().map(|p| panic_message(&*p));
+        let panicked = catching(|| callback(self)).err().map(|p| panic_message(&*p));
         match &self.inner.telemetry {
             Some(telemetry) => telemetry.emit(EventKind::Callback {
                 task: self.inner.id,
@@ -349,7 +349,7 @@ impl<T> Future<T> {
             let queued = telemetry.dequeued();
             telemetry.emit(EventKind::Start { task: self.inner.id, worker, pid, queued });
         }
-        let outcome = match catch_unwind(AssertUnwindSafe(work)) {
+        let outcome = match catching(work) {
             Ok(outcome) => outcome,
             Err(payload) => Err(TaskError::Failed(format!("panicked: {}", panic_message(&*payload)))),
         };
@@ -427,4 +427,24 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     } else {
         "unknown panic".to_string()
     }
+}
+
+thread_local! {
+    /// How deep this thread is in tasks and callbacks whose panics the pool catches.
+    static CATCHING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// True on a thread running a task or a done-callback whose panic the pool catches and
+/// reports as the task's error (a crashing task on a thread pool panics on purpose): a panic
+/// hook can stay quiet, and a terminal UI can stay on screen.
+pub fn panic_is_caught() -> bool {
+    CATCHING.with(|c| c.get() > 0)
+}
+
+/// Runs `f`, catching its panic; [`panic_is_caught`] is true meanwhile.
+pub(crate) fn catching<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    CATCHING.with(|c| c.set(c.get() + 1));
+    let outcome = catch_unwind(AssertUnwindSafe(f));
+    CATCHING.with(|c| c.set(c.get() - 1));
+    outcome
 }

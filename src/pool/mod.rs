@@ -27,7 +27,7 @@ pub mod wait;
 pub use coroutine::{CoroutinePool, CoroutinePoolBuilder};
 pub use error::{PoolError, SubmitError, TaskError, TaskResult};
 pub use executor::{Executor, PoolKind};
-pub use future::Future;
+pub use future::{Future, panic_is_caught};
 pub use map::{MapIter, MapOptions, Unordered};
 pub use probe::{ChannelProbe, Event, EventKind, Probe, TaskId, WorkerId};
 pub use process::{OnWorkerDeath, ProcessPool, ProcessPoolBuilder};

@@ -23,7 +23,7 @@ static HOOK: Once = Once::new();
 
 impl TerminalGuard {
     /// Enters raw mode and the alternate screen, captures the mouse, and makes a panic restore
-    /// the terminal before its message is printed.
+    /// the terminal before its message is printed (not a task's, which the pool catches).
     ///
     /// # Errors
     /// The terminal could not be set up (it is restored before returning).
@@ -31,7 +31,10 @@ impl TerminalGuard {
         HOOK.call_once(|| {
             let previous = std::panic::take_hook();
             std::panic::set_hook(Box::new(move |info| {
-                restore();
+                // A task's panic is caught and shown as its error: the screen stays.
+                if !crate::pool::panic_is_caught() {
+                    restore();
+                }
                 previous(info);
             }));
         });

@@ -2,8 +2,8 @@
 //! next. Values and CPU work are those of [`run_spec`], which the other pools call; only the
 //! waits differ (they suspend instead of blocking).
 
+use crate::pool::future::catching;
 use std::collections::VecDeque;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use super::LOOP_WORKER;
@@ -87,7 +87,7 @@ impl SpecTask {
                     self.current.insert(Running { future, spec, stage: Stage::Begin })
                 }
             };
-            let outcome = match catch_unwind(AssertUnwindSafe(|| advance(running, env))) {
+            let outcome = match catching(|| advance(running, env)) {
                 Ok(Step::Suspend(at)) => return at,
                 Ok(Step::End(outcome)) => outcome.map_err(TaskError::Failed),
                 Err(payload) => Err(TaskError::Failed(format!("panicked: {}", panic_message(&*payload)))),
