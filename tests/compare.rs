@@ -46,12 +46,31 @@ fn the_headless_table_puts_a_and_b_side_by_side() {
 }
 
 #[test]
+fn runs_that_did_not_run_the_same_tasks_are_not_called_faster() {
+    let output = poolscope(&[
+        "compare",
+        "worker-crash",
+        "--a",
+        "on_worker_death=break",
+        "--b",
+        "on_worker_death=respawn",
+        "--virtual-time",
+    ]);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("their times are not a like-for-like comparison"), "{text}");
+    let never = text.lines().find(|l| l.starts_with("never ran")).expect("a never-ran row");
+    assert_eq!(never.split_whitespace().collect::<Vec<_>>(), ["never", "ran", "2", "0"], "{text}");
+}
+
+#[test]
 fn a_side_that_cannot_be_built_is_refused_with_exit_2() {
     for (args, says) in [
         (&["compare", "pool-basics"][..], "nothing to compare"),
         (&["compare", "pool-basics", "--b", "kind=coroutine,workers=4"][..], "--b kind=coroutine,workers=4"),
         (&["compare", "pool-basics", "--a", "gil=true"][..], "thread pools only"),
         (&["compare", "pool-basics", "--a", "kind=fibre"][..], "expected thread, process or coroutine"),
+        (&["compare", "pool-basics", "--a", "kind=thread,on_worker_death=respawn"][..], "process pools only"),
     ] {
         let output = poolscope(args);
         let stderr = String::from_utf8_lossy(&output.stderr);

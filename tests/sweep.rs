@@ -58,6 +58,18 @@ fn the_table_reads_the_sweep_and_names_the_knee() {
 }
 
 #[test]
+fn sizes_whose_pool_broke_are_not_the_fastest() {
+    // One worker: the crash breaks the pool at 0.3 s and the rest never run — shortest, but
+    // not fastest.
+    let output = poolscope(&["sweep", "worker-crash", "--workers", "1..4", "--virtual-time", "--headless"]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("The sizes 1..3 ran fewer tasks than the others"), "{text}");
+    assert!(text.contains("Fastest: 4 workers"), "{text}");
+    let one = text.lines().find(|l| l.trim_start().starts_with("1 ")).expect("a row for 1 worker");
+    assert!(one.ends_with("0/1/3"), "ok/failed/never ran: {one}");
+}
+
+#[test]
 fn what_cannot_be_swept_is_refused_with_exit_2() {
     for (args, says) in [
         (&["sweep", "coroutines", "--virtual-time"][..], "no size to sweep"),
@@ -65,6 +77,7 @@ fn what_cannot_be_swept_is_refused_with_exit_2() {
         (&["sweep", "pool-basics", "--pool", "gil=true"][..], "thread pools only"),
         (&["sweep", "pool-basics", "--pool", "colour=red"][..], "unknown key"),
         (&["sweep", "no-such-lesson"][..], "neither a scenario file nor a built-in lesson"),
+        (&["sweep", "pool-basics", "--pool", "workers=4"][..], "the sweep sets the workers itself"),
     ] {
         let output = poolscope(args);
         let stderr = String::from_utf8_lossy(&output.stderr);

@@ -10,6 +10,7 @@ use poolscope::scenario::{self, PoolOverride, Scenario, WorkerCount, measure};
 use poolscope::trace::{Summary, human_us};
 use poolscope::ui::compare::{self, Side};
 
+use super::fail;
 use super::timing::Timing;
 
 /// Options of `poolscope compare`.
@@ -63,7 +64,7 @@ pub fn main(args: &CompareArgs) -> ExitCode {
         };
     }
     let options = args.timing.options(false);
-    let cores = args.timing.cores.map_or_else(poolscope::pool::cpus, usize::from);
+    let cores = args.timing.cores();
     let mut summaries = Vec::new();
     for scenario in [&a, &b] {
         match measure(scenario, &options) {
@@ -79,13 +80,33 @@ pub fn main(args: &CompareArgs) -> ExitCode {
         });
         writeln!(out, "{json}")
     } else {
-        let head = format!(
-            "━━ Compare: {} ━━\n{a_label}: {}\n{b_label}: {}\nSame seed; A ran, then B, each alone on the machine; {} time.\n",
+        let mut head = format!(
+            "━━ Compare: {} ━━\n{a_label}: {}\n{b_label}: {}\nSame seed; A ran, then B, each alone on the machine; {} \
+             time{}.\n",
             lesson.title,
             pool_of(&a, cores),
             pool_of(&b, cores),
-            args.timing.clock_name()
+            args.timing.clock_name(),
+            if args.timing.speed == 1.0 {
+                String::new()
+            } else {
+                format!(
+                    "; speed ×{}, times in lesson time (fixed costs such as starting processes grow with it)",
+                    args.timing.speed
+                )
+            }
         );
+        if let Some(note) = super::sweep::resize_note(&lesson) {
+            head.push_str(&note);
+            head.push('\n');
+        }
+        let (ran_a, ran_b) = (summaries[0].ok + summaries[0].failed, summaries[1].ok + summaries[1].failed);
+        if (ran_a, summaries[0].tasks) != (ran_b, summaries[1].tasks) {
+            head.push_str(&format!(
+                "A ran {ran_a} of {} tasks and B {ran_b} of {}: their times are not a like-for-like comparison.\n",
+                summaries[0].tasks, summaries[1].tasks
+            ));
+        }
         write!(out, "{head}\n{}", table(&summaries[0], &summaries[1]))
     };
     match written.and_then(|()| out.flush()) {
@@ -105,18 +126,26 @@ fn pool_of(scenario: &Scenario, cores: usize) -> String {
     let pool = &scenario.pool;
     let workers = match (pool.kind, pool.workers) {
         (PoolKind::Coroutine, _) => "1 loop thread".to_string(),
+        (_, WorkerCount::Fixed(1)) => "1 worker".to_string(),
         (_, WorkerCount::Fixed(n)) => format!("{n} workers"),
         (_, count) => format!("{} workers ({})", count.resolve_for(cores), count.python()),
     };
-    let gil = if pool.gil { " + GIL" } else { "" };
+    let gil = match pool.kind {
+        PoolKind::Thread if pool.gil => " + GIL",
+        PoolKind::Thread => ", no GIL",
+        _ => "",
+    };
     format!("{} pool, {workers}{gil}", pool.kind)
 }
 
 /// The two summaries side by side, with how B compares.
 fn table(a: &Summary, b: &Summary) -> String {
     let ratio = |a: f64, b: f64, lower_is_better: bool| -> String {
-        if a <= 0.0 || b <= 0.0 {
-            return String::new();
+        match (a > 0.0, b > 0.0) {
+            (false, false) => return "same".to_string(),
+            (true, false) => return format!("B has none{}", if lower_is_better { ": better" } else { "" }),
+            (false, true) => return format!("A has none{}", if lower_is_better { ": worse" } else { "" }),
+            (true, true) => {}
         }
         let r = if lower_is_better { a / b } else { b / a };
         if (r - 1.0).abs() < 0.01 {
@@ -151,6 +180,7 @@ fn table(a: &Summary, b: &Summary) -> String {
         ("speed-up", format!("{:.2}x", a.speedup), format!("{:.2}x", b.speedup), ratio(a.speedup, b.speedup, false)),
         ("tasks ok", a.ok.to_string(), b.ok.to_string(), String::new()),
         ("failed", a.failed.to_string(), b.failed.to_string(), String::new()),
+        ("never ran", a.not_run.to_string(), b.not_run.to_string(), String::new()),
         ("workers used", a.workers.to_string(), b.workers.to_string(), String::new()),
     ];
     let mut out = format!("{:<13} {:>12} {:>12}   {}\n", "", "A", "B", "B against A");
@@ -158,9 +188,4 @@ fn table(a: &Summary, b: &Summary) -> String {
         out.push_str(&format!("{name:<13} {a:>12} {b:>12}   {versus}\n"));
     }
     out
-}
-
-fn fail(code: u8, message: &str) -> ExitCode {
-    let _ = writeln!(io::stderr(), "poolscope: {message}");
-    ExitCode::from(code)
 }

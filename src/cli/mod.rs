@@ -1,5 +1,6 @@
 //! The command line.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -88,6 +89,12 @@ fn load_lesson(name: &str, pool: Option<&PoolOverride>) -> Result<Scenario, Stri
         None => Ok(lesson),
         Some(pool) => pool.apply(&lesson).map_err(|e| format!("--pool {pool}: {e}")),
     }
+}
+
+/// Says what went wrong on stderr and gives the exit code (1 runtime failure, 2 bad input).
+fn fail(code: u8, message: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "poolscope: {message}");
+    ExitCode::from(code)
 }
 
 /// True when stdin and stdout are a terminal the UI can draw on.

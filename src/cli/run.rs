@@ -14,6 +14,7 @@ use poolscope::sys::{CpuSample, spawn_sampler};
 
 use poolscope::scenario::{self, PoolOverride, Run, python};
 
+use super::fail;
 use super::timing::Timing;
 use poolscope::trace::{ChromeTrace, JsonlWriter, Model, Summary, TraceKind, Transcript, wrap};
 use poolscope::ui::record::CastRecorder;
@@ -85,7 +86,7 @@ pub fn main(args: &RunArgs) -> ExitCode {
         None => None,
         Some(path) => {
             let (width, height) = args.size;
-            let color = std::env::var_os("NO_COLOR").is_none();
+            let color = poolscope::ui::color_allowed();
             let lesson = poolscope::ui::Lesson::of(&scenario);
             match File::create(path).and_then(|file| {
                 CastRecorder::new(io::BufWriter::new(file), lesson, width, height, args.timing.speed, color)
@@ -233,11 +234,6 @@ fn parse_size(text: &str) -> Result<(u16, u16), String> {
         return Err(format!("{text:?}: width and height must be between 1 and 1000"));
     }
     Ok((w, h))
-}
-
-fn fail(code: u8, message: &str) -> ExitCode {
-    let _ = writeln!(io::stderr(), "poolscope: {message}");
-    ExitCode::from(code)
 }
 
 /// Stops a run whose output broke, and exits 1 without waiting for its tasks: a running task

@@ -11,6 +11,7 @@ use poolscope::scenario::sweep::{KNEE_WITHIN, SweepError};
 use poolscope::scenario::{MAX_WORKERS, PoolOverride, Scenario, Sweep, SweepPoint};
 use poolscope::trace::human_us;
 
+use super::fail;
 use super::timing::Timing;
 
 /// Options of `poolscope sweep`.
@@ -56,7 +57,11 @@ fn parse_sizes(text: &str) -> Result<Sizes, String> {
         }
         (from..=to).collect()
     } else {
-        text.split(',').map(count).collect::<Result<Vec<_>, _>>()?
+        let mut sizes = text.split(',').map(count).collect::<Result<Vec<_>, _>>()?;
+        // Sizes are points on an axis: in order, each once.
+        sizes.sort_unstable();
+        sizes.dedup();
+        sizes
     };
     Ok(Sizes(sizes))
 }
@@ -65,6 +70,9 @@ fn parse_sizes(text: &str) -> Result<Sizes, String> {
 pub fn main(args: &SweepArgs) -> ExitCode {
     if let Some(message) = args.timing.bad_speed() {
         return fail(2, &message);
+    }
+    if args.pool.as_ref().is_some_and(|p| p.workers.is_some()) {
+        return fail(2, "--pool workers=...: the sweep sets the workers itself; give the sizes with --workers");
     }
     let scenario = match super::load_lesson(&args.scenario, args.pool.as_ref()) {
         Ok(scenario) => scenario,
@@ -80,54 +88,45 @@ pub fn main(args: &SweepArgs) -> ExitCode {
             ),
         );
     }
-    let cores = args.timing.cores.map_or_else(poolscope::pool::cpus, usize::from);
-    let sizes = args.workers.clone().unwrap_or_else(|| Sizes((1..=2 * cores).collect())).0;
+    let sizes = args.workers.clone().unwrap_or_else(|| Sizes((1..=2 * args.timing.cores()).collect())).0;
     let options = args.timing.options(false);
     if !args.headless && !args.json && super::tty() {
         return super::sweep_chart::main(&scenario, &sizes, &options, &args.timing);
     }
     let mut out = io::stdout().lock();
-    let printed = if args.json {
-        Sweep::run(&scenario, &sizes, &options, &AtomicBool::new(false), |sweep| {
-            let point = sweep.points.last().expect("called after a point");
-            serde_json::to_writer(&mut out, point).map_err(io::Error::from).and_then(|()| writeln!(out)).is_ok()
-        })
-    } else {
-        if write_head(&scenario, &sizes, &args.timing, &mut out).is_err() {
-            return fail(1, "cannot write the table to stdout");
-        }
-        Sweep::run(&scenario, &sizes, &options, &AtomicBool::new(false), |sweep| {
-            let point = sweep.points.last().expect("called after a point");
-            writeln!(out, "{}", row(point)).and_then(|()| out.flush()).is_ok()
-        })
-    };
-    let sweep = match printed {
+    let mut broken: io::Result<()> = Ok(());
+    if !args.json {
+        broken = write_head(&scenario, &sizes, &args.timing, &mut out);
+    }
+    let swept = Sweep::run(&scenario, &sizes, &options, &AtomicBool::new(false), |sweep| {
+        let point = sweep.points.last().expect("called after a point");
+        broken = if args.json {
+            serde_json::to_writer(&mut out, point).map_err(io::Error::from).and_then(|()| writeln!(out))
+        } else {
+            writeln!(out, "{}", row(point)).and_then(|()| out.flush())
+        };
+        broken.is_ok()
+    });
+    let sweep = match swept {
         Ok(sweep) => sweep,
         Err(SweepError::Override(e)) => return fail(2, &e),
         Err(e @ SweepError::Run(_)) => return fail(1, &e.to_string()),
     };
-    if sweep.points.len() < sizes.len() {
-        return fail(1, "cannot write to stdout");
+    if broken.is_ok() && !args.json {
+        broken = write_tail(&sweep, &args.timing, &mut out);
     }
-    if !args.json && write_tail(&sweep, &args.timing, &mut out).is_err() {
-        return fail(1, "cannot write the table to stdout");
+    match broken {
+        Ok(()) => ExitCode::SUCCESS,
+        // A reader that stopped early (`| head`) is not a failure.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => fail(1, &format!("cannot write to stdout: {e}")),
     }
-    ExitCode::SUCCESS
 }
 
-/// The title, the setting and the column heads.
-fn write_head(scenario: &Scenario, sizes: &[usize], timing: &Timing, out: &mut dyn Write) -> io::Result<()> {
+/// The title, the setting, a note on a lesson that resizes itself, and the column heads.
+pub fn write_head(scenario: &Scenario, sizes: &[usize], timing: &Timing, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "━━ Sweep: {} ━━", scenario.title)?;
-    writeln!(
-        out,
-        "{} pool{} · {} sizes ({}) · {} time{}",
-        scenario.pool.kind,
-        if scenario.pool.gil { " with a GIL" } else { "" },
-        sizes.len(),
-        size_list(sizes),
-        timing.clock_name(),
-        if timing.speed == 1.0 { String::new() } else { format!(" · speed ×{}, times in lesson time", timing.speed) }
-    )?;
+    writeln!(out, "{}", setting(scenario, sizes, timing))?;
     if let Some(note) = resize_note(scenario) {
         writeln!(out, "{note}")?;
     }
@@ -135,30 +134,46 @@ fn write_head(scenario: &Scenario, sizes: &[usize], timing: &Timing, out: &mut d
     writeln!(out, "{HEAD}")
 }
 
+/// `thread pool with a GIL · 6 sizes (1..6) · SIM time`.
+pub fn setting(scenario: &Scenario, sizes: &[usize], timing: &Timing) -> String {
+    let count = if sizes.len() == 1 { "1 size".to_string() } else { format!("{} sizes", sizes.len()) };
+    format!(
+        "{} pool{} · {count} ({}) · {} time{}",
+        scenario.pool.kind,
+        if scenario.pool.gil { " with a GIL" } else { "" },
+        size_list(sizes),
+        timing.clock_name(),
+        if timing.speed == 1.0 { String::new() } else { format!(" · speed ×{}, times in lesson time", timing.speed) }
+    )
+}
+
 /// A lesson that resizes its own pool runs at the swept size only until it does: say so.
 pub fn resize_note(scenario: &Scenario) -> Option<String> {
     let step = scenario.steps.iter().find(|s| matches!(s.op, poolscope::scenario::Op::Resize { .. }))?;
     Some(format!(
-        "Note: the lesson resizes its pool at step {} ({}); each size below holds until then.",
+        "Note: the lesson resizes its pool at step {} ({}); each size holds until then.",
         step.index + 1,
         step.python.lines().last().unwrap_or_default().trim()
     ))
 }
 
 /// The column heads of [`row`].
-pub const HEAD: &str = "workers     makespan   throughput     mean wait   utilisation   speed-up";
+pub const HEAD: &str = "workers     makespan   throughput     mean wait   utilisation   speed-up   ok/failed/never ran";
 
 /// One size's line of the table.
 pub fn row(point: &SweepPoint) -> String {
     let s = &point.summary;
     format!(
-        "{:>7} {:>12} {:>10.2}/s {:>13} {:>11.0} % {:>9.2}x",
+        "{:>7} {:>12} {:>10.2}/s {:>13} {:>11.0} % {:>9.2}x   {}/{}/{}",
         point.workers,
         human_us(s.makespan_us as f64),
         s.throughput,
         human_us(s.mean_wait_us),
         s.utilisation * 100.0,
-        s.speedup
+        s.speedup,
+        s.ok,
+        s.failed,
+        s.not_run
     )
 }
 
@@ -172,7 +187,7 @@ pub fn size_list(sizes: &[usize]) -> String {
 }
 
 /// The makespan chart and the reading: the fastest size and the knee.
-fn write_tail(sweep: &Sweep, timing: &Timing, out: &mut dyn Write) -> io::Result<()> {
+pub fn write_tail(sweep: &Sweep, timing: &Timing, out: &mut dyn Write) -> io::Result<()> {
     let longest = sweep.points.iter().map(|p| p.summary.makespan_us).max().unwrap_or(0).max(1);
     writeln!(out)?;
     writeln!(out, "makespan by pool size (shorter is faster)")?;
@@ -190,25 +205,41 @@ fn write_tail(sweep: &Sweep, timing: &Timing, out: &mut dyn Write) -> io::Result
 /// What the sweep says, in a few sentences.
 pub fn reading(sweep: &Sweep, timing: &Timing) -> Vec<String> {
     let (Some(fastest), Some(knee)) = (sweep.fastest(), sweep.knee()) else { return Vec::new() };
-    let smallest = sweep.points.iter().map(|p| p.workers).min().unwrap_or(knee.workers);
     let within = KNEE_WITHIN * 100.0;
-    let mut lines =
-        vec![format!("Fastest: {}, {}.", workers(fastest.workers), human_us(fastest.summary.makespan_us as f64))];
-    lines.push(if knee.workers == smallest && sweep.points.len() > 1 {
-        format!(
+    let mut lines = Vec::new();
+    let incomplete = sweep.incomplete();
+    if !incomplete.is_empty() {
+        lines.push(format!(
+            "{} ran fewer tasks than the others (a broken pool, cancelled or timed-out work): not counted below.",
+            match incomplete.as_slice() {
+                [one] => format!("The size {one}"),
+                many => format!("The sizes {}", size_list(many)),
+            }
+        ));
+    }
+    lines.push(format!("Fastest: {}, {}.", workers(fastest.workers), human_us(fastest.summary.makespan_us as f64)));
+    let complete: Vec<usize> = sweep.complete().map(|p| p.workers).collect();
+    let smallest = complete.iter().copied().min().unwrap_or(knee.workers);
+    if complete.len() < 2 {
+        // One size: nothing to compare it with.
+    } else if knee.workers == smallest {
+        lines.push(format!(
             "Knee: {}, the smallest size tried, is already within {within:.0} % of the fastest: more workers buy \
              nothing here.",
             workers(knee.workers)
-        )
+        ));
     } else if knee.workers < fastest.workers {
-        format!(
+        lines.push(format!(
             "Knee: {} ({}) come within {within:.0} % of the fastest: beyond it, more workers buy little.",
             workers(knee.workers),
             human_us(knee.summary.makespan_us as f64)
-        )
+        ));
     } else {
-        format!("Knee: {}; every smaller pool is more than {within:.0} % slower.", workers(knee.workers))
-    });
+        lines.push(format!(
+            "Knee: {}; every smaller size tried is more than {within:.0} % slower.",
+            workers(knee.workers)
+        ));
+    }
     if !timing.virtual_time {
         lines.push(
             "Times are real and this machine is shared, so a repeat varies; --virtual-time gives the same numbers \
@@ -224,11 +255,6 @@ fn workers(n: usize) -> String {
     if n == 1 { "1 worker".to_string() } else { format!("{n} workers") }
 }
 
-fn fail(code: u8, message: &str) -> ExitCode {
-    let _ = writeln!(io::stderr(), "poolscope: {message}");
-    ExitCode::from(code)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,6 +265,7 @@ mod tests {
         assert_eq!(parse_sizes("2..=3"), Ok(Sizes(vec![2, 3])));
         assert_eq!(parse_sizes("1,2,4,8"), Ok(Sizes(vec![1, 2, 4, 8])));
         assert_eq!(parse_sizes("5"), Ok(Sizes(vec![5])));
+        assert_eq!(parse_sizes("4,4,1"), Ok(Sizes(vec![1, 4])));
         assert!(parse_sizes("4..1").unwrap_err().contains("backwards"));
         assert!(parse_sizes("0..4").unwrap_err().contains("from 1 to"));
         assert!(parse_sizes("a..b").unwrap_err().contains("expected a range"));

@@ -47,6 +47,11 @@ impl Timing {
             .then(|| format!("--speed {} is not a positive number", self.speed))
     }
 
+    /// The cores the run's machine has: `--cores`, else this machine's.
+    pub fn cores(&self) -> usize {
+        self.cores.map_or_else(poolscope::pool::cpus, usize::from)
+    }
+
     /// `SIM` or `REAL`, for headers.
     pub fn clock_name(&self) -> &'static str {
         if self.virtual_time { "SIM" } else { "REAL" }

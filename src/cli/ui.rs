@@ -1,11 +1,12 @@
 //! `poolscope` (no subcommand: the lesson picker) and `poolscope run NAME` (without
 //! `--headless`): the live terminal UI.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use poolscope::scenario::{PoolOverride, RunOptions};
 use poolscope::ui::app::{self, Options};
+
+use super::fail;
 
 /// Opens the UI on `scenario` (a file or a built-in name, its pool changed by `--pool`), or on
 /// the picker. Exit codes follow SPEC §4: 0 done, 1 the terminal failed, 2 a bad scenario or
@@ -24,9 +25,4 @@ pub fn main(scenario: Option<(&str, Option<&PoolOverride>)>, options: &RunOption
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(1, &format!("the terminal UI failed: {e}")),
     }
-}
-
-fn fail(code: u8, message: &str) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "poolscope: {message}");
-    ExitCode::from(code)
 }

@@ -21,6 +21,16 @@ pub enum PoolKind {
 }
 
 impl PoolKind {
+    /// `"thread"`, `"process"` or `"coroutine"`.
+    pub fn named(name: &str) -> Option<PoolKind> {
+        match name {
+            "thread" => Some(PoolKind::Thread),
+            "process" => Some(PoolKind::Process),
+            "coroutine" => Some(PoolKind::Coroutine),
+            _ => None,
+        }
+    }
+
     /// `thread`, `process` or `coroutine`, as in scenario files and the event log.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -48,6 +48,9 @@ pub struct PoolConfig {
     pub on_worker_death: WorkerDeath,
     /// Start every worker at once rather than on demand.
     pub eager: bool,
+    /// The file says how many workers (else `workers` is the kind's default, which another
+    /// kind replaces with its own).
+    pub workers_written: bool,
 }
 
 /// A worker count as written.
@@ -62,6 +65,24 @@ pub enum WorkerCount {
 }
 
 impl WorkerCount {
+    /// `"cpus"` or `"cpus+4"` (spaces allowed), as a scenario or `--pool` names them.
+    pub fn named(name: &str) -> Option<WorkerCount> {
+        match name.replace(' ', "").as_str() {
+            "cpus" => Some(WorkerCount::Cpus),
+            "cpus+4" => Some(WorkerCount::CpusPlus4),
+            _ => None,
+        }
+    }
+
+    /// The count a pool of `kind` gets when the scenario says none: Python's defaults.
+    pub fn default_for(kind: PoolKind) -> WorkerCount {
+        match kind {
+            PoolKind::Thread => WorkerCount::CpusPlus4,
+            PoolKind::Process => WorkerCount::Cpus,
+            PoolKind::Coroutine => WorkerCount::Fixed(1),
+        }
+    }
+
     /// The number it stands for on this machine.
     pub fn resolve(self) -> usize {
         self.resolve_for(crate::pool::cpus())
@@ -94,6 +115,25 @@ pub enum WorkerDeath {
     Break,
     /// Start a new worker in its place.
     Respawn,
+}
+
+impl WorkerDeath {
+    /// `"break"` or `"respawn"`.
+    pub fn named(name: &str) -> Option<WorkerDeath> {
+        match name {
+            "break" => Some(WorkerDeath::Break),
+            "respawn" => Some(WorkerDeath::Respawn),
+            _ => None,
+        }
+    }
+
+    /// As written in a scenario.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerDeath::Break => "break",
+            WorkerDeath::Respawn => "respawn",
+        }
+    }
 }
 
 /// `[tasks.NAME]`.

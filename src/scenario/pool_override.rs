@@ -42,11 +42,10 @@ const KEYS: &str = "kind, workers, gil, on_worker_death, eager";
 impl FromStr for PoolOverride {
     type Err = String;
 
-    /// `key=value` pairs separated by commas or spaces: `kind=process, workers=4`.
+    /// `key=value` pairs separated by commas: `kind=process, workers=4`.
     fn from_str(text: &str) -> Result<PoolOverride, String> {
         let mut out = PoolOverride::default();
-        let pairs = text.split([',', ' ']).map(str::trim).filter(|p| !p.is_empty());
-        for pair in pairs {
+        for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let Some((key, value)) = pair.split_once('=') else {
                 return Err(format!("{pair:?} is not key=value; expected e.g. kind=process or workers=4"));
             };
@@ -56,26 +55,28 @@ impl FromStr for PoolOverride {
                 "false" => Ok(false),
                 _ => Err(format!("{key}={value}: expected true or false")),
             };
-            match key {
-                "kind" => {
-                    out.kind = Some(match value {
-                        "thread" => PoolKind::Thread,
-                        "process" => PoolKind::Process,
-                        "coroutine" => PoolKind::Coroutine,
-                        _ => return Err(format!("kind={value}: expected thread, process or coroutine")),
-                    });
-                }
-                "workers" => out.workers = Some(parse_workers(value)?),
-                "gil" => out.gil = Some(bool_of(value)?),
-                "eager" => out.eager = Some(bool_of(value)?),
-                "on_worker_death" => {
-                    out.on_worker_death = Some(match value {
-                        "break" => WorkerDeath::Break,
-                        "respawn" => WorkerDeath::Respawn,
-                        _ => return Err(format!("on_worker_death={value}: expected break or respawn")),
-                    });
-                }
+            let given = match key {
+                "kind" => out
+                    .kind
+                    .replace(
+                        PoolKind::named(value)
+                            .ok_or_else(|| format!("kind={value}: expected thread, process or coroutine"))?,
+                    )
+                    .is_some(),
+                "workers" => out.workers.replace(parse_workers(value)?).is_some(),
+                "gil" => out.gil.replace(bool_of(value)?).is_some(),
+                "eager" => out.eager.replace(bool_of(value)?).is_some(),
+                "on_worker_death" => out
+                    .on_worker_death
+                    .replace(
+                        WorkerDeath::named(value)
+                            .ok_or_else(|| format!("on_worker_death={value}: expected break or respawn"))?,
+                    )
+                    .is_some(),
                 _ => return Err(format!("unknown key {key:?}; expected one of {KEYS}")),
+            };
+            if given {
+                return Err(format!("{key} is given twice; expected each key once"));
             }
         }
         if out == PoolOverride::default() {
@@ -87,10 +88,8 @@ impl FromStr for PoolOverride {
 
 /// `4`, `cpus` or `cpus+4`, as `workers` in a scenario file.
 fn parse_workers(value: &str) -> Result<WorkerCount, String> {
-    match value.replace(' ', "").as_str() {
-        "cpus" => return Ok(WorkerCount::Cpus),
-        "cpus+4" => return Ok(WorkerCount::CpusPlus4),
-        _ => {}
+    if let Some(count) = WorkerCount::named(value) {
+        return Ok(count);
     }
     match value.parse::<usize>() {
         Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(WorkerCount::Fixed(n)),
@@ -108,21 +107,20 @@ impl PoolOverride {
     ///
     /// What the lesson's file says and no longer applies gives way: switching to a coroutine
     /// pool makes it one worker, switching away from threads drops `gil = true`, and a
-    /// worker count the file left to the old kind's default takes the new kind's. What the
-    /// override itself asks for must make sense.
+    /// worker count the file did not write takes the new kind's default. What the override
+    /// itself asks for must make sense.
     ///
     /// # Errors
-    /// An override that contradicts itself or the resulting kind: workers or `gil = true`
-    /// for a coroutine pool, `gil = true` for a process pool.
+    /// An override that contradicts the resulting kind: workers for a coroutine pool,
+    /// `gil = true` for anything but threads, `on_worker_death` for anything but processes.
     pub fn apply(&self, scenario: &Scenario) -> Result<Scenario, String> {
         let old = &scenario.pool;
         let kind = self.kind.unwrap_or(old.kind);
         let mut pool = PoolConfig { kind, ..old.clone() };
         if kind != old.kind {
-            if kind == PoolKind::Coroutine {
-                pool.workers = WorkerCount::Fixed(1);
-            } else if old.kind == PoolKind::Coroutine || old.workers == default_workers(old.kind) {
-                pool.workers = default_workers(kind);
+            if kind == PoolKind::Coroutine || old.kind == PoolKind::Coroutine || !old.workers_written {
+                pool.workers = WorkerCount::default_for(kind);
+                pool.workers_written = false;
             }
             if kind != PoolKind::Thread {
                 pool.gil = false;
@@ -136,6 +134,7 @@ impl PoolOverride {
                 ));
             }
             pool.workers = workers;
+            pool.workers_written = kind != PoolKind::Coroutine;
         }
         if let Some(gil) = self.gil {
             if gil && kind != PoolKind::Thread {
@@ -144,21 +143,18 @@ impl PoolOverride {
             pool.gil = gil;
         }
         if let Some(death) = self.on_worker_death {
+            if kind != PoolKind::Process {
+                return Err(format!(
+                    "on_worker_death={} applies to process pools only, not to a {kind} pool",
+                    death.as_str()
+                ));
+            }
             pool.on_worker_death = death;
         }
         if let Some(eager) = self.eager {
             pool.eager = eager;
         }
         Ok(Scenario { pool, ..scenario.clone() })
-    }
-}
-
-/// The worker count a scenario gets when its file says none.
-fn default_workers(kind: PoolKind) -> WorkerCount {
-    match kind {
-        PoolKind::Thread => WorkerCount::CpusPlus4,
-        PoolKind::Process => WorkerCount::Cpus,
-        PoolKind::Coroutine => WorkerCount::Fixed(1),
     }
 }
 
@@ -181,8 +177,7 @@ impl fmt::Display for PoolOverride {
             parts.push(format!("gil={gil}"));
         }
         if let Some(death) = self.on_worker_death {
-            let death = if death == WorkerDeath::Respawn { "respawn" } else { "break" };
-            parts.push(format!("on_worker_death={death}"));
+            parts.push(format!("on_worker_death={}", death.as_str()));
         }
         if let Some(eager) = self.eager {
             parts.push(format!("eager={eager}"));
@@ -198,12 +193,12 @@ mod tests {
 
     #[test]
     fn parses_pairs_and_says_what_is_wrong() {
-        let o: PoolOverride = "kind=process, workers=4 gil=false".parse().unwrap();
+        let o: PoolOverride = "kind=process, workers=4,gil=false".parse().unwrap();
         assert_eq!(o.kind, Some(PoolKind::Process));
         assert_eq!(o.workers, Some(WorkerCount::Fixed(4)));
         assert_eq!(o.gil, Some(false));
         assert_eq!(o.to_string(), "kind=process,workers=4,gil=false");
-        assert_eq!("workers=cpus+4".parse::<PoolOverride>().unwrap().workers, Some(WorkerCount::CpusPlus4));
+        assert_eq!("workers=cpus + 4".parse::<PoolOverride>().unwrap().workers, Some(WorkerCount::CpusPlus4));
         for (bad, says) in [
             ("kind=fiber", "expected thread, process or coroutine"),
             ("workers=0", "expected a count from 1"),
@@ -212,6 +207,7 @@ mod tests {
             ("colour=red", "unknown key \"colour\""),
             ("process", "is not key=value"),
             ("", "changes nothing"),
+            ("kind=thread,kind=process", "kind is given twice"),
         ] {
             let error = bad.parse::<PoolOverride>().unwrap_err();
             assert!(error.contains(says), "{bad:?}: {error}");
@@ -228,6 +224,10 @@ mod tests {
         assert!(scenario::python::preamble(&process).contains("ProcessPoolExecutor"));
         let coroutine = "kind=coroutine".parse::<PoolOverride>().unwrap().apply(&gil).unwrap();
         assert_eq!(coroutine.pool.workers, WorkerCount::Fixed(1));
+        let written = scenario::load("processes-cpu-bound").unwrap();
+        assert_eq!(written.pool.workers, WorkerCount::Cpus, "the file says workers = \"cpus\"");
+        let threads = "kind=thread".parse::<PoolOverride>().unwrap().apply(&written).unwrap();
+        assert_eq!(threads.pool.workers, WorkerCount::Cpus, "a count the file wrote stays");
         let back = "kind=thread".parse::<PoolOverride>().unwrap().apply(&coroutine).unwrap();
         assert_eq!(back.pool.workers, WorkerCount::CpusPlus4, "the thread pool's default count");
         assert_eq!(back.steps, gil.steps, "the program is the same");
@@ -238,6 +238,8 @@ mod tests {
         let lesson = scenario::load("pool-basics").unwrap();
         let gil_on_processes = "kind=process,gil=true".parse::<PoolOverride>().unwrap().apply(&lesson);
         assert!(gil_on_processes.unwrap_err().contains("thread pools only"));
+        let respawning_threads = "kind=thread,on_worker_death=respawn".parse::<PoolOverride>().unwrap().apply(&lesson);
+        assert!(respawning_threads.unwrap_err().contains("process pools only"));
         let wide_loop = "kind=coroutine,workers=3".parse::<PoolOverride>().unwrap().apply(&lesson);
         assert!(wide_loop.unwrap_err().contains("exactly one worker"));
         let sized = PoolOverride::workers(5).apply(&lesson).unwrap();

@@ -19,11 +19,12 @@ use crate::trace::{Model, Summary, TraceKind};
 /// The run could not start (a bad speed, a pool that could not be built).
 pub fn measure(scenario: &Scenario, options: &RunOptions) -> Result<Summary, RunError> {
     let never = AtomicBool::new(false);
-    Ok(measure_unless(scenario, options, &never)?.expect("never stopped"))
+    Ok(measure_unless(scenario, options, &never)?.unwrap_or_default())
 }
 
 /// [`measure`], stopped early once `stop` is set: the run is aborted (its pool terminated)
-/// and `None` returned without waiting for its main program.
+/// and `None` returned without waiting for its main program. (A [`measure`] never stopped
+/// gives a summary.)
 ///
 /// # Errors
 /// The run could not start.
@@ -44,7 +45,8 @@ pub fn measure_unless(
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
+            // The run's stream ended without its `end` (its main program died): what it did.
+            Err(RecvTimeoutError::Disconnected) => return Ok(Some(Summary::of(&model).in_lesson_time(model.speed))),
         }
     }
     run.abort();
@@ -97,19 +99,36 @@ impl Sweep {
         Ok(sweep)
     }
 
-    /// The point with the shortest makespan.
-    pub fn fastest(&self) -> Option<&SweepPoint> {
-        self.points.iter().min_by_key(|p| (p.summary.makespan_us, p.workers))
+    /// The points that ran the most tasks: a size whose pool broke (or whose tasks were
+    /// cancelled) did less work, and its time says nothing about its speed.
+    pub fn complete(&self) -> impl Iterator<Item = &SweepPoint> {
+        let most = self.points.iter().map(SweepPoint::ran).max().unwrap_or(0);
+        self.points.iter().filter(move |p| p.ran() == most)
     }
 
-    /// The smallest pool whose makespan is within [`KNEE_WITHIN`] of the fastest: beyond it,
-    /// more workers buy little.
+    /// The sizes left out of [`Sweep::complete`].
+    pub fn incomplete(&self) -> Vec<usize> {
+        let most = self.points.iter().map(SweepPoint::ran).max().unwrap_or(0);
+        self.points.iter().filter(|p| p.ran() < most).map(|p| p.workers).collect()
+    }
+
+    /// Of the complete points, the one with the shortest makespan.
+    pub fn fastest(&self) -> Option<&SweepPoint> {
+        self.complete().min_by_key(|p| (p.summary.makespan_us, p.workers))
+    }
+
+    /// Of the complete points, the smallest pool whose makespan is within [`KNEE_WITHIN`] of
+    /// the fastest: beyond it, more workers buy little.
     pub fn knee(&self) -> Option<&SweepPoint> {
         let best = self.fastest()?.summary.makespan_us as f64;
-        self.points
-            .iter()
-            .filter(|p| p.summary.makespan_us as f64 <= best * (1.0 + KNEE_WITHIN))
-            .min_by_key(|p| p.workers)
+        self.complete().filter(|p| p.summary.makespan_us as f64 <= best * (1.0 + KNEE_WITHIN)).min_by_key(|p| p.workers)
+    }
+}
+
+impl SweepPoint {
+    /// Tasks that ran to an end on a worker, returning or raising.
+    pub fn ran(&self) -> usize {
+        self.summary.ok + self.summary.failed
     }
 }
 
@@ -139,21 +158,7 @@ mod tests {
     use super::*;
 
     fn point(workers: usize, makespan_ms: u64) -> SweepPoint {
-        let summary = Summary {
-            makespan_us: makespan_ms * 1000,
-            tasks: 0,
-            ok: 0,
-            failed: 0,
-            not_run: 0,
-            throughput: 0.0,
-            mean_wait_us: 0.0,
-            mean_run_us: 0.0,
-            utilisation: 0.0,
-            serial_us: 0,
-            speedup: 0.0,
-            workers,
-            max_queue: 0,
-        };
+        let summary = Summary { makespan_us: makespan_ms * 1000, ok: 4, workers, ..Summary::default() };
         SweepPoint { workers, summary }
     }
 
@@ -165,5 +170,15 @@ mod tests {
         let flat = Sweep { points: vec![point(1, 100), point(2, 100)] };
         assert_eq!(flat.knee().map(|p| p.workers), Some(1));
         assert_eq!(Sweep::default().knee(), None);
+    }
+
+    #[test]
+    fn a_size_that_ran_fewer_tasks_is_not_the_fastest() {
+        let mut broke = point(1, 300);
+        broke.summary.ok = 1;
+        let sweep = Sweep { points: vec![broke, point(2, 2000), point(4, 1000)] };
+        assert_eq!(sweep.fastest().map(|p| p.workers), Some(4));
+        assert_eq!(sweep.knee().map(|p| p.workers), Some(4));
+        assert_eq!(sweep.incomplete(), [1]);
     }
 }

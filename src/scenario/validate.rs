@@ -102,14 +102,14 @@ impl Checker<'_> {
             gil: false,
             on_worker_death: WorkerDeath::Break,
             eager: false,
+            workers_written: false,
         };
         let Some(raw) = raw else { return config };
         if let Some(kind) = &raw.kind {
-            config.kind = match kind.get_ref().as_str() {
-                "thread" => PoolKind::Thread,
-                "process" => PoolKind::Process,
-                "coroutine" => PoolKind::Coroutine,
-                other => {
+            config.kind = match PoolKind::named(kind.get_ref()) {
+                Some(kind) => kind,
+                None => {
+                    let other = kind.get_ref();
                     self.error(
                         span(kind),
                         "pool.kind",
@@ -129,10 +129,9 @@ impl Checker<'_> {
                 WorkerCount::Fixed(1)
             }
             Some(workers) => self.workers(workers, "pool.workers").unwrap_or(WorkerCount::Fixed(1)),
-            None if config.kind == PoolKind::Coroutine => WorkerCount::Fixed(1),
-            None if config.kind == PoolKind::Thread => WorkerCount::CpusPlus4,
-            None => WorkerCount::Cpus,
+            None => WorkerCount::default_for(config.kind),
         };
+        config.workers_written = raw.workers.is_some() && config.kind != PoolKind::Coroutine;
         if let Some(gil) = &raw.gil {
             config.gil = *gil.get_ref();
             if config.gil && config.kind != PoolKind::Thread {
@@ -144,10 +143,10 @@ impl Checker<'_> {
             }
         }
         if let Some(death) = &raw.on_worker_death {
-            config.on_worker_death = match death.get_ref().as_str() {
-                "break" => WorkerDeath::Break,
-                "respawn" => WorkerDeath::Respawn,
-                other => {
+            config.on_worker_death = match WorkerDeath::named(death.get_ref()) {
+                Some(death) => death,
+                None => {
+                    let other = death.get_ref();
                     self.error(
                         span(death),
                         "pool.on_worker_death",
@@ -172,10 +171,9 @@ impl Checker<'_> {
                 None
             }
             RawWorkers::Count(n) => Some(WorkerCount::Fixed(*n as usize)),
-            RawWorkers::Named(s) => match s.replace(' ', "").as_str() {
-                "cpus" => Some(WorkerCount::Cpus),
-                "cpus+4" => Some(WorkerCount::CpusPlus4),
-                _ => {
+            RawWorkers::Named(s) => match WorkerCount::named(s) {
+                Some(count) => Some(count),
+                None => {
                     self.error(
                         span(raw),
                         field,

@@ -6,7 +6,7 @@ use std::fmt;
 use super::model::Model;
 
 /// The numbers of a run (so far).
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Summary {
     /// Start of the run to its end (or to now).
     pub makespan_us: u64,

@@ -221,11 +221,7 @@ impl App {
                 (s, lesson)
             })
             .collect();
-        let ui = UiState {
-            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-            speed: options.speed,
-            ..UiState::default()
-        };
+        let ui = UiState { color: super::color_allowed(), speed: options.speed, ..UiState::default() };
         App {
             lessons,
             options,
@@ -426,9 +422,7 @@ impl App {
             self.ui.picked = self.ui.picked.saturating_add_signed(rows.signum()).min(n);
             return true;
         }
-        // Lanes and code scroll from the top; futures, results and the log from the bottom.
-        let down_is_more = matches!(self.ui.focus, Panel::Lanes | Panel::Code);
-        self.ui.scroll_by(if down_is_more { rows } else { -rows });
+        self.ui.scroll_by(if self.ui.focus.scrolls_down() { rows } else { -rows });
         true
     }
 
@@ -622,8 +616,7 @@ impl App {
         if let Some(mut session) = self.session.take()
             && let Some(run) = session.run.take()
         {
-            run.abort();
-            let _ = std::thread::Builder::new().name("ui-reaper".into()).spawn(move || run.join());
+            stop_detached(run);
         }
         if let Ok(mut watched) = self.watched.lock() {
             watched.clear();
@@ -639,6 +632,12 @@ impl App {
             stop_and_wait(run);
         }
     }
+}
+
+/// Stops a run without waiting for it: a reaper thread joins it.
+pub(super) fn stop_detached(run: Run) {
+    run.abort();
+    let _ = std::thread::Builder::new().name("ui-reaper".into()).spawn(move || run.join());
 }
 
 /// Stops a run and waits a little (3 s at most) for its workers to go, so no worker process

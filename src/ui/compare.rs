@@ -27,7 +27,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::app::{FPS, Msg, spawn_producers, spawn_terminal_producers, stop_and_wait};
+use super::app::{FPS, Msg, spawn_producers, spawn_terminal_producers, stop_and_wait, stop_detached};
 use super::state::{UiState, short_us};
 use super::terminal::TerminalGuard;
 use super::view::{Lesson, View};
@@ -64,8 +64,7 @@ impl Side {
 
     fn stop(&mut self) {
         if let Some(run) = self.run.take() {
-            run.abort();
-            let _ = std::thread::Builder::new().name("ui-reaper".into()).spawn(move || run.join());
+            stop_detached(run);
         }
     }
 }
@@ -87,11 +86,7 @@ pub fn run(sides: [Side; 2], options: RunOptions) -> std::io::Result<()> {
     let mut screen = Compare {
         sides,
         options,
-        ui: UiState {
-            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-            comparing: true,
-            ..UiState::default()
-        },
+        ui: UiState { color: super::color_allowed(), comparing: true, ..UiState::default() },
         generation: 0,
         tx,
         watched: Arc::new(Mutex::new(Vec::new())),
@@ -219,6 +214,10 @@ impl Compare {
                     KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
                     KeyCode::Char(' ') => self.pause(!self.ui.paused),
                     KeyCode::Char('r') => self.start()?,
+                    // Both halves scroll together: the same panel, the same rows.
+                    KeyCode::Tab => self.ui.focus = self.ui.focus.next(),
+                    KeyCode::Up => self.ui.scroll_by(if self.ui.focus.scrolls_down() { -1 } else { 1 }),
+                    KeyCode::Down => self.ui.scroll_by(if self.ui.focus.scrolls_down() { 1 } else { -1 }),
                     _ => return Ok(false),
                 }
                 true
@@ -281,6 +280,8 @@ pub fn render(sides: &[Side; 2], ui: &UiState, frame: &mut Frame) {
         Span::raw(format!(" {pause}  ")),
         Span::styled(" r ", key),
         Span::raw(" run both again  "),
+        Span::styled(" tab ↑↓ ", key),
+        Span::raw(" scroll  "),
         Span::styled(" q ", key),
         Span::raw(" quit   "),
         Span::styled(
@@ -309,7 +310,13 @@ fn verdict_line(sides: &[Side; 2], ui: &UiState) -> Line<'static> {
         spans.push(Span::raw("   "));
     }
     let (a, b) = (sides[0].view.model.makespan_us, sides[1].view.model.makespan_us);
+    let ran = |side: &Side| (side.view.model.totals.ran, side.view.model.submitted());
+    let ((ran_a, of_a), (ran_b, of_b)) = (ran(&sides[0]), ran(&sides[1]));
     let verdict = match (a, b) {
+        // A broken pool or cancelled work: less done is not faster.
+        (Some(_), Some(_)) if (ran_a, of_a) != (ran_b, of_b) => {
+            format!("A ran {ran_a} of {of_a} tasks, B {ran_b} of {of_b}: not like for like")
+        }
         (Some(a), Some(b)) if a.abs_diff(b) * 100 <= a.max(b) => "A and B take the same time".to_string(),
         (Some(a), Some(b)) if b < a => format!("B is {:.2}× faster", a as f64 / b.max(1) as f64),
         (Some(a), Some(b)) => format!("A is {:.2}× faster", b as f64 / a.max(1) as f64),
@@ -357,6 +364,11 @@ mod tests {
         assert!(text.contains("B is 4.00× faster"), "{text}");
         assert!(text.contains("A · workers=2") && text.contains("B · workers=8"));
         assert!(text.contains("thread pool, 2 workers") && text.contains("thread pool, 8 workers"), "{text}");
+        // A side that ran fewer tasks is not "faster".
+        sides[1].view.apply(&serde_json::from_str(r#"{"t":5,"ev":"submit","task":8,"label":"extra"}"#).unwrap());
+        terminal.draw(|f| render(&sides, &ui, f)).unwrap();
+        let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+        assert!(text.contains("A ran 8 of 8 tasks, B 8 of 9: not like for like"), "{text}");
         for (w, h) in [(1, 1), (20, 5), (80, 24)] {
             let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
             terminal.draw(|f| render(&sides, &ui, f)).unwrap();

@@ -132,6 +132,11 @@ fn render_side(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     cpu::render(view, ui, frame, cpu_area);
 }
 
+/// Colours are allowed: `NO_COLOR` is unset or empty (no-color.org).
+pub fn color_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// `area` without its first column: a gutter between side-by-side panels.
 fn gap(area: Rect) -> Rect {
     if area.width > 1 { Rect { x: area.x + 1, width: area.width - 1, ..area } } else { area }

@@ -28,6 +28,12 @@ impl Panel {
         Panel::ALL.iter().position(|p| *p == self).unwrap_or(0)
     }
 
+    /// Lanes and code scroll from the top (down shows more); futures, results and the log
+    /// from the bottom.
+    pub fn scrolls_down(self) -> bool {
+        matches!(self, Panel::Lanes | Panel::Code)
+    }
+
     /// The next panel in tab order.
     pub fn next(self) -> Panel {
         Panel::ALL[(self.index() + 1) % Panel::ALL.len()]

@@ -21,7 +21,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, Paragraph, Wrap};
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, Paragraph};
 
 use crate::scenario::Sweep;
 
@@ -32,6 +32,8 @@ pub struct SweepScreen {
     pub title: String,
     /// The pool, the sizes and the clock, in one line.
     pub setting: String,
+    /// A line that must not be missed (the lesson resizes its own pool).
+    pub note: Option<String>,
     /// Every size asked for, in order.
     pub sizes: Vec<usize>,
     /// The points measured so far.
@@ -55,6 +57,7 @@ impl SweepScreen {
         let done = self.sweep.points.len();
         match self.sizes.get(done) {
             _ if self.done => format!("{done}/{} done", self.sizes.len()),
+            Some(1) => format!("{done}/{} done, running 1 worker…", self.sizes.len()),
             Some(next) => format!("{done}/{} done, running {next} workers…", self.sizes.len()),
             None => format!("{done}/{} done", self.sizes.len()),
         }
@@ -64,9 +67,13 @@ impl SweepScreen {
 /// Draws the sweep screen; nothing panics at any size.
 pub fn render(screen: &SweepScreen, frame: &mut Frame) {
     let area = frame.area();
-    let table_h = (screen.table.len() as u16 + screen.reading.len() as u16 + 2).min(area.height / 2);
-    let [head, charts, table, foot] = Layout::vertical([
+    let note_h = u16::from(screen.note.is_some());
+    // The table takes what it needs, leaving the charts 8 rows at least.
+    let wanted = screen.table.len() as u16 + screen.reading.len() as u16 + 2;
+    let table_h = wanted.min(area.height.saturating_sub(2 + note_h + 8)).max(area.height.min(5) / 2);
+    let [head, note, charts, table, foot] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(note_h),
         Constraint::Min(0),
         Constraint::Length(table_h),
         Constraint::Length(1),
@@ -78,15 +85,34 @@ pub fn render(screen: &SweepScreen, frame: &mut Frame) {
         Span::raw(format!("{} · {}", screen.title, screen.setting)),
     ]);
     frame.render_widget(Paragraph::new(title), head);
+    if let Some(text) = &screen.note {
+        frame.render_widget(Paragraph::new(Line::styled(text.clone(), screen.fg(Color::Yellow))), note);
+    }
     let [left, right] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(charts);
     render_makespan(screen, frame, left);
     render_speedup(screen, frame, right);
-    let mut lines: Vec<Line> = screen.table.iter().map(|l| Line::raw(l.clone())).collect();
-    lines.extend(screen.reading.iter().map(|l| Line::styled(l.clone(), screen.fg(Color::Cyan))));
-    let block = Block::bordered().title(" Table, in lesson time ");
-    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), table);
+    render_table(screen, frame, table);
     let keys = if screen.done { " q  quit" } else { " q  stop the sweep and quit" };
     frame.render_widget(Paragraph::new(Line::styled(keys, screen.fg(Color::DarkGray))), foot);
+}
+
+/// The column heads, as many of the latest rows as fit, and the reading.
+fn render_table(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
+    let inner = area.height.saturating_sub(2) as usize;
+    let (head, rows) = screen.table.split_first().map_or((None, &[][..]), |(h, r)| (Some(h), r));
+    let room = inner.saturating_sub(usize::from(head.is_some()) + screen.reading.len());
+    let hidden = rows.len().saturating_sub(room);
+    let mut lines: Vec<Line> = head.map(|h| Line::raw(h.clone())).into_iter().collect();
+    if hidden > 0 {
+        // The latest sizes stay in view; the first ones give way, and say so.
+        lines.push(Line::styled(format!("  … {} smaller sizes above", hidden + 1), screen.fg(Color::DarkGray)));
+        lines.extend(rows.iter().skip(hidden + 1).map(|l| Line::raw(l.clone())));
+    } else {
+        lines.extend(rows.iter().map(|l| Line::raw(l.clone())));
+    }
+    lines.extend(screen.reading.iter().map(|l| Line::styled(l.clone(), screen.fg(Color::Cyan))));
+    let block = Block::bordered().title(" Table, in lesson time ");
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 /// A legend may take up to half a chart's width and height.
@@ -162,21 +188,8 @@ mod tests {
     use crate::trace::Summary;
 
     fn point(workers: usize, makespan_us: u64) -> SweepPoint {
-        let summary = Summary {
-            makespan_us,
-            tasks: 8,
-            ok: 8,
-            failed: 0,
-            not_run: 0,
-            throughput: 1.0,
-            mean_wait_us: 0.0,
-            mean_run_us: 1e6,
-            utilisation: 1.0,
-            serial_us: 8_000_000,
-            speedup: 8e6 / makespan_us as f64,
-            workers,
-            max_queue: 8,
-        };
+        let speedup = 8e6 / makespan_us as f64;
+        let summary = Summary { makespan_us, tasks: 8, ok: 8, speedup, workers, ..Summary::default() };
         SweepPoint { workers, summary }
     }
 
@@ -184,6 +197,7 @@ mod tests {
         SweepScreen {
             title: "Pool sizing".into(),
             setting: "thread pool · sizes 1..4 · SIM time".into(),
+            note: Some("Note: the lesson resizes its pool at step 3".into()),
             sizes: vec![1, 2, 3, 4],
             sweep: Sweep { points: vec![point(1, 8_000_000), point(2, 4_000_000)] },
             table: vec!["workers  makespan".into(), "      1   8.000 s".into(), "      2   4.000 s".into()],
@@ -199,12 +213,23 @@ mod tests {
         terminal.draw(|f| render(&screen(false), f)).unwrap();
         let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
         assert!(text.contains("Sweep 2/4 done, running 3 workers"), "{text}");
+        assert!(text.contains("Note: the lesson resizes its pool at step 3"), "its own line: {text}");
         assert!(text.contains("Makespan (s) by workers"));
         assert!(text.contains("Speed-up (serial sum ÷ makespan)"));
         assert!(text.contains("8.000 s"));
         terminal.draw(|f| render(&screen(true), f)).unwrap();
         let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
         assert!(text.contains("Fastest: 2 workers"), "{text}");
+        let mut many = screen(true);
+        many.table = std::iter::once("workers".to_string()).chain((1..=16).map(|n| format!("row {n}"))).collect();
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+        terminal.draw(|f| render(&many, f)).unwrap();
+        let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+        assert!(
+            text.contains("row 16") && text.contains("Fastest: 2 workers"),
+            "the latest rows and the reading: {text}"
+        );
+        assert!(text.contains("smaller sizes above"), "{text}");
         for (w, h) in [(1, 1), (10, 3), (40, 12), (200, 60)] {
             let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
             terminal.draw(|f| render(&screen(true), f)).unwrap();
