@@ -210,7 +210,7 @@ fn sweep_stops_on_sigterm_and_prints_what_it_measured() {
     }
     // Real time: 1 + 2 + 4 seconds of lesson at speed 2 — SIGTERM lands while it runs.
     let tmux = start("sweep-term", "sweep threads-io-bound --workers 1,2,4 --speed 2", "30");
-    tmux.wait_for("running 1 workers");
+    tmux.wait_for("running 1 worker…");
     let sweep_pid = tmux.program_pid();
     assert!(Command::new("kill").args(["-TERM", &sweep_pid]).status().unwrap().success());
     let after = tmux.wait_for("STTY-END");
