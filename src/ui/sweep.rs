@@ -21,7 +21,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, Paragraph};
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, Paragraph, Wrap};
 
 use crate::scenario::Sweep;
 
@@ -67,10 +67,15 @@ impl SweepScreen {
 /// Draws the sweep screen; nothing panics at any size.
 pub fn render(screen: &SweepScreen, frame: &mut Frame) {
     let area = frame.area();
-    let note_h = u16::from(screen.note.is_some());
-    // The table takes what it needs, leaving the charts 8 rows at least.
+    let note_h = match &screen.note {
+        Some(note) => (note.chars().count() as u16).div_ceil(area.width.max(1)).min(2),
+        None => 0,
+    };
+    // The charts come first: the table takes what it needs up to half of what is left, and
+    // shows its latest rows when that is not all of them.
     let wanted = screen.table.len() as u16 + screen.reading.len() as u16 + 2;
-    let table_h = wanted.min(area.height.saturating_sub(2 + note_h + 8)).max(area.height.min(5) / 2);
+    let left = area.height.saturating_sub(2 + note_h);
+    let table_h = wanted.min(left / 2).max(left.min(6));
     let [head, note, charts, table, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(note_h),
@@ -86,7 +91,8 @@ pub fn render(screen: &SweepScreen, frame: &mut Frame) {
     ]);
     frame.render_widget(Paragraph::new(title), head);
     if let Some(text) = &screen.note {
-        frame.render_widget(Paragraph::new(Line::styled(text.clone(), screen.fg(Color::Yellow))), note);
+        let text = Paragraph::new(Line::styled(text.clone(), screen.fg(Color::Yellow))).wrap(Wrap { trim: true });
+        frame.render_widget(text, note);
     }
     let [left, right] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(charts);
     render_makespan(screen, frame, left);
