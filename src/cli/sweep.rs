@@ -143,7 +143,14 @@ pub fn setting(scenario: &Scenario, sizes: &[usize], timing: &Timing) -> String 
         if scenario.pool.gil { " with a GIL" } else { "" },
         size_list(sizes),
         timing.clock_name(),
-        if timing.speed == 1.0 { String::new() } else { format!(" · speed ×{}, times in lesson time", timing.speed) }
+        match (timing.speed == 1.0, timing.virtual_time) {
+            (true, _) => String::new(),
+            (false, true) => format!(" · speed ×{}, times in lesson time", timing.speed),
+            (false, false) => format!(
+                " · speed ×{}, times in lesson time (fixed costs such as starting processes grow with it)",
+                timing.speed
+            ),
+        }
     )
 }
 
