@@ -102,3 +102,45 @@ fn a_task_that_crashes_a_thread_worker_is_reported_once_and_not_as_a_panic() {
     assert!(!stderr.contains("panicked at"), "{stderr}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("raised \"panicked: the task crashed\""));
 }
+
+#[test]
+fn a_recorded_comparison_replays_to_both_runs_and_the_verdict_and_repeats_to_the_byte() {
+    let dir = std::env::temp_dir().join(format!("poolscope-compare-cast-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let record = |name: &str| {
+        let cast = dir.join(name);
+        let output = Command::new(env!("CARGO_BIN_EXE_poolscope"))
+            .args(["compare", "threads-cpu-gil", "--a", "kind=thread", "--b", "kind=process", "--virtual-time"])
+            .args(["--cores", "4", "--size", "120x48", "--record"])
+            .arg(&cast)
+            .output()
+            .expect("poolscope runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(String::from_utf8_lossy(&output.stdout).contains("makespan"), "the table is printed too");
+        std::fs::read(&cast).expect("the cast was written")
+    };
+    let first = record("one.cast");
+    assert_eq!(first, record("two.cast"), "on simulated time, a recorded comparison repeats to the byte");
+
+    let text = String::from_utf8(first).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON lines")).collect();
+    assert_eq!((lines[0]["width"].as_u64(), lines[0]["height"].as_u64()), (Some(120), Some(48)));
+    let mut screen = vt100::Parser::new(48, 120, 0);
+    let mut markers = Vec::new();
+    for event in &lines[1..] {
+        match event[1].as_str().unwrap() {
+            "o" => screen.process(event[2].as_str().unwrap().as_bytes()),
+            "m" => markers.push(event[2].as_str().unwrap().to_string()),
+            other => panic!("unexpected event code {other}"),
+        }
+    }
+    assert!(markers.contains(&"A step 1: submit".to_string()) && markers.contains(&"B step 1: submit".to_string()));
+    let end = screen.screen().contents();
+    assert!(
+        end.contains("A done in 2s") && end.contains("B done in 500ms") && end.contains("B is 4.00× faster"),
+        "{end}"
+    );
+    assert!(end.contains("A · kind=thread") && end.contains("B · kind=process"), "{end}");
+    assert!(end.contains("w3 1004"), "B's lanes show its worker processes:\n{end}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

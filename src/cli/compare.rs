@@ -2,13 +2,18 @@
 //! same seed. On a terminal both run live on one screen, A above B; `--headless` (or a pipe)
 //! runs A, then B, each alone on the machine, and prints their numbers side by side.
 
+use std::fs::File;
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use poolscope::pool::PoolKind;
-use poolscope::scenario::{self, PoolOverride, Scenario, WorkerCount, measure};
-use poolscope::trace::{Summary, human_us};
+use poolscope::scenario::{self, PoolOverride, Run, Scenario, WorkerCount};
+use poolscope::trace::{Model, Summary, TraceEvent, human_us};
+use poolscope::ui::color_allowed;
 use poolscope::ui::compare::{self, Side};
+use poolscope::ui::record::CastRecorder;
+use poolscope::ui::view::Lesson;
 
 use super::fail;
 use super::timing::Timing;
@@ -31,6 +36,13 @@ pub struct CompareArgs {
     /// Print both runs' numbers as one JSON object `{"a": …, "b": …}`.
     #[arg(long)]
     pub json: bool,
+    /// Record the comparison, A above B, as an asciicast v2 file (no terminal needed; runs
+    /// headless). A ran, then B, each alone; the recording shows them on one clock.
+    #[arg(long, value_name = "FILE.cast")]
+    pub record: Option<PathBuf>,
+    /// The recording's terminal size, WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH", default_value = "120x48", value_parser = super::run::parse_size)]
+    pub size: (u16, u16),
     #[command(flatten)]
     pub timing: Timing,
 }
@@ -56,7 +68,7 @@ pub fn main(args: &CompareArgs) -> ExitCode {
         }
     }
     let [(a_label, a), (b_label, b)] = <[_; 2]>::try_from(sides).expect("two sides");
-    if !args.headless && !args.json && super::tty() {
+    if !args.headless && !args.json && args.record.is_none() && super::tty() {
         let options = args.timing.options(true);
         return match compare::run([Side::new(a_label, a), Side::new(b_label, b)], options) {
             Ok(()) => ExitCode::SUCCESS,
@@ -65,13 +77,27 @@ pub fn main(args: &CompareArgs) -> ExitCode {
     }
     let options = args.timing.options(false);
     let cores = args.timing.cores();
-    let mut summaries = Vec::new();
+    // A, then B: each alone on the machine.
+    let mut runs = Vec::new();
     for scenario in [&a, &b] {
-        match measure(scenario, &options) {
-            Ok(summary) => summaries.push(summary),
+        match Run::start(scenario, &options) {
+            Ok(run) => runs.push(run.collect_to_end()),
             Err(e) => return fail(1, &e.to_string()),
         }
     }
+    if let Some(path) = &args.record
+        && let Err(e) = record(path, args, [(&a_label, &a, &runs[0]), (&b_label, &b, &runs[1])])
+    {
+        return fail(1, &format!("cannot write the recording {}: {e}", path.display()));
+    }
+    let summaries: Vec<Summary> = runs
+        .iter()
+        .map(|events| {
+            let mut model = Model::new();
+            events.iter().for_each(|event| model.apply(event));
+            Summary::of(&model).in_lesson_time(model.speed)
+        })
+        .collect();
     let mut out = io::stdout().lock();
     let written = if args.json {
         let json = serde_json::json!({
@@ -113,6 +139,27 @@ pub fn main(args: &CompareArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(1, &format!("cannot write to stdout: {e}")),
     }
+}
+
+/// Draws the two runs, A above B, into an asciicast: their events merged on one clock.
+fn record(path: &Path, args: &CompareArgs, sides: [(&String, &Scenario, &Vec<TraceEvent>); 2]) -> io::Result<()> {
+    let file = io::BufWriter::new(File::create(path)?);
+    let labels = sides.map(|(label, scenario, _)| (label.clone(), Lesson::of(scenario)));
+    let mut recorder = CastRecorder::comparing(file, labels, args.size, args.timing.speed, color_allowed())?;
+    let [(_, _, a), (_, _, b)] = sides;
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    loop {
+        // The earlier event next; at the same moment, A's first.
+        let side = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => usize::from(y.t < x.t),
+            (Some(_), None) => 0,
+            (None, Some(_)) => 1,
+            (None, None) => break,
+        };
+        let event = if side == 0 { a.next() } else { b.next() }.expect("peeked");
+        recorder.event_of(side, event)?;
+    }
+    recorder.finish()?.flush()
 }
 
 /// `A · kind=thread`, or `A · as written` when the side changes nothing.

@@ -226,7 +226,7 @@ fn header(scenario: &scenario::Scenario, pool: Option<&PoolOverride>, out: &mut 
 }
 
 /// `WIDTHxHEIGHT`, each from 1 to 1000.
-fn parse_size(text: &str) -> Result<(u16, u16), String> {
+pub(super) fn parse_size(text: &str) -> Result<(u16, u16), String> {
     let expected = || format!("{text:?} is not a size: expected WIDTHxHEIGHT, e.g. 100x30");
     let (w, h) = text.split_once(['x', 'X']).ok_or_else(expected)?;
     let (w, h): (u16, u16) = (w.trim().parse().map_err(|_| expected())?, h.trim().parse().map_err(|_| expected())?);

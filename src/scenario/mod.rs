@@ -44,7 +44,7 @@ pub use model::{
 };
 pub use pool_override::PoolOverride;
 pub use runner::{Run, RunError, RunOptions, TimeMode};
-pub use sweep::{Sweep, SweepPoint, measure};
+pub use sweep::{Sweep, SweepPoint, measure_unless};
 pub use validate::parse;
 
 /// Why a scenario could not be loaded.

@@ -1,4 +1,4 @@
-//! Sizing a pool: one scenario run at several worker counts ([`measure`] each), and the
+//! Sizing a pool: one scenario run at several worker counts ([`measure_unless`] each), and the
 //! reading an engineer wants from it ([`Sweep::knee`]: the smallest pool nearly as fast as the
 //! fastest).
 
@@ -13,18 +13,8 @@ use super::runner::{Run, RunError, RunOptions};
 use crate::trace::{Model, Summary, TraceKind};
 
 /// Runs `scenario` to its end and gives its numbers in lesson time (a run at `--speed F` is
-/// reported as the lesson would take at speed 1).
-///
-/// # Errors
-/// The run could not start (a bad speed, a pool that could not be built).
-pub fn measure(scenario: &Scenario, options: &RunOptions) -> Result<Summary, RunError> {
-    let never = AtomicBool::new(false);
-    Ok(measure_unless(scenario, options, &never)?.unwrap_or_default())
-}
-
-/// [`measure`], stopped early once `stop` is set: the run is aborted (its pool terminated)
-/// and `None` returned without waiting for its main program. (A [`measure`] never stopped
-/// gives a summary.)
+/// reported as the lesson would take at speed 1) — or, once `stop` is set, aborts the run
+/// (terminates its pool) and gives `None` without waiting for its main program.
 ///
 /// # Errors
 /// The run could not start.

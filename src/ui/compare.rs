@@ -164,7 +164,7 @@ impl Compare {
                 dirty |= self.handle(msg)?;
             }
             if dirty && !self.quit && last_draw.elapsed() >= frame {
-                terminal.draw(|f| render(&self.sides, &self.ui, f))?;
+                terminal.draw(|f| render(Pair::live(&self.sides), &self.ui, f))?;
                 last_draw = Instant::now();
                 dirty = false;
             }
@@ -256,63 +256,78 @@ impl Compare {
     }
 }
 
-/// Draws the comparison: the verdict line, A above, B below, the keys.
-pub fn render(sides: &[Side; 2], ui: &UiState, frame: &mut Frame) {
+/// What a comparison screen shows: each side's label and picture.
+#[derive(Clone, Copy, Debug)]
+pub struct Pair<'a> {
+    /// `A · kind=thread`, `B · kind=process`, each with its picture.
+    pub sides: [(&'a str, &'a View); 2],
+    /// Both run now, on this machine at once (live), rather than one after the other, each
+    /// alone (a recording).
+    pub together: bool,
+}
+
+impl<'a> Pair<'a> {
+    /// The pair of a live comparison.
+    pub fn live(sides: &'a [Side; 2]) -> Pair<'a> {
+        Pair { sides: [(&sides[0].label, &sides[0].view), (&sides[1].label, &sides[1].view)], together: true }
+    }
+}
+
+/// Draws the comparison: the verdict line, A above, B below, the keys (or, recorded, how the
+/// runs were made).
+pub fn render(pair: Pair<'_>, ui: &UiState, frame: &mut Frame) {
     let area = frame.area();
     let [verdict, top, bottom, foot] =
         Layout::vertical([Constraint::Length(1), Constraint::Fill(1), Constraint::Fill(1), Constraint::Length(1)])
             .areas(area);
-    frame.render_widget(Paragraph::new(verdict_line(sides, ui)), verdict);
+    frame.render_widget(Paragraph::new(verdict_line(pair, ui)), verdict);
     // One time scale for both: the slower run's lanes fill the width, the faster's stop short.
-    let ui = &UiState { axis_at_least_us: sides.iter().map(|s| s.view.now_us).max().unwrap_or(0), ..ui.clone() };
-    for (side, half) in sides.iter().zip([top, bottom]) {
-        let [label, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(half);
-        let title = format!("{} ", side.label);
-        let rule = "─".repeat((label.width as usize).saturating_sub(title.chars().count()));
+    let ui = &UiState { axis_at_least_us: pair.sides.iter().map(|(_, v)| v.now_us).max().unwrap_or(0), ..ui.clone() };
+    for ((label, view), half) in pair.sides.iter().zip([top, bottom]) {
+        let [label_area, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(half);
+        let title = format!("{label} ");
+        let rule = "─".repeat((label_area.width as usize).saturating_sub(title.chars().count()));
         let bold = Style::new().add_modifier(Modifier::BOLD);
-        frame.render_widget(Paragraph::new(Line::from(vec![Span::styled(title, bold), Span::raw(rule)])), label);
-        super::render_in(&side.view, ui, frame, body, false);
+        frame.render_widget(Paragraph::new(Line::from(vec![Span::styled(title, bold), Span::raw(rule)])), label_area);
+        super::render_in(view, ui, frame, body, false);
     }
-    let key = ui.paint(Style::new().fg(Color::Black).bg(Color::Gray), Style::new().add_modifier(Modifier::REVERSED));
-    let pause = if ui.paused { "resume both" } else { "pause both" };
-    let keys = Line::from(vec![
-        Span::styled(" space ", key),
-        Span::raw(format!(" {pause}  ")),
-        Span::styled(" r ", key),
-        Span::raw(" run both again  "),
-        Span::styled(" tab ↑↓ ", key),
-        Span::raw(" scroll  "),
-        Span::styled(" q ", key),
-        Span::raw(" quit   "),
-        Span::styled(
-            if sides[0].view.model.virtual_time {
-                "SIM time: each run has its own simulated cores"
-            } else {
-                "REAL time: A and B share this machine's cores; --virtual-time gives each its own"
-            },
-            ui.dim(),
-        ),
-    ]);
-    frame.render_widget(Paragraph::new(keys), foot);
+    let simulated = pair.sides[0].1.model.virtual_time;
+    let clock = match (simulated, pair.together) {
+        (true, _) => "SIM time: each run has its own simulated cores",
+        (false, true) => "REAL time: A and B share this machine's cores; --virtual-time gives each its own",
+        (false, false) => "REAL time: A ran, then B, each alone on the machine; shown on one clock",
+    };
+    let mut keys = Vec::new();
+    if pair.together {
+        let key =
+            ui.paint(Style::new().fg(Color::Black).bg(Color::Gray), Style::new().add_modifier(Modifier::REVERSED));
+        let pause = if ui.paused { "resume both" } else { "pause both" };
+        for (k, what) in [(" space ", pause), (" r ", "run both again"), (" tab ↑↓ ", "scroll"), (" q ", "quit")] {
+            keys.push(Span::styled(k, key));
+            keys.push(Span::raw(format!(" {what}  ")));
+        }
+        keys.push(Span::raw(" "));
+    }
+    keys.push(Span::styled(clock, ui.dim()));
+    frame.render_widget(Paragraph::new(Line::from(keys)), foot);
 }
 
-/// `A 2.00 s ■ · B running 1.3 s · …`, and once both ended, which was faster and by how much.
-fn verdict_line(sides: &[Side; 2], ui: &UiState) -> Line<'static> {
+/// `A done in 2s   B running, 1.3s`, and once both ended, which was faster and by how much.
+fn verdict_line(pair: Pair<'_>, ui: &UiState) -> Line<'static> {
     let mut spans = Vec::new();
-    for side in sides {
-        let model = &side.view.model;
-        let name = side.label.split(' ').next().unwrap_or("?").to_string();
-        let state = match model.makespan_us {
+    for (label, view) in pair.sides {
+        let name = label.split(' ').next().unwrap_or("?").to_string();
+        let state = match view.model.makespan_us {
             Some(m) => format!("{name} done in {}", short_us(m)),
-            None => format!("{name} running, {}", short_us(side.view.now_us)),
+            None => format!("{name} running, {}", short_us(view.now_us)),
         };
         spans.push(Span::styled(state, Style::new().add_modifier(Modifier::BOLD)));
         spans.push(Span::raw("   "));
     }
-    let (a, b) = (sides[0].view.model.makespan_us, sides[1].view.model.makespan_us);
-    let ran = |side: &Side| (side.view.model.totals.ran, side.view.model.submitted());
-    let ((ran_a, of_a), (ran_b, of_b)) = (ran(&sides[0]), ran(&sides[1]));
-    let verdict = match (a, b) {
+    let [(_, a), (_, b)] = pair.sides;
+    let ran = |view: &View| (view.model.totals.ran, view.model.submitted());
+    let ((ran_a, of_a), (ran_b, of_b)) = (ran(a), ran(b));
+    let verdict = match (a.model.makespan_us, b.model.makespan_us) {
         // A broken pool or cancelled work: less done is not faster.
         (Some(_), Some(_)) if (ran_a, of_a) != (ran_b, of_b) => {
             format!("A ran {ran_a} of {of_a} tasks, B {ran_b} of {of_b}: not like for like")
@@ -325,7 +340,7 @@ fn verdict_line(sides: &[Side; 2], ui: &UiState) -> Line<'static> {
         (None, None) => String::new(),
     };
     spans.push(Span::styled(verdict, ui.paint(Style::new().fg(Color::Green), Style::new())));
-    if !sides[0].view.model.virtual_time && !sides[0].view.model.pool.is_empty() {
+    if pair.together && !a.model.virtual_time && !a.model.pool.is_empty() {
         spans.push(Span::styled(" (run together, on shared cores)", ui.dim()));
     }
     Line::from(spans)
@@ -356,7 +371,7 @@ mod tests {
         }
         let ui = UiState { color: false, comparing: true, ..UiState::default() };
         let mut terminal = Terminal::new(TestBackend::new(120, 48)).unwrap();
-        terminal.draw(|f| render(&sides, &ui, f)).unwrap();
+        terminal.draw(|f| render(Pair::live(&sides), &ui, f)).unwrap();
         let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
         assert!(text.contains("A done in 4s"), "{text}");
         assert!(text.contains("B done in 1s"), "{text}");
@@ -366,12 +381,12 @@ mod tests {
         assert!(text.contains("thread pool, 2 workers") && text.contains("thread pool, 8 workers"), "{text}");
         // A side that ran fewer tasks is not "faster".
         sides[1].view.apply(&serde_json::from_str(r#"{"t":5,"ev":"submit","task":8,"label":"extra"}"#).unwrap());
-        terminal.draw(|f| render(&sides, &ui, f)).unwrap();
+        terminal.draw(|f| render(Pair::live(&sides), &ui, f)).unwrap();
         let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
         assert!(text.contains("A ran 8 of 8 tasks, B 8 of 9: not like for like"), "{text}");
         for (w, h) in [(1, 1), (20, 5), (80, 24)] {
             let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-            terminal.draw(|f| render(&sides, &ui, f)).unwrap();
+            terminal.draw(|f| render(Pair::live(&sides), &ui, f)).unwrap();
         }
     }
 }

@@ -4,6 +4,9 @@
 //!
 //! Frames are taken on the run's clock in lesson time (real time × speed), every
 //! [`FRAME_US`] and at every step, so a cast plays back at the lesson's own pace.
+//!
+//! Two runs compared (`poolscope compare --record`) are drawn as the live comparison draws
+//! them, A above B, from their events merged on one clock.
 
 use std::io::{self, Write};
 
@@ -12,19 +15,27 @@ use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 use serde_json::json;
 
+use super::compare::Pair;
 use super::{Lesson, UiState, View, render};
 use crate::trace::{TraceEvent, TraceKind};
 
 /// Lesson time between two frames when nothing else asks for one (10 frames a second).
 pub const FRAME_US: u64 = 100_000;
 
-/// Writes an asciicast v2 recording of a run, fed its events in order.
+/// What a recording draws: one lesson screen, or two runs compared (A above B).
+enum Picture {
+    One(View),
+    Two([(String, View); 2]),
+}
+
+/// Writes an asciicast v2 recording of a run (or of two runs compared), fed its events in
+/// time order.
 pub struct CastRecorder<W: Write> {
     out: W,
     terminal: Terminal<CrosstermBackend<Captured>>,
     /// What the terminal wrote since the last frame.
     captured: Captured,
-    view: View,
+    picture: Picture,
     ui: UiState,
     /// Lesson time per µs of the run's clock.
     speed: f64,
@@ -44,12 +55,44 @@ impl<W: Write> CastRecorder<W> {
     ///
     /// # Errors
     /// When `out` fails.
-    pub fn new(mut out: W, lesson: Lesson, width: u16, height: u16, speed: f64, color: bool) -> io::Result<Self> {
+    pub fn new(out: W, lesson: Lesson, width: u16, height: u16, speed: f64, color: bool) -> io::Result<Self> {
+        let title = format!("poolscope: {}", lesson.title);
+        Self::start(out, &title, Picture::One(View::new(lesson)), (width, height), speed, color)
+    }
+
+    /// Starts a recording of two runs of `lesson` compared, A above B, each side labelled
+    /// (`A · kind=thread`); feed it with [`CastRecorder::event_of`].
+    ///
+    /// # Errors
+    /// When `out` fails.
+    pub fn comparing(
+        out: W,
+        labels: [(String, Lesson); 2],
+        size: (u16, u16),
+        speed: f64,
+        color: bool,
+    ) -> io::Result<Self> {
+        let [(a, lesson_a), (b, lesson_b)] = labels;
+        let title = format!("poolscope: {} · {a} vs {b}", lesson_a.title);
+        let picture = Picture::Two([(a, View::new(lesson_a)), (b, View::new(lesson_b))]);
+        let mut recorder = Self::start(out, &title, picture, size, speed, color)?;
+        recorder.ui.comparing = true;
+        Ok(recorder)
+    }
+
+    fn start(
+        mut out: W,
+        title: &str,
+        picture: Picture,
+        (width, height): (u16, u16),
+        speed: f64,
+        color: bool,
+    ) -> io::Result<Self> {
         let header = json!({
             "version": 2,
             "width": width,
             "height": height,
-            "title": format!("poolscope: {}", lesson.title),
+            "title": title,
             "env": {"TERM": "xterm-256color", "SHELL": "poolscope"},
         });
         writeln!(out, "{header}")?;
@@ -61,7 +104,7 @@ impl<W: Write> CastRecorder<W> {
             out,
             terminal,
             captured,
-            view: View::new(lesson),
+            picture,
             ui,
             speed: speed.max(f64::MIN_POSITIVE),
             last_frame: None,
@@ -77,16 +120,42 @@ impl<W: Write> CastRecorder<W> {
     /// # Errors
     /// When the output fails.
     pub fn event(&mut self, event: &TraceEvent) -> io::Result<()> {
+        self.event_of(0, event)
+    }
+
+    /// Folds in one event of side `side` (0 for A, 1 for B) of a comparison; the two runs'
+    /// events come merged in time order. A marker at each step says whose it is.
+    ///
+    /// # Errors
+    /// When the output fails.
+    pub fn event_of(&mut self, side: usize, event: &TraceEvent) -> io::Result<()> {
         let mut due = self.last_frame.map_or(0, |t| t + self.frame_every());
         while due < event.t {
-            self.view.tick(due);
+            match &mut self.picture {
+                Picture::One(view) => {
+                    view.tick(due);
+                }
+                Picture::Two(sides) => sides.iter_mut().for_each(|(_, view)| {
+                    view.tick(due);
+                }),
+            }
             self.frame(due)?;
             due += self.frame_every();
         }
-        self.view.apply(event);
+        let whose = match &mut self.picture {
+            Picture::One(view) => {
+                view.apply(event);
+                String::new()
+            }
+            Picture::Two(sides) => {
+                let (label, view) = &mut sides[side.min(1)];
+                view.apply(event);
+                format!("{} ", label.split(' ').next().unwrap_or_default())
+            }
+        };
         if let TraceKind::Step { index, op, .. } = &event.kind {
             self.frame(event.t)?;
-            let label = format!("step {}: {op}", index + 1);
+            let label = format!("{whose}step {}: {op}", index + 1);
             self.emit(event.t, "m", &label)?;
         }
         if matches!(event.kind, TraceKind::End { .. }) {
@@ -110,8 +179,14 @@ impl<W: Write> CastRecorder<W> {
     }
 
     fn frame(&mut self, t: u64) -> io::Result<()> {
-        let (view, ui) = (&self.view, &self.ui);
-        self.terminal.draw(|frame| render(view, ui, frame))?;
+        let (picture, ui) = (&self.picture, &self.ui);
+        self.terminal.draw(|frame| match picture {
+            Picture::One(view) => render(view, ui, frame),
+            Picture::Two([(a, view_a), (b, view_b)]) => {
+                let pair = Pair { sides: [(a, view_a), (b, view_b)], together: false };
+                super::compare::render(pair, ui, frame);
+            }
+        })?;
         let bytes = std::mem::take(&mut *self.captured.0.borrow_mut());
         self.last_frame = Some(t);
         if !bytes.is_empty() {
