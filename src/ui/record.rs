@@ -25,7 +25,7 @@ pub const FRAME_US: u64 = 100_000;
 /// What a recording draws: one lesson screen, or two runs compared (A above B).
 enum Picture {
     One(View),
-    Two([(String, View); 2]),
+    Two(Box<[(String, View); 2]>),
 }
 
 /// Writes an asciicast v2 recording of a run (or of two runs compared), fed its events in
@@ -74,7 +74,7 @@ impl<W: Write> CastRecorder<W> {
     ) -> io::Result<Self> {
         let [(a, lesson_a), (b, lesson_b)] = labels;
         let title = format!("poolscope: {} · {a} vs {b}", lesson_a.title);
-        let picture = Picture::Two([(a, View::new(lesson_a)), (b, View::new(lesson_b))]);
+        let picture = Picture::Two(Box::new([(a, View::new(lesson_a)), (b, View::new(lesson_b))]));
         let mut recorder = Self::start(out, &title, picture, size, speed, color)?;
         recorder.ui.comparing = true;
         Ok(recorder)
@@ -182,7 +182,8 @@ impl<W: Write> CastRecorder<W> {
         let (picture, ui) = (&self.picture, &self.ui);
         self.terminal.draw(|frame| match picture {
             Picture::One(view) => render(view, ui, frame),
-            Picture::Two([(a, view_a), (b, view_b)]) => {
+            Picture::Two(sides) => {
+                let [(a, view_a), (b, view_b)] = &**sides;
                 let pair = Pair { sides: [(a, view_a), (b, view_b)], together: false };
                 super::compare::render(pair, ui, frame);
             }
