@@ -24,7 +24,7 @@ pub const FRAME_US: u64 = 100_000;
 
 /// What a recording draws: one lesson screen, or two runs compared (A above B).
 enum Picture {
-    One(View),
+    One(Box<View>),
     Two(Box<[(String, View); 2]>),
 }
 
@@ -57,7 +57,7 @@ impl<W: Write> CastRecorder<W> {
     /// When `out` fails.
     pub fn new(out: W, lesson: Lesson, width: u16, height: u16, speed: f64, color: bool) -> io::Result<Self> {
         let title = format!("poolscope: {}", lesson.title);
-        Self::start(out, &title, Picture::One(View::new(lesson)), (width, height), speed, color)
+        Self::start(out, &title, Picture::One(Box::new(View::new(lesson))), (width, height), speed, color)
     }
 
     /// Starts a recording of two runs of `lesson` compared, A above B, each side labelled
