@@ -4,12 +4,12 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use poolscope::pool::PoolKind;
 use poolscope::scenario::{self, PoolOverride, Run, Scenario, WorkerCount};
-use poolscope::trace::{Model, Summary, TraceEvent, human_us};
+use poolscope::trace::{Model, Summary, TraceEvent, TraceKind, human_us};
 use poolscope::ui::color_allowed;
 use poolscope::ui::compare::{self, Side};
 use poolscope::ui::record::CastRecorder;
@@ -77,27 +77,46 @@ pub fn main(args: &CompareArgs) -> ExitCode {
     }
     let options = args.timing.options(false);
     let cores = args.timing.cores();
-    // A, then B: each alone on the machine.
-    let mut runs = Vec::new();
+    // The recording's file first: a path that cannot be written fails before the runs.
+    let cast = match &args.record {
+        None => None,
+        Some(path) => match File::create(path) {
+            Ok(file) => Some((path, io::BufWriter::new(file))),
+            Err(e) => return fail(1, &format!("cannot write the recording {}: {e}", path.display())),
+        },
+    };
+    // A, then B: each alone on the machine, folded as it runs; its events kept only to record.
+    let mut summaries = Vec::new();
+    let mut recorded = Vec::new();
     for scenario in [&a, &b] {
-        match Run::start(scenario, &options) {
-            Ok(run) => runs.push(run.collect_to_end()),
+        let run = match Run::start(scenario, &options) {
+            Ok(run) => run,
             Err(e) => return fail(1, &e.to_string()),
+        };
+        let mut model = Model::new();
+        let mut events = Vec::new();
+        for event in run.events().iter() {
+            model.apply(&event);
+            let end = matches!(event.kind, TraceKind::End { .. });
+            if cast.is_some() {
+                events.push(event);
+            }
+            if end {
+                break;
+            }
         }
+        run.join();
+        summaries.push(Summary::of(&model).in_lesson_time(model.speed));
+        recorded.push(events);
     }
-    if let Some(path) = &args.record
-        && let Err(e) = record(path, args, [(&a_label, &a, &runs[0]), (&b_label, &b, &runs[1])])
+    if let Some((path, file)) = cast
+        && let Err(e) = record(file, args, [(&a_label, &a, &recorded[0]), (&b_label, &b, &recorded[1])])
     {
         return fail(1, &format!("cannot write the recording {}: {e}", path.display()));
     }
-    let summaries: Vec<Summary> = runs
-        .iter()
-        .map(|events| {
-            let mut model = Model::new();
-            events.iter().for_each(|event| model.apply(event));
-            Summary::of(&model).in_lesson_time(model.speed)
-        })
-        .collect();
+    let ran = |s: &Summary| (s.ok + s.failed, s.tasks);
+    let like_for_like = ran(&summaries[0]) == ran(&summaries[1]);
+    let (ran_a, ran_b) = (ran(&summaries[0]).0, ran(&summaries[1]).0);
     let mut out = io::stdout().lock();
     let written = if args.json {
         let json = serde_json::json!({
@@ -126,14 +145,13 @@ pub fn main(args: &CompareArgs) -> ExitCode {
             head.push_str(&note);
             head.push('\n');
         }
-        let (ran_a, ran_b) = (summaries[0].ok + summaries[0].failed, summaries[1].ok + summaries[1].failed);
-        if (ran_a, summaries[0].tasks) != (ran_b, summaries[1].tasks) {
+        if !like_for_like {
             head.push_str(&format!(
                 "A ran {ran_a} of {} tasks and B {ran_b} of {}: their times are not a like-for-like comparison.\n",
                 summaries[0].tasks, summaries[1].tasks
             ));
         }
-        write!(out, "{head}\n{}", table(&summaries[0], &summaries[1]))
+        write!(out, "{head}\n{}", table(&summaries[0], &summaries[1], like_for_like))
     };
     match written.and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -142,8 +160,11 @@ pub fn main(args: &CompareArgs) -> ExitCode {
 }
 
 /// Draws the two runs, A above B, into an asciicast: their events merged on one clock.
-fn record(path: &Path, args: &CompareArgs, sides: [(&String, &Scenario, &Vec<TraceEvent>); 2]) -> io::Result<()> {
-    let file = io::BufWriter::new(File::create(path)?);
+fn record(
+    file: io::BufWriter<File>,
+    args: &CompareArgs,
+    sides: [(&String, &Scenario, &Vec<TraceEvent>); 2],
+) -> io::Result<()> {
     let labels = sides.map(|(label, scenario, _)| (label.clone(), Lesson::of(scenario)));
     let mut recorder = CastRecorder::comparing(file, labels, args.size, args.timing.speed, color_allowed())?;
     let [(_, _, a), (_, _, b)] = sides;
@@ -185,9 +206,12 @@ fn pool_of(scenario: &Scenario, cores: usize) -> String {
     format!("{} pool, {workers}{gil}", pool.kind)
 }
 
-/// The two summaries side by side, with how B compares.
-fn table(a: &Summary, b: &Summary) -> String {
+/// The two summaries side by side, with how B compares — when both ran the same tasks.
+fn table(a: &Summary, b: &Summary, like_for_like: bool) -> String {
     let ratio = |a: f64, b: f64, lower_is_better: bool| -> String {
+        if !like_for_like {
+            return String::new();
+        }
         match (a > 0.0, b > 0.0) {
             (false, false) => return "same".to_string(),
             (true, false) => return format!("B has none{}", if lower_is_better { ": better" } else { "" }),
@@ -230,7 +254,8 @@ fn table(a: &Summary, b: &Summary) -> String {
         ("never ran", a.not_run.to_string(), b.not_run.to_string(), String::new()),
         ("workers used", a.workers.to_string(), b.workers.to_string(), String::new()),
     ];
-    let mut out = format!("{:<13} {:>12} {:>12}   {}\n", "", "A", "B", "B against A");
+    let versus = if like_for_like { "B against A" } else { "(not compared: different work)" };
+    let mut out = format!("{:<13} {:>12} {:>12}   {}\n", "", "A", "B", versus);
     for (name, a, b, versus) in rows {
         out.push_str(&format!("{name:<13} {a:>12} {b:>12}   {versus}\n"));
     }

@@ -79,12 +79,15 @@ pub fn main(args: &SweepArgs) -> ExitCode {
         Err(e) => return fail(2, &e),
     };
     if scenario.pool.kind == PoolKind::Coroutine {
+        let whose = match &args.pool {
+            Some(pool) if pool.kind.is_some() => format!("--pool {pool} makes a coroutine pool"),
+            _ => format!("{} runs on a coroutine pool", scenario.name),
+        };
         return fail(
             2,
             &format!(
-                "{} runs on a coroutine pool, which has exactly one worker (its event loop): there is no size to \
-                 sweep; try --pool kind=thread",
-                scenario.name
+                "{whose}, which has exactly one worker (its event loop): there is no size to sweep; try --pool \
+                 kind=thread"
             ),
         );
     }
@@ -98,7 +101,8 @@ pub fn main(args: &SweepArgs) -> ExitCode {
     if !args.json {
         broken = write_head(&scenario, &sizes, &args.timing, &mut out);
     }
-    let swept = Sweep::run(&scenario, &sizes, &options, &AtomicBool::new(false), |sweep| {
+    let stop = AtomicBool::new(broken.is_err());
+    let swept = Sweep::run(&scenario, &sizes, &options, &stop, |sweep| {
         let point = sweep.points.last().expect("called after a point");
         broken = if args.json {
             serde_json::to_writer(&mut out, point).map_err(io::Error::from).and_then(|()| writeln!(out))
@@ -164,14 +168,14 @@ pub fn resize_note(scenario: &Scenario) -> Option<String> {
     ))
 }
 
-/// The column heads of [`row`].
-pub const HEAD: &str = "workers     makespan   throughput     mean wait   utilisation   speed-up   ok/failed/never ran";
+/// The column heads of [`row`], aligned with it (78 columns: it fits an 80-column screen).
+pub const HEAD: &str = "workers   makespan  throughput   mean wait   busy  speed-up   ok/failed/not run";
 
 /// One size's line of the table.
 pub fn row(point: &SweepPoint) -> String {
     let s = &point.summary;
     format!(
-        "{:>7} {:>12} {:>10.2}/s {:>13} {:>11.0} % {:>9.2}x   {}/{}/{}",
+        "{:>7} {:>10} {:>9.2}/s {:>11} {:>5.0}% {:>8.2}x   {}/{}/{}",
         point.workers,
         human_us(s.makespan_us as f64),
         s.throughput,
@@ -212,7 +216,6 @@ pub fn write_tail(sweep: &Sweep, timing: &Timing, out: &mut dyn Write) -> io::Re
 /// What the sweep says, in a few sentences.
 pub fn reading(sweep: &Sweep, timing: &Timing) -> Vec<String> {
     let (Some(fastest), Some(knee)) = (sweep.fastest(), sweep.knee()) else { return Vec::new() };
-    let within = KNEE_WITHIN * 100.0;
     let mut lines = Vec::new();
     let incomplete = sweep.incomplete();
     if !incomplete.is_empty() {
@@ -224,28 +227,15 @@ pub fn reading(sweep: &Sweep, timing: &Timing) -> Vec<String> {
             }
         ));
     }
-    lines.push(format!("Fastest: {}, {}.", workers(fastest.workers), human_us(fastest.summary.makespan_us as f64)));
     let complete: Vec<usize> = sweep.complete().map(|p| p.workers).collect();
-    let smallest = complete.iter().copied().min().unwrap_or(knee.workers);
     if complete.len() < 2 {
-        // One size: nothing to compare it with.
-    } else if knee.workers == smallest {
-        lines.push(format!(
-            "Knee: {}, the smallest size tried, is already within {within:.0} % of the fastest: more workers buy \
-             nothing here.",
-            workers(knee.workers)
-        ));
-    } else if knee.workers < fastest.workers {
-        lines.push(format!(
-            "Knee: {} ({}) come within {within:.0} % of the fastest: beyond it, more workers buy little.",
-            workers(knee.workers),
-            human_us(knee.summary.makespan_us as f64)
-        ));
+        // Nothing to rank: one size, or one that did all the work.
+        if !incomplete.is_empty() {
+            lines.push(format!("Only {} ran every task: there is nothing to rank by time.", workers(fastest.workers)));
+        }
     } else {
-        lines.push(format!(
-            "Knee: {}; every smaller size tried is more than {within:.0} % slower.",
-            workers(knee.workers)
-        ));
+        lines.push(format!("Fastest: {}, {}.", workers(fastest.workers), human_us(fastest.summary.makespan_us as f64)));
+        lines.push(knee_line(knee, fastest, complete.iter().copied().min().unwrap_or(knee.workers)));
     }
     if !timing.virtual_time {
         lines.push(
@@ -255,6 +245,26 @@ pub fn reading(sweep: &Sweep, timing: &Timing) -> Vec<String> {
         );
     }
     lines
+}
+
+/// Where more workers stop paying.
+fn knee_line(knee: &SweepPoint, fastest: &SweepPoint, smallest: usize) -> String {
+    let within = KNEE_WITHIN * 100.0;
+    if knee.workers == smallest {
+        format!(
+            "Knee: {}, the smallest size tried, is already within {within:.0} % of the fastest: more workers buy \
+             nothing here.",
+            workers(knee.workers)
+        )
+    } else if knee.workers < fastest.workers {
+        format!(
+            "Knee: {} ({}) come within {within:.0} % of the fastest: beyond it, more workers buy little.",
+            workers(knee.workers),
+            human_us(knee.summary.makespan_us as f64)
+        )
+    } else {
+        format!("Knee: {}; every smaller size tried is more than {within:.0} % slower.", workers(knee.workers))
+    }
 }
 
 /// `1 worker`, `4 workers`.

@@ -435,8 +435,9 @@ thread_local! {
 }
 
 /// True on a thread running a task or a done-callback whose panic the pool catches and
-/// reports as the task's error (a crashing task on a thread pool panics on purpose): a panic
-/// hook can stay quiet, and a terminal UI can stay on screen.
+/// reports as the task's error (a crashing task on a thread pool panics on purpose), or a
+/// scenario's main program, whose panic the runner reports: a panic hook can stay quiet, and
+/// a terminal UI can stay on screen.
 pub fn panic_is_caught() -> bool {
     CATCHING.with(|c| c.get() > 0)
 }

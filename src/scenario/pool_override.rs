@@ -49,6 +49,9 @@ impl FromStr for PoolOverride {
             let Some((key, value)) = pair.split_once('=') else {
                 return Err(format!("{pair:?} is not key=value; expected e.g. kind=process or workers=4"));
             };
+            if value.contains('=') {
+                return Err(format!("{pair:?}: expected one key=value per pair, pairs separated by commas"));
+            }
             let (key, value) = (key.trim(), value.trim());
             let bool_of = |value: &str| match value {
                 "true" => Ok(true),
@@ -208,6 +211,7 @@ mod tests {
             ("process", "is not key=value"),
             ("", "changes nothing"),
             ("kind=thread,kind=process", "kind is given twice"),
+            ("kind=thread gil=true", "pairs separated by commas"),
         ] {
             let error = bad.parse::<PoolOverride>().unwrap_err();
             assert!(error.contains(says), "{bad:?}: {error}");

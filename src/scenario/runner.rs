@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -283,7 +282,9 @@ struct MainProgram {
 
 impl MainProgram {
     fn run(&mut self) {
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // A panic here is a bug, reported as the run's own error event; under the live UI the
+        // screen stays (see `pool::panic_is_caught`).
+        let outcome = crate::pool::future::catching(|| {
             for step in std::mem::take(&mut self.steps) {
                 self.feed.emit(TraceKind::Step {
                     index: step.index,
@@ -294,7 +295,7 @@ impl MainProgram {
                 self.step(&step);
             }
             self.leave_with_block();
-        }));
+        });
         if let Err(panic) = outcome {
             let message = panic
                 .downcast_ref::<&str>()

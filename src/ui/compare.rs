@@ -282,7 +282,11 @@ pub fn render(pair: Pair<'_>, ui: &UiState, frame: &mut Frame) {
             .areas(area);
     frame.render_widget(Paragraph::new(verdict_line(pair, ui)), verdict);
     // One time scale for both: the slower run's lanes fill the width, the faster's stop short.
-    let ui = &UiState { axis_at_least_us: pair.sides.iter().map(|(_, v)| v.now_us).max().unwrap_or(0), ..ui.clone() };
+    let ui = &UiState {
+        axis_at_least_us: pair.sides.iter().map(|(_, v)| v.now_us).max().unwrap_or(0),
+        wide_lane_labels: pair.sides.iter().any(|(_, v)| v.model.pool == "process"),
+        ..ui.clone()
+    };
     for ((label, view), half) in pair.sides.iter().zip([top, bottom]) {
         let [label_area, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(half);
         let title = format!("{label} ");

@@ -72,7 +72,7 @@ impl Widget for LanesWidget<'_> {
             return;
         }
         let process = model.pool == "process";
-        let label_w: u16 = if process { 16 } else { 9 };
+        let label_w: u16 = if process || ui.wide_lane_labels { 16 } else { 9 };
         let label_w = label_w.min(area.width / 3);
         let plot_x = area.x + label_w;
         let plot_w = area.width - label_w;

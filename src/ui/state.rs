@@ -69,6 +69,9 @@ pub struct UiState {
     pub comparing: bool,
     /// The lanes' time axis spans at least this (µs): two runs compared share one scale.
     pub axis_at_least_us: u64,
+    /// Lane labels as wide as a process pool's (with PIDs), so two runs compared start their
+    /// time axes in the same column.
+    pub wide_lane_labels: bool,
 }
 
 impl Default for UiState {
@@ -87,6 +90,7 @@ impl Default for UiState {
             rewound_from: None,
             comparing: false,
             axis_at_least_us: 0,
+            wide_lane_labels: false,
         }
     }
 }

@@ -68,7 +68,8 @@ impl SweepScreen {
 pub fn render(screen: &SweepScreen, frame: &mut Frame) {
     let area = frame.area();
     let note_h = match &screen.note {
-        Some(note) => (note.chars().count() as u16).div_ceil(area.width.max(1)).min(2),
+        // Word wrap loses a little of each line: estimate with some room to spare.
+        Some(note) => (note.chars().count() as u16).div_ceil(area.width.saturating_sub(8).max(1)).min(3),
         None => 0,
     };
     // The charts come first: the table takes what it needs up to half of what is left, and
@@ -87,7 +88,8 @@ pub fn render(screen: &SweepScreen, frame: &mut Frame) {
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let title = Line::from(vec![
         Span::styled(format!("Sweep {} · ", screen.progress()), bold),
-        Span::raw(format!("{} · {}", screen.title, screen.setting)),
+        // The title last: a narrow screen cuts it, not the setting.
+        Span::raw(format!("{} · {}", screen.setting, screen.title)),
     ]);
     frame.render_widget(Paragraph::new(title), head);
     if let Some(text) = &screen.note {
@@ -102,23 +104,29 @@ pub fn render(screen: &SweepScreen, frame: &mut Frame) {
     frame.render_widget(Paragraph::new(Line::styled(keys, screen.fg(Color::DarkGray))), foot);
 }
 
-/// The column heads, as many of the latest rows as fit, and the reading.
+/// The column heads, as many of the latest rows as fit, and the reading (wrapped).
 fn render_table(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
-    let inner = area.height.saturating_sub(2) as usize;
+    let block = Block::bordered().title(" Table, in lesson time ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let width = inner.width.saturating_sub(4).max(1) as usize;
+    let reading_h: usize = screen.reading.iter().map(|l| l.chars().count().div_ceil(width)).sum();
+    let reading_h = reading_h.min(inner.height as usize / 2) as u16;
+    let [table_area, reading_area] = Layout::vertical([Constraint::Min(0), Constraint::Length(reading_h)]).areas(inner);
     let (head, rows) = screen.table.split_first().map_or((None, &[][..]), |(h, r)| (Some(h), r));
-    let room = inner.saturating_sub(usize::from(head.is_some()) + screen.reading.len());
+    let room = (table_area.height as usize).saturating_sub(usize::from(head.is_some()));
     let hidden = rows.len().saturating_sub(room);
     let mut lines: Vec<Line> = head.map(|h| Line::raw(h.clone())).into_iter().collect();
-    if hidden > 0 {
+    if hidden > 0 && room >= 2 {
         // The latest sizes stay in view; the first ones give way, and say so.
         lines.push(Line::styled(format!("  … {} smaller sizes above", hidden + 1), screen.fg(Color::DarkGray)));
         lines.extend(rows.iter().skip(hidden + 1).map(|l| Line::raw(l.clone())));
     } else {
-        lines.extend(rows.iter().map(|l| Line::raw(l.clone())));
+        lines.extend(rows.iter().skip(hidden).map(|l| Line::raw(l.clone())));
     }
-    lines.extend(screen.reading.iter().map(|l| Line::styled(l.clone(), screen.fg(Color::Cyan))));
-    let block = Block::bordered().title(" Table, in lesson time ");
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+    frame.render_widget(Paragraph::new(lines), table_area);
+    let reading: Vec<Line> = screen.reading.iter().map(|l| Line::styled(l.clone(), screen.fg(Color::Cyan))).collect();
+    frame.render_widget(Paragraph::new(reading).wrap(Wrap { trim: true }), reading_area);
 }
 
 /// A legend may take up to half a chart's width and height.
