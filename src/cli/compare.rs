@@ -6,10 +6,11 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
 
 use poolscope::pool::PoolKind;
-use poolscope::scenario::{self, PoolOverride, Run, Scenario, WorkerCount};
-use poolscope::trace::{Model, Summary, TraceEvent, TraceKind, human_us};
+use poolscope::scenario::{self, PoolOverride, Scenario, WorkerCount, measure_unless};
+use poolscope::trace::{Summary, TraceEvent, human_us};
 use poolscope::ui::color_allowed;
 use poolscope::ui::compare::{self, Side};
 use poolscope::ui::record::CastRecorder;
@@ -89,24 +90,16 @@ pub fn main(args: &CompareArgs) -> ExitCode {
     let mut summaries = Vec::new();
     let mut recorded = Vec::new();
     for scenario in [&a, &b] {
-        let run = match Run::start(scenario, &options) {
-            Ok(run) => run,
-            Err(e) => return fail(1, &e.to_string()),
-        };
-        let mut model = Model::new();
         let mut events = Vec::new();
-        for event in run.events().iter() {
-            model.apply(&event);
-            let end = matches!(event.kind, TraceKind::End { .. });
+        let keep = |event: &TraceEvent| {
             if cast.is_some() {
-                events.push(event);
+                events.push(event.clone());
             }
-            if end {
-                break;
-            }
+        };
+        match measure_unless(scenario, &options, &AtomicBool::new(false), keep) {
+            Ok(summary) => summaries.push(summary.unwrap_or_default()),
+            Err(e) => return fail(1, &e.to_string()),
         }
-        run.join();
-        summaries.push(Summary::of(&model).in_lesson_time(model.speed));
         recorded.push(events);
     }
     if let Some((path, file)) = cast
@@ -114,9 +107,8 @@ pub fn main(args: &CompareArgs) -> ExitCode {
     {
         return fail(1, &format!("cannot write the recording {}: {e}", path.display()));
     }
-    let ran = |s: &Summary| (s.ok + s.failed, s.tasks);
-    let like_for_like = ran(&summaries[0]) == ran(&summaries[1]);
-    let (ran_a, ran_b) = (ran(&summaries[0]).0, ran(&summaries[1]).0);
+    let (ran_a, ran_b) = (summaries[0].ran(), summaries[1].ran());
+    let like_for_like = (ran_a, summaries[0].tasks) == (ran_b, summaries[1].tasks);
     let mut out = io::stdout().lock();
     let written = if args.json {
         let json = serde_json::json!({

@@ -10,11 +10,12 @@ use crossbeam_channel::RecvTimeoutError;
 use super::model::Scenario;
 use super::pool_override::PoolOverride;
 use super::runner::{Run, RunError, RunOptions};
-use crate::trace::{Model, Summary, TraceKind};
+use crate::trace::{Model, Summary, TraceEvent, TraceKind};
 
-/// Runs `scenario` to its end and gives its numbers in lesson time (a run at `--speed F` is
-/// reported as the lesson would take at speed 1) — or, once `stop` is set, aborts the run
-/// (terminates its pool) and gives `None` without waiting for its main program.
+/// Runs `scenario` to its end, showing `seen` each event, and gives its numbers in lesson
+/// time (a run at `--speed F` is reported as the lesson would take at speed 1) — or, once
+/// `stop` is set, aborts the run (terminates its pool) and gives `None` without waiting for
+/// its main program.
 ///
 /// # Errors
 /// The run could not start.
@@ -22,6 +23,7 @@ pub fn measure_unless(
     scenario: &Scenario,
     options: &RunOptions,
     stop: &AtomicBool,
+    mut seen: impl FnMut(&TraceEvent),
 ) -> Result<Option<Summary>, RunError> {
     let run = Run::start(scenario, options)?;
     let mut model = Model::new();
@@ -29,6 +31,7 @@ pub fn measure_unless(
         match run.events().recv_timeout(Duration::from_millis(50)) {
             Ok(event) => {
                 model.apply(&event);
+                seen(&event);
                 if matches!(event.kind, TraceKind::End { .. }) {
                     run.join();
                     return Ok(Some(Summary::of(&model).in_lesson_time(model.speed)));
@@ -80,7 +83,7 @@ impl Sweep {
         let mut sweep = Sweep::default();
         for &workers in sizes {
             let sized = PoolOverride::workers(workers).apply(scenario).map_err(SweepError::Override)?;
-            let Some(summary) = measure_unless(&sized, options, stop).map_err(SweepError::Run)? else { break };
+            let Some(summary) = measure_unless(&sized, options, stop, |_| {}).map_err(SweepError::Run)? else { break };
             sweep.points.push(SweepPoint { workers, summary });
             if !each(&sweep) {
                 break;
@@ -118,7 +121,7 @@ impl Sweep {
 impl SweepPoint {
     /// Tasks that ran to an end on a worker, returning or raising.
     pub fn ran(&self) -> usize {
-        self.summary.ok + self.summary.failed
+        self.summary.ran()
     }
 }
 

@@ -69,6 +69,11 @@ impl Summary {
 }
 
 impl Summary {
+    /// Tasks that ran to an end on a worker, returning or raising.
+    pub fn ran(&self) -> usize {
+        self.ok + self.failed
+    }
+
     /// The same numbers in lesson time: a run at `--speed F` took `1/F` of the lesson's
     /// durations, so its times are multiplied by `F` and its rates divided by `F`.
     pub fn in_lesson_time(&self, speed: f64) -> Summary {
