@@ -55,10 +55,11 @@ pub const HELP: &[(&str, &str)] = &[
     ("q, ctrl-c", "quit (the pool is stopped, no process is left)"),
 ];
 
-/// Draws the help overlay in the middle of `area`.
-pub fn render_help(ui: &UiState, frame: &mut Frame, area: Rect) {
+/// Draws the help overlay in the middle of `area`; `simulated` when the lesson runs on
+/// simulated time (pausing then stops the run itself).
+pub fn render_help(ui: &UiState, simulated: bool, frame: &mut Frame, area: Rect) {
     let width = area.width.min(72);
-    let height = area.height.min(HELP.len() as u16 + 8);
+    let height = area.height.min(HELP.len() as u16 + 12);
     let rect = Rect::new(area.x + (area.width - width) / 2, area.y + (area.height - height) / 2, width, height);
     let mut lines: Vec<Line> = HELP
         .iter()
@@ -66,8 +67,18 @@ pub fn render_help(ui: &UiState, frame: &mut Frame, area: Rect) {
         .collect();
     lines.push(Line::raw(""));
     lines.push(Line::styled(
-        "The pool is real and runs in real time: pausing freezes the picture, not the pool. \
-         Its events wait and are shown when you resume (or one by one with `.`).",
+        if simulated {
+            "SIM time: pausing stops the run itself (its clock stands still); `.` moves the clock to the next \
+             moment something happens."
+        } else {
+            "The pool is real and runs in real time: pausing freezes the picture, not the pool. Its events wait \
+             and are shown when you resume (or one by one with `.`)."
+        },
+        ui.dim(),
+    ));
+    lines.push(Line::styled(
+        "From the shell: `poolscope sweep NAME` runs a lesson at each pool size; `poolscope compare NAME --a \
+         kind=thread --b kind=process` shows two pools side by side.",
         ui.dim(),
     ));
     frame.render_widget(Clear, rect);

@@ -59,7 +59,7 @@ pub use view::{Lesson, View};
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame) {
     render_in(view, ui, frame, frame.area(), true);
     if ui.help {
-        footer::render_help(ui, frame, frame.area());
+        footer::render_help(ui, view.model.virtual_time, frame, frame.area());
     }
 }
 
