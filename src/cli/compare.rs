@@ -64,7 +64,7 @@ pub fn main(args: &CompareArgs) -> ExitCode {
     for (name, over) in [("a", &args.a), ("b", &args.b)] {
         let over = over.clone().unwrap_or_default();
         match over.apply(&lesson) {
-            Ok(scenario) => sides.push((label(name, &over), scenario)),
+            Ok(scenario) => sides.push((label(name, &over, &lesson), scenario)),
             Err(e) => return fail(2, &format!("--{name} {over}: {e}")),
         }
     }
@@ -175,10 +175,17 @@ fn record(
     recorder.finish()?.flush()
 }
 
-/// `A · kind=thread`, or `A · as written` when the side changes nothing.
-fn label(name: &str, over: &PoolOverride) -> String {
+/// `A · kind=thread`, or `A · as written` when the side changes nothing. When the kind
+/// changes, the lesson's captions still speak of its own: say so.
+fn label(name: &str, over: &PoolOverride, lesson: &Scenario) -> String {
     let name = name.to_uppercase();
-    if *over == PoolOverride::default() { format!("{name} · as written") } else { format!("{name} · {over}") }
+    match over.kind {
+        _ if *over == PoolOverride::default() => format!("{name} · as written"),
+        Some(kind) if kind != lesson.pool.kind => {
+            format!("{name} · {over} (the lesson's text is about a {} pool)", lesson.pool.kind)
+        }
+        _ => format!("{name} · {over}"),
+    }
 }
 
 /// `thread pool, 4 workers + GIL`, as the scenario will run it on `cores` cores.
