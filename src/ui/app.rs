@@ -80,11 +80,30 @@ struct Session {
 impl Session {
     /// Now on the run's clock (µs): the simulated clock's on virtual time, else real time.
     fn now_us(&self) -> u64 {
-        match self.run.as_ref().and_then(Run::sim) {
-            Some(sim) => sim.shown_elapsed().as_micros() as u64,
-            None => self.started.elapsed().as_micros() as u64,
-        }
+        shown_us(self.run.as_ref(), self.started)
     }
+}
+
+/// Now on a run's clock (µs), for the picture: the simulated clock's on virtual time, else
+/// real time since `started`.
+pub(super) fn shown_us(run: Option<&Run>, started: Instant) -> u64 {
+    match run.and_then(Run::sim) {
+        Some(sim) => sim.shown_elapsed().as_micros() as u64,
+        None => started.elapsed().as_micros() as u64,
+    }
+}
+
+/// Forwards a run's events into the loop's channel, tagged (a stale run's tag is ignored).
+pub(super) fn forward_events(run: &Run, tx: &Sender<Msg>, tag: u64) -> std::io::Result<()> {
+    let (events, tx) = (run.events().clone(), tx.clone());
+    std::thread::Builder::new().name("ui-run-events".into()).spawn(move || {
+        for event in events.iter() {
+            if tx.send(Msg::Trace(tag, event)).is_err() {
+                return;
+            }
+        }
+    })?;
+    Ok(())
 }
 
 impl Drop for Session {
@@ -588,15 +607,10 @@ impl App {
                 return;
             }
         };
-        let events = run.events().clone();
-        let tx = self.tx.clone();
-        let _ = std::thread::Builder::new().name("ui-run-events".into()).spawn(move || {
-            for event in events.iter() {
-                if tx.send(Msg::Trace(generation, event)).is_err() {
-                    return;
-                }
-            }
-        });
+        if let Err(e) = forward_events(&run, &self.tx, generation) {
+            self.flash(format!("cannot start {}: {e}", scenario.name));
+            return;
+        }
         let view = View::new(Lesson::of(&scenario));
         self.session = Some(Session {
             scenario,

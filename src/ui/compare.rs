@@ -27,13 +27,15 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::app::{FPS, Msg, spawn_producers, spawn_terminal_producers, stop_and_wait, stop_detached};
+use super::app::{
+    FPS, Msg, forward_events, shown_us, spawn_producers, spawn_terminal_producers, stop_and_wait, stop_detached,
+};
 use super::state::{UiState, short_us};
 use super::terminal::TerminalGuard;
 use super::view::{Lesson, View};
 use crate::scenario::{Run, RunOptions, Scenario};
 use crate::sys::Watched;
-use crate::trace::TraceEvent;
+use crate::trace::{TraceEvent, TraceKind};
 
 /// One of the two runs.
 #[derive(Debug)]
@@ -56,10 +58,7 @@ impl Side {
     }
 
     fn now_us(&self) -> u64 {
-        match self.run.as_ref().and_then(Run::sim) {
-            Some(sim) => sim.shown_elapsed().as_micros() as u64,
-            None => self.started.elapsed().as_micros() as u64,
-        }
+        shown_us(self.run.as_ref(), self.started)
     }
 
     fn stop(&mut self) {
@@ -131,14 +130,7 @@ impl Compare {
             side.held.clear();
             let run = Run::start(&side.scenario, &self.options)
                 .map_err(|e| std::io::Error::other(format!("{}: {e}", side.label)))?;
-            let (events, tx, tag) = (run.events().clone(), self.tx.clone(), self.generation * 2 + index as u64);
-            std::thread::Builder::new().name("ui-run-events".into()).spawn(move || {
-                for event in events.iter() {
-                    if tx.send(Msg::Trace(tag, event)).is_err() {
-                        return;
-                    }
-                }
-            })?;
+            forward_events(&run, &self.tx, self.generation * 2 + index as u64)?;
             side.started = Instant::now();
             side.run = Some(run);
         }
@@ -185,7 +177,9 @@ impl Compare {
                     return Ok(false);
                 }
                 side.view.apply(&event);
-                self.watch();
+                if matches!(event.kind, TraceKind::WorkerUp { .. } | TraceKind::WorkerDown { .. }) {
+                    self.watch();
+                }
                 true
             }
             Msg::Cpu(sample) => {
