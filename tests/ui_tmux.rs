@@ -220,3 +220,88 @@ fn sweep_stops_on_sigterm_and_prints_what_it_measured() {
     let pid: u32 = sweep_pid.parse().unwrap();
     assert!(!alive(pid), "the sweep is still running after SIGTERM");
 }
+
+impl Tmux {
+    fn resize(&self, width: u16, height: u16) {
+        let out = self.cmd(&["resize-window", "-t", "ui", "-x", &width.to_string(), "-y", &height.to_string()]);
+        assert!(out.status.success(), "tmux resize-window: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn resizes_at_any_moment_in_every_screen_keep_it_drawing() {
+    if no_tmux() {
+        return;
+    }
+    let tmux = start("resize", "", "40");
+    tmux.wait_for("Pick a lesson");
+    // The picker, then its help overlay.
+    for (w, h) in [(80, 24), (1, 1), (200, 60), (120, 40)] {
+        tmux.resize(w, h);
+    }
+    tmux.wait_for("Pick a lesson");
+    tmux.keys(&["?"]);
+    tmux.wait_for("esc");
+    tmux.resize(80, 24);
+    tmux.resize(120, 40);
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("Pick a lesson");
+    // A lesson, running slowly so that it is still live after every resize.
+    tmux.keys(&["[", "[", "Enter"]);
+    tmux.wait_for("▶ live");
+    let lanes = tmux.wait_for("w3 ");
+    let pids = lane_pids(&lanes);
+    for (w, h) in [(80, 24), (1, 1), (200, 60), (80, 24), (30, 5), (120, 40)] {
+        tmux.resize(w, h);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Still drawing, at the new size, and still answering keys: the help overlay opens.
+    tmux.wait_for("Pool basics");
+    tmux.keys(&["?"]);
+    tmux.wait_for("Keys");
+    tmux.resize(80, 24);
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("w3 ");
+    tmux.keys(&["q"]);
+    let after = tmux.wait_for("STTY-END");
+    assert!(after.contains("EXITED 0"), "{after}");
+    assert_cooked(&after);
+    assert_gone(&pids);
+}
+
+#[test]
+fn a_hang_up_ends_the_program_and_its_workers() {
+    if no_tmux() {
+        return;
+    }
+    // setsid: no SIGHUP reaches it when the terminal goes; it must notice the hang-up itself.
+    let tmux = Tmux { socket: format!("poolscope-hangup-{}", std::process::id()) };
+    let binary = env!("CARGO_BIN_EXE_poolscope");
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "ui",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "setsid",
+        "-w",
+        binary,
+        "run",
+        "pool-basics",
+        "--speed",
+        "0.1",
+    ]);
+    assert!(started.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&started.stderr));
+    let lanes = tmux.wait_for("w3 ");
+    let pids = lane_pids(&lanes);
+    assert!(!pids.is_empty(), "{lanes}");
+    let program = tmux.program_pid();
+    let program: u32 = program.parse().unwrap();
+    tmux.cmd(&["kill-server"]);
+    let mut all = pids.clone();
+    all.push(program);
+    assert_gone(&all);
+}

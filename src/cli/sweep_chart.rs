@@ -60,7 +60,7 @@ pub fn main(scenario: &Scenario, sizes: &[usize], options: &RunOptions, timing: 
                             return Ok(None);
                         }
                     }
-                    Ok(Msg::Input(Event::Resize(..))) => guard.terminal.clear()?,
+                    Ok(Msg::Input(Event::Resize(..))) => poolscope::ui::terminal::redraw_all(&mut guard.terminal)?,
                     Ok(Msg::Signal(_)) | Err(_) => return Ok(None),
                     Ok(_) => {}
                 },

@@ -207,12 +207,10 @@ pub(super) fn spawn_producers(tx: &Sender<Msg>, watched: &Watched) -> std::io::R
 /// A thread could not be spawned, or the signals could not be watched.
 pub fn spawn_terminal_producers(tx: &Sender<Msg>) -> std::io::Result<()> {
     let input = tx.clone();
-    std::thread::Builder::new().name("ui-input".into()).spawn(move || {
-        while let Ok(event) = crossterm::event::read() {
-            if input.send(Msg::Input(event)).is_err() {
-                return;
-            }
-        }
+    super::input::spawn_reader(move |read| match read {
+        super::input::Input::Event(event) => input.send(Msg::Input(event)).is_ok(),
+        // Nobody is watching: quit as on SIGHUP, and stop the pool.
+        super::input::Input::HungUp => input.send(Msg::Signal(signal_hook::consts::SIGHUP)).is_ok(),
     })?;
     let signals = tx.clone();
     let mut watcher = signal_hook::iterator::Signals::new([
@@ -282,7 +280,7 @@ impl App {
             }
             if dirty && !self.quit && last_draw.elapsed() >= frame {
                 if std::mem::take(&mut self.clear) {
-                    terminal.clear()?;
+                    super::terminal::redraw_all(terminal)?;
                 }
                 let (ui, lessons) = (&self.ui, &self.lessons);
                 let session = self.session.as_ref();
@@ -291,6 +289,9 @@ impl App {
                     None => {
                         let list: Vec<Lesson> = lessons.iter().map(|(_, l)| l.clone()).collect();
                         picker::render(&list, ui, f, f.area());
+                        if ui.help {
+                            super::footer::render_help(ui, false, f, f.area());
+                        }
                     }
                 })?;
                 last_draw = Instant::now();

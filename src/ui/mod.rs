@@ -13,6 +13,7 @@ pub mod cpu;
 pub mod footer;
 pub mod futures;
 pub mod header;
+pub mod input;
 pub mod lanes;
 pub mod log;
 pub mod picker;

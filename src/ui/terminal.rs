@@ -10,7 +10,8 @@ use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
 use crossterm::{cursor, execute};
 use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
+use ratatui::backend::{Backend, CrosstermBackend};
+use ratatui::layout::Rect;
 
 /// The terminal, set up for drawing; dropping it restores the terminal.
 #[derive(Debug)]
@@ -43,7 +44,7 @@ impl TerminalGuard {
             let mut stdout = io::stdout();
             execute!(stdout, EnterAlternateScreen, EnableMouseCapture, cursor::Hide)?;
             let mut terminal = Terminal::new(CrosstermBackend::new(stdout))?;
-            terminal.clear()?;
+            redraw_all(&mut terminal)?;
             Ok(terminal)
         };
         match setup() {
@@ -60,6 +61,19 @@ impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore();
     }
+}
+
+/// Clears the screen and makes the next frame redraw every cell, at the terminal's size now.
+///
+/// Unlike ratatui's `Terminal::clear`, this never asks the terminal for the cursor position:
+/// the answer would come back through the input, where the keyboard reader would take it, and
+/// the question would time out (a resize used to end the program that way).
+///
+/// # Errors
+/// The terminal could not be measured or written to.
+pub fn redraw_all<B: Backend>(terminal: &mut Terminal<B>) -> Result<(), B::Error> {
+    let size = terminal.size()?;
+    terminal.resize(Rect::new(0, 0, size.width, size.height))
 }
 
 /// Leaves raw mode, the alternate screen and mouse capture, and shows the cursor. Safe to call
