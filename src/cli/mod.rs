@@ -58,14 +58,15 @@ pub fn main() -> ExitCode {
             if !args.headless && args.events.is_none() && args.trace.is_none() && args.record.is_none() && tty() =>
         {
             // Live, simulated time keeps pace with real time, so there is something to watch.
-            return ui::main(Some((&args.scenario, args.pool.as_ref())), &args.timing.options(true));
+            let options = args.timing.options(true);
+            return ui::main(Some((&args.scenario, args.pool.as_ref())), &options, !args.no_hold, args.step);
         }
         Some(Command::Run(args)) => return run::main(&args),
         Some(Command::Check(args)) => return check::main(&args),
         Some(Command::Compare(args)) => return compare::main(&args),
         Some(Command::List) => return list::main(),
         Some(Command::Sweep(args)) => return sweep::main(&args),
-        None if tty() => return ui::main(None, &RunOptions::default()),
+        None if tty() => return ui::main(None, &RunOptions::default(), true, false),
         None => {
             use clap::CommandFactory;
             let _ = Cli::command().print_help();

@@ -44,6 +44,13 @@ pub struct RunArgs {
     /// [pool]: kind, workers, gil, on_worker_death, eager).
     #[arg(long, value_name = "KEY=VALUE,...")]
     pub pool: Option<PoolOverride>,
+    /// Live: start paused; `s` runs the lesson to the next step boundary and holds there,
+    /// `b` goes back a step.
+    #[arg(long)]
+    pub step: bool,
+    /// Live: do not hold the picture at step boundaries for the captions' reading time.
+    #[arg(long)]
+    pub no_hold: bool,
     #[command(flatten)]
     pub timing: Timing,
 }
@@ -58,15 +65,19 @@ pub fn main(args: &RunArgs) -> ExitCode {
     if let Some(message) = args.timing.bad_speed() {
         return fail(2, &message);
     }
+    let files = args.events.is_some() || args.trace.is_some() || args.record.is_some();
+    // The transcript goes to stdout when asked for (--headless), or in place of a live view
+    // that cannot open; output files alone are written quietly.
+    let print_transcript = args.headless || !files;
     if !args.headless {
         // The command line sends `run` here without --headless only when the live view
-        // cannot open (no terminal) or an event log is asked for.
-        let why = if args.events.is_some() || args.trace.is_some() || args.record.is_some() {
-            "an output file was asked for"
+        // cannot open (no terminal) or an output file is asked for.
+        let why = if files {
+            "writing the output files without a live view (--headless also prints the transcript)"
         } else {
-            "stdout is not a terminal"
+            "stdout is not a terminal; running headless"
         };
-        let _ = writeln!(io::stderr(), "poolscope: {why}; running headless");
+        let _ = writeln!(io::stderr(), "poolscope: {why}");
     }
     let mut events = match &args.events {
         None => None,
@@ -97,7 +108,8 @@ pub fn main(args: &RunArgs) -> ExitCode {
         }
     };
     let stdout = io::stdout();
-    let mut out = io::LineWriter::new(stdout.lock());
+    let mut out: Box<dyn Write> =
+        if print_transcript { Box::new(io::LineWriter::new(stdout.lock())) } else { Box::new(io::sink()) };
     if let Err(e) = header(&scenario, args.pool.as_ref(), &mut out) {
         return fail(1, &format!("cannot write the transcript to stdout: {e}"));
     }

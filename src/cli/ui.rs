@@ -11,7 +11,15 @@ use super::fail;
 /// Opens the UI on `scenario` (a file or a built-in name, its pool changed by `--pool`), or on
 /// the picker. Exit codes follow SPEC §4: 0 done, 1 the terminal failed, 2 a bad scenario or
 /// option.
-pub fn main(scenario: Option<(&str, Option<&PoolOverride>)>, options: &RunOptions) -> ExitCode {
+///
+/// `holds`: captions hold the picture for their reading time; `step`: start paused, in step
+/// mode.
+pub fn main(
+    scenario: Option<(&str, Option<&PoolOverride>)>,
+    options: &RunOptions,
+    holds: bool,
+    step: bool,
+) -> ExitCode {
     let speed = options.speed;
     if !(speed.is_finite() && speed > 0.0) {
         return fail(2, &format!("--speed {speed} is not a positive number"));
@@ -21,7 +29,8 @@ pub fn main(scenario: Option<(&str, Option<&PoolOverride>)>, options: &RunOption
         Some(Ok(scenario)) => Some(scenario),
         Some(Err(e)) => return fail(2, &e),
     };
-    match app::run(start, Options { seed: options.seed, speed, time: options.time, cores: options.cores }) {
+    match app::run(start, Options { seed: options.seed, speed, time: options.time, cores: options.cores, holds, step })
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(1, &format!("the terminal UI failed: {e}")),
     }

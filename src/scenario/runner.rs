@@ -290,7 +290,11 @@ impl MainProgram {
                     index: step.index,
                     op: step.op.name().to_string(),
                     python: step.python.clone(),
-                    note: step.note.clone(),
+                    // A `note` step's text is its caption.
+                    note: step.note.clone().or_else(|| match &step.op {
+                        Op::Note { text } => Some(text.clone()),
+                        _ => None,
+                    }),
                 });
                 self.step(&step);
             }

@@ -3,7 +3,6 @@
 //! it in bounded batches, folds each message into the [`View`] or the [`UiState`], and draws
 //! only when something changed, at most [`FPS`] times a second.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,12 +13,13 @@ use ratatui::Terminal;
 use ratatui::backend::Backend;
 
 use super::picker;
+use super::session::{Playing, Session, Shown};
 use super::state::{Panel, UiState};
 use super::terminal::TerminalGuard;
 use super::view::{Lesson, View};
 use crate::scenario::{self, MAX_WORKERS, Run, RunOptions, Scenario, TimeMode};
 use crate::sys::{self, CpuSample, Watched};
-use crate::trace::{TraceEvent, TraceKind};
+use crate::trace::TraceEvent;
 
 /// Frames per second at most.
 pub const FPS: u64 = 30;
@@ -27,8 +27,7 @@ pub const FPS: u64 = 30;
 pub const BATCH: usize = 10_000;
 /// The ticker's period: how often the clock of a running lesson moves on screen.
 pub const TICK: Duration = Duration::from_millis(100);
-/// Events kept for rewinding; a longer run cannot be rewound.
-pub const HISTORY_MAX: usize = 250_000;
+pub use super::session::HISTORY_MAX;
 /// Events held at most while paused.
 pub const HOLD_MAX: usize = 250_000;
 /// How long a message about the last action stays.
@@ -60,28 +59,10 @@ pub struct Options {
     pub time: TimeMode,
     /// Simulated time: the simulated machine's cores (default: this machine's).
     pub cores: Option<usize>,
-}
-
-/// A lesson on screen and the run behind it.
-struct Session {
-    scenario: Scenario,
-    builtin: Option<usize>,
-    view: View,
-    run: Option<Run>,
-    generation: u64,
-    started: Instant,
-    held: VecDeque<TraceEvent>,
-    /// Every event applied, for rewinding (up to [`HISTORY_MAX`]).
-    history: Vec<TraceEvent>,
-    /// The picture rewound to an earlier moment, while paused.
-    rewound: Option<View>,
-}
-
-impl Session {
-    /// Now on the run's clock (µs): the simulated clock's on virtual time, else real time.
-    fn now_us(&self) -> u64 {
-        shown_us(self.run.as_ref(), self.started)
-    }
+    /// Captions hold the picture for their reading time at step boundaries.
+    pub holds: bool,
+    /// Step mode: a lesson starts paused, and `s` runs it to the next step boundary.
+    pub step: bool,
 }
 
 /// Now on a run's clock (µs), for the picture: the simulated clock's on virtual time, else
@@ -104,16 +85,6 @@ pub(super) fn forward_events(run: &Run, tx: &Sender<Msg>, tag: u64) -> std::io::
         }
     })?;
     Ok(())
-}
-
-impl Drop for Session {
-    /// However the loop ends (a panic included), the pool is terminated: no worker process
-    /// outlives the UI.
-    fn drop(&mut self) {
-        if let Some(run) = &self.run {
-            run.abort();
-        }
-    }
 }
 
 struct App {
@@ -163,7 +134,8 @@ pub fn run(start: Option<Scenario>, options: Options) -> std::io::Result<()> {
 /// The lesson could not start, or a producer thread could not be spawned.
 pub fn paused_cpu_pct(lesson: &str, window: Duration) -> std::io::Result<f64> {
     let scenario = scenario::load(lesson).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut app = App::new(Options { seed: None, speed: 1.0, time: TimeMode::Real, cores: None });
+    let mut app =
+        App::new(Options { seed: None, speed: 1.0, time: TimeMode::Real, cores: None, holds: true, step: false });
     app.open(scenario, None);
     app.ui.paused = true;
     spawn_producers(&app.tx, &app.watched)?;
@@ -285,7 +257,7 @@ impl App {
                 let (ui, lessons) = (&self.ui, &self.lessons);
                 let session = self.session.as_ref();
                 terminal.draw(|f| match session {
-                    Some(session) => super::render(session.rewound.as_ref().unwrap_or(&session.view), ui, f),
+                    Some(session) => super::render(session.rewound.as_ref().map_or(&session.view, |(_, v)| v), ui, f),
                     None => {
                         let list: Vec<Lesson> = lessons.iter().map(|(_, l)| l.clone()).collect();
                         picker::render(&list, ui, f, f.area());
@@ -306,20 +278,16 @@ impl App {
         match msg {
             Msg::Trace(generation, event) => {
                 let Some(session) = self.session.as_mut().filter(|s| s.generation == generation) else { return false };
-                if self.ui.paused && session.held.len() < HOLD_MAX {
-                    session.held.push_back(event);
-                    self.ui.held = session.held.len();
-                    false
-                } else if self.ui.paused {
-                    // Memory stays bounded: a pause that outlives this many events ends.
-                    session.held.push_back(event);
+                session.held.push_back(event);
+                if session.held.len() > HOLD_MAX {
+                    // Memory stays bounded: a picture this far behind catches up.
+                    session.catch_up(Instant::now(), &self.watched);
                     self.resume();
-                    self.flash("resumed: too many events were waiting");
-                    true
-                } else {
-                    apply(session, &event, &self.watched);
-                    true
+                    self.flash("caught up with the pool: too many events were waiting");
+                    return true;
                 }
+                self.ui.held = session.held.len();
+                self.show_due()
             }
             Msg::Cpu(sample) => match self.session.as_mut() {
                 Some(session) => {
@@ -335,10 +303,9 @@ impl App {
                     self.ui.flash = None;
                     changed = true;
                 }
-                if let Some(session) = self.session.as_mut()
-                    && !self.ui.paused
-                {
-                    changed |= session.view.tick(session.now_us());
+                changed |= self.show_due();
+                if let Some(session) = self.session.as_mut() {
+                    changed |= session.tick(self.ui.paused, Instant::now());
                 }
                 changed
             }
@@ -396,8 +363,25 @@ impl App {
                 }
             }
             KeyCode::Char('.') => self.step_one(),
+            KeyCode::Char('s') => self.next_step(),
+            KeyCode::Char('b') => self.previous_step(),
             KeyCode::Left => self.scrub(-1),
             KeyCode::Right => self.scrub(1),
+            KeyCode::Home => {
+                if !self.ui.paused {
+                    self.pause();
+                }
+                self.rewind_to_position(0);
+            }
+            KeyCode::End => {
+                // Back to live: the rewound picture goes, and the picture catches up.
+                if let Some(session) = self.session.as_mut() {
+                    session.rewound = None;
+                    session.catch_up(Instant::now(), &self.watched);
+                }
+                self.resume();
+                self.flash("caught up with the pool");
+            }
             KeyCode::Char('+') | KeyCode::Char('=') => self.resize(1),
             KeyCode::Char('-') | KeyCode::Char('_') => self.resize(-1),
             KeyCode::Char('[') => self.set_speed(0.5),
@@ -451,28 +435,39 @@ impl App {
         self.flash_until = Some(Instant::now() + FLASH);
     }
 
+    /// Shows what is due on the picture's clock; pauses at a step boundary in step mode.
+    /// True if the screen changes.
+    fn show_due(&mut self) -> bool {
+        let Some(session) = self.session.as_mut() else { return false };
+        let shown = session.show_due(self.ui.paused, Instant::now(), &self.watched);
+        self.ui.held = session.held.len();
+        self.ui.behind = session.behind();
+        self.ui.reading = matches!(session.playing, Playing::Reading { .. });
+        if shown == Shown::ReachedStep {
+            self.pause();
+        }
+        shown != Shown::Nothing
+    }
+
+    /// Goes on from what the picture shows (after a pause, from where it stopped).
     fn resume(&mut self) {
         self.ui.paused = false;
         self.ui.rewound_from = None;
         if let Some(session) = self.session.as_mut() {
             session.rewound = None;
-            while let Some(event) = session.held.pop_front() {
-                apply(session, &event, &self.watched);
-            }
-            let now = session.now_us();
-            session.view.tick(now);
-            if let Some(sim) = session.run.as_ref().and_then(Run::sim) {
-                sim.hold(false);
-            }
+            session.go_on(Instant::now());
         }
-        self.ui.held = 0;
+        self.show_due();
     }
 
     /// Pauses the picture; on simulated time, the run itself: its clock stands still.
     fn pause(&mut self) {
         self.ui.paused = true;
-        if let Some(sim) = self.session.as_ref().and_then(|s| s.run.as_ref()).and_then(Run::sim) {
-            sim.hold(true);
+        if let Some(session) = self.session.as_mut() {
+            session.stop_reading();
+            if let Some(sim) = session.run.as_ref().and_then(Run::sim) {
+                sim.hold(true);
+            }
         }
     }
 
@@ -481,15 +476,14 @@ impl App {
             self.pause();
             return;
         }
-        if let Some(t) = self.session.as_ref().and_then(|s| s.rewound.as_ref()).map(|v| v.now_us) {
-            // Rewound: the next recorded event.
-            let next = self.session.as_ref().and_then(|s| s.history.iter().find(|e| e.t > t)).map(|e| e.t);
-            self.rewind_to(next.unwrap_or(u64::MAX));
+        if let Some(position) = self.session.as_ref().filter(|s| s.rewound.is_some()).map(Session::position) {
+            // Rewound: one more recorded event.
+            self.rewind_to_position(position + 1);
             return;
         }
         if let Some(session) = self.session.as_mut() {
             match (session.held.pop_front(), session.run.as_ref().and_then(Run::sim)) {
-                (Some(event), _) => apply(session, &event, &self.watched),
+                (Some(event), _) => session.show(&event, Instant::now(), &self.watched),
                 (None, Some(sim)) => {
                     // Simulated time: move the held clock to the next moment something happens.
                     sim.step();
@@ -503,12 +497,51 @@ impl App {
         }
     }
 
+    /// `s`: to the next step boundary — rewound, the next recorded step; live, the picture
+    /// runs until the next step begins and pauses there.
+    fn next_step(&mut self) {
+        let Some(session) = self.session.as_mut() else { return };
+        if session.rewound.is_some() {
+            match session.next_step(session.position()) {
+                Some(position) => self.rewind_to_position(position),
+                None => self.rewind_to_position(usize::MAX),
+            }
+            return;
+        }
+        if session.view.model.ended() && session.held.is_empty() {
+            self.flash("the lesson has ended: b goes back a step, r runs it again");
+            return;
+        }
+        session.playing = Playing::ToNextStep;
+        self.ui.paused = false;
+        self.ui.rewound_from = None;
+        let now = Instant::now();
+        let shown = session.view.now_us;
+        session.lag = now.saturating_duration_since(session.started).saturating_sub(Duration::from_micros(shown));
+        if let Some(sim) = session.run.as_ref().and_then(Run::sim) {
+            sim.hold(false);
+        }
+        self.show_due();
+    }
+
+    /// `b`: back to the beginning of the previous step (rewinding; the pool goes on).
+    fn previous_step(&mut self) {
+        let Some(session) = self.session.as_ref() else { return };
+        let target = session.previous_step(session.position());
+        if !self.ui.paused {
+            self.pause();
+        }
+        self.rewind_to_position(target);
+    }
+
     /// ←/→: moves the paused picture back or forth in time by a fiftieth of the axis.
     fn scrub(&mut self, direction: i64) {
-        self.ui.paused = true;
+        if !self.ui.paused {
+            self.pause();
+        }
         let Some(session) = self.session.as_ref() else { return };
         let live = session.view.now_us;
-        let at = session.rewound.as_ref().map_or(live, |v| v.now_us);
+        let at = session.rewound.as_ref().map_or(live, |(_, v)| v.now_us);
         let step = (super::lanes::axis_span_us(live) / 50).max(20_000);
         let target = if direction < 0 { at.saturating_sub(step) } else { at.saturating_add(step) };
         self.rewind_to(target);
@@ -526,7 +559,25 @@ impl App {
             self.flash("this run has too many events to rewind");
             return;
         }
-        session.rewound = Some(session.view.at(&session.history, t));
+        let position = session.history.partition_point(|e| e.t <= t);
+        session.rewound = Some((position, session.view.at(&session.history, t)));
+        self.ui.rewound_from = Some(session.view.now_us);
+    }
+
+    /// Shows the picture after the first `position` recorded events; at or past the last,
+    /// the live picture.
+    fn rewind_to_position(&mut self, position: usize) {
+        let Some(session) = self.session.as_mut() else { return };
+        if position >= session.history.len() {
+            session.rewound = None;
+            self.ui.rewound_from = None;
+            return;
+        }
+        if session.history.len() >= HISTORY_MAX {
+            self.flash("this run has too many events to rewind");
+            return;
+        }
+        session.rewound = Some((position, session.view.upto(&session.history, position)));
         self.ui.rewound_from = Some(session.view.now_us);
     }
 
@@ -613,17 +664,13 @@ impl App {
             return;
         }
         let view = View::new(Lesson::of(&scenario));
-        self.session = Some(Session {
-            scenario,
-            builtin,
-            view,
-            run: Some(run),
-            generation,
-            started,
-            held: VecDeque::new(),
-            history: Vec::new(),
-            rewound: None,
-        });
+        let mut session = Session::new(scenario, builtin, view, Some(run), generation);
+        session.started = started;
+        session.holds = self.options.holds;
+        self.session = Some(session);
+        if self.options.step {
+            self.pause();
+        }
     }
 
     /// Stops the run on screen without waiting for it (a reaper thread joins it).
@@ -667,23 +714,10 @@ pub(super) fn stop_and_wait(run: Run) {
     let _ = done_rx.recv_timeout(Duration::from_secs(3));
 }
 
-/// Applies one run event to a session, and tells the sampler which worker processes to watch
-/// when workers come or go.
-fn apply(session: &mut Session, event: &TraceEvent, watched: &Watched) {
-    session.view.apply(event);
-    if session.history.len() < HISTORY_MAX {
-        session.history.push(event.clone());
-    }
-    if matches!(event.kind, TraceKind::WorkerUp { .. } | TraceKind::WorkerDown { .. })
-        && let Ok(mut w) = watched.lock()
-    {
-        *w = session.view.worker_pids();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trace::TraceKind;
 
     fn key(c: char) -> Msg {
         Msg::Input(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)))
@@ -692,21 +726,21 @@ mod tests {
     /// An app showing `lesson` with no run behind it: events are fed by hand.
     fn app_on(lesson: &str) -> App {
         let scenario = scenario::load(lesson).unwrap();
-        let mut app = App::new(Options { seed: None, speed: 1.0, time: TimeMode::Real, cores: None });
+        let mut app =
+            App::new(Options { seed: None, speed: 1.0, time: TimeMode::Real, cores: None, holds: true, step: false });
         app.generation = 7;
         let view = View::new(Lesson::of(&scenario));
-        app.session = Some(Session {
-            scenario,
-            builtin: None,
-            view,
-            run: None,
-            generation: 7,
-            started: Instant::now(),
-            held: VecDeque::new(),
-            history: Vec::new(),
-            rewound: None,
-        });
+        let mut session = Session::new(scenario, None, view, None, 7);
+        // Events fed by hand at small times are due at once.
+        session.started = Instant::now() - Duration::from_secs(10);
+        app.session = Some(session);
         app
+    }
+
+    /// `secs` pass on the picture's clock, then a tick.
+    fn later(app: &mut App, secs: f64) {
+        app.session.as_mut().unwrap().started -= Duration::from_secs_f64(secs);
+        app.handle(Msg::Tick);
     }
 
     fn submit(t: u64, task: u64) -> Msg {
@@ -716,17 +750,21 @@ mod tests {
     #[test]
     fn pause_holds_events_and_dot_shows_them_one_by_one() {
         let mut app = app_on("map-ordering");
-        assert!(app.handle(submit(1, 0)));
+        assert!(app.handle(submit(1_000_000, 0)));
         assert!(app.handle(key(' ')));
-        assert!(!app.handle(submit(2, 1)));
-        assert!(!app.handle(submit(3, 2)));
+        assert!(!app.handle(submit(2_000_000, 1)));
+        assert!(!app.handle(submit(3_000_000, 2)));
         assert_eq!(app.ui.held, 2);
         let tasks = |app: &App| app.session.as_ref().unwrap().view.model.tasks.len();
         assert_eq!(tasks(&app), 1);
         app.handle(key('.'));
         assert_eq!((tasks(&app), app.ui.held), (2, 1));
         app.handle(key(' '));
-        assert_eq!((tasks(&app), app.ui.held, app.ui.paused), (3, 0, false));
+        // Resumed: the picture goes on from where it stopped (2 s), and the held event is
+        // shown when its time comes on the picture's clock, a second later.
+        assert_eq!((tasks(&app), app.ui.held, app.ui.paused), (2, 1, false));
+        later(&mut app, 1.0);
+        assert_eq!((tasks(&app), app.ui.held), (3, 0));
     }
 
     #[test]
@@ -782,7 +820,7 @@ mod tests {
         let arrow = |code| Msg::Input(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
         app.handle(arrow(KeyCode::Left));
         assert!(app.ui.paused);
-        let rewound = app.session.as_ref().unwrap().rewound.as_ref().map(|v| v.model.tasks.len());
+        let rewound = app.session.as_ref().unwrap().rewound.as_ref().map(|(_, v)| v.model.tasks.len());
         assert_eq!(rewound, Some(9), "one fiftieth of a 1 s axis back from 0.9 s: 9 tasks submitted");
         assert_eq!(app.ui.rewound_from, Some(900_000));
         app.handle(key('.'));
@@ -791,5 +829,90 @@ mod tests {
         app.handle(arrow(KeyCode::Right));
         assert!(app.session.as_ref().unwrap().rewound.is_none());
         assert_eq!(app.ui.rewound_from, None);
+    }
+
+    fn step(t: u64, index: usize) -> Msg {
+        let note = Some(format!("step {index}: a caption of some length for the learner to read"));
+        Msg::Trace(
+            7,
+            TraceEvent { t, kind: TraceKind::Step { index, op: "submit".into(), python: String::new(), note } },
+        )
+    }
+
+    fn shown_step(app: &App) -> Option<usize> {
+        app.session.as_ref().unwrap().view.model.current_step().map(|s| s.index)
+    }
+
+    #[test]
+    fn a_step_that_comes_too_soon_waits_until_the_caption_is_read() {
+        let mut app = app_on("callbacks");
+        app.handle(step(0, 0));
+        app.handle(submit(5, 0));
+        app.handle(step(10, 1));
+        app.handle(submit(11, 1));
+        assert_eq!(shown_step(&app), Some(0), "step 1 came 10 µs after step 0: step 0's caption stays");
+        assert!(app.ui.reading);
+        assert_eq!(app.ui.held, 2);
+        assert_eq!(app.session.as_ref().unwrap().view.model.tasks.len(), 1, "what came before step 1 is shown");
+        // The reading time passes.
+        let session = app.session.as_mut().unwrap();
+        let (since, read) = session.caption.unwrap();
+        session.caption = Some((since - read, read));
+        session.playing = Playing::Reading { until: Instant::now() };
+        app.handle(Msg::Tick);
+        assert!(!app.ui.reading);
+        // The picture goes on from where it held: step 1 comes 5 µs later on its clock.
+        later(&mut app, 0.001);
+        assert_eq!(shown_step(&app), Some(1));
+        assert_eq!((app.ui.held, app.ui.reading), (0, false));
+    }
+
+    #[test]
+    fn without_holds_steps_follow_each_other_at_once() {
+        let mut app = app_on("callbacks");
+        app.session.as_mut().unwrap().holds = false;
+        app.handle(step(0, 0));
+        app.handle(step(10, 1));
+        assert_eq!(shown_step(&app), Some(1));
+    }
+
+    #[test]
+    fn step_mode_runs_to_each_step_boundary_and_b_goes_back() {
+        let mut app = app_on("callbacks");
+        app.session.as_mut().unwrap().started = Instant::now();
+        app.handle(key(' '));
+        for msg in [step(0, 0), submit(500_000, 0), step(1_000_000, 1), submit(1_100_000, 1), step(1_200_000, 2)] {
+            app.handle(msg);
+        }
+        assert_eq!(shown_step(&app), None, "paused: nothing shown yet");
+        app.handle(key('s'));
+        assert_eq!((shown_step(&app), app.ui.paused), (Some(0), true));
+        app.handle(key('s'));
+        assert_eq!((shown_step(&app), app.ui.paused), (Some(0), false), "runs at the lesson's pace");
+        later(&mut app, 0.6);
+        assert_eq!(app.session.as_ref().unwrap().view.model.tasks.len(), 1);
+        later(&mut app, 0.5);
+        assert_eq!((shown_step(&app), app.ui.paused), (Some(1), true), "held at step 1's start");
+        assert_eq!(app.session.as_ref().unwrap().view.model.tasks.len(), 1);
+        app.handle(key('s'));
+        later(&mut app, 0.5);
+        assert_eq!(shown_step(&app), Some(2));
+        // Back a step: the picture rewinds to the start of step 1, its caption and all.
+        app.handle(key('b'));
+        let rewound = |app: &App| {
+            app.session.as_ref().unwrap().rewound.as_ref().map(|(_, v)| v.model.current_step().map(|s| s.index))
+        };
+        assert_eq!(rewound(&app), Some(Some(1)));
+        app.handle(key('b'));
+        assert_eq!(rewound(&app), Some(Some(0)));
+        app.handle(key('s'));
+        assert_eq!(rewound(&app), Some(Some(1)));
+        let home = Msg::Input(Event::Key(KeyEvent::new(KeyCode::Home, KeyModifiers::NONE)));
+        app.handle(home);
+        assert_eq!(rewound(&app), Some(None), "Home: before the first step");
+        let end = Msg::Input(Event::Key(KeyEvent::new(KeyCode::End, KeyModifiers::NONE)));
+        app.handle(end);
+        assert!(app.session.as_ref().unwrap().rewound.is_none());
+        assert_eq!((shown_step(&app), app.ui.paused), (Some(2), false));
     }
 }

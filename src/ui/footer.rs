@@ -15,7 +15,8 @@ const KEYS: &[(&str, &str)] = &[
     ("+/-", "workers"),
     ("?", "help"),
     ("q", "quit"),
-    (".", "step"),
+    ("s/b", "next/back step"),
+    (".", "event"),
     ("[/]", "speed"),
     ("r", "restart"),
     ("n/p", "lesson"),
@@ -39,10 +40,30 @@ pub fn render(ui: &UiState, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// A recording's footer: no keys to press, the lesson and its step instead.
+pub fn render_title(view: &super::View, ui: &UiState, frame: &mut Frame, area: Rect) {
+    let steps = view.lesson.step_lines.len();
+    let step = match view.model.current_step() {
+        Some(step) => format!("Step {}/{}", (step.index + 1).min(steps), steps),
+        None => "Before the first step".to_string(),
+    };
+    let line = Line::from(vec![
+        Span::styled(
+            " poolscope ",
+            ui.paint(Style::new().fg(Color::Black).bg(Color::Gray), Style::new().add_modifier(Modifier::REVERSED)),
+        ),
+        Span::styled(format!(" {} ", view.lesson.title), Style::new().add_modifier(Modifier::BOLD)),
+        Span::styled(format!("· {step}"), ui.dim()),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+}
+
 /// The help text.
 pub const HELP: &[(&str, &str)] = &[
-    ("space", "pause / resume the picture"),
+    ("space", "pause / resume the picture (it goes on from where it stopped)"),
+    ("s / b", "run to the next step and hold there / go back a step (step mode: run --step)"),
     (".", "while paused: show one more event"),
+    ("Home / End", "rewind to the start / catch up with the pool (live)"),
     ("← / →", "while paused: rewind / replay what was recorded (space: back to live)"),
     ("+ / -", "add / remove a worker, live (running tasks finish first)"),
     ("[ / ]", "restart the lesson slower / faster (durations ÷ speed)"),
@@ -68,11 +89,12 @@ pub fn render_help(ui: &UiState, simulated: bool, frame: &mut Frame, area: Rect)
     lines.push(Line::raw(""));
     lines.push(Line::styled(
         if simulated {
-            "SIM time: pausing stops the run itself (its clock stands still); `.` moves the clock to the next \
-             moment something happens."
+            "SIM time: pausing (and a caption held for reading) stops the run itself: its clock stands still; \
+             `.` moves the clock to the next moment something happens."
         } else {
-            "The pool is real and runs in real time: pausing freezes the picture, not the pool. Its events wait \
-             and are shown when you resume (or one by one with `.`)."
+            "The pool is real and runs in real time: pausing (and a caption held for reading) freezes the \
+             picture, not the pool. Its events wait and are shown at their own pace when you resume, behind \
+             the pool (the header says how far); End catches up."
         },
         ui.dim(),
     ));

@@ -14,7 +14,7 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let model = &view.model;
     let state = if model.ended() {
         Span::styled(
-            if ui.comparing { " ■ finished " } else { " ■ finished: r again, n next " },
+            if ui.comparing || ui.recording { " ■ finished " } else { " ■ finished: r again, n next " },
             ui.paint(Style::new().fg(Color::Black).bg(Color::Green), Style::new().add_modifier(Modifier::REVERSED)),
         )
     } else if let Some(live) = ui.rewound_from {
@@ -26,6 +26,11 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
         Span::styled(
             format!(" ‖ PAUSED · {} events held ", ui.held),
             ui.paint(Style::new().fg(Color::Black).bg(Color::Yellow), Style::new().add_modifier(Modifier::REVERSED)),
+        )
+    } else if ui.reading {
+        Span::styled(
+            " ▶ reading the caption ",
+            ui.paint(Style::new().fg(Color::Black).bg(Color::Cyan), Style::new().add_modifier(Modifier::REVERSED)),
         )
     } else {
         Span::styled(
@@ -40,9 +45,14 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let position = ui.lesson.map_or(String::new(), |(i, n)| format!("{}/{} ", i + 1, n));
     let clock = if model.virtual_time { "SIM time" } else { "REAL time" };
     let speed = if (ui.speed - 1.0).abs() > f64::EPSILON { format!(" · {}× speed", ui.speed) } else { String::new() };
+    let behind = match ui.behind {
+        Some(lag) => Span::styled(format!("(pool +{}) ", short_us(lag.as_micros() as u64)), ui.dim()),
+        None => Span::raw(""),
+    };
     let line = Line::from(vec![
         state,
         Span::styled(format!(" {:>5} ", short_us(view.now_us)), Style::new().add_modifier(Modifier::BOLD)),
+        behind,
         Span::styled(format!("{position}{}", view.lesson.title), Style::new().add_modifier(Modifier::BOLD)),
         Span::styled(format!("  ·  {kind} pool, {workers}{gil} · {clock}{speed}"), ui.dim()),
     ]);

@@ -20,6 +20,7 @@ pub mod picker;
 pub mod queue;
 pub mod record;
 pub mod results;
+pub mod session;
 pub mod state;
 pub mod stats;
 pub mod sweep;
@@ -73,7 +74,9 @@ pub fn render_in(view: &View, ui: &UiState, frame: &mut Frame, area: Rect, with_
             Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(foot_h)]).areas(area);
         header::render(view, ui, frame, head);
         lanes::render(view, ui, frame, body);
-        if with_footer {
+        if with_footer && ui.recording {
+            footer::render_title(view, ui, frame, foot);
+        } else if with_footer {
             footer::render(ui, frame, foot);
         }
     } else {
@@ -114,7 +117,9 @@ pub fn render_in(view: &View, ui: &UiState, frame: &mut Frame, area: Rect, with_
         if events.height > 0 {
             log::render(view, ui, frame, events);
         }
-        if with_footer {
+        if with_footer && ui.recording {
+            footer::render_title(view, ui, frame, foot);
+        } else if with_footer {
             footer::render(ui, frame, foot);
         }
     }

@@ -3,7 +3,11 @@
 //! the caption inside the frame (it survives conversion to GIF) and a marker at each step.
 //!
 //! Frames are taken on the run's clock in lesson time (real time × speed), every
-//! [`FRAME_US`] and at every step, so a cast plays back at the lesson's own pace.
+//! [`FRAME_US`] and at every step, so a cast plays back at the lesson's own pace — except
+//! that, as in the live view, a step's caption stays on screen for its reading time
+//! ([`reading_time`]): when the next step comes sooner, the cast holds the picture until it
+//! has been read, and every later moment comes that much later. The last frame is held
+//! for [`LAST_FRAME_HOLD`] at least.
 //!
 //! Two runs compared (`poolscope compare --record`) are drawn as the live comparison draws
 //! them, A above B, from their events merged on one clock.
@@ -16,11 +20,14 @@ use ratatui::{Terminal, TerminalOptions, Viewport};
 use serde_json::json;
 
 use super::compare::Pair;
+use super::session::{caption_of, reading_time};
 use super::{Lesson, UiState, View, render};
 use crate::trace::{TraceEvent, TraceKind};
 
 /// Lesson time between two frames when nothing else asks for one (10 frames a second).
 pub const FRAME_US: u64 = 100_000;
+/// How long the last frame stays, at least (seconds).
+pub const LAST_FRAME_HOLD: f64 = 3.0;
 
 /// What a recording draws: one lesson screen, or two runs compared (A above B).
 enum Picture {
@@ -41,6 +48,10 @@ pub struct CastRecorder<W: Write> {
     speed: f64,
     /// The run time (µs) of the last frame.
     last_frame: Option<u64>,
+    /// Seconds added to the cast's clock by the captions held so far.
+    held_s: f64,
+    /// When the caption on screen appeared (cast seconds) and how long it takes to read.
+    caption: Option<(f64, f64)>,
 }
 
 impl<W: Write> std::fmt::Debug for CastRecorder<W> {
@@ -99,7 +110,7 @@ impl<W: Write> CastRecorder<W> {
         let viewport = Viewport::Fixed(Rect::new(0, 0, width, height));
         let captured = Captured::default();
         let terminal = Terminal::with_options(CrosstermBackend::new(captured.clone()), TerminalOptions { viewport })?;
-        let ui = UiState { color, speed, ..UiState::default() };
+        let ui = UiState { color, speed, recording: true, ..UiState::default() };
         let mut recorder = CastRecorder {
             out,
             terminal,
@@ -108,6 +119,8 @@ impl<W: Write> CastRecorder<W> {
             ui,
             speed: speed.max(f64::MIN_POSITIVE),
             last_frame: None,
+            held_s: 0.0,
+            caption: None,
         };
         // A player starts on an empty screen: clear it and hide the cursor, as the UI does.
         recorder.emit(0, "o", "\u{1b}[?25l\u{1b}[2J\u{1b}[H")?;
@@ -142,6 +155,16 @@ impl<W: Write> CastRecorder<W> {
             self.frame(due)?;
             due += self.frame_every();
         }
+        if let (TraceKind::Step { .. }, Picture::One(_), Some((since, read))) =
+            (&event.kind, &self.picture, self.caption)
+        {
+            // The caption on screen has not been read yet: hold the picture as it is.
+            let at = self.cast_s(event.t);
+            if at < since + read {
+                self.frame(event.t)?;
+                self.held_s += since + read - at;
+            }
+        }
         let whose = match &mut self.picture {
             Picture::One(view) => {
                 view.apply(event);
@@ -153,13 +176,20 @@ impl<W: Write> CastRecorder<W> {
                 format!("{} ", label.split(' ').next().unwrap_or_default())
             }
         };
-        if let TraceKind::Step { index, op, .. } = &event.kind {
+        if let TraceKind::Step { index, op, note, .. } = &event.kind {
             self.frame(event.t)?;
             let label = format!("{whose}step {}: {op}", index + 1);
             self.emit(event.t, "m", &label)?;
+            let read = reading_time(&caption_of(note.as_deref(), op)).as_secs_f64();
+            self.caption = Some((self.cast_s(event.t), read));
         }
         if matches!(event.kind, TraceKind::End { .. }) {
             self.frame(event.t)?;
+            // The last frame stays: for the last caption's reading time, and a few seconds.
+            let at = self.cast_s(event.t);
+            let read_until = self.caption.map_or(at, |(since, read)| since + read);
+            let until = read_until.max(at + LAST_FRAME_HOLD);
+            writeln!(self.out, "{}", json!([(until * 1e6).round() / 1e6, "o", "\u{1b}[?25l"]))?;
         }
         Ok(())
     }
@@ -196,8 +226,13 @@ impl<W: Write> CastRecorder<W> {
         Ok(())
     }
 
+    /// The cast's clock (seconds) at run time `t` (µs): lesson time, plus the holds so far.
+    fn cast_s(&self, t: u64) -> f64 {
+        t as f64 * self.speed / 1e6 + self.held_s
+    }
+
     fn emit(&mut self, t: u64, code: &str, data: &str) -> io::Result<()> {
-        let seconds = t as f64 * self.speed / 1e6;
+        let seconds = self.cast_s(t);
         writeln!(self.out, "{}", json!([(seconds * 1e6).round() / 1e6, code, data]))
     }
 }

@@ -72,6 +72,13 @@ pub struct UiState {
     /// Lane labels as wide as a process pool's (with PIDs), so two runs compared start their
     /// time axes in the same column.
     pub wide_lane_labels: bool,
+    /// The picture shows the pool this far behind (held for captions, or resumed after a
+    /// pause), when it is noticeably.
+    pub behind: Option<std::time::Duration>,
+    /// The picture holds at a step boundary while the caption is read.
+    pub reading: bool,
+    /// A recording: no keys to press, so no footer of keys and no "r again".
+    pub recording: bool,
 }
 
 impl Default for UiState {
@@ -91,6 +98,9 @@ impl Default for UiState {
             comparing: false,
             axis_at_least_us: 0,
             wide_lane_labels: false,
+            behind: None,
+            reading: false,
+            recording: false,
         }
     }
 }

@@ -123,6 +123,18 @@ impl View {
         self.model.lanes.values().filter(|l| l.up_since.is_some()).map(|l| l.pid).collect()
     }
 
+    /// The view after the first `position` events of `history` (rewinding by step): this
+    /// view's lesson and CPU reading, its clock at the last of them.
+    pub fn upto(&self, history: &[TraceEvent], position: usize) -> View {
+        let mut view = View::new(self.lesson.clone());
+        for event in &history[..position.min(history.len())] {
+            view.apply(event);
+        }
+        view.cpu = self.cpu.clone();
+        view.process_cpu = self.process_cpu.clone();
+        view
+    }
+
     /// The view as it was at `t`: this view's lesson and CPU reading, and the events of
     /// `history` up to `t` folded again from the start (rewind).
     pub fn at(&self, history: &[TraceEvent], t: u64) -> View {
