@@ -53,6 +53,7 @@ pub(crate) fn read(source: Source<'_>) -> Result<(RawScenario, Vec<ScenarioError
         step: Vec::new(),
     };
     let mut head = DeTable::new();
+    let title_given = root.get_ref().iter().any(|(key, _)| key.get_ref() == "title");
     for (key, value) in root.into_inner() {
         match key.get_ref().as_ref() {
             "title" | "summary" | "seed" => {
@@ -92,6 +93,8 @@ pub(crate) fn read(source: Source<'_>) -> Result<(RawScenario, Vec<ScenarioError
     let head: RawHead = reader.table(Spanned::new(root_span, DeValue::Table(head)), "a scenario").unwrap_or_default();
     match head.title {
         Some(title) => scenario.title = title.into_inner(),
+        // A title of the wrong type is reported already.
+        None if title_given => {}
         None => reader.errors.push(source.error(None, "title", "missing field `title`; it is required")),
     }
     scenario.summary = head.summary;
