@@ -86,3 +86,42 @@ fn garbage_never_panics() {
         let _ = poolscope::scenario::parse(&input, "fuzz.toml", "fuzz");
     }
 }
+
+#[test]
+fn every_error_in_a_file_is_reported_not_only_the_first() {
+    // A range check in [pool], a bad duration in [tasks.job] and a type error in a step: three
+    // independent mistakes, one of them found by TOML typing and two by the checker.
+    let name = "tests/fixtures/invalid/three-errors.toml";
+    let text = std::fs::read_to_string(name).expect("fixture");
+    let errors = poolscope::scenario::parse(&text, name, "three-errors").expect_err("malformed").0;
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["pool.workers", "tasks.job.duration", "step[0].count"]);
+    let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [3, 6, 10]);
+
+    let output = Command::new(env!("CARGO_BIN_EXE_poolscope")).args(["check", name]).output().expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&output.stderr).lines().count(), 3);
+}
+
+#[test]
+fn a_broken_template_is_reported_once_not_again_by_the_steps_using_it() {
+    for (work, expected) in [("duration = 5", "wrong type"), ("work = \"nap\"", "unknown work")] {
+        let (work, duration) = if work.starts_with("work") { (work, "") } else { ("work = \"sleep\"", work) };
+        let text = format!(
+            "title = \"x\"\n[tasks.job]\n{work}\n{duration}\n[[step]]\nop = \"submit\"\ntask = \"job\"\n\
+             [[step]]\nop = \"map\"\ntask = \"job\"\n"
+        );
+        let errors = poolscope::scenario::parse(&text, "t.toml", "t").expect_err("malformed").0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].message.contains(expected), "{errors:?}");
+        assert_eq!(errors[0].field.split('.').take(2).collect::<Vec<_>>(), ["tasks", "job"]);
+    }
+}
+
+#[test]
+fn a_title_of_the_wrong_type_is_one_error_not_also_a_missing_title() {
+    let errors = poolscope::scenario::parse("title = 3\n[[step]]\nop = \"close\"\n", "t.toml", "t").expect_err("bad").0;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].message.starts_with("wrong type"), "{errors:?}");
+}

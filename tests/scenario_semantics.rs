@@ -243,3 +243,36 @@ fn a_crashed_process_worker_is_respawned() {
         .collect();
     assert!(pids.len() >= 2 && pids[0] != pids[1], "lane 0 gets a new process: {pids:?}");
 }
+
+#[test]
+fn a_reused_into_name_appends_to_its_batch() {
+    // `jobs += [...]` twice: the later `results of jobs` sees all five futures, in order.
+    let toml = format!(
+        "{HEAD}[pool]\nworkers = 2\n[tasks.job]\nwork = \"noop\"\n\
+         [[step]]\nop = \"submit\"\ntask = \"job\"\ncount = 2\ninto = \"jobs\"\n\
+         [[step]]\nop = \"submit\"\ntask = \"job\"\ncount = 3\ninto = \"jobs\"\n\
+         [[step]]\nop = \"results\"\nof = \"jobs\"\n"
+    );
+    let scenario = parse(&toml, "test.toml", "test").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(scenario.steps[1].python, "jobs += [pool.submit(job, i) for i in range(3)]");
+    let events = run(&toml);
+    let received: Vec<u64> = results_in_step(&events, 2).iter().map(|r| r.0).collect();
+    assert_eq!(received, vec![0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn a_sync_submit_into_a_batch_says_so_in_its_python() {
+    let scenario = parse(
+        &format!(
+            "{HEAD}[tasks.job]\nwork = \"noop\"\n\
+             [[step]]\nop = \"submit\"\ntask = \"job\"\ncount = 2\nsync = true\ninto = \"jobs\"\n"
+        ),
+        "test.toml",
+        "test",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        scenario.steps[0].python,
+        "for i in range(2):\n    f = pool.submit(job, i)\n    jobs.append(f)\n    print(f.result())"
+    );
+}

@@ -44,7 +44,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
     let split = trimmed.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(trimmed.len());
     let (number, unit) = trimmed.split_at(split);
-    let expected = "expected a duration like \"500ms\", \"1.5s\", \"2m\" (units: us, ms, s, m)";
+    let expected = format!("expected {ONE_DURATION}");
     if number.is_empty() {
         return Err(format!("bad duration {text:?}: {expected}"));
     }
@@ -59,19 +59,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     };
     let seconds = value * seconds_per_unit;
     if !seconds.is_finite() || seconds > 24.0 * 3600.0 {
-        return Err(format!("bad duration {text:?}: longer than a day"));
+        return Err(format!("bad duration {text:?}: longer than a day; expected at most \"1440m\""));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// What one duration looks like, for error messages.
+const ONE_DURATION: &str = "a duration like \"500ms\", \"1.5s\", \"2m\" (units: us, ms, s, m)";
+
+/// Every form a task's duration may take, for error messages.
+const EVERY_FORM: &str = "a duration like \"500ms\", \"1.5s\", \"2m\" (units: us, ms, s, m), \
+     a range like \"1s..3s\", or a list like [\"3s\", \"1s\"]";
+
 /// Parses a fixed duration or a range `lo..hi`.
 ///
 /// # Errors
-/// A message saying what was expected; a reversed range is an error.
+/// A message saying what was expected (every form: fixed, range, list); a reversed range is
+/// an error.
 pub fn parse_spec(text: &str) -> Result<DurationSpec, String> {
+    let every_form = |e: String| e.replace(ONE_DURATION, EVERY_FORM);
     match text.split_once("..") {
         Some((lo, hi)) => {
-            let (lo_d, hi_d) = (parse_duration(lo)?, parse_duration(hi)?);
+            let (lo_d, hi_d) = (parse_duration(lo).map_err(every_form)?, parse_duration(hi).map_err(every_form)?);
             if lo_d > hi_d {
                 return Err(format!(
                     "reversed range {text:?}: {} is longer than {}; expected low..high",
@@ -81,7 +90,7 @@ pub fn parse_spec(text: &str) -> Result<DurationSpec, String> {
             }
             Ok(DurationSpec::Range(lo_d, hi_d))
         }
-        None => parse_duration(text).map(DurationSpec::Fixed),
+        None => parse_duration(text).map(DurationSpec::Fixed).map_err(every_form),
     }
 }
 
@@ -106,6 +115,9 @@ mod tests {
         assert!(parse_duration("5 parsecs").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("fast").is_err());
         assert!(parse_spec("3s..1s").unwrap_err().contains("reversed range"));
+        let bad = parse_spec("5 parsecs").unwrap_err();
+        assert!(bad.contains("\"1s..3s\"") && bad.contains("[\"3s\", \"1s\"]"), "{bad}");
+        assert!(parse_spec("1s..3x").unwrap_err().contains("a range like"));
         assert_eq!(parse_spec("1s..3s"), Ok(DurationSpec::Range(Duration::from_secs(1), Duration::from_secs(3))));
         assert_eq!(python_seconds(Duration::from_millis(1500)), "1.5");
         assert_eq!(python_seconds(Duration::from_secs(2)), "2");

@@ -67,6 +67,26 @@ impl Source<'_> {
         ScenarioError { file: self.name.to_string(), line, column, field: field.into(), message: message.into() }
     }
 
+    /// A TOML or type error, in the words of a scenario file.
+    pub(crate) fn toml_error(&self, error: &toml::de::Error) -> ScenarioError {
+        let span = error.span();
+        let mut field = span.as_ref().map(|s| self.field_at(s.start)).unwrap_or_default();
+        let mut message = error.message().trim().to_string();
+        if let Some(rest) = message.strip_prefix("invalid type: ") {
+            message = format!("wrong type: {rest}");
+        }
+        for (rust, plain) in [("expected i64", "expected an integer"), ("expected u64", "expected an integer")] {
+            message = message.replace(rust, plain);
+        }
+        // A missing field is reported at its table: name the field itself.
+        if let Some(name) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
+            let at_top = span.as_ref().is_none_or(|s| s.start == 0);
+            field = if at_top || field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
+            message = format!("missing field `{name}`; it is required");
+        }
+        self.error(span, field, message)
+    }
+
     /// 1-based line and column of a byte offset.
     pub(crate) fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = floor_char_boundary(self.text, offset.min(self.text.len()));

@@ -18,7 +18,12 @@ pub fn line(op: &Op, tasks: &BTreeMap<String, TaskTemplate>, pool: &PoolConfig) 
             let loop_head = (*count != 1).then(|| format!("for i in range({count}):"));
             let mut body: Vec<String> = Vec::new();
             match (sync, callback) {
-                (true, false) => body.push(format!("print({call}.result())")),
+                (true, false) if into.is_none() => body.push(format!("print({call}.result())")),
+                (true, false) => {
+                    body.push(format!("f = {call}"));
+                    body.push(format!("{list}.append(f)"));
+                    body.push("print(f.result())".to_string());
+                }
                 (false, false) if *count == 1 => body.push(format!("{list}.append({call})")),
                 (false, false) => return format!("{list} += [{call} for i in range({count})]"),
                 (_, true) => {
@@ -32,13 +37,18 @@ pub fn line(op: &Op, tasks: &BTreeMap<String, TaskTemplate>, pool: &PoolConfig) 
             }
             block(loop_head, body)
         }
-        Op::Map { task, count, chunksize, timeout: t, .. } => {
+        Op::Map { task, count, chunksize, timeout: t, into } => {
             let mut args = vec![task.clone(), format!("range({count})")];
             if *chunksize != 1 {
                 args.push(format!("chunksize={chunksize}"));
             }
             args.extend(timeout(t));
-            format!("for result in pool.map({}):\n    print(result)", args.join(", "))
+            let mut out = format!("for result in pool.map({}):\n    print(result)", args.join(", "));
+            if let Some(into) = into {
+                // Python's map keeps its futures to itself; the lesson adds them to a list.
+                let _ = write!(out, "\n# poolscope: map's {count} futures are added to {into}");
+            }
+            out
         }
         Op::AsCompleted { of, timeout: t } => {
             let mut args = vec![of.python().to_string()];

@@ -3,21 +3,147 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use std::ops::Range;
+
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+use super::error::{ScenarioError, Source};
+
+/// The whole file. Each part is read on its own, so one bad part does not hide the others:
+/// a task or step that could not be read is `None` (its error is already reported).
+#[derive(Debug)]
 pub(crate) struct RawScenario {
-    pub(crate) title: Spanned<String>,
+    pub(crate) title: String,
     pub(crate) summary: Option<Spanned<String>>,
     pub(crate) seed: Option<Spanned<i64>>,
     pub(crate) pool: Option<RawPool>,
-    #[serde(default)]
-    pub(crate) tasks: BTreeMap<String, RawTask>,
-    #[serde(default)]
-    pub(crate) step: Vec<RawStep>,
+    pub(crate) tasks: BTreeMap<String, Option<RawTask>>,
+    pub(crate) step: Vec<Option<RawStep>>,
+}
+
+/// The top-level keys of a scenario, as `unknown field` errors list them.
+pub(crate) const TOP_FIELDS: &[&str] = &["title", "summary", "seed", "pool", "tasks", "step"];
+
+/// The top-level scalars.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHead {
+    title: Option<Spanned<String>>,
+    summary: Option<Spanned<String>>,
+    seed: Option<Spanned<i64>>,
+}
+
+/// Reads a scenario file, collecting every type error, unknown field and missing field.
+///
+/// # Errors
+/// Text that is not TOML at all: one error, where the parser stopped.
+pub(crate) fn read(source: Source<'_>) -> Result<(RawScenario, Vec<ScenarioError>), ScenarioError> {
+    let root = DeTable::parse(source.text).map_err(|e| source.toml_error(&e))?;
+    let root_span = root.span();
+    let mut reader = Reader { source, errors: Vec::new() };
+    let mut scenario = RawScenario {
+        title: String::new(),
+        summary: None,
+        seed: None,
+        pool: None,
+        tasks: BTreeMap::new(),
+        step: Vec::new(),
+    };
+    let mut head = DeTable::new();
+    let title_given = root.get_ref().iter().any(|(key, _)| key.get_ref() == "title");
+    for (key, value) in root.into_inner() {
+        match key.get_ref().as_ref() {
+            "title" | "summary" | "seed" => {
+                head.insert(key, value);
+            }
+            "pool" => scenario.pool = reader.table(value, "a table like [pool]"),
+            "tasks" => {
+                let span = value.span();
+                match value.into_inner() {
+                    DeValue::Table(tasks) => {
+                        for (name, task) in tasks {
+                            let template = reader.table(task, "a table like [tasks.job]");
+                            scenario.tasks.insert(name.into_inner().into_owned(), template);
+                        }
+                    }
+                    other => reader.wrong_type(span, &other, "task templates like [tasks.job]"),
+                }
+            }
+            "step" => {
+                let span = value.span();
+                match value.into_inner() {
+                    DeValue::Array(steps) => {
+                        for step in steps {
+                            scenario.step.push(reader.table(step, "a [[step]] table"));
+                        }
+                    }
+                    other => reader.wrong_type(span, &other, "[[step]] tables"),
+                }
+            }
+            other => {
+                let expected: Vec<String> = TOP_FIELDS.iter().map(|f| format!("`{f}`")).collect();
+                let message = format!("unknown field `{other}`, expected one of {}", expected.join(", "));
+                reader.errors.push(source.error(Some(key.span()), other, message));
+            }
+        }
+    }
+    let head: RawHead = reader.table(Spanned::new(root_span, DeValue::Table(head)), "a scenario").unwrap_or_default();
+    match head.title {
+        Some(title) => scenario.title = title.into_inner(),
+        // A title of the wrong type is reported already.
+        None if title_given => {}
+        None => reader.errors.push(source.error(None, "title", "missing field `title`; it is required")),
+    }
+    scenario.summary = head.summary;
+    scenario.seed = head.seed;
+    Ok((scenario, reader.errors))
+}
+
+struct Reader<'a> {
+    source: Source<'a>,
+    errors: Vec<ScenarioError>,
+}
+
+impl Reader<'_> {
+    fn wrong_type(&mut self, span: Range<usize>, value: &DeValue<'_>, expected: &str) {
+        let field = self.source.field_at(span.start);
+        let message = format!("wrong type: {}, expected {expected}", value.type_str());
+        self.errors.push(self.source.error(Some(span), field, message));
+    }
+
+    /// One table as a `T`. An entry that fails (wrong type, unknown field) is reported and
+    /// left out, and the rest is read again, so every bad entry is reported; a missing
+    /// required field makes the whole table `None`.
+    fn table<T: for<'de> Deserialize<'de>>(&mut self, value: Spanned<DeValue<'_>>, expected: &str) -> Option<T> {
+        let span = value.span();
+        let mut entries = match value.into_inner() {
+            DeValue::Table(table) => table,
+            other => {
+                self.wrong_type(span, &other, expected);
+                return None;
+            }
+        };
+        loop {
+            let whole = Spanned::new(span.clone(), DeValue::Table(entries.clone()));
+            let error = match T::deserialize(ValueDeserializer::from(whole)) {
+                Ok(read) => return Some(read),
+                Err(error) => error,
+            };
+            self.errors.push(self.source.toml_error(&error));
+            let at = error.span()?;
+            let before = entries.len();
+            entries = entries
+                .into_iter()
+                .filter(|(key, value)| !(key.span().start <= at.start && at.end <= value.span().end))
+                .collect();
+            if entries.len() == before {
+                return None;
+            }
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -471,7 +471,8 @@ impl MainProgram {
             }
         }
         if let Some(into) = into {
-            self.batches.insert(into.to_string(), batch);
+            // A name used again adds to its list, as `jobs += [...]` does in Python.
+            self.batches.entry(into.to_string()).or_default().extend(batch);
         }
     }
 
@@ -500,7 +501,7 @@ impl MainProgram {
             self.all.extend(futures.iter().cloned());
         }
         if let Some(into) = into {
-            self.batches.insert(into.to_string(), futures.clone());
+            self.batches.entry(into.to_string()).or_default().extend(futures.iter().cloned());
         }
         for (k, future) in futures.iter().enumerate() {
             let outcome = future.result(self.clock.left(deadline));

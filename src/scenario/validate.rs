@@ -12,7 +12,7 @@ use super::model::{
     Batch, MAX_COUNT, MAX_WORKERS, OP_NAMES, Op, PoolConfig, Scenario, Step, TaskTemplate, WorkerCount, WorkerDeath,
 };
 use super::python;
-use super::raw::{RawDuration, RawScenario, RawStep, RawTask, RawWorkers};
+use super::raw::{RawDuration, RawScenario, RawStep, RawTask, RawWorkers, read};
 use crate::pool::{PoolKind, ReturnWhen, Work};
 
 /// Parses and checks a scenario. `file` names it in errors; `name` is its short name.
@@ -21,29 +21,12 @@ use crate::pool::{PoolKind, ReturnWhen, Work};
 /// Every problem found, each with file, line, column, field and what was expected.
 pub fn parse(text: &str, file: &str, name: &str) -> Result<Scenario, ScenarioErrors> {
     let source = Source { name: file, text };
-    let raw: RawScenario = toml::from_str(text).map_err(|e| ScenarioErrors(vec![toml_error(&source, &e)]))?;
-    let mut checker = Checker { source, errors: Vec::new(), declared: HashSet::new() };
+    let (raw, errors) = read(source).map_err(|e| ScenarioErrors(vec![e]))?;
+    let mut checker = Checker { source, errors, declared: HashSet::new() };
     let scenario = checker.scenario(raw, file, name);
+    // Each part of the file is read and checked on its own: put the errors back in file order.
+    checker.errors.sort_by_key(|e| (e.line, e.column));
     if checker.errors.is_empty() { Ok(scenario) } else { Err(ScenarioErrors(checker.errors)) }
-}
-
-fn toml_error(source: &Source<'_>, error: &toml::de::Error) -> ScenarioError {
-    let span = error.span();
-    let mut field = span.as_ref().map(|s| source.field_at(s.start)).unwrap_or_default();
-    let mut message = error.message().trim().to_string();
-    if let Some(rest) = message.strip_prefix("invalid type: ") {
-        message = format!("wrong type: {rest}");
-    }
-    for (rust, plain) in [("expected i64", "expected an integer"), ("expected u64", "expected an integer")] {
-        message = message.replace(rust, plain);
-    }
-    // A missing field is reported at its table: name the field itself.
-    if let Some(name) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
-        let at_top = span.as_ref().is_none_or(|s| s.start == 0);
-        field = if at_top || field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
-        message = format!("missing field `{name}`; it is required");
-    }
-    source.error(span, field, message)
 }
 
 struct Checker<'a> {
@@ -64,7 +47,7 @@ impl Checker<'_> {
     }
 
     fn scenario(&mut self, raw: RawScenario, file: &str, name: &str) -> Scenario {
-        let title = raw.title.into_inner();
+        let title = raw.title;
         let summary = raw.summary.map(Spanned::into_inner).unwrap_or_default();
         let seed = match raw.seed {
             Some(seed) if *seed.get_ref() < 0 => {
@@ -78,14 +61,14 @@ impl Checker<'_> {
         let mut tasks = BTreeMap::new();
         self.declared = raw.tasks.keys().cloned().collect();
         for (task_name, task) in raw.tasks {
-            if let Some(template) = self.task(&task_name, task) {
+            if let Some(template) = task.and_then(|task| self.task(&task_name, task)) {
                 tasks.insert(task_name, template);
             }
         }
         let mut steps = Vec::new();
         let mut batches = HashSet::new();
         for (index, step) in raw.step.into_iter().enumerate() {
-            if let Some(step) = self.step(index, step, &tasks, &mut batches, &pool) {
+            if let Some(step) = step.and_then(|step| self.step(index, step, &tasks, &mut batches, &pool)) {
                 steps.push(step);
             }
         }
