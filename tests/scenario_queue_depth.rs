@@ -35,7 +35,7 @@ fn a_running_task_counts_toward_utilisation_before_it_finishes() {
     let mut model = Model::new();
     let at = |t, kind| TraceEvent { t, kind };
     model.apply(&at(0, TraceKind::WorkerUp { worker: 0, pid: 1 }));
-    model.apply(&at(0, TraceKind::Submit { task: 0, label: "a".into(), cost_us: None }));
+    model.apply(&at(0, TraceKind::Submit { task: 0, label: "a".into(), cost_us: None, cpu: false }));
     model.apply(&at(0, TraceKind::Start { task: 0, worker: 0, pid: 1 }));
     model.apply(&at(1_000_000, TraceKind::Queue { depth: 0 }));
     let busy = model.lanes[&0].busy_until(1_000_000);

@@ -16,6 +16,8 @@ struct Expected {
     ok: usize,
     failed: usize,
     not_run: usize,
+    /// Of `not_run`, those a broken or terminated pool failed: failed futures, not cancelled.
+    abandoned: usize,
     started: usize,
     wait_sum: u64,
     ran: usize,
@@ -79,7 +81,7 @@ fn stream(first: u64, rest: u64, sink: &mut dyn FnMut(&TraceEvent)) -> (Expected
     // The batch: every submit first, then each runs in turn.
     let mut submitted_at = Vec::new();
     for task in 0..first {
-        s.emit(1, TraceKind::Submit { task, label: format!("B{task}"), cost_us: Some(7) });
+        s.emit(1, TraceKind::Submit { task, label: format!("B{task}"), cost_us: Some(7), cpu: false });
         s.emit(0, TraceKind::Queue { depth: (task + 1) as usize });
         submitted_at.push(s.t);
     }
@@ -103,7 +105,7 @@ fn stream(first: u64, rest: u64, sink: &mut dyn FnMut(&TraceEvent)) -> (Expected
         let worker = (task % WORKERS as u64) as usize;
         let roll = rng.next();
         let cost = if roll % 3 == 0 { None } else { Some(roll % 1000) };
-        s.emit(1, TraceKind::Submit { task, label: format!("T{task}"), cost_us: cost });
+        s.emit(1, TraceKind::Submit { task, label: format!("T{task}"), cost_us: cost, cpu: false });
         e.tasks += 1;
         let submitted = s.t;
         match roll % 20 {
@@ -116,6 +118,7 @@ fn stream(first: u64, rest: u64, sink: &mut dyn FnMut(&TraceEvent)) -> (Expected
             1 => {
                 s.emit(1, TraceKind::Abandon { task });
                 e.not_run += 1;
+                e.abandoned += 1;
             }
             fate => {
                 s.emit(roll % 50, TraceKind::Start { task, worker, pid: 1 });
@@ -229,7 +232,10 @@ fn the_ui_tallies_stay_exact_past_the_window() {
     let (e, _) = stream(120_000, 20_000, &mut |event| view.apply(event));
     let (c, t, totals) = (&view.timeline.counts, &view.timeline, &view.model.totals);
     assert_eq!(c.total(), e.tasks);
-    assert_eq!((c.pending, c.running, c.done, c.failed, c.cancelled), (0, 0, e.ok, e.failed, e.not_run));
+    assert_eq!(
+        (c.pending, c.running, c.done, c.failed, c.cancelled),
+        (0, 0, e.ok, e.failed + e.abandoned, e.not_run - e.abandoned)
+    );
     assert_eq!((t.started, t.wait_sum_us), (e.started as u64, e.wait_sum));
     assert_eq!((t.ran, t.run_sum_us, t.serial_sum_us), (e.ran as u64, e.run_sum, e.serial_sum));
     assert_eq!((totals.started, totals.wait_sum_us, totals.ran), (e.started, e.wait_sum, e.ran));

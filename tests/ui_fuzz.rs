@@ -11,7 +11,7 @@ use ratatui::backend::TestBackend;
 
 fn kind(selector: u8, task: u64, worker: usize) -> TraceKind {
     match selector % 10 {
-        0 => TraceKind::Submit { task, label: format!("T{task}"), cost_us: None },
+        0 => TraceKind::Submit { task, label: format!("T{task}"), cost_us: None, cpu: false },
         1 => TraceKind::Start { task, worker, pid: 100 + worker as u32 },
         2 => TraceKind::Finish { task, worker, outcome: FinishOutcome::Ok, value: None, error: None },
         3 => TraceKind::Finish { task, worker, outcome: FinishOutcome::Crashed, value: None, error: Some("x".into()) },

@@ -64,7 +64,7 @@ fn map_ordering() -> (scenario::Scenario, Vec<TraceEvent>) {
         ev(10, step(0, &s)),
     ];
     for i in 0..4u64 {
-        e.push(ev(20 + i, TraceKind::Submit { task: i, label: format!("Page{i}"), cost_us: None }));
+        e.push(ev(20 + i, TraceKind::Submit { task: i, label: format!("Page{i}"), cost_us: None, cpu: false }));
         e.push(ev(20 + i, TraceKind::Queue { depth: 1 }));
         e.push(ev(30 + i, TraceKind::WorkerUp { worker: i as usize, pid: 4242 }));
         e.push(ev(40 + i, TraceKind::Start { task: i, worker: i as usize, pid: 4242 }));
@@ -79,7 +79,10 @@ fn map_ordering() -> (scenario::Scenario, Vec<TraceEvent>) {
     }
     e.push(ev(2_000_200, step(1, &s)));
     for i in 4..8u64 {
-        e.push(ev(2_000_210 + i, TraceKind::Submit { task: i, label: format!("Page{}", i - 4), cost_us: None }));
+        e.push(ev(
+            2_000_210 + i,
+            TraceKind::Submit { task: i, label: format!("Page{}", i - 4), cost_us: None, cpu: false },
+        ));
         e.push(ev(2_000_220 + i, TraceKind::Start { task: i, worker: (i - 4) as usize, pid: 4242 }));
     }
     e.push(ev(2_000_300, step(2, &s)));
@@ -115,7 +118,7 @@ fn pool_basics() -> (scenario::Scenario, Vec<TraceEvent>) {
         ev(5, step(0, &s)),
     ];
     for i in 0..10u64 {
-        e.push(ev(10 + i, TraceKind::Submit { task: i, label: format!("Process{i}"), cost_us: None }));
+        e.push(ev(10 + i, TraceKind::Submit { task: i, label: format!("Process{i}"), cost_us: None, cpu: false }));
         e.push(ev(10 + i, TraceKind::Queue { depth: (i + 1).saturating_sub(4).min(6) as usize }));
     }
     for w in 0..4usize {
@@ -269,7 +272,7 @@ fn a_million_tiny_tasks_keep_the_timeline_bounded() {
     view.apply(&ev(0, TraceKind::WorkerUp { worker: 0, pid: 1 }));
     for i in 0..200_000u64 {
         let t = i * 50;
-        view.apply(&ev(t, TraceKind::Submit { task: i, label: "t".into(), cost_us: None }));
+        view.apply(&ev(t, TraceKind::Submit { task: i, label: "t".into(), cost_us: None, cpu: false }));
         view.apply(&ev(t + 1, TraceKind::Start { task: i, worker: 0, pid: 1 }));
         view.apply(&ev(t + 40, finish(i, 0, "t")));
     }
@@ -324,7 +327,7 @@ fn a_busy_lane_drawn_long_after_its_last_event_does_not_panic() {
     let mut view = View::new(Lesson::of(&lesson("pool-basics")));
     view.apply(&ev(0, TraceKind::WorkerUp { worker: 0, pid: 1 }));
     for i in 0..2_000u64 {
-        view.apply(&ev(i * 10, TraceKind::Submit { task: i, label: "t".into(), cost_us: None }));
+        view.apply(&ev(i * 10, TraceKind::Submit { task: i, label: "t".into(), cost_us: None, cpu: false }));
         view.apply(&ev(i * 10 + 1, TraceKind::Start { task: i, worker: 0, pid: 1 }));
         view.apply(&ev(i * 10 + 5, finish(i, 0, "t")));
     }

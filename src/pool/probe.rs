@@ -114,6 +114,9 @@ pub enum EventKind {
         label: Option<Arc<str>>,
         /// What it takes alone ([`crate::pool::TaskSpec::nominal_cost`]), when known.
         cost: Option<std::time::Duration>,
+        /// True for CPU-bound work ([`crate::pool::Work::is_cpu_bound`]): it holds a core, and
+        /// on a GIL pool the GIL.
+        cpu: bool,
         /// Tasks waiting after this one was queued.
         queued: usize,
     },

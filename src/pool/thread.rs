@@ -245,7 +245,7 @@ impl ThreadPool {
         if self.shared.stopping.load(Ordering::Relaxed) != OPEN {
             return Err(SubmitError::Shutdown(f));
         }
-        let id = self.shared.submitted(&mut gate, None, None);
+        let id = self.shared.submitted(&mut gate, None);
         let (future, task) = single(id, self.shared.telemetry.clone(), move |_: &dyn TaskEnv| Ok(f()), no_value);
         self.send(Msg::Task(task), &gate);
         Ok(future)
@@ -266,7 +266,7 @@ impl ThreadPool {
         if self.shared.stopping.load(Ordering::Relaxed) != OPEN {
             return Err(SubmitError::Shutdown(f));
         }
-        let id = self.shared.submitted(&mut gate, None, None);
+        let id = self.shared.submitted(&mut gate, None);
         let work = move |_: &dyn TaskEnv| f().map_err(|e| TaskError::Failed(e.to_string()));
         let (future, task) = single(id, self.shared.telemetry.clone(), work, no_value);
         self.send(Msg::Task(task), &gate);
@@ -355,7 +355,7 @@ impl ThreadPool {
             let chunk: Vec<(Future<R>, I)> = items
                 .by_ref()
                 .take(chunksize.max(1))
-                .map(|item| (self.shared.new_future(&mut gate, None, None), item))
+                .map(|item| (self.shared.new_future(&mut gate, None), item))
                 .collect();
             futures.extend(chunk.iter().map(|(future, _)| future.clone()));
             self.send(Msg::Job(Box::new(Chunk { function: Arc::clone(&function), items: chunk })), &gate);
@@ -414,7 +414,7 @@ impl ThreadPool {
             let tasks: Vec<(Future<TaskValue>, TaskSpec)> = specs
                 .by_ref()
                 .take(chunksize.max(1))
-                .map(|spec| (self.shared.new_future(&mut gate, Some(&spec.label), spec.nominal_cost()), spec))
+                .map(|spec| (self.shared.new_future(&mut gate, Some(&spec)), spec))
                 .collect();
             futures.extend(tasks.iter().map(|(future, _)| future.clone()));
             self.send(Msg::Job(Box::new(Specs { tasks })), &gate);
@@ -650,24 +650,25 @@ impl Shared {
     }
 
     /// The id of the next task, reported as submitted and counted into the queue.
-    fn submitted(&self, gate: &mut MutexGuard<'_, TaskId>, label: Option<&str>, cost: Option<Duration>) -> TaskId {
+    fn submitted(&self, gate: &mut MutexGuard<'_, TaskId>, spec: Option<&TaskSpec>) -> TaskId {
         let id: TaskId = **gate;
         **gate += 1;
         if let Some(telemetry) = &self.telemetry {
             let queued = telemetry.enqueued(1);
-            telemetry.emit(EventKind::Submit { task: id, label: label.map(Arc::from), cost, queued });
+            telemetry.emit(EventKind::Submit {
+                task: id,
+                label: spec.map(|s| Arc::from(s.label.as_str())),
+                cost: spec.and_then(TaskSpec::nominal_cost),
+                cpu: spec.is_some_and(|s| s.work.is_cpu_bound()),
+                queued,
+            });
         }
         id
     }
 
     /// A future for the next task, reported as submitted and counted into the queue.
-    fn new_future<T: 'static>(
-        &self,
-        gate: &mut MutexGuard<'_, TaskId>,
-        label: Option<&str>,
-        cost: Option<Duration>,
-    ) -> Future<T> {
-        Future::new(self.submitted(gate, label, cost), self.telemetry.clone())
+    fn new_future<T: 'static>(&self, gate: &mut MutexGuard<'_, TaskId>, spec: Option<&TaskSpec>) -> Future<T> {
+        Future::new(self.submitted(gate, spec), self.telemetry.clone())
     }
 
     /// `ThreadPoolExecutor._adjust_thread_count`: a submit that finds no idle worker starts

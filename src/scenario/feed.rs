@@ -97,11 +97,11 @@ impl Probe for Feed {
             EventKind::WorkerDown { worker, pid, reason } => {
                 (TraceKind::WorkerDown { worker, pid, reason: reason.as_str().to_string() }, QueueChange::None)
             }
-            EventKind::Submit { task, label, cost, .. } => {
+            EventKind::Submit { task, label, cost, cpu, .. } => {
                 let label = label.map_or_else(|| format!("task{task}"), |l| l.to_string());
                 // Real µs, like every time in the stream (the spec was already scaled).
                 let cost_us = cost.map(|c| u64::try_from(c.as_micros()).unwrap_or(u64::MAX));
-                (TraceKind::Submit { task, label, cost_us }, QueueChange::Joins(task))
+                (TraceKind::Submit { task, label, cost_us, cpu }, QueueChange::Joins(task))
             }
             EventKind::Start { task, worker, pid, .. } => {
                 (TraceKind::Start { task, worker, pid }, QueueChange::Leaves(task))

@@ -90,6 +90,7 @@ impl std::error::Error for RunError {}
 pub struct Run {
     events: Receiver<TraceEvent>,
     pool: Arc<dyn Executor>,
+    feed: Arc<Feed>,
     main: Option<JoinHandle<()>>,
     sim: Option<SimClock>,
     clock: Clock,
@@ -141,7 +142,7 @@ impl Run {
             steps: scenario.steps.clone(),
             tasks: scenario.tasks.clone(),
             pool: Arc::clone(&pool),
-            feed,
+            feed: Arc::clone(&feed),
             clock,
             rng: StdRng::seed_from_u64(seed),
             all: Vec::new(),
@@ -160,7 +161,7 @@ impl Run {
             })
             .map_err(RunError::Thread)?;
         drop(here);
-        Ok(Run { events, pool, main: Some(main), sim, clock })
+        Ok(Run { events, pool, feed, main: Some(main), sim, clock })
     }
 
     /// The event stream. It ends with an `end` event.
@@ -168,9 +169,17 @@ impl Run {
         &self.events
     }
 
-    /// The pool, to resize it live.
+    /// The pool.
     pub fn pool(&self) -> &Arc<dyn Executor> {
         &self.pool
+    }
+
+    /// Resizes the pool live (the viewer's `+`/`-`), and says so in the event stream — a
+    /// `resize` marked `live`, since the lesson's code still has the size before — so
+    /// everything that reads the events shows the size the pool has now.
+    pub fn resize(&self, workers: usize) {
+        self.pool.set_workers(workers);
+        self.feed.emit(TraceKind::Resize { workers: self.pool.workers(), live: true });
     }
 
     /// Microseconds from the start of the run to `at`, on the run's clock (the `t` of its
@@ -421,7 +430,7 @@ impl MainProgram {
             Op::Resize { workers } => {
                 if self.state == PoolState::Open {
                     self.pool.set_workers(workers.resolve_for(self.cores));
-                    self.feed.emit(TraceKind::Resize { workers: self.pool.workers() });
+                    self.feed.emit(TraceKind::Resize { workers: self.pool.workers(), live: false });
                 } else {
                     self.raise("RuntimeError", "cannot resize a pool after shutdown".into());
                 }

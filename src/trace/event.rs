@@ -125,6 +125,10 @@ pub enum TraceKind {
         /// advance; the yardstick of the summary's speed-up.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cost_us: Option<u64>,
+        /// *Extra*: CPU-bound work (`spin`, `sum_squares`): it needs a core, and on a GIL
+        /// thread pool the GIL. Absent means it waits (sleeps, I/O, a queue).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cpu: bool,
     },
     /// A worker began a task.
     Start {
@@ -224,6 +228,10 @@ pub enum TraceKind {
     Resize {
         /// Its new size.
         workers: usize,
+        /// True when the viewer resized it live (`+`/`-`), not a step of the lesson: the
+        /// lesson's code still describes the size before.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        live: bool,
     },
     /// *Extra*: a `note` step's text.
     Note {

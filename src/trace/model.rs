@@ -85,6 +85,8 @@ pub struct TaskRecord {
     pub received: Option<ResultOutcome>,
     /// What it takes alone (µs), when known in advance.
     pub cost_us: Option<u64>,
+    /// CPU-bound work: it needs a core (and the GIL, on a GIL pool).
+    pub cpu: bool,
 }
 
 impl TaskRecord {
@@ -114,11 +116,18 @@ impl TaskRecord {
             started_us: self.started_us,
             ended_us: self.ended_us,
             cost_us: self.cost_us,
+            cpu: self.cpu,
         }
     }
 
     fn tally(&self) -> Tally {
-        Tally { state: self.state, wait_us: self.wait_us(), run_us: self.run_us(), serial_us: self.serial_us() }
+        Tally {
+            state: self.state,
+            cpu: self.cpu,
+            wait_us: self.wait_us(),
+            run_us: self.run_us(),
+            serial_us: self.serial_us(),
+        }
     }
 }
 
@@ -126,6 +135,7 @@ impl TaskRecord {
 #[derive(Clone, Copy, Debug)]
 struct Tally {
     state: TaskState,
+    cpu: bool,
     wait_us: Option<u64>,
     run_us: Option<u64>,
     serial_us: Option<u64>,
@@ -139,6 +149,8 @@ pub struct TaskTotals {
     pub pending: usize,
     /// Tasks on a worker.
     pub running: usize,
+    /// Of those, CPU-bound ones: they need a core each, and on a GIL pool the GIL.
+    pub running_cpu: usize,
     /// Tasks that returned a value.
     pub done: usize,
     /// Tasks that raised.
@@ -189,6 +201,9 @@ impl TaskTotals {
 
     fn add(&mut self, t: Tally) {
         *self.count_mut(t.state) += 1;
+        if t.cpu && t.state == TaskState::Running {
+            self.running_cpu += 1;
+        }
         if let Some(wait) = t.wait_us {
             self.started += 1;
             self.wait_sum_us += wait;
@@ -203,6 +218,9 @@ impl TaskTotals {
     /// Takes back what `add(t)` added (so never goes below zero).
     fn remove(&mut self, t: Tally) {
         *self.count_mut(t.state) -= 1;
+        if t.cpu && t.state == TaskState::Running {
+            self.running_cpu -= 1;
+        }
         if let Some(wait) = t.wait_us {
             self.started -= 1;
             self.wait_sum_us -= wait;
@@ -232,6 +250,8 @@ pub struct TaskTimes {
     pub ended_us: Option<u64>,
     /// What it takes alone (µs), when known in advance.
     pub cost_us: Option<u64>,
+    /// CPU-bound work.
+    pub cpu: bool,
 }
 
 impl TaskTimes {
@@ -241,6 +261,7 @@ impl TaskTimes {
             started_us: self.started_us,
             ended_us: self.ended_us,
             cost_us: self.cost_us,
+            cpu: self.cpu,
             state: self.state,
             ..placeholder_record(self.id, self.submitted_us, String::new())
         }
@@ -289,6 +310,8 @@ pub struct Lane {
     pub running: u32,
     /// Since when it has had a task running, while it has.
     pub busy_since: Option<u64>,
+    /// Since when it has been alive with nothing to run, while it has.
+    pub idle_since: Option<u64>,
     /// Why it last went down.
     pub down_reason: Option<String>,
 }
@@ -325,6 +348,11 @@ pub struct StepRecord {
 pub struct Received {
     /// When.
     pub at_us: u64,
+    /// The index of the step that received it: the step the main program had begun last,
+    /// in the order of the stream (which is the main program's own order). Not read from
+    /// `at_us`: on simulated time a step often begins at the very instant of the results
+    /// before it.
+    pub step: Option<usize>,
     /// The task, for results.
     pub task: Option<TaskId>,
     /// The outcome (`Error` for a raise).
@@ -352,6 +380,11 @@ pub struct Model {
     pub virtual_time: bool,
     /// The pool's size now.
     pub pool_size: usize,
+    /// The pool's size as the lesson's code has it: the size at the start, or after the
+    /// lesson's own `resize` step — not after a live `+`/`-`.
+    pub code_size: usize,
+    /// The cores of the run: the machine's, or on simulated time the simulated ones.
+    pub cores: usize,
     /// Time of the latest event (µs).
     pub now_us: u64,
     /// Set by `end`.
@@ -374,6 +407,13 @@ pub struct Model {
     pub queue_depth: usize,
     /// The deepest the queue got.
     pub max_queue_depth: usize,
+    /// Once seen: more CPU-bound tasks ran at once than [`Model::cpu_ceiling`], so they
+    /// slowed each other down (their run times stretched).
+    pub cpu_contended: bool,
+    /// The queue's last change made it deeper.
+    pub queue_rising: bool,
+    /// Since when tasks have waited in the queue without a break, while they have.
+    pub queue_since: Option<u64>,
     /// What the main program received, in order: the most recent [`RECEIVED_WINDOW`].
     pub received: VecDeque<Received>,
     /// How many results and exceptions it received in all.
@@ -388,6 +428,16 @@ impl Model {
     /// An empty model, before the `run` event.
     pub fn new() -> Model {
         Model { speed: 1.0, ..Model::default() }
+    }
+
+    /// How many CPU-bound tasks can make progress at once: one on a GIL thread pool or an
+    /// event loop, else one per core (`None` while the cores are not known).
+    pub fn cpu_ceiling(&self) -> Option<usize> {
+        if (self.gil && self.pool == "thread") || self.pool == "coroutine" {
+            Some(1)
+        } else {
+            (self.cores > 0).then_some(self.cores)
+        }
     }
 
     /// The step running now.
@@ -483,8 +533,10 @@ impl Model {
         self.now_us = self.now_us.max(t);
         self.events += 1;
         match &event.kind {
-            TraceKind::Run { scenario, title, pool, workers, seed, speed, gil, virtual_time, .. } => {
+            TraceKind::Run { scenario, title, pool, workers, seed, speed, gil, virtual_time, cores } => {
                 self.virtual_time = *virtual_time;
+                self.cores = *cores;
+                self.code_size = *workers;
                 self.scenario = scenario.clone();
                 self.title = title.clone();
                 self.pool = pool.clone();
@@ -513,8 +565,10 @@ impl Model {
                     busy_us: 0,
                     running: 0,
                     busy_since: None,
+                    idle_since: None,
                     down_reason: None,
                 });
+                lane.idle_since = if lane.running == 0 { Some(t) } else { None };
                 lane.pid = *pid;
                 if lane.pids.last() != Some(pid) {
                     if lane.pids.len() >= LANE_PIDS_KEPT {
@@ -531,17 +585,19 @@ impl Model {
                         lane.alive_us += t.saturating_sub(since);
                     }
                     lane.current = None;
+                    lane.idle_since = None;
                     lane.down_reason = Some(reason.clone());
                 }
             }
-            TraceKind::Submit { task, label, cost_us } => {
+            TraceKind::Submit { task, label, cost_us, cpu } => {
                 let step = self.steps.last().map(|s| s.index);
                 let next = self.first_task + self.tasks.len() as TaskId;
                 // Ids are dense from 0; tolerate a gap rather than misplace a task.
                 for id in next..*task {
                     self.push_task(placeholder(id, t));
                 }
-                let record = TaskRecord { step, cost_us: *cost_us, ..placeholder_record(*task, t, label.clone()) };
+                let record =
+                    TaskRecord { step, cost_us: *cost_us, cpu: *cpu, ..placeholder_record(*task, t, label.clone()) };
                 if *task >= next {
                     self.push_task(record);
                 } else {
@@ -555,6 +611,9 @@ impl Model {
                     record.pid = Some(*pid);
                     record.state = TaskState::Running;
                 });
+                if self.cpu_ceiling().is_some_and(|c| self.totals.running_cpu > c) {
+                    self.cpu_contended = true;
+                }
                 if let Some(lane) = self.lanes.get_mut(worker) {
                     lane.current = Some(*task);
                     lane.ran.push_back(*task);
@@ -566,6 +625,7 @@ impl Model {
                         lane.busy_since = Some(t);
                     }
                     lane.running += 1;
+                    lane.idle_since = None;
                 }
             }
             TraceKind::Finish { task, worker, outcome, value, error } => {
@@ -589,6 +649,9 @@ impl Model {
                         && let Some(since) = lane.busy_since.take()
                     {
                         lane.busy_us += t.saturating_sub(since);
+                    }
+                    if lane.running == 0 && lane.up_since.is_some() {
+                        lane.idle_since = Some(t);
                     }
                 }
             }
@@ -620,19 +683,32 @@ impl Model {
                     (None, Some(exception), None) => exception.clone(),
                     (None, None, error) => error.clone().unwrap_or_default(),
                 };
-                self.push_received(Received { at_us: t, task: Some(*task), outcome: *outcome, text });
+                let step = self.steps.last().map(|s| s.index);
+                self.push_received(Received { at_us: t, step, task: Some(*task), outcome: *outcome, text });
             }
             TraceKind::Queue { depth } => {
+                self.queue_rising = *depth > self.queue_depth;
+                self.queue_since = match (*depth, self.queue_since) {
+                    (0, _) => None,
+                    (_, Some(since)) => Some(since),
+                    (_, None) => Some(t),
+                };
                 self.queue_depth = *depth;
                 self.max_queue_depth = self.max_queue_depth.max(*depth);
             }
             TraceKind::Raise { exception, message } => self.push_received(Received {
                 at_us: t,
+                step: self.steps.last().map(|s| s.index),
                 task: None,
                 outcome: ResultOutcome::Error,
                 text: format!("{exception}: {message}"),
             }),
-            TraceKind::Resize { workers } => self.pool_size = *workers,
+            TraceKind::Resize { workers, live } => {
+                self.pool_size = *workers;
+                if !live {
+                    self.code_size = *workers;
+                }
+            }
             TraceKind::End { makespan_us } => {
                 self.makespan_us = Some(*makespan_us);
                 for lane in self.lanes.values_mut() {
@@ -667,5 +743,6 @@ fn placeholder_record(id: TaskId, t: u64, label: String) -> TaskRecord {
         callbacks: 0,
         received: None,
         cost_us: None,
+        cpu: false,
     }
 }

@@ -225,7 +225,7 @@ impl Transcript {
                 let list = |ids: &[TaskId]| ids.iter().map(|id| format!("#{id}")).collect::<Vec<_>>().join(", ");
                 format!("wait returned: done = {{{}}}, not_done = {{{}}}", list(done), list(not_done))
             }
-            TraceKind::Resize { workers } => format!("pool resized to {workers} workers"),
+            TraceKind::Resize { workers, .. } => format!("pool resized to {workers} workers"),
             TraceKind::Note { text } => {
                 self.flush_submits(model, out)?;
                 write!(out, "{}", wrap(text, 88, "   ▸ "))?;

@@ -594,7 +594,7 @@ impl App {
         }
         let now = run.pool().workers();
         let want = now.saturating_add_signed(by).clamp(1, MAX_WORKERS);
-        run.pool().set_workers(want);
+        run.resize(want);
         self.flash(format!("pool resized: {now} → {want} workers"));
     }
 
@@ -744,7 +744,10 @@ mod tests {
     }
 
     fn submit(t: u64, task: u64) -> Msg {
-        Msg::Trace(7, TraceEvent { t, kind: TraceKind::Submit { task, label: format!("job{task}"), cost_us: None } })
+        Msg::Trace(
+            7,
+            TraceEvent { t, kind: TraceKind::Submit { task, label: format!("job{task}"), cost_us: None, cpu: false } },
+        )
     }
 
     #[test]

@@ -44,7 +44,10 @@ pub fn busy_run(workers: usize, seconds: u64) -> Vec<TraceEvent> {
         let mut t = 100 + worker as u64 * 500;
         while t < end {
             let run = 30_000 + next() % 120_000;
-            events.push(TraceEvent { t, kind: TraceKind::Submit { task, label: format!("Job{task}"), cost_us: None } });
+            events.push(TraceEvent {
+                t,
+                kind: TraceKind::Submit { task, label: format!("Job{task}"), cost_us: None, cpu: false },
+            });
             events.push(TraceEvent { t: t + 5, kind: TraceKind::Start { task, worker, pid: 4242 } });
             let outcome = if next() % 50 == 0 { FinishOutcome::Error } else { FinishOutcome::Ok };
             events.push(TraceEvent {

@@ -39,8 +39,14 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
         )
     };
     let kind = if model.pool.is_empty() { view.lesson.kind.as_str() } else { model.pool.as_str() };
-    let workers =
-        if kind == "coroutine" { "1 loop thread".to_string() } else { format!("{} workers", model.pool_size) };
+    // The size the pool has now; after a live `+`/`-` the code panel still shows the lesson's.
+    let workers = if kind == "coroutine" {
+        "1 loop thread".to_string()
+    } else if model.code_size != model.pool_size && model.code_size > 0 {
+        format!("{} workers (the lesson's code is for {})", model.pool_size, model.code_size)
+    } else {
+        format!("{} workers", model.pool_size)
+    };
     let gil = if model.gil { " + GIL" } else { "" };
     let position = ui.lesson.map_or(String::new(), |(i, n)| format!("{}/{} ", i + 1, n));
     let clock = if model.virtual_time { "SIM time" } else { "REAL time" };

@@ -66,7 +66,7 @@ pub fn describe(model: &Model, event: &TraceEvent) -> String {
         TraceKind::Raise { exception, message } => format!("raise {exception}: {message}"),
         TraceKind::Poll { futures } => format!("poll {} futures", futures.len()),
         TraceKind::Waited { done, not_done } => format!("wait → {} done, {} not done", done.len(), not_done.len()),
-        TraceKind::Resize { workers } => format!("resize to {workers} workers"),
+        TraceKind::Resize { workers, .. } => format!("resize to {workers} workers"),
         TraceKind::Note { text } => text.clone(),
         TraceKind::End { makespan_us } => format!("end after {}", short_us(*makespan_us)),
     }

@@ -29,10 +29,10 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     // Each item: (the step it was received in, its text). A new step starts a new line, so
     // `map`'s order and `as_completed`'s order sit one above the other.
     let steps = &view.model.steps;
-    let mut items: Vec<(usize, Span)> = Vec::new();
+    let mut items: Vec<(Option<usize>, Span)> = Vec::new();
     let mut used = 0;
     for r in received.iter().rev() {
-        let step = steps.partition_point(|s| s.at_us <= r.at_us).saturating_sub(1);
+        let step = r.step;
         let label = r.task.and_then(|t| view.model.task(t)).map(|t| t.label.as_str());
         let text = match (r.outcome, label) {
             (ResultOutcome::Ok, Some(label)) => label.to_string(),
@@ -60,7 +60,7 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
             if !line.is_empty() {
                 lines.push(Line::from(std::mem::take(&mut line)));
             }
-            let op = steps.get(step).map_or("", |s| s.op.as_str());
+            let op = step.and_then(|i| steps.iter().rfind(|s| s.index == i)).map_or("", |s| s.op.as_str());
             let head = format!("{op}: ");
             width = head.chars().count();
             line.push(Span::styled(head, ui.dim()));

@@ -150,9 +150,9 @@ impl UiState {
             TaskState::Pending => Color::Gray,
             TaskState::Running => Color::Cyan,
             TaskState::Done => Color::Green,
-            TaskState::Failed => Color::Red,
+            TaskState::Failed | TaskState::Abandoned => Color::Red,
             TaskState::Crashed => Color::Magenta,
-            TaskState::Cancelled | TaskState::Abandoned => Color::DarkGray,
+            TaskState::Cancelled => Color::DarkGray,
         }
     }
 
@@ -173,9 +173,10 @@ pub fn state_glyph(state: TaskState) -> char {
         TaskState::Pending => '·',
         TaskState::Running => '▶',
         TaskState::Done => '✓',
-        TaskState::Failed => '✗',
+        // A future a broken or terminated pool failed without running it raises: failed.
+        TaskState::Failed | TaskState::Abandoned => '✗',
         TaskState::Crashed => '☠',
-        TaskState::Cancelled | TaskState::Abandoned => '⊘',
+        TaskState::Cancelled => '⊘',
     }
 }
 

@@ -27,8 +27,15 @@ pub struct Stats {
     pub mean_run_us: u64,
     /// Busy over alive time of the workers, 0..=1.
     pub utilisation: f64,
-    /// Run time of all tasks over elapsed time.
-    pub speedup: f64,
+    /// The finished tasks' serial time (one after another on one free worker) over the
+    /// elapsed time; `None` until a task ended, when there is nothing to measure yet. Work in
+    /// progress does not count: a guess from it overstates (four threads that have run for
+    /// 0.9 s are not a 4× speed-up if they share one GIL).
+    pub speedup: Option<f64>,
+    /// The CPU-bound part of it is above what the pool's CPUs can give (the cores, or one
+    /// under a GIL or on one event loop): the tasks ran faster than their nominal cost, so
+    /// the figure says more than it should, and the panel says so.
+    pub above_ceiling: Option<usize>,
     /// True when tasks may have slowed each other down (a GIL, saturated cores): the
     /// ratio above is then how much they overlapped, not a speed-up over one worker.
     pub shared: bool,
@@ -40,15 +47,12 @@ impl Stats {
         let t = &view.timeline;
         let now = view.now_us;
         let model = &view.model;
-        let running: u64 = model
-            .lanes
-            .values()
-            .filter_map(|l| l.current.and_then(|c| model.task_times(c)).and_then(|r| r.started_us))
-            .map(|s| now.saturating_sub(s))
-            .sum();
         let busy: u64 = model.lanes.values().map(|l| l.busy_until(now)).sum();
         let alive: u64 = model.lanes.values().map(|l| l.alive_until(now)).sum();
         let secs = now as f64 / 1e6;
+        // With nominal costs the ratio is a true speed-up; run times stretched by a GIL or
+        // busy cores only measure overlap (and may pass the core count: say so, not "speed-up").
+        let shared = (model.gil || model.cpu_contended || view.cpu_contended) && t.uncosted > 0;
         Stats {
             elapsed_us: now,
             ran: t.ran,
@@ -57,10 +61,33 @@ impl Stats {
             mean_wait_us: t.wait_sum_us.checked_div(t.started).unwrap_or(0),
             mean_run_us: t.run_sum_us.checked_div(t.ran).unwrap_or(0),
             utilisation: if alive > 0 { (busy as f64 / alive as f64).min(1.0) } else { 0.0 },
-            speedup: if now > 0 { (t.serial_sum_us + running) as f64 / now as f64 } else { 0.0 },
-            // With nominal costs the ratio is a true speed-up; run times stretched by a GIL
-            // or busy cores only measure overlap.
-            shared: (model.gil || view.cpu_contended) && t.uncosted > 0,
+            speedup: (t.ran > 0 && now > 0).then(|| t.serial_sum_us as f64 / now as f64),
+            above_ceiling: model
+                .cpu_ceiling()
+                .filter(|&c| now > 0 && t.serial_cpu_us as f64 / now as f64 > c as f64 && !shared),
+            shared,
+        }
+    }
+}
+
+impl Stats {
+    /// The speed-up as the panel shows it: `—` before a task ended, and a note when it is
+    /// above what the CPUs allow.
+    pub fn speedup_text(&self, wide: bool) -> String {
+        let Some(speedup) = self.speedup else {
+            return if wide { "— (no task has ended yet)".into() } else { "—".into() };
+        };
+        match (self.above_ceiling, wide) {
+            (Some(cpus), true) => {
+                format!(
+                    "{speedup:.2}× — over {cpus} CPU{}: tasks ran faster than their cost",
+                    if cpus == 1 { "" } else { "s" }
+                )
+            }
+            (Some(cpus), false) => format!("{speedup:.2}× (> {cpus} CPU)"),
+            (None, true) if self.shared => format!("{speedup:.2}× (tasks shared CPUs)"),
+            (None, true) => format!("{speedup:.2}× vs one worker"),
+            (None, false) => format!("{speedup:.2}×"),
         }
     }
 }
@@ -82,11 +109,7 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
             row("mean wait", short_us(s.mean_wait_us)),
             row("mean run", short_us(s.mean_run_us)),
             row("utilisation", format!("{:.0}% of worker time busy", s.utilisation * 100.0)),
-            if s.shared {
-                row("overlap", format!("{:.2}× (tasks shared CPUs)", s.speedup))
-            } else {
-                row("speed-up", format!("{:.2}× vs one worker", s.speedup))
-            },
+            row(if s.shared { "overlap" } else { "speed-up" }, s.speedup_text(true)),
         ]
     } else {
         vec![
@@ -94,7 +117,7 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
             row("throughput", format!("{:.1}/s", s.throughput)),
             row("wait / run", format!("{} / {}", short_us(s.mean_wait_us), short_us(s.mean_run_us))),
             row("utilisation", format!("{:.0}%", s.utilisation * 100.0)),
-            row(if s.shared { "overlap" } else { "speed-up" }, format!("{:.2}×", s.speedup)),
+            row(if s.shared { "overlap" } else { "speed-up" }, s.speedup_text(false)),
         ]
     };
     frame.render_widget(Paragraph::new(lines), inner);

@@ -38,9 +38,10 @@ pub struct FutureCounts {
     pub running: usize,
     /// Returned a value.
     pub done: usize,
-    /// Raised, or their worker died.
+    /// Raised, their worker died, or a broken / terminated pool failed them without running
+    /// them (their `result()` raises `BrokenProcessPool`: failed, not cancelled).
     pub failed: usize,
-    /// Cancelled, or abandoned by a broken / terminated pool.
+    /// Cancelled by `cancel()` or `shutdown(cancel_futures=True)`.
     pub cancelled: usize,
 }
 
@@ -50,8 +51,8 @@ impl FutureCounts {
             TaskState::Pending => &mut self.pending,
             TaskState::Running => &mut self.running,
             TaskState::Done => &mut self.done,
-            TaskState::Failed | TaskState::Crashed => &mut self.failed,
-            TaskState::Cancelled | TaskState::Abandoned => &mut self.cancelled,
+            TaskState::Failed | TaskState::Crashed | TaskState::Abandoned => &mut self.failed,
+            TaskState::Cancelled => &mut self.cancelled,
         }
     }
 
@@ -83,6 +84,9 @@ pub struct Timeline {
     /// The same tasks one after another on one free worker: their nominal costs where
     /// known, else their run times.
     pub serial_sum_us: u64,
+    /// The part of `serial_sum_us` that is CPU-bound work: at most one core's worth per core
+    /// of elapsed time.
+    pub serial_cpu_us: u64,
     /// Finished tasks whose nominal cost was not known in advance.
     pub uncosted: u64,
     /// The latest events, oldest first.
@@ -101,6 +105,7 @@ impl Default for Timeline {
             ran: 0,
             run_sum_us: 0,
             serial_sum_us: 0,
+            serial_cpu_us: 0,
             uncosted: 0,
             log: VecDeque::with_capacity(LOG_EVENTS),
         }
@@ -158,7 +163,11 @@ impl Timeline {
                 let (Some(start), Some(end)) = (record.started_us, record.ended_us) else { return };
                 self.ran += 1;
                 self.run_sum_us += end.saturating_sub(start);
-                self.serial_sum_us += record.serial_us().unwrap_or(0);
+                let serial = record.serial_us().unwrap_or(0);
+                self.serial_sum_us += serial;
+                if record.cpu {
+                    self.serial_cpu_us += serial;
+                }
                 self.uncosted += u64::from(record.cost_us.is_none());
                 let bad = matches!(record.state, TaskState::Failed | TaskState::Crashed);
                 let bucket_us = self.bucket_us;

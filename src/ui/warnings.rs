@@ -14,41 +14,101 @@ use crate::trace::TaskState;
 /// Tasks of a `map` step looked at, at most, for head-of-line blocking.
 const MAP_SCAN: usize = 4_096;
 
-/// The warnings that hold now, most important first.
+/// How long an idle worker and a waiting task must coexist before that is news: a hand-off
+/// takes microseconds, and is not a fault.
+pub const IDLE_WHILE_WAITING_US: u64 = 1_000;
+
+/// A warning, and the condition under which it is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Warning {
+    /// A GIL thread pool runs two or more CPU-bound tasks: all but one wait for the GIL.
+    Gil,
+    /// A coroutine pool runs a CPU-bound task beside other coroutines: the loop is blocked.
+    BlockedLoop,
+    /// More CPU-bound tasks run in parallel (no GIL, not on one loop) than there are cores.
+    Oversubscribed,
+    /// A worker has been idle and a task has waited in the queue, both for
+    /// [`IDLE_WHILE_WAITING_US`] at least.
+    IdleWhileWaiting,
+    /// The queue's last change made it deeper, and it holds more than four tasks per worker.
+    QueueGrowing,
+    /// In a `map` step, a finished result waits (not yet received) behind an earlier task that
+    /// has not finished.
+    HeadOfLine,
+}
+
+impl Warning {
+    /// The plain-language line, with its why.
+    pub fn text(self) -> &'static str {
+        match self {
+            Warning::Gil => {
+                "GIL: only one thread runs Python code at a time — these CPU-bound threads take turns, so they get no faster."
+            }
+            Warning::BlockedLoop => {
+                "The event loop is blocked: a coroutine that computes never awaits, so every other coroutine waits for it."
+            }
+            Warning::Oversubscribed => {
+                "Oversubscribed: more CPU-bound tasks running than CPU cores — they share the cores, and each runs slower."
+            }
+            Warning::IdleWhileWaiting => {
+                "Idle workers while tasks wait: the workers have not taken the queued tasks yet."
+            }
+            Warning::QueueGrowing => "The queue keeps growing: tasks arrive faster than the workers finish them.",
+            Warning::HeadOfLine => {
+                "Head-of-line blocking: map hands out results in input order, so finished results wait for an earlier slow task."
+            }
+        }
+    }
+}
+
+/// The warnings that hold now, most important first, as lines.
 pub fn of(view: &View) -> Vec<&'static str> {
+    active(view).into_iter().map(Warning::text).collect()
+}
+
+/// The warnings that hold now, most important first. Each is shown only while its condition
+/// (see [`Warning`]) holds in the model: nothing here guesses from the CPU meter.
+pub fn active(view: &View) -> Vec<Warning> {
     let model = &view.model;
     let mut out = Vec::new();
     if model.ended() {
         return out;
     }
-    let running = view.timeline.counts.running;
-    let live = model.lanes.values().filter(|l| l.up_since.is_some()).count();
-    let idle = model.lanes.values().filter(|l| l.up_since.is_some() && l.current.is_none()).count();
-    let cores = view.cpu.cores.len();
-    let busy_cpu = cores > 0 && view.cpu.cores.iter().sum::<f32>() / cores as f32 > 85.0;
-    if model.gil && running >= 2 {
-        out.push("GIL: only one thread runs Python code at a time — these threads take turns, so CPU-bound work gets no faster.");
+    let running = model.totals.running;
+    let running_cpu = model.totals.running_cpu;
+    let thread_gil = model.gil && model.pool == "thread";
+    let coroutine = model.pool == "coroutine";
+    if thread_gil && running_cpu >= 2 {
+        out.push(Warning::Gil);
     }
-    if model.pool == "coroutine" && running >= 2 && busy_cpu {
-        out.push("The event loop may be blocked: a coroutine that computes never awaits, so every other coroutine waits for it.");
+    if coroutine && running_cpu >= 1 && running >= 2 {
+        out.push(Warning::BlockedLoop);
     }
-    if cores > 0 && running > cores && busy_cpu && !model.gil && model.pool != "coroutine" {
-        out.push("Oversubscribed: more tasks running than CPU cores — they share the cores, and each CPU-bound task runs slower.");
+    if !thread_gil && !coroutine && model.cores > 0 && running_cpu > model.cores {
+        out.push(Warning::Oversubscribed);
     }
-    if model.queue_depth > 0 && idle > 0 && live > 0 && model.queue_depth >= idle {
-        // A hand-off takes microseconds; a picture that shows both for a whole frame means it.
-        out.push("Idle workers while tasks wait: the workers have not taken the queued tasks yet.");
+    if idle_while_waiting(view) {
+        out.push(Warning::IdleWhileWaiting);
     }
-    if model.queue_depth > 4 * model.pool_size.max(1) && model.queue_depth == model.max_queue_depth {
-        out.push("The queue keeps growing: tasks arrive faster than the workers finish them.");
+    if model.queue_rising && model.queue_depth > 4 * model.pool_size.max(1) {
+        out.push(Warning::QueueGrowing);
     }
     if let Some(step) = model.current_step()
         && step.op == "map"
         && head_of_line(view, step.index)
     {
-        out.push("Head-of-line blocking: map hands out results in input order, so finished results wait for an earlier slow task.");
+        out.push(Warning::HeadOfLine);
     }
     out
+}
+
+/// True if a live worker has sat idle while a task waited, together, for
+/// [`IDLE_WHILE_WAITING_US`].
+fn idle_while_waiting(view: &View) -> bool {
+    let model = &view.model;
+    let Some(queued) = model.queue_since.filter(|_| model.queue_depth > 0) else { return false };
+    let idle = model.lanes.values().filter(|l| l.up_since.is_some()).filter_map(|l| l.idle_since).min();
+    idle.is_some_and(|idle| view.now_us.saturating_sub(idle.max(queued)) >= IDLE_WHILE_WAITING_US)
 }
 
 /// True if, among the tasks of step `index`, one still runs while a later one is done and not

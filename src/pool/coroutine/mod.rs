@@ -241,7 +241,7 @@ impl CoroutinePool {
         if !self.shared.is_open() {
             return Err(SubmitError::Shutdown(f));
         }
-        let id = self.shared.submitted(None, None);
+        let id = self.shared.submitted(None);
         let (future, task) = single(id, self.shared.telemetry.clone(), move |_: &dyn TaskEnv| Ok(f()), no_value);
         self.shared.send(Submitted::Closure(task), &gate);
         Ok(future)
@@ -262,7 +262,7 @@ impl CoroutinePool {
         if !self.shared.is_open() {
             return Err(SubmitError::Shutdown(f));
         }
-        let id = self.shared.submitted(None, None);
+        let id = self.shared.submitted(None);
         let work = move |_: &dyn TaskEnv| f().map_err(|e| TaskError::Failed(e.to_string()));
         let (future, task) = single(id, self.shared.telemetry.clone(), work, no_value);
         self.shared.send(Submitted::Closure(task), &gate);
@@ -348,7 +348,7 @@ impl CoroutinePool {
         let mut items = items.into_iter().peekable();
         while items.peek().is_some() {
             let chunk: Vec<(Future<R>, I)> =
-                items.by_ref().take(chunksize.max(1)).map(|item| (self.shared.new_future(None, None), item)).collect();
+                items.by_ref().take(chunksize.max(1)).map(|item| (self.shared.new_future(None), item)).collect();
             futures.extend(chunk.iter().map(|(future, _)| future.clone()));
             let job = Chunk { function: Arc::clone(&function), items: chunk };
             self.shared.send(Submitted::Blocking(Box::new(job)), &gate);
@@ -406,11 +406,8 @@ impl CoroutinePool {
         let mut futures = Vec::with_capacity(specs.len());
         let mut specs = specs.into_iter().peekable();
         while specs.peek().is_some() {
-            let tasks: Vec<(Future<TaskValue>, TaskSpec)> = specs
-                .by_ref()
-                .take(chunksize.max(1))
-                .map(|spec| (self.shared.new_future(Some(&spec.label), spec.nominal_cost()), spec))
-                .collect();
+            let tasks: Vec<(Future<TaskValue>, TaskSpec)> =
+                specs.by_ref().take(chunksize.max(1)).map(|spec| (self.shared.new_future(Some(&spec)), spec)).collect();
             futures.extend(tasks.iter().map(|(future, _)| future.clone()));
             self.shared.send(Submitted::Specs(SpecTask::new(tasks)), &gate);
         }
@@ -624,17 +621,23 @@ impl Shared {
     }
 
     /// The id of the next task, reported as submitted and counted into the queue.
-    fn submitted(&self, label: Option<&str>, cost: Option<std::time::Duration>) -> TaskId {
+    fn submitted(&self, spec: Option<&TaskSpec>) -> TaskId {
         let id: TaskId = self.next_task.fetch_add(1, Ordering::Relaxed);
         if let Some(telemetry) = &self.telemetry {
             let queued = telemetry.enqueued(1);
-            telemetry.emit(EventKind::Submit { task: id, label: label.map(Arc::from), cost, queued });
+            telemetry.emit(EventKind::Submit {
+                task: id,
+                label: spec.map(|s| Arc::from(s.label.as_str())),
+                cost: spec.and_then(TaskSpec::nominal_cost),
+                cpu: spec.is_some_and(|s| s.work.is_cpu_bound()),
+                queued,
+            });
         }
         id
     }
 
     /// A future for the next task, reported as submitted and counted into the queue.
-    fn new_future<T: 'static>(&self, label: Option<&str>, cost: Option<std::time::Duration>) -> Future<T> {
-        Future::new(self.submitted(label, cost), self.telemetry.clone())
+    fn new_future<T: 'static>(&self, spec: Option<&TaskSpec>) -> Future<T> {
+        Future::new(self.submitted(spec), self.telemetry.clone())
     }
 }

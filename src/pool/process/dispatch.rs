@@ -225,6 +225,7 @@ impl Shared {
                 task: id,
                 label: Some(Arc::from(spec.label.as_str())),
                 cost: spec.nominal_cost(),
+                cpu: spec.work.is_cpu_bound(),
                 queued,
             });
         }
