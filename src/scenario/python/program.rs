@@ -560,7 +560,8 @@ impl<'a> Writer<'a> {
                     Dialect::Asyncio => format!("await asyncio.wait({})", args.join(", ")),
                     _ => format!("wait({})", args.join(", ")),
                 };
-                format!("done, not_done = {call}\nprint(len(done), \"done,\", len(not_done), \"not done\")")
+                // Not `done`: that is the done-callback's name.
+                format!("finished, unfinished = {call}\nprint(len(finished), \"done,\", len(unfinished), \"not done\")")
             }
             Op::Results { of, timeout } => self.results(of.python(), *timeout),
             Op::AddCallback { of } => format!("for f in {}:\n    f.add_done_callback(done)", of.python()),
