@@ -10,6 +10,7 @@ mod bench;
 mod bench_process;
 mod check;
 mod compare;
+mod export;
 mod list;
 mod run;
 mod sweep;
@@ -35,6 +36,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Run a lesson on two pools, same seed, and show them side by side.
     Compare(compare::CompareArgs),
+    /// Write a lesson as a runnable Python program (`--python`), to stdout.
+    Export(export::ExportArgs),
     /// List the built-in lessons.
     List,
     /// Run a lesson at each of several pool sizes and chart what size buys.
@@ -64,6 +67,7 @@ pub fn main() -> ExitCode {
         Some(Command::Run(args)) => return run::main(&args),
         Some(Command::Check(args)) => return check::main(&args),
         Some(Command::Compare(args)) => return compare::main(&args),
+        Some(Command::Export(args)) => return export::main(&args),
         Some(Command::List) => return list::main(),
         Some(Command::Sweep(args)) => return sweep::main(&args),
         None if tty() => return ui::main(None, &RunOptions::default(), true, false),

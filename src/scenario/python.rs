@@ -1,11 +1,16 @@
-//! The Python each step stands for, shown beside it (code panel, transcript).
+//! The Python each step stands for (transcript), and the whole lesson as one runnable
+//! program (code panel, `poolscope export --python`).
+
+mod program;
+
+pub use program::{Program, ProgramOptions, program};
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::duration::{DurationSpec, python_seconds};
+use super::duration::python_seconds;
 use super::model::{Op, PoolConfig, Scenario, TaskTemplate};
-use crate::pool::{PoolKind, ReturnWhen, Work};
+use crate::pool::ReturnWhen;
 
 /// The equivalent Python of one op.
 pub fn line(op: &Op, tasks: &BTreeMap<String, TaskTemplate>, pool: &PoolConfig) -> String {
@@ -114,60 +119,7 @@ fn py_bool(b: bool) -> &'static str {
     if b { "True" } else { "False" }
 }
 
-/// The lines before the steps: imports, the task functions, and the `with` that makes the pool.
+/// The lines of the program before its first step: imports, functions, the pool's creation.
 pub fn preamble(scenario: &Scenario) -> String {
-    let mut out = String::new();
-    let pool = &scenario.pool;
-    match pool.kind {
-        PoolKind::Coroutine => out.push_str("import asyncio, threading, time\nfrom concurrent.futures import *\n"),
-        _ => out.push_str("import os, threading, time\nfrom concurrent.futures import *\n"),
-    }
-    if scenario.steps.iter().any(|s| matches!(s.op, Op::AddCallback { .. } | Op::Submit { callback: true, .. })) {
-        out.push_str("\ndef done(f):\n    print(\"callback:\", f.result(), threading.current_thread().name)\n");
-    }
-    for task in scenario.tasks.values() {
-        out.push('\n');
-        out.push_str(&function(task, pool.kind));
-    }
-    let executor = match pool.kind {
-        PoolKind::Thread => format!("ThreadPoolExecutor(max_workers={})", pool.workers.python()),
-        PoolKind::Process => format!("ProcessPoolExecutor(max_workers={})", pool.workers.python()),
-        PoolKind::Coroutine => {
-            out.push_str(
-                "\nloop = asyncio.new_event_loop()  # one thread runs every task, switching only at await\n\
-                 threading.Thread(target=loop.run_forever).start()\n\
-                 # pool.submit(job, i) below is asyncio.run_coroutine_threadsafe(job(i), loop)\n\
-                 futures = []\n\
-                 with LoopPool(loop) as pool:",
-            );
-            return out;
-        }
-    };
-    let _ = write!(out, "\nfutures = []\nwith {executor} as pool:");
-    out
-}
-
-fn function(task: &TaskTemplate, kind: PoolKind) -> String {
-    let seconds = match &task.duration {
-        DurationSpec::Fixed(d) => python_seconds(*d),
-        DurationSpec::Range(lo, hi) => format!("random.uniform({}, {})", python_seconds(*lo), python_seconds(*hi)),
-        DurationSpec::List(list) => {
-            let items: Vec<String> = list.iter().map(|d| python_seconds(*d)).collect();
-            format!("[{}][i % {}]", items.join(", "), list.len())
-        }
-    };
-    let sleep = if kind == PoolKind::Coroutine { "await asyncio.sleep" } else { "time.sleep" };
-    let label = format!("f\"{}\"", task.label);
-    let body = match &task.work {
-        Work::Noop => format!("return {label}"),
-        Work::Sleep => format!("{sleep}({seconds})  # I/O-bound: waits without using the CPU\n    return {label}"),
-        Work::Spin => format!("burn_cpu({seconds})  # CPU-bound: real arithmetic for that long\n    return {label}"),
-        Work::SumSquares { n } => format!("return sum(x * x for x in range({n}))"),
-        Work::Fail { message } => format!("{sleep}({seconds})\n    raise Exception({message:?})"),
-        Work::Crash => format!("{sleep}({seconds})\n    os._exit(1)  # the worker process dies"),
-        Work::QueuePut { queue, item } => format!("{sleep}({seconds})\n    {queue}.put(f{item:?})"),
-        Work::QueueGet { queue } => format!("{sleep}({seconds})\n    return {queue}.get()"),
-    };
-    let def = if kind == PoolKind::Coroutine { "async def" } else { "def" };
-    format!("{def} {}(i):\n    {body}\n", task.name)
+    program(scenario, ProgramOptions::default()).preamble().join("\n")
 }

@@ -83,6 +83,7 @@ pub fn frame_us() -> f64 {
         kind: "thread".into(),
         code: vec!["pool.submit(job, i)".into()],
         step_lines: vec![0],
+        illustration: None,
     });
     let events = busy_run(16, 20);
     let mut view = View::new(lesson);

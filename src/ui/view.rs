@@ -24,26 +24,22 @@ pub struct Lesson {
     pub code: Vec<String>,
     /// For step *i*, the first line of its code (the implicit closing shutdown is the last).
     pub step_lines: Vec<usize>,
+    /// Why the program is only an illustration (a step's code is the lesson's own text).
+    pub illustration: Option<String>,
 }
 
 impl Lesson {
     /// The lesson of `scenario`.
     pub fn of(scenario: &Scenario) -> Lesson {
-        let mut code: Vec<String> = python::preamble(scenario).lines().map(str::to_string).collect();
-        let mut step_lines = Vec::with_capacity(scenario.steps.len() + 1);
-        for step in &scenario.steps {
-            step_lines.push(code.len());
-            code.extend(step.python.lines().map(|l| format!("    {l}")));
-        }
-        step_lines.push(code.len());
-        code.push("# the with-block ends: pool.shutdown(wait=True)".to_string());
+        let program = python::program(scenario, python::ProgramOptions::default());
         Lesson {
             name: scenario.name.clone(),
             title: scenario.title.clone(),
             summary: scenario.summary.clone(),
             kind: scenario.pool.kind.as_str().to_string(),
-            code,
-            step_lines,
+            code: program.lines,
+            step_lines: program.step_lines,
+            illustration: program.illustration,
         }
     }
 }
