@@ -13,7 +13,7 @@ use poolscope::scenario::{self, PoolOverride, Scenario, WorkerCount, measure_unl
 use poolscope::trace::{Summary, TraceEvent, human_us};
 use poolscope::ui::color_allowed;
 use poolscope::ui::compare::{self, Side};
-use poolscope::ui::record::CastRecorder;
+use poolscope::ui::record::{CastRecorder, RecordFormat};
 use poolscope::ui::view::Lesson;
 
 use super::fail;
@@ -79,6 +79,10 @@ pub fn main(args: &CompareArgs) -> ExitCode {
     let options = args.timing.options(false);
     let cores = args.timing.cores();
     // The recording's file first: a path that cannot be written fails before the runs.
+    let format = match args.record.as_deref().map(RecordFormat::of).transpose() {
+        Ok(format) => format.unwrap_or(RecordFormat::Cast),
+        Err(e) => return fail(2, &e),
+    };
     let cast = match &args.record {
         None => None,
         Some(path) => match File::create(path) {
@@ -103,7 +107,7 @@ pub fn main(args: &CompareArgs) -> ExitCode {
         recorded.push(events);
     }
     if let Some((path, file)) = cast
-        && let Err(e) = record(file, args, [(&a_label, &a, &recorded[0]), (&b_label, &b, &recorded[1])])
+        && let Err(e) = record(file, format, args, [(&a_label, &a, &recorded[0]), (&b_label, &b, &recorded[1])])
     {
         return fail(1, &format!("cannot write the recording {}: {e}", path.display()));
     }
@@ -151,14 +155,17 @@ pub fn main(args: &CompareArgs) -> ExitCode {
     }
 }
 
-/// Draws the two runs, A above B, into an asciicast: their events merged on one clock.
+/// Draws the two runs, A above B, into an asciicast or an SVG: their events merged on one
+/// clock.
 fn record(
     file: io::BufWriter<File>,
+    format: RecordFormat,
     args: &CompareArgs,
     sides: [(&String, &Scenario, &Vec<TraceEvent>); 2],
 ) -> io::Result<()> {
     let labels = sides.map(|(label, scenario, _)| (label.clone(), Lesson::of(scenario)));
     let mut recorder = CastRecorder::comparing(file, labels, args.size, args.timing.speed, color_allowed())?;
+    recorder.set_format(format, args.size);
     let [(_, _, a), (_, _, b)] = sides;
     let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
     loop {

@@ -17,7 +17,7 @@ use poolscope::scenario::{self, PoolOverride, Run, python};
 use super::fail;
 use super::timing::Timing;
 use poolscope::trace::{ChromeTrace, JsonlWriter, Model, Summary, TraceKind, Transcript, wrap};
-use poolscope::ui::record::CastRecorder;
+use poolscope::ui::record::{CastRecorder, RecordFormat};
 
 /// Options of `poolscope run`.
 #[derive(Debug, clap::Args)]
@@ -33,8 +33,9 @@ pub struct RunArgs {
     /// Write a Chrome trace-event file (open it in ui.perfetto.dev or chrome://tracing).
     #[arg(long, value_name = "FILE.json")]
     pub trace: Option<PathBuf>,
-    /// Record the lesson screen, drawn without a terminal, as an asciicast v2 file (plays
-    /// in asciinema; converts to GIF with agg). A marker at each step.
+    /// Record the lesson screen, drawn without a terminal: FILE.cast, an asciicast v2 file
+    /// (plays in asciinema; converts to GIF with agg), a marker at each step; or FILE.svg, one
+    /// animated SVG (plays in a browser or a README), a chapter at each step.
     #[arg(long, value_name = "FILE.cast")]
     pub record: Option<PathBuf>,
     /// The recording's terminal size, WIDTHxHEIGHT.
@@ -99,8 +100,12 @@ pub fn main(args: &RunArgs) -> ExitCode {
             let (width, height) = args.size;
             let color = poolscope::ui::color_allowed();
             let lesson = poolscope::ui::Lesson::of(&scenario);
+            let format = match RecordFormat::of(path) {
+                Ok(format) => format,
+                Err(e) => return fail(2, &e),
+            };
             match File::create(path).and_then(|file| {
-                CastRecorder::new(io::BufWriter::new(file), lesson, width, height, args.timing.speed, color)
+                CastRecorder::new_as(format, io::BufWriter::new(file), lesson, (width, height), args.timing.speed, color)
             }) {
                 Ok(recorder) => Some((path, recorder)),
                 Err(e) => return fail(1, &format!("cannot write the recording {}: {e}", path.display())),

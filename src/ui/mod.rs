@@ -23,6 +23,7 @@ pub mod results;
 pub mod session;
 pub mod state;
 pub mod stats;
+pub mod svg;
 pub mod sweep;
 pub mod terminal;
 pub mod timeline;

@@ -21,6 +21,7 @@ use serde_json::json;
 
 use super::compare::Pair;
 use super::session::{caption_of, reading_time};
+use super::svg::Film;
 use super::{Lesson, UiState, View, render};
 use crate::trace::{TraceEvent, TraceKind};
 
@@ -28,6 +29,32 @@ use crate::trace::{TraceEvent, TraceKind};
 pub const FRAME_US: u64 = 100_000;
 /// How long the last frame stays, at least (seconds).
 pub const LAST_FRAME_HOLD: f64 = 3.0;
+
+/// The file a recording writes, chosen by its extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordFormat {
+    /// `.cast`: asciicast v2.
+    Cast,
+    /// `.svg`: one animated SVG ([`super::svg`]).
+    Svg,
+}
+
+impl RecordFormat {
+    /// The format of `path`, by its extension.
+    ///
+    /// # Errors
+    /// Another extension: the message says which ones there are.
+    pub fn of(path: &std::path::Path) -> Result<RecordFormat, String> {
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("cast") => Ok(RecordFormat::Cast),
+            Some("svg") => Ok(RecordFormat::Svg),
+            _ => Err(format!(
+                "--record {}: the file's extension chooses the format: .cast (asciicast v2) or .svg (animated SVG)",
+                path.display()
+            )),
+        }
+    }
+}
 
 /// What a recording draws: one lesson screen, or two runs compared (A above B).
 enum Picture {
@@ -52,6 +79,12 @@ pub struct CastRecorder<W: Write> {
     held_s: f64,
     /// When the caption on screen appeared (cast seconds) and how long it takes to read.
     caption: Option<(f64, f64)>,
+    /// An SVG's frames, kept until the end; `None` for a cast, written as it goes.
+    film: Option<Film>,
+    /// The cast's header, written with the first line (an SVG has none).
+    header: Option<String>,
+    /// Until when the last frame stays (seconds).
+    end_s: f64,
 }
 
 impl<W: Write> std::fmt::Debug for CastRecorder<W> {
@@ -69,6 +102,31 @@ impl<W: Write> CastRecorder<W> {
     pub fn new(out: W, lesson: Lesson, width: u16, height: u16, speed: f64, color: bool) -> io::Result<Self> {
         let title = format!("poolscope: {}", lesson.title);
         Self::start(out, &title, Picture::One(Box::new(View::new(lesson))), (width, height), speed, color)
+    }
+
+    /// The same recording written as `format` instead of a cast.
+    ///
+    /// # Errors
+    /// When `out` fails.
+    pub fn new_as(
+        format: RecordFormat,
+        out: W,
+        lesson: Lesson,
+        (width, height): (u16, u16),
+        speed: f64,
+        color: bool,
+    ) -> io::Result<Self> {
+        let mut recorder = Self::new(out, lesson, width, height, speed, color)?;
+        recorder.set_format(format, (width, height));
+        Ok(recorder)
+    }
+
+    /// Writes an SVG instead of a cast, from here on (before any event).
+    pub fn set_format(&mut self, format: RecordFormat, (width, height): (u16, u16)) {
+        self.film = match format {
+            RecordFormat::Cast => None,
+            RecordFormat::Svg => Some(Film::new(width, height)),
+        };
     }
 
     /// Starts a recording of two runs of `lesson` compared, A above B, each side labelled
@@ -92,7 +150,7 @@ impl<W: Write> CastRecorder<W> {
     }
 
     fn start(
-        mut out: W,
+        out: W,
         title: &str,
         picture: Picture,
         (width, height): (u16, u16),
@@ -106,12 +164,13 @@ impl<W: Write> CastRecorder<W> {
             "title": title,
             "env": {"TERM": "xterm-256color", "SHELL": "poolscope"},
         });
-        writeln!(out, "{header}")?;
+        let mut header_line = header.to_string();
+        header_line.push('\n');
         let viewport = Viewport::Fixed(Rect::new(0, 0, width, height));
         let captured = Captured::default();
         let terminal = Terminal::with_options(CrosstermBackend::new(captured.clone()), TerminalOptions { viewport })?;
         let ui = UiState { color, speed, recording: true, ..UiState::default() };
-        let mut recorder = CastRecorder {
+        let recorder = CastRecorder {
             out,
             terminal,
             captured,
@@ -121,9 +180,10 @@ impl<W: Write> CastRecorder<W> {
             last_frame: None,
             held_s: 0.0,
             caption: None,
+            film: None,
+            header: Some(header_line),
+            end_s: 0.0,
         };
-        // A player starts on an empty screen: clear it and hide the cursor, as the UI does.
-        recorder.emit(0, "o", "\u{1b}[?25l\u{1b}[2J\u{1b}[H")?;
         Ok(recorder)
     }
 
@@ -189,7 +249,10 @@ impl<W: Write> CastRecorder<W> {
             let at = self.cast_s(event.t);
             let read_until = self.caption.map_or(at, |(since, read)| since + read);
             let until = read_until.max(at + LAST_FRAME_HOLD);
-            writeln!(self.out, "{}", json!([(until * 1e6).round() / 1e6, "o", "\u{1b}[?25l"]))?;
+            self.end_s = until;
+            if self.film.is_none() {
+                self.write_line(&json!([(until * 1e6).round() / 1e6, "o", "\u{1b}[?25l"]).to_string())?;
+            }
         }
         Ok(())
     }
@@ -199,6 +262,13 @@ impl<W: Write> CastRecorder<W> {
     /// # Errors
     /// When the output fails.
     pub fn finish(mut self) -> io::Result<W> {
+        if let Some(film) = &self.film {
+            let svg = film.svg(self.end_s);
+            self.out.write_all(svg.as_bytes())?;
+        } else if self.header.is_some() {
+            // Nothing was recorded: still a valid cast.
+            self.write_line("")?;
+        }
         self.out.flush()?;
         Ok(self.out)
     }
@@ -210,7 +280,8 @@ impl<W: Write> CastRecorder<W> {
 
     fn frame(&mut self, t: u64) -> io::Result<()> {
         let (picture, ui) = (&self.picture, &self.ui);
-        self.terminal.draw(|frame| match picture {
+        let at = self.cast_s(t);
+        let completed = self.terminal.draw(|frame| match picture {
             Picture::One(view) => render(view, ui, frame),
             Picture::Two(sides) => {
                 let [(a, view_a), (b, view_b)] = &**sides;
@@ -218,6 +289,9 @@ impl<W: Write> CastRecorder<W> {
                 super::compare::render(pair, ui, frame);
             }
         })?;
+        if let Some(film) = &mut self.film {
+            film.frame(at, completed.buffer);
+        }
         let bytes = std::mem::take(&mut *self.captured.0.borrow_mut());
         self.last_frame = Some(t);
         if !bytes.is_empty() {
@@ -233,7 +307,23 @@ impl<W: Write> CastRecorder<W> {
 
     fn emit(&mut self, t: u64, code: &str, data: &str) -> io::Result<()> {
         let seconds = self.cast_s(t);
-        writeln!(self.out, "{}", json!([(seconds * 1e6).round() / 1e6, code, data]))
+        if let Some(film) = &mut self.film {
+            if code == "m" {
+                film.chapter(seconds, data);
+            }
+            return Ok(());
+        }
+        self.write_line(&json!([(seconds * 1e6).round() / 1e6, code, data]).to_string())
+    }
+
+    /// Writes one line of the cast, after its header.
+    fn write_line(&mut self, line: &str) -> io::Result<()> {
+        if let Some(header) = self.header.take() {
+            self.out.write_all(header.as_bytes())?;
+            // A player starts on an empty screen: clear it and hide the cursor, as the UI does.
+            writeln!(self.out, "{}", json!([0.0, "o", "\u{1b}[?25l\u{1b}[2J\u{1b}[H"]))?;
+        }
+        if line.is_empty() { Ok(()) } else { writeln!(self.out, "{line}") }
     }
 }
 
