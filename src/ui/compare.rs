@@ -382,9 +382,14 @@ mod tests {
         terminal.draw(|f| render(Pair::live(&sides), &ui, f)).unwrap();
         let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
         assert!(text.contains("A ran 8 of 8 tasks, B 8 of 9: not like for like"), "{text}");
-        for (w, h) in [(1, 1), (20, 5), (80, 24)] {
+        for (w, h) in [(1, 1), (20, 5), (80, 24), (120, 40)] {
             let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
             terminal.draw(|f| render(Pair::live(&sides), &ui, f)).unwrap();
+            if w >= 80 {
+                // The key number shows for both runs.
+                let text = format!("{}", terminal.backend());
+                assert_eq!(text.matches("speed-up").count(), 2, "{w}×{h}: {text}");
+            }
         }
     }
 }

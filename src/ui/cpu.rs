@@ -15,8 +15,19 @@ use super::view::View;
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     if view.model.virtual_time {
         // Simulated tasks spin no real core: the machine's CPU says nothing about the run.
-        let title = Span::styled(" CPU · not measured: SIM time, tasks use no real core ", ui.title(None));
-        frame.render_widget(Block::new().borders(Borders::TOP).title(title), area);
+        let long = " CPU · not measured: SIM time, tasks use no real core ";
+        if long.chars().count() + 2 <= area.width as usize || area.height < 2 {
+            frame.render_widget(Block::new().borders(Borders::TOP).title(Span::styled(long, ui.title(None))), area);
+        } else {
+            let block = Block::new().borders(Borders::TOP).title(Span::styled(" CPU ", ui.title(None)));
+            let text = "not measured: on SIM time no task uses a real core";
+            let lines: Vec<ratatui::text::Line> =
+                super::results::wrap_words(text, area.width as usize, area.width as usize)
+                    .into_iter()
+                    .map(|l| ratatui::text::Line::styled(l, ui.dim()))
+                    .collect();
+            frame.render_widget(ratatui::widgets::Paragraph::new(lines).block(block), area);
+        }
         return;
     }
     let cores = &view.cpu.cores;

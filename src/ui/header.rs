@@ -50,17 +50,58 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let gil = if model.gil { " + GIL" } else { "" };
     let position = ui.lesson.map_or(String::new(), |(i, n)| format!("{}/{} ", i + 1, n));
     let clock = if model.virtual_time { "SIM time" } else { "REAL time" };
-    let speed = if (ui.speed - 1.0).abs() > f64::EPSILON { format!(" · {}× speed", ui.speed) } else { String::new() };
+    let speed = if (ui.speed - 1.0).abs() > f64::EPSILON { format!("{}× speed", ui.speed) } else { String::new() };
     let behind = match ui.behind {
         Some(lag) => Span::styled(format!("(pool +{}) ", short_us(lag.as_micros() as u64)), ui.dim()),
         None => Span::raw(""),
     };
-    let line = Line::from(vec![
+    // What does not fit is dropped whole, least important first: the speed, the clock's
+    // kind, the pool's description; the title loses its last words, never half of one.
+    let width = area.width as usize;
+    let title = format!("{position}{}", view.lesson.title);
+    let mut state = state;
+    if model.ended() && state.content.chars().count() + 8 + title.chars().count() > width {
+        // The keys are in the footer too; the title matters more.
+        state.content = " ■ finished ".into();
+    }
+    let fixed = vec![
         state,
         Span::styled(format!(" {:>5} ", short_us(view.now_us)), Style::new().add_modifier(Modifier::BOLD)),
         behind,
-        Span::styled(format!("{position}{}", view.lesson.title), Style::new().add_modifier(Modifier::BOLD)),
-        Span::styled(format!("  ·  {kind} pool, {workers}{gil} · {clock}{speed}"), ui.dim()),
-    ]);
-    frame.render_widget(Paragraph::new(line), area);
+    ];
+    let fixed_w: usize = fixed.iter().map(|s| s.content.chars().count()).sum();
+    let mut tail = vec![format!("{kind} pool, {workers}{gil}"), clock.to_string(), speed];
+    tail.retain(|t| !t.is_empty());
+    let tail_text = |tail: &[String]| -> String {
+        tail.iter().enumerate().map(|(i, t)| if i == 0 { format!("  ·  {t}") } else { format!(" · {t}") }).collect()
+    };
+    let room = width.saturating_sub(fixed_w);
+    while !tail.is_empty() && title.chars().count() + tail_text(&tail).chars().count() > room {
+        tail.pop();
+    }
+    let mut line = fixed;
+    line.push(Span::styled(fit_words(&title, room), Style::new().add_modifier(Modifier::BOLD)));
+    line.push(Span::styled(tail_text(&tail), ui.dim()));
+    frame.render_widget(Paragraph::new(Line::from(line)), area);
+}
+
+/// `text` cut to `room` columns at a word boundary, with `…` when words were dropped.
+pub fn fit_words(text: &str, room: usize) -> String {
+    if text.chars().count() <= room {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    for word in text.split(' ') {
+        let next = if out.is_empty() { word.to_string() } else { format!("{out} {word}") };
+        if next.chars().count() + 1 > room {
+            break;
+        }
+        out = next;
+    }
+    if out.is_empty() {
+        // Not even one word fits: cut it, marked.
+        let cut: String = text.chars().take(room.saturating_sub(1)).collect();
+        return if room == 0 { String::new() } else { format!("{cut}…") };
+    }
+    format!("{}…", out.trim_end_matches([':', ',', ';']))
 }

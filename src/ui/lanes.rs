@@ -91,6 +91,7 @@ impl Widget for LanesWidget<'_> {
         let hidden = all_rows.len().saturating_sub(rows);
         let first = ui.scroll_of(Panel::Lanes).min(hidden);
         let shown = if hidden > 0 { rows.saturating_sub(1) } else { rows };
+        let mut keyed: Vec<&TaskRecord> = Vec::new();
         for (row, &(i, slot)) in all_rows.iter().skip(first).take(shown).enumerate() {
             let (lane, slots) = &lanes[i];
             let y = area.y + row as u16;
@@ -109,7 +110,9 @@ impl Widget for LanesWidget<'_> {
             match slots.get(slot) {
                 Some(tasks) => {
                     for task in tasks {
-                        draw_task(task, view.now_us, cell_us, plot, ui, buf);
+                        if draw_task(task, view.now_us, cell_us, plot, ui, buf) {
+                            keyed.push(task);
+                        }
                     }
                 }
                 None => draw_heat(view, lane, history, cell_us, plot, ui, buf),
@@ -128,6 +131,7 @@ impl Widget for LanesWidget<'_> {
             draw_axis(span, cell_us, Rect::new(plot_x, y, plot_w, 1), ui, buf);
             let now = format!("now {}", short_us(view.now_us));
             buf.set_stringn(area.x, y, now, label_w as usize, ui.dim());
+            draw_key(&keyed, Rect::new(area.x, y + 1, area.width, area.bottom().saturating_sub(y + 1)), ui, buf);
         }
     }
 }
@@ -192,12 +196,13 @@ fn draw_idle(history: Option<&LaneHistory>, now: u64, cell_us: f64, plot: Rect, 
     }
 }
 
-fn draw_task(task: &TaskRecord, now: u64, cell_us: f64, plot: Rect, ui: &UiState, buf: &mut Buffer) {
-    let Some(start) = task.started_us else { return };
+/// Draws one task's block; true if its label did not fit (the key then names it).
+fn draw_task(task: &TaskRecord, now: u64, cell_us: f64, plot: Rect, ui: &UiState, buf: &mut Buffer) -> bool {
+    let Some(start) = task.started_us else { return false };
     let end = task.ended_us.unwrap_or(now);
     let (c0, c1) = cell_range(start, end, cell_us, plot.width);
     if c0 >= plot.width {
-        return;
+        return false;
     }
     let (fill, mark) = match task.state {
         TaskState::Failed => ('x', "✗"),
@@ -218,9 +223,24 @@ fn draw_task(task: &TaskRecord, now: u64, cell_us: f64, plot: Rect, ui: &UiState
     };
     let width = (c1 - c0) as usize;
     let mut text: Vec<char> = if ui.color { vec![' '; width] } else { vec![fill; width] };
-    let label: Vec<char> = format!("{mark}{}", task.label).chars().collect();
-    let (from, room) = if !ui.color && width >= 3 { (1, width - 2) } else { (0, width) };
-    for (i, ch) in label.iter().take(room).enumerate() {
+    // Plain blocks are bracketed; coloured ones keep their last cell blank, so two labels
+    // never run together.
+    let (from, room) = match (ui.color, width) {
+        (false, 3..) => (1, width - 2),
+        (true, 2..) => (0, width - 1),
+        _ => (0, 0),
+    };
+    let full: Vec<char> = format!("{mark}{}", task.label).chars().collect();
+    // A label that does not fit gives way to the task's id, read in the lanes' key.
+    let short: Vec<char> = format!("{mark}#{}", task.id).chars().collect();
+    let (label, shortened) = if full.len() <= room {
+        (full, false)
+    } else if short.len() <= room {
+        (short, true)
+    } else {
+        (Vec::new(), false)
+    };
+    for (i, ch) in label.iter().enumerate() {
         text[from + i] = *ch;
     }
     if !ui.color && width >= 2 {
@@ -233,6 +253,7 @@ fn draw_task(task: &TaskRecord, now: u64, cell_us: f64, plot: Rect, ui: &UiState
     for (i, ch) in text.into_iter().enumerate() {
         buf[(plot.x + c0 + i as u16, plot.y)].set_char(ch).set_style(style);
     }
+    shortened
 }
 
 fn draw_heat(
@@ -298,5 +319,36 @@ fn draw_axis(span: u64, cell_us: f64, row: Rect, ui: &UiState, buf: &mut Buffer)
             next_free = c + label.chars().count() as u16 + 1;
         }
         t += step;
+    }
+}
+
+/// The key to the ids shown instead of labels, under the axis: `#7 Download7 · #8 …`, as
+/// many rows as there are; what does not fit ends in `…`.
+fn draw_key(keyed: &[&TaskRecord], area: Rect, ui: &UiState, buf: &mut Buffer) {
+    if keyed.is_empty() || area.height == 0 || area.width < 8 {
+        return;
+    }
+    let mut ids: Vec<(u64, &str)> = keyed.iter().map(|t| (t.id, t.label.as_str())).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let width = area.width as usize;
+    let mut rows: Vec<String> = vec![String::from("key:")];
+    for (id, label) in ids {
+        let item = format!(" #{id} {label}");
+        let last = rows.last_mut().expect("one row at least");
+        if last.chars().count() + item.chars().count() <= width {
+            last.push_str(&item);
+        } else {
+            rows.push(format!("    {}", item.trim_start()));
+        }
+    }
+    let shown = (area.height as usize).min(rows.len());
+    if rows.len() > shown {
+        let row = &mut rows[shown - 1];
+        let cut: String = row.chars().take(width.saturating_sub(2)).collect();
+        *row = format!("{cut} …");
+    }
+    for (i, row) in rows.iter().take(shown).enumerate() {
+        buf.set_stringn(area.x, area.y + i as u16, row, width, ui.dim());
     }
 }

@@ -71,10 +71,18 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame) {
 pub fn render_in(view: &View, ui: &UiState, frame: &mut Frame, area: Rect, with_footer: bool) {
     let foot_h = u16::from(with_footer);
     if area.width < 40 || area.height < 12 {
-        let [head, body, foot] =
-            Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(foot_h)]).areas(area);
+        // Room for no panel but the lanes: the stats in one line under them.
+        let stats_h = u16::from(area.height >= 6);
+        let [head, body, stats_area, foot] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Min(0),
+            Constraint::Length(stats_h),
+            Constraint::Length(foot_h),
+        ])
+        .areas(area);
         header::render(view, ui, frame, head);
         lanes::render(view, ui, frame, body);
+        frame.render_widget(ratatui::widgets::Paragraph::new(stats::one_line(view, ui)), stats_area);
         if with_footer && ui.recording {
             footer::render_title(view, ui, frame, foot);
         } else if with_footer {

@@ -23,9 +23,12 @@ pub fn render(lessons: &[Lesson], ui: &UiState, frame: &mut Frame, area: Rect) {
         ]),
         head,
     );
-    let list_h = (lessons.len() as u16 + 1).min(body.height.saturating_sub(4).max(body.height / 2));
-    let [list, detail] = Layout::vertical([Constraint::Length(list_h), Constraint::Min(0)]).areas(body);
+    // The summary is wrapped whole; the list gives way (it scrolls) down to four rows.
     let selected = ui.picked.min(lessons.len().saturating_sub(1));
+    let summary_rows = lessons.get(selected).map_or(0, |l| wrapped_rows(&l.summary, body.width as usize));
+    let detail_h = (summary_rows as u16 + 1).min(body.height.saturating_sub(4));
+    let list_h = (lessons.len() as u16 + 1).min(body.height.saturating_sub(detail_h));
+    let [list, detail] = Layout::vertical([Constraint::Length(list_h), Constraint::Min(0)]).areas(body);
     let rows = list.height as usize;
     let top = selected.saturating_sub(rows.saturating_sub(1));
     let highlight =
@@ -48,4 +51,9 @@ pub fn render(lessons: &[Lesson], ui: &UiState, frame: &mut Frame, area: Rect) {
         frame.render_widget(Paragraph::new(lesson.summary.as_str()).wrap(Wrap { trim: true }).block(block), detail);
     }
     frame.render_widget(Paragraph::new(Line::styled(" ↑↓ choose   enter run   q quit", ui.dim())), foot);
+}
+
+/// The rows `text` takes wrapped at its words to `width` columns.
+fn wrapped_rows(text: &str, width: usize) -> usize {
+    text.split('\n').map(|p| super::results::wrap_words(p.trim(), width.max(1), width.max(1)).len()).sum()
 }

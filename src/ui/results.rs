@@ -14,10 +14,11 @@ use crate::trace::ResultOutcome;
 /// Draws the results panel.
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let received = &view.model.received;
-    let title = Span::styled(
-        format!(" Results, in the order received ({}) ", view.model.received_total),
-        ui.title(Some(Panel::Results)),
-    );
+    let n = view.model.received_total;
+    let long = format!(" Results, in the order received ({n}) ");
+    let title =
+        if long.chars().count() + 2 <= area.width as usize { long } else { format!(" Results, in order ({n}) ") };
+    let title = Span::styled(title, ui.title(Some(Panel::Results)));
     let block = Block::new().borders(Borders::TOP).title(title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -35,7 +36,11 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
         let step = r.step;
         let label = r.task.and_then(|t| view.model.task(t)).map(|t| t.label.as_str());
         let text = match (r.outcome, label) {
-            (ResultOutcome::Ok, Some(label)) => label.to_string(),
+            // A value that says more than the task's name (what a queue reader got) is shown.
+            (ResultOutcome::Ok, Some(label)) => match r.text.split_once(" -> ") {
+                Some((_, said)) => format!("{label}: {said}"),
+                None => label.to_string(),
+            },
             (ResultOutcome::Ok, None) => r.text.clone(),
             (outcome, Some(label)) => format!("{label}: {}", short(outcome, &r.text)),
             (outcome, None) => short(outcome, &r.text),
@@ -77,14 +82,27 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
             line.push(Span::styled(" → ", ui.dim()));
             width += sep;
         }
-        width += w;
-        line.push(item);
+        // An item longer than what is left of the line wraps at its words.
+        let style = item.style;
+        let mut pieces = wrap_words(&item.content, max.saturating_sub(width).max(1), max.max(1)).into_iter();
+        if let Some(piece) = pieces.next() {
+            width += piece.chars().count();
+            line.push(Span::styled(piece, style));
+        }
+        for piece in pieces {
+            lines.push(Line::from(std::mem::take(&mut line)));
+            width = piece.chars().count();
+            line.push(Span::styled(piece, style));
+        }
     }
     if !line.is_empty() {
         lines.push(Line::from(line));
     }
     if lines.is_empty() {
-        lines.push(Line::from(Span::styled("nothing yet: the main program has not received a result", ui.dim())));
+        let text = "nothing yet: the main program has not received a result";
+        for piece in wrap_words(text, max, max) {
+            lines.push(Line::from(Span::styled(piece, ui.dim())));
+        }
     }
     let height = inner.height as usize;
     let end = lines.len().saturating_sub(ui.scroll_of(Panel::Results)).max(height.min(lines.len()));
@@ -94,10 +112,44 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
 }
 
 fn short(outcome: ResultOutcome, text: &str) -> String {
-    let text: String = text.chars().take(40).collect();
+    let text: String = text.chars().take(160).collect();
     match outcome {
         ResultOutcome::Cancelled => "CancelledError".into(),
         ResultOutcome::Timeout if text.is_empty() => "TimeoutError".into(),
         _ => text,
     }
+}
+
+/// `text` in pieces at its spaces: the first at most `first` columns, the rest at most
+/// `rest`; a word longer than a whole line is cut.
+pub fn wrap_words(text: &str, first: usize, rest: usize) -> Vec<String> {
+    let mut pieces: Vec<String> = Vec::new();
+    let mut piece = String::new();
+    let mut room = first;
+    for word in text.split(' ') {
+        let w = word.chars().count();
+        let used = piece.chars().count();
+        if used == 0 && w <= room {
+            piece.push_str(word);
+        } else if used > 0 && used + 1 + w <= room {
+            piece.push(' ');
+            piece.push_str(word);
+        } else {
+            if used > 0 || room < rest {
+                pieces.push(std::mem::take(&mut piece));
+                room = rest;
+            }
+            let mut chars = word.chars().peekable();
+            while chars.peek().is_some() {
+                let chunk: String = chars.by_ref().take(room).collect();
+                if chars.peek().is_some() {
+                    pieces.push(chunk);
+                } else {
+                    piece = chunk;
+                }
+            }
+        }
+    }
+    pieces.push(piece);
+    pieces
 }

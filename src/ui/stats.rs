@@ -120,5 +120,26 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
             row(if s.shared { "overlap" } else { "speed-up" }, s.speedup_text(false)),
         ]
     };
+    let mut lines = lines;
+    if lines.len() > inner.height as usize {
+        // Cut short, the speed-up (the number the lesson is about) goes first.
+        let key = lines.pop().expect("rows");
+        lines.insert(0, key);
+    }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The stats in one line, for screens with no room for the panel:
+/// `speed-up 2.00× · 8/8 ended · 3.2/s · busy 90%`.
+pub fn one_line(view: &View, ui: &UiState) -> Line<'static> {
+    let s = Stats::of(view);
+    let name = if s.shared { "overlap " } else { "speed-up " };
+    Line::from(vec![
+        Span::styled(name, ui.dim()),
+        Span::styled(s.speedup_text(false), Style::new().add_modifier(ratatui::style::Modifier::BOLD)),
+        Span::styled(
+            format!(" · {}/{} ended · {:.1}/s · busy {:.0}%", s.ran, s.submitted, s.throughput, s.utilisation * 100.0),
+            ui.dim(),
+        ),
+    ])
 }

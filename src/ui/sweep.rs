@@ -151,12 +151,12 @@ fn render_makespan(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
         None => Vec::new(),
     };
     let top = points.iter().map(|p| p.1).fold(0.0, f64::max).max(0.001) * 1.1;
-    let mut datasets = vec![line(screen, "makespan", Color::Yellow, &points)];
+    let mut datasets = vec![line(screen, "makespan", Color::Yellow, &points), measured(screen, Color::Yellow, &points)];
     if !knee.is_empty() {
         datasets.push(line(screen, "knee", Color::Green, &knee).marker(Marker::Block).graph_type(GraphType::Scatter));
     }
     let title = " Makespan (s) by workers · lower is faster ";
-    frame.render_widget(chart(screen, title, datasets, LegendPosition::TopRight, top), area);
+    frame.render_widget(chart(screen, title, datasets, LegendPosition::TopRight, top, area), area);
 }
 
 fn render_speedup(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
@@ -165,15 +165,52 @@ fn render_speedup(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
     let hi = screen.sizes.iter().copied().max().unwrap_or(1) as f64;
     let ideal = [(lo, lo), (hi, hi)];
     let top = points.iter().map(|p| p.1).fold(hi, f64::max).max(1.0) * 1.05;
-    let datasets =
-        vec![line(screen, "ideal: ×workers", Color::DarkGray, &ideal), line(screen, "speed-up", Color::Cyan, &points)];
-    let title = " Speed-up (serial sum ÷ makespan) by workers ";
-    frame.render_widget(chart(screen, title, datasets, LegendPosition::TopLeft, top), area);
+    let datasets = vec![
+        line(screen, "ideal: ×workers", Color::DarkGray, &ideal),
+        line(screen, "speed-up", Color::Cyan, &points),
+        measured(screen, Color::Cyan, &points),
+    ];
+    let title = if legend_fits(area) {
+        " Speed-up (serial sum ÷ makespan) by workers "
+    } else {
+        // No room for a legend: the title names the diagonal.
+        " Speed-up by workers (diagonal: ideal) "
+    };
+    frame.render_widget(chart(screen, title, datasets, LegendPosition::TopLeft, top, area), area);
 }
 
 /// A named line through `data`.
 fn line<'a>(screen: &SweepScreen, name: &'a str, color: Color, data: &'a [(f64, f64)]) -> Dataset<'a> {
     Dataset::default().name(name).marker(Marker::Braille).graph_type(GraphType::Line).style(screen.fg(color)).data(data)
+}
+
+/// The measured points themselves, marked on their line (unnamed: not in the legend).
+fn measured<'a>(screen: &SweepScreen, color: Color, data: &'a [(f64, f64)]) -> Dataset<'a> {
+    Dataset::default().marker(Marker::Dot).graph_type(GraphType::Scatter).style(screen.fg(color)).data(data)
+}
+
+/// On a small chart the legend would sit on the curve: it is left out.
+fn legend_fits(area: Rect) -> bool {
+    area.width >= 56 && area.height >= 16
+}
+
+/// The y axis from 0 to a round number at or above `top`, ticked every round step (about
+/// one tick per four rows, at most five).
+fn y_axis(top: f64, rows: u16) -> Axis<'static> {
+    let (top, labels) = y_ticks(top, rows);
+    Axis::default().bounds([0.0, top]).labels(labels)
+}
+
+/// The axis' top and its tick labels: 0, then every 1, 2 or 5 × 10ⁿ up to the top.
+fn y_ticks(top: f64, rows: u16) -> (f64, Vec<String>) {
+    let ticks = f64::from((rows / 4).clamp(1, 4));
+    let raw = (top / ticks).max(1e-9);
+    let unit = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * unit).find(|s| *s >= raw * (1.0 - 1e-9)).unwrap_or(10.0 * unit);
+    let n = (top / step - 1e-9).ceil().max(1.0) as usize;
+    let decimals = if step >= 1.0 { 0 } else { (-step.log10().floor()) as usize };
+    let labels = (0..=n).map(|i| format!("{:.*}", decimals, i as f64 * step)).collect();
+    (n as f64 * step, labels)
 }
 
 /// A chart against the workers, from 0 to `top`.
@@ -183,13 +220,14 @@ fn chart<'a>(
     datasets: Vec<Dataset<'a>>,
     legend: LegendPosition,
     top: f64,
+    area: Rect,
 ) -> Chart<'a> {
     Chart::new(datasets)
         .block(Block::bordered().title(title))
-        .legend_position(Some(legend))
+        .legend_position(legend_fits(area).then_some(legend))
         .hidden_legend_constraints(LEGEND_FITS)
         .x_axis(workers_axis(screen))
-        .y_axis(Axis::default().bounds([0.0, top]).labels(["0".to_string(), format!("{top:.1}")]))
+        .y_axis(y_axis(top, area.height.saturating_sub(4)))
 }
 
 #[cfg(test)]
@@ -229,7 +267,13 @@ mod tests {
         assert!(text.contains("Sweep 2/4 done, running 3 workers"), "{text}");
         assert!(text.contains("Note: the lesson resizes its pool at step 3"), "its own line: {text}");
         assert!(text.contains("Makespan (s) by workers"));
-        assert!(text.contains("Speed-up (serial sum ÷ makespan)"));
+        assert!(text.contains("Speed-up"));
+        // Each measured point is marked, and the y axis has ticks between 0 and the top.
+        assert!(text.contains('•'), "{text}");
+        assert_eq!(y_ticks(8.8, 8), (10.0, vec!["0".into(), "5".into(), "10".into()]));
+        assert_eq!(y_ticks(8.8, 16), (10.0, vec!["0".into(), "5".into(), "10".into()]));
+        assert_eq!(y_ticks(7.5, 16).1, ["0", "2", "4", "6", "8"]);
+        assert_eq!(y_ticks(0.33, 12).1, ["0.0", "0.2", "0.4"]);
         assert!(text.contains("8.000 s"));
         terminal.draw(|f| render(&screen(true), f)).unwrap();
         let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
@@ -244,9 +288,12 @@ mod tests {
             "the latest rows and the reading: {text}"
         );
         assert!(text.contains("smaller sizes above"), "{text}");
-        for (w, h) in [(1, 1), (10, 3), (40, 12), (200, 60)] {
+        for (w, h) in [(1, 1), (10, 3), (40, 12), (80, 24), (120, 40), (200, 60)] {
             let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
             terminal.draw(|f| render(&screen(true), f)).unwrap();
+            if std::env::var_os("SHOW_SWEEP").is_some() {
+                eprintln!("{}", terminal.backend());
+            }
         }
     }
 }
