@@ -105,7 +105,14 @@ pub fn main(args: &RunArgs) -> ExitCode {
                 Err(e) => return fail(2, &e),
             };
             match File::create(path).and_then(|file| {
-                CastRecorder::new_as(format, io::BufWriter::new(file), lesson, (width, height), args.timing.speed, color)
+                CastRecorder::new_as(
+                    format,
+                    io::BufWriter::new(file),
+                    lesson,
+                    (width, height),
+                    args.timing.speed,
+                    color,
+                )
             }) {
                 Ok(recorder) => Some((path, recorder)),
                 Err(e) => return fail(1, &format!("cannot write the recording {}: {e}", path.display())),

@@ -74,17 +74,18 @@ impl Film {
         );
         let _ = write!(out, "<desc>");
         for (t, label) in &self.chapters {
-            let _ = write!(out, "{:.3}s {}\n", t, escape(label));
+            let _ = writeln!(out, "{:.3}s {}", t, escape(label));
         }
         let _ = write!(out, "</desc><style>");
-        let _ = write!(out, "text{{font-family:{FONT};font-size:14px;white-space:pre;fill:{FOREGROUND}}}");
+        let _ = write!(out, "text{{font-family:{FONT};font-size:14px;white-space:pre}}");
         let _ = write!(out, ".b{{font-weight:bold}}.i{{font-style:italic}}.u{{text-decoration:underline}}");
         let _ = write!(out, "@keyframes film{{");
         for (t, index) in &self.shown {
             let _ = write!(out, "{:.4}%{{transform:translateX({:.1}px)}}", 100.0 * t / total, -(*index as f64) * w);
         }
         let _ = write!(out, "}}#film{{animation:film {total:.3}s step-end infinite}}</style>");
-        let _ = write!(out, r#"<rect width="100%" height="100%" fill="{BACKGROUND}"/><g id="film">"#);
+        let _ =
+            write!(out, r#"<rect width="100%" height="100%" fill="{BACKGROUND}"/><g id="film" fill="{FOREGROUND}">"#);
         for (i, frame) in self.frames.iter().enumerate() {
             let _ = write!(out, r#"<g transform="translate({:.1},0)">{frame}</g>"#, i as f64 * w);
         }
@@ -116,7 +117,8 @@ fn draw(buffer: &Buffer) -> String {
             let (px, py) = (f64::from(start) * CELL_W, f64::from(y) * CELL_H);
             if let Some(bg) = &bg {
                 let width = f64::from(x - start) * CELL_W;
-                let _ = write!(out, r#"<rect x="{px:.1}" y="{py:.0}" width="{width:.1}" height="{CELL_H}" fill="{bg}"/>"#);
+                let _ =
+                    write!(out, r#"<rect x="{px:.1}" y="{py:.0}" width="{width:.1}" height="{CELL_H}" fill="{bg}"/>"#);
             }
             if text.trim().is_empty() {
                 continue;
