@@ -53,7 +53,7 @@ def _emit(ev, **fields):
 
 
 def _short(value):
-    text = repr(value)
+    text = value if isinstance(value, str) else repr(value)  # as print() shows it
     return text if len(text) <= _TEXT else text[: _TEXT - 1] + "…"
 
 
@@ -362,7 +362,11 @@ def main():
         tb = e.__traceback__
         while tb is not None and tb.tb_frame.f_code.co_filename != script:
             tb = tb.tb_next
-        traceback.print_exception(type(e), e, tb)
+        frames = [f for f in traceback.extract_tb(tb) if f.filename != __file__]
+        if frames:
+            sys.stderr.write("Traceback (most recent call last):\n")
+            sys.stderr.write("".join(traceback.StackSummary.from_list(frames).format()))
+        sys.stderr.write("".join(traceback.format_exception_only(type(e), e)))
         sys.stderr.flush()
         sys.exit(1)
     finally:
