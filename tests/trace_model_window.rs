@@ -72,6 +72,7 @@ fn stream(first: u64, rest: u64, sink: &mut dyn FnMut(&TraceEvent)) -> (Expected
             seed: 1,
             speed: 1.0,
             gil: false,
+            engine: "poolscope".into(),
         },
     );
     s.emit(1, TraceKind::Step { index: 0, op: "submit".into(), python: String::new(), note: None });

@@ -303,6 +303,7 @@ fn the_header_shows_the_live_size_and_marks_the_code_as_the_lessons() {
             seed: 1,
             speed: 1.0,
             gil: false,
+            engine: "poolscope".into(),
             virtual_time: true,
             cores: CORES,
         },

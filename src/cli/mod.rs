@@ -12,6 +12,7 @@ mod check;
 mod compare;
 mod export;
 mod list;
+mod py;
 mod run;
 mod sweep;
 mod sweep_chart;
@@ -40,6 +41,9 @@ enum Command {
     Export(export::ExportArgs),
     /// List the built-in lessons.
     List,
+    /// Run your own Python program on CPython's pools, traced: every pool it makes becomes
+    /// lanes (live on a terminal, or --headless / --events / --trace / --record).
+    Py(py::PyArgs),
     /// Run a lesson at each of several pool sizes and chart what size buys.
     Sweep(sweep::SweepArgs),
 }
@@ -61,14 +65,33 @@ pub fn main() -> ExitCode {
             if !args.headless && args.events.is_none() && args.trace.is_none() && args.record.is_none() && tty() =>
         {
             // Live, simulated time keeps pace with real time, so there is something to watch.
-            let options = args.timing.options(true);
-            return ui::main(Some((&args.scenario, args.pool.as_ref())), &options, !args.no_hold, args.step);
+            let lesson = match load_lesson(&args.scenario, args.pool.as_ref()) {
+                Ok(lesson) => lesson,
+                Err(e) => return fail(2, &e),
+            };
+            let mut options = match run::options_for(&args, &lesson, true) {
+                Ok(options) => options,
+                Err(code) => return code,
+            };
+            let poolscope::scenario::Engine::Cpython(cpython) = &mut options.engine else {
+                return ui::main(Some((&args.scenario, args.pool.as_ref())), &options, !args.no_hold, args.step);
+            };
+            // The program's own output would garble the view: it is shown once the view closes.
+            let captured = match py::Captured::new() {
+                Ok(captured) => captured,
+                Err(e) => return fail(1, &format!("cannot keep the program's output: {e}")),
+            };
+            cpython.output = captured.output.clone();
+            let exit = std::sync::Arc::clone(&cpython.exit);
+            let shown = ui::main(Some((&args.scenario, args.pool.as_ref())), &options, !args.no_hold, args.step);
+            return captured.show(shown, &exit);
         }
         Some(Command::Run(args)) => return run::main(&args),
         Some(Command::Check(args)) => return check::main(&args),
         Some(Command::Compare(args)) => return compare::main(&args),
         Some(Command::Export(args)) => return export::main(&args),
         Some(Command::List) => return list::main(),
+        Some(Command::Py(args)) => return py::main(&args, tty()),
         Some(Command::Sweep(args)) => return sweep::main(&args),
         None if tty() => return ui::main(None, &RunOptions::default(), true, false),
         None => {

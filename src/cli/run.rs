@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use poolscope::sys::{CpuSample, spawn_sampler};
 
-use poolscope::scenario::{self, PoolOverride, Run, python};
+use poolscope::scenario::cpython::{CpythonOptions, Program};
+use poolscope::scenario::{self, Engine, PoolOverride, Run, RunOptions, python};
 
 use super::fail;
 use super::timing::Timing;
@@ -52,8 +53,39 @@ pub struct RunArgs {
     /// Live: do not hold the picture at step boundaries for the captions' reading time.
     #[arg(long)]
     pub no_hold: bool,
+    /// Which pool runs the lesson: poolscope's own, or CPython's (the lesson's Python
+    /// program under `python3`, traced live).
+    #[arg(long, value_enum, default_value_t = EngineName::Poolscope)]
+    pub engine: EngineName,
     #[command(flatten)]
     pub timing: Timing,
+}
+
+/// `--engine`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineName {
+    /// poolscope's Rust pools.
+    Poolscope,
+    /// CPython's `concurrent.futures`, in `python3`.
+    Cpython,
+}
+
+/// The run options for `args`: on CPython, the lesson's program; `None` (after saying why,
+/// exit 2) for options the engine refuses.
+pub fn options_for(args: &RunArgs, scenario: &scenario::Scenario, live: bool) -> Result<RunOptions, ExitCode> {
+    let mut options = args.timing.options(live);
+    if args.engine == EngineName::Cpython {
+        if args.timing.virtual_time {
+            return Err(fail(2, "--virtual-time does not apply to --engine cpython: CPython's pools run in real time"));
+        }
+        if args.timing.speed != 1.0 {
+            return Err(fail(2, "--speed does not apply to --engine cpython: the program's durations are its own"));
+        }
+        let lesson = poolscope::ui::Lesson::of(scenario);
+        options.engine =
+            Engine::Cpython(CpythonOptions::new(Program::Lesson { code: lesson.code, step_lines: lesson.step_lines }));
+    }
+    Ok(options)
 }
 
 /// Runs `poolscope run`. Exit codes: 0 done, 1 runtime failure (an unwritable output, a pool
@@ -66,6 +98,17 @@ pub fn main(args: &RunArgs) -> ExitCode {
     if let Some(message) = args.timing.bad_speed() {
         return fail(2, &message);
     }
+    let options = match options_for(args, &scenario, false) {
+        Ok(options) => options,
+        Err(code) => return code,
+    };
+    play(args, &scenario, options)
+}
+
+/// Runs `scenario` with `options` as `args` asks (transcript, event log, trace, recording).
+/// On CPython the exit code is 1 when `python3` failed (its traceback is on stderr).
+pub fn play(args: &RunArgs, scenario: &scenario::Scenario, options: RunOptions) -> ExitCode {
+    let scenario = scenario.clone();
     let files = args.events.is_some() || args.trace.is_some() || args.record.is_some();
     // The transcript goes to stdout when asked for (--headless), or in place of a live view
     // that cannot open; output files alone are written quietly.
@@ -122,10 +165,20 @@ pub fn main(args: &RunArgs) -> ExitCode {
     let stdout = io::stdout();
     let mut out: Box<dyn Write> =
         if print_transcript { Box::new(io::LineWriter::new(stdout.lock())) } else { Box::new(io::sink()) };
-    if let Err(e) = header(&scenario, args.pool.as_ref(), &mut out) {
+    let written = match &options.engine {
+        Engine::Cpython(CpythonOptions { program: Program::Script { path, args }, .. }) => {
+            writeln!(out, "━━ python3 {} {} ━━ (CPython's own pools, traced)", path.display(), args.join(" "))
+                .and_then(|()| writeln!(out))
+        }
+        _ => header(&scenario, args.pool.as_ref(), &mut out),
+    };
+    if let Err(e) = written {
         return fail(1, &format!("cannot write the transcript to stdout: {e}"));
     }
-    let options = args.timing.options(false);
+    let exit = match &options.engine {
+        Engine::Cpython(cpython) => Some(Arc::clone(&cpython.exit)),
+        Engine::Poolscope => None,
+    };
     let run = match Run::start(&scenario, &options) {
         Ok(run) => run,
         Err(e) => return fail(1, &e.to_string()),
@@ -198,7 +251,10 @@ pub fn main(args: &RunArgs) -> ExitCode {
         return abort(run, &format!("cannot write the transcript to stdout: {e}"));
     }
     run.join();
-    ExitCode::SUCCESS
+    match exit.and_then(|exit| *exit.lock().unwrap_or_else(|e| e.into_inner())) {
+        Some(code) if code != 0 => fail(1, &format!("python3 exited with status {code}")),
+        _ => ExitCode::SUCCESS,
+    }
 }
 
 /// The machine's CPU while a run is traced: per-core samples from the sampler thread.

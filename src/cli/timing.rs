@@ -1,6 +1,6 @@
 //! The options every command that runs a lesson shares: seed, speed and which clock.
 
-use poolscope::scenario::{RunOptions, TimeMode};
+use poolscope::scenario::{Engine, RunOptions, TimeMode};
 
 /// `--seed`, `--speed`, `--virtual-time`, `--cores`.
 #[derive(Debug, clap::Args)]
@@ -38,6 +38,7 @@ impl Timing {
             worker_program: None,
             time,
             cores: self.cores.map(usize::from),
+            engine: Engine::Poolscope,
         }
     }
 

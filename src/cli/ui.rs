@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use poolscope::scenario::{PoolOverride, RunOptions};
+use poolscope::scenario::{PoolOverride, RunOptions, Scenario};
 use poolscope::ui::app::{self, Options};
 
 use super::fail;
@@ -29,8 +29,28 @@ pub fn main(
         Some(Ok(scenario)) => Some(scenario),
         Some(Err(e)) => return fail(2, &e),
     };
-    match app::run(start, Options { seed: options.seed, speed, time: options.time, cores: options.cores, holds, step })
-    {
+    open(start, options, holds, step)
+}
+
+/// Opens the UI on `scenario` as it is (a script's stand-in, for `poolscope py`).
+pub fn main_on(scenario: Scenario, options: &RunOptions, holds: bool, step: bool) -> ExitCode {
+    open(Some(scenario), options, holds, step)
+}
+
+fn open(start: Option<Scenario>, options: &RunOptions, holds: bool, step: bool) -> ExitCode {
+    let speed = options.speed;
+    match app::run(
+        start,
+        Options {
+            seed: options.seed,
+            speed,
+            time: options.time,
+            cores: options.cores,
+            holds,
+            step,
+            engine: options.engine.clone(),
+        },
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(1, &format!("the terminal UI failed: {e}")),
     }

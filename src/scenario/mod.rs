@@ -22,6 +22,7 @@
 
 mod builtin;
 pub mod clock;
+pub mod cpython;
 pub mod duration;
 mod error;
 pub mod feed;
@@ -43,7 +44,7 @@ pub use model::{
     scale,
 };
 pub use pool_override::PoolOverride;
-pub use runner::{Run, RunError, RunOptions, TimeMode};
+pub use runner::{Engine, ResizeRefused, Run, RunError, RunOptions, TimeMode};
 pub use sweep::{Sweep, SweepPoint, measure_unless};
 pub use validate::parse;
 

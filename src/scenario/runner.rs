@@ -16,6 +16,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::clock::Clock;
+use super::cpython::{CpythonError, CpythonOptions, CpythonRun, Describe, Program, StepText};
 use super::feed::Feed;
 use super::model::{Batch, Op, PoolConfig, Scenario, Step, WorkerDeath};
 use crate::pool::sim::{Reserved, SimClock};
@@ -40,6 +41,42 @@ pub struct RunOptions {
     /// Simulated time: the cores CPU-bound work shares, and what `workers = "cpus"` means
     /// (default: the machine's). Fixing it makes a run repeat on other machines too.
     pub cores: Option<usize>,
+    /// Which pool runs the lesson: poolscope's own, or CPython's (SPEC §7).
+    pub engine: Engine,
+}
+
+/// Which implementation of the pool a run drives.
+#[derive(Clone, Debug, Default)]
+pub enum Engine {
+    /// poolscope's Rust pools.
+    #[default]
+    Poolscope,
+    /// CPython's own `concurrent.futures`, in a `python3` child process.
+    Cpython(CpythonOptions),
+}
+
+impl Engine {
+    /// The same engine for another lesson: a CPython engine running a lesson's program runs
+    /// `code` (with its `step_lines`) instead; a script stays the script.
+    pub fn for_lesson(&self, code: &[String], step_lines: &[usize]) -> Engine {
+        match self {
+            Engine::Cpython(options) if matches!(options.program, Program::Lesson { .. }) => {
+                Engine::Cpython(CpythonOptions {
+                    program: Program::Lesson { code: code.to_vec(), step_lines: step_lines.to_vec() },
+                    ..options.clone()
+                })
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// `poolscope` or `cpython`, as the `run` event says.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Engine::Poolscope => "poolscope",
+            Engine::Cpython(_) => "cpython",
+        }
+    }
 }
 
 /// Which clock a run uses.
@@ -56,7 +93,14 @@ pub enum TimeMode {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { seed: None, speed: 1.0, worker_program: None, time: TimeMode::Real, cores: None }
+        RunOptions {
+            seed: None,
+            speed: 1.0,
+            worker_program: None,
+            time: TimeMode::Real,
+            cores: None,
+            engine: Engine::Poolscope,
+        }
     }
 }
 
@@ -69,6 +113,10 @@ pub enum RunError {
     Pool(std::io::Error),
     /// The main-program thread could not be started.
     Thread(std::io::Error),
+    /// CPython could not run the program.
+    Cpython(CpythonError),
+    /// The CPython engine runs in real time, at the program's own speed.
+    NotOnCpython(&'static str),
 }
 
 impl fmt::Display for RunError {
@@ -77,6 +125,8 @@ impl fmt::Display for RunError {
             RunError::BadSpeed(s) => write!(f, "speed {s} is not a positive number"),
             RunError::Pool(e) => write!(f, "could not start the pool: {e}"),
             RunError::Thread(e) => write!(f, "could not start the main-program thread: {e}"),
+            RunError::Cpython(e) => write!(f, "{e}"),
+            RunError::NotOnCpython(what) => write!(f, "{what} does not apply to the CPython engine"),
         }
     }
 }
@@ -89,12 +139,29 @@ impl std::error::Error for RunError {}
 #[derive(Debug)]
 pub struct Run {
     events: Receiver<TraceEvent>,
-    pool: Arc<dyn Executor>,
-    feed: Arc<Feed>,
-    main: Option<JoinHandle<()>>,
-    sim: Option<SimClock>,
-    clock: Clock,
+    backend: Backend,
 }
+
+/// What produces a run's events.
+#[derive(Debug)]
+enum Backend {
+    /// A poolscope pool, driven by the main-program thread.
+    Pool { pool: Arc<dyn Executor>, feed: Arc<Feed>, main: Option<JoinHandle<()>>, sim: Option<SimClock>, clock: Clock },
+    /// A `python3` running the program on CPython's pools.
+    Cpython(CpythonRun),
+}
+
+/// `resize` on a pool that cannot change its size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResizeRefused;
+
+impl fmt::Display for ResizeRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CPython's pools cannot be resized: max_workers is fixed when the pool is made")
+    }
+}
+
+impl std::error::Error for ResizeRefused {}
 
 impl Run {
     /// Builds the pool and starts the main program. The first event is `run`.
@@ -104,6 +171,9 @@ impl Run {
     pub fn start(scenario: &Scenario, options: &RunOptions) -> Result<Run, RunError> {
         if !(options.speed.is_finite() && options.speed > 0.0) {
             return Err(RunError::BadSpeed(options.speed));
+        }
+        if let Engine::Cpython(cpython) = &options.engine {
+            return Run::on_cpython(scenario, options, cpython);
         }
         let sim = match options.time {
             TimeMode::Real => None,
@@ -134,6 +204,7 @@ impl Run {
             gil: scenario.pool.gil,
             virtual_time: sim.is_some(),
             cores,
+            engine: "poolscope".into(),
         });
         let queues = Arc::new(SharedQueues::default());
         let probe: Arc<dyn Probe> = Arc::clone(&feed) as _;
@@ -161,7 +232,63 @@ impl Run {
             })
             .map_err(RunError::Thread)?;
         drop(here);
-        Ok(Run { events, pool, feed, main: Some(main), sim, clock })
+        Ok(Run { events, backend: Backend::Pool { pool, feed, main: Some(main), sim, clock } })
+    }
+
+    /// The lesson's program (or a script) on CPython, under `python3`.
+    fn on_cpython(scenario: &Scenario, options: &RunOptions, cpython: &CpythonOptions) -> Result<Run, RunError> {
+        if options.time != TimeMode::Real {
+            return Err(RunError::NotOnCpython("--virtual-time"));
+        }
+        if options.speed != 1.0 {
+            return Err(RunError::NotOnCpython("--speed (the program's durations are its own)"));
+        }
+        let describe = match &cpython.program {
+            Program::Lesson { .. } => {
+                if scenario.pool.kind == PoolKind::Coroutine {
+                    return Err(RunError::NotOnCpython("a coroutine lesson (asyncio is not traced yet)"));
+                }
+                let cores = crate::pool::cpus();
+                let mut steps: Vec<StepText> = scenario
+                    .steps
+                    .iter()
+                    .map(|step| StepText {
+                        op: step.op.name().to_string(),
+                        python: step.python.clone(),
+                        note: step.note.clone().or_else(|| match &step.op {
+                            Op::Note { text } => Some(text.clone()),
+                            _ => None,
+                        }),
+                    })
+                    .collect();
+                steps.push(StepText {
+                    op: "shutdown".into(),
+                    python: "# the with-block ends: pool.shutdown(wait=True)".into(),
+                    note: Some("Leaving the `with` block shuts the pool down and waits for every task.".into()),
+                });
+                Describe {
+                    scenario: scenario.name.clone(),
+                    title: scenario.title.clone(),
+                    pool: Some((
+                        scenario.pool.kind.as_str().to_string(),
+                        scenario.pool.workers.resolve_for(cores),
+                        scenario.pool.kind == PoolKind::Thread,
+                    )),
+                    seed: options.seed.unwrap_or(scenario.seed),
+                    steps,
+                }
+            }
+            Program::Script { .. } => Describe {
+                scenario: scenario.name.clone(),
+                title: scenario.title.clone(),
+                pool: None,
+                seed: 0,
+                steps: Vec::new(),
+            },
+        };
+        let (tx, events) = crossbeam_channel::unbounded();
+        let run = CpythonRun::start(cpython, describe, tx).map_err(RunError::Cpython)?;
+        Ok(Run { events, backend: Backend::Cpython(run) })
     }
 
     /// The event stream. It ends with an `end` event.
@@ -169,37 +296,61 @@ impl Run {
         &self.events
     }
 
-    /// The pool.
-    pub fn pool(&self) -> &Arc<dyn Executor> {
-        &self.pool
+    /// The pool, on poolscope's engine (`None` on CPython's: it is in another process).
+    pub fn pool(&self) -> Option<&Arc<dyn Executor>> {
+        match &self.backend {
+            Backend::Pool { pool, .. } => Some(pool),
+            Backend::Cpython(_) => None,
+        }
     }
 
     /// Resizes the pool live (the viewer's `+`/`-`), and says so in the event stream — a
     /// `resize` marked `live`, since the lesson's code still has the size before — so
     /// everything that reads the events shows the size the pool has now.
-    pub fn resize(&self, workers: usize) {
-        self.pool.set_workers(workers);
-        self.feed.emit(TraceKind::Resize { workers: self.pool.workers(), live: true });
+    ///
+    /// # Errors
+    /// On CPython, whose pools have a fixed size.
+    pub fn resize(&self, workers: usize) -> Result<(), ResizeRefused> {
+        match &self.backend {
+            Backend::Pool { pool, feed, .. } => {
+                pool.set_workers(workers);
+                feed.emit(TraceKind::Resize { workers: pool.workers(), live: true });
+                Ok(())
+            }
+            Backend::Cpython(_) => Err(ResizeRefused),
+        }
     }
 
     /// Microseconds from the start of the run to `at`, on the run's clock (the `t` of its
     /// events).
     pub fn micros(&self, at: std::time::Instant) -> u64 {
-        self.clock.micros(at)
+        match &self.backend {
+            Backend::Pool { clock, .. } => clock.micros(at),
+            Backend::Cpython(run) => run.micros(at),
+        }
     }
 
     /// The simulated clock of a run on virtual time: a live view holds it to pause the run.
     pub fn sim(&self) -> Option<&SimClock> {
-        self.sim.as_ref()
+        match &self.backend {
+            Backend::Pool { sim, .. } => sim.as_ref(),
+            Backend::Cpython(_) => None,
+        }
     }
 
-    /// Stops the run early: terminates the pool so the main program's waits end soon.
+    /// Stops the run early: terminates the pool so the main program's waits end soon; on
+    /// CPython, kills `python3` and every worker process it started.
     pub fn abort(&self) {
-        if let Some(sim) = &self.sim {
-            // A held clock would keep the tasks that must see the end from ever running.
-            sim.hold(false);
+        match &self.backend {
+            Backend::Pool { pool, sim, .. } => {
+                if let Some(sim) = sim {
+                    // A held clock would keep the tasks that must see the end from ever running.
+                    sim.hold(false);
+                }
+                pool.terminate();
+            }
+            Backend::Cpython(run) => run.abort(),
         }
-        self.pool.terminate();
     }
 
     /// Takes every event of the run, up to and including its `end`, then waits for the
@@ -219,8 +370,13 @@ impl Run {
 
     /// Waits for the main program to finish.
     pub fn join(mut self) {
-        if let Some(main) = self.main.take() {
-            let _ = main.join();
+        match &mut self.backend {
+            Backend::Pool { main, .. } => {
+                if let Some(main) = main.take() {
+                    let _ = main.join();
+                }
+            }
+            Backend::Cpython(run) => run.join(),
         }
     }
 }

@@ -86,6 +86,9 @@ pub enum TraceKind {
         virtual_time: bool,
         /// The cores the run has: the machine's, or on simulated time the simulated ones.
         cores: usize,
+        /// `poolscope` (its own pools) or `cpython` (CPython's, in `python3`).
+        #[serde(default = "poolscope_engine")]
+        engine: String,
     },
     /// The main program begins a step.
     Step {
@@ -243,6 +246,10 @@ pub enum TraceKind {
         /// Microseconds from the start of the run to its end.
         makespan_us: u64,
     },
+}
+
+fn poolscope_engine() -> String {
+    "poolscope".into()
 }
 
 impl TraceKind {

@@ -378,6 +378,8 @@ pub struct Model {
     pub gil: bool,
     /// The run is on simulated time.
     pub virtual_time: bool,
+    /// `poolscope`, or `cpython` when CPython's own pools ran the program.
+    pub engine: String,
     /// The pool's size now.
     pub pool_size: usize,
     /// The pool's size as the lesson's code has it: the size at the start, or after the
@@ -533,8 +535,9 @@ impl Model {
         self.now_us = self.now_us.max(t);
         self.events += 1;
         match &event.kind {
-            TraceKind::Run { scenario, title, pool, workers, seed, speed, gil, virtual_time, cores } => {
+            TraceKind::Run { scenario, title, pool, workers, seed, speed, gil, virtual_time, cores, engine } => {
                 self.virtual_time = *virtual_time;
+                self.engine = engine.clone();
                 self.cores = *cores;
                 self.code_size = *workers;
                 self.scenario = scenario.clone();

@@ -17,7 +17,7 @@ use super::session::{Playing, Session, Shown};
 use super::state::{Panel, UiState};
 use super::terminal::TerminalGuard;
 use super::view::{Lesson, View};
-use crate::scenario::{self, MAX_WORKERS, Run, RunOptions, Scenario, TimeMode};
+use crate::scenario::{self, Engine, MAX_WORKERS, ResizeRefused, Run, RunOptions, Scenario, TimeMode};
 use crate::sys::{self, CpuSample, Watched};
 use crate::trace::TraceEvent;
 
@@ -63,6 +63,8 @@ pub struct Options {
     pub holds: bool,
     /// Step mode: a lesson starts paused, and `s` runs it to the next step boundary.
     pub step: bool,
+    /// Which pool runs the lessons.
+    pub engine: Engine,
 }
 
 /// Now on a run's clock (µs), for the picture: the simulated clock's on virtual time, else
@@ -134,8 +136,15 @@ pub fn run(start: Option<Scenario>, options: Options) -> std::io::Result<()> {
 /// The lesson could not start, or a producer thread could not be spawned.
 pub fn paused_cpu_pct(lesson: &str, window: Duration) -> std::io::Result<f64> {
     let scenario = scenario::load(lesson).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut app =
-        App::new(Options { seed: None, speed: 1.0, time: TimeMode::Real, cores: None, holds: true, step: false });
+    let mut app = App::new(Options {
+        seed: None,
+        speed: 1.0,
+        time: TimeMode::Real,
+        cores: None,
+        holds: true,
+        step: false,
+        engine: Engine::Poolscope,
+    });
     app.open(scenario, None);
     app.ui.paused = true;
     spawn_producers(&app.tx, &app.watched)?;
@@ -592,9 +601,12 @@ impl App {
             self.flash("the lesson has ended: press r to run it again");
             return;
         }
-        let now = run.pool().workers();
+        let Some(pool) = run.pool() else { return self.flash(ResizeRefused.to_string()) };
+        let now = pool.workers();
         let want = now.saturating_add_signed(by).clamp(1, MAX_WORKERS);
-        run.resize(want);
+        if let Err(refused) = run.resize(want) {
+            return self.flash(refused.to_string());
+        }
         self.flash(format!("pool resized: {now} → {want} workers"));
     }
 
@@ -650,6 +662,10 @@ impl App {
             worker_program: None,
             time: self.options.time,
             cores: self.options.cores,
+            engine: {
+                let lesson = Lesson::of(&scenario);
+                self.options.engine.for_lesson(&lesson.code, &lesson.step_lines)
+            },
         };
         let started = Instant::now();
         let run = match Run::start(&scenario, &options) {
@@ -726,8 +742,15 @@ mod tests {
     /// An app showing `lesson` with no run behind it: events are fed by hand.
     fn app_on(lesson: &str) -> App {
         let scenario = scenario::load(lesson).unwrap();
-        let mut app =
-            App::new(Options { seed: None, speed: 1.0, time: TimeMode::Real, cores: None, holds: true, step: false });
+        let mut app = App::new(Options {
+            seed: None,
+            speed: 1.0,
+            time: TimeMode::Real,
+            cores: None,
+            holds: true,
+            step: false,
+            engine: Engine::Poolscope,
+        });
         app.generation = 7;
         let view = View::new(Lesson::of(&scenario));
         let mut session = Session::new(scenario, None, view, None, 7);

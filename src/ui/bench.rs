@@ -28,6 +28,7 @@ pub fn busy_run(workers: usize, seconds: u64) -> Vec<TraceEvent> {
             seed: 0,
             speed: 1.0,
             gil: false,
+            engine: "poolscope".into(),
         },
     }];
     let mut seed = 0x2545_f491_4f6c_dd1du64;

@@ -49,7 +49,11 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     };
     let gil = if model.gil { " + GIL" } else { "" };
     let position = ui.lesson.map_or(String::new(), |(i, n)| format!("{}/{} ", i + 1, n));
-    let clock = if model.virtual_time { "SIM time" } else { "REAL time" };
+    let clock = match (model.engine.as_str(), model.virtual_time) {
+        ("cpython", _) => "CPYTHON",
+        (_, true) => "SIM time",
+        (_, false) => "REAL time",
+    };
     let speed = if (ui.speed - 1.0).abs() > f64::EPSILON { format!("{}× speed", ui.speed) } else { String::new() };
     let behind = match ui.behind {
         Some(lag) => Span::styled(format!("(pool +{}) ", short_us(lag.as_micros() as u64)), ui.dim()),

@@ -1,0 +1,138 @@
+//! `poolscope py SCRIPT.py [ARGS]`: a user's own Python program on CPython's pools, traced —
+//! every pool it makes becomes lanes. Live on a terminal (the program's output is kept and
+//! shown after the view closes); `--headless`, `--events`, `--trace`, `--record` as `run`
+//! has them (the program's output passes through).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use poolscope::pool::PoolKind;
+use poolscope::scenario::cpython::{CpythonOptions, Output, PrivateDir, Program};
+use poolscope::scenario::{Engine, PoolConfig, RunOptions, Scenario, WorkerCount, WorkerDeath};
+
+use super::fail;
+use super::run::{EngineName, RunArgs};
+use super::timing::Timing;
+
+/// Options of `poolscope py`.
+#[derive(Debug, clap::Args)]
+pub struct PyArgs {
+    /// The Python program.
+    pub script: PathBuf,
+    /// Its arguments (`sys.argv[1:]`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+    /// Print a transcript and a summary instead of opening the live view.
+    #[arg(long)]
+    pub headless: bool,
+    /// Write the event log (JSON Lines, docs/event-log.md) to this file.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub events: Option<PathBuf>,
+    /// Write a Chrome trace-event file (open it in ui.perfetto.dev or chrome://tracing).
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
+    /// Record the screen, drawn without a terminal, as an asciicast v2 file.
+    #[arg(long, value_name = "FILE.cast")]
+    pub record: Option<PathBuf>,
+    /// The recording's terminal size, WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH", default_value = "100x30", value_parser = super::run::parse_size)]
+    pub size: (u16, u16),
+}
+
+/// Runs `poolscope py`. Exit codes: 0 the program ran to the end, 1 it failed (its traceback
+/// is shown) or no usable python3, 2 bad input.
+pub fn main(args: &PyArgs, live: bool) -> ExitCode {
+    if !args.script.is_file() {
+        return fail(2, &format!("{}: no such Python file", args.script.display()));
+    }
+    let scenario = script_scenario(&args.script);
+    let program = Program::Script { path: args.script.clone(), args: args.args.clone() };
+    let mut cpython = CpythonOptions::new(program);
+    if let Err(e) = poolscope::scenario::cpython::check_python(&cpython.python) {
+        return fail(1, &e.to_string());
+    }
+    if !(live && !args.headless && args.events.is_none() && args.trace.is_none() && args.record.is_none()) {
+        let run_args = RunArgs {
+            scenario: args.script.display().to_string(),
+            headless: args.headless,
+            events: args.events.clone(),
+            trace: args.trace.clone(),
+            record: args.record.clone(),
+            size: args.size,
+            pool: None,
+            step: false,
+            no_hold: false,
+            engine: EngineName::Cpython,
+            timing: Timing { seed: None, speed: 1.0, virtual_time: false, cores: None },
+        };
+        let options = RunOptions { engine: Engine::Cpython(cpython), ..RunOptions::default() };
+        return super::run::play(&run_args, &scenario, options);
+    }
+    let captured = match Captured::new() {
+        Ok(captured) => captured,
+        Err(e) => return fail(1, &format!("cannot keep the program's output: {e}")),
+    };
+    cpython.output = captured.output.clone();
+    let exit = Arc::clone(&cpython.exit);
+    let options = RunOptions { engine: Engine::Cpython(cpython), ..RunOptions::default() };
+    let shown = super::ui::main_on(scenario, &options, true, false);
+    captured.show(shown, &exit)
+}
+
+/// The program's stdout and stderr, kept in a private folder while the live view is open.
+pub struct Captured {
+    dir: PrivateDir,
+    /// Where the run writes them.
+    pub output: Output,
+}
+
+impl Captured {
+    /// Files for both.
+    pub fn new() -> std::io::Result<Captured> {
+        let dir = PrivateDir::new()?;
+        let stdout = Arc::new(std::fs::File::create(dir.path().join("stdout"))?);
+        let stderr = Arc::new(std::fs::File::create(dir.path().join("stderr"))?);
+        Ok(Captured { dir, output: Output::Capture { stdout, stderr } })
+    }
+
+    /// After the view closed: prints what the program printed, and gives the exit code — 1
+    /// if the view failed or `python3` did.
+    pub fn show(self, view: ExitCode, exit: &std::sync::Mutex<Option<i32>>) -> ExitCode {
+        let stdout = std::fs::read(self.dir.path().join("stdout")).unwrap_or_default();
+        let stderr = std::fs::read(self.dir.path().join("stderr")).unwrap_or_default();
+        let _ = std::io::stdout().write_all(&stdout);
+        let _ = std::io::stderr().write_all(&stderr);
+        if view != ExitCode::SUCCESS {
+            return view;
+        }
+        match *exit.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(code) if code != 0 => fail(1, &format!("python3 exited with status {code}")),
+            _ => ExitCode::SUCCESS,
+        }
+    }
+}
+
+/// The run's name and title for a script: it has no lesson, and its pools say the rest.
+fn script_scenario(script: &std::path::Path) -> Scenario {
+    let name = script.file_stem().map_or_else(|| "script".into(), |s| s.to_string_lossy().into_owned());
+    Scenario {
+        name,
+        origin: script.display().to_string(),
+        title: format!("python3 {}", script.display()),
+        summary: String::new(),
+        seed: 0,
+        pool: PoolConfig {
+            kind: PoolKind::Thread,
+            workers: WorkerCount::Fixed(1),
+            gil: true,
+            on_worker_death: WorkerDeath::Break,
+            eager: false,
+            workers_written: false,
+        },
+        tasks: BTreeMap::new(),
+        steps: Vec::new(),
+    }
+}

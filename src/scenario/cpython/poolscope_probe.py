@@ -1,0 +1,377 @@
+"""poolscope's instrumentation of CPython's pools (SPEC §5, §7).
+
+poolscope runs a program as
+
+    python3 -c "import poolscope_probe; poolscope_probe.main()" SCRIPT ARGS...
+
+with this file's folder on PYTHONPATH. It wraps concurrent.futures so that every pool the
+program makes reports what happens as one JSON datagram per event, sent to the Unix socket
+named in POOLSCOPE_SOCKET. Worker processes (forked or spawned) report the same way; a
+datagram is delivered whole, so events of different processes never mix. Times are
+time.monotonic_ns() minus POOLSCOPE_T0_NS, in microseconds: poolscope's own clock.
+
+The program itself is run unchanged, as __main__. With POOLSCOPE_STEP_LINES (the first line
+of each step of a lesson, from 0) the main thread's lines are watched to say when a step
+begins.
+"""
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+
+_ADDRESS = os.environ.get("POOLSCOPE_SOCKET")
+_T0 = int(os.environ.get("POOLSCOPE_T0_NS", "0"))
+# Only the process poolscope started is "the main program"; its workers only run tasks.
+_MAIN_PID = int(os.environ.setdefault("POOLSCOPE_MAIN_PID", str(os.getpid())))
+_TEXT = 200  # values and messages are cut to this many characters
+
+_lock = threading.Lock()
+_socket = [None, None]  # the socket and the pid that made it (a forked child makes its own)
+_counters = {"task": 0, "pool": 0}
+_local = threading.local()
+
+
+def _emit(ev, **fields):
+    if _ADDRESS is None:
+        return
+    fields["ev"] = ev
+    fields["t"] = max(0, (time.monotonic_ns() - _T0) // 1000)
+    data = json.dumps(fields).encode()
+    pid = os.getpid()
+    with _lock:
+        if _socket[1] != pid:
+            _socket[0] = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            _socket[1] = pid
+        try:
+            _socket[0].sendto(data, _ADDRESS)
+        except OSError:
+            pass  # poolscope has stopped listening: the program goes on unobserved
+
+
+def _short(value):
+    text = value if isinstance(value, str) else repr(value)  # as print() shows it
+    return text if len(text) <= _TEXT else text[: _TEXT - 1] + "…"
+
+
+def _message(error):
+    text = str(error)
+    return text if len(text) <= _TEXT else text[: _TEXT - 1] + "…"
+
+
+def _label(fn, args):
+    inner = getattr(fn, "func", fn)  # functools.partial (a process pool's map chunks)
+    name = getattr(inner, "__name__", type(inner).__name__)
+    shown = ", ".join(_short(a) for a in args[:3]) + (", …" if len(args) > 3 else "")
+    return "%s(%s)" % (name, shown)
+
+
+def _main_program():
+    """True on the main program's own thread, outside a done-callback."""
+    return (
+        os.getpid() == _MAIN_PID
+        and threading.current_thread() is threading.main_thread()
+        and not getattr(_local, "in_callback", False)
+    )
+
+
+class _Call:
+    """A submitted callable: reports its start and finish from the worker that runs it."""
+
+    def __init__(self, fn, task, pool):
+        self.fn = fn
+        self.task = task
+        self.pool = pool
+
+    def __call__(self, *args, **kwargs):
+        where = dict(task=self.task, pool=self.pool, pid=os.getpid(), thread=threading.current_thread().name)
+        _emit("start", **where)
+        try:
+            value = self.fn(*args, **kwargs)
+        except BaseException as e:
+            _emit("finish", outcome="error", error="%s: %s" % (type(e).__name__, _message(e)), **where)
+            raise
+        _emit("finish", outcome="ok", value=_short(value), **where)
+        return value
+
+
+def _patch_executor(cls, kind, base):
+    init, submit, shutdown, leave, map_ = cls.__init__, cls.submit, cls.shutdown, cls.__exit__, cls.map
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if os.getpid() != _MAIN_PID:
+            return
+        with _lock:
+            self._poolscope = _counters["pool"]
+            _counters["pool"] += 1
+        self._poolscope_workers = set()
+        self._poolscope_shut = False
+        _emit("pool", pool=self._poolscope, kind=kind, workers=self._max_workers)
+
+    def traced_submit(self, fn, *args, **kwargs):
+        pool = getattr(self, "_poolscope", None)
+        if pool is None or os.getpid() != _MAIN_PID:
+            return submit(self, fn, *args, **kwargs)
+        refused = getattr(self, "_broken", False) or getattr(self, "_shutdown", False) or getattr(
+            self, "_shutdown_thread", False
+        )
+        if refused:
+            try:
+                return submit(self, fn, *args, **kwargs)
+            except BaseException as e:
+                _emit("raise", exception=type(e).__name__, message=_message(e))
+                raise
+        with _lock:
+            task = _counters["task"]
+            _counters["task"] += 1
+        _emit("submit", task=task, pool=pool, label=_label(fn, args))
+        future = submit(self, _Call(fn, task, pool), *args, **kwargs)
+        future._poolscope = task
+        _add_done_callback(future, lambda f: _broken(f, task))
+        _workers_now(self, kind)
+        return future
+
+    def traced_shutdown(self, *args, **kwargs):
+        pool = getattr(self, "_poolscope", None)
+        if pool is None or self._poolscope_shut:
+            return shutdown(self, *args, **kwargs)
+        self._poolscope_shut = True
+        wait = args[0] if args else kwargs.get("wait", True)
+        _emit("shutdown", pool=pool, wait=bool(wait), phase="begin")
+        try:
+            return shutdown(self, *args, **kwargs)
+        finally:
+            _emit("shutdown", pool=pool, wait=bool(wait), phase="end")
+
+    def traced_exit(self, *args):
+        if getattr(self, "_poolscope", None) is not None:
+            _emit("with_exit", pool=self._poolscope)
+        return leave(self, *args)
+
+    def traced_map(self, fn, *iterables, **kwargs):
+        return _iterate(map_(self, fn, *iterables, **kwargs), quiet_timeouts=True)
+
+    cls.__init__ = __init__
+    cls.submit = traced_submit
+    cls.shutdown = traced_shutdown
+    cls.__exit__ = traced_exit
+    cls.map = traced_map
+
+
+def _workers_now(executor, kind):
+    """Reports the pool's workers not reported yet (a pool starts them as work arrives)."""
+    if kind == "thread":
+        found = [(os.getpid(), t.name) for t in list(executor._threads)]
+    else:
+        found = [(pid, "MainThread") for pid in list((executor._processes or {}).keys())]
+    for pid, thread in found:
+        if (pid, thread) not in executor._poolscope_workers:
+            executor._poolscope_workers.add((pid, thread))
+            _emit("worker_up", pool=executor._poolscope, pid=pid, thread=thread)
+
+
+def _iterate(iterator, quiet_timeouts):
+    """Passes on map's or as_completed's items; reports the one TimeoutError they raise."""
+    from concurrent.futures import _base
+
+    try:
+        while True:
+            _local.quiet = quiet_timeouts
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            except _base.TimeoutError as e:
+                if _main_program():
+                    _emit("raise", exception="TimeoutError", message=_message(e))
+                raise
+            finally:
+                _local.quiet = False
+            yield item
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
+_add_done_callback = None
+
+
+def _broken(future, task):
+    from concurrent.futures import _base
+
+    if not future.cancelled() and isinstance(future._exception, _base.BrokenExecutor):
+        _emit("broken", task=task)
+
+
+def _patch_future(future_cls, base):
+    global _add_done_callback
+    result, exception, cancel, add = (
+        future_cls.result,
+        future_cls.exception,
+        future_cls.cancel,
+        future_cls.add_done_callback,
+    )
+    _add_done_callback = add
+
+    def outcome(task, call):
+        try:
+            value = call()
+        except base.CancelledError as e:
+            _emit("result", task=task, outcome="cancelled", error=_message(e), exception="CancelledError")
+            raise
+        except base.TimeoutError as e:
+            if not getattr(_local, "quiet", False):
+                _emit("result", task=task, outcome="timeout", error=_message(e), exception="TimeoutError")
+            raise
+        except BaseException as e:
+            _emit("result", task=task, outcome="error", error=_message(e), exception=type(e).__name__)
+            raise
+        return value
+
+    def traced_result(self, timeout=None):
+        task = getattr(self, "_poolscope", None)
+        if task is None or not _main_program():
+            return result(self, timeout)
+        value = outcome(task, lambda: result(self, timeout))
+        _emit("result", task=task, outcome="ok", value=_short(value))
+        return value
+
+    def traced_exception(self, timeout=None):
+        task = getattr(self, "_poolscope", None)
+        if task is None or not _main_program():
+            return exception(self, timeout)
+        error = outcome(task, lambda: exception(self, timeout))
+        if error is None:
+            _emit("result", task=task, outcome="ok", value=_short(result(self, 0)))
+        else:
+            _emit("result", task=task, outcome="error", error=_message(error), exception=type(error).__name__)
+        return error
+
+    def traced_cancel(self):
+        ok = cancel(self)
+        task = getattr(self, "_poolscope", None)
+        if task is not None and os.getpid() == _MAIN_PID:
+            _emit("cancel", task=task, ok=bool(ok))
+        return ok
+
+    def traced_add_done_callback(self, fn):
+        task = getattr(self, "_poolscope", None)
+        if task is None:
+            return add(self, fn)
+
+        def callback(future):
+            _local.in_callback = True
+            error = None
+            try:
+                return fn(future)
+            except BaseException as e:
+                error = "%s: %s" % (type(e).__name__, _message(e))
+                raise  # CPython logs it and goes on, as without poolscope
+            finally:
+                _local.in_callback = False
+                fields = {"error": error} if error else {}
+                _emit("callback", task=task, thread=threading.current_thread().name, **fields)
+
+        return add(self, callback)
+
+    future_cls.result = traced_result
+    future_cls.exception = traced_exception
+    future_cls.cancel = traced_cancel
+    future_cls.add_done_callback = traced_add_done_callback
+
+
+def _patch_waits(package, base):
+    wait, as_completed = base.wait, base.as_completed
+
+    def traced_wait(fs, timeout=None, return_when=base.ALL_COMPLETED):
+        done, not_done = wait(fs, timeout, return_when)
+        if _main_program():
+            ids = lambda futures: sorted(f._poolscope for f in futures if hasattr(f, "_poolscope"))  # noqa: E731
+            _emit("waited", done=ids(done), not_done=ids(not_done))
+        return base.DoneAndNotDoneFutures(done, not_done)
+
+    def traced_as_completed(fs, timeout=None):
+        return _iterate(as_completed(fs, timeout), quiet_timeouts=False)
+
+    for module in (package, base):
+        module.wait = traced_wait
+        module.as_completed = traced_as_completed
+
+
+def install():
+    """Wraps concurrent.futures (idempotent: a spawned worker imports this module afresh)."""
+    import concurrent.futures as package
+    from concurrent.futures import _base, process, thread
+
+    if getattr(_base.Future, "_poolscope_installed", False):
+        return
+    _base.Future._poolscope_installed = True
+    _patch_future(_base.Future, _base)
+    _patch_executor(thread.ThreadPoolExecutor, "thread", _base)
+    _patch_executor(process.ProcessPoolExecutor, "process", _base)
+    _patch_waits(package, _base)
+    # The package imports these lazily; set them so the patched classes are what it gives.
+    package.ThreadPoolExecutor = thread.ThreadPoolExecutor
+    package.ProcessPoolExecutor = process.ProcessPoolExecutor
+
+
+def _watch_steps(script, step_lines):
+    """Reports `step` when the main thread first reaches a step's first line (from 0)."""
+    starts = {}
+    for index, line in enumerate(step_lines):
+        starts.setdefault(line + 1, []).append(index)
+    reached = [0]
+
+    def on_line(frame, event, arg):
+        if event == "line":
+            for index in starts.get(frame.f_lineno, ()):
+                if index >= reached[0]:
+                    reached[0] = index + 1
+                    _emit("step", index=index)
+        return on_line
+
+    def on_call(frame, event, arg):
+        return on_line if frame.f_code.co_filename == script else None
+
+    sys.settrace(on_call)
+
+
+def main():
+    """Runs sys.argv[1] as __main__, with sys.argv[2:] as its arguments, under the probe."""
+    import runpy
+
+    script = sys.argv[1]
+    sys.argv = sys.argv[1:]
+    sys.path[0] = os.path.dirname(os.path.abspath(script))
+    install()
+    lines = os.environ.get("POOLSCOPE_STEP_LINES", "")
+    if lines:
+        _watch_steps(script, [int(n) for n in lines.split(",")])
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit:
+        raise
+    except BaseException as e:
+        sys.settrace(None)
+        # Python's own report, from the program's first frame: poolscope's are not its.
+        tb = e.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != script:
+            tb = tb.tb_next
+        frames = [f for f in traceback.extract_tb(tb) if f.filename != __file__]
+        if frames:
+            sys.stderr.write("Traceback (most recent call last):\n")
+            sys.stderr.write("".join(traceback.StackSummary.from_list(frames).format()))
+        sys.stderr.write("".join(traceback.format_exception_only(type(e), e)))
+        sys.stderr.flush()
+        sys.exit(1)
+    finally:
+        sys.settrace(None)
+
+
+if os.environ.get("POOLSCOPE_SOCKET") and __name__ == "poolscope_probe":
+    install()  # a spawned worker process imports the module to unpickle its tasks
