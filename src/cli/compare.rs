@@ -165,7 +165,7 @@ fn record(
 ) -> io::Result<()> {
     let labels = sides.map(|(label, scenario, _)| (label.clone(), Lesson::of(scenario)));
     let mut recorder = CastRecorder::comparing(file, labels, args.size, args.timing.speed, color_allowed())?;
-    recorder.set_format(format, args.size);
+    recorder.set_format(format, args.size)?;
     let [(_, _, a), (_, _, b)] = sides;
     let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
     loop {

@@ -12,6 +12,7 @@ pub mod compare;
 pub mod cpu;
 pub mod footer;
 pub mod futures;
+pub mod gif;
 pub mod header;
 pub mod input;
 pub mod lanes;

@@ -20,6 +20,7 @@ use ratatui::{Terminal, TerminalOptions, Viewport};
 use serde_json::json;
 
 use super::compare::Pair;
+use super::gif::GifFilm;
 use super::session::{caption_of, reading_time};
 use super::svg::Film;
 use super::{Lesson, UiState, View, render};
@@ -37,6 +38,8 @@ pub enum RecordFormat {
     Cast,
     /// `.svg`: one animated SVG ([`super::svg`]).
     Svg,
+    /// `.gif`: an animated GIF ([`super::gif`]).
+    Gif,
 }
 
 impl RecordFormat {
@@ -48,12 +51,20 @@ impl RecordFormat {
         match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
             Some("cast") => Ok(RecordFormat::Cast),
             Some("svg") => Ok(RecordFormat::Svg),
+            Some("gif") => Ok(RecordFormat::Gif),
             _ => Err(format!(
-                "--record {}: the file's extension chooses the format: .cast (asciicast v2) or .svg (animated SVG)",
+                "--record {}: the file's extension chooses the format: .cast (asciicast v2), .svg (animated \
+                 SVG) or .gif (animated GIF)",
                 path.display()
             )),
         }
     }
+}
+
+/// A picture's frames, kept until the end (a cast is written as it goes).
+enum Frames {
+    Svg(Film),
+    Gif(Box<GifFilm>),
 }
 
 /// What a recording draws: one lesson screen, or two runs compared (A above B).
@@ -79,8 +90,8 @@ pub struct CastRecorder<W: Write> {
     held_s: f64,
     /// When the caption on screen appeared (cast seconds) and how long it takes to read.
     caption: Option<(f64, f64)>,
-    /// An SVG's frames, kept until the end; `None` for a cast, written as it goes.
-    film: Option<Film>,
+    /// An SVG's or a GIF's frames, kept until the end; `None` for a cast, written as it goes.
+    film: Option<Frames>,
     /// The cast's header, written with the first line (an SVG has none).
     header: Option<String>,
     /// Until when the last frame stays (seconds).
@@ -117,16 +128,21 @@ impl<W: Write> CastRecorder<W> {
         color: bool,
     ) -> io::Result<Self> {
         let mut recorder = Self::new(out, lesson, width, height, speed, color)?;
-        recorder.set_format(format, (width, height));
+        recorder.set_format(format, (width, height))?;
         Ok(recorder)
     }
 
-    /// Writes an SVG instead of a cast, from here on (before any event).
-    pub fn set_format(&mut self, format: RecordFormat, (width, height): (u16, u16)) {
+    /// Writes an SVG or a GIF instead of a cast, from here on (before any event).
+    ///
+    /// # Errors
+    /// A GIF that size cannot be made.
+    pub fn set_format(&mut self, format: RecordFormat, (width, height): (u16, u16)) -> io::Result<()> {
         self.film = match format {
             RecordFormat::Cast => None,
-            RecordFormat::Svg => Some(Film::new(width, height)),
+            RecordFormat::Svg => Some(Frames::Svg(Film::new(width, height))),
+            RecordFormat::Gif => Some(Frames::Gif(Box::new(GifFilm::new(width, height).map_err(io::Error::other)?))),
         };
+        Ok(())
     }
 
     /// Starts a recording of two runs of `lesson` compared, A above B, each side labelled
@@ -262,10 +278,12 @@ impl<W: Write> CastRecorder<W> {
     /// # Errors
     /// When the output fails.
     pub fn finish(mut self) -> io::Result<W> {
-        if let Some(film) = &self.film {
-            let svg = film.svg(self.end_s);
-            self.out.write_all(svg.as_bytes())?;
-        } else if self.header.is_some() {
+        match self.film.take() {
+            Some(Frames::Svg(film)) => self.out.write_all(film.svg(self.end_s).as_bytes())?,
+            Some(Frames::Gif(film)) => self.out.write_all(&film.finish(self.end_s).map_err(io::Error::other)?)?,
+            None => {}
+        }
+        if self.header.is_some() {
             // Nothing was recorded: still a valid cast.
             self.write_line("")?;
         }
@@ -289,8 +307,10 @@ impl<W: Write> CastRecorder<W> {
                 super::compare::render(pair, ui, frame);
             }
         })?;
-        if let Some(film) = &mut self.film {
-            film.frame(at, completed.buffer);
+        match &mut self.film {
+            Some(Frames::Svg(film)) => film.frame(at, completed.buffer),
+            Some(Frames::Gif(film)) => film.frame(at, completed.buffer),
+            None => {}
         }
         let bytes = std::mem::take(&mut *self.captured.0.borrow_mut());
         self.last_frame = Some(t);
@@ -307,13 +327,12 @@ impl<W: Write> CastRecorder<W> {
 
     fn emit(&mut self, t: u64, code: &str, data: &str) -> io::Result<()> {
         let seconds = self.cast_s(t);
-        if let Some(film) = &mut self.film {
-            if code == "m" {
-                film.chapter(seconds, data);
-            }
-            return Ok(());
+        match &mut self.film {
+            Some(Frames::Svg(film)) if code == "m" => film.chapter(seconds, data),
+            Some(_) => {}
+            None => return self.write_line(&json!([(seconds * 1e6).round() / 1e6, code, data]).to_string()),
         }
-        self.write_line(&json!([(seconds * 1e6).round() / 1e6, code, data]).to_string())
+        Ok(())
     }
 
     /// Writes one line of the cast, after its header.

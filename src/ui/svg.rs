@@ -21,6 +21,9 @@ const FONT: &str = "'DejaVu Sans Mono', 'Menlo', 'Consolas', 'Liberation Mono', 
 /// The colours of a dark terminal.
 const BACKGROUND: &str = "#1c1c1c";
 const FOREGROUND: &str = "#d0d0d0";
+/// The same, as RGB.
+pub(super) const BACKGROUND_RGB: [u8; 3] = [0x1c, 0x1c, 0x1c];
+pub(super) const FOREGROUND_RGB: [u8; 3] = [0xd0, 0xd0, 0xd0];
 
 /// The frames of a recording, as they come, and its chapters.
 #[derive(Debug, Default)]
@@ -161,7 +164,12 @@ fn colors(fg: Color, bg: Color, modifier: Modifier) -> (Option<String>, Option<S
 
 /// A terminal colour as CSS (`None`: the default).
 fn hex(color: Color) -> Option<String> {
-    let rgb = match color {
+    rgb(color).map(|[r, g, b]| format!("#{r:02x}{g:02x}{b:02x}"))
+}
+
+/// A terminal colour as RGB (`None`: the default), on a dark terminal.
+pub(super) fn rgb(color: Color) -> Option<[u8; 3]> {
+    let (r, g, b) = match color {
         Color::Reset => return None,
         Color::Black => (0x1c, 0x1c, 0x1c),
         Color::Red => (0xcd, 0x31, 0x31),
@@ -182,7 +190,7 @@ fn hex(color: Color) -> Option<String> {
         Color::Rgb(r, g, b) => (r, g, b),
         Color::Indexed(i) => indexed(i),
     };
-    Some(format!("#{:02x}{:02x}{:02x}", rgb.0, rgb.1, rgb.2))
+    Some([r, g, b])
 }
 
 /// The xterm 256-colour palette.
