@@ -281,11 +281,9 @@ impl<W: Write> CastRecorder<W> {
         match self.film.take() {
             Some(Frames::Svg(film)) => self.out.write_all(film.svg(self.end_s).as_bytes())?,
             Some(Frames::Gif(film)) => self.out.write_all(&film.finish(self.end_s).map_err(io::Error::other)?)?,
-            None => {}
-        }
-        if self.header.is_some() {
             // Nothing was recorded: still a valid cast.
-            self.write_line("")?;
+            None if self.header.is_some() => self.write_line("")?,
+            None => {}
         }
         self.out.flush()?;
         Ok(self.out)
