@@ -24,6 +24,7 @@ mod chrome;
 mod event;
 mod jsonl;
 mod model;
+pub mod observe;
 mod summary;
 mod transcript;
 

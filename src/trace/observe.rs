@@ -1,0 +1,315 @@
+//! What a Python program can observe of a run, folded from its events, so that two engines'
+//! runs of one lesson can be compared (`poolscope conform`): step by step, the results it
+//! received (in order, each outcome with the exception's type and message), its `cancel()`
+//! values, `wait()` sets and exceptions raised; over the run, the kind of thread each
+//! done-callback ran on, and how many worker processes there were and whether they were
+//! reused. Times, thread names and PIDs themselves are not observable in that sense: they
+//! differ between any two runs.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use super::{ResultOutcome, TraceEvent, TraceKind};
+
+/// One thing the main program saw, in the order it saw it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Seen {
+    /// What it was, as a line (`result #1 ok Job1`).
+    pub what: String,
+    /// When (µs), to tell things seen at the same instant (their order is not observable).
+    pub at_us: u64,
+}
+
+/// One step: its op and what the main program saw while it ran.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StepSeen {
+    /// The op's name.
+    pub op: String,
+    /// What it saw, in order.
+    pub seen: Vec<Seen>,
+}
+
+/// The kind of thread a done-callback ran on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ThreadKind {
+    /// The main program's own (a callback added to a future already done).
+    Main,
+    /// A worker thread of the pool.
+    Worker,
+    /// The pool's own management or result-handler thread.
+    Pool,
+}
+
+impl fmt::Display for ThreadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ThreadKind::Main => "the main thread",
+            ThreadKind::Worker => "a worker thread",
+            ThreadKind::Pool => "the pool's own thread",
+        })
+    }
+}
+
+/// What a program can observe of one run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Observation {
+    /// Which engine ran it (`poolscope`, `cpython`).
+    pub engine: String,
+    /// Per step, by index.
+    pub steps: Vec<StepSeen>,
+    /// Each done-callback, in order: its task and the kind of thread it ran on.
+    pub callbacks: Vec<(u64, ThreadKind)>,
+    /// Distinct worker processes that ran tasks (0 for a thread pool), and whether one ran
+    /// more than one task.
+    pub worker_processes: (usize, bool),
+}
+
+impl Observation {
+    /// Folds a run's events.
+    pub fn of(events: &[TraceEvent]) -> Observation {
+        let mut out = Observation::default();
+        let mut main_pid = None;
+        let mut pool_kind = String::new();
+        let mut starts_by_pid: std::collections::BTreeMap<u32, usize> = Default::default();
+        for event in events {
+            let line = match &event.kind {
+                TraceKind::Run { pool, engine, .. } => {
+                    pool_kind = pool.clone();
+                    out.engine = engine.clone();
+                    None
+                }
+                TraceKind::Step { index, op, .. } => {
+                    if out.steps.len() <= *index {
+                        out.steps.resize(index + 1, StepSeen::default());
+                    }
+                    out.steps[*index].op = op.clone();
+                    None
+                }
+                TraceKind::WorkerUp { pid, .. } if main_pid.is_none() && pool_kind != "process" => {
+                    main_pid = Some(*pid);
+                    None
+                }
+                TraceKind::Start { pid, .. } => {
+                    *starts_by_pid.entry(*pid).or_default() += 1;
+                    None
+                }
+                TraceKind::Result { task, outcome, value, error, exception } => Some(match outcome {
+                    ResultOutcome::Ok => format!("result #{task} ok {}", label_of(value.as_deref().unwrap_or(""))),
+                    _ => format!(
+                        "result #{task} {} {}",
+                        outcome_name(*outcome),
+                        exception_line(exception.as_deref(), error.as_deref())
+                    ),
+                }),
+                TraceKind::Cancel { task, ok } => {
+                    Some(format!("cancel #{task} {}", if *ok { "True" } else { "False" }))
+                }
+                TraceKind::Waited { done, not_done } => {
+                    let set = |ids: &[u64]| ids.iter().copied().collect::<BTreeSet<u64>>();
+                    Some(format!("wait done={:?} not_done={:?}", set(done), set(not_done)))
+                }
+                TraceKind::Raise { exception, message } => {
+                    Some(format!("raise {}", exception_line(Some(exception), Some(message))))
+                }
+                TraceKind::Callback { task, thread, .. } => {
+                    out.callbacks.push((*task, thread_kind(thread)));
+                    None
+                }
+                _ => None,
+            };
+            if let Some(what) = line {
+                if out.steps.is_empty() {
+                    out.steps.push(StepSeen::default());
+                }
+                let step = out.steps.last_mut().expect("a step");
+                step.seen.push(Seen { what, at_us: event.t });
+            }
+        }
+        if pool_kind == "process" {
+            out.worker_processes = (starts_by_pid.len(), starts_by_pid.values().any(|n| *n > 1));
+        }
+        out
+    }
+}
+
+/// A result's value as a program can compare it: its label (`Job1` of `Job1 by worker 0
+/// (pid 42)`), the worker and PID left out.
+fn label_of(value: &str) -> &str {
+    value.split(" by ").next().unwrap_or(value).trim()
+}
+
+fn outcome_name(outcome: ResultOutcome) -> &'static str {
+    match outcome {
+        ResultOutcome::Ok => "ok",
+        ResultOutcome::Error => "error",
+        ResultOutcome::Cancelled => "cancelled",
+        ResultOutcome::Timeout => "timeout",
+    }
+}
+
+/// `Type: message`, or `Type` alone when the message is empty.
+fn exception_line(exception: Option<&str>, message: Option<&str>) -> String {
+    let exception = exception.unwrap_or("Exception");
+    match message.map(str::trim).filter(|m| !m.is_empty()) {
+        Some(message) => format!("{exception}: {message}"),
+        None => exception.to_string(),
+    }
+}
+
+/// The kind of a thread, from its name on either engine: the main program's; a worker
+/// (`ThreadPoolExecutor-0_1`, `Thread-3 (worker)` of a `multiprocessing.pool.ThreadPool`,
+/// poolscope's `poolscope-worker-1` or a coroutine pool's loop); or the pool's own (a
+/// process pool's management or result thread, on either engine).
+pub fn thread_kind(name: &str) -> ThreadKind {
+    if matches!(name, "MainThread" | "main-program") {
+        ThreadKind::Main
+    } else if name.starts_with("ThreadPoolExecutor")
+        || name.ends_with("(worker)")
+        || (name.contains("-worker-") && !name.contains("process"))
+        || name.ends_with("-loop")
+    {
+        ThreadKind::Worker
+    } else {
+        ThreadKind::Pool
+    }
+}
+
+/// Where two observations differ: which part, and each side's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    /// `step 3 (as_completed)`, `callbacks`, `worker processes`, `steps`.
+    pub place: String,
+    /// The step's index, when it is in a step.
+    pub step: Option<usize>,
+    /// A's value.
+    pub a: String,
+    /// B's value.
+    pub b: String,
+}
+
+/// Compares what two runs let a program observe. Within a step, things A saw at one
+/// instant may come in any order in B (their order is not observable on A's clock).
+pub fn compare(a: &Observation, b: &Observation) -> Vec<Difference> {
+    let mut out = Vec::new();
+    if a.steps.len() != b.steps.len() {
+        out.push(Difference {
+            place: "steps".into(),
+            step: None,
+            a: a.steps.len().to_string(),
+            b: b.steps.len().to_string(),
+        });
+    }
+    for (index, (sa, sb)) in a.steps.iter().zip(&b.steps).enumerate() {
+        let la = grouped(&sa.seen);
+        if !same_in_groups(&sa.seen, &sb.seen) {
+            out.push(Difference {
+                place: format!("step {} ({})", index + 1, sa.op),
+                step: Some(index),
+                a: la.join(" | "),
+                b: sb.seen.iter().map(|s| s.what.clone()).collect::<Vec<_>>().join(" | "),
+            });
+        }
+    }
+    if a.callbacks != b.callbacks {
+        let show =
+            |c: &[(u64, ThreadKind)]| c.iter().map(|(t, k)| format!("#{t} on {k}")).collect::<Vec<_>>().join(", ");
+        out.push(Difference { place: "callbacks".into(), step: None, a: show(&a.callbacks), b: show(&b.callbacks) });
+    }
+    if a.worker_processes != b.worker_processes {
+        let show = |(n, reused): (usize, bool)| format!("{n} processes{}", if reused { ", reused" } else { "" });
+        out.push(Difference {
+            place: "worker processes".into(),
+            step: None,
+            a: show(a.worker_processes),
+            b: show(b.worker_processes),
+        });
+    }
+    out
+}
+
+/// A's lines, those seen at one instant in braces.
+fn grouped(seen: &[Seen]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < seen.len() {
+        let j = seen[i..].iter().position(|s| s.at_us != seen[i].at_us).map_or(seen.len(), |n| i + n);
+        if j - i > 1 {
+            out.push(format!("{{{}}}", seen[i..j].iter().map(|s| s.what.as_str()).collect::<Vec<_>>().join(", ")));
+        } else {
+            out.push(seen[i].what.clone());
+        }
+        i = j;
+    }
+    out
+}
+
+/// B saw the same as A, in A's order except within A's groups of one instant.
+fn same_in_groups(a: &[Seen], b: &[Seen]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        let j = a[i..].iter().position(|s| s.at_us != a[i].at_us).map_or(a.len(), |n| i + n);
+        let mut left: Vec<&str> = a[i..j].iter().map(|s| s.what.as_str()).collect();
+        let mut right: Vec<&str> = b[i..j].iter().map(|s| s.what.as_str()).collect();
+        left.sort_unstable();
+        right.sort_unstable();
+        if left != right {
+            return false;
+        }
+        i = j;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(lines: &[&str]) -> Vec<TraceEvent> {
+        lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    #[test]
+    fn results_at_one_instant_may_come_in_any_order_but_not_across_instants() {
+        let a = Observation::of(&events(&[
+            r#"{"t":0,"ev":"step","index":0,"op":"as_completed","python":""}"#,
+            r#"{"t":5,"ev":"result","task":1,"outcome":"ok","value":"Job1 by worker 1 (pid 9)"}"#,
+            r#"{"t":5,"ev":"result","task":2,"outcome":"ok","value":"Job2 by worker 0 (pid 9)"}"#,
+            r#"{"t":9,"ev":"result","task":0,"outcome":"error","error":"boom","exception":"ValueError"}"#,
+        ]));
+        let b = Observation::of(&events(&[
+            r#"{"t":0,"ev":"step","index":0,"op":"as_completed","python":""}"#,
+            r#"{"t":6,"ev":"result","task":2,"outcome":"ok","value":"Job2 by ThreadPoolExecutor-0_1 (pid 3)"}"#,
+            r#"{"t":7,"ev":"result","task":1,"outcome":"ok","value":"Job1 by ThreadPoolExecutor-0_0 (pid 3)"}"#,
+            r#"{"t":9,"ev":"result","task":0,"outcome":"error","error":"boom","exception":"ValueError"}"#,
+        ]));
+        assert_eq!(compare(&a, &b), []);
+        assert_eq!(a.steps[0].seen[2].what, "result #0 error ValueError: boom");
+        let c = Observation::of(&events(&[
+            r#"{"t":0,"ev":"step","index":0,"op":"as_completed","python":""}"#,
+            r#"{"t":6,"ev":"result","task":0,"outcome":"error","error":"boom","exception":"ValueError"}"#,
+            r#"{"t":7,"ev":"result","task":2,"outcome":"ok","value":"Job2"}"#,
+            r#"{"t":9,"ev":"result","task":1,"outcome":"ok","value":"Job1"}"#,
+        ]));
+        let differences = compare(&a, &c);
+        assert_eq!(differences.len(), 1);
+        assert_eq!(differences[0].place, "step 1 (as_completed)");
+        assert!(differences[0].a.starts_with("{result #1 ok Job1, result #2 ok Job2}"), "{:?}", differences[0]);
+    }
+
+    #[test]
+    fn callbacks_compare_by_the_kind_of_thread_not_its_name() {
+        let a = Observation::of(&events(&[
+            r#"{"t":1,"ev":"callback","task":0,"thread":"poolscope-worker-0"}"#,
+            r#"{"t":2,"ev":"callback","task":0,"thread":"main-program"}"#,
+        ]));
+        let b = Observation::of(&events(&[
+            r#"{"t":1,"ev":"callback","task":0,"thread":"ThreadPoolExecutor-0_0"}"#,
+            r#"{"t":2,"ev":"callback","task":0,"thread":"MainThread"}"#,
+        ]));
+        assert_eq!(compare(&a, &b), []);
+        assert_eq!(a.callbacks, [(0, ThreadKind::Worker), (0, ThreadKind::Main)]);
+    }
+}
