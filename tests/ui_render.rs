@@ -8,7 +8,7 @@ use poolscope::sys::CpuSample;
 use poolscope::trace::{FinishOutcome, ResultOutcome, TraceEvent, TraceKind};
 use poolscope::ui::cpu::CpuWidget;
 use poolscope::ui::lanes::LanesWidget;
-use poolscope::ui::{Lesson, UiState, View, picker, render};
+use poolscope::ui::{Lesson, Theme, UiState, View, picker, render};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -176,7 +176,7 @@ fn screen(view: &View, ui: &UiState, width: u16, height: u16) -> Terminal<TestBa
 }
 
 fn plain() -> UiState {
-    UiState { color: false, ..UiState::default() }
+    UiState { theme: Theme::MONO, ..UiState::default() }
 }
 
 #[test]
@@ -225,7 +225,12 @@ fn every_size_from_1x1_draws_without_panic() {
             backend_terminal.backend_mut().resize(width, height);
             backend_terminal.resize(Rect::new(0, 0, width, height)).unwrap();
             for (i, view) in views.iter().enumerate() {
-                let ui = UiState { help: i == 1, color: i != 2, paused: i == 2, ..UiState::default() };
+                let ui = UiState {
+                    help: i == 1,
+                    theme: if i == 2 { Theme::MONO } else { Theme::DARK },
+                    paused: i == 2,
+                    ..UiState::default()
+                };
                 backend_terminal.draw(|f| render(view, &ui, f)).unwrap();
             }
             backend_terminal.draw(|f| picker::render(&lessons, &plain(), f, f.area())).unwrap();

@@ -12,6 +12,7 @@ mod check;
 mod compare;
 mod export;
 mod list;
+mod look;
 mod run;
 mod sweep;
 mod sweep_chart;
@@ -24,6 +25,9 @@ mod ui;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// The lesson picker's look (no subcommand).
+    #[command(flatten)]
+    look: look::Look,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,7 +66,8 @@ pub fn main() -> ExitCode {
         {
             // Live, simulated time keeps pace with real time, so there is something to watch.
             let options = args.timing.options(true);
-            return ui::main(Some((&args.scenario, args.pool.as_ref())), &options, !args.no_hold, args.step);
+            let theme = args.look.theme();
+            return ui::main(Some((&args.scenario, args.pool.as_ref())), &options, !args.no_hold, args.step, theme);
         }
         Some(Command::Run(args)) => return run::main(&args),
         Some(Command::Check(args)) => return check::main(&args),
@@ -70,7 +75,7 @@ pub fn main() -> ExitCode {
         Some(Command::Export(args)) => return export::main(&args),
         Some(Command::List) => return list::main(),
         Some(Command::Sweep(args)) => return sweep::main(&args),
-        None if tty() => return ui::main(None, &RunOptions::default(), true, false),
+        None if tty() => return ui::main(None, &RunOptions::default(), true, false, cli.look.theme()),
         None => {
             use clap::CommandFactory;
             let _ = Cli::command().print_help();

@@ -54,6 +54,8 @@ pub struct RunArgs {
     pub no_hold: bool,
     #[command(flatten)]
     pub timing: Timing,
+    #[command(flatten)]
+    pub look: super::look::Look,
 }
 
 /// Runs `poolscope run`. Exit codes: 0 done, 1 runtime failure (an unwritable output, a pool
@@ -98,7 +100,6 @@ pub fn main(args: &RunArgs) -> ExitCode {
         None => None,
         Some(path) => {
             let (width, height) = args.size;
-            let color = poolscope::ui::color_allowed();
             let lesson = poolscope::ui::Lesson::of(&scenario);
             let format = match RecordFormat::of(path) {
                 Ok(format) => format,
@@ -111,7 +112,7 @@ pub fn main(args: &RunArgs) -> ExitCode {
                     lesson,
                     (width, height),
                     args.timing.speed,
-                    color,
+                    args.look.theme(),
                 )
             }) {
                 Ok(recorder) => Some((path, recorder)),

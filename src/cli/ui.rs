@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use poolscope::scenario::{PoolOverride, RunOptions};
+use poolscope::ui::Theme;
 use poolscope::ui::app::{self, Options};
 
 use super::fail;
@@ -19,6 +20,7 @@ pub fn main(
     options: &RunOptions,
     holds: bool,
     step: bool,
+    theme: Theme,
 ) -> ExitCode {
     let speed = options.speed;
     if !(speed.is_finite() && speed > 0.0) {
@@ -29,8 +31,10 @@ pub fn main(
         Some(Ok(scenario)) => Some(scenario),
         Some(Err(e)) => return fail(2, &e),
     };
-    match app::run(start, Options { seed: options.seed, speed, time: options.time, cores: options.cores, holds, step })
-    {
+    match app::run(
+        start,
+        Options { seed: options.seed, speed, time: options.time, cores: options.cores, holds, step, theme },
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(1, &format!("the terminal UI failed: {e}")),
     }

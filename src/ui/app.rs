@@ -63,6 +63,8 @@ pub struct Options {
     pub holds: bool,
     /// Step mode: a lesson starts paused, and `s` runs it to the next step boundary.
     pub step: bool,
+    /// Colours and glyphs.
+    pub theme: super::Theme,
 }
 
 /// Now on a run's clock (µs), for the picture: the simulated clock's on virtual time, else
@@ -134,8 +136,15 @@ pub fn run(start: Option<Scenario>, options: Options) -> std::io::Result<()> {
 /// The lesson could not start, or a producer thread could not be spawned.
 pub fn paused_cpu_pct(lesson: &str, window: Duration) -> std::io::Result<f64> {
     let scenario = scenario::load(lesson).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut app =
-        App::new(Options { seed: None, speed: 1.0, time: TimeMode::Real, cores: None, holds: true, step: false });
+    let mut app = App::new(Options {
+        seed: None,
+        speed: 1.0,
+        time: TimeMode::Real,
+        cores: None,
+        holds: true,
+        step: false,
+        theme: super::Theme::DARK,
+    });
     app.open(scenario, None);
     app.ui.paused = true;
     spawn_producers(&app.tx, &app.watched)?;
@@ -210,7 +219,7 @@ impl App {
                 (s, lesson)
             })
             .collect();
-        let ui = UiState { color: super::color_allowed(), speed: options.speed, ..UiState::default() };
+        let ui = UiState { theme: options.theme, speed: options.speed, ..UiState::default() };
         App {
             lessons,
             options,
@@ -726,8 +735,15 @@ mod tests {
     /// An app showing `lesson` with no run behind it: events are fed by hand.
     fn app_on(lesson: &str) -> App {
         let scenario = scenario::load(lesson).unwrap();
-        let mut app =
-            App::new(Options { seed: None, speed: 1.0, time: TimeMode::Real, cores: None, holds: true, step: false });
+        let mut app = App::new(Options {
+            seed: None,
+            speed: 1.0,
+            time: TimeMode::Real,
+            cores: None,
+            holds: true,
+            step: false,
+            theme: crate::ui::Theme::DARK,
+        });
         app.generation = 7;
         let view = View::new(Lesson::of(&scenario));
         let mut session = Session::new(scenario, None, view, None, 7);
