@@ -17,6 +17,14 @@ pub struct Look {
 }
 
 impl Look {
+    /// Takes what `outer` (the options before the subcommand) asks for and this does not.
+    pub fn inherit(&mut self, outer: &Look) {
+        if self.theme.is_none() {
+            self.theme.clone_from(&outer.theme);
+        }
+        self.ascii |= outer.ascii;
+    }
+
     /// The theme asked for; without `--theme`, `NO_COLOR` chooses mono.
     pub fn theme(&self) -> Theme {
         Theme::from_env(self.theme.as_deref().and_then(Palette::named), self.ascii)
