@@ -22,7 +22,7 @@ const PALETTE: [Color; 6] =
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let title = Line::from(vec![
         Span::styled(" Workers ", ui.title(Some(Panel::Lanes))),
-        Span::styled("time → (· idle)", ui.dim()),
+        Span::styled(format!("time {} (· idle)", ui.theme.arrow()), ui.dim()),
     ]);
     let block = Block::new().borders(Borders::TOP).title(title);
     let inner = block.inner(area);

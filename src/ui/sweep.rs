@@ -300,4 +300,14 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn ascii_charts_plot_points_as_stars() {
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+        let ascii = SweepScreen { theme: Theme::DARK.with_ascii(true), ..screen(true) };
+        terminal.draw(|f| render(&ascii, f)).unwrap();
+        let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+        assert!(text.is_ascii(), "{}", terminal.backend());
+        assert!(text.contains('*') && text.contains("+-"), "{}", terminal.backend());
+    }
 }
