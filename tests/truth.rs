@@ -12,7 +12,7 @@ use poolscope::scenario::{Run, RunOptions, Scenario, TimeMode, builtin_names};
 use poolscope::trace::{FinishOutcome, TraceEvent, TraceKind};
 use poolscope::ui::stats::Stats;
 use poolscope::ui::warnings::{self, IDLE_WHILE_WAITING_US, Warning};
-use poolscope::ui::{Lesson, UiState, View};
+use poolscope::ui::{Lesson, Theme, UiState, View};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -34,7 +34,7 @@ fn run_virtual(name: &str) -> (Scenario, Vec<TraceEvent>) {
 /// The lines of the Results panel drawn for `view`.
 fn results_lines(view: &View) -> Vec<String> {
     let mut terminal = Terminal::new(TestBackend::new(100, 8)).unwrap();
-    let ui = UiState { color: false, ..UiState::default() };
+    let ui = UiState { theme: Theme::MONO, ..UiState::default() };
     terminal.draw(|f| poolscope::ui::results::render(view, &ui, f, f.area())).unwrap();
     let buffer = terminal.backend().buffer().clone();
     (0..buffer.area.height)
@@ -314,7 +314,7 @@ fn the_header_shows_the_live_size_and_marks_the_code_as_the_lessons() {
             view.apply(e);
         }
         let mut terminal = Terminal::new(TestBackend::new(200, 1)).unwrap();
-        let ui = UiState { color: false, ..UiState::default() };
+        let ui = UiState { theme: Theme::MONO, ..UiState::default() };
         terminal.draw(|f| poolscope::ui::header::render(&view, &ui, f, f.area())).unwrap();
         let buffer = terminal.backend().buffer().clone();
         (0..buffer.area.width).map(|x| buffer[(x, 0)].symbol().to_string()).collect::<String>()

@@ -4,7 +4,7 @@
 
 use poolscope::scenario;
 use poolscope::trace::{FinishOutcome, ResultOutcome, TraceEvent, TraceKind};
-use poolscope::ui::{Lesson, UiState, View, render};
+use poolscope::ui::{Lesson, Palette, Theme, UiState, View, render};
 use proptest::prelude::*;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -31,7 +31,7 @@ proptest! {
         events in proptest::collection::vec((0u64..5_000_000, any::<u8>(), 0u64..40, 0usize..6), 0..300),
         width in 1u16..180,
         height in 1u16..60,
-        color in any::<bool>(),
+        look in 0usize..6,
         scroll in 0usize..50,
     ) {
         let lesson = Lesson::of(&scenario::load("as-completed").unwrap());
@@ -42,7 +42,8 @@ proptest! {
             view.apply(&TraceEvent { t, kind: kind(selector, task, worker) });
         }
         view.tick(t + 1_000_000);
-        let ui = UiState { color, scroll: [scroll; 5], ..UiState::default() };
+        let palette = [Palette::Dark, Palette::Light, Palette::Mono][look % 3];
+        let ui = UiState { theme: Theme { palette, ascii: look >= 3 }, scroll: [scroll; 5], ..UiState::default() };
         let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
         terminal.draw(|f| render(&view, &ui, f)).unwrap();
     }

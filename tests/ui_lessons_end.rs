@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use poolscope::scenario::{Run, RunOptions, TimeMode, builtin_names};
 use poolscope::sys::CpuSample;
 use poolscope::trace::{TraceEvent, TraceKind};
-use poolscope::ui::{Lesson, UiState, View, render};
+use poolscope::ui::{Lesson, Theme, UiState, View, render};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -58,7 +58,7 @@ fn end_frame(name: &str, index: usize, width: u16, height: u16) -> String {
     }
     view.cpu(CpuSample { cores: vec![20.0, 60.0], processes: Vec::new() });
     let total = builtin_names().count();
-    let ui = UiState { color: false, lesson: Some((index, total)), ..UiState::default() };
+    let ui = UiState { theme: Theme::MONO, lesson: Some((index, total)), ..UiState::default() };
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal.draw(|f| render(&view, &ui, f)).unwrap();
     format!("{}", terminal.backend())

@@ -8,7 +8,7 @@ use poolscope::sys::CpuSample;
 use poolscope::trace::{FinishOutcome, ResultOutcome, TraceEvent, TraceKind};
 use poolscope::ui::cpu::CpuWidget;
 use poolscope::ui::lanes::LanesWidget;
-use poolscope::ui::{Lesson, UiState, View, picker, render};
+use poolscope::ui::{Lesson, Palette, Theme, UiState, View, picker, render};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -178,7 +178,7 @@ fn screen(view: &View, ui: &UiState, width: u16, height: u16) -> Terminal<TestBa
 }
 
 fn plain() -> UiState {
-    UiState { color: false, ..UiState::default() }
+    UiState { theme: Theme::MONO, ..UiState::default() }
 }
 
 #[test]
@@ -227,7 +227,12 @@ fn every_size_from_1x1_draws_without_panic() {
             backend_terminal.backend_mut().resize(width, height);
             backend_terminal.resize(Rect::new(0, 0, width, height)).unwrap();
             for (i, view) in views.iter().enumerate() {
-                let ui = UiState { help: i == 1, color: i != 2, paused: i == 2, ..UiState::default() };
+                let ui = UiState {
+                    help: i == 1,
+                    theme: if i == 2 { Theme::MONO } else { Theme::DARK },
+                    paused: i == 2,
+                    ..UiState::default()
+                };
                 backend_terminal.draw(|f| render(view, &ui, f)).unwrap();
             }
             backend_terminal.draw(|f| picker::render(&lessons, &plain(), f, f.area())).unwrap();
@@ -337,4 +342,59 @@ fn a_busy_lane_drawn_long_after_its_last_event_does_not_panic() {
     for width in [40, 100, 200] {
         screen(&view, &plain(), width, 30);
     }
+}
+
+/// Every cell of a screen holds ASCII.
+fn assert_ascii(terminal: &Terminal<TestBackend>, what: &str) {
+    for (i, cell) in terminal.backend().buffer().content().iter().enumerate() {
+        assert!(cell.symbol().is_ascii(), "{what}: cell {i} is {:?}:\n{}", cell.symbol(), terminal.backend());
+    }
+}
+
+#[test]
+fn snapshot_pool_basics_80x24_ascii() {
+    let view = view_at(&pool_basics(), 2_500_000);
+    let ui = UiState { theme: Theme::DARK.with_ascii(true), lesson: Some((0, 17)), ..UiState::default() };
+    let terminal = screen(&view, &ui, 80, 24);
+    insta::assert_snapshot!(terminal.backend());
+    assert_ascii(&terminal, "pool-basics 80x24");
+}
+
+#[test]
+fn ascii_holds_on_every_screen_and_theme() {
+    let lessons: Vec<Lesson> = ["pool-basics", "map-ordering"].iter().map(|n| Lesson::of(&lesson(n))).collect();
+    for palette in [Palette::Dark, Palette::Light, Palette::Mono] {
+        let theme = Theme { palette, ascii: true };
+        for (view, help) in [(view_at(&pool_basics(), 2_500_000), true), (view_at(&map_ordering(), 1_000_000), false)] {
+            for (w, h) in [(80, 24), (160, 48), (39, 11)] {
+                let ui = UiState { theme, help, ..UiState::default() };
+                assert_ascii(&screen(&view, &ui, w, h), &format!("{palette:?} {w}x{h}"));
+            }
+        }
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let ui = UiState { theme, help: true, ..UiState::default() };
+        terminal.draw(|f| picker::render(&lessons, &ui, f, f.area())).unwrap();
+        assert_ascii(&terminal, "picker");
+    }
+}
+
+#[test]
+fn light_theme_draws_no_pale_text_on_the_terminal_background() {
+    use ratatui::style::Color;
+    let pale = [Color::Yellow, Color::LightYellow, Color::LightCyan, Color::White, Color::DarkGray, Color::Gray];
+    let pale_cells = |theme: Theme| {
+        let mut count = 0;
+        for view in [view_at(&pool_basics(), 2_500_000), view_at(&map_ordering(), 1_000_000)] {
+            for help in [false, true] {
+                let ui = UiState { theme, help, ..UiState::default() };
+                let terminal = screen(&view, &ui, 120, 40);
+                let buffer = terminal.backend().buffer();
+                count += buffer.content().iter().filter(|c| c.bg == Color::Reset && pale.contains(&c.fg)).count();
+            }
+        }
+        count
+    };
+    // The dark theme's yellow captions and gray hints are what the light theme must avoid.
+    assert!(pale_cells(Theme::DARK) > 0);
+    assert_eq!(pale_cells(Theme::LIGHT), 0);
 }

@@ -11,7 +11,6 @@ use std::sync::atomic::AtomicBool;
 use poolscope::pool::PoolKind;
 use poolscope::scenario::{self, PoolOverride, Scenario, WorkerCount, measure_unless};
 use poolscope::trace::{Summary, TraceEvent, human_us};
-use poolscope::ui::color_allowed;
 use poolscope::ui::compare::{self, Side};
 use poolscope::ui::record::{CastRecorder, RecordFormat};
 use poolscope::ui::view::Lesson;
@@ -46,6 +45,8 @@ pub struct CompareArgs {
     pub size: (u16, u16),
     #[command(flatten)]
     pub timing: Timing,
+    #[command(flatten)]
+    pub look: super::look::Look,
 }
 
 /// Runs `poolscope compare`. Exit codes: 0 done, 1 a run or the terminal failed, 2 bad input.
@@ -71,7 +72,7 @@ pub fn main(args: &CompareArgs) -> ExitCode {
     let [(a_label, a), (b_label, b)] = <[_; 2]>::try_from(sides).expect("two sides");
     if !args.headless && !args.json && args.record.is_none() && super::tty() {
         let options = args.timing.options(true);
-        return match compare::run([Side::new(a_label, a), Side::new(b_label, b)], options) {
+        return match compare::run([Side::new(a_label, a), Side::new(b_label, b)], options, args.look.theme()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(1, &format!("the comparison failed: {e}")),
         };
@@ -164,7 +165,7 @@ fn record(
     sides: [(&String, &Scenario, &Vec<TraceEvent>); 2],
 ) -> io::Result<()> {
     let labels = sides.map(|(label, scenario, _)| (label.clone(), Lesson::of(scenario)));
-    let mut recorder = CastRecorder::comparing(file, labels, args.size, args.timing.speed, color_allowed())?;
+    let mut recorder = CastRecorder::comparing(file, labels, args.size, args.timing.speed, args.look.theme())?;
     recorder.set_format(format, args.size)?;
     let [(_, _, a), (_, _, b)] = sides;
     let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());

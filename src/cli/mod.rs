@@ -10,9 +10,11 @@ mod bench;
 mod bench_process;
 mod check;
 mod compare;
+mod doctor;
 mod export;
 mod list;
 mod py;
+mod look;
 mod run;
 mod sweep;
 mod sweep_chart;
@@ -25,6 +27,9 @@ mod ui;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// The lesson picker's look (no subcommand).
+    #[command(flatten)]
+    look: look::Look,
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,6 +51,20 @@ enum Command {
     Py(py::PyArgs),
     /// Run a lesson at each of several pool sizes and chart what size buys.
     Sweep(sweep::SweepArgs),
+    /// Write a shell's completions to stdout.
+    ///
+    /// For example `poolscope completions bash > ~/.local/share/bash-completion/completions/poolscope`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual page (roff) to stdout.
+    ///
+    /// For example `poolscope man > ~/.local/share/man/man1/poolscope.1`.
+    Man,
+    /// Say what this machine gives poolscope: cores, terminal, colours, python3, tools.
+    Doctor,
 }
 
 /// Runs the command line; the exit code follows SPEC §4 (0 ok, 1 runtime failure, 2 bad input).
@@ -58,6 +77,15 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let mut cli = cli;
+    // `poolscope --theme light run NAME` means the same as `poolscope run NAME --theme light`.
+    match &mut cli.command {
+        Some(Command::Run(args)) => args.look.inherit(&cli.look),
+        Some(Command::Compare(args)) => args.look.inherit(&cli.look),
+        Some(Command::Sweep(args)) => args.look.inherit(&cli.look),
+        Some(Command::Py(args)) => args.look.inherit(&cli.look),
+        _ => {}
+    }
     let outcome = match cli.command {
         Some(Command::Bench(args)) => bench::main(&args),
         // The live view needs a terminal; piped or redirected, `run` prints its transcript.
@@ -74,7 +102,7 @@ pub fn main() -> ExitCode {
                 Err(code) => return code,
             };
             let poolscope::scenario::Engine::Cpython(cpython) = &mut options.engine else {
-                return ui::main(Some((&args.scenario, args.pool.as_ref())), &options, !args.no_hold, args.step);
+                return ui::main(Some((&args.scenario, args.pool.as_ref())), &options, !args.no_hold, args.step, args.look.theme());
             };
             // The program's own output would garble the view: it is shown once the view closes.
             let captured = match py::Captured::new() {
@@ -83,7 +111,7 @@ pub fn main() -> ExitCode {
             };
             cpython.output = captured.output.clone();
             let exit = std::sync::Arc::clone(&cpython.exit);
-            let shown = ui::main(Some((&args.scenario, args.pool.as_ref())), &options, !args.no_hold, args.step);
+            let shown = ui::main(Some((&args.scenario, args.pool.as_ref())), &options, !args.no_hold, args.step, args.look.theme());
             return captured.show(shown, &exit);
         }
         Some(Command::Run(args)) => return run::main(&args),
@@ -93,7 +121,19 @@ pub fn main() -> ExitCode {
         Some(Command::List) => return list::main(),
         Some(Command::Py(args)) => return py::main(&args, tty()),
         Some(Command::Sweep(args)) => return sweep::main(&args),
-        None if tty() => return ui::main(None, &RunOptions::default(), true, false),
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            // Written whole: clap_complete panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "poolscope", &mut script);
+            std::io::stdout().write_all(&script).map_err(anyhow::Error::from)
+        }
+        Some(Command::Man) => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()).map_err(anyhow::Error::from)
+        }
+        Some(Command::Doctor) => return doctor::main(),
+        None if tty() => return ui::main(None, &RunOptions::default(), true, false, cli.look.theme()),
         None => {
             use clap::CommandFactory;
             let _ = Cli::command().print_help();

@@ -34,12 +34,14 @@ pub struct PyArgs {
     /// Write a Chrome trace-event file (open it in ui.perfetto.dev or chrome://tracing).
     #[arg(long, value_name = "FILE.json")]
     pub trace: Option<PathBuf>,
-    /// Record the screen, drawn without a terminal, as an asciicast v2 file.
-    #[arg(long, value_name = "FILE.cast")]
+    /// Record the screen, drawn without a terminal: FILE.cast, FILE.svg or FILE.gif.
+    #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
     /// The recording's terminal size, WIDTHxHEIGHT.
     #[arg(long, value_name = "WxH", default_value = "100x30", value_parser = super::run::parse_size)]
     pub size: (u16, u16),
+    #[command(flatten)]
+    pub look: super::look::Look,
 }
 
 /// Runs `poolscope py`. Exit codes: 0 the program ran to the end, 1 it failed (its traceback
@@ -67,6 +69,7 @@ pub fn main(args: &PyArgs, live: bool) -> ExitCode {
             no_hold: false,
             engine: EngineName::Cpython,
             timing: Timing { seed: None, speed: 1.0, virtual_time: false, cores: None },
+            look: args.look.clone(),
         };
         let options = RunOptions { engine: Engine::Cpython(cpython), ..RunOptions::default() };
         return super::run::play(&run_args, &scenario, options);
@@ -78,7 +81,7 @@ pub fn main(args: &PyArgs, live: bool) -> ExitCode {
     cpython.output = captured.output.clone();
     let exit = Arc::clone(&cpython.exit);
     let options = RunOptions { engine: Engine::Cpython(cpython), ..RunOptions::default() };
-    let shown = super::ui::main_on(scenario, &options, true, false);
+    let shown = super::ui::main_on(scenario, &options, true, false, args.look.theme());
     captured.show(shown, &exit)
 }
 

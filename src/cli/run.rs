@@ -59,6 +59,8 @@ pub struct RunArgs {
     pub engine: EngineName,
     #[command(flatten)]
     pub timing: Timing,
+    #[command(flatten)]
+    pub look: super::look::Look,
 }
 
 /// `--engine`.
@@ -141,7 +143,6 @@ pub fn play(args: &RunArgs, scenario: &scenario::Scenario, options: RunOptions) 
         None => None,
         Some(path) => {
             let (width, height) = args.size;
-            let color = poolscope::ui::color_allowed();
             let lesson = poolscope::ui::Lesson::of(&scenario);
             let format = match RecordFormat::of(path) {
                 Ok(format) => format,
@@ -154,7 +155,7 @@ pub fn play(args: &RunArgs, scenario: &scenario::Scenario, options: RunOptions) 
                     lesson,
                     (width, height),
                     args.timing.speed,
-                    color,
+                    args.look.theme(),
                 )
             }) {
                 Ok(recorder) => Some((path, recorder)),

@@ -34,6 +34,8 @@ pub struct SweepArgs {
     pub json: bool,
     #[command(flatten)]
     pub timing: Timing,
+    #[command(flatten)]
+    pub look: super::look::Look,
 }
 
 /// The pool sizes to run, in order.
@@ -94,7 +96,7 @@ pub fn main(args: &SweepArgs) -> ExitCode {
     let sizes = args.workers.clone().unwrap_or_else(|| Sizes((1..=2 * args.timing.cores()).collect())).0;
     let options = args.timing.options(false);
     if !args.headless && !args.json && super::tty() {
-        return super::sweep_chart::main(&scenario, &sizes, &options, &args.timing);
+        return super::sweep_chart::main(&scenario, &sizes, &options, &args.timing, args.look.theme());
     }
     let mut out = io::stdout().lock();
     let mut broken: io::Result<()> = Ok(());

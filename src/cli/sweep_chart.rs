@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
 use poolscope::scenario::sweep::SweepError;
 use poolscope::scenario::{RunOptions, Scenario, Sweep};
+use poolscope::ui::Theme;
 use poolscope::ui::app::{Msg, spawn_terminal_producers};
 use poolscope::ui::sweep::{SweepScreen, render};
 use poolscope::ui::terminal::TerminalGuard;
@@ -20,7 +21,7 @@ use super::timing::Timing;
 
 /// Runs the sweep with the chart on screen. Exit codes: 0 done or stopped, 1 a run or the
 /// terminal failed.
-pub fn main(scenario: &Scenario, sizes: &[usize], options: &RunOptions, timing: &Timing) -> ExitCode {
+pub fn main(scenario: &Scenario, sizes: &[usize], options: &RunOptions, timing: &Timing, theme: Theme) -> ExitCode {
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, outcomes) = crossbeam_channel::unbounded::<Result<Sweep, SweepError>>();
     let worker = {
@@ -40,7 +41,7 @@ pub fn main(scenario: &Scenario, sizes: &[usize], options: &RunOptions, timing: 
         note: resize_note(scenario),
         sizes: sizes.to_vec(),
         table: vec![HEAD.to_string()],
-        color: poolscope::ui::color_allowed(),
+        theme,
         ..SweepScreen::default()
     };
     let shown = (|| -> io::Result<Option<SweepError>> {

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use poolscope::scenario::{PoolOverride, RunOptions, Scenario};
+use poolscope::ui::Theme;
 use poolscope::ui::app::{self, Options};
 
 use super::fail;
@@ -19,6 +20,7 @@ pub fn main(
     options: &RunOptions,
     holds: bool,
     step: bool,
+    theme: Theme,
 ) -> ExitCode {
     let speed = options.speed;
     if !(speed.is_finite() && speed > 0.0) {
@@ -29,15 +31,15 @@ pub fn main(
         Some(Ok(scenario)) => Some(scenario),
         Some(Err(e)) => return fail(2, &e),
     };
-    open(start, options, holds, step)
+    open(start, options, holds, step, theme)
 }
 
 /// Opens the UI on `scenario` as it is (a script's stand-in, for `poolscope py`).
-pub fn main_on(scenario: Scenario, options: &RunOptions, holds: bool, step: bool) -> ExitCode {
-    open(Some(scenario), options, holds, step)
+pub fn main_on(scenario: Scenario, options: &RunOptions, holds: bool, step: bool, theme: Theme) -> ExitCode {
+    open(Some(scenario), options, holds, step, theme)
 }
 
-fn open(start: Option<Scenario>, options: &RunOptions, holds: bool, step: bool) -> ExitCode {
+fn open(start: Option<Scenario>, options: &RunOptions, holds: bool, step: bool, theme: Theme) -> ExitCode {
     let speed = options.speed;
     match app::run(
         start,
@@ -49,6 +51,7 @@ fn open(start: Option<Scenario>, options: &RunOptions, holds: bool, step: bool) 
             holds,
             step,
             engine: options.engine.clone(),
+            theme,
         },
     ) {
         Ok(()) => ExitCode::SUCCESS,

@@ -65,6 +65,8 @@ pub struct Options {
     pub step: bool,
     /// Which pool runs the lessons.
     pub engine: Engine,
+    /// Colours and glyphs.
+    pub theme: super::Theme,
 }
 
 /// Now on a run's clock (µs), for the picture: the simulated clock's on virtual time, else
@@ -144,6 +146,7 @@ pub fn paused_cpu_pct(lesson: &str, window: Duration) -> std::io::Result<f64> {
         holds: true,
         step: false,
         engine: Engine::Poolscope,
+        theme: super::Theme::DARK,
     });
     app.open(scenario, None);
     app.ui.paused = true;
@@ -219,7 +222,7 @@ impl App {
                 (s, lesson)
             })
             .collect();
-        let ui = UiState { color: super::color_allowed(), speed: options.speed, ..UiState::default() };
+        let ui = UiState { theme: options.theme, speed: options.speed, ..UiState::default() };
         App {
             lessons,
             options,
@@ -750,6 +753,7 @@ mod tests {
             holds: true,
             step: false,
             engine: Engine::Poolscope,
+            theme: crate::ui::Theme::DARK,
         });
         app.generation = 7;
         let view = View::new(Lesson::of(&scenario));

@@ -137,7 +137,7 @@ pub fn simulated_recording(rounds: usize) -> std::io::Result<(f64, f64)> {
         let started = Instant::now();
         let run = scenario::Run::start(&scenario, &options).map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut recorder =
-            super::record::CastRecorder::new(std::io::sink(), Lesson::of(&scenario), 120, 40, 1.0, true)?;
+            super::record::CastRecorder::new(std::io::sink(), Lesson::of(&scenario), 120, 40, 1.0, super::Theme::DARK)?;
         for event in run.collect_to_end() {
             recorder.event(&event)?;
             if let TraceKind::End { makespan_us } = event.kind {

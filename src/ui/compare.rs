@@ -80,12 +80,12 @@ impl Drop for Side {
 ///
 /// # Errors
 /// The terminal could not be set up or written to, or a run could not start.
-pub fn run(sides: [Side; 2], options: RunOptions) -> std::io::Result<()> {
+pub fn run(sides: [Side; 2], options: RunOptions, theme: super::Theme) -> std::io::Result<()> {
     let (tx, rx) = crossbeam_channel::bounded::<Msg>(65_536);
     let mut screen = Compare {
         sides,
         options,
-        ui: UiState { color: super::color_allowed(), comparing: true, ..UiState::default() },
+        ui: UiState { theme, comparing: true, ..UiState::default() },
         generation: 0,
         tx,
         watched: Arc::new(Mutex::new(Vec::new())),
@@ -308,6 +308,7 @@ pub fn render(pair: Pair<'_>, ui: &UiState, frame: &mut Frame) {
     }
     keys.push(Span::styled(clock, ui.dim()));
     frame.render_widget(Paragraph::new(Line::from(keys)), foot);
+    ui.theme.finish(frame.buffer_mut());
 }
 
 /// `A done in 2s   B running, 1.3s`, and once both ended, which was faster and by how much.
@@ -367,7 +368,7 @@ mod tests {
                 side.view.apply(event);
             }
         }
-        let ui = UiState { color: false, comparing: true, ..UiState::default() };
+        let ui = UiState { theme: crate::ui::Theme::MONO, comparing: true, ..UiState::default() };
         let mut terminal = Terminal::new(TestBackend::new(120, 48)).unwrap();
         terminal.draw(|f| render(Pair::live(&sides), &ui, f)).unwrap();
         let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();

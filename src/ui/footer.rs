@@ -108,4 +108,5 @@ pub fn render_help(ui: &UiState, simulated: bool, frame: &mut Frame, area: Rect)
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::bordered().title(" Keys — ? or esc to close ")),
         rect,
     );
+    ui.theme.finish(frame.buffer_mut());
 }

@@ -22,7 +22,7 @@ const PALETTE: [Color; 6] =
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let title = Line::from(vec![
         Span::styled(" Workers ", ui.title(Some(Panel::Lanes))),
-        Span::styled("time → (· idle)", ui.dim()),
+        Span::styled(format!("time {} (· idle)", ui.theme.arrow()), ui.dim()),
     ]);
     let block = Block::new().borders(Borders::TOP).title(title);
     let inner = block.inner(area);
@@ -210,7 +210,7 @@ fn draw_task(task: &TaskRecord, now: u64, cell_us: f64, plot: Rect, ui: &UiState
         TaskState::Running => ('>', ""),
         _ => ('=', ""),
     };
-    let style = if ui.color {
+    let style = if ui.theme.colored() {
         let bg = match task.state {
             TaskState::Failed => Color::Red,
             TaskState::Crashed => Color::Magenta,
@@ -222,10 +222,10 @@ fn draw_task(task: &TaskRecord, now: u64, cell_us: f64, plot: Rect, ui: &UiState
         Style::new().add_modifier(Modifier::BOLD)
     };
     let width = (c1 - c0) as usize;
-    let mut text: Vec<char> = if ui.color { vec![' '; width] } else { vec![fill; width] };
+    let mut text: Vec<char> = if ui.theme.colored() { vec![' '; width] } else { vec![fill; width] };
     // Plain blocks are bracketed; coloured ones keep their last cell blank, so two labels
     // never run together.
-    let (from, room) = match (ui.color, width) {
+    let (from, room) = match (ui.theme.colored(), width) {
         (false, 3..) => (1, width - 2),
         (true, 2..) => (0, width - 1),
         _ => (0, 0),
@@ -243,7 +243,7 @@ fn draw_task(task: &TaskRecord, now: u64, cell_us: f64, plot: Rect, ui: &UiState
     for (i, ch) in label.iter().enumerate() {
         text[from + i] = *ch;
     }
-    if !ui.color && width >= 2 {
+    if !ui.theme.colored() && width >= 2 {
         text[0] = '[';
         text[width - 1] = if task.state == TaskState::Running { '>' } else { ']' };
     }
@@ -294,7 +294,7 @@ fn draw_heat(
         let style = if bad > 0 { ui.fg(Color::Red) } else { ui.fg(Color::Green) };
         let cell = &mut buf[(plot.x + c, plot.y)];
         if glyph != ' ' {
-            cell.set_char(if bad > 0 && !ui.color { 'x' } else { glyph }).set_style(style);
+            cell.set_char(if bad > 0 && !ui.theme.colored() { 'x' } else { glyph }).set_style(style);
         }
     }
 }

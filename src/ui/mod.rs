@@ -27,6 +27,7 @@ pub mod stats;
 pub mod svg;
 pub mod sweep;
 pub mod terminal;
+pub mod theme;
 pub mod timeline;
 pub mod view;
 pub mod warnings;
@@ -35,6 +36,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 
 pub use state::{Panel, UiState};
+pub use theme::{Palette, Theme};
 pub use timeline::Timeline;
 pub use view::{Lesson, View};
 
@@ -65,6 +67,7 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame) {
     if ui.help {
         footer::render_help(ui, view.model.virtual_time, frame, frame.area());
     }
+    ui.theme.finish(frame.buffer_mut());
 }
 
 /// Draws the lesson screen into `area`, with the footer of keys or without it (a comparison

@@ -51,6 +51,7 @@ pub fn render(lessons: &[Lesson], ui: &UiState, frame: &mut Frame, area: Rect) {
         frame.render_widget(Paragraph::new(lesson.summary.as_str()).wrap(Wrap { trim: true }).block(block), detail);
     }
     frame.render_widget(Paragraph::new(Line::styled(" ↑↓ choose   enter run   q quit", ui.dim())), foot);
+    ui.theme.finish(frame.buffer_mut());
 }
 
 /// The rows `text` takes wrapped at its words to `width` columns.

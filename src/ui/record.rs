@@ -23,7 +23,7 @@ use super::compare::Pair;
 use super::gif::GifFilm;
 use super::session::{caption_of, reading_time};
 use super::svg::Film;
-use super::{Lesson, UiState, View, render};
+use super::{Lesson, Theme, UiState, View, render};
 use crate::trace::{TraceEvent, TraceKind};
 
 /// Lesson time between two frames when nothing else asks for one (10 frames a second).
@@ -110,9 +110,9 @@ impl<W: Write> CastRecorder<W> {
     ///
     /// # Errors
     /// When `out` fails.
-    pub fn new(out: W, lesson: Lesson, width: u16, height: u16, speed: f64, color: bool) -> io::Result<Self> {
+    pub fn new(out: W, lesson: Lesson, width: u16, height: u16, speed: f64, theme: Theme) -> io::Result<Self> {
         let title = format!("poolscope: {}", lesson.title);
-        Self::start(out, &title, Picture::One(Box::new(View::new(lesson))), (width, height), speed, color)
+        Self::start(out, &title, Picture::One(Box::new(View::new(lesson))), (width, height), speed, theme)
     }
 
     /// The same recording written as `format` instead of a cast.
@@ -125,9 +125,9 @@ impl<W: Write> CastRecorder<W> {
         lesson: Lesson,
         (width, height): (u16, u16),
         speed: f64,
-        color: bool,
+        theme: Theme,
     ) -> io::Result<Self> {
-        let mut recorder = Self::new(out, lesson, width, height, speed, color)?;
+        let mut recorder = Self::new(out, lesson, width, height, speed, theme)?;
         recorder.set_format(format, (width, height))?;
         Ok(recorder)
     }
@@ -155,12 +155,12 @@ impl<W: Write> CastRecorder<W> {
         labels: [(String, Lesson); 2],
         size: (u16, u16),
         speed: f64,
-        color: bool,
+        theme: Theme,
     ) -> io::Result<Self> {
         let [(a, lesson_a), (b, lesson_b)] = labels;
         let title = format!("poolscope: {} · {a} vs {b}", lesson_a.title);
         let picture = Picture::Two(Box::new([(a, View::new(lesson_a)), (b, View::new(lesson_b))]));
-        let mut recorder = Self::start(out, &title, picture, size, speed, color)?;
+        let mut recorder = Self::start(out, &title, picture, size, speed, theme)?;
         recorder.ui.comparing = true;
         Ok(recorder)
     }
@@ -171,7 +171,7 @@ impl<W: Write> CastRecorder<W> {
         picture: Picture,
         (width, height): (u16, u16),
         speed: f64,
-        color: bool,
+        theme: Theme,
     ) -> io::Result<Self> {
         let header = json!({
             "version": 2,
@@ -185,7 +185,7 @@ impl<W: Write> CastRecorder<W> {
         let viewport = Viewport::Fixed(Rect::new(0, 0, width, height));
         let captured = Captured::default();
         let terminal = Terminal::with_options(CrosstermBackend::new(captured.clone()), TerminalOptions { viewport })?;
-        let ui = UiState { color, speed, recording: true, ..UiState::default() };
+        let ui = UiState { theme, speed, recording: true, ..UiState::default() };
         let recorder = CastRecorder {
             out,
             terminal,

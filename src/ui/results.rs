@@ -60,6 +60,7 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let mut width = 0usize;
     let max = inner.width as usize;
     let mut current_step = None;
+    let arrow = ui.theme.arrow();
     for (step, item) in items {
         if current_step != Some(step) {
             if !line.is_empty() {
@@ -73,13 +74,13 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
         }
         let w = item.content.chars().count();
         let fresh = line.len() == 1 && current_step.is_some() && width > 0 && line[0].content.ends_with(": ");
-        let sep = if line.is_empty() || fresh { 0 } else { 3 };
+        let sep = if line.is_empty() || fresh { 0 } else { arrow.chars().count() + 2 };
         if !line.is_empty() && !fresh && width + sep + w > max {
-            line.push(Span::styled(" →", ui.dim()));
+            line.push(Span::styled(format!(" {arrow}"), ui.dim()));
             lines.push(Line::from(std::mem::take(&mut line)));
             width = 0;
         } else if sep > 0 {
-            line.push(Span::styled(" → ", ui.dim()));
+            line.push(Span::styled(format!(" {arrow} "), ui.dim()));
             width += sep;
         }
         // An item longer than what is left of the line wraps at its words.

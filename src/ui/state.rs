@@ -3,6 +3,7 @@
 
 use ratatui::style::{Color, Modifier, Style};
 
+use super::theme::Theme;
 use crate::trace::{ResultOutcome, TaskState};
 
 /// A panel that takes the focus (tab) and scrolls (arrows, mouse wheel).
@@ -55,8 +56,8 @@ pub struct UiState {
     pub speed: f64,
     /// The `?` overlay is open.
     pub help: bool,
-    /// Colours allowed (`NO_COLOR` unset).
-    pub color: bool,
+    /// Colours and glyphs (`--theme`, `--ascii`, `NO_COLOR`).
+    pub theme: Theme,
     /// A one-line message about the last action.
     pub flash: Option<String>,
     /// Position of the running lesson among the built-in ones (`n`/`p`), and their count.
@@ -90,7 +91,7 @@ impl Default for UiState {
             held: 0,
             speed: 1.0,
             help: false,
-            color: true,
+            theme: Theme::DARK,
             flash: None,
             lesson: None,
             picked: 0,
@@ -117,14 +118,14 @@ impl UiState {
         *slot = slot.saturating_add_signed(rows).min(1_000_000);
     }
 
-    /// A style that is `color` only when colours are allowed, with `fallback` otherwise.
+    /// `color` in the theme's colours, or `fallback` without colours ([`Theme::paint`]).
     pub fn paint(&self, color: Style, fallback: Style) -> Style {
-        if self.color { color } else { fallback }
+        self.theme.paint(color, fallback)
     }
 
     /// Foreground colour, or plain.
     pub fn fg(&self, c: Color) -> Style {
-        self.paint(Style::new().fg(c), Style::new())
+        self.theme.fg(c)
     }
 
     /// Titles of panels, the focused one stands out.
@@ -141,7 +142,7 @@ impl UiState {
 
     /// Dim text (idle, hints).
     pub fn dim(&self) -> Style {
-        self.paint(Style::new().fg(Color::DarkGray), Style::new().add_modifier(Modifier::DIM))
+        self.theme.dim()
     }
 
     /// The colour of a task's state.

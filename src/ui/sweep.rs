@@ -23,6 +23,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, Paragraph, Wrap};
 
+use super::Theme;
 use crate::scenario::Sweep;
 
 /// What the sweep screen shows.
@@ -44,13 +45,13 @@ pub struct SweepScreen {
     pub reading: Vec<String>,
     /// True once every size ran (or the sweep stopped).
     pub done: bool,
-    /// Colours on (off under `NO_COLOR`).
-    pub color: bool,
+    /// Colours and glyphs.
+    pub theme: Theme,
 }
 
 impl SweepScreen {
     fn fg(&self, color: Color) -> Style {
-        if self.color { Style::default().fg(color) } else { Style::default() }
+        self.theme.fg(color)
     }
 
     fn progress(&self) -> String {
@@ -101,7 +102,8 @@ pub fn render(screen: &SweepScreen, frame: &mut Frame) {
     render_speedup(screen, frame, right);
     render_table(screen, frame, table);
     let keys = if screen.done { " q  quit" } else { " q  stop the sweep and quit" };
-    frame.render_widget(Paragraph::new(Line::styled(keys, screen.fg(Color::DarkGray))), foot);
+    frame.render_widget(Paragraph::new(Line::styled(keys, screen.theme.dim())), foot);
+    screen.theme.finish(frame.buffer_mut());
 }
 
 /// The column heads, as many of the latest rows as fit, and the reading (wrapped).
@@ -119,7 +121,7 @@ fn render_table(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
     let mut lines: Vec<Line> = head.map(|h| Line::raw(h.clone())).into_iter().collect();
     if hidden > 0 && room >= 2 {
         // The latest sizes stay in view; the first ones give way, and say so.
-        lines.push(Line::styled(format!("  … {} smaller sizes above", hidden + 1), screen.fg(Color::DarkGray)));
+        lines.push(Line::styled(format!("  … {} smaller sizes above", hidden + 1), screen.theme.dim()));
         lines.extend(rows.iter().skip(hidden + 1).map(|l| Line::raw(l.clone())));
     } else {
         lines.extend(rows.iter().skip(hidden).map(|l| Line::raw(l.clone())));
@@ -181,7 +183,9 @@ fn render_speedup(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
 
 /// A named line through `data`.
 fn line<'a>(screen: &SweepScreen, name: &'a str, color: Color, data: &'a [(f64, f64)]) -> Dataset<'a> {
-    Dataset::default().name(name).marker(Marker::Braille).graph_type(GraphType::Line).style(screen.fg(color)).data(data)
+    // Braille draws a fine line; in ASCII, a point a cell.
+    let marker = if screen.theme.ascii { Marker::Dot } else { Marker::Braille };
+    Dataset::default().name(name).marker(marker).graph_type(GraphType::Line).style(screen.fg(color)).data(data)
 }
 
 /// The measured points themselves, marked on their line (unnamed: not in the legend).
@@ -255,7 +259,7 @@ mod tests {
             table: vec!["workers  makespan".into(), "      1   8.000 s".into(), "      2   4.000 s".into()],
             reading: if done { vec!["Fastest: 2 workers, 4.000 s.".into()] } else { Vec::new() },
             done,
-            color: false,
+            theme: Theme::MONO,
         }
     }
 
@@ -295,5 +299,15 @@ mod tests {
                 eprintln!("{}", terminal.backend());
             }
         }
+    }
+
+    #[test]
+    fn ascii_charts_plot_points_as_stars() {
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+        let ascii = SweepScreen { theme: Theme::DARK.with_ascii(true), ..screen(true) };
+        terminal.draw(|f| render(&ascii, f)).unwrap();
+        let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+        assert!(text.is_ascii(), "{}", terminal.backend());
+        assert!(text.contains('*') && text.contains("+-"), "{}", terminal.backend());
     }
 }
