@@ -10,11 +10,12 @@ mod bench;
 mod bench_process;
 mod check;
 mod compare;
+mod conform;
 mod doctor;
 mod export;
 mod list;
-mod py;
 mod look;
+mod py;
 mod run;
 mod sweep;
 mod sweep_chart;
@@ -42,6 +43,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Run a lesson on two pools, same seed, and show them side by side.
     Compare(compare::CompareArgs),
+    /// Run lessons on poolscope and on CPython and compare what their programs observe.
+    Conform(conform::ConformArgs),
     /// Write a lesson as a runnable Python program (`--python`), to stdout.
     Export(export::ExportArgs),
     /// List the built-in lessons.
@@ -102,7 +105,13 @@ pub fn main() -> ExitCode {
                 Err(code) => return code,
             };
             let poolscope::scenario::Engine::Cpython(cpython) = &mut options.engine else {
-                return ui::main(Some((&args.scenario, args.pool.as_ref())), &options, !args.no_hold, args.step, args.look.theme());
+                return ui::main(
+                    Some((&args.scenario, args.pool.as_ref())),
+                    &options,
+                    !args.no_hold,
+                    args.step,
+                    args.look.theme(),
+                );
             };
             // The program's own output would garble the view: it is shown once the view closes.
             let captured = match py::Captured::new() {
@@ -111,12 +120,19 @@ pub fn main() -> ExitCode {
             };
             cpython.output = captured.output.clone();
             let exit = std::sync::Arc::clone(&cpython.exit);
-            let shown = ui::main(Some((&args.scenario, args.pool.as_ref())), &options, !args.no_hold, args.step, args.look.theme());
+            let shown = ui::main(
+                Some((&args.scenario, args.pool.as_ref())),
+                &options,
+                !args.no_hold,
+                args.step,
+                args.look.theme(),
+            );
             return captured.show(shown, &exit);
         }
         Some(Command::Run(args)) => return run::main(&args),
         Some(Command::Check(args)) => return check::main(&args),
         Some(Command::Compare(args)) => return compare::main(&args),
+        Some(Command::Conform(args)) => return conform::main(&args),
         Some(Command::Export(args)) => return export::main(&args),
         Some(Command::List) => return list::main(),
         Some(Command::Py(args)) => return py::main(&args, tty()),

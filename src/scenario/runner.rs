@@ -727,6 +727,8 @@ impl MainProgram {
                 };
                 let message = match &error {
                     TaskError::Failed(message) => message.clone(),
+                    // As Python's: `CancelledError()` and `TimeoutError()` carry no message.
+                    TaskError::Cancelled | TaskError::Timeout => String::new(),
                     other => other.to_string(),
                 };
                 TraceKind::Result {

@@ -101,6 +101,9 @@ impl Observation {
                         exception_line(exception.as_deref(), error.as_deref())
                     ),
                 }),
+                // A pool cancelling its own queue (`shutdown(cancel_futures=True)`) is not a
+                // `cancel()` the program called; it sees those futures' outcomes later.
+                TraceKind::Cancel { .. } if out.steps.last().is_some_and(|s| pool_call(&s.op)) => None,
                 TraceKind::Cancel { task, ok } => {
                     Some(format!("cancel #{task} {}", if *ok { "True" } else { "False" }))
                 }
@@ -130,6 +133,11 @@ impl Observation {
         }
         out
     }
+}
+
+/// An op in which the pool, not the program, may cancel futures.
+fn pool_call(op: &str) -> bool {
+    matches!(op, "shutdown" | "close" | "terminate" | "join")
 }
 
 /// A result's value as a program can compare it: its label (`Job1` of `Job1 by worker 0
@@ -177,7 +185,7 @@ pub fn thread_kind(name: &str) -> ThreadKind {
 /// Where two observations differ: which part, and each side's value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Difference {
-    /// `step 3 (as_completed)`, `callbacks`, `worker processes`, `steps`.
+    /// `step 3 (as_completed)`, `callbacks` or `worker processes`.
     pub place: String,
     /// The step's index, when it is in a step.
     pub step: Option<usize>,
@@ -191,21 +199,17 @@ pub struct Difference {
 /// instant may come in any order in B (their order is not observable on A's clock).
 pub fn compare(a: &Observation, b: &Observation) -> Vec<Difference> {
     let mut out = Vec::new();
-    if a.steps.len() != b.steps.len() {
-        out.push(Difference {
-            place: "steps".into(),
-            step: None,
-            a: a.steps.len().to_string(),
-            b: b.steps.len().to_string(),
-        });
-    }
-    for (index, (sa, sb)) in a.steps.iter().zip(&b.steps).enumerate() {
-        let la = grouped(&sa.seen);
+    // A step in which nothing was seen is the same as one that is not there (an engine may
+    // mark the end of the `with` block as a step of its own).
+    let empty = StepSeen::default();
+    for index in 0..a.steps.len().max(b.steps.len()) {
+        let (sa, sb) = (a.steps.get(index).unwrap_or(&empty), b.steps.get(index).unwrap_or(&empty));
         if !same_in_groups(&sa.seen, &sb.seen) {
+            let op = if sa.op.is_empty() { &sb.op } else { &sa.op };
             out.push(Difference {
-                place: format!("step {} ({})", index + 1, sa.op),
+                place: format!("step {} ({op})", index + 1),
                 step: Some(index),
-                a: la.join(" | "),
+                a: grouped(&sa.seen).join(" | "),
                 b: sb.seen.iter().map(|s| s.what.clone()).collect::<Vec<_>>().join(" | "),
             });
         }

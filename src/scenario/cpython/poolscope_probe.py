@@ -62,6 +62,27 @@ def _message(error):
     return text if len(text) <= _TEXT else text[: _TEXT - 1] + "…"
 
 
+def _unchunk(fn, args):
+    """A process pool's map submits chunks, partial(_process_chunk, fn, [(item,), ...]): the
+    function and items of the chunk, and whether it holds one item (its result is then a list
+    of one value, which the program sees as that value)."""
+    inner = getattr(fn, "func", None)
+    if getattr(inner, "__name__", "") == "_process_chunk":
+        bound = tuple(getattr(fn, "args", ())) + tuple(args)  # partial(_process_chunk, fn)(chunk)
+        if len(bound) == 2:
+            real, chunk = bound
+            chunk = list(chunk)
+            return real, tuple(a for call in chunk for a in call), len(chunk) == 1
+    return fn, args, False
+
+
+def _value(future, value):
+    """What the program receives for `value`: a one-item chunk's list unwrapped."""
+    if getattr(future, "_poolscope_single", False) and isinstance(value, list) and len(value) == 1:
+        return value[0]
+    return value
+
+
 def _label(fn, args):
     inner = getattr(fn, "func", fn)  # functools.partial (a process pool's map chunks)
     name = getattr(inner, "__name__", type(inner).__name__)
@@ -70,21 +91,32 @@ def _label(fn, args):
 
 
 def _main_program():
-    """True on the main program's own thread, outside a done-callback."""
-    return (
+    """True on the main program's own thread, outside a done-callback, and not inside
+    wait(), which looks at futures' exceptions without the program receiving them."""
+    if not (
         os.getpid() == _MAIN_PID
         and threading.current_thread() is threading.main_thread()
         and not getattr(_local, "in_callback", False)
-    )
+    ):
+        return False
+    frame = sys._getframe(2)
+    for _ in range(4):
+        if frame is None:
+            break
+        if frame.f_code.co_name == "wait" and "/concurrent/futures/" in frame.f_code.co_filename.replace(os.sep, "/"):
+            return False
+        frame = frame.f_back
+    return True
 
 
 class _Call:
     """A submitted callable: reports its start and finish from the worker that runs it."""
 
-    def __init__(self, fn, task, pool):
+    def __init__(self, fn, task, pool, single=False):
         self.fn = fn
         self.task = task
         self.pool = pool
+        self.single = single
 
     def __call__(self, *args, **kwargs):
         where = dict(task=self.task, pool=self.pool, pid=os.getpid(), thread=threading.current_thread().name)
@@ -94,7 +126,8 @@ class _Call:
         except BaseException as e:
             _emit("finish", outcome="error", error="%s: %s" % (type(e).__name__, _message(e)), **where)
             raise
-        _emit("finish", outcome="ok", value=_short(value), **where)
+        shown = value[0] if self.single and isinstance(value, list) and len(value) == 1 else value
+        _emit("finish", outcome="ok", value=_short(shown), **where)
         return value
 
 
@@ -128,9 +161,11 @@ def _patch_executor(cls, kind, base):
         with _lock:
             task = _counters["task"]
             _counters["task"] += 1
-        _emit("submit", task=task, pool=pool, label=_label(fn, args))
-        future = submit(self, _Call(fn, task, pool), *args, **kwargs)
+        real, items, single = _unchunk(fn, args)
+        _emit("submit", task=task, pool=pool, label=_label(real, items))
+        future = submit(self, _Call(fn, task, pool, single), *args, **kwargs)
         future._poolscope = task
+        future._poolscope_single = single
         _add_done_callback(future, lambda f: _broken(f, task))
         _workers_now(self, kind)
         return future
@@ -238,7 +273,7 @@ def _patch_future(future_cls, base):
         if task is None or not _main_program():
             return result(self, timeout)
         value = outcome(task, lambda: result(self, timeout))
-        _emit("result", task=task, outcome="ok", value=_short(value))
+        _emit("result", task=task, outcome="ok", value=_short(_value(self, value)))
         return value
 
     def traced_exception(self, timeout=None):
@@ -247,7 +282,7 @@ def _patch_future(future_cls, base):
             return exception(self, timeout)
         error = outcome(task, lambda: exception(self, timeout))
         if error is None:
-            _emit("result", task=task, outcome="ok", value=_short(result(self, 0)))
+            _emit("result", task=task, outcome="ok", value=_short(_value(self, result(self, 0))))
         else:
             _emit("result", task=task, outcome="error", error=_message(error), exception=type(error).__name__)
         return error
@@ -255,7 +290,10 @@ def _patch_future(future_cls, base):
     def traced_cancel(self):
         ok = cancel(self)
         task = getattr(self, "_poolscope", None)
-        if task is not None and os.getpid() == _MAIN_PID:
+        # Only the program's own calls: map's iterator cancels its futures when it closes,
+        # which the program does not see.
+        caller = sys._getframe(1).f_code.co_filename.replace(os.sep, "/")
+        if task is not None and os.getpid() == _MAIN_PID and "/concurrent/futures/" not in caller:
             _emit("cancel", task=task, ok=bool(ok))
         return ok
 
@@ -321,18 +359,17 @@ def install():
 
 
 def _watch_steps(script, step_lines):
-    """Reports `step` when the main thread first reaches a step's first line (from 0)."""
-    starts = {}
-    for index, line in enumerate(step_lines):
-        starts.setdefault(line + 1, []).append(index)
+    """Reports `step` when the main thread reaches a step's first line (from 0), or the first
+    line run after it: a step may begin with a comment, which runs no line. Steps follow
+    each other down the program, so a step begins once a line at or past its start runs."""
+    starts = [line + 1 for line in step_lines]
     reached = [0]
 
     def on_line(frame, event, arg):
         if event == "line":
-            for index in starts.get(frame.f_lineno, ()):
-                if index >= reached[0]:
-                    reached[0] = index + 1
-                    _emit("step", index=index)
+            while reached[0] < len(starts) and frame.f_lineno >= starts[reached[0]]:
+                _emit("step", index=reached[0])
+                reached[0] += 1
         return on_line
 
     def on_call(frame, event, arg):

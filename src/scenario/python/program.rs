@@ -407,7 +407,7 @@ impl<'a> Writer<'a> {
             if let Op::Submit { into: Some(n), .. } | Op::Map { into: Some(n), .. } = &step.op
                 && named.insert(n.as_str())
             {
-                let _ = writeln!(lists, "{n} = []");
+                let _ = writeln!(lists, "{} = []", self.list(n));
             }
         }
         let queues = queues(s);
@@ -529,7 +529,7 @@ impl<'a> Writer<'a> {
                 }
             }
             Op::AsCompleted { of, timeout } => {
-                let of = of.python();
+                let of = self.batch(of);
                 let t = timeout.map(|t| format!(", timeout={}", self.seconds(t))).unwrap_or_default();
                 let code = match self.dialect {
                     Dialect::Asyncio => {
@@ -546,7 +546,7 @@ impl<'a> Writer<'a> {
                 self.tried(&code, timeout.is_some() && self.dialect != Dialect::Asyncio)
             }
             Op::Wait { of, return_when, timeout } => {
-                let mut args = vec![of.python().to_string()];
+                let mut args = vec![self.batch(of)];
                 if let Some(t) = timeout {
                     args.push(format!("timeout={}", self.seconds(*t)));
                 }
@@ -563,15 +563,15 @@ impl<'a> Writer<'a> {
                 // Not `done`: that is the done-callback's name.
                 format!("finished, unfinished = {call}\nprint(len(finished), \"done,\", len(unfinished), \"not done\")")
             }
-            Op::Results { of, timeout } => self.results(of.python(), *timeout),
-            Op::AddCallback { of } => format!("for f in {}:\n    f.add_done_callback(done)", of.python()),
-            Op::Cancel { of } => format!("for f in {}:\n    print(f.cancel())", of.python()),
+            Op::Results { of, timeout } => self.results(&self.batch(of), *timeout),
+            Op::AddCallback { of } => format!("for f in {}:\n    f.add_done_callback(done)", self.batch(of)),
+            Op::Cancel { of } => format!("for f in {}:\n    print(f.cancel())", self.batch(of)),
             Op::Poll { of } => match self.dialect {
                 Dialect::Executor => {
-                    format!("for f in {}:\n    print(f.done(), f.running(), f.cancelled())", of.python())
+                    format!("for f in {}:\n    print(f.done(), f.running(), f.cancelled())", self.batch(of))
                 }
-                Dialect::Asyncio => format!("for f in {}:\n    print(f.done(), f.cancelled())", of.python()),
-                Dialect::MultiprocessingPool => format!("for r in {}:\n    print(r.ready())", of.python()),
+                Dialect::Asyncio => format!("for f in {}:\n    print(f.done(), f.cancelled())", self.batch(of)),
+                Dialect::MultiprocessingPool => format!("for r in {}:\n    print(r.ready())", self.batch(of)),
             },
             Op::Sleep { duration } => match self.dialect {
                 Dialect::Asyncio => format!("await asyncio.sleep({})", self.seconds(*duration)),
@@ -646,6 +646,49 @@ impl<'a> Writer<'a> {
     }
 
     /// The call that submits task `i` (or `0`), as the dialect writes it.
+    /// The Python list holding the batch `name`: the name itself, unless a function or a name
+    /// the program uses already has it (then `name_futures`), since batches and task
+    /// templates are apart in a lesson but share one namespace in Python.
+    fn list(&self, name: &str) -> String {
+        const TAKEN: &[&str] = &[
+            "pool",
+            "futures",
+            "done",
+            "who",
+            "f",
+            "i",
+            "r",
+            "new",
+            "mapped",
+            "seconds",
+            "finished",
+            "unfinished",
+            "time",
+            "os",
+            "sys",
+            "threading",
+            "asyncio",
+            "multiprocessing",
+            "main",
+            "result",
+            "wait",
+            "as_completed",
+        ];
+        if self.scenario.tasks.contains_key(name) || TAKEN.contains(&name) {
+            format!("{name}_futures")
+        } else {
+            name.to_string()
+        }
+    }
+
+    /// The Python list of a batch.
+    fn batch(&self, of: &crate::scenario::model::Batch) -> String {
+        match of {
+            crate::scenario::model::Batch::All => "futures".to_string(),
+            crate::scenario::model::Batch::Named(name) => self.list(name),
+        }
+    }
+
     fn call(&self, task: &str, index: &str, ranged: bool) -> String {
         let seconds = if ranged { format!(", seconds[{index}]") } else { String::new() };
         match self.dialect {
@@ -665,18 +708,16 @@ impl<'a> Writer<'a> {
         if simple {
             let call = if callback { call.replace(",))", ",), callback=done, error_callback=done)") } else { call };
             let listed = if count == 1 { format!("[{call}]") } else { format!("[{call} for i in range({count})]") };
-            return match (into, self.keep_all) {
-                (Some(name), true) => format!("{name} = {listed}\nfutures += {name}"),
-                (Some(name), false) => format!("{name} = {listed}"),
+            return match (into.map(|n| self.list(n)), self.keep_all) {
+                // A batch named again grows, as the lesson's does.
+                (Some(name), true) => format!("new = {listed}\n{name} += new\nfutures += new"),
+                (Some(name), false) => format!("{name} += {listed}"),
                 (None, true) => format!("futures += {listed}"),
                 (None, false) => each(call),
             };
         }
         let mut body = Vec::new();
-        let mut out = String::new();
-        if let Some(name) = into {
-            let _ = writeln!(out, "{name} = []");
-        }
+        let out = String::new();
         if self.dialect == Dialect::MultiprocessingPool {
             // sync: apply() is submit-and-wait in one call.
             let apply = call.replace("apply_async", "apply");
@@ -688,7 +729,7 @@ impl<'a> Writer<'a> {
             body.push("f.add_done_callback(done)".into());
         }
         if let Some(name) = into {
-            body.push(format!("{name}.append(f)"));
+            body.push(format!("{}.append(f)", self.list(name)));
         }
         if self.keep_all {
             body.push("futures.append(f)".into());
@@ -713,16 +754,18 @@ impl<'a> Writer<'a> {
         let seconds = if ranged { ", seconds" } else { "" };
         if into.is_some() || self.keep_all {
             // Written out: map() hands back results, and the lesson names its futures.
-            let name = into.unwrap_or("mapped");
             let call = self.call(task, "i", ranged);
             let mut out = format!(
-                "# pool.map({task}, range({count})), written out to keep its futures\n{name} = [{call} for i in range({count})]\n"
+                "# pool.map({task}, range({count})), written out to keep its futures\nmapped = [{call} for i in range({count})]\n"
             );
+            if let Some(name) = into {
+                let _ = writeln!(out, "{} += mapped", self.list(name));
+            }
             if self.keep_all {
-                let _ = writeln!(out, "futures += {name}");
+                let _ = writeln!(out, "futures += mapped");
             }
             let result = self.result_call(t.as_deref());
-            let _ = write!(out, "for f in {name}:\n    print({result})");
+            let _ = write!(out, "for f in mapped:\n    print({result})");
             return out;
         }
         let mut args = vec![task.to_string(), format!("range({count}){seconds}")];
