@@ -69,6 +69,22 @@ pub struct Options {
     pub theme: super::Theme,
 }
 
+impl Default for Options {
+    /// Real time at speed 1 on poolscope's pools, captions held, the dark theme.
+    fn default() -> Self {
+        Options {
+            seed: None,
+            speed: 1.0,
+            time: TimeMode::Real,
+            cores: None,
+            holds: true,
+            step: false,
+            engine: Engine::Poolscope,
+            theme: super::Theme::DARK,
+        }
+    }
+}
+
 /// Now on a run's clock (µs), for the picture: the simulated clock's on virtual time, else
 /// real time since `started`.
 pub(super) fn shown_us(run: Option<&Run>, started: Instant) -> u64 {
@@ -138,16 +154,7 @@ pub fn run(start: Option<Scenario>, options: Options) -> std::io::Result<()> {
 /// The lesson could not start, or a producer thread could not be spawned.
 pub fn paused_cpu_pct(lesson: &str, window: Duration) -> std::io::Result<f64> {
     let scenario = scenario::load(lesson).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut app = App::new(Options {
-        seed: None,
-        speed: 1.0,
-        time: TimeMode::Real,
-        cores: None,
-        holds: true,
-        step: false,
-        engine: Engine::Poolscope,
-        theme: super::Theme::DARK,
-    });
+    let mut app = App::new(Options::default());
     app.open(scenario, None);
     app.ui.paused = true;
     spawn_producers(&app.tx, &app.watched)?;
@@ -745,16 +752,7 @@ mod tests {
     /// An app showing `lesson` with no run behind it: events are fed by hand.
     fn app_on(lesson: &str) -> App {
         let scenario = scenario::load(lesson).unwrap();
-        let mut app = App::new(Options {
-            seed: None,
-            speed: 1.0,
-            time: TimeMode::Real,
-            cores: None,
-            holds: true,
-            step: false,
-            engine: Engine::Poolscope,
-            theme: crate::ui::Theme::DARK,
-        });
+        let mut app = App::new(Options::default());
         app.generation = 7;
         let view = View::new(Lesson::of(&scenario));
         let mut session = Session::new(scenario, None, view, None, 7);
