@@ -117,3 +117,28 @@ fn a_browser_draws_the_lesson_and_a_different_picture_at_two_steps() {
     assert!(differing > total / 100, "the two steps look different ({differing} pixels differ)");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every built-in lesson records to `.svg` and to `.gif` on virtual time, the same bytes twice.
+#[test]
+fn every_lesson_records_to_svg_and_gif_the_same_bytes_twice() {
+    let dir = temp_dir("svg-gif-all");
+    for lesson in poolscope::scenario::builtin_names() {
+        for ext in ["svg", "gif"] {
+            let [a, b] = ["a", "b"].map(|run| {
+                let path = dir.join(format!("{lesson}-{run}.{ext}"));
+                let status = Command::new(env!("CARGO_BIN_EXE_poolscope"))
+                    .args(["run", lesson, "--virtual-time", "--cores", "2", "--size", "80x24", "--record"])
+                    .arg(&path)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .expect("poolscope runs");
+                assert!(status.success(), "{lesson}.{ext}: the recording run exits 0");
+                std::fs::read(&path).unwrap()
+            });
+            assert!(a.len() > 1000, "{lesson}.{ext}: a picture was written ({} bytes)", a.len());
+            assert!(a == b, "{lesson}.{ext}: two virtual-time recordings differ");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -14,7 +14,7 @@ use fontdue::{Font, FontSettings};
 use ratatui::buffer::Buffer;
 use ratatui::style::Modifier;
 
-use super::svg::{BACKGROUND_RGB, FOREGROUND_RGB, rgb};
+use super::svg::{Page, rgb};
 
 /// The font, embedded.
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono.ttf");
@@ -44,6 +44,7 @@ pub struct GifFilm {
     written: Vec<u8>,
     /// The latest frame, not yet written: when it began (centiseconds) and its pixels.
     pending: Option<(u64, Vec<u8>)>,
+    page: Page,
     /// The GIF so far.
     encoder: gif::Encoder<Vec<u8>>,
     failed: Option<String>,
@@ -56,18 +57,18 @@ impl std::fmt::Debug for GifFilm {
 }
 
 impl GifFilm {
-    /// A GIF of `width`×`height` cells.
+    /// A GIF of `width`×`height` cells on `page`.
     ///
     /// # Errors
     /// The picture would be larger than a GIF can be, or the font could not be read.
-    pub fn new(width: u16, height: u16) -> Result<GifFilm, String> {
+    pub fn new(width: u16, height: u16, page: Page) -> Result<GifFilm, String> {
         let size = (usize::from(width) * CELL_W, usize::from(height) * CELL_H);
         let (w, h) = (u16::try_from(size.0), u16::try_from(size.1));
         let (Ok(w), Ok(h)) = (w, h) else { return Err(format!("a {width}×{height} GIF is too large")) };
         let font = Font::from_bytes(FONT, FontSettings::default()).map_err(|e| format!("the font: {e}"))?;
         let ascent = font.horizontal_line_metrics(PX).map_or(PX * 0.8, |m| m.ascent);
         let baseline = ((CELL_H as f32 - PX * 1.17) / 2.0 + ascent).round() as i32;
-        let palette = vec![BACKGROUND_RGB, FOREGROUND_RGB];
+        let palette = vec![page.background, page.foreground];
         let encoder = gif::Encoder::new(Vec::new(), w, h, &[]).map_err(|e| e.to_string())?;
         let mut film = GifFilm {
             font,
@@ -77,6 +78,7 @@ impl GifFilm {
             size,
             written: vec![0; size.0 * size.1],
             pending: None,
+            page,
             encoder,
             failed: None,
         };
@@ -172,7 +174,8 @@ impl GifFilm {
         for row in 0..area.height {
             for col in 0..area.width {
                 let cell = &buffer[(area.x + col, area.y + row)];
-                let (mut fg, mut bg) = (rgb(cell.fg).unwrap_or(FOREGROUND_RGB), rgb(cell.bg).unwrap_or(BACKGROUND_RGB));
+                let (mut fg, mut bg) =
+                    (rgb(cell.fg).unwrap_or(self.page.foreground), rgb(cell.bg).unwrap_or(self.page.background));
                 if cell.modifier.contains(Modifier::REVERSED) {
                     std::mem::swap(&mut fg, &mut bg);
                 }
@@ -292,7 +295,7 @@ mod tests {
 
     #[test]
     fn frames_hold_for_their_time_and_store_only_what_changed() {
-        let mut film = GifFilm::new(10, 2).unwrap();
+        let mut film = GifFilm::new(10, 2, Page::DARK).unwrap();
         let mut b = Buffer::empty(Rect::new(0, 0, 10, 2));
         b.set_string(0, 0, "ab", Style::new().fg(Color::Green));
         film.frame(0.0, &b);

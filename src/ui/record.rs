@@ -22,7 +22,7 @@ use serde_json::json;
 use super::compare::Pair;
 use super::gif::GifFilm;
 use super::session::{caption_of, reading_time};
-use super::svg::Film;
+use super::svg::{Film, Page};
 use super::{Lesson, Theme, UiState, View, render};
 use crate::trace::{TraceEvent, TraceKind};
 
@@ -139,8 +139,11 @@ impl<W: Write> CastRecorder<W> {
     pub fn set_format(&mut self, format: RecordFormat, (width, height): (u16, u16)) -> io::Result<()> {
         self.film = match format {
             RecordFormat::Cast => None,
-            RecordFormat::Svg => Some(Frames::Svg(Film::new(width, height))),
-            RecordFormat::Gif => Some(Frames::Gif(Box::new(GifFilm::new(width, height).map_err(io::Error::other)?))),
+            RecordFormat::Svg => Some(Frames::Svg(Film::new(width, height, Page::of(self.ui.theme)))),
+            RecordFormat::Gif => {
+                let film = GifFilm::new(width, height, Page::of(self.ui.theme)).map_err(io::Error::other)?;
+                Some(Frames::Gif(Box::new(film)))
+            }
         };
         Ok(())
     }

@@ -18,12 +18,39 @@ const CELL_W: f64 = 8.4;
 const CELL_H: f64 = 17.0;
 const FONT: &str = "'DejaVu Sans Mono', 'Menlo', 'Consolas', 'Liberation Mono', monospace";
 
-/// The colours of a dark terminal.
-const BACKGROUND: &str = "#1c1c1c";
-const FOREGROUND: &str = "#d0d0d0";
-/// The same, as RGB.
-pub(super) const BACKGROUND_RGB: [u8; 3] = [0x1c, 0x1c, 0x1c];
-pub(super) const FOREGROUND_RGB: [u8; 3] = [0xd0, 0xd0, 0xd0];
+/// The terminal a picture imitates: its own background and text colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// The background (RGB).
+    pub background: [u8; 3],
+    /// The default text colour (RGB).
+    pub foreground: [u8; 3],
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page::DARK
+    }
+}
+
+impl Page {
+    /// A dark terminal (the dark and mono themes).
+    pub const DARK: Page = Page { background: [0x1c, 0x1c, 0x1c], foreground: [0xd0, 0xd0, 0xd0] };
+    /// A white one (the light theme).
+    pub const LIGHT: Page = Page { background: [0xff, 0xff, 0xff], foreground: [0x1c, 0x1c, 0x1c] };
+
+    /// The page a theme is drawn for.
+    pub fn of(theme: super::Theme) -> Page {
+        match theme.palette {
+            super::theme::Palette::Light => Page::LIGHT,
+            _ => Page::DARK,
+        }
+    }
+}
+
+fn css([r, g, b]: [u8; 3]) -> String {
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
 
 /// The frames of a recording, as they come, and its chapters.
 #[derive(Debug, Default)]
@@ -37,17 +64,18 @@ pub struct Film {
     /// (seconds, label) of each step.
     chapters: Vec<(f64, String)>,
     size: (u16, u16),
+    page: Page,
 }
 
 impl Film {
-    /// A film of `width`×`height` cells.
-    pub fn new(width: u16, height: u16) -> Film {
-        Film { size: (width, height), ..Film::default() }
+    /// A film of `width`×`height` cells on `page`.
+    pub fn new(width: u16, height: u16, page: Page) -> Film {
+        Film { size: (width, height), page, ..Film::default() }
     }
 
     /// The frame at `seconds` is `buffer`.
     pub fn frame(&mut self, seconds: f64, buffer: &Buffer) {
-        let drawing = draw(buffer);
+        let drawing = draw(buffer, self.page);
         let next = self.frames.len();
         let index = *self.seen.entry(drawing.clone()).or_insert(next);
         if index == next {
@@ -87,8 +115,12 @@ impl Film {
             let _ = write!(out, "{:.4}%{{transform:translateX({:.1}px)}}", 100.0 * t / total, -(*index as f64) * w);
         }
         let _ = write!(out, "}}#film{{animation:film {total:.3}s step-end infinite}}</style>");
-        let _ =
-            write!(out, r#"<rect width="100%" height="100%" fill="{BACKGROUND}"/><g id="film" fill="{FOREGROUND}">"#);
+        let _ = write!(
+            out,
+            r#"<rect width="100%" height="100%" fill="{}"/><g id="film" fill="{}">"#,
+            css(self.page.background),
+            css(self.page.foreground)
+        );
         for (i, frame) in self.frames.iter().enumerate() {
             let _ = write!(out, r#"<g transform="translate({:.1},0)">{frame}</g>"#, i as f64 * w);
         }
@@ -99,19 +131,19 @@ impl Film {
 
 /// One frame: a rectangle per run of cells with a background, a `<text>` per run of cells
 /// with one style.
-fn draw(buffer: &Buffer) -> String {
+fn draw(buffer: &Buffer, page: Page) -> String {
     let area = buffer.area;
     let mut out = String::new();
     for y in 0..area.height {
         let mut x = 0;
         while x < area.width {
             let cell = &buffer[(area.x + x, area.y + y)];
-            let (fg, bg, modifier) = colors(cell.fg, cell.bg, cell.modifier);
+            let (fg, bg, modifier) = colors(cell.fg, cell.bg, cell.modifier, page);
             let start = x;
             let mut text = String::new();
             while x < area.width {
                 let next = &buffer[(area.x + x, area.y + y)];
-                if colors(next.fg, next.bg, next.modifier) != (fg.clone(), bg.clone(), modifier) {
+                if colors(next.fg, next.bg, next.modifier, page) != (fg.clone(), bg.clone(), modifier) {
                     break;
                 }
                 text.push_str(next.symbol());
@@ -152,11 +184,11 @@ fn draw(buffer: &Buffer) -> String {
 }
 
 /// A cell's text colour and background (`None`: the terminal's own), reversed when asked.
-fn colors(fg: Color, bg: Color, modifier: Modifier) -> (Option<String>, Option<String>, Modifier) {
+fn colors(fg: Color, bg: Color, modifier: Modifier, page: Page) -> (Option<String>, Option<String>, Modifier) {
     let (mut fg, mut bg) = (hex(fg), hex(bg));
     if modifier.contains(Modifier::REVERSED) {
-        let new_fg = bg.take().or_else(|| Some(BACKGROUND.to_string()));
-        bg = fg.take().or_else(|| Some(FOREGROUND.to_string()));
+        let new_fg = bg.take().or_else(|| Some(css(page.background)));
+        bg = fg.take().or_else(|| Some(css(page.foreground)));
         fg = new_fg;
     }
     (fg, bg, modifier - Modifier::REVERSED)
@@ -257,7 +289,7 @@ mod tests {
 
     #[test]
     fn repeated_frames_are_stored_once_and_shown_again() {
-        let mut film = Film::new(10, 2);
+        let mut film = Film::new(10, 2, Page::DARK);
         film.frame(0.0, &buffer("a<b"));
         film.frame(1.0, &buffer("second"));
         film.frame(2.0, &buffer("a<b"));
