@@ -1,7 +1,7 @@
 //! The CPython engine (SPEC §7): a run whose pool is CPython's own. The program — a lesson's
 //! generated Python, or a user's script — runs under `python3` with the probe
 //! (`poolscope_probe.py`, embedded here) wrapping `concurrent.futures`; every process of the
-//! run sends its events as datagrams to one socket, and [`translate`] turns them into the
+//! run sends its events as datagrams to one socket, and `translate` turns them into the
 //! run's event stream, ending with `end` once `python3` has exited.
 //!
 //! The probe and the socket live in a private folder (mode 0700), removed when the run ends.
