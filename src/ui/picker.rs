@@ -39,7 +39,10 @@ pub fn render(lessons: &[Lesson], ui: &UiState, frame: &mut Frame, area: Rect) {
         .skip(top)
         .take(rows)
         .map(|(i, l)| {
-            let text = format!("{:>2}. {:<21} {}", i + 1, l.name, l.title);
+            // A title too long for the line ends at a word, with `…`, not mid-word.
+            let head = format!("{:>2}. {:<21} ", i + 1, l.name);
+            let room = usize::from(area.width).saturating_sub(head.chars().count() + 1);
+            let text = format!("{head}{}", super::header::fit_words(&l.title, room));
             if i == selected { Line::styled(format!("▶{text}"), highlight) } else { Line::raw(format!(" {text}")) }
         })
         .collect();
