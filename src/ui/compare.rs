@@ -82,13 +82,14 @@ impl Side {
     /// Resizes the pool by `by` workers where it can be, and says what happened.
     fn resize(&mut self, by: isize) -> String {
         let Some(run) = self.run.as_ref() else { return "not running".into() };
+        // CPython's pool lives in python3: no handle to it here, and no size to change.
+        let Some(pool) = run.pool() else { return ResizeRefused.to_string() };
         if self.view.model.pool == "coroutine" {
             return "a coroutine pool is one event-loop thread: it has no size to change".into();
         }
         if self.view.model.ended() {
             return "this run has ended: press r to run both again".into();
         }
-        let Some(pool) = run.pool() else { return ResizeRefused.to_string() };
         let now = pool.workers();
         let want = now.saturating_add_signed(by).clamp(1, MAX_WORKERS);
         match run.resize(want) {
