@@ -144,3 +144,79 @@ fn a_recorded_comparison_replays_to_both_runs_and_the_verdict_and_repeats_to_the
     assert!(end.contains("w3 1004"), "B's lanes show its worker processes:\n{end}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// True (with a notice) where `python3` is missing: the CPython comparisons then skip.
+fn no_python3() -> bool {
+    let missing = !Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
+    if missing {
+        println!("SKIPPED: python3 is not installed; the comparison on CPython did not run");
+    }
+    missing
+}
+
+#[test]
+fn poolscope_against_cpython_puts_both_in_the_table_without_the_programs_prints() {
+    if no_python3() {
+        return;
+    }
+    let output =
+        poolscope(&["compare", "map-ordering", "--a", "engine=poolscope", "--b", "engine=cpython", "--headless"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("A · engine=poolscope: thread pool, 4 workers"), "{text}");
+    assert!(text.contains("B · engine=cpython: thread pool, 4 workers, CPython's own (python3)"), "{text}");
+    let row = |name: &str| -> Vec<String> {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("a {name} row: {text}"));
+        line[name.len()..].split_whitespace().map(str::to_string).collect()
+    };
+    // Both ran every task of the lesson, on four workers.
+    let ok = row("tasks ok");
+    assert!(ok.len() == 2 && ok[0] == ok[1] && ok[0] != "0", "{text}");
+    assert_eq!(row("failed"), ["0", "0"], "{text}");
+    assert_eq!(row("never ran"), ["0", "0"], "{text}");
+    assert_eq!(row("workers used"), ["4", "4"], "{text}");
+    // The program's own prints (`print(result)`) are captured, not printed over the table.
+    assert!(!text.contains("Page0 by") && !stderr.contains("Page0 by"), "{text}{stderr}");
+}
+
+#[test]
+fn poolscope_against_cpython_in_json_gives_both_summaries() {
+    if no_python3() {
+        return;
+    }
+    let output = poolscope(&["compare", "map-ordering", "--a", "engine=poolscope", "--b", "engine=cpython", "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let both: Value = serde_json::from_slice(&output.stdout).expect("one JSON object, nothing else on stdout");
+    assert_eq!((both["a"]["engine"].as_str(), both["b"]["engine"].as_str()), (Some("poolscope"), Some("cpython")));
+    let (a, b) = (&both["a"]["summary"], &both["b"]["summary"]);
+    let tasks = a["tasks"].as_u64().expect("A's tasks");
+    assert!(tasks > 0);
+    for side in [a, b] {
+        assert_eq!((side["tasks"].as_u64(), side["ok"].as_u64()), (Some(tasks), Some(tasks)), "{both}");
+        assert_eq!(side["not_run"].as_u64(), Some(0), "{both}");
+    }
+}
+
+#[test]
+fn a_cpython_side_refuses_virtual_time_and_speed_and_a_bad_engine_with_exit_2() {
+    for (args, says) in [
+        (
+            &["compare", "map-ordering", "--a", "engine=poolscope", "--b", "engine=cpython", "--virtual-time"][..],
+            "the CPython engine runs in real time",
+        ),
+        (
+            &["compare", "map-ordering", "--a", "engine=cpython", "--speed", "4"][..],
+            "the CPython engine runs in real time",
+        ),
+        (&["compare", "map-ordering", "--b", "engine=pypy"][..], "engine=pypy: expected poolscope or cpython"),
+        (&["compare", "map-ordering", "--b", "engine=cpython,engine=cpython"][..], "engine is given twice"),
+        (&["compare", "map-ordering", "--b", "colour=red"][..], "eager, engine"),
+    ] {
+        let output = poolscope(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}: nothing ran");
+    }
+}

@@ -186,6 +186,63 @@ fn compare_shows_both_runs_and_quits_leaving_no_worker() {
     assert_gone(&pids);
 }
 
+/// Every process below `pid` (its children, theirs, ...) whose command is `python3`.
+fn python_descendants(pid: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut queue = vec![pid.to_string()];
+    while let Some(pid) = queue.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { continue };
+        for task in tasks.flatten() {
+            let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in children.split_whitespace() {
+                let comm = std::fs::read_to_string(format!("/proc/{child}/comm")).unwrap_or_default();
+                if comm.trim().starts_with("python") {
+                    found.extend(child.parse::<u32>().ok());
+                }
+                queue.push(child.to_string());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn compare_on_cpython_says_so_refuses_to_resize_it_and_quits_leaving_no_python3() {
+    if no_tmux() {
+        return;
+    }
+    if Command::new("python3").arg("--version").output().is_err() {
+        println!("SKIPPED: python3 is not installed; the live comparison on CPython did not run");
+        return;
+    }
+    let tmux = start("compare-cpython", "compare map-ordering --a engine=poolscope --b engine=cpython", "48");
+    let screen = tmux.wait_for("CPYTHON");
+    assert!(screen.contains("B · engine=cpython") && screen.contains("A · engine=poolscope"), "{screen}");
+    // python3 runs under poolscope, in a process group of its own.
+    let ui_pid = tmux.program_pid();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pythons = loop {
+        let pythons = python_descendants(&ui_pid);
+        if !pythons.is_empty() {
+            break pythons;
+        }
+        assert!(Instant::now() < deadline, "no python3 ever ran under poolscope:\n{}", tmux.screen());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    tmux.keys(&["+"]);
+    let resized = tmux.wait_for("CPython's pools cannot be resized");
+    let below_b = resized.split("B · engine=cpython").nth(1).unwrap_or("");
+    assert!(below_b.contains("CPython's pools cannot be resized"), "said on B's half:\n{resized}");
+    // The program's own prints do not draw over the view.
+    assert!(!resized.contains("Page0 by"), "{resized}");
+    tmux.keys(&["q"]);
+    let after = tmux.wait_for("STTY-END");
+    assert!(after.contains("EXITED 0"), "{after}");
+    assert!(!after.contains("Page0 by"), "the program's output is not printed after the view:\n{after}");
+    assert_cooked(&after);
+    assert_gone(&pythons);
+}
+
 #[test]
 fn sweep_charts_every_size_then_leaves_its_table_in_the_shell() {
     if no_tmux() {

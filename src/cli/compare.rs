@@ -1,15 +1,23 @@
 //! `poolscope compare FILE --a 'kind=thread' --b 'kind=process'`: one lesson on two pools,
 //! same seed. On a terminal both run live on one screen, A above B; `--headless` (or a pipe)
 //! runs A, then B, each alone on the machine, and prints their numbers side by side.
+//!
+//! A side given `engine=cpython` runs on CPython's own pools: the lesson's Python program
+//! under `python3`, its output captured rather than printed over the view or the table.
+//! CPython runs in real time, so such a comparison refuses `--virtual-time` and `--speed`.
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use poolscope::pool::PoolKind;
-use poolscope::scenario::{self, PoolOverride, Scenario, WorkerCount, measure_unless};
+use poolscope::scenario::cpython::{self, CpythonOptions, Output, PrivateDir, Program};
+use poolscope::scenario::{
+    self, Engine, EngineChoice, RunOptions, Scenario, SideOverride, WorkerCount, measure_unless,
+};
 use poolscope::trace::{Summary, TraceEvent, human_us};
 use poolscope::ui::compare::{self, Side};
 use poolscope::ui::record::{CastRecorder, RecordFormat};
@@ -24,12 +32,14 @@ pub struct CompareArgs {
     /// A scenario file, or the name of a built-in lesson (see `poolscope list`).
     pub scenario: String,
     /// Run A's pool: the lesson's [pool] changed by `key=value` pairs (kind, workers, gil,
-    /// on_worker_death, eager) [default: as the lesson says]
+    /// on_worker_death, eager), and which engine runs it: engine=poolscope|cpython (CPython's
+    /// own pools, running the lesson's program under python3, in real time) [default: as the
+    /// lesson says, on poolscope]
     #[arg(long, value_name = "KEY=VALUE,...")]
-    pub a: Option<PoolOverride>,
+    pub a: Option<SideOverride>,
     /// Run B's pool, as for --a.
     #[arg(long, value_name = "KEY=VALUE,...")]
-    pub b: Option<PoolOverride>,
+    pub b: Option<SideOverride>,
     /// Print the two runs' numbers side by side instead of showing them live.
     #[arg(long)]
     pub headless: bool,
@@ -64,15 +74,54 @@ pub fn main(args: &CompareArgs) -> ExitCode {
     let mut sides = Vec::new();
     for (name, over) in [("a", &args.a), ("b", &args.b)] {
         let over = over.clone().unwrap_or_default();
-        match over.apply(&lesson) {
-            Ok(scenario) => sides.push((label(name, &over, &lesson), scenario)),
+        match over.pool.apply(&lesson) {
+            Ok(scenario) => sides.push((label(name, &over, &lesson), scenario, over.engine())),
             Err(e) => return fail(2, &format!("--{name} {over}: {e}")),
         }
     }
-    let [(a_label, a), (b_label, b)] = <[_; 2]>::try_from(sides).expect("two sides");
+    if let Some((label, _, _)) = sides.iter().find(|(_, _, engine)| *engine == EngineChoice::Cpython) {
+        if args.timing.virtual_time {
+            return fail(2, &format!("--virtual-time does not apply to {label}: the CPython engine runs in real time"));
+        }
+        if args.timing.speed != 1.0 {
+            return fail(
+                2,
+                &format!(
+                    "--speed does not apply to {label}: the CPython engine runs in real time, the program's \
+                     durations are its own"
+                ),
+            );
+        }
+        if let Err(e) = cpython::check_python(std::path::Path::new("python3")) {
+            return fail(2, &format!("{label}: {e}"));
+        }
+    }
+    // Each side's engine; a CPython side's program output goes to a private folder.
+    let mut engines = Vec::new();
+    for (label, scenario, engine) in &mut sides {
+        if let Some(seed) = args.timing.seed {
+            // The program's durations are drawn from the lesson's seed when it is written.
+            scenario.seed = seed;
+        }
+        match engine_for(*engine, scenario) {
+            Ok(engine) => engines.push(engine),
+            Err(e) => return fail(1, &format!("{label}: {e}")),
+        }
+    }
+    let [(a_label, a, _), (b_label, b, _)] = <[_; 2]>::try_from(sides).expect("two sides");
+    let [a_engine, b_engine] = <[_; 2]>::try_from(engines).expect("two engines");
     if !args.headless && !args.json && args.record.is_none() && super::tty() {
         let options = args.timing.options(true);
-        return match compare::run([Side::new(a_label, a), Side::new(b_label, b)], options, args.look.theme()) {
+        let sides =
+            [Side::new(&a_label, a).on(a_engine.engine.clone()), Side::new(&b_label, b).on(b_engine.engine.clone())];
+        let outcome = compare::run(sides, options, args.look.theme());
+        // After the view: what a program that failed said (its output was not shown over it).
+        for (label, engine) in [(&a_label, &a_engine), (&b_label, &b_engine)] {
+            if let Some(failure) = engine.failure(true) {
+                let _ = writeln!(io::stderr(), "poolscope: {label}: {failure}");
+            }
+        }
+        return match outcome {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(1, &format!("the comparison failed: {e}")),
         };
@@ -94,7 +143,8 @@ pub fn main(args: &CompareArgs) -> ExitCode {
     // A, then B: each alone on the machine, folded as it runs; its events kept only to record.
     let mut summaries = Vec::new();
     let mut recorded = Vec::new();
-    for scenario in [&a, &b] {
+    for (scenario, (label, engine)) in [&a, &b].into_iter().zip([(&a_label, &a_engine), (&b_label, &b_engine)]) {
+        let options = RunOptions { engine: engine.engine.clone(), ..options.clone() };
         let mut events = Vec::new();
         let keep = |event: &TraceEvent| {
             if cast.is_some() {
@@ -103,7 +153,10 @@ pub fn main(args: &CompareArgs) -> ExitCode {
         };
         match measure_unless(scenario, &options, &AtomicBool::new(false), keep) {
             Ok(summary) => summaries.push(summary.unwrap_or_default()),
-            Err(e) => return fail(1, &e.to_string()),
+            Err(e) => return fail(1, &format!("{label}: {e}")),
+        }
+        if let Some(failure) = engine.failure(false) {
+            return fail(1, &format!("{label}: {failure}"));
         }
         recorded.push(events);
     }
@@ -117,8 +170,8 @@ pub fn main(args: &CompareArgs) -> ExitCode {
     let mut out = io::stdout().lock();
     let written = if args.json {
         let json = serde_json::json!({
-            "a": { "pool": pool_of(&a, cores), "summary": &summaries[0] },
-            "b": { "pool": pool_of(&b, cores), "summary": &summaries[1] },
+            "a": { "pool": pool_of(&a, cores, a_engine.choice), "engine": a_engine.choice.as_str(), "summary": &summaries[0] },
+            "b": { "pool": pool_of(&b, cores, b_engine.choice), "engine": b_engine.choice.as_str(), "summary": &summaries[1] },
         });
         writeln!(out, "{json}")
     } else {
@@ -126,8 +179,8 @@ pub fn main(args: &CompareArgs) -> ExitCode {
             "━━ Compare: {} ━━\n{a_label}: {}\n{b_label}: {}\nSame seed; A ran, then B, each alone on the machine; {} \
              time{}.\n",
             lesson.title,
-            pool_of(&a, cores),
-            pool_of(&b, cores),
+            pool_of(&a, cores, a_engine.choice),
+            pool_of(&b, cores, b_engine.choice),
             args.timing.clock_name(),
             if args.timing.speed == 1.0 {
                 String::new()
@@ -154,6 +207,55 @@ pub fn main(args: &CompareArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(1, &format!("cannot write to stdout: {e}")),
     }
+}
+
+/// A side's engine, and on CPython where its program's output went and how `python3` exited.
+#[derive(Debug)]
+struct SideEngine {
+    choice: EngineChoice,
+    engine: Engine,
+    /// The program's stdout and stderr, kept until the comparison ends.
+    output: Option<PrivateDir>,
+    exit: Option<Arc<Mutex<Option<i32>>>>,
+}
+
+impl SideEngine {
+    /// What went wrong in the side's `python3`, if it exited with an error of its own (a
+    /// status above 128 is a signal: `after_quit`, the comparison's own stop), with the last
+    /// lines of its stderr.
+    fn failure(&self, after_quit: bool) -> Option<String> {
+        let status = (*self.exit.as_ref()?.lock().unwrap_or_else(|e| e.into_inner()))?;
+        if status == 0 || (after_quit && status > 128) {
+            return None;
+        }
+        let stderr = self
+            .output
+            .as_ref()
+            .and_then(|dir| std::fs::read_to_string(dir.path().join("stderr")).ok())
+            .unwrap_or_default();
+        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        Some(if tail.is_empty() {
+            format!("python3 exited with status {status}")
+        } else {
+            format!("python3 exited with status {status}:\n{}", tail.join("\n"))
+        })
+    }
+}
+
+/// The engine for a side running `scenario`: on CPython, the scenario's program with its
+/// output captured.
+fn engine_for(choice: EngineChoice, scenario: &Scenario) -> io::Result<SideEngine> {
+    if choice == EngineChoice::Poolscope {
+        return Ok(SideEngine { choice, engine: Engine::Poolscope, output: None, exit: None });
+    }
+    let lesson = Lesson::of(scenario);
+    let mut options = CpythonOptions::new(Program::Lesson { code: lesson.code, step_lines: lesson.step_lines });
+    let dir = PrivateDir::new()?;
+    let file = |name: &str| File::create(dir.path().join(name)).map(Arc::new);
+    options.output = Output::Capture { stdout: file("stdout")?, stderr: file("stderr")? };
+    let exit = Arc::clone(&options.exit);
+    Ok(SideEngine { choice, engine: Engine::Cpython(options), output: Some(dir), exit: Some(exit) })
 }
 
 /// Draws the two runs, A above B, into an asciicast or an SVG: their events merged on one
@@ -185,10 +287,10 @@ fn record(
 
 /// `A · kind=thread`, or `A · as written` when the side changes nothing. When the kind
 /// changes, the lesson's captions still speak of its own: say so.
-fn label(name: &str, over: &PoolOverride, lesson: &Scenario) -> String {
+fn label(name: &str, over: &SideOverride, lesson: &Scenario) -> String {
     let name = name.to_uppercase();
-    match over.kind {
-        _ if *over == PoolOverride::default() => format!("{name} · as written"),
+    match over.pool.kind {
+        _ if *over == SideOverride::default() => format!("{name} · as written"),
         Some(kind) if kind != lesson.pool.kind => {
             format!("{name} · {over} (the lesson's text is about a {} pool)", lesson.pool.kind)
         }
@@ -196,8 +298,9 @@ fn label(name: &str, over: &PoolOverride, lesson: &Scenario) -> String {
     }
 }
 
-/// `thread pool, 4 workers + GIL`, as the scenario will run it on `cores` cores.
-fn pool_of(scenario: &Scenario, cores: usize) -> String {
+/// `thread pool, 4 workers + GIL`, as the scenario will run it on `cores` cores; on CPython,
+/// `thread pool, 4 workers, CPython's own (python3)`.
+fn pool_of(scenario: &Scenario, cores: usize, engine: EngineChoice) -> String {
     let pool = &scenario.pool;
     let workers = match (pool.kind, pool.workers) {
         (PoolKind::Coroutine, _) => "1 loop thread".to_string(),
@@ -205,6 +308,9 @@ fn pool_of(scenario: &Scenario, cores: usize) -> String {
         (_, WorkerCount::Fixed(n)) => format!("{n} workers"),
         (_, count) => format!("{} workers ({})", count.resolve_for(cores), count.python()),
     };
+    if engine == EngineChoice::Cpython {
+        return format!("{} pool, {workers}, CPython's own (python3)", pool.kind);
+    }
     let gil = match pool.kind {
         PoolKind::Thread if pool.gil => " + GIL",
         PoolKind::Thread => ", no GIL",

@@ -43,7 +43,7 @@ pub use model::{
     Batch, MAX_COUNT, MAX_WORKERS, OP_NAMES, Op, PoolConfig, Scenario, Step, TaskTemplate, WorkerCount, WorkerDeath,
     scale,
 };
-pub use pool_override::PoolOverride;
+pub use pool_override::{EngineChoice, PoolOverride, SideOverride};
 pub use runner::{Engine, ResizeRefused, Run, RunError, RunOptions, TimeMode};
 pub use sweep::{Sweep, SweepPoint, measure_unless};
 pub use validate::parse;

@@ -45,47 +45,168 @@ impl FromStr for PoolOverride {
     /// `key=value` pairs separated by commas: `kind=process, workers=4`.
     fn from_str(text: &str) -> Result<PoolOverride, String> {
         let mut out = PoolOverride::default();
-        for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let Some((key, value)) = pair.split_once('=') else {
-                return Err(format!("{pair:?} is not key=value; expected e.g. kind=process or workers=4"));
-            };
-            if value.contains('=') {
-                return Err(format!("{pair:?}: expected one key=value per pair, pairs separated by commas"));
-            }
-            let (key, value) = (key.trim(), value.trim());
-            let bool_of = |value: &str| match value {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                _ => Err(format!("{key}={value}: expected true or false")),
-            };
-            let given = match key {
-                "kind" => out
-                    .kind
-                    .replace(
-                        PoolKind::named(value)
-                            .ok_or_else(|| format!("kind={value}: expected thread, process or coroutine"))?,
-                    )
-                    .is_some(),
-                "workers" => out.workers.replace(parse_workers(value)?).is_some(),
-                "gil" => out.gil.replace(bool_of(value)?).is_some(),
-                "eager" => out.eager.replace(bool_of(value)?).is_some(),
-                "on_worker_death" => out
-                    .on_worker_death
-                    .replace(
-                        WorkerDeath::named(value)
-                            .ok_or_else(|| format!("on_worker_death={value}: expected break or respawn"))?,
-                    )
-                    .is_some(),
-                _ => return Err(format!("unknown key {key:?}; expected one of {KEYS}")),
-            };
-            if given {
-                return Err(format!("{key} is given twice; expected each key once"));
+        for (key, value) in pairs(text)? {
+            if !out.set(key, value)? {
+                return Err(format!("unknown key {key:?}; expected one of {KEYS}"));
             }
         }
         if out == PoolOverride::default() {
             return Err(format!("{text:?} changes nothing; expected key=value pairs with keys {KEYS}"));
         }
         Ok(out)
+    }
+}
+
+/// The `key=value` pairs of `text`, separated by commas, each trimmed.
+fn pairs(text: &str) -> Result<Vec<(&str, &str)>, String> {
+    let mut out = Vec::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(format!("{pair:?} is not key=value; expected e.g. kind=process or workers=4"));
+        };
+        if value.contains('=') {
+            return Err(format!("{pair:?}: expected one key=value per pair, pairs separated by commas"));
+        }
+        out.push((key.trim(), value.trim()));
+    }
+    Ok(out)
+}
+
+impl PoolOverride {
+    /// Sets `key` to `value`: `Ok(false)` when `key` is not a key of `[pool]`.
+    fn set(&mut self, key: &str, value: &str) -> Result<bool, String> {
+        let bool_of = |value: &str| match value {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(format!("{key}={value}: expected true or false")),
+        };
+        let given = match key {
+            "kind" => self
+                .kind
+                .replace(
+                    PoolKind::named(value)
+                        .ok_or_else(|| format!("kind={value}: expected thread, process or coroutine"))?,
+                )
+                .is_some(),
+            "workers" => self.workers.replace(parse_workers(value)?).is_some(),
+            "gil" => self.gil.replace(bool_of(value)?).is_some(),
+            "eager" => self.eager.replace(bool_of(value)?).is_some(),
+            "on_worker_death" => self
+                .on_worker_death
+                .replace(
+                    WorkerDeath::named(value)
+                        .ok_or_else(|| format!("on_worker_death={value}: expected break or respawn"))?,
+                )
+                .is_some(),
+            _ => return Ok(false),
+        };
+        if given {
+            return Err(format!("{key} is given twice; expected each key once"));
+        }
+        Ok(true)
+    }
+}
+
+/// Which implementation runs a side of `poolscope compare` (its `engine=` key).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EngineChoice {
+    /// poolscope's own pools.
+    #[default]
+    Poolscope,
+    /// CPython's `concurrent.futures`, running the lesson's Python program under `python3`.
+    Cpython,
+}
+
+impl EngineChoice {
+    /// `poolscope` or `cpython`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineChoice::Poolscope => "poolscope",
+            EngineChoice::Cpython => "cpython",
+        }
+    }
+}
+
+impl fmt::Display for EngineChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EngineChoice {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<EngineChoice, String> {
+        match value {
+            "poolscope" => Ok(EngineChoice::Poolscope),
+            "cpython" => Ok(EngineChoice::Cpython),
+            _ => Err(format!("engine={value}: expected poolscope or cpython")),
+        }
+    }
+}
+
+/// One side of `poolscope compare`: the lesson's `[pool]` changed as for
+/// [`PoolOverride`], and which engine runs it (`engine=poolscope|cpython`).
+///
+/// ```
+/// use poolscope::scenario::{EngineChoice, SideOverride};
+///
+/// let side: SideOverride = "engine=cpython,workers=2".parse().unwrap();
+/// assert_eq!(side.engine, Some(EngineChoice::Cpython));
+/// assert_eq!(side.to_string(), "workers=2,engine=cpython");
+/// assert!("engine=pypy".parse::<SideOverride>().unwrap_err().contains("expected poolscope or cpython"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SideOverride {
+    /// The changes to `[pool]`.
+    pub pool: PoolOverride,
+    /// `engine=poolscope|cpython`; `None` is poolscope's.
+    pub engine: Option<EngineChoice>,
+}
+
+/// The keys a side takes, for messages.
+const SIDE_KEYS: &str = "kind, workers, gil, on_worker_death, eager, engine";
+
+impl SideOverride {
+    /// The engine the side runs on.
+    pub fn engine(&self) -> EngineChoice {
+        self.engine.unwrap_or_default()
+    }
+}
+
+impl FromStr for SideOverride {
+    type Err = String;
+
+    /// `key=value` pairs separated by commas: `engine=cpython, workers=4`.
+    fn from_str(text: &str) -> Result<SideOverride, String> {
+        let mut out = SideOverride::default();
+        for (key, value) in pairs(text)? {
+            if key == "engine" {
+                if out.engine.replace(value.parse()?).is_some() {
+                    return Err("engine is given twice; expected each key once".into());
+                }
+            } else if !out.pool.set(key, value)? {
+                return Err(format!("unknown key {key:?}; expected one of {SIDE_KEYS}"));
+            }
+        }
+        if out == SideOverride::default() {
+            return Err(format!("{text:?} changes nothing; expected key=value pairs with keys {SIDE_KEYS}"));
+        }
+        Ok(out)
+    }
+}
+
+impl fmt::Display for SideOverride {
+    /// As it would be written on the command line: `kind=process,engine=cpython`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if self.pool != PoolOverride::default() {
+            parts.push(self.pool.to_string());
+        }
+        if let Some(engine) = self.engine {
+            parts.push(format!("engine={engine}"));
+        }
+        write!(f, "{}", parts.join(","))
     }
 }
 
@@ -216,6 +337,30 @@ mod tests {
             let error = bad.parse::<PoolOverride>().unwrap_err();
             assert!(error.contains(says), "{bad:?}: {error}");
         }
+    }
+
+    #[test]
+    fn a_side_takes_the_engine_beside_the_pool_keys() {
+        let side: SideOverride = "engine=cpython".parse().unwrap();
+        assert_eq!((side.engine(), &side.pool), (EngineChoice::Cpython, &PoolOverride::default()));
+        assert_eq!(side.to_string(), "engine=cpython");
+        let side: SideOverride = "kind=process, engine=poolscope".parse().unwrap();
+        assert_eq!((side.engine(), side.pool.kind), (EngineChoice::Poolscope, Some(PoolKind::Process)));
+        assert_eq!(SideOverride::default().engine(), EngineChoice::Poolscope);
+        for (bad, says) in [
+            ("engine=pypy", "engine=pypy: expected poolscope or cpython"),
+            ("engine=cpython,engine=poolscope", "engine is given twice"),
+            (
+                "colour=red",
+                "unknown key \"colour\"; expected one of kind, workers, gil, on_worker_death, eager, engine",
+            ),
+            ("", "changes nothing"),
+            ("workers=0,engine=cpython", "expected a count from 1"),
+        ] {
+            let error = bad.parse::<SideOverride>().unwrap_err();
+            assert!(error.contains(says), "{bad:?}: {error}");
+        }
+        assert!("engine=cpython".parse::<PoolOverride>().unwrap_err().contains("unknown key \"engine\""));
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub use super::session::HISTORY_MAX;
 /// Events held at most while paused.
 pub const HOLD_MAX: usize = 250_000;
 /// How long a message about the last action stays.
-const FLASH: Duration = Duration::from_secs(3);
+pub(super) const FLASH: Duration = Duration::from_secs(3);
 
 /// What the producers send to the loop.
 #[derive(Debug)]

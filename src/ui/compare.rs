@@ -13,7 +13,9 @@
 //! ```
 //!
 //! Both runs start together with the same seed. On real time they share the machine, which
-//! a CPU-bound comparison feels; `--virtual-time` gives each its own simulated cores.
+//! a CPU-bound comparison feels; `--virtual-time` gives each its own simulated cores. A side
+//! may run on CPython ([`Side::on`]): the lesson's program under `python3`, in real time.
+//! `+`/`-` resize both pools where they can be resized; each side says what happened to it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -28,12 +30,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::app::{
-    FPS, Msg, forward_events, shown_us, spawn_producers, spawn_terminal_producers, stop_and_wait, stop_detached,
+    FLASH, FPS, Msg, forward_events, shown_us, spawn_producers, spawn_terminal_producers, stop_and_wait, stop_detached,
 };
 use super::state::{UiState, short_us};
 use super::terminal::TerminalGuard;
 use super::view::{Lesson, View};
-use crate::scenario::{Run, RunOptions, Scenario};
+use crate::scenario::{Engine, MAX_WORKERS, ResizeRefused, Run, RunOptions, Scenario};
 use crate::sys::Watched;
 use crate::trace::{TraceEvent, TraceKind};
 
@@ -43,18 +45,57 @@ pub struct Side {
     /// `A` or `B`, and the override that makes it: `A · kind=thread`.
     pub label: String,
     scenario: Scenario,
+    /// Which pool runs it: poolscope's, or CPython's.
+    engine: Engine,
     /// The picture of the run.
     pub view: View,
     run: Option<Run>,
     started: Instant,
     held: VecDeque<TraceEvent>,
+    /// What the last key did to this side (`+`/`-`), shown until then.
+    flash: Option<(String, Instant)>,
 }
 
 impl Side {
     /// A side that has not started: its picture is empty.
     pub fn new(label: impl Into<String>, scenario: Scenario) -> Side {
         let view = View::new(Lesson::of(&scenario));
-        Side { label: label.into(), scenario, view, run: None, started: Instant::now(), held: VecDeque::new() }
+        Side {
+            label: label.into(),
+            scenario,
+            engine: Engine::Poolscope,
+            view,
+            run: None,
+            started: Instant::now(),
+            held: VecDeque::new(),
+            flash: None,
+        }
+    }
+
+    /// The side run by `engine` (a CPython engine runs the lesson's program, made for this
+    /// side's scenario).
+    pub fn on(mut self, engine: Engine) -> Side {
+        self.engine = engine;
+        self
+    }
+
+    /// Resizes the pool by `by` workers where it can be, and says what happened.
+    fn resize(&mut self, by: isize) -> String {
+        let Some(run) = self.run.as_ref() else { return "not running".into() };
+        // CPython's pool lives in python3: no handle to it here, and no size to change.
+        let Some(pool) = run.pool() else { return ResizeRefused.to_string() };
+        if self.view.model.pool == "coroutine" {
+            return "a coroutine pool is one event-loop thread: it has no size to change".into();
+        }
+        if self.view.model.ended() {
+            return "this run has ended: press r to run both again".into();
+        }
+        let now = pool.workers();
+        let want = now.saturating_add_signed(by).clamp(1, MAX_WORKERS);
+        match run.resize(want) {
+            Ok(()) => format!("pool resized: {now} → {want} workers"),
+            Err(refused) => refused.to_string(),
+        }
     }
 
     fn now_us(&self) -> u64 {
@@ -128,7 +169,9 @@ impl Compare {
             side.stop();
             side.view = View::new(Lesson::of(&side.scenario));
             side.held.clear();
-            let run = Run::start(&side.scenario, &self.options)
+            side.flash = None;
+            let options = RunOptions { engine: side.engine.clone(), ..self.options.clone() };
+            let run = Run::start(&side.scenario, &options)
                 .map_err(|e| std::io::Error::other(format!("{}: {e}", side.label)))?;
             forward_events(&run, &self.tx, self.generation * 2 + index as u64)?;
             side.started = Instant::now();
@@ -189,14 +232,14 @@ impl Compare {
                 true
             }
             Msg::Tick if !self.ui.paused => {
-                let mut changed = false;
+                let mut changed = self.expire_flashes();
                 for side in &mut self.sides {
                     let now = side.now_us();
                     changed |= side.view.tick(now);
                 }
                 changed
             }
-            Msg::Tick => false,
+            Msg::Tick => self.expire_flashes(),
             Msg::Signal(_) => {
                 self.quit = true;
                 false
@@ -208,6 +251,8 @@ impl Compare {
                     KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
                     KeyCode::Char(' ') => self.pause(!self.ui.paused),
                     KeyCode::Char('r') => self.start()?,
+                    KeyCode::Char('+') | KeyCode::Char('=') => self.resize(1),
+                    KeyCode::Char('-') | KeyCode::Char('_') => self.resize(-1),
                     // Both halves scroll together: the same panel, the same rows.
                     KeyCode::Tab => self.ui.focus = self.ui.focus.next(),
                     KeyCode::Up => self.ui.scroll_by(if self.ui.focus.scrolls_down() { -1 } else { 1 }),
@@ -219,6 +264,28 @@ impl Compare {
             Msg::Input(Event::Resize(..)) => true,
             Msg::Input(_) => false,
         })
+    }
+
+    /// Resizes both pools by `by` workers; each side says what happened to it (a CPython
+    /// side, that its pool cannot be resized).
+    fn resize(&mut self, by: isize) {
+        let until = Instant::now() + FLASH;
+        for side in &mut self.sides {
+            side.flash = Some((side.resize(by), until));
+        }
+    }
+
+    /// Drops what the sides said once its time is up: true when one went.
+    fn expire_flashes(&mut self) -> bool {
+        let now = Instant::now();
+        let mut changed = false;
+        for side in &mut self.sides {
+            if side.flash.as_ref().is_some_and(|(_, until)| now >= *until) {
+                side.flash = None;
+                changed = true;
+            }
+        }
+        changed
     }
 
     /// Pauses or resumes both pictures; on simulated time, both runs' clocks.
@@ -255,6 +322,8 @@ impl Compare {
 pub struct Pair<'a> {
     /// `A · kind=thread`, `B · kind=process`, each with its picture.
     pub sides: [(&'a str, &'a View); 2],
+    /// What each side says of the last key pressed (`+`/`-`), if anything.
+    pub flashes: [Option<&'a str>; 2],
     /// Both run now, on this machine at once (live), rather than one after the other, each
     /// alone (a recording).
     pub together: bool,
@@ -263,7 +332,12 @@ pub struct Pair<'a> {
 impl<'a> Pair<'a> {
     /// The pair of a live comparison.
     pub fn live(sides: &'a [Side; 2]) -> Pair<'a> {
-        Pair { sides: [(&sides[0].label, &sides[0].view), (&sides[1].label, &sides[1].view)], together: true }
+        let flash = |side: &'a Side| side.flash.as_ref().map(|(text, _)| text.as_str());
+        Pair {
+            sides: [(&sides[0].label, &sides[0].view), (&sides[1].label, &sides[1].view)],
+            flashes: [flash(&sides[0]), flash(&sides[1])],
+            together: true,
+        }
     }
 }
 
@@ -281,17 +355,20 @@ pub fn render(pair: Pair<'_>, ui: &UiState, frame: &mut Frame) {
         wide_lane_labels: pair.sides.iter().any(|(_, v)| v.model.pool == "process"),
         ..ui.clone()
     };
-    for ((label, view), half) in pair.sides.iter().zip([top, bottom]) {
+    for (((label, view), flash), half) in pair.sides.iter().zip(pair.flashes).zip([top, bottom]) {
         let [label_area, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(half);
         let title = format!("{label} ");
         let rule = "─".repeat((label_area.width as usize).saturating_sub(title.chars().count()));
         let bold = Style::new().add_modifier(Modifier::BOLD);
         frame.render_widget(Paragraph::new(Line::from(vec![Span::styled(title, bold), Span::raw(rule)])), label_area);
+        let ui = &UiState { flash: flash.map(str::to_string).or_else(|| ui.flash.clone()), ..ui.clone() };
         super::render_in(view, ui, frame, body, false);
     }
     let simulated = pair.sides[0].1.model.virtual_time;
+    let on_cpython = pair.sides.iter().any(|(_, view)| view.model.engine == "cpython");
     let clock = match (simulated, pair.together) {
         (true, _) => "SIM time: each run has its own simulated cores",
+        (false, true) if on_cpython => "REAL time: A and B share this machine's cores; CPython runs in real time",
         (false, true) => "REAL time: A and B share this machine's cores; --virtual-time gives each its own",
         (false, false) => "REAL time: A ran, then B, each alone on the machine; shown on one clock",
     };
@@ -300,7 +377,13 @@ pub fn render(pair: Pair<'_>, ui: &UiState, frame: &mut Frame) {
         let key =
             ui.paint(Style::new().fg(Color::Black).bg(Color::Gray), Style::new().add_modifier(Modifier::REVERSED));
         let pause = if ui.paused { "resume both" } else { "pause both" };
-        for (k, what) in [(" space ", pause), (" r ", "run both again"), (" tab ↑↓ ", "scroll"), (" q ", "quit")] {
+        for (k, what) in [
+            (" space ", pause),
+            (" r ", "run both again"),
+            (" + - ", "resize"),
+            (" tab ↑↓ ", "scroll"),
+            (" q ", "quit"),
+        ] {
             keys.push(Span::styled(k, key));
             keys.push(Span::raw(format!(" {what}  ")));
         }

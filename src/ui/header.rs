@@ -80,8 +80,12 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
         tail.iter().enumerate().map(|(i, t)| if i == 0 { format!("  ·  {t}") } else { format!(" · {t}") }).collect()
     };
     let room = width.saturating_sub(fixed_w);
+    // On CPython, which engine runs matters more than the pool's description (its code says
+    // that too): the description goes first.
+    let cpython = clock == "CPYTHON";
     while !tail.is_empty() && title.chars().count() + tail_text(&tail).chars().count() > room {
-        tail.pop();
+        let last = tail.len() - 1;
+        tail.remove(if cpython && last > 0 && tail[last] == clock { 0 } else { last });
     }
     let mut line = fixed;
     line.push(Span::styled(fit_words(&title, room), Style::new().add_modifier(Modifier::BOLD)));

@@ -304,7 +304,7 @@ impl<W: Write> CastRecorder<W> {
             Picture::One(view) => render(view, ui, frame),
             Picture::Two(sides) => {
                 let [(a, view_a), (b, view_b)] = &**sides;
-                let pair = Pair { sides: [(a, view_a), (b, view_b)], together: false };
+                let pair = Pair { sides: [(a, view_a), (b, view_b)], flashes: [None, None], together: false };
                 super::compare::render(pair, ui, frame);
             }
         })?;
