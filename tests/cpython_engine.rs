@@ -251,3 +251,62 @@ fn an_exception_in_the_script_shows_its_traceback_and_exits_1() {
     assert_eq!(events.last().unwrap()["ev"], "end");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `multiprocessing.Pool(2)`: two spaced apply_async naps, a map, then close() and join().
+/// The naps take 0.2 and 0.5 s on the two workers, so the map's items come after both.
+const MP_POOL: &str = "import multiprocessing, time\n\
+     \n\
+     def nap(x):\n    time.sleep(x)\n    return x * 10\n\
+     \n\
+     def double(x):\n    return x * 2\n\
+     \n\
+     if __name__ == \"__main__\":\n\
+     \x20   pool = multiprocessing.Pool(2)\n\
+     \x20   naps = [pool.apply_async(nap, (d,)) for d in (0.2, 0.5)]\n\
+     \x20   print([r.get() for r in naps])\n\
+     \x20   print(pool.map(double, [1, 2, 3]))\n\
+     \x20   pool.close()\n\
+     \x20   pool.join()\n";
+
+#[test]
+fn py_traces_a_multiprocessing_pool_with_its_worker_pids() {
+    if !python3() {
+        return;
+    }
+    let dir = folder("mp-pool");
+    std::fs::write(dir.join("mp.py"), MP_POOL).unwrap();
+    let out = poolscope(&["py", "mp.py", "--headless", "--events", "run.jsonl"], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("[2.0, 5.0]") && stdout.contains("[2, 4, 6]"), "{stdout}");
+    let events = events(&dir.join("run.jsonl"));
+    assert_eq!(events[0]["pool"], "process");
+    assert_eq!(events[0]["workers"], 2);
+    // One task per apply_async and one per item of the map.
+    assert_eq!(tasks(&events, "submit"), vec![0, 1, 2, 3, 4]);
+    let labels: Vec<&str> = of(&events, "submit").iter().map(|e| e["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["nap(0.2)", "nap(0.5)", "double(1)", "double(2)", "double(3)"]);
+    let mut started = tasks(&events, "start");
+    started.sort_unstable();
+    assert_eq!(started, vec![0, 1, 2, 3, 4]);
+    // The two naps ran at once, on the two worker processes the pool reported.
+    let pid = |task: u64| of(&events, "start").iter().find(|e| e["task"] == task).unwrap()["pid"].as_u64().unwrap();
+    assert_ne!(pid(0), pid(1));
+    let ups: Vec<u64> = of(&events, "worker_up").iter().map(|e| e["pid"].as_u64().unwrap()).collect();
+    assert_eq!(ups.len(), 2, "{ups:?}");
+    assert!(ups.contains(&pid(0)) && ups.contains(&pid(1)), "{ups:?}");
+    let mut finished = tasks(&events, "finish");
+    finished.sort_unstable();
+    assert_eq!(finished, vec![0, 1, 2, 3, 4]);
+    assert!(of(&events, "finish").iter().all(|e| e["outcome"] == "ok"));
+    // Results in the program's order, with its values.
+    assert_eq!(tasks(&events, "result"), vec![0, 1, 2, 3, 4]);
+    let values: Vec<&str> = of(&events, "result").iter().map(|e| e["value"].as_str().unwrap()).collect();
+    assert_eq!(values, ["2.0", "5.0", "2", "4", "6"]);
+    // close() then join(): two shutdowns, and both workers go down.
+    let shutdowns: Vec<(bool, &str)> =
+        of(&events, "shutdown").iter().map(|e| (e["wait"].as_bool().unwrap(), e["phase"].as_str().unwrap())).collect();
+    assert_eq!(shutdowns, [(false, "begin"), (false, "end"), (true, "begin"), (true, "end")]);
+    assert_eq!(of(&events, "worker_down").len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}

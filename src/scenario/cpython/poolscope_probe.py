@@ -109,6 +109,14 @@ def _main_program():
     return True
 
 
+def _thread_name():
+    """The running thread's name; a worker process's main thread is `MainThread`, although a
+    process forked from another thread (a Pool's worker handler) keeps that thread's name."""
+    if os.getpid() != _MAIN_PID and threading.current_thread() is threading.main_thread():
+        return "MainThread"
+    return threading.current_thread().name
+
+
 class _Call:
     """A submitted callable: reports its start and finish from the worker that runs it."""
 
@@ -119,7 +127,7 @@ class _Call:
         self.single = single
 
     def __call__(self, *args, **kwargs):
-        where = dict(task=self.task, pool=self.pool, pid=os.getpid(), thread=threading.current_thread().name)
+        where = dict(task=self.task, pool=self.pool, pid=os.getpid(), thread=_thread_name())
         _emit("start", **where)
         try:
             value = self.fn(*args, **kwargs)
@@ -341,8 +349,376 @@ def _patch_waits(package, base):
         module.as_completed = traced_as_completed
 
 
+# multiprocessing.Pool and multiprocessing.pool.ThreadPool.
+#
+# apply_async/apply give one task each. map/map_async/starmap/starmap_async/imap/
+# imap_unordered give one task per item: CPython sends their items to the workers in chunks,
+# and a worker runs a chunk's items one after another, so each item is traced on the worker
+# that runs it, as it runs (a chunk shows as consecutive items on one worker). map's items are
+# submitted when it is called (it takes the whole iterable at once); imap's as the pool's task
+# thread takes them from the iterable.
+
+_pools = {}  # id(pool._pool) -> (that list, pool number, kind, workers reported)
+_pools_lock = threading.Lock()
+
+
+def _new_task(pool, label):
+    with _lock:
+        task = _counters["task"]
+        _counters["task"] += 1
+    _emit("submit", task=task, pool=pool, label=label)
+    return task
+
+
+class _Each:
+    """A map-like call's function: called with (task, item), reports the item's start and
+    finish from the worker, and calls the function with the item (its items with star)."""
+
+    def __init__(self, fn, pool, star):
+        self.fn = fn
+        self.pool = pool
+        self.star = star
+
+    def __call__(self, pair):
+        task, item = pair
+        args = tuple(item) if self.star else (item,)
+        where = dict(task=task, pool=self.pool, pid=os.getpid(), thread=_thread_name())
+        _emit("start", **where)
+        try:
+            value = self.fn(*args)
+        except BaseException as e:
+            _emit("finish", outcome="error", error="%s: %s" % (type(e).__name__, _message(e)), **where)
+            try:
+                e._poolscope_task = task  # travels with the exception back to the program
+            except Exception:
+                pass
+            raise
+        _emit("finish", outcome="ok", value=_short(value), **where)
+        return value
+
+
+def _pool_workers_now(workers):
+    """Reports a Pool's workers not reported yet (at creation, and each one it starts in place
+    of one that exited)."""
+    with _pools_lock:
+        entry = _pools.get(id(workers))
+        if entry is None or entry[0] is not workers:
+            return
+        _, pool, kind, seen = entry
+        found = []
+        for w in list(workers):
+            key = (os.getpid(), w.name) if kind == "thread" else (w.pid, "MainThread")
+            if key[0] is not None and key not in seen:
+                seen.add(key)
+                found.append(key)
+    for pid, thread in found:
+        _emit("worker_up", pool=pool, pid=pid, thread=thread)
+
+
+def _pool_workers_gone(workers, before):
+    with _pools_lock:
+        entry = _pools.get(id(workers))
+        if entry is None or entry[0] is not workers:
+            return
+        _, pool, kind, seen = entry
+    for w in before:
+        if w not in workers and kind == "process":
+            code = w.exitcode
+            seen.discard((w.pid, "MainThread"))
+            reason = "retired" if code == 0 else "died"
+            _emit("worker_down", pool=pool, pid=w.pid, thread="MainThread", reason=reason, exitcode=code)
+
+
+def _callback_of(fn, tasks, failed=False):
+    """A Pool's callback or error_callback, reporting the result-handler thread it runs on:
+    for a map-like call, under its last item (callback) or the item that failed."""
+    if fn is None:
+        return None
+
+    def callback(value):
+        _local.in_callback = True
+        error = None
+        try:
+            return fn(value)
+        except BaseException as e:
+            error = "%s: %s" % (type(e).__name__, _message(e))
+            raise
+        finally:
+            _local.in_callback = False
+            task = _failed_task(value, tasks) if failed else (tasks[-1] if tasks else None)
+            if task is not None:
+                fields = {"error": error} if error else {}
+                _emit("callback", task=task, thread=threading.current_thread().name, **fields)
+
+    return callback
+
+
+def _failed_task(error, tasks):
+    task = getattr(error, "_poolscope_task", None)
+    if task in tasks:
+        return task
+    return tasks[0] if tasks else None
+
+
+def _refused(call):
+    """Runs a call that a pool not running refuses, reporting the refusal."""
+    try:
+        return call()
+    except BaseException as e:
+        if _main_program():
+            _emit("raise", exception=type(e).__name__, message=_message(e))
+        raise
+
+
+def _patch_mp_pool(mp_pool):
+    Pool = mp_pool.Pool
+    RUN = mp_pool.RUN
+    init, apply_async, map_async, imap, imap_unordered = (
+        Pool.__init__,
+        Pool.apply_async,
+        Pool._map_async,
+        Pool.imap,
+        Pool.imap_unordered,
+    )
+    close, terminate, join, leave = Pool.close, Pool.terminate, Pool.join, Pool.__exit__
+    repopulate, join_exited = Pool._repopulate_pool_static, Pool._join_exited_workers
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if os.getpid() != _MAIN_PID:
+            return
+        kind = "thread" if isinstance(self, mp_pool.ThreadPool) else "process"
+        with _lock:
+            self._poolscope = _counters["pool"]
+            _counters["pool"] += 1
+        self._poolscope_done = set()
+        _emit("pool", pool=self._poolscope, kind=kind, workers=self._processes)
+        with _pools_lock:
+            _pools[id(self._pool)] = (self._pool, self._poolscope, kind, set())
+        _pool_workers_now(self._pool)
+
+    def traced_repopulate(*args, **kwargs):
+        result = repopulate(*args, **kwargs)
+        workers = args[3] if len(args) > 3 else kwargs.get("pool")
+        if workers is not None and os.getpid() == _MAIN_PID:
+            _pool_workers_now(workers)
+        return result
+
+    def traced_join_exited(workers):
+        before = list(workers)
+        cleaned = join_exited(workers)
+        if cleaned and os.getpid() == _MAIN_PID:
+            _pool_workers_gone(workers, before)
+        return cleaned
+
+    def traced_apply_async(self, func, args=(), kwds={}, callback=None, error_callback=None):
+        pool = getattr(self, "_poolscope", None)
+        if pool is None or os.getpid() != _MAIN_PID:
+            return apply_async(self, func, args, kwds, callback, error_callback)
+        if self._state != RUN:
+            return _refused(lambda: apply_async(self, func, args, kwds, callback, error_callback))
+        task = _new_task(pool, _label(func, tuple(args)))
+        tasks = [task]
+        result = apply_async(
+            self,
+            _Call(func, task, pool),
+            args,
+            kwds,
+            _callback_of(callback, tasks),
+            _callback_of(error_callback, tasks, failed=True),
+        )
+        result._poolscope_tasks = tasks
+        result._poolscope_map = False
+        return result
+
+    def traced_map_async(self, func, iterable, mapper, chunksize=None, callback=None, error_callback=None):
+        pool = getattr(self, "_poolscope", None)
+        if pool is None or os.getpid() != _MAIN_PID:
+            return map_async(self, func, iterable, mapper, chunksize, callback, error_callback)
+        if self._state != RUN:
+            return _refused(lambda: map_async(self, func, iterable, mapper, chunksize, callback, error_callback))
+        star = mapper is mp_pool.starmapstar
+        items = list(iterable)
+        tasks = [_new_task(pool, _label(func, tuple(item) if star else (item,))) for item in items]
+        result = map_async(
+            self,
+            _Each(func, pool, star),
+            list(zip(tasks, items)),
+            mp_pool.mapstar,
+            chunksize,
+            _callback_of(callback, tasks),
+            _callback_of(error_callback, tasks, failed=True),
+        )
+        result._poolscope_tasks = tasks
+        result._poolscope_map = True
+        return result
+
+    def traced_imap(original):
+        def call(self, func, iterable, chunksize=1):
+            pool = getattr(self, "_poolscope", None)
+            if pool is None or os.getpid() != _MAIN_PID:
+                return original(self, func, iterable, chunksize)
+            if self._state != RUN:
+                return _refused(lambda: original(self, func, iterable, chunksize))
+            tasks = []
+
+            def pairs():
+                for item in iterable:
+                    task = _new_task(pool, _label(func, (item,)))
+                    tasks.append(task)
+                    yield task, item
+
+            _local.imap = (tasks, max(1, chunksize))
+            try:
+                return original(self, _Each(func, pool, False), pairs(), chunksize)
+            finally:
+                _local.imap = None
+
+        return call
+
+    def traced_close(self):
+        pool = getattr(self, "_poolscope", None)
+        if pool is None or self._state != RUN:
+            return close(self)
+        _emit("shutdown", pool=pool, wait=False, phase="begin", how="close")
+        try:
+            return close(self)
+        finally:
+            _emit("shutdown", pool=pool, wait=False, phase="end", how="close")
+
+    def traced_terminate(self):
+        pool = getattr(self, "_poolscope", None)
+        if pool is None or getattr(self, "_poolscope_terminated", False):
+            return terminate(self)
+        self._poolscope_terminated = True
+        _emit("shutdown", pool=pool, wait=False, phase="begin", how="terminate")
+        try:
+            return terminate(self)
+        finally:
+            _emit("shutdown", pool=pool, wait=False, phase="end", how="terminate")
+
+    def traced_join(self):
+        pool = getattr(self, "_poolscope", None)
+        if pool is None:
+            return join(self)
+        if self._state == RUN:
+            return _refused(lambda: join(self))
+        _emit("shutdown", pool=pool, wait=True, phase="begin", how="join")
+        try:
+            return join(self)
+        finally:
+            _emit("shutdown", pool=pool, wait=True, phase="end", how="join")
+
+    def traced_exit(self, *args):
+        if getattr(self, "_poolscope", None) is not None:
+            _emit("with_exit", pool=self._poolscope)
+        return leave(self, *args)
+
+    Pool.__init__ = __init__
+    Pool._repopulate_pool_static = staticmethod(traced_repopulate)
+    Pool._join_exited_workers = staticmethod(traced_join_exited)
+    Pool.apply_async = traced_apply_async
+    Pool._map_async = traced_map_async
+    Pool.imap = traced_imap(imap)
+    Pool.imap_unordered = traced_imap(imap_unordered)
+    Pool.close = traced_close
+    Pool.terminate = traced_terminate
+    Pool.join = traced_join
+    Pool.__exit__ = traced_exit
+
+
+def _patch_mp_results(mp_pool):
+    import collections
+    from multiprocessing import TimeoutError as MpTimeoutError
+
+    ApplyResult, IMapIterator, Unordered = mp_pool.ApplyResult, mp_pool.IMapIterator, mp_pool.IMapUnorderedIterator
+    get, next_, iinit, uset = ApplyResult.get, IMapIterator.next, IMapIterator.__init__, Unordered._set
+
+    def traced_get(self, timeout=None):
+        tasks = getattr(self, "_poolscope_tasks", None)
+        if tasks is None or not _main_program():
+            return get(self, timeout)
+        try:
+            value = get(self, timeout)
+        except MpTimeoutError as e:
+            for task in tasks:
+                _emit("result", task=task, outcome="timeout", error=_message(e), exception="TimeoutError")
+            raise
+        except BaseException as e:
+            task = _failed_task(e, tasks)
+            if task is not None:
+                _emit("result", task=task, outcome="error", error=_message(e), exception=type(e).__name__)
+            raise
+        if self._poolscope_map:
+            for task, item in zip(tasks, value):
+                _emit("result", task=task, outcome="ok", value=_short(item))
+        else:
+            _emit("result", task=tasks[0], outcome="ok", value=_short(value))
+        return value
+
+    def traced_iinit(self, *args, **kwargs):
+        iinit(self, *args, **kwargs)
+        pending = getattr(_local, "imap", None)
+        if pending is not None:
+            self._poolscope_tasks, self._poolscope_chunk = pending
+            self._poolscope_next = 0  # in order: the index of the next item or chunk
+            self._poolscope_order = collections.deque()  # unordered: indexes as they arrive
+            self._poolscope_given = set()
+
+    def traced_uset(self, i, obj):
+        if hasattr(self, "_poolscope_order"):
+            self._poolscope_order.append(i)
+        return uset(self, i, obj)
+
+    def traced_next(self, timeout=None):
+        tasks = getattr(self, "_poolscope_tasks", None)
+        if tasks is None or not _main_program():
+            return next_(self, timeout)
+        try:
+            value = next_(self, timeout)
+            error = None
+        except StopIteration:
+            raise
+        except MpTimeoutError as e:
+            for task in list(tasks):
+                if task not in self._poolscope_given:
+                    _emit("result", task=task, outcome="timeout", error=_message(e), exception="TimeoutError")
+            raise
+        except BaseException as e:
+            value, error = None, e
+        if isinstance(self, Unordered):
+            index = self._poolscope_order.popleft() if self._poolscope_order else None
+        else:
+            index = self._poolscope_next
+            self._poolscope_next += 1
+        size = self._poolscope_chunk
+        if index is not None:
+            if size == 1:
+                values = [value]
+            else:
+                values = list(value) if error is None else [None] * size
+            these = tasks[index * size : index * size + len(values)]
+            self._poolscope_given.update(these)
+            if error is not None:
+                task = _failed_task(error, these)
+                if task is not None:
+                    _emit("result", task=task, outcome="error", error=_message(error), exception=type(error).__name__)
+            else:
+                for task, item in zip(these, values):
+                    _emit("result", task=task, outcome="ok", value=_short(item))
+        if error is not None:
+            raise error
+        return value
+
+    ApplyResult.get = traced_get
+    IMapIterator.__init__ = traced_iinit
+    IMapIterator.next = traced_next
+    IMapIterator.__next__ = traced_next
+    Unordered._set = traced_uset
+
+
 def install():
-    """Wraps concurrent.futures (idempotent: a spawned worker imports this module afresh)."""
+    """Wraps concurrent.futures and multiprocessing.pool (idempotent: a spawned worker imports this module afresh)."""
     import concurrent.futures as package
     from concurrent.futures import _base, process, thread
 
@@ -356,6 +732,10 @@ def install():
     # The package imports these lazily; set them so the patched classes are what it gives.
     package.ThreadPoolExecutor = thread.ThreadPoolExecutor
     package.ProcessPoolExecutor = process.ProcessPoolExecutor
+    import multiprocessing.pool as mp_pool
+
+    _patch_mp_pool(mp_pool)
+    _patch_mp_results(mp_pool)
 
 
 def _watch_steps(script, step_lines):

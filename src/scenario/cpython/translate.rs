@@ -18,6 +18,8 @@ use crate::trace::{FinishOutcome, ResultOutcome, ShutdownPhase, TraceEvent, Trac
 pub(super) enum Message {
     Pool {
         t: u64,
+        #[serde(default)]
+        pool: u64,
         kind: String,
         workers: usize,
     },
@@ -27,9 +29,20 @@ pub(super) enum Message {
         pid: u32,
         thread: String,
     },
+    WorkerDown {
+        t: u64,
+        pool: u64,
+        pid: u32,
+        thread: String,
+        /// `died` or `retired` (a `multiprocessing.Pool` worker that exited on its own).
+        reason: String,
+        exitcode: Option<i32>,
+    },
     Submit {
         t: u64,
         task: TaskId,
+        #[serde(default)]
+        pool: Option<u64>,
         label: String,
     },
     Start {
@@ -87,6 +100,10 @@ pub(super) enum Message {
         pool: u64,
         wait: bool,
         phase: ShutdownPhase,
+        /// A `multiprocessing.Pool`'s `close`, `join` or `terminate`; none for an executor's
+        /// `shutdown()`.
+        #[serde(default)]
+        how: Option<String>,
     },
     WithExit {
         t: u64,
@@ -131,6 +148,12 @@ pub(super) struct Translator {
     last_t: u64,
     next_step: usize,
     workers: HashMap<WorkerKey, WorkerId>,
+    /// Lanes given so far, and those freed by a worker that went down (reused lowest first).
+    lanes: usize,
+    free: std::collections::BTreeSet<WorkerId>,
+    /// Each pool's kind (`thread`, `process`), and each task's pool.
+    pool_kind: HashMap<u64, String>,
+    pool_of: HashMap<TaskId, u64>,
     /// Lanes up and not down yet.
     up: Vec<(WorkerKey, WorkerId)>,
     waiting: HashSet<TaskId>,
@@ -149,6 +172,10 @@ impl Translator {
             last_t: 0,
             next_step: 0,
             workers: HashMap::new(),
+            lanes: 0,
+            free: Default::default(),
+            pool_kind: HashMap::new(),
+            pool_of: HashMap::new(),
             up: Vec::new(),
             waiting: HashSet::new(),
             started: HashSet::new(),
@@ -194,7 +221,13 @@ impl Translator {
         if let Some(worker) = self.workers.get(&key) {
             return *worker;
         }
-        let worker = self.workers.len();
+        let worker = match self.free.pop_first() {
+            Some(worker) => worker,
+            None => {
+                self.lanes += 1;
+                self.lanes - 1
+            }
+        };
         self.workers.insert(key.clone(), worker);
         let pid = key.1;
         self.up.push((key, worker));
@@ -227,6 +260,67 @@ impl Translator {
         }
     }
 
+    /// One worker went down on its own: a task it was running died with it, and its lane is
+    /// free for the worker that replaces it.
+    fn worker_down(&mut self, t: u64, key: WorkerKey, reason: String, exitcode: Option<i32>) {
+        let Some(at) = self.up.iter().position(|(k, _)| *k == key) else { return };
+        let (key, worker) = self.up.remove(at);
+        let running: Vec<TaskId> = self
+            .worker_of
+            .iter()
+            .filter(|(task, w)| **w == worker && self.started.contains(task) && !self.ended.contains(task))
+            .map(|(task, _)| *task)
+            .collect();
+        for task in running {
+            self.ended.insert(task);
+            let error = Some(match exitcode {
+                Some(code) if code < 0 => format!("the worker process died (signal {})", -code),
+                Some(code) => format!("the worker process died (exit code {code})"),
+                None => "the worker process died".to_string(),
+            });
+            self.push(t, TraceKind::Finish { task, worker, outcome: FinishOutcome::Crashed, value: None, error });
+        }
+        self.workers.remove(&key);
+        self.free.insert(worker);
+        self.push(t, TraceKind::WorkerDown { worker, pid: key.1, reason });
+    }
+
+    /// `terminate()` of a `multiprocessing.Pool` returned: its queued tasks never run; on a
+    /// process pool its workers were killed, and the tasks they were running with them (a
+    /// thread pool's threads cannot be killed: their tasks still finish, unseen).
+    fn terminated(&mut self, t: u64, pool: u64) {
+        let process = self.pool_kind.get(&pool).is_some_and(|k| k == "process");
+        let mut open: Vec<TaskId> = self
+            .pool_of
+            .iter()
+            .filter(|(task, p)| **p == pool && !self.ended.contains(task))
+            .map(|(task, _)| *task)
+            .collect();
+        open.sort_unstable();
+        for task in open {
+            match self.worker_of.get(&task) {
+                Some(&worker) if self.started.contains(&task) => {
+                    if process {
+                        self.ended.insert(task);
+                        let error = Some("the worker running the task died: the pool was terminated".to_string());
+                        self.push(
+                            t,
+                            TraceKind::Finish { task, worker, outcome: FinishOutcome::Crashed, value: None, error },
+                        );
+                    }
+                }
+                _ => {
+                    self.ended.insert(task);
+                    self.push(t, TraceKind::Abandon { task });
+                    self.leaves_queue(t, task);
+                }
+            }
+        }
+        if process {
+            self.workers_down(t, Some(pool), "terminated");
+        }
+    }
+
     /// Folds one message in.
     pub(super) fn message(&mut self, message: Message) {
         if !self.run_sent {
@@ -239,17 +333,28 @@ impl Translator {
             }
         }
         match message {
-            Message::Pool { .. } => {}
+            Message::Pool { pool, kind, .. } => {
+                self.pool_kind.insert(pool, kind);
+            }
             Message::WorkerUp { t, pool, pid, thread } => {
                 self.lane(t, (pool, pid, thread));
             }
-            Message::Submit { t, task, label } => {
+            Message::WorkerDown { t, pool, pid, thread, reason, exitcode } => {
+                self.worker_down(t, (pool, pid, thread), reason, exitcode)
+            }
+            Message::Submit { t, task, pool, label } => {
+                if let Some(pool) = pool {
+                    self.pool_of.insert(task, pool);
+                }
                 self.push(t, TraceKind::Submit { task, label, cost_us: None, cpu: false });
                 self.waiting.insert(task);
                 let depth = self.waiting.len();
                 self.push(t, TraceKind::Queue { depth });
             }
             Message::Start { t, task, pool, pid, thread } => {
+                if self.ended.contains(&task) {
+                    return; // abandoned by terminate() while on its way to a worker
+                }
                 let worker = self.lane(t, (pool, pid, thread));
                 self.started.insert(task);
                 self.worker_of.insert(task, worker);
@@ -257,8 +362,10 @@ impl Translator {
                 self.leaves_queue(t, task);
             }
             Message::Finish { t, task, pool, pid, thread, outcome, value, error } => {
+                if !self.ended.insert(task) {
+                    return; // already ended: its worker died or the pool was terminated
+                }
                 let worker = self.lane(t, (pool, pid, thread));
-                self.ended.insert(task);
                 self.push(t, TraceKind::Finish { task, worker, outcome, value, error });
             }
             Message::Broken { t, task } => {
@@ -292,10 +399,14 @@ impl Translator {
             }
             Message::Raise { t, exception, message } => self.push(t, TraceKind::Raise { exception, message }),
             Message::Waited { t, done, not_done } => self.push(t, TraceKind::Waited { done, not_done }),
-            Message::Shutdown { t, pool, wait, phase } => {
+            Message::Shutdown { t, pool, wait, phase, how } => {
                 self.push(t, TraceKind::Shutdown { wait, phase });
-                if phase == ShutdownPhase::End && wait {
-                    self.workers_down(t, Some(pool), "shutdown");
+                if phase == ShutdownPhase::End {
+                    if how.as_deref() == Some("terminate") {
+                        self.terminated(t, pool);
+                    } else if wait {
+                        self.workers_down(t, Some(pool), "shutdown");
+                    }
                 }
             }
             Message::WithExit { t, .. } => {
