@@ -689,7 +689,16 @@ impl App {
             self.flash(format!("cannot start {}: {e}", scenario.name));
             return;
         }
-        let view = View::new(Lesson::of(&scenario));
+        let mut lesson = Lesson::of(&scenario);
+        if let Engine::Cpython(cpython) = &self.options.engine
+            && let scenario::cpython::Program::Script { path, .. } = &cpython.program
+        {
+            // A user's own program: the code panel shows it, as it is (it has no steps).
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            lesson.code = text.lines().map(str::to_string).collect();
+            lesson.step_lines.clear();
+        }
+        let view = View::new(lesson);
         let mut session = Session::new(scenario, builtin, view, Some(run), generation);
         session.started = started;
         session.holds = self.options.holds;
