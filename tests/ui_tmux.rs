@@ -40,6 +40,15 @@ impl Tmux {
 }
 
 impl Tmux {
+    /// Presses `q`: the program exits 0 and the terminal is cooked again. The screen after.
+    fn quit_cleanly(&self) -> String {
+        self.keys(&["q"]);
+        let after = self.wait_for("STTY-END");
+        assert!(after.contains("EXITED 0"), "{after}");
+        assert_cooked(&after);
+        after
+    }
+
     /// The program the pane's shell started.
     fn program_pid(&self) -> String {
         let shell_pid =
@@ -179,10 +188,7 @@ fn compare_shows_both_runs_and_quits_leaving_no_worker() {
     assert!(pids.iter().all(|p| alive(*p)), "{pids:?}");
     tmux.keys(&["Space"]);
     tmux.wait_for("resume both");
-    tmux.keys(&["q"]);
-    let after = tmux.wait_for("STTY-END");
-    assert!(after.contains("EXITED 0"), "{after}");
-    assert_cooked(&after);
+    tmux.quit_cleanly();
     assert_gone(&pids);
 }
 
@@ -235,11 +241,8 @@ fn compare_on_cpython_says_so_refuses_to_resize_it_and_quits_leaving_no_python3(
     assert!(below_b.contains("CPython's pools cannot be resized"), "said on B's half:\n{resized}");
     // The program's own prints do not draw over the view.
     assert!(!resized.contains("Page0 by"), "{resized}");
-    tmux.keys(&["q"]);
-    let after = tmux.wait_for("STTY-END");
-    assert!(after.contains("EXITED 0"), "{after}");
+    let after = tmux.quit_cleanly();
     assert!(!after.contains("Page0 by"), "the program's output is not printed after the view:\n{after}");
-    assert_cooked(&after);
     assert_gone(&pythons);
 }
 
@@ -252,12 +255,9 @@ fn sweep_charts_every_size_then_leaves_its_table_in_the_shell() {
     let chart = tmux.wait_for("Sweep 3/3 done");
     assert!(chart.contains("Makespan (s) by workers"), "{chart}");
     assert!(chart.contains("Fastest: 3 workers, 3.000 s."), "{chart}");
-    tmux.keys(&["q"]);
-    let after = tmux.wait_for("STTY-END");
-    assert!(after.contains("EXITED 0"), "{after}");
+    let after = tmux.quit_cleanly();
     assert!(after.contains("Fastest: 3 workers"), "the table stays in the shell:\n{after}");
     assert!(!after.contains("Makespan (s) by workers"), "the chart is still on screen:\n{after}");
-    assert_cooked(&after);
 }
 
 #[test]
@@ -319,10 +319,7 @@ fn resizes_at_any_moment_in_every_screen_keep_it_drawing() {
     tmux.resize(80, 24);
     tmux.keys(&["Escape"]);
     tmux.wait_for("w3 ");
-    tmux.keys(&["q"]);
-    let after = tmux.wait_for("STTY-END");
-    assert!(after.contains("EXITED 0"), "{after}");
-    assert_cooked(&after);
+    tmux.quit_cleanly();
     assert_gone(&pids);
 }
 
