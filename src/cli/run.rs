@@ -35,9 +35,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE.json")]
     pub trace: Option<PathBuf>,
     /// Record the lesson screen, drawn without a terminal: FILE.cast, an asciicast v2 file
-    /// (plays in asciinema; converts to GIF with agg), a marker at each step; or FILE.svg, one
-    /// animated SVG (plays in a browser or a README), a chapter at each step.
-    #[arg(long, value_name = "FILE.cast")]
+    /// (plays in asciinema), a marker at each step; FILE.svg, one animated SVG (plays in a
+    /// browser or a README), a chapter at each step; or FILE.gif, an animated GIF.
+    #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
     /// The recording's terminal size, WIDTHxHEIGHT.
     #[arg(long, value_name = "WxH", default_value = "100x30", value_parser = parse_size)]

@@ -568,26 +568,24 @@ impl App {
 
     /// Shows the picture as it was at `t`; at or past the live clock, the live picture.
     fn rewind_to(&mut self, t: u64) {
-        let Some(session) = self.session.as_mut() else { return };
-        if t >= session.view.now_us {
-            session.rewound = None;
-            self.ui.rewound_from = None;
-            return;
-        }
-        if session.history.len() >= HISTORY_MAX {
-            self.flash("this run has too many events to rewind");
-            return;
-        }
-        let position = session.history.partition_point(|e| e.t <= t);
-        session.rewound = Some((position, session.view.at(&session.history, t)));
-        self.ui.rewound_from = Some(session.view.now_us);
+        let live = self.session.as_ref().is_none_or(|s| t >= s.view.now_us);
+        self.rewind(live, |session| {
+            let position = session.history.partition_point(|e| e.t <= t);
+            (position, session.view.at(&session.history, t))
+        });
     }
 
     /// Shows the picture after the first `position` recorded events; at or past the last,
     /// the live picture.
     fn rewind_to_position(&mut self, position: usize) {
+        let live = self.session.as_ref().is_none_or(|s| position >= s.history.len());
+        self.rewind(live, |session| (position, session.view.upto(&session.history, position)));
+    }
+
+    /// Back to the live picture (`live`), or to the one `rewound` folds from the history.
+    fn rewind(&mut self, live: bool, rewound: impl FnOnce(&Session) -> (usize, View)) {
         let Some(session) = self.session.as_mut() else { return };
-        if position >= session.history.len() {
+        if live {
             session.rewound = None;
             self.ui.rewound_from = None;
             return;
@@ -596,7 +594,7 @@ impl App {
             self.flash("this run has too many events to rewind");
             return;
         }
-        session.rewound = Some((position, session.view.upto(&session.history, position)));
+        session.rewound = Some(rewound(session));
         self.ui.rewound_from = Some(session.view.now_us);
     }
 
