@@ -310,3 +310,24 @@ fn py_traces_a_multiprocessing_pool_with_its_worker_pids() {
     assert_eq!(of(&events, "worker_down").len(), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_coroutines_lesson_runs_on_cpythons_asyncio_loop() {
+    if !python3() {
+        return;
+    }
+    let dir = folder("asyncio");
+    let out = poolscope(&["run", "coroutines", "--engine", "cpython", "--headless", "--events", "c.jsonl"], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events = events(&dir.join("c.jsonl"));
+    assert_eq!(of(&events, "run")[0]["pool"], "coroutine");
+    assert_eq!(tasks(&events, "submit"), (0..9).collect::<Vec<_>>(), "five fetches, three more, one blocking");
+    // Every task runs on the loop's one thread, in the main process.
+    let lanes: std::collections::BTreeSet<(u64, u64)> =
+        of(&events, "start").iter().map(|e| (e["worker"].as_u64().unwrap(), e["pid"].as_u64().unwrap())).collect();
+    assert_eq!(lanes.len(), 1, "one lane, the event loop's, in one process: {lanes:?}");
+    assert_eq!(tasks(&events, "result"), [0, 1, 2, 3, 4, 5, 6, 7], "awaited in the order the program awaits them");
+    let steps: Vec<u64> = of(&events, "step").iter().map(|e| e["index"].as_u64().unwrap()).collect();
+    assert_eq!(steps.first(), Some(&0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

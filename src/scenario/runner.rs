@@ -245,9 +245,6 @@ impl Run {
         }
         let describe = match &cpython.program {
             Program::Lesson { .. } => {
-                if scenario.pool.kind == PoolKind::Coroutine {
-                    return Err(RunError::NotOnCpython("a coroutine lesson (asyncio is not traced yet)"));
-                }
                 let cores = crate::pool::cpus();
                 let mut steps: Vec<StepText> = scenario
                     .steps

@@ -717,6 +717,118 @@ def _patch_mp_results(mp_pool):
     Unordered._set = traced_uset
 
 
+def _patch_asyncio():
+    """Traces asyncio's tasks as a pool of one event-loop thread: each task the program
+    creates (not the main coroutine) is a submit; its first step a start; its end a finish;
+    the main coroutine awaiting it (or asking its result) a result; cancel() from the main
+    coroutine a cancel. asyncio's C tasks cannot be wrapped, so the loop makes the pure-Python
+    task class instead (asyncio looks it up as tasks.Task when it creates one)."""
+    import asyncio
+    from asyncio import futures, tasks
+
+    base = tasks._PyTask
+    state = {"pool": None, "main": None}
+
+    def from_main():
+        current = tasks.current_task() if _in_loop() else None
+        return current is not None and current is state["main"]
+
+    def _in_loop():
+        try:
+            asyncio.get_running_loop()
+            return True
+        except RuntimeError:
+            return False
+
+    async def traced(coro, task, pool):
+        where = dict(task=task, pool=pool, pid=os.getpid(), thread=threading.current_thread().name)
+        _emit("start", **where)
+        try:
+            value = await coro
+        except BaseException as e:
+            if isinstance(e, futures.CancelledError):
+                _emit("finish", outcome="error", error="CancelledError: ", **where)
+            else:
+                _emit("finish", outcome="error", error="%s: %s" % (type(e).__name__, _message(e)), **where)
+            raise
+        _emit("finish", outcome="ok", value=_short(value), **where)
+        return value
+
+    class TracedTask(base):
+        def __init__(self, coro, *rest, **kwargs):
+            if not _in_loop_task():
+                # Made outside any task: the main coroutine (asyncio.run's), or asyncio.run's
+                # own clean-up at the end; neither is the program's submit.
+                super().__init__(coro, *rest, **kwargs)
+                if state["main"] is None:
+                    state["main"] = self
+                return
+            if state["pool"] is None:
+                with _lock:
+                    state["pool"] = _counters["pool"]
+                    _counters["pool"] += 1
+                _emit("pool", pool=state["pool"], kind="coroutine", workers=1)
+                _emit("worker_up", pool=state["pool"], pid=os.getpid(), thread=threading.current_thread().name)
+            with _lock:
+                task = _counters["task"]
+                _counters["task"] += 1
+            code = getattr(coro, "cr_code", None)
+            frame = getattr(coro, "cr_frame", None)
+            name = code.co_name if code else type(coro).__name__
+            args = [frame.f_locals[v] for v in code.co_varnames[: code.co_argcount]] if code and frame else []
+            _emit("submit", task=task, pool=state["pool"], label=_label_named(name, args))
+            self._poolscope = task
+            super().__init__(traced(coro, task, state["pool"]), *rest, **kwargs)
+
+        def _outcome(self, get):
+            task = getattr(self, "_poolscope", None)
+            if task is None or not from_main():
+                return get()
+            try:
+                value = get()
+            except futures.CancelledError:
+                _emit("result", task=task, outcome="cancelled", error="", exception="CancelledError")
+                raise
+            except BaseException as e:
+                _emit("result", task=task, outcome="error", error=_message(e), exception=type(e).__name__)
+                raise
+            _emit("result", task=task, outcome="ok", value=_short(value))
+            return value
+
+        def result(self):
+            return self._outcome(lambda: base.result(self))
+
+        def __await__(self):
+            # As Future.__await__, without its call to self.result() (that is ours, and
+            # would report the outcome twice).
+            if not self.done():
+                self._asyncio_future_blocking = True
+                yield self
+            if not self.done():
+                raise RuntimeError("await wasn't used with future")
+            return self._outcome(lambda: base.result(self))
+
+        __iter__ = __await__
+
+        def cancel(self, *args, **kwargs):
+            ok = base.cancel(self, *args, **kwargs)
+            task = getattr(self, "_poolscope", None)
+            if task is not None and from_main():
+                _emit("cancel", task=task, ok=bool(ok))
+            return ok
+
+    def _in_loop_task():
+        return _in_loop() and tasks.current_task() is not None
+
+    tasks.Task = TracedTask
+    asyncio.Task = TracedTask
+
+
+def _label_named(name, args):
+    shown = ", ".join(_short(a) for a in args[:3]) + (", …" if len(args) > 3 else "")
+    return "%s(%s)" % (name, shown)
+
+
 def install():
     """Wraps concurrent.futures and multiprocessing.pool (idempotent: a spawned worker imports this module afresh)."""
     import concurrent.futures as package
@@ -736,6 +848,7 @@ def install():
 
     _patch_mp_pool(mp_pool)
     _patch_mp_results(mp_pool)
+    _patch_asyncio()
 
 
 def _watch_steps(script, step_lines):
@@ -746,7 +859,9 @@ def _watch_steps(script, step_lines):
     reached = [0]
 
     def on_line(frame, event, arg):
-        if event == "line":
+        # Only the lines between the first step and the closing one: an asyncio program's
+        # `asyncio.run(main())` comes after them.
+        if event == "line" and starts and starts[0] <= frame.f_lineno <= starts[-1]:
             while reached[0] < len(starts) and frame.f_lineno >= starts[reached[0]]:
                 _emit("step", index=reached[0])
                 reached[0] += 1
