@@ -92,9 +92,7 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Some(Command::Bench(args)) => bench::main(&args),
         // The live view needs a terminal; piped or redirected, `run` prints its transcript.
-        Some(Command::Run(args))
-            if !args.headless && args.events.is_none() && args.trace.is_none() && args.record.is_none() && tty() =>
-        {
+        Some(Command::Run(args)) if args.out.live() && tty() => {
             // Live, simulated time keeps pace with real time, so there is something to watch.
             let lesson = match load_lesson(&args.scenario, args.pool.as_ref()) {
                 Ok(lesson) => lesson,

@@ -25,21 +25,8 @@ pub struct PyArgs {
     /// Its arguments (`sys.argv[1:]`).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
-    /// Print a transcript and a summary instead of opening the live view.
-    #[arg(long)]
-    pub headless: bool,
-    /// Write the event log (JSON Lines, docs/event-log.md) to this file.
-    #[arg(long, value_name = "FILE.jsonl")]
-    pub events: Option<PathBuf>,
-    /// Write a Chrome trace-event file (open it in ui.perfetto.dev or chrome://tracing).
-    #[arg(long, value_name = "FILE.json")]
-    pub trace: Option<PathBuf>,
-    /// Record the screen, drawn without a terminal: FILE.cast, FILE.svg or FILE.gif.
-    #[arg(long, value_name = "FILE")]
-    pub record: Option<PathBuf>,
-    /// The recording's terminal size, WIDTHxHEIGHT.
-    #[arg(long, value_name = "WxH", default_value = "100x30", value_parser = super::run::parse_size)]
-    pub size: (u16, u16),
+    #[command(flatten)]
+    pub out: super::run::Outputs,
     #[command(flatten)]
     pub look: super::look::Look,
 }
@@ -56,14 +43,10 @@ pub fn main(args: &PyArgs, live: bool) -> ExitCode {
     if let Err(e) = poolscope::scenario::cpython::check_python(&cpython.python) {
         return fail(1, &e.to_string());
     }
-    if !(live && !args.headless && args.events.is_none() && args.trace.is_none() && args.record.is_none()) {
+    if !(live && args.out.live()) {
         let run_args = RunArgs {
             scenario: args.script.display().to_string(),
-            headless: args.headless,
-            events: args.events.clone(),
-            trace: args.trace.clone(),
-            record: args.record.clone(),
-            size: args.size,
+            out: args.out.clone(),
             pool: None,
             step: false,
             no_hold: false,

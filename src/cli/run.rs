@@ -20,11 +20,9 @@ use super::timing::Timing;
 use poolscope::trace::{ChromeTrace, JsonlWriter, Model, Summary, TraceKind, Transcript, wrap};
 use poolscope::ui::record::{CastRecorder, RecordFormat};
 
-/// Options of `poolscope run`.
-#[derive(Debug, clap::Args)]
-pub struct RunArgs {
-    /// A scenario file, or the name of a built-in lesson (see `poolscope list`).
-    pub scenario: String,
+/// Where a run's picture and records go: the options `run` and `py` share.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Outputs {
     /// Print a transcript and a summary instead of opening the live view.
     #[arg(long)]
     pub headless: bool,
@@ -34,7 +32,7 @@ pub struct RunArgs {
     /// Write a Chrome trace-event file (open it in ui.perfetto.dev or chrome://tracing).
     #[arg(long, value_name = "FILE.json")]
     pub trace: Option<PathBuf>,
-    /// Record the lesson screen, drawn without a terminal: FILE.cast, an asciicast v2 file
+    /// Record the screen, drawn without a terminal: FILE.cast, an asciicast v2 file
     /// (plays in asciinema), a marker at each step; FILE.svg, one animated SVG (plays in a
     /// browser or a README), a chapter at each step; or FILE.gif, an animated GIF.
     #[arg(long, value_name = "FILE")]
@@ -42,6 +40,27 @@ pub struct RunArgs {
     /// The recording's terminal size, WIDTHxHEIGHT.
     #[arg(long, value_name = "WxH", default_value = "100x30", value_parser = parse_size)]
     pub size: (u16, u16),
+}
+
+impl Outputs {
+    /// True if an output file is asked for.
+    pub fn files(&self) -> bool {
+        self.events.is_some() || self.trace.is_some() || self.record.is_some()
+    }
+
+    /// True if the live view is wanted (and may open, on a terminal).
+    pub fn live(&self) -> bool {
+        !self.headless && !self.files()
+    }
+}
+
+/// Options of `poolscope run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// A scenario file, or the name of a built-in lesson (see `poolscope list`).
+    pub scenario: String,
+    #[command(flatten)]
+    pub out: Outputs,
     /// Change the lesson's pool: `kind=process`, `workers=8`, `gil=false`, ... (the keys of
     /// [pool]: kind, workers, gil, on_worker_death, eager).
     #[arg(long, value_name = "KEY=VALUE,...")]
@@ -111,11 +130,11 @@ pub fn main(args: &RunArgs) -> ExitCode {
 /// On CPython the exit code is 1 when `python3` failed (its traceback is on stderr).
 pub fn play(args: &RunArgs, scenario: &scenario::Scenario, options: RunOptions) -> ExitCode {
     let scenario = scenario.clone();
-    let files = args.events.is_some() || args.trace.is_some() || args.record.is_some();
+    let files = args.out.files();
     // The transcript goes to stdout when asked for (--headless), or in place of a live view
     // that cannot open; output files alone are written quietly.
-    let print_transcript = args.headless || !files;
-    if !args.headless {
+    let print_transcript = args.out.headless || !files;
+    if !args.out.headless {
         // The command line sends `run` here without --headless only when the live view
         // cannot open (no terminal) or an output file is asked for.
         let why = if files {
@@ -125,24 +144,24 @@ pub fn play(args: &RunArgs, scenario: &scenario::Scenario, options: RunOptions) 
         };
         let _ = writeln!(io::stderr(), "poolscope: {why}");
     }
-    let mut events = match &args.events {
+    let mut events = match &args.out.events {
         None => None,
         Some(path) => match File::create(path) {
             Ok(file) => Some((path, JsonlWriter::new(file))),
             Err(e) => return fail(1, &format!("cannot write the event log {}: {e}", path.display())),
         },
     };
-    let mut trace = match &args.trace {
+    let mut trace = match &args.out.trace {
         None => None,
         Some(path) => match File::create(path) {
             Ok(file) => Some((path, file, ChromeTrace::new())),
             Err(e) => return fail(1, &format!("cannot write the trace {}: {e}", path.display())),
         },
     };
-    let mut cast = match &args.record {
+    let mut cast = match &args.out.record {
         None => None,
         Some(path) => {
-            let (width, height) = args.size;
+            let (width, height) = args.out.size;
             let lesson = poolscope::ui::Lesson::of(&scenario);
             let format = match RecordFormat::of(path) {
                 Ok(format) => format,
