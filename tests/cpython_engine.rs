@@ -322,6 +322,10 @@ fn the_coroutines_lesson_runs_on_cpythons_asyncio_loop() {
     let events = events(&dir.join("c.jsonl"));
     assert_eq!(of(&events, "run")[0]["pool"], "coroutine");
     assert_eq!(tasks(&events, "submit"), (0..9).collect::<Vec<_>>(), "five fetches, three more, one blocking");
+    // The lesson's labels, as poolscope's own run has them (not the probe's `fetch(0)`).
+    let labels: Vec<&str> = of(&events, "submit").iter().map(|e| e["label"].as_str().unwrap()).collect();
+    assert_eq!(labels[0], "Fetch0");
+    assert_eq!(labels[8], "Blocking0");
     // Every task runs on the loop's one thread, in the main process.
     let lanes: std::collections::BTreeSet<(u64, u64)> =
         of(&events, "start").iter().map(|e| (e["worker"].as_u64().unwrap(), e["pid"].as_u64().unwrap())).collect();

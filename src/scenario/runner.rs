@@ -273,6 +273,7 @@ impl Run {
                     )),
                     seed: options.seed.unwrap_or(scenario.seed),
                     steps,
+                    labels: scenario.tasks.iter().map(|(name, t)| (name.clone(), t.label.clone())).collect(),
                 }
             }
             Program::Script { .. } => Describe {
@@ -281,6 +282,7 @@ impl Run {
                 pool: None,
                 seed: 0,
                 steps: Vec::new(),
+                labels: std::collections::HashMap::new(),
             },
         };
         let (tx, events) = crossbeam_channel::unbounded();

@@ -195,6 +195,9 @@ pub struct Describe {
     pub seed: u64,
     /// The lesson's steps, the closing shutdown last; empty for a script.
     pub steps: Vec<StepText>,
+    /// A lesson's task templates: the function's name → its label (`fetch` → `Page{i}`),
+    /// so that CPython's tasks carry the lesson's labels; empty for a script.
+    pub labels: std::collections::HashMap<String, String>,
 }
 
 /// A running `python3`: the thread that reads its events, and its process group.
@@ -275,6 +278,7 @@ impl CpythonRun {
             pool: describe.pool,
             seed: describe.seed,
             cores: crate::pool::cpus(),
+            labels: describe.labels,
         };
         let translator = Translator::new(info, describe.steps);
         let exit = Arc::clone(&options.exit);

@@ -134,6 +134,8 @@ pub(super) struct RunInfo {
     pub pool: Option<(String, usize, bool)>,
     pub seed: u64,
     pub cores: usize,
+    /// A lesson's task templates' labels, by function name.
+    pub labels: std::collections::HashMap<String, String>,
 }
 
 type WorkerKey = (u64, u32, String);
@@ -321,6 +323,15 @@ impl Translator {
         }
     }
 
+    /// A lesson's label for a task the probe calls `fetch(2)`: the template `fetch`'s label
+    /// with `{i}` its first argument (`Page2`), as poolscope's own run labels it.
+    fn lesson_label(&self, probed: &str) -> Option<String> {
+        let (name, args) = probed.strip_suffix(')')?.split_once('(')?;
+        let template = self.info.labels.get(name)?;
+        let i = args.split(',').next()?.trim();
+        Some(template.replace("{i}", i))
+    }
+
     /// Folds one message in.
     pub(super) fn message(&mut self, message: Message) {
         if !self.run_sent {
@@ -346,6 +357,7 @@ impl Translator {
                 if let Some(pool) = pool {
                     self.pool_of.insert(task, pool);
                 }
+                let label = self.lesson_label(&label).unwrap_or(label);
                 self.push(t, TraceKind::Submit { task, label, cost_us: None, cpu: false });
                 self.waiting.insert(task);
                 let depth = self.waiting.len();
