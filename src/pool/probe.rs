@@ -179,6 +179,20 @@ pub enum EventKind {
     },
 }
 
+impl EventKind {
+    /// `submit` of task `task`, from its spec when it has one (a closure has none), with
+    /// `queued` tasks waiting after it: the one way every pool reports a submission.
+    pub fn submit(task: TaskId, spec: Option<&crate::pool::TaskSpec>, queued: usize) -> EventKind {
+        EventKind::Submit {
+            task,
+            label: spec.map(|s| Arc::from(s.label.as_str())),
+            cost: spec.and_then(crate::pool::TaskSpec::nominal_cost),
+            cpu: spec.is_some_and(|s| s.work.is_cpu_bound()),
+            queued,
+        }
+    }
+}
+
 /// Where a pool sends its events.
 pub trait Probe: Send + Sync + 'static {
     /// Records one event. Must not block for long: it runs on the pool's hot path.

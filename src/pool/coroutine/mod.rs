@@ -625,13 +625,7 @@ impl Shared {
         let id: TaskId = self.next_task.fetch_add(1, Ordering::Relaxed);
         if let Some(telemetry) = &self.telemetry {
             let queued = telemetry.enqueued(1);
-            telemetry.emit(EventKind::Submit {
-                task: id,
-                label: spec.map(|s| Arc::from(s.label.as_str())),
-                cost: spec.and_then(TaskSpec::nominal_cost),
-                cpu: spec.is_some_and(|s| s.work.is_cpu_bound()),
-                queued,
-            });
+            telemetry.emit(EventKind::submit(id, spec, queued));
         }
         id
     }

@@ -221,13 +221,7 @@ impl Shared {
         let id = self.next_task.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(telemetry) = &self.telemetry {
             let queued = telemetry.enqueued(1);
-            telemetry.emit(EventKind::Submit {
-                task: id,
-                label: Some(Arc::from(spec.label.as_str())),
-                cost: spec.nominal_cost(),
-                cpu: spec.work.is_cpu_bound(),
-                queued,
-            });
+            telemetry.emit(EventKind::submit(id, Some(spec), queued));
         }
         Future::new(id, self.telemetry.clone())
     }
