@@ -531,15 +531,10 @@ impl App {
             self.flash("the lesson has ended: b goes back a step, r runs it again");
             return;
         }
+        session.go_on(Instant::now());
         session.playing = Playing::ToNextStep;
         self.ui.paused = false;
         self.ui.rewound_from = None;
-        let now = Instant::now();
-        let shown = session.view.now_us;
-        session.lag = now.saturating_duration_since(session.started).saturating_sub(Duration::from_micros(shown));
-        if let Some(sim) = session.run.as_ref().and_then(Run::sim) {
-            sim.hold(false);
-        }
         self.show_due();
     }
 

@@ -15,7 +15,7 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let (head, text) = match view.model.current_step() {
         None => ("Lesson".to_string(), view.lesson.summary.clone()),
         Some(step) => {
-            let text = step.note.clone().unwrap_or_else(|| format!("{} …", step.op));
+            let text = super::session::caption_of(step.note.as_deref(), &step.op);
             (format!("Step {}/{}", (step.index + 1).min(steps), steps), text)
         }
     };
