@@ -9,7 +9,7 @@ use super::task::{TaskEnv, TaskSpec, TaskValue, run_spec};
 
 /// How to dispose of a job that will never run.
 #[derive(Clone, Debug)]
-pub(crate) enum Unrun {
+pub enum Unrun {
     /// `cancel()` its futures (shutdown with `cancel_futures`).
     Cancel,
     /// Fail its futures with this error (terminate, broken pool).
@@ -17,7 +17,7 @@ pub(crate) enum Unrun {
 }
 
 /// A unit of queued work.
-pub(crate) trait Job: Send {
+pub trait Job: Send {
     /// Runs every task of the job on `worker`.
     fn run(self: Box<Self>, worker: &dyn TaskEnv);
     /// Disposes of the job without running it.
@@ -36,7 +36,7 @@ fn dispose<T>(future: &Future<T>, how: &Unrun) {
 }
 
 /// A task submitted on its own: its closure lives in its future's allocation.
-pub(crate) trait Single: Send + Sync {
+pub trait Single: Send + Sync {
     /// Runs the task on `worker`.
     fn run(self: Arc<Self>, worker: &dyn TaskEnv);
     /// Disposes of the task without running it.

@@ -4,7 +4,7 @@ mod worker;
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -12,16 +12,16 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvError, Sender, TryRecvError};
 use crossbeam_utils::CachePadded;
 
-use super::error::{PoolError, SubmitError, TaskError, TaskResult};
-use super::executor::{Executor, PoolKind};
+use super::error::TaskError;
+use super::executor::PoolKind;
+use super::front::{Admission, Backend, Pool, Refusal, RunsClosures, Stopping};
 use super::future::Future;
 use super::gil::{DEFAULT_SWITCH_INTERVAL, Gil};
-use super::job::{Chunk, Job, Single, Specs, Unrun, single};
-use super::map::{MapIter, MapOptions, Unordered};
-use super::probe::{DownReason, EventKind, Phase, Probe, TaskId, Telemetry, WorkerId};
+use super::job::{Job, Single, Specs, Unrun};
+use super::probe::{DownReason, EventKind, Probe, Telemetry, WorkerId};
 use super::queues::SharedQueues;
 use super::sim::{self, SimClock};
-use super::task::{TaskEnv, TaskSpec, TaskValue};
+use super::task::{TaskSpec, TaskValue};
 
 /// `ThreadPoolExecutor`'s default size: `min(32, cpus + 4)`.
 pub fn default_thread_workers() -> usize {
@@ -48,27 +48,27 @@ pub fn default_thread_workers() -> usize {
 ///     .map(Result::unwrap).collect();
 /// assert_eq!(squares, [0, 1, 4, 9, 16]);
 /// ```
-pub struct ThreadPool {
-    shared: Arc<Shared>,
-    tx: Sender<Msg>,
+pub type ThreadPool = Pool<Threads>;
+
+/// A [`ThreadPool`]'s workers: threads in this process, fed from one queue.
+pub struct Threads {
+    crew: Arc<Crew>,
+    tx: Sender<QueueItem>,
 }
 
 /// What the queue carries: work, or a nudge to re-read the pool's size and state.
-pub(crate) enum Msg {
+pub(crate) enum QueueItem {
     Task(Arc<dyn Single>),
     Job(Box<dyn Job>),
     /// From `set_workers`: leave if the pool is over its size. May sit ahead of queued work.
     Retire,
-    /// From `stop`: sent behind every job queued before shutdown, so the reader can leave.
+    /// From a stop: sent behind every job queued before it, so the reader can leave.
     Stop,
 }
 
-const OPEN: u8 = 0;
-const SHUT: u8 = 1;
-const TERMINATED: u8 = 2;
-
-pub(crate) struct Shared {
-    rx: Receiver<Msg>,
+/// What the pool's handle and its worker threads share.
+pub(crate) struct Crew {
+    rx: Receiver<QueueItem>,
     pub(crate) telemetry: Option<Arc<Telemetry>>,
     pub(crate) gil: Option<Gil>,
     pub(crate) queues: Arc<SharedQueues>,
@@ -80,15 +80,8 @@ pub(crate) struct Shared {
     idle_tokens: AtomicUsize,
     live: AtomicUsize,
     target: AtomicUsize,
-    /// OPEN, SHUT or TERMINATED; changes only under `gate`.
-    stopping: AtomicU8,
-    /// Held by submitters and by shutdown, so no job slips in after the workers were told
-    /// to leave.
-    /// (It also numbers the tasks: the next task's id.)
-    /// Padded: the submitter writes it on every submit, and the workers read their
-    /// neighbours (`live`, `target`) after every task — sharing a cache line would make
-    /// every submit cost every worker a miss.
-    gate: CachePadded<Mutex<TaskId>>,
+    /// Open, shut or terminated, with the gate submitters and stops take.
+    pub(crate) admission: Admission,
     workers: Mutex<WorkerSet>,
     /// Held while joining the workers, so a second `shutdown(wait)` waits too.
     joining: Mutex<()>,
@@ -103,7 +96,6 @@ struct WorkerSet {
 }
 
 struct WorkerThread {
-    id: WorkerId,
     /// Its seat in a simulated run.
     seat: Option<sim::Seat>,
     busy: Arc<CachePadded<AtomicBool>>,
@@ -193,7 +185,7 @@ impl ThreadPoolBuilder {
         let (tx, rx) = crossbeam_channel::unbounded();
         let size = self.workers.unwrap_or_else(default_thread_workers).max(1);
         let sim = sim::current();
-        let shared = Arc::new(Shared {
+        let crew = Arc::new(Crew {
             rx,
             telemetry: self.probe.map(Telemetry::new),
             gil: self.gil.map(Gil::new),
@@ -204,23 +196,23 @@ impl ThreadPoolBuilder {
             idle_tokens: AtomicUsize::new(0),
             live: AtomicUsize::new(0),
             target: AtomicUsize::new(size),
-            stopping: AtomicU8::new(OPEN),
-            gate: CachePadded::new(Mutex::new(0)),
+            admission: Admission::default(),
             workers: Mutex::new(WorkerSet { free_ids: BTreeSet::new(), next_id: 0, threads: Vec::new() }),
             joining: Mutex::new(()),
             sim,
         });
         if self.eager {
-            let mut set = shared.lock_workers();
-            while shared.live.load(Ordering::Relaxed) < size {
-                shared.spawn(&mut set);
+            let mut set = crew.lock_workers();
+            while crew.live.load(Ordering::Relaxed) < size {
+                crew.spawn(&mut set);
             }
         }
-        ThreadPool { shared, tx }
+        let telemetry = crew.telemetry.clone();
+        Pool::with_backend(Threads { crew, tx }, telemetry)
     }
 }
 
-impl ThreadPool {
+impl Pool<Threads> {
     /// A pool of `n` workers, started lazily.
     pub fn new(n: usize) -> ThreadPool {
         ThreadPool::builder().workers(n).build()
@@ -230,395 +222,144 @@ impl ThreadPool {
     pub fn builder() -> ThreadPoolBuilder {
         ThreadPoolBuilder::default()
     }
+}
 
-    /// Schedules `f` and returns its future. Never blocks. A panic in `f` becomes
-    /// [`TaskError::Failed`] in the future; the worker lives on.
-    ///
-    /// # Errors
-    /// [`SubmitError::Shutdown`] with `f` handed back, after `shutdown`, `close` or `terminate`.
-    pub fn submit<F, T>(&self, f: F) -> Result<Future<T>, SubmitError<F>>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        let mut gate = self.shared.lock_gate();
-        if self.shared.stopping.load(Ordering::Relaxed) != OPEN {
-            return Err(SubmitError::Shutdown(f));
-        }
-        let id = self.shared.submitted(&mut gate, None);
-        let (future, task) = single(id, self.shared.telemetry.clone(), move |_: &dyn TaskEnv| Ok(f()), no_value);
-        self.send(Msg::Task(task), &gate);
-        Ok(future)
+impl Backend for Threads {
+    type Gate<'a> = MutexGuard<'a, ()>;
+
+    const KIND: PoolKind = PoolKind::Thread;
+
+    fn gate(&self) -> MutexGuard<'_, ()> {
+        self.crew.admission.lock()
     }
 
-    /// Like [`ThreadPool::submit`] for work that can fail: `Err(e)` becomes
-    /// [`TaskError::Failed`] with `e`'s message, as an exception raised by a Python task.
-    ///
-    /// # Errors
-    /// As [`ThreadPool::submit`].
-    pub fn submit_fallible<F, T, E>(&self, f: F) -> Result<Future<T>, SubmitError<F>>
-    where
-        F: FnOnce() -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
-        E: fmt::Display,
-    {
-        let mut gate = self.shared.lock_gate();
-        if self.shared.stopping.load(Ordering::Relaxed) != OPEN {
-            return Err(SubmitError::Shutdown(f));
-        }
-        let id = self.shared.submitted(&mut gate, None);
-        let work = move |_: &dyn TaskEnv| f().map_err(|e| TaskError::Failed(e.to_string()));
-        let (future, task) = single(id, self.shared.telemetry.clone(), work, no_value);
-        self.send(Msg::Task(task), &gate);
-        Ok(future)
+    fn refusal(&self, _gate: &MutexGuard<'_, ()>) -> Option<Refusal> {
+        (!self.crew.admission.is_open()).then_some(Refusal::Shutdown)
     }
 
-    /// Calls `f` on each item, in chunks of `options.chunksize` items per job, and yields the
-    /// results in input order. All items are submitted before this returns; the timeout runs
-    /// from this call. The first error ends the iteration and cancels what has not started.
-    ///
-    /// # Errors
-    /// [`SubmitError::Shutdown`] with the items handed back if the pool takes no new work.
-    pub fn map<I, R, F>(
-        &self,
-        f: F,
-        items: impl IntoIterator<Item = I>,
-        options: MapOptions,
-    ) -> Result<MapIter<R>, SubmitError<Vec<I>>>
-    where
-        F: Fn(I) -> R + Send + Sync + 'static,
-        I: Send + 'static,
-        R: Send + 'static,
-    {
-        // Python takes the deadline before it consumes the items.
-        let deadline = options.timeout.map(|t| crate::pool::sim::now() + t);
-        let futures = self.submit_chunks(f, items, options.chunksize)?;
-        Ok(MapIter::until(futures, deadline))
+    fn is_open(&self) -> bool {
+        self.crew.admission.is_open()
     }
 
-    /// `multiprocessing.Pool.imap`: [`ThreadPool::map`] without a timeout.
-    ///
-    /// # Errors
-    /// As [`ThreadPool::map`].
-    pub fn imap<I, R, F>(
-        &self,
-        f: F,
-        items: impl IntoIterator<Item = I>,
-        chunksize: usize,
-    ) -> Result<MapIter<R>, SubmitError<Vec<I>>>
-    where
-        F: Fn(I) -> R + Send + Sync + 'static,
-        I: Send + 'static,
-        R: Send + 'static,
-    {
-        self.map(f, items, MapOptions { chunksize, timeout: None })
+    fn send_specs(&self, gate: &mut MutexGuard<'_, ()>, tasks: Vec<(Future<TaskValue>, TaskSpec)>) {
+        self.send(QueueItem::Job(Box::new(Specs { tasks })), gate);
     }
 
-    /// `multiprocessing.Pool.imap_unordered`: results as they complete.
-    ///
-    /// # Errors
-    /// As [`ThreadPool::map`].
-    pub fn imap_unordered<I, R, F>(
-        &self,
-        f: F,
-        items: impl IntoIterator<Item = I>,
-        chunksize: usize,
-    ) -> Result<Unordered<R>, SubmitError<Vec<I>>>
-    where
-        F: Fn(I) -> R + Send + Sync + 'static,
-        I: Send + 'static,
-        R: Send + 'static,
-    {
-        Ok(Unordered::new(self.submit_chunks(f, items, chunksize)?))
+    fn shut(&self, cancel_futures: bool) {
+        self.stop(Stopping::Shut, cancel_futures.then_some(Unrun::Cancel));
     }
 
-    fn submit_chunks<I, R, F>(
-        &self,
-        f: F,
-        items: impl IntoIterator<Item = I>,
-        chunksize: usize,
-    ) -> Result<Vec<Future<R>>, SubmitError<Vec<I>>>
-    where
-        F: Fn(I) -> R + Send + Sync + 'static,
-        I: Send + 'static,
-        R: Send + 'static,
-    {
-        let items: Vec<I> = items.into_iter().collect();
-        let mut gate = self.shared.lock_gate();
-        if self.shared.stopping.load(Ordering::Relaxed) != OPEN {
-            return Err(SubmitError::Shutdown(items));
-        }
-        let function = Arc::new(f);
-        let mut futures = Vec::with_capacity(items.len());
-        let mut items = items.into_iter().peekable();
-        while items.peek().is_some() {
-            let chunk: Vec<(Future<R>, I)> = items
-                .by_ref()
-                .take(chunksize.max(1))
-                .map(|item| (self.shared.new_future(&mut gate, None), item))
-                .collect();
-            futures.extend(chunk.iter().map(|(future, _)| future.clone()));
-            self.send(Msg::Job(Box::new(Chunk { function: Arc::clone(&function), items: chunk })), &gate);
-        }
-        Ok(futures)
+    /// Threads cannot be killed: a running task runs to its end (its result is still
+    /// delivered), then its worker exits.
+    fn terminate(&self) {
+        self.stop(Stopping::Terminated, Some(Unrun::Abandon(TaskError::PoolShutdown)));
     }
 
-    /// `multiprocessing.Pool.apply`: runs `f` on a worker and waits for its result.
-    ///
-    /// # Errors
-    /// [`TaskError::PoolShutdown`] if the pool takes no new work; the task's own error.
-    pub fn apply<F, T>(&self, f: F) -> TaskResult<T>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + Clone + 'static,
-    {
-        self.submit(f).map_err(|_| TaskError::PoolShutdown)?.result(None)
+    fn join_workers(&self) {
+        self.crew.join_all();
     }
 
-    /// `multiprocessing.Pool.apply_async`: the same as [`ThreadPool::submit`].
-    ///
-    /// # Errors
-    /// As [`ThreadPool::submit`].
-    pub fn apply_async<F, T>(&self, f: F) -> Result<Future<T>, SubmitError<F>>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.submit(f)
-    }
-
-    /// Schedules a task spec; its value says which worker ran it.
-    ///
-    /// # Errors
-    /// [`SubmitError::Shutdown`] with the spec handed back.
-    pub fn submit_task(&self, spec: TaskSpec) -> Result<Future<TaskValue>, SubmitError<TaskSpec>> {
-        Executor::submit_spec(self, spec)
-    }
-
-    /// Schedules task specs in chunks of `chunksize` (one job each); one future per spec.
-    ///
-    /// # Errors
-    /// [`SubmitError::Shutdown`] with the specs handed back.
-    pub fn submit_tasks(
-        &self,
-        specs: Vec<TaskSpec>,
-        chunksize: usize,
-    ) -> Result<Vec<Future<TaskValue>>, SubmitError<Vec<TaskSpec>>> {
-        let mut gate = self.shared.lock_gate();
-        if self.shared.stopping.load(Ordering::Relaxed) != OPEN {
-            return Err(SubmitError::Shutdown(specs));
-        }
-        let mut futures = Vec::with_capacity(specs.len());
-        let mut specs = specs.into_iter().peekable();
-        while specs.peek().is_some() {
-            let tasks: Vec<(Future<TaskValue>, TaskSpec)> = specs
-                .by_ref()
-                .take(chunksize.max(1))
-                .map(|spec| (self.shared.new_future(&mut gate, Some(&spec)), spec))
-                .collect();
-            futures.extend(tasks.iter().map(|(future, _)| future.clone()));
-            self.send(Msg::Job(Box::new(Specs { tasks })), &gate);
-        }
-        Ok(futures)
-    }
-
-    fn send(&self, msg: Msg, _gate: &MutexGuard<'_, TaskId>) {
-        // The pool's own receiver lives as long as the pool: the send cannot fail.
-        let _ = self.tx.send(msg);
-        self.shared.wake_one();
-        if !self.shared.eager {
-            self.shared.start_worker_if_none_idle();
-        }
-    }
-
-    /// Grows or shrinks the pool to `n` workers (at least 1) while it runs. Growing starts
-    /// the new workers at once; shrinking lets running tasks finish, then those workers
-    /// leave. Worker ids stay with their workers; freed ids are reused, lowest first.
-    pub fn set_workers(&self, n: usize) {
-        let n = n.max(1);
-        let mut set = self.shared.lock_workers();
-        if self.shared.stopping.load(Ordering::Relaxed) != OPEN {
+    fn set_workers(&self, n: usize) {
+        let mut set = self.crew.lock_workers();
+        if !self.crew.admission.is_open() {
             return;
         }
-        self.shared.target.store(n, Ordering::Relaxed);
-        let live = self.shared.live.load(Ordering::Relaxed);
+        self.crew.target.store(n, Ordering::Relaxed);
+        let live = self.crew.live.load(Ordering::Relaxed);
         if n > live {
             for _ in live..n {
-                self.shared.spawn(&mut set);
+                self.crew.spawn(&mut set);
             }
         } else {
             for _ in n..live {
-                let _ = self.tx.send(Msg::Retire);
-                self.shared.wake_one();
+                let _ = self.tx.send(QueueItem::Retire);
+                self.crew.wake_one();
             }
         }
         set.threads.retain(|t| !t.handle.is_finished());
     }
 
-    /// The pool's size: the number of workers it runs when busy.
-    pub fn workers(&self) -> usize {
-        self.shared.target.load(Ordering::Relaxed)
+    fn workers(&self) -> usize {
+        self.crew.target.load(Ordering::Relaxed)
     }
 
-    /// Worker threads alive now (fewer than [`ThreadPool::workers`] while lazily starting
-    /// or while shrinking).
-    pub fn live_workers(&self) -> usize {
-        self.shared.live.load(Ordering::Relaxed)
+    fn live_workers(&self) -> usize {
+        self.crew.live.load(Ordering::Relaxed)
     }
 
-    /// Workers running a task now.
-    pub fn active(&self) -> usize {
-        self.shared.lock_workers().threads.iter().filter(|t| t.busy.load(Ordering::Relaxed)).count()
+    fn active(&self) -> usize {
+        self.crew.lock_workers().threads.iter().filter(|t| t.busy.load(Ordering::Relaxed)).count()
     }
 
-    /// Tasks waiting in the queue. Exact with a probe; without one it is the channel's
-    /// length: jobs (a `map` chunk counts once) plus any retire / stop messages a resize or
-    /// shutdown has queued.
-    pub fn queued(&self) -> usize {
-        match &self.shared.telemetry {
-            Some(telemetry) => telemetry.queued(),
-            None => self.shared.rx.len(),
+    /// The channel's length: jobs (a `map` chunk counts once) plus any retire / stop
+    /// messages a resize or shutdown has queued.
+    fn queued_jobs(&self) -> usize {
+        self.crew.rx.len()
+    }
+
+    fn queues(&self) -> &Arc<SharedQueues> {
+        &self.crew.queues
+    }
+
+    fn has_gil(&self) -> bool {
+        self.crew.gil.is_some()
+    }
+}
+
+impl RunsClosures for Threads {
+    fn send_single(&self, gate: &mut MutexGuard<'_, ()>, task: Arc<dyn Single>) {
+        self.send(QueueItem::Task(task), gate);
+    }
+
+    fn send_chunk(&self, gate: &mut MutexGuard<'_, ()>, job: Box<dyn Job>) {
+        self.send(QueueItem::Job(job), gate);
+    }
+}
+
+impl Threads {
+    fn send(&self, item: QueueItem, _gate: &MutexGuard<'_, ()>) {
+        // The pool's own receiver lives as long as the pool: the send cannot fail.
+        let _ = self.tx.send(item);
+        self.crew.wake_one();
+        if !self.crew.eager {
+            self.crew.start_worker_if_none_idle();
         }
     }
 
-    /// The named queues the tasks share.
-    pub fn queues(&self) -> &Arc<SharedQueues> {
-        &self.shared.queues
-    }
-
-    /// Stops taking work. With `cancel_futures`, cancels every task that has not started.
-    /// With `wait`, returns once every worker has finished and exited. Calling it again is
-    /// harmless. As `Executor.shutdown`.
-    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        self.shared.emit(EventKind::Shutdown { wait, phase: Phase::Begin });
-        self.stop(SHUT, cancel_futures.then_some(Unrun::Cancel));
-        if wait {
-            self.shared.join_all();
-        }
-        self.shared.emit(EventKind::Shutdown { wait, phase: Phase::End });
-    }
-
-    /// `multiprocessing.Pool.close`: no new work; queued work still runs.
-    pub fn close(&self) {
-        self.shutdown(false, false);
-    }
-
-    /// `multiprocessing.Pool.join`: waits for the workers to exit.
-    ///
-    /// # Errors
-    /// [`PoolError::StillRunning`] unless `close`, `shutdown` or `terminate` came first.
-    pub fn join(&self) -> Result<(), PoolError> {
-        if self.shared.stopping.load(Ordering::Relaxed) == OPEN {
-            return Err(PoolError::StillRunning);
-        }
-        self.shared.join_all();
-        Ok(())
-    }
-
-    /// `multiprocessing.Pool.terminate`: fails every task that has not started with
-    /// [`TaskError::PoolShutdown`], closes the shared queues, and tells the workers to leave.
-    /// Threads cannot be killed: a running task runs to its end (its result is still
-    /// delivered), then its worker exits. Use [`ThreadPool::join`] to wait for that.
-    pub fn terminate(&self) {
-        self.stop(TERMINATED, Some(Unrun::Abandon(TaskError::PoolShutdown)));
-        self.shared.queues.close();
-    }
-
-    fn stop(&self, how: u8, unrun: Option<Unrun>) {
-        {
-            let _gate = self.shared.lock_gate();
-            if self.shared.stopping.load(Ordering::Relaxed) < how {
-                self.shared.stopping.store(how, Ordering::Relaxed);
-            }
-        }
+    fn stop(&self, to: Stopping, unrun: Option<Unrun>) {
+        self.crew.admission.stop(to);
         if let Some(unrun) = unrun {
-            while let Ok(msg) = self.shared.rx.try_recv() {
-                match msg {
-                    Msg::Task(task) => task.unrun(unrun.clone()),
-                    Msg::Job(job) => job.unrun(unrun.clone()),
-                    Msg::Retire | Msg::Stop => {}
+            while let Ok(item) = self.crew.rx.try_recv() {
+                match item {
+                    QueueItem::Task(task) => task.unrun(unrun.clone()),
+                    QueueItem::Job(job) => job.unrun(unrun.clone()),
+                    QueueItem::Retire | QueueItem::Stop => {}
                 }
             }
         }
         // Every worker alive now gets a wake-up behind the queued work; no job can follow it.
-        let set = self.shared.lock_workers();
-        for _ in 0..self.shared.live.load(Ordering::Relaxed) {
-            let _ = self.tx.send(Msg::Stop);
-            self.shared.wake_one();
+        let set = self.crew.lock_workers();
+        for _ in 0..self.crew.live.load(Ordering::Relaxed) {
+            let _ = self.tx.send(QueueItem::Stop);
+            self.crew.wake_one();
         }
         drop(set);
     }
 }
 
-fn no_value<T>(_: &T) -> Option<String> {
-    None
-}
-
-impl Drop for ThreadPool {
-    fn drop(&mut self) {
-        self.shutdown(true, false);
-    }
-}
-
-impl fmt::Debug for ThreadPool {
+impl fmt::Debug for Threads {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadPool")
             .field("workers", &self.workers())
             .field("live", &self.live_workers())
             .field("active", &self.active())
-            .field("queued", &self.queued())
-            .field("gil", &self.shared.gil.is_some())
+            .field("queued", &self.crew.telemetry.as_ref().map_or_else(|| self.queued_jobs(), |t| t.queued()))
+            .field("gil", &self.crew.gil.is_some())
             .finish()
     }
 }
 
-impl Executor for ThreadPool {
-    fn kind(&self) -> PoolKind {
-        PoolKind::Thread
-    }
-
-    fn has_gil(&self) -> bool {
-        self.shared.gil.is_some()
-    }
-
-    fn submit_tasks(
-        &self,
-        specs: Vec<TaskSpec>,
-        chunksize: usize,
-    ) -> Result<Vec<Future<TaskValue>>, SubmitError<Vec<TaskSpec>>> {
-        ThreadPool::submit_tasks(self, specs, chunksize)
-    }
-
-    fn set_workers(&self, n: usize) {
-        ThreadPool::set_workers(self, n);
-    }
-
-    fn workers(&self) -> usize {
-        ThreadPool::workers(self)
-    }
-
-    fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        ThreadPool::shutdown(self, wait, cancel_futures);
-    }
-
-    fn terminate(&self) {
-        ThreadPool::terminate(self);
-    }
-
-    fn join(&self) -> Result<(), PoolError> {
-        ThreadPool::join(self)
-    }
-
-    fn queues(&self) -> &Arc<SharedQueues> {
-        ThreadPool::queues(self)
-    }
-}
-
-impl Shared {
-    fn lock_gate(&self) -> MutexGuard<'_, TaskId> {
-        self.gate.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
+impl Crew {
     fn lock_workers(&self) -> MutexGuard<'_, WorkerSet> {
         self.workers.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -630,10 +371,10 @@ impl Shared {
         }
     }
 
-    /// The next message, waiting for one.
-    pub(crate) fn next_msg(&self) -> Result<Msg, RecvError> {
+    /// The next item, waiting for one.
+    pub(crate) fn next_item(&self) -> Result<QueueItem, RecvError> {
         let poll = || match self.rx.try_recv() {
-            Ok(msg) => Some(Ok(msg)),
+            Ok(item) => Some(Ok(item)),
             Err(TryRecvError::Disconnected) => Some(Err(RecvError)),
             Err(TryRecvError::Empty) => None,
         };
@@ -647,22 +388,6 @@ impl Shared {
         if let Some(telemetry) = &self.telemetry {
             telemetry.emit(kind);
         }
-    }
-
-    /// The id of the next task, reported as submitted and counted into the queue.
-    fn submitted(&self, gate: &mut MutexGuard<'_, TaskId>, spec: Option<&TaskSpec>) -> TaskId {
-        let id: TaskId = **gate;
-        **gate += 1;
-        if let Some(telemetry) = &self.telemetry {
-            let queued = telemetry.enqueued(1);
-            telemetry.emit(EventKind::submit(id, spec, queued));
-        }
-        id
-    }
-
-    /// A future for the next task, reported as submitted and counted into the queue.
-    fn new_future<T: 'static>(&self, gate: &mut MutexGuard<'_, TaskId>, spec: Option<&TaskSpec>) -> Future<T> {
-        Future::new(self.submitted(gate, spec), self.telemetry.clone())
     }
 
     /// `ThreadPoolExecutor._adjust_thread_count`: a submit that finds no idle worker starts
@@ -682,7 +407,7 @@ impl Shared {
 
     /// Starts one worker on the lowest free id. Caller holds the worker-set lock.
     fn spawn(self: &Arc<Self>, set: &mut WorkerSet) {
-        if self.stopping.load(Ordering::Relaxed) != OPEN {
+        if !self.admission.is_open() {
             return;
         }
         let id = match set.free_ids.pop_first() {
@@ -695,7 +420,7 @@ impl Shared {
         self.live.fetch_add(1, Ordering::Relaxed);
         self.emit(EventKind::WorkerUp { worker: id, pid: self.pid });
         let busy = Arc::new(CachePadded::new(AtomicBool::new(false)));
-        let shared = Arc::clone(self);
+        let crew = Arc::clone(self);
         let flag = Arc::clone(&busy);
         let reserved = self.sim.as_ref().map(SimClock::reserve);
         let seat = reserved.as_ref().map(sim::Reserved::seat);
@@ -703,14 +428,14 @@ impl Shared {
             .name(format!("{}-worker-{id}", self.name))
             .spawn(move || {
                 let _me = reserved.map(sim::Reserved::take);
-                worker::run(&shared, id, &flag);
+                worker::run(&crew, id, &flag);
             })
             .expect("the OS refused to start a worker thread");
-        set.threads.push(WorkerThread { id, seat, busy, handle });
+        set.threads.push(WorkerThread { seat, busy, handle });
     }
 
-    /// Takes a worker out of the set (it is about to exit) if `retire_only_if_over` finds the
-    /// pool above its size, or unconditionally. Returns whether it left.
+    /// Takes a worker out of the set (it is about to exit): always, or, when it would
+    /// retire, only if the pool is above its size. Returns whether it left.
     fn leave(&self, id: WorkerId, reason: DownReason) -> bool {
         let mut set = self.lock_workers();
         if reason == DownReason::Retired && self.live.load(Ordering::Relaxed) <= self.target.load(Ordering::Relaxed) {
@@ -739,7 +464,6 @@ impl Shared {
             others
         };
         for thread in threads {
-            let _ = thread.id;
             if let Some(seat) = thread.seat {
                 sim::wait_left(seat);
             }

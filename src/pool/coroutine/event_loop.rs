@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Select;
 
 use super::spec::{Await, SpecTask};
-use super::{LOOP_WORKER, SHUT, Shared, Submitted, TERMINATED};
+use super::{LOOP_WORKER, LoopCore, Submitted};
 use crate::pool::error::TaskError;
+use crate::pool::front::Stopping;
 use crate::pool::job::Unrun;
 use crate::pool::probe::{DownReason, EventKind, Telemetry, WorkerId};
 use crate::pool::queues::SharedQueues;
@@ -22,7 +23,7 @@ use crate::pool::sim;
 use crate::pool::task::TaskEnv;
 
 /// Runs the loop until the pool is shut down and every task has ended, or terminated.
-pub(super) fn run(shared: &Arc<Shared>) {
+pub(super) fn run(shared: &Arc<LoopCore>) {
     let mut event_loop = EventLoop {
         env: LoopEnv { shared, put: Cell::new(false) },
         ready: VecDeque::new(),
@@ -78,7 +79,7 @@ impl EventLoop<'_> {
     fn run(&mut self) -> DownReason {
         let shared = self.env.shared;
         loop {
-            if shared.stopping.load(Ordering::Acquire) == TERMINATED {
+            if shared.admission.stopping() == Stopping::Terminated {
                 self.kill_all();
                 return DownReason::Terminated;
             }
@@ -92,7 +93,7 @@ impl EventLoop<'_> {
             if !self.ready.is_empty() || (self.env.put.get() && !self.getters.is_empty()) {
                 continue;
             }
-            if shared.stopping.load(Ordering::Acquire) == SHUT && self.alive == 0 && shared.jobs.is_empty() {
+            if shared.admission.stopping() == Stopping::Shut && self.alive == 0 && shared.jobs.is_empty() {
                 return DownReason::Shutdown;
             }
             self.block();
@@ -215,7 +216,7 @@ impl EventLoop<'_> {
 /// What a task sees on the loop. Its waits block the loop: only closures and the CPU-bound
 /// specs (which never wait) run through it; spec waits are await points of [`SpecTask`].
 pub(super) struct LoopEnv<'a> {
-    shared: &'a Shared,
+    shared: &'a LoopCore,
     /// Set by a put on the loop, so waiting getters are retried at once.
     put: Cell<bool>,
 }

@@ -14,7 +14,6 @@ use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -25,6 +24,7 @@ use super::OnWorkerDeath;
 use super::pipes;
 use super::wire::{self, FromWorker};
 use crate::pool::error::{TaskError, TaskResult};
+use crate::pool::front::Stopping;
 use crate::pool::future::{Future, finish_event};
 use crate::pool::probe::{DownReason, EventKind, Telemetry, WorkerId};
 use crate::pool::queues::SharedQueues;
@@ -35,14 +35,6 @@ use crate::pool::task::{TaskSpec, TaskValue, simulated_cost};
 /// enough to hide a pipe round trip behind work. Other jobs go one at a time, so a task
 /// marked running is a task really running.
 const PIPELINE: usize = 16;
-
-/// Where the pool is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Stopping {
-    Open,
-    Shut,
-    Terminated,
-}
 
 /// A task no worker has taken.
 pub(super) struct Queued {
@@ -121,13 +113,13 @@ impl Lane {
     }
 
     /// Reports the head task as started if it was not yet.
-    fn start_head(&mut self, shared: &Shared) {
+    fn start_head(&mut self, supervisor: &Supervisor) {
         if let Some(head) = self.inflight.front_mut()
             && !head.started
         {
             head.started = true;
-            head.started_at = shared.now();
-            if let Some(telemetry) = &shared.telemetry {
+            head.started_at = supervisor.now();
+            if let Some(telemetry) = &supervisor.telemetry {
                 let queued = telemetry.dequeued();
                 telemetry.emit(EventKind::Start { task: head.future.id(), worker: self.id, pid: self.pid, queued });
             }
@@ -153,6 +145,40 @@ enum Action {
     Cancel(Future<TaskValue>),
 }
 
+/// The pool's state, locked: what a submit, a stop or a resize holds. Releasing it runs the
+/// future completions deferred meanwhile.
+pub struct Gate<'a> {
+    state: Option<MutexGuard<'a, State>>,
+    deferred: Deferred,
+}
+
+impl<'a> Gate<'a> {
+    pub(super) fn new(state: MutexGuard<'a, State>) -> Gate<'a> {
+        Gate { state: Some(state), deferred: Deferred::default() }
+    }
+
+    pub(super) fn state(&self) -> &State {
+        self.state.as_ref().expect("held until dropped")
+    }
+
+    pub(super) fn parts(&mut self) -> (&mut State, &mut Deferred) {
+        (self.state.as_mut().expect("held until dropped"), &mut self.deferred)
+    }
+}
+
+impl std::fmt::Debug for Gate<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Gate<'_> {
+    fn drop(&mut self) {
+        drop(self.state.take());
+        std::mem::take(&mut self.deferred).run();
+    }
+}
+
 impl Deferred {
     pub(super) fn cancel(&mut self, future: Future<TaskValue>) {
         self.0.push(Action::Cancel(future));
@@ -173,8 +199,9 @@ impl Deferred {
     }
 }
 
-/// What the pool's handles and threads share.
-pub(super) struct Shared {
+/// What the pool's handle and the threads that talk to its worker processes share: the
+/// processes, the jobs no worker has taken, and how to start more.
+pub(super) struct Supervisor {
     pub(super) telemetry: Option<Arc<Telemetry>>,
     pub(super) queues: Arc<SharedQueues>,
     pub(super) program: PathBuf,
@@ -182,7 +209,6 @@ pub(super) struct Shared {
     pub(super) on_death: OnWorkerDeath,
     pub(super) initializer: Option<TaskSpec>,
     pub(super) spin_rate: u64,
-    pub(super) next_task: AtomicU64,
     pub(super) state: Mutex<State>,
     /// Reader threads, one per worker process ever started and not yet joined, with their
     /// seats in a simulated run.
@@ -192,7 +218,7 @@ pub(super) struct Shared {
 }
 
 /// Everything that changes, under one lock.
-pub(super) struct State {
+pub struct State {
     pub(super) pending: VecDeque<Job>,
     pub(super) lanes: BTreeMap<WorkerId, Lane>,
     pub(super) free_ids: BTreeSet<WorkerId>,
@@ -203,7 +229,7 @@ pub(super) struct State {
     pub(super) broken: Option<String>,
 }
 
-impl Shared {
+impl Supervisor {
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding the lock (callbacks run after it is released); a
         // poisoned lock still holds consistent state.
@@ -214,16 +240,6 @@ impl Shared {
         if let Some(telemetry) = &self.telemetry {
             telemetry.emit(kind);
         }
-    }
-
-    /// A future for the next task, reported as submitted and counted into the queue.
-    pub(super) fn new_future(&self, spec: &crate::pool::TaskSpec) -> Future<TaskValue> {
-        let id = self.next_task.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Some(telemetry) = &self.telemetry {
-            let queued = telemetry.enqueued(1);
-            telemetry.emit(EventKind::submit(id, Some(spec), queued));
-        }
-        Future::new(id, self.telemetry.clone())
     }
 
     /// Fails a task that was marked running but never started (its worker died or was
@@ -441,34 +457,34 @@ impl State {
 
     /// `ThreadPoolExecutor._adjust_thread_count`, for processes: a submit that finds no idle
     /// worker starts one, up to the pool's size.
-    pub(super) fn start_if_none_idle(&mut self, shared: &Arc<Shared>, deferred: &mut Deferred) {
+    pub(super) fn start_if_none_idle(&mut self, supervisor: &Arc<Supervisor>, deferred: &mut Deferred) {
         let idle = self.lanes.values().any(|l| l.accepting() && l.jobs == 0);
-        if !shared.eager && !idle && self.live() < self.target {
+        if !supervisor.eager && !idle && self.live() < self.target {
             // On failure the pool broke: the pending futures hold the error.
-            let _ = self.spawn_new(shared, deferred);
+            let _ = self.spawn_new(supervisor, deferred);
         }
     }
 
     /// Starts a worker on the lowest free id. On failure the pool breaks (the error is in
     /// every pending future).
-    pub(super) fn spawn_new(&mut self, shared: &Arc<Shared>, deferred: &mut Deferred) -> io::Result<()> {
+    pub(super) fn spawn_new(&mut self, supervisor: &Arc<Supervisor>, deferred: &mut Deferred) -> io::Result<()> {
         let id = self.free_ids.pop_first().unwrap_or_else(|| {
             self.next_id += 1;
             self.next_id - 1
         });
-        let spawned = self.spawn(shared, id);
+        let spawned = self.spawn(supervisor, id);
         if let Err(e) = &spawned {
             self.free_ids.insert(id);
-            let cause = format!("cannot start a worker process ({}): {e}", shared.program.display());
-            self.break_pool(shared, cause, deferred);
+            let cause = format!("cannot start a worker process ({}): {e}", supervisor.program.display());
+            self.break_pool(supervisor, cause, deferred);
         }
         spawned
     }
 
     /// Starts a worker process on lane `id`: handshake queued, writer and reader running.
-    fn spawn(&mut self, shared: &Arc<Shared>, id: WorkerId) -> io::Result<()> {
-        let mut command = Command::new(&shared.program);
-        if shared.sim.is_some() {
+    fn spawn(&mut self, supervisor: &Arc<Supervisor>, id: WorkerId) -> io::Result<()> {
+        let mut command = Command::new(&supervisor.program);
+        if supervisor.sim.is_some() {
             command.env(super::SIMULATED_ENV, "1");
         }
         let mut child = command
@@ -481,7 +497,7 @@ impl State {
             .process_group(0)
             .spawn()?;
         let os_pid = child.id();
-        let pid = shared.sim.as_ref().map_or(os_pid, SimClock::new_pid);
+        let pid = supervisor.sim.as_ref().map_or(os_pid, SimClock::new_pid);
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             unreachable!("both pipes were asked for")
         };
@@ -493,7 +509,7 @@ impl State {
         };
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut hello = Vec::new();
-        wire::encode_hello(&mut hello, id, shared.spin_rate, shared.initializer.as_ref());
+        wire::encode_hello(&mut hello, id, supervisor.spin_rate, supervisor.initializer.as_ref());
         let _ = tx.send(hello);
         let writer =
             std::thread::Builder::new().name(format!("poolscope-pipe-{id}")).spawn(move || pipes::write(stdin, &rx));
@@ -501,19 +517,19 @@ impl State {
             kill(&child);
             return Err(e);
         }
-        let reserved = shared.sim.as_ref().map(SimClock::reserve_outside);
+        let reserved = supervisor.sim.as_ref().map(SimClock::reserve_outside);
         let seat = reserved.as_ref().map(sim::Reserved::seat);
         let reader = {
-            let shared = Arc::clone(shared);
+            let supervisor = Arc::clone(supervisor);
             let child = Arc::clone(&child);
             std::thread::Builder::new().name(format!("poolscope-process-{id}")).spawn(move || {
                 let _me = reserved.map(sim::Reserved::take);
-                pipes::read(&shared, id, pid, stdout, &child);
+                pipes::read(&supervisor, id, pid, stdout, &child);
             })
         };
         match reader {
             Ok(handle) => {
-                let mut threads = shared.threads.lock().unwrap_or_else(|e| e.into_inner());
+                let mut threads = supervisor.threads.lock().unwrap_or_else(|e| e.into_inner());
                 // Readers of workers long gone have ended: nothing to wait for there.
                 threads.retain(|t| !t.0.is_finished());
                 threads.push((handle, seat));
@@ -530,7 +546,7 @@ impl State {
                 pid,
                 os_pid,
                 seat,
-                spawned_at: shared.now(),
+                spawned_at: supervisor.now(),
                 child,
                 tx,
                 inflight: VecDeque::new(),
@@ -542,8 +558,8 @@ impl State {
                 init_failed: None,
             },
         );
-        shared.emit(EventKind::WorkerUp { worker: id, pid });
-        if let (Some(sim), Some(seat)) = (&shared.sim, seat) {
+        supervisor.emit(EventKind::WorkerUp { worker: id, pid });
+        if let (Some(sim), Some(seat)) = (&supervisor.sim, seat) {
             sim.owe(seat, true);
         }
         Ok(())
@@ -551,19 +567,19 @@ impl State {
 
     /// Hands queued jobs to workers that can take them; asks workers with nothing left to
     /// do to leave when the pool is shrinking or closing.
-    pub(super) fn dispatch(&mut self, shared: &Shared) {
+    pub(super) fn dispatch(&mut self, supervisor: &Supervisor) {
         while let Some(job) = self.pending.front() {
             let quick = job.quick;
             let Some(lane) = self
                 .lanes
                 .values_mut()
-                .filter(|l| l.takes(quick && shared.sim.is_none()))
+                .filter(|l| l.takes(quick && supervisor.sim.is_none()))
                 .min_by_key(|l| (l.jobs, l.id))
             else {
                 break;
             };
             let job = self.pending.pop_front().expect("a front job");
-            hand_off(shared, lane, job);
+            hand_off(supervisor, lane, job);
         }
         let closing = self.closing() && self.pending.is_empty();
         for lane in self.lanes.values_mut() {
@@ -571,12 +587,12 @@ impl State {
                 lane.send_exit(if closing { DownReason::Shutdown } else { DownReason::Retired });
             }
         }
-        self.tell_owed(shared);
+        self.tell_owed(supervisor);
     }
 
     /// A simulated run: tells the clock which workers owe their readers a frame.
-    fn tell_owed(&self, shared: &Shared) {
-        if let Some(sim) = &shared.sim {
+    fn tell_owed(&self, supervisor: &Supervisor) {
+        if let Some(sim) = &supervisor.sim {
             for lane in self.lanes.values() {
                 if let Some(seat) = lane.seat {
                     sim.owe(seat, lane.owes());
@@ -587,7 +603,7 @@ impl State {
 
     /// Fails every queued task with `WorkerDied` and refuses new work: `BrokenProcessPool`.
     /// Workers finish the task they run, then leave.
-    pub(super) fn break_pool(&mut self, shared: &Shared, cause: String, deferred: &mut Deferred) {
+    pub(super) fn break_pool(&mut self, supervisor: &Supervisor, cause: String, deferred: &mut Deferred) {
         if self.broken.is_none() {
             self.broken = Some(cause.clone());
         }
@@ -595,7 +611,7 @@ impl State {
             for queued in job.tasks {
                 let error = TaskError::WorkerDied(cause.clone());
                 if queued.begun {
-                    shared.fail_begun(queued.future, error, deferred);
+                    supervisor.fail_begun(queued.future, error, deferred);
                 } else {
                     deferred.0.push(Action::Abandon(queued.future, error));
                 }
@@ -605,12 +621,12 @@ impl State {
 
     /// Fails the queued tasks of a terminated pool; kills every worker (their readers report
     /// the rest).
-    pub(super) fn terminate(&mut self, shared: &Shared, deferred: &mut Deferred) {
+    pub(super) fn terminate(&mut self, supervisor: &Supervisor, deferred: &mut Deferred) {
         self.stopping = Stopping::Terminated;
         for job in self.pending.drain(..) {
             for queued in job.tasks {
                 if queued.begun {
-                    shared.fail_begun(queued.future, TaskError::PoolShutdown, deferred);
+                    supervisor.fail_begun(queued.future, TaskError::PoolShutdown, deferred);
                 } else {
                     deferred.0.push(Action::Abandon(queued.future, TaskError::PoolShutdown));
                 }
@@ -620,16 +636,16 @@ impl State {
             lane.exit = Some(DownReason::Terminated);
             let _ = lane.child.lock().unwrap_or_else(|e| e.into_inner()).kill();
         }
-        self.tell_owed(shared);
-        if let Some(sim) = &shared.sim {
+        self.tell_owed(supervisor);
+        if let Some(sim) = &supervisor.sim {
             // Readers waiting out a task's simulated time: the task is gone.
-            sim.notify_all(sim::key(shared));
+            sim.notify_all(sim::key(supervisor));
         }
     }
 
     /// Grows (at once) or shrinks (idle workers first, then the highest ids; running tasks
     /// finish) the pool to `n` workers.
-    pub(super) fn resize(&mut self, shared: &Arc<Shared>, n: usize, deferred: &mut Deferred) {
+    pub(super) fn resize(&mut self, supervisor: &Arc<Supervisor>, n: usize, deferred: &mut Deferred) {
         self.target = n;
         let mut live = self.live();
         // Take back workers still finishing their work before retiring, lowest first.
@@ -640,7 +656,7 @@ impl State {
             }
         }
         while live < n {
-            if self.spawn_new(shared, deferred).is_err() {
+            if self.spawn_new(supervisor, deferred).is_err() {
                 return;
             }
             live += 1;
@@ -655,11 +671,18 @@ impl State {
                 }
             }
         }
-        self.dispatch(shared);
+        self.dispatch(supervisor);
     }
 
     /// Accounts for a worker process that ended.
-    fn on_exit(&mut self, shared: &Arc<Shared>, id: WorkerId, pid: u32, cause: String, deferred: &mut Deferred) {
+    fn on_exit(
+        &mut self,
+        supervisor: &Arc<Supervisor>,
+        id: WorkerId,
+        pid: u32,
+        cause: String,
+        deferred: &mut Deferred,
+    ) {
         if self.lanes.get(&id).is_none_or(|l| l.pid != pid) {
             return;
         }
@@ -667,22 +690,22 @@ impl State {
         let mut inflight = lane.inflight;
         match lane.exit {
             Some(reason) if inflight.is_empty() => {
-                shared.emit(EventKind::WorkerDown { worker: id, pid, reason });
+                supervisor.emit(EventKind::WorkerDown { worker: id, pid, reason });
                 self.free_ids.insert(id);
                 return;
             }
             Some(DownReason::Terminated) => {
                 if let Some(head) = inflight.pop_front() {
                     let outcome = Err(TaskError::WorkerDied("the pool was terminated".into()));
-                    if let Some(telemetry) = &shared.telemetry {
+                    if let Some(telemetry) = &supervisor.telemetry {
                         telemetry.emit(finish_event(head.future.id(), id, &outcome, |_| None));
                     }
                     deferred.0.push(Action::Finish(head.future, outcome));
                 }
                 for task in inflight {
-                    shared.fail_begun(task.future, TaskError::PoolShutdown, deferred);
+                    supervisor.fail_begun(task.future, TaskError::PoolShutdown, deferred);
                 }
-                shared.emit(EventKind::WorkerDown { worker: id, pid, reason: DownReason::Terminated });
+                supervisor.emit(EventKind::WorkerDown { worker: id, pid, reason: DownReason::Terminated });
                 self.free_ids.insert(id);
                 return;
             }
@@ -695,16 +718,16 @@ impl State {
         };
         if let Some(head) = inflight.pop_front() {
             let outcome = Err(TaskError::WorkerDied(format!("worker {id} (pid {pid}) {cause}")));
-            if let Some(telemetry) = &shared.telemetry {
+            if let Some(telemetry) = &supervisor.telemetry {
                 telemetry.emit(finish_event(head.future.id(), id, &outcome, |_| None));
             }
             deferred.0.push(Action::Finish(head.future, outcome));
         }
-        shared.emit(EventKind::WorkerDown { worker: id, pid, reason: DownReason::Died });
+        supervisor.emit(EventKind::WorkerDown { worker: id, pid, reason: DownReason::Died });
         let cause = format!("worker {id} (pid {pid}) {cause}");
         // A worker that cannot even start would be respawned for ever: that breaks the pool
         // whatever the policy, as a failing initializer does in Python.
-        if shared.on_death == OnWorkerDeath::Respawn && lane.ready && lane.init_failed.is_none() {
+        if supervisor.on_death == OnWorkerDeath::Respawn && lane.ready && lane.init_failed.is_none() {
             if !inflight.is_empty() {
                 let tasks =
                     inflight.into_iter().map(|t| Queued { future: t.future, spec: t.spec, begun: true }).collect();
@@ -716,23 +739,23 @@ impl State {
                 && (self.stopping == Stopping::Open || !self.pending.is_empty());
             if !wanted {
                 self.free_ids.insert(id);
-            } else if let Err(e) = self.spawn(shared, id) {
+            } else if let Err(e) = self.spawn(supervisor, id) {
                 self.free_ids.insert(id);
-                let cause = format!("cannot start a worker process ({}): {e}", shared.program.display());
-                self.break_pool(shared, cause, deferred);
+                let cause = format!("cannot start a worker process ({}): {e}", supervisor.program.display());
+                self.break_pool(supervisor, cause, deferred);
             }
         } else {
             self.free_ids.insert(id);
             for task in inflight {
-                shared.fail_begun(task.future, TaskError::WorkerDied(cause.clone()), deferred);
+                supervisor.fail_begun(task.future, TaskError::WorkerDied(cause.clone()), deferred);
             }
-            self.break_pool(shared, cause, deferred);
+            self.break_pool(supervisor, cause, deferred);
         }
     }
 }
 
 /// Gives `job` to `lane`: marks its tasks running (skipping cancelled ones) and sends it.
-fn hand_off(shared: &Shared, lane: &mut Lane, job: Job) {
+fn hand_off(supervisor: &Supervisor, lane: &mut Lane, job: Job) {
     let tasks: Vec<Queued> = job.tasks.into_iter().filter(|q| q.begun || q.future.begin()).collect();
     if tasks.is_empty() {
         return;
@@ -749,11 +772,11 @@ fn hand_off(shared: &Shared, lane: &mut Lane, job: Job) {
         future: q.future,
         spec: q.spec,
         started: false,
-        started_at: shared.now(),
+        started_at: supervisor.now(),
         charged: false,
         job_end: i == last,
     }));
     if was_idle {
-        lane.start_head(shared);
+        lane.start_head(supervisor);
     }
 }

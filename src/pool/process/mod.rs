@@ -26,15 +26,13 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use self::dispatch::{Deferred, Job, Queued, Shared, State, Stopping};
-use super::error::{PoolError, SubmitError, TaskError, TaskResult};
-use super::executor::{Executor, PoolKind};
+use self::dispatch::{Gate, Job, Queued, State, Supervisor};
+use super::executor::PoolKind;
+use super::front::{Backend, Pool, Refusal, Stopping};
 use super::future::Future;
-use super::map::{MapIter, MapOptions};
-use super::probe::{EventKind, Phase, Probe, Telemetry, WorkerId};
+use super::probe::{Probe, Telemetry, WorkerId};
 use super::queues::SharedQueues;
 use super::task::{self, TaskSpec, TaskValue};
 
@@ -167,7 +165,7 @@ impl ProcessPoolBuilder {
         std::fs::metadata(&program)
             .map_err(|e| io::Error::new(e.kind(), format!("worker program {}: {e}", program.display())))?;
         let size = self.workers.unwrap_or_else(super::cpus).max(1);
-        let shared = Arc::new(Shared {
+        let supervisor = Arc::new(Supervisor {
             telemetry: self.probe.map(Telemetry::new),
             queues: self.queues.unwrap_or_default(),
             program,
@@ -175,7 +173,6 @@ impl ProcessPoolBuilder {
             on_death: self.on_death,
             initializer: self.initializer,
             spin_rate: task::spin_rate_per_ms(),
-            next_task: AtomicU64::new(0),
             state: Mutex::new(State {
                 pending: VecDeque::new(),
                 lanes: BTreeMap::new(),
@@ -188,14 +185,14 @@ impl ProcessPoolBuilder {
             threads: Mutex::new(Vec::new()),
             sim: crate::pool::sim::current(),
         });
-        let pool = ProcessPool { shared };
+        let telemetry = supervisor.telemetry.clone();
+        let pool = Pool::with_backend(Processes { supervisor }, telemetry);
         if self.eager {
-            let mut deferred = Deferred::default();
-            let started = {
-                let mut state = pool.shared.lock();
-                (0..size).try_for_each(|_| state.spawn_new(&pool.shared, &mut deferred))
-            };
-            deferred.run();
+            let supervisor = &pool.backend().supervisor;
+            let mut gate = Gate::new(supervisor.lock());
+            let (state, deferred) = gate.parts();
+            let started = (0..size).try_for_each(|_| state.spawn_new(supervisor, deferred));
+            drop(gate);
             // Dropping the pool on error stops the workers already started.
             started?;
         }
@@ -207,8 +204,8 @@ impl ProcessPoolBuilder {
 /// and `multiprocessing.Pool`, plus live resizing and a choice of what a worker's death
 /// does ([`OnWorkerDeath`]).
 ///
-/// Tasks are [`TaskSpec`]s. A job (one spec from [`ProcessPool::submit_task`], or a chunk
-/// of `chunksize` specs from [`ProcessPool::submit_tasks`]) goes to one worker as one
+/// Tasks are [`TaskSpec`]s. A job (one spec from [`Pool::submit_task`], or a chunk
+/// of `chunksize` specs from [`Pool::submit_tasks`]) goes to one worker as one
 /// message, and its tasks are marked running as it is handed over — so, as in Python, a
 /// chunk can no longer be cancelled once a worker has it. Done-callbacks run in this
 /// process, on the thread that reads the worker's results.
@@ -228,11 +225,14 @@ impl ProcessPoolBuilder {
 /// assert_eq!(value.output.as_deref(), Some("332833500"));
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub struct ProcessPool {
-    shared: Arc<Shared>,
+pub type ProcessPool = Pool<Processes>;
+
+/// A [`ProcessPool`]'s workers: child processes, each fed over its own pipes.
+pub struct Processes {
+    supervisor: Arc<Supervisor>,
 }
 
-impl ProcessPool {
+impl Pool<Processes> {
     /// A pool of `n` worker processes of the current executable, started lazily.
     ///
     /// # Errors
@@ -254,210 +254,116 @@ impl ProcessPool {
         }
     }
 
-    /// Schedules a task spec and returns its future. Never blocks (a worker process may be
-    /// started, lazily).
-    ///
-    /// # Errors
-    /// The spec handed back: [`SubmitError::Shutdown`] after `shutdown`, `close` or
-    /// `terminate`; [`SubmitError::Broken`] once a worker died under
-    /// [`OnWorkerDeath::Break`].
-    pub fn submit_task(&self, spec: TaskSpec) -> Result<Future<TaskValue>, SubmitError<TaskSpec>> {
-        Executor::submit_spec(self, spec)
-    }
-
-    /// Schedules specs in chunks of `chunksize`; each chunk goes to one worker as one
-    /// message (batching: one round trip per chunk instead of per task). One future per
-    /// spec, in order.
-    ///
-    /// # Errors
-    /// As [`ProcessPool::submit_task`], with every spec handed back.
-    pub fn submit_tasks(
-        &self,
-        specs: Vec<TaskSpec>,
-        chunksize: usize,
-    ) -> Result<Vec<Future<TaskValue>>, SubmitError<Vec<TaskSpec>>> {
-        let mut deferred = Deferred::default();
-        let mut futures = Vec::with_capacity(specs.len());
-        {
-            let mut state = self.shared.lock();
-            if state.broken.is_some() {
-                return Err(SubmitError::Broken(specs));
-            }
-            if state.stopping != Stopping::Open {
-                return Err(SubmitError::Shutdown(specs));
-            }
-            let mut specs = specs.into_iter().peekable();
-            while specs.peek().is_some() {
-                let tasks: Vec<Queued> = specs
-                    .by_ref()
-                    .take(chunksize.max(1))
-                    .map(|spec| Queued { future: self.shared.new_future(&spec), spec, begun: false })
-                    .collect();
-                futures.extend(tasks.iter().map(|q| q.future.clone()));
-                state.pending.push_back(Job::new(tasks));
-                state.start_if_none_idle(&self.shared, &mut deferred);
-                state.dispatch(&self.shared);
-            }
-        }
-        deferred.run();
-        Ok(futures)
-    }
-
-    /// Runs the specs in chunks of `options.chunksize` and yields their results in input
-    /// order, as `Executor.map`.
-    ///
-    /// # Errors
-    /// As [`ProcessPool::submit_tasks`].
-    pub fn map_tasks(
-        &self,
-        specs: Vec<TaskSpec>,
-        options: MapOptions,
-    ) -> Result<MapIter<TaskValue>, SubmitError<Vec<TaskSpec>>> {
-        // Python takes the deadline before it consumes the items.
-        let deadline = options.timeout.map(|t| crate::pool::sim::now() + t);
-        let futures = self.submit_tasks(specs, options.chunksize)?;
-        Ok(MapIter::until(futures, deadline))
-    }
-
-    /// `multiprocessing.Pool.apply`: runs a spec on a worker and waits for its result.
-    ///
-    /// # Errors
-    /// [`TaskError::PoolShutdown`] if the pool takes no new work; the task's own error.
-    pub fn apply(&self, spec: TaskSpec) -> TaskResult<TaskValue> {
-        self.submit_task(spec).map_err(|_| TaskError::PoolShutdown)?.result(None)
-    }
-
-    /// `multiprocessing.Pool.apply_async`: the same as [`ProcessPool::submit_task`].
-    ///
-    /// # Errors
-    /// As [`ProcessPool::submit_task`].
-    pub fn apply_async(&self, spec: TaskSpec) -> Result<Future<TaskValue>, SubmitError<TaskSpec>> {
-        self.submit_task(spec)
-    }
-
-    /// Grows or shrinks the pool to `n` workers (at least 1) while it runs. Growing starts
-    /// the new processes at once; shrinking retires idle workers first, then the highest
-    /// ids, each after its current task. Worker ids stay with their lanes; freed ids are
-    /// reused, lowest first.
-    pub fn set_workers(&self, n: usize) {
-        let mut deferred = Deferred::default();
-        {
-            let mut state = self.shared.lock();
-            if !state.closing() {
-                state.resize(&self.shared, n.max(1), &mut deferred);
-            }
-        }
-        deferred.run();
-    }
-
-    /// The pool's size: the number of workers it runs when busy.
-    pub fn workers(&self) -> usize {
-        self.shared.lock().target
-    }
-
-    /// Worker processes that take work now (fewer than [`ProcessPool::workers`] while
-    /// lazily starting or shrinking).
-    pub fn live_workers(&self) -> usize {
-        self.shared.lock().live()
-    }
-
-    /// Workers running a task now.
-    pub fn active(&self) -> usize {
-        self.shared.lock().active()
-    }
-
-    /// Tasks waiting to start.
-    pub fn queued(&self) -> usize {
-        match &self.shared.telemetry {
-            Some(telemetry) => telemetry.queued(),
-            None => self.shared.lock().waiting(),
-        }
-    }
-
     /// `(worker, pid)` of every worker process alive now, by worker id.
     pub fn pids(&self) -> Vec<(WorkerId, u32)> {
-        self.shared.lock().pids()
+        self.backend().supervisor.lock().pids()
     }
 
     /// Why the pool broke, if a worker died under [`OnWorkerDeath::Break`].
     pub fn broken(&self) -> Option<String> {
-        self.shared.lock().broken.clone()
+        self.backend().supervisor.lock().broken.clone()
+    }
+}
+
+impl Backend for Processes {
+    type Gate<'a> = Gate<'a>;
+
+    const KIND: PoolKind = PoolKind::Process;
+
+    fn gate(&self) -> Gate<'_> {
+        Gate::new(self.supervisor.lock())
     }
 
-    /// The named queues the tasks share.
-    pub fn queues(&self) -> &Arc<SharedQueues> {
-        &self.shared.queues
+    fn refusal(&self, gate: &Gate<'_>) -> Option<Refusal> {
+        if gate.state().broken.is_some() {
+            Some(Refusal::Broken)
+        } else if gate.state().stopping != Stopping::Open {
+            Some(Refusal::Shutdown)
+        } else {
+            None
+        }
     }
 
-    /// Stops taking work. With `cancel_futures`, cancels every task no worker has taken.
-    /// With `wait`, returns once every worker process has exited. Calling it again is
-    /// harmless. As `Executor.shutdown`.
-    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        self.shared.emit(EventKind::Shutdown { wait, phase: Phase::Begin });
-        let mut deferred = Deferred::default();
-        {
-            let mut state = self.shared.lock();
-            if state.stopping == Stopping::Open {
-                state.stopping = Stopping::Shut;
-            }
-            if cancel_futures {
-                for job in &mut state.pending {
-                    // Tasks handed back by a dead worker are already running: they stay.
-                    let (begun, cancel): (Vec<Queued>, Vec<Queued>) = job.tasks.drain(..).partition(|q| q.begun);
-                    job.tasks = begun;
-                    for queued in cancel {
-                        deferred.cancel(queued.future);
-                    }
+    fn is_open(&self) -> bool {
+        self.supervisor.lock().stopping == Stopping::Open
+    }
+
+    /// A chunk goes to one worker as one message.
+    fn send_specs(&self, gate: &mut Gate<'_>, tasks: Vec<(Future<TaskValue>, TaskSpec)>) {
+        let tasks = tasks.into_iter().map(|(future, spec)| Queued { future, spec, begun: false }).collect();
+        let (state, deferred) = gate.parts();
+        state.pending.push_back(Job::new(tasks));
+        state.start_if_none_idle(&self.supervisor, deferred);
+        state.dispatch(&self.supervisor);
+    }
+
+    /// With `cancel_futures`, cancels every task no worker has taken.
+    fn shut(&self, cancel_futures: bool) {
+        let mut gate = self.gate();
+        let (state, deferred) = gate.parts();
+        if state.stopping == Stopping::Open {
+            state.stopping = Stopping::Shut;
+        }
+        if cancel_futures {
+            for job in &mut state.pending {
+                // Tasks handed back by a dead worker are already running: they stay.
+                let (begun, cancel): (Vec<Queued>, Vec<Queued>) = job.tasks.drain(..).partition(|q| q.begun);
+                job.tasks = begun;
+                for queued in cancel {
+                    deferred.cancel(queued.future);
                 }
-                state.pending.retain(|job| !job.tasks.is_empty());
             }
-            state.dispatch(&self.shared);
+            state.pending.retain(|job| !job.tasks.is_empty());
         }
-        deferred.run();
-        if wait {
-            self.shared.join_all();
-        }
-        self.shared.emit(EventKind::Shutdown { wait, phase: Phase::End });
+        state.dispatch(&self.supervisor);
     }
 
-    /// `multiprocessing.Pool.close`: no new work; queued work still runs.
-    pub fn close(&self) {
-        self.shutdown(false, false);
+    /// Kills every worker process at once: running tasks fail with
+    /// [`TaskError::WorkerDied`].
+    fn terminate(&self) {
+        let mut gate = self.gate();
+        let (state, deferred) = gate.parts();
+        state.terminate(&self.supervisor, deferred);
     }
 
-    /// `multiprocessing.Pool.join`: waits for the worker processes to exit.
-    ///
-    /// # Errors
-    /// [`PoolError::StillRunning`] unless `close`, `shutdown` or `terminate` came first.
-    pub fn join(&self) -> Result<(), PoolError> {
-        if self.shared.lock().stopping == Stopping::Open {
-            return Err(PoolError::StillRunning);
+    fn join_workers(&self) {
+        self.supervisor.join_all();
+    }
+
+    /// Shrinking retires idle workers first, then the highest ids, each after its current
+    /// task.
+    fn set_workers(&self, n: usize) {
+        let mut gate = self.gate();
+        let (state, deferred) = gate.parts();
+        if !state.closing() {
+            state.resize(&self.supervisor, n, deferred);
         }
-        self.shared.join_all();
-        Ok(())
     }
 
-    /// `multiprocessing.Pool.terminate`: kills every worker process at once. Tasks not
-    /// started fail with [`TaskError::PoolShutdown`], running ones with
-    /// [`TaskError::WorkerDied`]; the shared queues close. Returns without waiting; use
-    /// [`ProcessPool::join`] to wait for the processes to be reaped.
-    pub fn terminate(&self) {
-        let mut deferred = Deferred::default();
-        self.shared.lock().terminate(&self.shared, &mut deferred);
-        deferred.run();
-        self.shared.queues.close();
+    fn workers(&self) -> usize {
+        self.supervisor.lock().target
+    }
+
+    fn live_workers(&self) -> usize {
+        self.supervisor.lock().live()
+    }
+
+    fn active(&self) -> usize {
+        self.supervisor.lock().active()
+    }
+
+    fn queued_jobs(&self) -> usize {
+        self.supervisor.lock().waiting()
+    }
+
+    fn queues(&self) -> &Arc<SharedQueues> {
+        &self.supervisor.queues
     }
 }
 
-impl Drop for ProcessPool {
-    fn drop(&mut self) {
-        self.shutdown(true, false);
-    }
-}
-
-impl fmt::Debug for ProcessPool {
+impl fmt::Debug for Processes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.shared.lock();
+        let state = self.supervisor.lock();
         f.debug_struct("ProcessPool")
             .field("workers", &state.target)
             .field("live", &state.live())
@@ -466,43 +372,5 @@ impl fmt::Debug for ProcessPool {
             .field("pids", &state.pids())
             .field("broken", &state.broken)
             .finish()
-    }
-}
-
-impl Executor for ProcessPool {
-    fn kind(&self) -> PoolKind {
-        PoolKind::Process
-    }
-
-    fn submit_tasks(
-        &self,
-        specs: Vec<TaskSpec>,
-        chunksize: usize,
-    ) -> Result<Vec<Future<TaskValue>>, SubmitError<Vec<TaskSpec>>> {
-        ProcessPool::submit_tasks(self, specs, chunksize)
-    }
-
-    fn set_workers(&self, n: usize) {
-        ProcessPool::set_workers(self, n);
-    }
-
-    fn workers(&self) -> usize {
-        ProcessPool::workers(self)
-    }
-
-    fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        ProcessPool::shutdown(self, wait, cancel_futures);
-    }
-
-    fn terminate(&self) {
-        ProcessPool::terminate(self);
-    }
-
-    fn join(&self) -> Result<(), PoolError> {
-        ProcessPool::join(self)
-    }
-
-    fn queues(&self) -> &Arc<SharedQueues> {
-        ProcessPool::queues(self)
     }
 }

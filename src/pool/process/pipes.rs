@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::Receiver;
 
-use super::dispatch::Shared;
+use super::dispatch::Supervisor;
 use super::wire::{self, FromWorker};
 use crate::pool::probe::WorkerId;
 use crate::pool::sim;
@@ -35,9 +35,9 @@ pub(super) fn write(mut stdin: ChildStdin, rx: &Receiver<Vec<u8>>) {
 }
 
 /// The reader thread: completes futures as results arrive, then reports the worker's end.
-pub(super) fn read(shared: &Arc<Shared>, id: WorkerId, pid: u32, stdout: ChildStdout, child: &Mutex<Child>) {
-    if shared.sim.is_some() {
-        return read_simulated(shared, id, pid, stdout, child);
+pub(super) fn read(supervisor: &Arc<Supervisor>, id: WorkerId, pid: u32, stdout: ChildStdout, child: &Mutex<Child>) {
+    if supervisor.sim.is_some() {
+        return read_simulated(supervisor, id, pid, stdout, child);
     }
     let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let mut frame = Vec::new();
@@ -63,20 +63,20 @@ pub(super) fn read(shared: &Arc<Shared>, id: WorkerId, pid: u32, stdout: ChildSt
                 Err(e) => failure = Some(e),
             }
         }
-        if let Err(e) = shared.handle(id, pid, &mut batch) {
+        if let Err(e) = supervisor.handle(id, pid, &mut batch) {
             break Some(e);
         }
         if failure.is_some() {
             break failure;
         }
     };
-    reap(shared, id, pid, child, failure);
+    reap(supervisor, id, pid, child, failure);
 }
 
 /// The reader of a simulated run: reads outside the run, then handles each frame in its
 /// turn, one at a time, at the virtual time the worker would have sent it (see
 /// [`crate::pool::sim`]).
-fn read_simulated(shared: &Arc<Shared>, id: WorkerId, pid: u32, stdout: ChildStdout, child: &Mutex<Child>) {
+fn read_simulated(supervisor: &Arc<Supervisor>, id: WorkerId, pid: u32, stdout: ChildStdout, child: &Mutex<Child>) {
     let mut reader = BufReader::new(stdout);
     let mut frame = Vec::new();
     let failure = loop {
@@ -86,10 +86,10 @@ fn read_simulated(shared: &Arc<Shared>, id: WorkerId, pid: u32, stdout: ChildStd
             Err(e) => Err(e.to_string()),
         };
         sim::arrive();
-        let live = shared.catch_up(id, pid);
+        let live = supervisor.catch_up(id, pid);
         match next {
             Ok(Some(msg)) if live => {
-                if let Err(e) = shared.handle(id, pid, &mut vec![msg]) {
+                if let Err(e) = supervisor.handle(id, pid, &mut vec![msg]) {
                     break Some(e);
                 }
             }
@@ -98,13 +98,13 @@ fn read_simulated(shared: &Arc<Shared>, id: WorkerId, pid: u32, stdout: ChildStd
             Ok(None) => break None,
             Err(e) => break Some(e),
         }
-        sim::step_outside(shared.owes(id, pid));
+        sim::step_outside(supervisor.owes(id, pid));
     };
-    reap(shared, id, pid, child, failure);
+    reap(supervisor, id, pid, child, failure);
 }
 
 /// Waits for the worker process to end (killing it if it broke the protocol) and reports it.
-fn reap(shared: &Arc<Shared>, id: WorkerId, pid: u32, child: &Mutex<Child>, failure: Option<String>) {
+fn reap(supervisor: &Arc<Supervisor>, id: WorkerId, pid: u32, child: &Mutex<Child>, failure: Option<String>) {
     let status = {
         let mut child = child.lock().unwrap_or_else(|e| e.into_inner());
         if failure.is_some() {
@@ -116,7 +116,7 @@ fn reap(shared: &Arc<Shared>, id: WorkerId, pid: u32, child: &Mutex<Child>, fail
         Some(why) => format!("broke the protocol ({why})"),
         None => describe(status),
     };
-    shared.exited(id, pid, cause);
+    supervisor.exited(id, pid, cause);
 }
 
 /// How a worker process ended, in words.

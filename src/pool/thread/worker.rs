@@ -6,50 +6,51 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use super::{Msg, OPEN, Shared, TERMINATED};
+use super::{Crew, QueueItem};
+use crate::pool::front::Stopping;
 use crate::pool::probe::{DownReason, WorkerId};
 use crate::pool::sim;
 use crate::pool::task::TaskEnv;
 
-pub(super) fn run(shared: &Arc<Shared>, id: WorkerId, busy: &CachePadded<AtomicBool>) {
-    let env = ThreadEnv { shared, id };
-    let over_size = || shared.live.load(Ordering::Relaxed) > shared.target.load(Ordering::Relaxed);
+pub(super) fn run(crew: &Arc<Crew>, id: WorkerId, busy: &CachePadded<AtomicBool>) {
+    let env = ThreadEnv { crew, id };
+    let over_size = || crew.live.load(Ordering::Relaxed) > crew.target.load(Ordering::Relaxed);
     loop {
-        match shared.next_msg() {
-            Ok(msg @ (Msg::Task(_) | Msg::Job(_))) => {
+        match crew.next_item() {
+            Ok(msg @ (QueueItem::Task(_) | QueueItem::Job(_))) => {
                 busy.store(true, Ordering::Relaxed);
                 match msg {
-                    Msg::Task(task) => task.run(&env),
-                    Msg::Job(job) => job.run(&env),
-                    Msg::Retire | Msg::Stop => {}
+                    QueueItem::Task(task) => task.run(&env),
+                    QueueItem::Job(job) => job.run(&env),
+                    QueueItem::Retire | QueueItem::Stop => {}
                 }
                 busy.store(false, Ordering::Relaxed);
-                if shared.live.load(Ordering::Relaxed) < shared.target.load(Ordering::Relaxed) {
-                    shared.idle_tokens.fetch_add(1, Ordering::AcqRel);
+                if crew.live.load(Ordering::Relaxed) < crew.target.load(Ordering::Relaxed) {
+                    crew.idle_tokens.fetch_add(1, Ordering::AcqRel);
                 }
-                if over_size() && shared.leave(id, DownReason::Retired) {
+                if over_size() && crew.leave(id, DownReason::Retired) {
                     return;
                 }
             }
-            Ok(Msg::Retire) => {
-                if over_size() && shared.leave(id, DownReason::Retired) {
+            Ok(QueueItem::Retire) => {
+                if over_size() && crew.leave(id, DownReason::Retired) {
                     return;
                 }
             }
-            Ok(Msg::Stop) => match shared.stopping.load(Ordering::Relaxed) {
-                OPEN => {}
-                TERMINATED => {
-                    shared.leave(id, DownReason::Terminated);
+            Ok(QueueItem::Stop) => match crew.admission.stopping() {
+                Stopping::Open => {}
+                Stopping::Terminated => {
+                    crew.leave(id, DownReason::Terminated);
                     return;
                 }
-                _ => {
+                Stopping::Shut => {
                     // Wake-ups follow every job queued before shutdown: nothing is left for us.
-                    shared.leave(id, DownReason::Shutdown);
+                    crew.leave(id, DownReason::Shutdown);
                     return;
                 }
             },
             Err(_) => {
-                shared.leave(id, DownReason::Shutdown);
+                crew.leave(id, DownReason::Shutdown);
                 return;
             }
         }
@@ -58,7 +59,7 @@ pub(super) fn run(shared: &Arc<Shared>, id: WorkerId, busy: &CachePadded<AtomicB
 
 /// What a task spec sees on a worker thread.
 struct ThreadEnv<'a> {
-    shared: &'a Arc<Shared>,
+    crew: &'a Arc<Crew>,
     id: WorkerId,
 }
 
@@ -68,7 +69,7 @@ impl TaskEnv for ThreadEnv<'_> {
     }
 
     fn pid(&self) -> u32 {
-        self.shared.pid
+        self.crew.pid
     }
 
     fn sleep(&self, duration: Duration) {
@@ -76,11 +77,11 @@ impl TaskEnv for ThreadEnv<'_> {
     }
 
     fn simulated(&self) -> bool {
-        self.shared.sim.is_some()
+        self.crew.sim.is_some()
     }
 
     fn cpu_time(&self, duration: Duration) {
-        let Some(gil) = &self.shared.gil else { return sim::cpu(duration) };
+        let Some(gil) = &self.crew.gil else { return sim::cpu(duration) };
         // Held in slices of the switch interval, handed over between them as CPython does.
         let mut guard = gil.acquire();
         let mut left = duration;
@@ -95,7 +96,7 @@ impl TaskEnv for ThreadEnv<'_> {
     }
 
     fn cpu(&self, work: &mut dyn FnMut() -> bool) {
-        match &self.shared.gil {
+        match &self.crew.gil {
             Some(gil) => {
                 let mut guard = gil.acquire();
                 while !work() {
@@ -107,11 +108,11 @@ impl TaskEnv for ThreadEnv<'_> {
     }
 
     fn queue_put(&self, queue: &str, item: String) -> Result<(), String> {
-        self.shared.queues.put(queue, item)
+        self.crew.queues.put(queue, item)
     }
 
     fn queue_get(&self, queue: &str) -> Result<String, String> {
-        self.shared.queues.get(queue)
+        self.crew.queues.get(queue)
     }
 
     fn crash(&self) -> ! {
