@@ -3,14 +3,14 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
 use super::error::{TaskError, TaskResult};
 use super::probe::{EventKind, Outcome, TaskId, Telemetry, WorkerId};
-use super::sim;
+use super::sync::{self, Condvar};
 
 // The life of a future. PENDING -> RUNNING -> FINISHED, or PENDING -> CANCELLED.
 // A terminal state is only ever stored together with the outcome, under the slot lock.
@@ -233,36 +233,16 @@ impl<T> Future<T> {
     }
 
     fn wait_finished(&self, timeout: Option<Duration>) -> Result<MutexGuard<'_, Slot<T>>, TaskError> {
+        let deadline = timeout.map(|t| sync::now() + t);
         let mut slot = self.inner.lock();
-        let deadline = timeout.map(|t| sim::now() + t);
-        if slot.outcome.is_none() && sim::seat().is_some() {
-            slot.sleepers += 1;
-            drop(slot);
-            let finished = || self.inner.lock().outcome.is_some().then_some(());
-            let waited = sim::wait(sim::key(&self.inner.finished), deadline, finished);
-            slot = self.inner.lock();
-            slot.sleepers -= 1;
-            return match waited {
-                Some(Err(sim::TimedOut)) => Err(TaskError::Timeout),
-                _ => Ok(slot),
-            };
+        if slot.outcome.is_some() {
+            return Ok(slot);
         }
-        while slot.outcome.is_none() {
-            slot.sleepers += 1;
-            slot = match deadline {
-                None => self.inner.finished.wait(slot).unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        slot.sleepers -= 1;
-                        return Err(TaskError::Timeout);
-                    }
-                    self.inner.finished.wait_timeout(slot, left).unwrap_or_else(|e| e.into_inner()).0
-                }
-            };
-            slot.sleepers -= 1;
-        }
-        Ok(slot)
+        slot.sleepers += 1;
+        let finished = |slot: &mut Slot<T>| slot.outcome.is_some().then_some(());
+        let (mut slot, waited) = self.inner.finished.wait_until(&self.inner.slot, slot, deadline, finished);
+        slot.sleepers -= 1;
+        waited.map(|()| slot).map_err(|sync::TimedOut| TaskError::Timeout)
     }
 
     fn fire(&self, callbacks: Vec<Callback<T>>, watchers: Vec<Watcher>) {
@@ -272,7 +252,7 @@ impl<T> Future<T> {
             let _ = tx.send(index);
         }
         if watched {
-            sim::notify_all(super::wait::watchers_key());
+            super::wait::WATCHERS.ring_all();
         }
         for callback in callbacks {
             self.run_callback(callback);
@@ -390,7 +370,7 @@ impl<T, W> Inner<T, W> {
             id,
             state: AtomicU8::new(PENDING),
             slot: Mutex::new(Slot { outcome: None, callbacks: Vec::new(), watchers: Vec::new(), sleepers: 0 }),
-            finished: Condvar::new(),
+            finished: Condvar::default(),
             telemetry,
             work,
         })
@@ -412,7 +392,6 @@ impl<T, W: ?Sized> Inner<T, W> {
         drop(slot);
         if wake {
             self.finished.notify_all();
-            sim::notify_all(sim::key(&self.finished));
         }
         (callbacks, watchers)
     }

@@ -8,10 +8,10 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::sim;
+use super::sync::{self, Condvar};
 
 /// CPython's default switch interval.
 pub const DEFAULT_SWITCH_INTERVAL: Duration = Duration::from_millis(5);
@@ -45,7 +45,7 @@ impl fmt::Debug for Gil {
 impl Gil {
     /// A GIL with the given switch interval.
     pub fn new(switch_interval: Duration) -> Gil {
-        Gil { switch_interval, state: Mutex::new(GilState::default()), changed: Condvar::new() }
+        Gil { switch_interval, state: Mutex::new(GilState::default()), changed: Condvar::default() }
     }
 
     /// The switch interval.
@@ -69,7 +69,7 @@ impl Gil {
     /// ```
     pub fn acquire(&self) -> GilGuard<'_> {
         self.take();
-        GilGuard { gil: self, since: sim::now() }
+        GilGuard { gil: self, since: sync::now() }
     }
 
     fn lock(&self) -> MutexGuard<'_, GilState> {
@@ -85,23 +85,13 @@ impl Gil {
         let ticket = state.next_ticket;
         state.next_ticket += 1;
         state.waiting.push_back(ticket);
-        if sim::seat().is_some() {
-            drop(state);
-            let turn = || {
-                let mut state = self.lock();
-                (!state.held && state.waiting.front() == Some(&ticket)).then(|| {
-                    state.waiting.pop_front();
-                    state.held = true;
-                })
-            };
-            let _ = sim::wait(sim::key(&self.changed), None, turn);
-            return;
-        }
-        while state.held || state.waiting.front() != Some(&ticket) {
-            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
-        }
-        state.waiting.pop_front();
-        state.held = true;
+        let turn = |state: &mut GilState| {
+            (!state.held && state.waiting.front() == Some(&ticket)).then(|| {
+                state.waiting.pop_front();
+                state.held = true;
+            })
+        };
+        let _ = self.changed.wait_until(&self.state, state, None, turn);
     }
 
     fn release(&self) {
@@ -111,7 +101,6 @@ impl Gil {
         drop(state);
         if anyone {
             self.changed.notify_all();
-            sim::notify_all(sim::key(&self.changed));
         }
     }
 
@@ -132,12 +121,12 @@ impl GilGuard<'_> {
     /// thread waits, hands the lock over and queues up to get it back. Returns true if it
     /// switched.
     pub fn switch_point(&mut self) -> bool {
-        if sim::now().saturating_duration_since(self.since) < self.gil.switch_interval || !self.gil.has_waiters() {
+        if sync::now().saturating_duration_since(self.since) < self.gil.switch_interval || !self.gil.has_waiters() {
             return false;
         }
         self.gil.release();
         self.gil.take();
-        self.since = sim::now();
+        self.since = sync::now();
         true
     }
 }

@@ -38,7 +38,7 @@ pub struct MapIter<T> {
 impl<T> MapIter<T> {
     /// Iterates over `futures`' results in their order, giving up at `timeout` from now.
     pub fn new(futures: Vec<Future<T>>, timeout: Option<Duration>) -> MapIter<T> {
-        MapIter::until(futures, timeout.map(|t| super::sim::now() + t))
+        MapIter::until(futures, timeout.map(|t| super::sync::now() + t))
     }
 
     /// Iterates over `futures`' results in their order, giving up at `deadline`. `map`
@@ -59,7 +59,7 @@ impl<T> Iterator for MapIter<T> {
 
     fn next(&mut self) -> Option<TaskResult<T>> {
         let future = self.futures.pop_front()?;
-        let timeout = self.deadline.map(|d| d.saturating_duration_since(super::sim::now()));
+        let timeout = self.deadline.map(|d| d.saturating_duration_since(super::sync::now()));
         let outcome = future.take(timeout);
         if let Err(error) = &outcome {
             if *error == TaskError::Timeout {

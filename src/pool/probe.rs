@@ -391,22 +391,17 @@ pub(crate) struct Telemetry {
     /// On its own cache line: submitters and workers both write it, while every emitter
     /// reads `probe` beside it.
     queued: crossbeam_utils::CachePadded<std::sync::atomic::AtomicUsize>,
-    /// The simulated clock of the run that built the pool, if it is simulated: events are
-    /// stamped with its time.
-    sim: Option<super::sim::SimClock>,
+    /// The clock of the run that built the pool: events are stamped with its time.
+    clock: super::sync::Clock,
 }
 
 impl Telemetry {
     pub(crate) fn new(probe: Arc<dyn Probe>) -> Arc<Telemetry> {
-        Arc::new(Telemetry { probe, queued: Default::default(), sim: super::sim::current() })
+        Arc::new(Telemetry { probe, queued: Default::default(), clock: super::sync::Clock::current() })
     }
 
     pub(crate) fn emit(&self, kind: EventKind) {
-        let at = match &self.sim {
-            Some(clock) => clock.now(),
-            None => Instant::now(),
-        };
-        self.probe.record(Event { at, kind });
+        self.probe.record(Event { at: self.clock.now(), kind });
     }
 
     /// Tasks waiting now.

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use crossbeam_channel::{Receiver, Sender, select};
 
-use super::sim;
+use super::sync::Bell;
 
 /// One named queue: both ends, cloned out to whoever puts or gets.
 type Queue = (Sender<String>, Receiver<String>);
@@ -19,6 +19,8 @@ pub struct SharedQueues {
     /// Dropped by [`SharedQueues::close`] to wake every blocked `get`.
     closing: Mutex<Option<Sender<()>>>,
     closed: Receiver<()>,
+    /// Rung by every put and by `close`, for a `get` waiting in a simulated run.
+    bell: Bell,
 }
 
 impl fmt::Debug for SharedQueues {
@@ -35,7 +37,7 @@ impl fmt::Debug for SharedQueues {
 impl Default for SharedQueues {
     fn default() -> Self {
         let (tx, rx) = crossbeam_channel::bounded(0);
-        SharedQueues { queues: Mutex::default(), closing: Mutex::new(Some(tx)), closed: rx }
+        SharedQueues { queues: Mutex::default(), closing: Mutex::new(Some(tx)), closed: rx, bell: Bell::anywhere() }
     }
 }
 
@@ -55,7 +57,7 @@ impl SharedQueues {
         }
         let (tx, _) = self.queue(name);
         tx.send(item).map_err(|_| format!("queue {name:?} is closed"))?;
-        sim::notify_all(sim::key(self));
+        self.bell.ring_all();
         Ok(())
     }
 
@@ -65,14 +67,14 @@ impl SharedQueues {
     /// When the queues are closed while waiting.
     pub fn get(&self, name: &str) -> Result<String, String> {
         let poll = || self.try_get(name).transpose();
-        if let Some(got) = sim::wait(sim::key(self), None, poll) {
-            return got.unwrap_or_else(|sim::TimedOut| unreachable!("no deadline"));
-        }
-        let (_, rx) = self.queue(name);
-        select! {
-            recv(rx) -> item => item.map_err(|_| format!("queue {name:?} is closed")),
-            recv(self.closed) -> _ => Err(format!("queue {name:?} was closed while waiting")),
-        }
+        let block = || {
+            let (_, rx) = self.queue(name);
+            Ok(select! {
+                recv(rx) -> item => item.map_err(|_| format!("queue {name:?} is closed")),
+                recv(self.closed) -> _ => Err(format!("queue {name:?} was closed while waiting")),
+            })
+        };
+        self.bell.wait(None, poll, block).unwrap_or_else(|_| unreachable!("no deadline"))
     }
 
     /// Takes the next item from queue `name` if there is one, without waiting: `Ok(None)`
@@ -102,7 +104,7 @@ impl SharedQueues {
     /// Wakes every waiting `get` with an error and refuses new items (pool terminated).
     pub fn close(&self) {
         self.closing.lock().unwrap_or_else(|e| e.into_inner()).take();
-        sim::notify_all(sim::key(self));
+        self.bell.ring_all();
     }
 
     fn is_closed(&self) -> bool {

@@ -151,7 +151,7 @@ pub trait TaskEnv {
     /// Simulated runs: holds a simulated core (and the GIL, on a GIL pool) for `duration`
     /// of CPU time (see [`crate::pool::sim::cpu`]).
     fn cpu_time(&self, duration: Duration) {
-        crate::pool::sim::cpu(duration);
+        crate::pool::sync::cpu(duration);
     }
 }
 

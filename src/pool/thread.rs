@@ -6,10 +6,9 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvError, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Sender};
 use crossbeam_utils::CachePadded;
 
 use super::error::TaskError;
@@ -20,7 +19,7 @@ use super::gil::{DEFAULT_SWITCH_INTERVAL, Gil};
 use super::job::{Job, Single, Specs, Unrun};
 use super::probe::{DownReason, EventKind, Probe, Telemetry, WorkerId};
 use super::queues::SharedQueues;
-use super::sim::{self, SimClock};
+use super::sync::{self, Bell, Clock, PoolThread};
 use super::task::{TaskSpec, TaskValue};
 
 /// `ThreadPoolExecutor`'s default size: `min(32, cpus + 4)`.
@@ -85,8 +84,10 @@ pub(crate) struct Crew {
     workers: Mutex<WorkerSet>,
     /// Held while joining the workers, so a second `shutdown(wait)` waits too.
     joining: Mutex<()>,
-    /// The simulated clock of the run that built the pool, if any (see [`super::sim`]).
-    pub(crate) sim: Option<SimClock>,
+    /// The clock of the run that built the pool.
+    pub(crate) clock: Clock,
+    /// Rung by every send on the queue, for a worker waiting in a simulated run.
+    bell: Bell,
 }
 
 struct WorkerSet {
@@ -96,10 +97,8 @@ struct WorkerSet {
 }
 
 struct WorkerThread {
-    /// Its seat in a simulated run.
-    seat: Option<sim::Seat>,
     busy: Arc<CachePadded<AtomicBool>>,
-    handle: JoinHandle<()>,
+    thread: PoolThread,
 }
 
 /// Configures a [`ThreadPool`].
@@ -184,13 +183,13 @@ impl ThreadPoolBuilder {
     pub fn build(self) -> ThreadPool {
         let (tx, rx) = crossbeam_channel::unbounded();
         let size = self.workers.unwrap_or_else(default_thread_workers).max(1);
-        let sim = sim::current();
+        let clock = Clock::current();
         let crew = Arc::new(Crew {
             rx,
             telemetry: self.probe.map(Telemetry::new),
             gil: self.gil.map(Gil::new),
             queues: self.queues.unwrap_or_default(),
-            pid: if sim.is_some() { sim::PARENT_PID } else { std::process::id() },
+            pid: clock.pid(),
             name: self.name,
             eager: self.eager,
             idle_tokens: AtomicUsize::new(0),
@@ -199,7 +198,8 @@ impl ThreadPoolBuilder {
             admission: Admission::default(),
             workers: Mutex::new(WorkerSet { free_ids: BTreeSet::new(), next_id: 0, threads: Vec::new() }),
             joining: Mutex::new(()),
-            sim,
+            bell: Bell::new(&clock),
+            clock,
         });
         if self.eager {
             let mut set = crew.lock_workers();
@@ -276,7 +276,7 @@ impl Backend for Threads {
                 self.crew.wake_one();
             }
         }
-        set.threads.retain(|t| !t.handle.is_finished());
+        set.threads.retain(|t| !t.thread.is_finished());
     }
 
     fn workers(&self) -> usize {
@@ -364,24 +364,14 @@ impl Crew {
         self.workers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Tells a worker waiting in a simulated run that a message is queued.
+    /// Tells a worker waiting in a simulated run that an item is queued.
     fn wake_one(&self) {
-        if let Some(sim) = &self.sim {
-            sim.notify_one(sim::key(&self.rx));
-        }
+        self.bell.ring_one();
     }
 
-    /// The next item, waiting for one.
-    pub(crate) fn next_item(&self) -> Result<QueueItem, RecvError> {
-        let poll = || match self.rx.try_recv() {
-            Ok(item) => Some(Ok(item)),
-            Err(TryRecvError::Disconnected) => Some(Err(RecvError)),
-            Err(TryRecvError::Empty) => None,
-        };
-        match sim::wait(sim::key(&self.rx), None, poll) {
-            Some(got) => got.unwrap_or(Err(RecvError)),
-            None => self.rx.recv(),
-        }
+    /// The next item, waiting for one; `None` once the queue is gone.
+    pub(crate) fn next_item(&self) -> Option<QueueItem> {
+        sync::recv(&self.rx, &self.bell, None).ok()
     }
 
     pub(crate) fn emit(&self, kind: EventKind) {
@@ -422,16 +412,11 @@ impl Crew {
         let busy = Arc::new(CachePadded::new(AtomicBool::new(false)));
         let crew = Arc::clone(self);
         let flag = Arc::clone(&busy);
-        let reserved = self.sim.as_ref().map(SimClock::reserve);
-        let seat = reserved.as_ref().map(sim::Reserved::seat);
-        let handle = std::thread::Builder::new()
-            .name(format!("{}-worker-{id}", self.name))
-            .spawn(move || {
-                let _me = reserved.map(sim::Reserved::take);
-                worker::run(&crew, id, &flag);
-            })
+        let thread = self
+            .clock
+            .spawn(format!("{}-worker-{id}", self.name), move || worker::run(&crew, id, &flag))
             .expect("the OS refused to start a worker thread");
-        set.threads.push(WorkerThread { seat, busy, handle });
+        set.threads.push(WorkerThread { busy, thread });
     }
 
     /// Takes a worker out of the set (it is about to exit): always, or, when it would
@@ -453,21 +438,18 @@ impl Crew {
     /// pool) cannot wait for itself and returns at once.
     fn join_all(&self) {
         let me = std::thread::current().id();
-        if self.lock_workers().threads.iter().any(|t| t.handle.thread().id() == me) {
+        if self.lock_workers().threads.iter().any(|t| t.thread.id() == me) {
             return;
         }
         let _joining = self.joining.lock().unwrap_or_else(|e| e.into_inner());
         let threads: Vec<WorkerThread> = {
             let mut set = self.lock_workers();
-            let (mine, others): (Vec<_>, Vec<_>) = set.threads.drain(..).partition(|t| t.handle.thread().id() == me);
+            let (mine, others): (Vec<_>, Vec<_>) = set.threads.drain(..).partition(|t| t.thread.id() == me);
             set.threads = mine;
             others
         };
-        for thread in threads {
-            if let Some(seat) = thread.seat {
-                sim::wait_left(seat);
-            }
-            let _ = thread.handle.join();
+        for worker in threads {
+            worker.thread.join();
         }
     }
 }

@@ -3,11 +3,11 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::error::TaskError;
 use super::future::Future;
-use super::sim;
+use super::sync::{self, Bell};
 
 /// When [`wait`] returns (`FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,7 +50,7 @@ fn distinct<T>(futures: &[Future<T>]) -> Vec<Future<T>> {
 /// ```
 pub fn wait<T>(futures: &[Future<T>], timeout: Option<Duration>, return_when: ReturnWhen) -> DoneAndNotDone<T> {
     let futures = distinct(futures);
-    let deadline = timeout.map(|t| sim::now() + t);
+    let deadline = timeout.map(|t| sync::now() + t);
     let satisfied = |futures: &[Future<T>]| {
         let done = futures.iter().filter(|f| f.done()).count();
         match return_when {
@@ -65,7 +65,7 @@ pub fn wait<T>(futures: &[Future<T>], timeout: Option<Duration>, return_when: Re
             future.watch(&tx, index);
         }
         while !satisfied(&futures) {
-            match recv(&rx, deadline) {
+            match sync::recv(&rx, &WATCHERS, deadline) {
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
             }
@@ -78,27 +78,10 @@ pub fn wait<T>(futures: &[Future<T>], timeout: Option<Duration>, return_when: Re
     DoneAndNotDone { done, not_done }
 }
 
-/// What waiters on futures' watcher channels wait on in a simulated run: one key for them all
-/// (a run has one main program; a spurious wake-up only polls again).
-pub(crate) fn watchers_key() -> sim::Key {
-    static WATCHERS: u8 = 0;
-    sim::key(&WATCHERS)
-}
-
-fn recv(rx: &Receiver<usize>, deadline: Option<Instant>) -> Result<usize, RecvTimeoutError> {
-    let poll = || match rx.try_recv() {
-        Ok(index) => Some(Ok(index)),
-        Err(TryRecvError::Disconnected) => Some(Err(RecvTimeoutError::Disconnected)),
-        Err(TryRecvError::Empty) => None,
-    };
-    if let Some(got) = sim::wait(watchers_key(), deadline, poll) {
-        return got.unwrap_or(Err(RecvTimeoutError::Timeout));
-    }
-    match deadline {
-        Some(deadline) => rx.recv_deadline(deadline),
-        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-    }
-}
+/// What waiters on futures' watcher channels wait on in a simulated run, and what a future
+/// rings when it tells its watchers: one bell for them all (a run has one main program; a
+/// spurious wake-up only polls again).
+pub(crate) static WATCHERS: Bell = Bell::anywhere();
 
 /// Yields the futures as they complete: those already done first, then each as it finishes.
 /// Duplicates are yielded once. If `timeout` passes first, yields one
@@ -146,7 +129,7 @@ impl<T> AsCompleted<T> {
                 finished.push_back(future);
             }
         }
-        AsCompleted { finished, pending, remaining, rx, tx, deadline: timeout.map(|t| sim::now() + t), ended: false }
+        AsCompleted { finished, pending, remaining, rx, tx, deadline: timeout.map(|t| sync::now() + t), ended: false }
     }
 
     fn unwatch_pending(&self) {
@@ -172,7 +155,7 @@ impl<T> Iterator for AsCompleted<T> {
             return Some(Ok(future));
         }
         while self.remaining > 0 {
-            match recv(&self.rx, self.deadline) {
+            match sync::recv(&self.rx, &WATCHERS, self.deadline) {
                 Ok(index) => {
                     if let Some(future) = self.pending.get_mut(index).and_then(Option::take) {
                         self.remaining -= 1;

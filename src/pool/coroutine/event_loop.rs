@@ -19,7 +19,7 @@ use crate::pool::front::Stopping;
 use crate::pool::job::Unrun;
 use crate::pool::probe::{DownReason, EventKind, Telemetry, WorkerId};
 use crate::pool::queues::SharedQueues;
-use crate::pool::sim;
+use crate::pool::sync;
 use crate::pool::task::TaskEnv;
 
 /// Runs the loop until the pool is shut down and every task has ended, or terminated.
@@ -83,7 +83,7 @@ impl EventLoop<'_> {
                 self.kill_all();
                 return DownReason::Terminated;
             }
-            self.wake_due(sim::now());
+            self.wake_due(sync::now());
             // Only the tasks ready now: one that suspends with `sleep(0)` runs next turn.
             for _ in 0..self.ready.len() {
                 let task = self.ready.pop_front().expect("counted");
@@ -164,7 +164,7 @@ impl EventLoop<'_> {
                 self.next_seq += 1;
                 self.timers.push(Timer { at, seq: self.next_seq, task });
             }
-            Await::Item(after) => self.getters.push((sim::now() + after, task)),
+            Await::Item(after) => self.getters.push((sync::now() + after, task)),
         }
     }
 
@@ -181,21 +181,23 @@ impl EventLoop<'_> {
             self.timers.peek().map(|timer| timer.at).into_iter().chain(self.getters.iter().map(|g| g.0)).min();
         let below_limit = self.alive < shared.limit.load(Ordering::Relaxed);
         let poll = || (shared.wake.try_recv().is_ok() || (below_limit && !shared.jobs.is_empty())).then_some(());
-        if sim::wait(sim::key(&shared.wake), deadline, poll).is_some() {
-            return;
-        }
-        let mut select = Select::new();
-        let wake = select.recv(&shared.wake);
-        if self.alive < shared.limit.load(Ordering::Relaxed) {
-            select.recv(&shared.jobs);
-        }
-        let ready = match deadline {
-            Some(deadline) => select.ready_deadline(deadline).ok(),
-            None => Some(select.ready()),
+        let block = || {
+            let mut select = Select::new();
+            let wake = select.recv(&shared.wake);
+            if below_limit {
+                select.recv(&shared.jobs);
+            }
+            let ready = match deadline {
+                Some(deadline) => select.ready_deadline(deadline).ok(),
+                None => Some(select.ready()),
+            };
+            if ready == Some(wake) {
+                let _ = shared.wake.try_recv();
+            }
+            Ok(())
         };
-        if ready == Some(wake) {
-            let _ = shared.wake.try_recv();
-        }
+        // Woken, or the deadline came: either way, the next turn sees to it.
+        let _ = shared.bell.wait(deadline, poll, block);
     }
 
     /// Terminate: every suspended task dies with the loop; queued work is abandoned.
@@ -242,16 +244,16 @@ impl TaskEnv for LoopEnv<'_> {
 
     fn sleep(&self, duration: Duration) {
         // `time.sleep` inside a coroutine: the whole loop sleeps.
-        sim::sleep(duration);
+        sync::sleep(duration);
     }
 
     fn simulated(&self) -> bool {
-        self.shared.sim.is_some()
+        self.shared.clock.is_simulated()
     }
 
     fn cpu_time(&self, duration: Duration) {
         // CPU-bound code in a coroutine holds the loop, and a core.
-        sim::cpu(duration);
+        sync::cpu(duration);
     }
 
     fn cpu(&self, work: &mut dyn FnMut() -> bool) {

@@ -25,7 +25,7 @@ mod spec;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::{JoinHandle, ThreadId};
+use std::thread::ThreadId;
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -36,7 +36,7 @@ use super::future::Future;
 use super::job::{Job, Single, Unrun};
 use super::probe::{EventKind, Probe, Telemetry};
 use super::queues::SharedQueues;
-use super::sim::{self, SimClock};
+use super::sync::{Bell, Clock, PoolThread};
 use super::task::{TaskSpec, TaskValue};
 use spec::SpecTask;
 
@@ -69,10 +69,8 @@ pub type CoroutinePool = Pool<Loop>;
 /// A [`CoroutinePool`]'s one worker: the event-loop thread.
 pub struct Loop {
     core: Arc<LoopCore>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: Mutex<Option<PoolThread>>,
     loop_thread: ThreadId,
-    /// The loop's seat in a simulated run.
-    seat: Option<sim::Seat>,
 }
 
 /// What the jobs channel carries.
@@ -111,8 +109,10 @@ struct LoopCore {
     active: AtomicUsize,
     /// Open, shut or terminated, with the gate submitters and stops take.
     admission: Admission,
-    /// The simulated clock of the run that built the pool, if any (see [`super::sim`]).
-    sim: Option<SimClock>,
+    /// The clock of the run that built the pool.
+    clock: Clock,
+    /// Rung by every job and wake-up, for the loop waiting in a simulated run.
+    bell: Bell,
 }
 
 /// Configures a [`CoroutinePool`].
@@ -172,7 +172,7 @@ impl CoroutinePoolBuilder {
     /// If the OS refuses to start a thread.
     pub fn build(self) -> CoroutinePool {
         let (jobs_tx, jobs) = crossbeam_channel::unbounded();
-        let sim = sim::current();
+        let clock = Clock::current();
         let (wake_tx, wake) = crossbeam_channel::bounded(1);
         let core = Arc::new(LoopCore {
             jobs_tx,
@@ -181,26 +181,22 @@ impl CoroutinePoolBuilder {
             wake,
             telemetry: self.probe.map(Telemetry::new),
             queues: self.queues.unwrap_or_default(),
-            pid: if sim.is_some() { sim::PARENT_PID } else { std::process::id() },
+            pid: clock.pid(),
             limit: AtomicUsize::new(self.limit.map_or(usize::MAX, |n| n.max(1))),
             active: AtomicUsize::new(0),
             admission: Admission::default(),
-            sim,
+            bell: Bell::new(&clock),
+            clock,
         });
         core.emit(EventKind::WorkerUp { worker: LOOP_WORKER, pid: core.pid });
         let for_loop = Arc::clone(&core);
-        let reserved = core.sim.as_ref().map(SimClock::reserve);
-        let seat = reserved.as_ref().map(sim::Reserved::seat);
-        let handle = std::thread::Builder::new()
-            .name(format!("{}-loop", self.name))
-            .spawn(move || {
-                let _me = reserved.map(sim::Reserved::take);
-                event_loop::run(&for_loop);
-            })
+        let thread = core
+            .clock
+            .spawn(format!("{}-loop", self.name), move || event_loop::run(&for_loop))
             .expect("the OS refused to start the event-loop thread");
-        let loop_thread = handle.thread().id();
+        let loop_thread = thread.id();
         let telemetry = core.telemetry.clone();
-        Pool::with_backend(Loop { core, thread: Mutex::new(Some(handle)), loop_thread, seat }, telemetry)
+        Pool::with_backend(Loop { core, thread: Mutex::new(Some(thread)), loop_thread }, telemetry)
     }
 }
 
@@ -275,11 +271,8 @@ impl Backend for Loop {
         }
         // Held while joining, so a second joiner also waits for the end.
         let mut thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(handle) = thread.take() {
-            if let Some(seat) = self.seat {
-                sim::wait_left(seat);
-            }
-            let _ = handle.join();
+        if let Some(thread) = thread.take() {
+            thread.join();
         }
     }
 
@@ -357,19 +350,12 @@ impl LoopCore {
     /// Wakes the loop if it is blocked waiting (a wake already pending is enough).
     fn wake(&self) {
         let _ = self.wake_tx.try_send(());
-        self.nudge_sim();
-    }
-
-    /// Wakes the loop if it waits in a simulated run.
-    fn nudge_sim(&self) {
-        if let Some(sim) = &self.sim {
-            sim.notify_all(sim::key(&self.wake));
-        }
+        self.bell.ring_all();
     }
 
     fn send(&self, job: Submitted, _gate: &MutexGuard<'_, ()>) {
         // The loop's own receiver lives in `self`: the send cannot fail.
         let _ = self.jobs_tx.send(job);
-        self.nudge_sim();
+        self.bell.ring_all();
     }
 }

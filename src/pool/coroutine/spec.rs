@@ -141,9 +141,9 @@ fn advance(running: &mut Running, env: &LoopEnv<'_>) -> Step {
                     // every other task waits.
                     Work::Spin | Work::SumSquares { .. } => return Step::End(run_spec(spec, env)),
                     // `asyncio.sleep(0)` still yields: a sleep is always an await point.
-                    Work::Sleep => return Step::Suspend(Await::Until(crate::pool::sim::now() + spec.duration)),
+                    Work::Sleep => return Step::Suspend(Await::Until(crate::pool::sync::now() + spec.duration)),
                     _ if !spec.duration.is_zero() => {
-                        return Step::Suspend(Await::Until(crate::pool::sim::now() + spec.duration));
+                        return Step::Suspend(Await::Until(crate::pool::sync::now() + spec.duration));
                     }
                     _ => {}
                 }

@@ -15,7 +15,6 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
@@ -28,7 +27,7 @@ use crate::pool::front::Stopping;
 use crate::pool::future::{Future, finish_event};
 use crate::pool::probe::{DownReason, EventKind, Telemetry, WorkerId};
 use crate::pool::queues::SharedQueues;
-use crate::pool::sim::{self, Seat, SimClock};
+use crate::pool::sync::{Bell, Clock, PoolThread, Reader, TimedOut};
 use crate::pool::task::{TaskSpec, TaskValue, simulated_cost};
 
 /// Jobs a worker may hold at once when every one of them is quick ([`wire::is_quick`]):
@@ -78,8 +77,8 @@ pub(super) struct Lane {
     pid: u32,
     /// The process's own pid, which it gives in its handshake.
     os_pid: u32,
-    /// Its reader's seat in a simulated run.
-    seat: Option<Seat>,
+    /// Its reader, which a simulated run tells when a frame is owed.
+    reader: Reader,
     /// When it was started, on the run's clock.
     spawned_at: Instant,
     child: Arc<Mutex<Child>>,
@@ -212,9 +211,11 @@ pub(super) struct Supervisor {
     pub(super) state: Mutex<State>,
     /// Reader threads, one per worker process ever started and not yet joined, with their
     /// seats in a simulated run.
-    pub(super) threads: Mutex<Vec<(JoinHandle<()>, Option<Seat>)>>,
-    /// The simulated clock of the run that built the pool, if any (see [`crate::pool::sim`]).
-    pub(super) sim: Option<SimClock>,
+    pub(super) threads: Mutex<Vec<PoolThread>>,
+    /// The clock of the run that built the pool.
+    pub(super) clock: Clock,
+    /// Rung when a worker is killed, for readers waiting out its task's simulated time.
+    pub(super) bell: Bell,
 }
 
 /// Everything that changes, under one lock.
@@ -257,20 +258,17 @@ impl Supervisor {
     pub(super) fn join_all(&self) {
         let me = std::thread::current().id();
         loop {
-            let others: Vec<(JoinHandle<()>, Option<Seat>)> = {
+            let others: Vec<PoolThread> = {
                 let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
-                let (mine, others) = threads.drain(..).partition(|t| t.0.thread().id() == me);
+                let (mine, others) = threads.drain(..).partition(|t| t.id() == me);
                 *threads = mine;
                 others
             };
             if others.is_empty() {
                 return;
             }
-            for (thread, seat) in others {
-                if let Some(seat) = seat {
-                    sim::wait_left(seat);
-                }
-                let _ = thread.join();
+            for thread in others {
+                thread.join();
             }
         }
     }
@@ -346,7 +344,7 @@ impl Supervisor {
         };
         match request {
             FromWorker::QueuePut { queue, item } => reply(&tx, self.queues.put(&queue, item).map(|()| String::new())),
-            FromWorker::QueueGet { queue } if self.sim.is_some() => {
+            FromWorker::QueueGet { queue } if self.clock.is_simulated() => {
                 // A simulated run: the reader waits for the item in virtual time (the worker
                 // sends nothing until it has its answer).
                 reply(&tx, self.queues.get(&queue));
@@ -372,14 +370,18 @@ impl Supervisor {
 
     /// Now on the run's clock, from any thread (a viewer terminating the pool included).
     fn now(&self) -> Instant {
-        self.sim.as_ref().map_or_else(Instant::now, SimClock::now)
+        self.clock.now()
     }
 
-    /// A simulated run: waits until the virtual time at which what worker `id` just sent
+    /// In a simulated run, waits until the virtual time at which what worker `id` just sent
     /// comes — the end of its current task's work, or of its initializer — since the worker
     /// itself spends no time. False if the pool was terminated (or the worker replaced)
     /// meanwhile: the worker was killed before it could send it, so the frame is void.
     pub(super) fn catch_up(&self, id: WorkerId, pid: u32) -> bool {
+        if !self.clock.is_simulated() {
+            // A real worker spent its time before it wrote.
+            return true;
+        }
         let killed = || {
             let state = self.lock();
             state.lanes.get(&id).is_none_or(|lane| lane.pid != pid || lane.exit == Some(DownReason::Terminated))
@@ -404,15 +406,15 @@ impl Supervisor {
                 Some(head.started_at + simulated_cost(&head.spec))
             })
         };
-        let key = sim::key(self);
         if let Some(cpu) = cpu
-            && !sim::cpu_unless(cpu, key, killed)
+            && !self.bell.cpu_unless(cpu, killed)
         {
             return false;
         }
-        match due.and_then(|due| sim::wait(key, Some(due), || killed().then_some(()))) {
-            Some(Ok(())) => false,
-            _ => !killed(),
+        let Some(due) = due else { return !killed() };
+        match self.bell.wait(Some(due), || killed().then_some(()), || unreachable!("only in a simulated run")) {
+            Ok(()) => false,
+            Err(TimedOut) => !killed(),
         }
     }
 
@@ -484,7 +486,7 @@ impl State {
     /// Starts a worker process on lane `id`: handshake queued, writer and reader running.
     fn spawn(&mut self, supervisor: &Arc<Supervisor>, id: WorkerId) -> io::Result<()> {
         let mut command = Command::new(&supervisor.program);
-        if supervisor.sim.is_some() {
+        if supervisor.clock.is_simulated() {
             command.env(super::SIMULATED_ENV, "1");
         }
         let mut child = command
@@ -497,7 +499,7 @@ impl State {
             .process_group(0)
             .spawn()?;
         let os_pid = child.id();
-        let pid = supervisor.sim.as_ref().map_or(os_pid, SimClock::new_pid);
+        let pid = supervisor.clock.worker_pid(os_pid);
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             unreachable!("both pipes were asked for")
         };
@@ -517,35 +519,33 @@ impl State {
             kill(&child);
             return Err(e);
         }
-        let reserved = supervisor.sim.as_ref().map(SimClock::reserve_outside);
-        let seat = reserved.as_ref().map(sim::Reserved::seat);
         let reader = {
             let supervisor = Arc::clone(supervisor);
             let child = Arc::clone(&child);
-            std::thread::Builder::new().name(format!("poolscope-process-{id}")).spawn(move || {
-                let _me = reserved.map(sim::Reserved::take);
-                pipes::read(&supervisor, id, pid, stdout, &child);
-            })
+            let name = format!("poolscope-process-{id}");
+            supervisor.clock.clone().spawn_reader(name, move || pipes::read(&supervisor, id, pid, stdout, &child))
         };
-        match reader {
-            Ok(handle) => {
+        let reader = match reader {
+            Ok(thread) => {
                 let mut threads = supervisor.threads.lock().unwrap_or_else(|e| e.into_inner());
                 // Readers of workers long gone have ended: nothing to wait for there.
-                threads.retain(|t| !t.0.is_finished());
-                threads.push((handle, seat));
+                threads.retain(|t| !t.is_finished());
+                let reader = thread.reader();
+                threads.push(thread);
+                reader
             }
             Err(e) => {
                 kill(&child);
                 return Err(e);
             }
-        }
+        };
         self.lanes.insert(
             id,
             Lane {
                 id,
                 pid,
                 os_pid,
-                seat,
+                reader,
                 spawned_at: supervisor.now(),
                 child,
                 tx,
@@ -559,9 +559,7 @@ impl State {
             },
         );
         supervisor.emit(EventKind::WorkerUp { worker: id, pid });
-        if let (Some(sim), Some(seat)) = (&supervisor.sim, seat) {
-            sim.owe(seat, true);
-        }
+        supervisor.clock.owe(reader, true);
         Ok(())
     }
 
@@ -573,7 +571,7 @@ impl State {
             let Some(lane) = self
                 .lanes
                 .values_mut()
-                .filter(|l| l.takes(quick && supervisor.sim.is_none()))
+                .filter(|l| l.takes(quick && !supervisor.clock.is_simulated()))
                 .min_by_key(|l| (l.jobs, l.id))
             else {
                 break;
@@ -592,12 +590,8 @@ impl State {
 
     /// A simulated run: tells the clock which workers owe their readers a frame.
     fn tell_owed(&self, supervisor: &Supervisor) {
-        if let Some(sim) = &supervisor.sim {
-            for lane in self.lanes.values() {
-                if let Some(seat) = lane.seat {
-                    sim.owe(seat, lane.owes());
-                }
-            }
+        for lane in self.lanes.values() {
+            supervisor.clock.owe(lane.reader, lane.owes());
         }
     }
 
@@ -637,10 +631,8 @@ impl State {
             let _ = lane.child.lock().unwrap_or_else(|e| e.into_inner()).kill();
         }
         self.tell_owed(supervisor);
-        if let Some(sim) = &supervisor.sim {
-            // Readers waiting out a task's simulated time: the task is gone.
-            sim.notify_all(sim::key(supervisor));
-        }
+        // Readers waiting out a task's simulated time: the task is gone.
+        supervisor.bell.ring_all();
     }
 
     /// Grows (at once) or shrinks (idle workers first, then the highest ids; running tasks

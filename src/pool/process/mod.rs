@@ -34,6 +34,7 @@ use super::front::{Backend, Pool, Refusal, Stopping};
 use super::future::Future;
 use super::probe::{Probe, Telemetry, WorkerId};
 use super::queues::SharedQueues;
+use super::sync::{Bell, Clock};
 use super::task::{self, TaskSpec, TaskValue};
 
 /// The environment variable that makes a program a process-pool worker (see
@@ -165,6 +166,7 @@ impl ProcessPoolBuilder {
         std::fs::metadata(&program)
             .map_err(|e| io::Error::new(e.kind(), format!("worker program {}: {e}", program.display())))?;
         let size = self.workers.unwrap_or_else(super::cpus).max(1);
+        let clock = Clock::current();
         let supervisor = Arc::new(Supervisor {
             telemetry: self.probe.map(Telemetry::new),
             queues: self.queues.unwrap_or_default(),
@@ -183,7 +185,8 @@ impl ProcessPoolBuilder {
                 broken: None,
             }),
             threads: Mutex::new(Vec::new()),
-            sim: crate::pool::sim::current(),
+            bell: Bell::new(&clock),
+            clock,
         });
         let telemetry = supervisor.telemetry.clone();
         let pool = Pool::with_backend(Processes { supervisor }, telemetry);

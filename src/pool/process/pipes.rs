@@ -11,7 +11,7 @@ use crossbeam_channel::Receiver;
 use super::dispatch::Supervisor;
 use super::wire::{self, FromWorker};
 use crate::pool::probe::WorkerId;
-use crate::pool::sim;
+use crate::pool::sync;
 
 /// The writer thread: sends what the pool queued for the worker, as few writes as it can.
 pub(super) fn write(mut stdin: ChildStdin, rx: &Receiver<Vec<u8>>) {
@@ -35,10 +35,12 @@ pub(super) fn write(mut stdin: ChildStdin, rx: &Receiver<Vec<u8>>) {
 }
 
 /// The reader thread: completes futures as results arrive, then reports the worker's end.
+///
+/// In a real run it hands over every frame already buffered in one batch. In a simulated run
+/// it reads outside the run and handles each frame in its turn, one at a time, at the
+/// virtual time the worker would have sent it (see [`crate::pool::sim`]).
 pub(super) fn read(supervisor: &Arc<Supervisor>, id: WorkerId, pid: u32, stdout: ChildStdout, child: &Mutex<Child>) {
-    if supervisor.sim.is_some() {
-        return read_simulated(supervisor, id, pid, stdout, child);
-    }
+    let batches = !supervisor.clock.is_simulated();
     let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let mut frame = Vec::new();
     let mut batch = Vec::new();
@@ -50,55 +52,33 @@ pub(super) fn read(supervisor: &Arc<Supervisor>, id: WorkerId, pid: u32, stdout:
         }
     };
     let failure = loop {
-        match next(&mut reader) {
-            Ok(Some(msg)) => batch.push(msg),
+        let first = next(&mut reader);
+        sync::arrive();
+        let live = supervisor.catch_up(id, pid);
+        match first {
+            Ok(Some(msg)) if live => batch.push(msg),
+            // Terminated: the worker was killed before it would have sent this.
+            Ok(Some(_)) => {}
             Ok(None) => break None,
             Err(e) => break Some(e),
         }
         let mut failure = None;
-        while failure.is_none() && wire::frame_buffered(&reader) {
+        while batches && failure.is_none() && wire::frame_buffered(&reader) {
             match next(&mut reader) {
                 Ok(Some(msg)) => batch.push(msg),
                 Ok(None) => {}
                 Err(e) => failure = Some(e),
             }
         }
-        if let Err(e) = supervisor.handle(id, pid, &mut batch) {
+        if !batch.is_empty()
+            && let Err(e) = supervisor.handle(id, pid, &mut batch)
+        {
             break Some(e);
         }
         if failure.is_some() {
             break failure;
         }
-    };
-    reap(supervisor, id, pid, child, failure);
-}
-
-/// The reader of a simulated run: reads outside the run, then handles each frame in its
-/// turn, one at a time, at the virtual time the worker would have sent it (see
-/// [`crate::pool::sim`]).
-fn read_simulated(supervisor: &Arc<Supervisor>, id: WorkerId, pid: u32, stdout: ChildStdout, child: &Mutex<Child>) {
-    let mut reader = BufReader::new(stdout);
-    let mut frame = Vec::new();
-    let failure = loop {
-        let next = match wire::read_frame(&mut reader, &mut frame) {
-            Ok(true) => wire::decode_from_worker(&frame).map(Some).map_err(|e| e.to_string()),
-            Ok(false) => Ok(None),
-            Err(e) => Err(e.to_string()),
-        };
-        sim::arrive();
-        let live = supervisor.catch_up(id, pid);
-        match next {
-            Ok(Some(msg)) if live => {
-                if let Err(e) = supervisor.handle(id, pid, &mut vec![msg]) {
-                    break Some(e);
-                }
-            }
-            // Terminated: the worker was killed before it would have sent this.
-            Ok(Some(_)) => {}
-            Ok(None) => break None,
-            Err(e) => break Some(e),
-        }
-        sim::step_outside(supervisor.owes(id, pid));
+        sync::step_outside(|| supervisor.owes(id, pid));
     };
     reap(supervisor, id, pid, child, failure);
 }

@@ -9,7 +9,7 @@ use crossbeam_utils::CachePadded;
 use super::{Crew, QueueItem};
 use crate::pool::front::Stopping;
 use crate::pool::probe::{DownReason, WorkerId};
-use crate::pool::sim;
+use crate::pool::sync;
 use crate::pool::task::TaskEnv;
 
 pub(super) fn run(crew: &Arc<Crew>, id: WorkerId, busy: &CachePadded<AtomicBool>) {
@@ -17,9 +17,9 @@ pub(super) fn run(crew: &Arc<Crew>, id: WorkerId, busy: &CachePadded<AtomicBool>
     let over_size = || crew.live.load(Ordering::Relaxed) > crew.target.load(Ordering::Relaxed);
     loop {
         match crew.next_item() {
-            Ok(msg @ (QueueItem::Task(_) | QueueItem::Job(_))) => {
+            Some(item @ (QueueItem::Task(_) | QueueItem::Job(_))) => {
                 busy.store(true, Ordering::Relaxed);
-                match msg {
+                match item {
                     QueueItem::Task(task) => task.run(&env),
                     QueueItem::Job(job) => job.run(&env),
                     QueueItem::Retire | QueueItem::Stop => {}
@@ -32,12 +32,12 @@ pub(super) fn run(crew: &Arc<Crew>, id: WorkerId, busy: &CachePadded<AtomicBool>
                     return;
                 }
             }
-            Ok(QueueItem::Retire) => {
+            Some(QueueItem::Retire) => {
                 if over_size() && crew.leave(id, DownReason::Retired) {
                     return;
                 }
             }
-            Ok(QueueItem::Stop) => match crew.admission.stopping() {
+            Some(QueueItem::Stop) => match crew.admission.stopping() {
                 Stopping::Open => {}
                 Stopping::Terminated => {
                     crew.leave(id, DownReason::Terminated);
@@ -49,7 +49,7 @@ pub(super) fn run(crew: &Arc<Crew>, id: WorkerId, busy: &CachePadded<AtomicBool>
                     return;
                 }
             },
-            Err(_) => {
+            None => {
                 crew.leave(id, DownReason::Shutdown);
                 return;
             }
@@ -73,21 +73,21 @@ impl TaskEnv for ThreadEnv<'_> {
     }
 
     fn sleep(&self, duration: Duration) {
-        sim::sleep(duration);
+        sync::sleep(duration);
     }
 
     fn simulated(&self) -> bool {
-        self.crew.sim.is_some()
+        self.crew.clock.is_simulated()
     }
 
     fn cpu_time(&self, duration: Duration) {
-        let Some(gil) = &self.crew.gil else { return sim::cpu(duration) };
+        let Some(gil) = &self.crew.gil else { return sync::cpu(duration) };
         // Held in slices of the switch interval, handed over between them as CPython does.
         let mut guard = gil.acquire();
         let mut left = duration;
         while !left.is_zero() {
             let slice = left.min(gil.switch_interval());
-            sim::cpu(slice);
+            sync::cpu(slice);
             left -= slice;
             if !left.is_zero() {
                 guard.switch_point();
