@@ -17,6 +17,7 @@ mod list;
 mod look;
 mod py;
 mod run;
+mod sinks;
 mod sweep;
 mod sweep_chart;
 mod timing;

@@ -2,23 +2,18 @@
 //! `--events FILE.jsonl` writes the event log (SPEC §5); `--trace FILE.json` a Chrome trace
 //! (Perfetto, chrome://tracing).
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
-
-use poolscope::sys::{CpuSample, spawn_sampler};
+use std::sync::Arc;
 
 use poolscope::scenario::cpython::{CpythonOptions, Program};
 use poolscope::scenario::{self, Engine, PoolOverride, Run, RunOptions, python};
+use poolscope::trace::{Model, Summary, TraceKind, Transcript, wrap};
 
 use super::fail;
+use super::sinks::Sinks;
 use super::timing::Timing;
-use poolscope::trace::{ChromeTrace, JsonlWriter, Model, Summary, TraceKind, Transcript, wrap};
-use poolscope::ui::record::{CastRecorder, RecordFormat};
 
 /// Where a run's picture and records go: the options `run` and `py` share.
 #[derive(Clone, Debug, clap::Args)]
@@ -144,43 +139,9 @@ pub fn play(args: &RunArgs, scenario: &scenario::Scenario, options: RunOptions) 
         };
         let _ = writeln!(io::stderr(), "poolscope: {why}");
     }
-    let mut events = match &args.out.events {
-        None => None,
-        Some(path) => match File::create(path) {
-            Ok(file) => Some((path, JsonlWriter::new(file))),
-            Err(e) => return fail(1, &format!("cannot write the event log {}: {e}", path.display())),
-        },
-    };
-    let mut trace = match &args.out.trace {
-        None => None,
-        Some(path) => match File::create(path) {
-            Ok(file) => Some((path, file, ChromeTrace::new())),
-            Err(e) => return fail(1, &format!("cannot write the trace {}: {e}", path.display())),
-        },
-    };
-    let mut cast = match &args.out.record {
-        None => None,
-        Some(path) => {
-            let (width, height) = args.out.size;
-            let lesson = poolscope::ui::Lesson::of(&scenario);
-            let format = match RecordFormat::of(path) {
-                Ok(format) => format,
-                Err(e) => return fail(2, &e),
-            };
-            match File::create(path).and_then(|file| {
-                CastRecorder::new_as(
-                    format,
-                    io::BufWriter::new(file),
-                    lesson,
-                    (width, height),
-                    args.timing.speed,
-                    args.look.theme(),
-                )
-            }) {
-                Ok(recorder) => Some((path, recorder)),
-                Err(e) => return fail(1, &format!("cannot write the recording {}: {e}", path.display())),
-            }
-        }
+    let mut sinks = match Sinks::open(&args.out, &scenario, args.timing.speed, args.look.theme()) {
+        Ok(sinks) => sinks,
+        Err(code) => return code,
     };
     let stdout = io::stdout();
     let mut out: Box<dyn Write> =
@@ -203,26 +164,13 @@ pub fn play(args: &RunArgs, scenario: &scenario::Scenario, options: RunOptions) 
         Ok(run) => run,
         Err(e) => return fail(1, &e.to_string()),
     };
-    let cpu = match trace.is_some() && run.sim().is_none() {
-        true => Some(CpuTrack::start()),
-        false => None,
-    };
+    sinks.start(&run);
     let mut model = Model::new();
     let mut transcript = Transcript::default();
     for event in run.events().iter() {
         model.apply(&event);
-        if let Some((_, _, chrome)) = &mut trace {
-            chrome.apply(&event);
-        }
-        if let Some((path, recorder)) = &mut cast
-            && let Err(e) = recorder.event(&event)
-        {
-            return abort(run, &format!("cannot write the recording {}: {e}", path.display()));
-        }
-        if let Some((path, writer)) = &mut events
-            && let Err(e) = writer.write(&event)
-        {
-            return abort(run, &format!("cannot write the event log {}: {e}", path.display()));
+        if let Err(message) = sinks.event(&event) {
+            return abort(run, &message);
         }
         if let Err(e) = transcript.event(&model, &event, &mut out) {
             return abort(run, &format!("cannot write the transcript to stdout: {e}"));
@@ -231,36 +179,8 @@ pub fn play(args: &RunArgs, scenario: &scenario::Scenario, options: RunOptions) 
             break;
         }
     }
-    if let Some((path, writer)) = events
-        && let Err(e) = writer.finish()
-    {
-        return abort(run, &format!("cannot write the event log {}: {e}", path.display()));
-    }
-    if let Some((path, recorder)) = cast
-        && let Err(e) = recorder.finish()
-    {
-        return abort(run, &format!("cannot write the recording {}: {e}", path.display()));
-    }
-    if let Some((_, _, chrome)) = &mut trace {
-        match (run.sim(), cpu) {
-            (Some(sim), _) => {
-                chrome.simulated_cpu(0, 0, sim.cores());
-                for (at, busy) in sim.busy_cores() {
-                    chrome.simulated_cpu(at.as_micros() as u64, busy, sim.cores());
-                }
-            }
-            (None, Some(cpu)) => {
-                for (at, sample) in cpu.finish() {
-                    chrome.cpu(run.micros(at), &sample.cores);
-                }
-            }
-            (None, None) => {}
-        }
-    }
-    if let Some((path, file, chrome)) = trace
-        && let Err(e) = chrome.write(&mut io::BufWriter::new(file))
-    {
-        return abort(run, &format!("cannot write the trace {}: {e}", path.display()));
+    if let Err(message) = sinks.finish(&run) {
+        return abort(run, &message);
     }
     let closing = transcript
         .finish(&model, &mut out)
@@ -274,34 +194,6 @@ pub fn play(args: &RunArgs, scenario: &scenario::Scenario, options: RunOptions) 
     match exit.and_then(|exit| *exit.lock().unwrap_or_else(|e| e.into_inner())) {
         Some(code) if code != 0 => fail(1, &format!("python3 exited with status {code}")),
         _ => ExitCode::SUCCESS,
-    }
-}
-
-/// The machine's CPU while a run is traced: per-core samples from the sampler thread.
-struct CpuTrack {
-    samples: Arc<Mutex<Vec<(Instant, CpuSample)>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl CpuTrack {
-    fn start() -> CpuTrack {
-        let samples = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (into, stopped) = (Arc::clone(&samples), Arc::clone(&stop));
-        let started = spawn_sampler(Arc::default(), move |sample| {
-            into.lock().unwrap_or_else(|e| e.into_inner()).push((Instant::now(), sample));
-            !stopped.load(Ordering::Relaxed)
-        });
-        if let Err(e) = started {
-            let _ = writeln!(io::stderr(), "poolscope: no CPU track in the trace: {e}");
-        }
-        CpuTrack { samples, stop }
-    }
-
-    /// Stops sampling and gives what was sampled.
-    fn finish(self) -> Vec<(Instant, CpuSample)> {
-        self.stop.store(true, Ordering::Relaxed);
-        std::mem::take(&mut *self.samples.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 

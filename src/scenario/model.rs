@@ -300,43 +300,143 @@ pub enum Op {
 }
 
 impl Op {
+    /// Which op this is.
+    pub fn op_name(&self) -> OpName {
+        match self {
+            Op::Submit { .. } => OpName::Submit,
+            Op::Map { .. } => OpName::Map,
+            Op::AsCompleted { .. } => OpName::AsCompleted,
+            Op::Wait { .. } => OpName::Wait,
+            Op::Results { .. } => OpName::Results,
+            Op::AddCallback { .. } => OpName::AddCallback,
+            Op::Cancel { .. } => OpName::Cancel,
+            Op::Poll { .. } => OpName::Poll,
+            Op::Sleep { .. } => OpName::Sleep,
+            Op::Shutdown { .. } => OpName::Shutdown,
+            Op::Resize { .. } => OpName::Resize,
+            Op::Note { .. } => OpName::Note,
+            Op::Close => OpName::Close,
+            Op::Join => OpName::Join,
+            Op::Terminate => OpName::Terminate,
+        }
+    }
+
     /// The op's name, as in the file and the event log.
     pub fn name(&self) -> &'static str {
+        self.op_name().as_str()
+    }
+}
+
+/// What a step's `op =` names: one per [`Op`] variant. A new op is a variant here and in
+/// [`OpName::ALL`]; the compiler then asks for its name, the fields it takes, and how the
+/// validator builds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OpName {
+    /// [`Op::Submit`].
+    Submit,
+    /// [`Op::Map`].
+    Map,
+    /// [`Op::AsCompleted`].
+    AsCompleted,
+    /// [`Op::Wait`].
+    Wait,
+    /// [`Op::Results`].
+    Results,
+    /// [`Op::AddCallback`].
+    AddCallback,
+    /// [`Op::Cancel`].
+    Cancel,
+    /// [`Op::Poll`].
+    Poll,
+    /// [`Op::Sleep`].
+    Sleep,
+    /// [`Op::Shutdown`].
+    Shutdown,
+    /// [`Op::Resize`].
+    Resize,
+    /// [`Op::Note`].
+    Note,
+    /// [`Op::Close`].
+    Close,
+    /// [`Op::Join`].
+    Join,
+    /// [`Op::Terminate`].
+    Terminate,
+}
+
+impl OpName {
+    /// Every op, in the order error messages list them.
+    pub const ALL: [OpName; 15] = [
+        OpName::Submit,
+        OpName::Map,
+        OpName::AsCompleted,
+        OpName::Wait,
+        OpName::Results,
+        OpName::AddCallback,
+        OpName::Cancel,
+        OpName::Poll,
+        OpName::Sleep,
+        OpName::Shutdown,
+        OpName::Resize,
+        OpName::Note,
+        OpName::Close,
+        OpName::Join,
+        OpName::Terminate,
+    ];
+
+    /// The op written `name` in a file.
+    pub fn named(name: &str) -> Option<OpName> {
+        OpName::ALL.into_iter().find(|op| op.as_str() == name)
+    }
+
+    /// As written in a file and the event log.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Op::Submit { .. } => "submit",
-            Op::Map { .. } => "map",
-            Op::AsCompleted { .. } => "as_completed",
-            Op::Wait { .. } => "wait",
-            Op::Results { .. } => "results",
-            Op::AddCallback { .. } => "add_callback",
-            Op::Cancel { .. } => "cancel",
-            Op::Poll { .. } => "poll",
-            Op::Sleep { .. } => "sleep",
-            Op::Shutdown { .. } => "shutdown",
-            Op::Resize { .. } => "resize",
-            Op::Note { .. } => "note",
-            Op::Close => "close",
-            Op::Join => "join",
-            Op::Terminate => "terminate",
+            OpName::Submit => "submit",
+            OpName::Map => "map",
+            OpName::AsCompleted => "as_completed",
+            OpName::Wait => "wait",
+            OpName::Results => "results",
+            OpName::AddCallback => "add_callback",
+            OpName::Cancel => "cancel",
+            OpName::Poll => "poll",
+            OpName::Sleep => "sleep",
+            OpName::Shutdown => "shutdown",
+            OpName::Resize => "resize",
+            OpName::Note => "note",
+            OpName::Close => "close",
+            OpName::Join => "join",
+            OpName::Terminate => "terminate",
+        }
+    }
+
+    /// The fields a step with this op may give besides `op`, `note` and `python`; any other
+    /// field is an error.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            OpName::Submit => &["task", "count", "sync", "callback", "into"],
+            OpName::Map => &["task", "count", "chunksize", "timeout", "into"],
+            OpName::AsCompleted | OpName::Results => &["of", "timeout"],
+            OpName::Wait => &["of", "return_when", "timeout"],
+            OpName::Cancel | OpName::Poll | OpName::AddCallback => &["of"],
+            OpName::Sleep => &["duration"],
+            OpName::Shutdown => &["wait", "cancel_futures"],
+            OpName::Resize => &["workers"],
+            OpName::Note => &["text"],
+            OpName::Close | OpName::Join | OpName::Terminate => &[],
         }
     }
 }
 
-/// Every op name, for error messages.
-pub const OP_NAMES: &[&str] = &[
-    "submit",
-    "map",
-    "as_completed",
-    "wait",
-    "results",
-    "add_callback",
-    "cancel",
-    "poll",
-    "sleep",
-    "shutdown",
-    "resize",
-    "note",
-    "close",
-    "join",
-    "terminate",
-];
+#[cfg(test)]
+mod tests {
+    use super::OpName;
+
+    #[test]
+    fn every_op_is_named_by_its_own_name_once() {
+        for op in OpName::ALL {
+            assert_eq!(OpName::named(op.as_str()), Some(op));
+        }
+        assert_eq!(OpName::named("Submit"), None);
+    }
+}

@@ -18,7 +18,7 @@ use rand::rngs::StdRng;
 use super::clock::Clock;
 use super::cpython::{CpythonError, CpythonOptions, CpythonRun, Describe, Program, StepText};
 use super::feed::Feed;
-use super::model::{Batch, Op, PoolConfig, Scenario, Step, WorkerDeath};
+use super::model::{Batch, Op, OpName, PoolConfig, Scenario, Step, WorkerDeath};
 use crate::pool::sim::{Reserved, SimClock};
 use crate::pool::{
     CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, ReturnWhen, SharedQueues,
@@ -259,7 +259,7 @@ impl Run {
                     })
                     .collect();
                 steps.push(StepText {
-                    op: "shutdown".into(),
+                    op: OpName::Shutdown.as_str().into(),
                     python: "# the with-block ends: pool.shutdown(wait=True)".into(),
                     note: Some("Leaving the `with` block shuts the pool down and waits for every task.".into()),
                 });
@@ -483,7 +483,7 @@ impl MainProgram {
             PoolState::Open => {
                 self.feed.emit(TraceKind::Step {
                     index: self.step_count,
-                    op: "shutdown".into(),
+                    op: OpName::Shutdown.as_str().into(),
                     python: "# the with-block ends: pool.shutdown(wait=True)".into(),
                     note: Some("Leaving the `with` block shuts the pool down and waits for every task.".into()),
                 });

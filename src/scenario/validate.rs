@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::duration::{DurationSpec, parse_duration, parse_spec};
 use super::error::{ScenarioError, ScenarioErrors, Source};
 use super::model::{
-    Batch, MAX_COUNT, MAX_WORKERS, OP_NAMES, Op, PoolConfig, Scenario, Step, TaskTemplate, WorkerCount, WorkerDeath,
+    Batch, MAX_COUNT, MAX_WORKERS, Op, OpName, PoolConfig, Scenario, Step, TaskTemplate, WorkerCount, WorkerDeath,
 };
 use super::python;
 use super::raw::{RawDuration, RawScenario, RawStep, RawTask, RawWorkers, read};
@@ -300,6 +300,7 @@ impl Checker<'_> {
         Some(TaskTemplate { name: name.to_string(), work: work?, duration: duration?, label })
     }
 
+    /// One `[[step]]`, built by its op's own function; `None` if anything in it is wrong.
     fn step(
         &mut self,
         index: usize,
@@ -308,27 +309,60 @@ impl Checker<'_> {
         batches: &mut HashSet<String>,
         pool: &PoolConfig,
     ) -> Option<Step> {
-        let f = |key: &str| format!("step[{index}].{key}");
-        let op_name = raw.op.get_ref().clone();
-        let op_span = span(&raw.op);
         let line = self.source.line_col(raw.op.span().start).0;
-        if !OP_NAMES.contains(&op_name.as_str()) {
-            self.error(op_span, f("op"), format!("unknown op {op_name:?}; expected one of {}", OP_NAMES.join(", ")));
+        let Some(name) = OpName::named(raw.op.get_ref()) else {
+            let names: Vec<&str> = OpName::ALL.iter().map(|op| op.as_str()).collect();
+            let message = format!("unknown op {:?}; expected one of {}", raw.op.get_ref(), names.join(", "));
+            self.error(span(&raw.op), format!("step[{index}].op"), message);
+            return None;
+        };
+        let step = StepToCheck { index, raw: &raw, name, tasks, batches };
+        let errors_before = self.errors.len();
+        self.stray_fields(&step);
+        let op = match name {
+            OpName::Submit => self.submit(&step),
+            OpName::Map => self.map(&step),
+            OpName::AsCompleted => self.as_completed(&step),
+            OpName::Wait => self.wait(&step),
+            OpName::Results => self.results(&step),
+            OpName::AddCallback => self.batch(&step).map(|of| Op::AddCallback { of }),
+            OpName::Cancel => self.batch(&step).map(|of| Op::Cancel { of }),
+            OpName::Poll => self.batch(&step).map(|of| Op::Poll { of }),
+            OpName::Sleep => self.sleep(&step),
+            OpName::Shutdown => {
+                Some(Op::Shutdown { wait: flag(&raw.wait, true), cancel_futures: flag(&raw.cancel_futures, false) })
+            }
+            OpName::Resize => self.resize(&step),
+            OpName::Note => self.note(&step),
+            OpName::Close => Some(Op::Close),
+            OpName::Join => Some(Op::Join),
+            OpName::Terminate => Some(Op::Terminate),
+        }?;
+        // Only a step that could be built names a batch for the steps after it.
+        if let Op::Submit { into: Some(batch), .. } | Op::Map { into: Some(batch), .. } = &op {
+            if batch == "all" || batch == "futures" {
+                let at = raw.into.as_ref().map(|s| s.span());
+                self.error(
+                    at,
+                    step.field("into"),
+                    format!("{batch:?} is reserved for every future; expected another name"),
+                );
+            }
+            batches.insert(batch.clone());
+        }
+        if self.errors.len() > errors_before {
             return None;
         }
-        // Which optional fields each op takes; any other field given is an error.
-        let allowed: &[&str] = match op_name.as_str() {
-            "submit" => &["task", "count", "sync", "callback", "into"],
-            "map" => &["task", "count", "chunksize", "timeout", "into"],
-            "as_completed" | "results" => &["of", "timeout"],
-            "wait" => &["of", "return_when", "timeout"],
-            "cancel" | "poll" | "add_callback" => &["of"],
-            "sleep" => &["duration"],
-            "shutdown" => &["wait", "cancel_futures"],
-            "resize" => &["workers"],
-            "note" => &["text"],
-            _ => &[],
+        let python = match raw.python {
+            Some(p) => p.into_inner(),
+            None => python::line(&op, tasks, pool),
         };
+        Some(Step { index, op, note: raw.note.map(Spanned::into_inner), python, line })
+    }
+
+    /// Reports each field given that the step's op does not take.
+    fn stray_fields(&mut self, step: &StepToCheck) {
+        let raw = step.raw;
         let given: [(&str, Option<Range<usize>>); 14] = [
             ("task", raw.task.as_ref().map(|s| s.span())),
             ("count", raw.count.as_ref().map(|s| s.span())),
@@ -345,7 +379,7 @@ impl Checker<'_> {
             ("cancel_futures", raw.cancel_futures.as_ref().map(|s| s.span())),
             ("workers", raw.workers.as_ref().map(|s| s.span())),
         ];
-        let errors_before = self.errors.len();
+        let allowed = step.name.fields();
         for (key, at) in given {
             if let Some(at) = at
                 && !allowed.contains(&key)
@@ -355,184 +389,201 @@ impl Checker<'_> {
                 } else {
                     allowed.join(", ")
                 };
-                self.error(
-                    Some(at),
-                    f(key),
-                    format!("field `{key}` does not apply to op {op_name:?}; it takes {takes}"),
-                );
+                let message = format!("field `{key}` does not apply to op {:?}; it takes {takes}", step.name.as_str());
+                self.error(Some(at), step.field(key), message);
             }
         }
-        let task = |this: &mut Self| -> Option<String> {
-            match &raw.task {
-                None => {
-                    this.error(op_span.clone(), f("task"), format!("op {op_name:?} needs task = \"<template name>\""));
-                    None
-                }
-                Some(t) if this.declared.contains(t.get_ref()) && !tasks.contains_key(t.get_ref()) => {
-                    // The template itself is broken and already reported; the step fails quietly.
-                    None
-                }
-                Some(t) if !tasks.contains_key(t.get_ref()) => {
-                    let known: Vec<&str> = tasks.keys().map(String::as_str).collect();
-                    let known = if known.is_empty() { "none are defined".to_string() } else { known.join(", ") };
-                    this.error(
-                        span(t),
-                        f("task"),
-                        format!("unknown task template {:?}; expected one of: {known}", t.get_ref()),
-                    );
-                    None
-                }
-                Some(t) => Some(t.get_ref().clone()),
+    }
+
+    fn submit(&mut self, step: &StepToCheck) -> Option<Op> {
+        let (task, count) = (self.template(step), self.count(step));
+        let raw = step.raw;
+        Some(Op::Submit {
+            task: task?,
+            count: count?,
+            sync: flag(&raw.sync, false),
+            callback: flag(&raw.callback, false),
+            into: raw.into.as_ref().map(|s| s.get_ref().clone()),
+        })
+    }
+
+    fn map(&mut self, step: &StepToCheck) -> Option<Op> {
+        let (task, count, timeout) = (self.template(step), self.count(step), self.timeout(step));
+        let chunksize = match &step.raw.chunksize {
+            None => Some(1),
+            Some(c) if *c.get_ref() < 1 => {
+                self.error(span(c), step.field("chunksize"), format!("chunksize {}; expected at least 1", c.get_ref()));
+                None
             }
+            Some(c) => Some(*c.get_ref() as usize),
         };
-        let count = |this: &mut Self| -> Option<usize> {
-            match &raw.count {
-                None => Some(1),
-                Some(c) if *c.get_ref() < 0 => {
-                    this.error(span(c), f("count"), format!("negative count {}; expected an integer ≥ 0", c.get_ref()));
-                    None
-                }
-                Some(c) if *c.get_ref() as u64 > MAX_COUNT as u64 => {
-                    this.error(
-                        span(c),
-                        f("count"),
-                        format!("count {} is too large; expected at most {MAX_COUNT}", c.get_ref()),
-                    );
-                    None
-                }
-                Some(c) => Some(*c.get_ref() as usize),
-            }
-        };
-        let of = |this: &mut Self, batches: &HashSet<String>| -> Option<Batch> {
-            match &raw.of {
-                None => Some(Batch::All),
-                Some(b) if b.get_ref() == "all" || b.get_ref() == "futures" => Some(Batch::All),
-                Some(b) if !batches.contains(b.get_ref()) => {
-                    let mut known: Vec<&str> = batches.iter().map(String::as_str).collect();
-                    known.sort_unstable();
-                    let known = if known.is_empty() { "none yet".to_string() } else { known.join(", ") };
-                    this.error(
-                        span(b),
-                        f("of"),
+        let into = step.raw.into.as_ref().map(|s| s.get_ref().clone());
+        Some(Op::Map { task: task?, count: count?, chunksize: chunksize?, timeout: timeout?, into })
+    }
+
+    fn as_completed(&mut self, step: &StepToCheck) -> Option<Op> {
+        let (of, timeout) = (self.batch(step), self.timeout(step));
+        Some(Op::AsCompleted { of: of?, timeout: timeout? })
+    }
+
+    fn results(&mut self, step: &StepToCheck) -> Option<Op> {
+        let (of, timeout) = (self.batch(step), self.timeout(step));
+        Some(Op::Results { of: of?, timeout: timeout? })
+    }
+
+    fn wait(&mut self, step: &StepToCheck) -> Option<Op> {
+        let (of, timeout) = (self.batch(step), self.timeout(step));
+        let return_when = match &step.raw.return_when {
+            None => Some(ReturnWhen::AllCompleted),
+            Some(r) => match r.get_ref().to_ascii_uppercase().as_str() {
+                "FIRST_COMPLETED" => Some(ReturnWhen::FirstCompleted),
+                "FIRST_EXCEPTION" => Some(ReturnWhen::FirstException),
+                "ALL_COMPLETED" => Some(ReturnWhen::AllCompleted),
+                _ => {
+                    self.error(
+                        span(r),
+                        step.field("return_when"),
                         format!(
-                            "unknown batch {:?}; expected \"all\" or a name given by `into` in an earlier step ({known})",
-                            b.get_ref()
+                            "unknown return_when {:?}; expected \"FIRST_COMPLETED\", \"FIRST_EXCEPTION\" or \"ALL_COMPLETED\"",
+                            r.get_ref()
                         ),
                     );
                     None
                 }
-                Some(b) => Some(Batch::Named(b.get_ref().clone())),
-            }
-        };
-        let timeout = |this: &mut Self| -> Option<Option<Duration>> {
-            match &raw.timeout {
-                None => Some(None),
-                Some(t) => this.single_duration(t, &f("timeout")).map(Some),
-            }
-        };
-        let flag = |b: &Option<Spanned<bool>>, default: bool| b.as_ref().map_or(default, |b| *b.get_ref());
-        let into = raw.into.as_ref().map(|s| s.get_ref().clone());
-        let op = match op_name.as_str() {
-            "submit" => {
-                let (task, count) = (task(self), count(self));
-                Op::Submit {
-                    task: task?,
-                    count: count?,
-                    sync: flag(&raw.sync, false),
-                    callback: flag(&raw.callback, false),
-                    into: into.clone(),
-                }
-            }
-            "map" => {
-                let (task, count, timeout) = (task(self), count(self), timeout(self));
-                let chunksize = match &raw.chunksize {
-                    None => Some(1),
-                    Some(c) if *c.get_ref() < 1 => {
-                        self.error(span(c), f("chunksize"), format!("chunksize {}; expected at least 1", c.get_ref()));
-                        None
-                    }
-                    Some(c) => Some(*c.get_ref() as usize),
-                };
-                Op::Map { task: task?, count: count?, chunksize: chunksize?, timeout: timeout?, into: into.clone() }
-            }
-            "as_completed" => {
-                let (of, timeout) = (of(self, batches), timeout(self));
-                Op::AsCompleted { of: of?, timeout: timeout? }
-            }
-            "results" => {
-                let (of, timeout) = (of(self, batches), timeout(self));
-                Op::Results { of: of?, timeout: timeout? }
-            }
-            "wait" => {
-                let (of, timeout) = (of(self, batches), timeout(self));
-                let return_when = match &raw.return_when {
-                    None => Some(ReturnWhen::AllCompleted),
-                    Some(r) => match r.get_ref().to_ascii_uppercase().as_str() {
-                        "FIRST_COMPLETED" => Some(ReturnWhen::FirstCompleted),
-                        "FIRST_EXCEPTION" => Some(ReturnWhen::FirstException),
-                        "ALL_COMPLETED" => Some(ReturnWhen::AllCompleted),
-                        _ => {
-                            self.error(
-                                span(r),
-                                f("return_when"),
-                                format!(
-                                    "unknown return_when {:?}; expected \"FIRST_COMPLETED\", \"FIRST_EXCEPTION\" or \"ALL_COMPLETED\"",
-                                    r.get_ref()
-                                ),
-                            );
-                            None
-                        }
-                    },
-                };
-                Op::Wait { of: of?, return_when: return_when?, timeout: timeout? }
-            }
-            "cancel" => Op::Cancel { of: of(self, batches)? },
-            "add_callback" => Op::AddCallback { of: of(self, batches)? },
-            "poll" => Op::Poll { of: of(self, batches)? },
-            "sleep" => match &raw.duration {
-                None => {
-                    self.error(op_span, f("duration"), "op \"sleep\" needs duration = \"<how long>\"");
-                    return None;
-                }
-                Some(d) => Op::Sleep { duration: self.single_duration(d, &f("duration"))? },
             },
-            "shutdown" => {
-                Op::Shutdown { wait: flag(&raw.wait, true), cancel_futures: flag(&raw.cancel_futures, false) }
-            }
-            "resize" => match &raw.workers {
-                None => {
-                    self.error(op_span, f("workers"), "op \"resize\" needs workers = <new size>");
-                    return None;
-                }
-                Some(w) => Op::Resize { workers: self.workers(w, &f("workers"))? },
-            },
-            "note" => match &raw.text {
-                None => {
-                    self.error(op_span, f("text"), "op \"note\" needs text = \"<what to say>\"");
-                    return None;
-                }
-                Some(t) => Op::Note { text: t.get_ref().clone() },
-            },
-            "close" => Op::Close,
-            "join" => Op::Join,
-            _ => Op::Terminate,
         };
-        if let Some(name) = into
-            && matches!(op, Op::Submit { .. } | Op::Map { .. })
-        {
-            if name == "all" || name == "futures" {
-                let at = raw.into.as_ref().map(|s| s.span());
-                self.error(at, f("into"), format!("{name:?} is reserved for every future; expected another name"));
-            }
-            batches.insert(name);
-        }
-        if self.errors.len() > errors_before {
-            return None;
-        }
-        let python = match raw.python {
-            Some(p) => p.into_inner(),
-            None => python::line(&op, tasks, pool),
-        };
-        Some(Step { index, op, note: raw.note.map(Spanned::into_inner), python, line })
+        Some(Op::Wait { of: of?, return_when: return_when?, timeout: timeout? })
     }
+
+    fn sleep(&mut self, step: &StepToCheck) -> Option<Op> {
+        let Some(d) = &step.raw.duration else {
+            self.error(step.op_span(), step.field("duration"), "op \"sleep\" needs duration = \"<how long>\"");
+            return None;
+        };
+        Some(Op::Sleep { duration: self.single_duration(d, &step.field("duration"))? })
+    }
+
+    fn resize(&mut self, step: &StepToCheck) -> Option<Op> {
+        let Some(w) = &step.raw.workers else {
+            self.error(step.op_span(), step.field("workers"), "op \"resize\" needs workers = <new size>");
+            return None;
+        };
+        Some(Op::Resize { workers: self.workers(w, &step.field("workers"))? })
+    }
+
+    fn note(&mut self, step: &StepToCheck) -> Option<Op> {
+        let Some(t) = &step.raw.text else {
+            self.error(step.op_span(), step.field("text"), "op \"note\" needs text = \"<what to say>\"");
+            return None;
+        };
+        Some(Op::Note { text: t.get_ref().clone() })
+    }
+
+    /// `task`: a template defined in the file.
+    fn template(&mut self, step: &StepToCheck) -> Option<String> {
+        match &step.raw.task {
+            None => {
+                let message = format!("op {:?} needs task = \"<template name>\"", step.name.as_str());
+                self.error(step.op_span(), step.field("task"), message);
+                None
+            }
+            Some(t) if self.declared.contains(t.get_ref()) && !step.tasks.contains_key(t.get_ref()) => {
+                // The template itself is broken and already reported; the step fails quietly.
+                None
+            }
+            Some(t) if !step.tasks.contains_key(t.get_ref()) => {
+                let known: Vec<&str> = step.tasks.keys().map(String::as_str).collect();
+                let known = if known.is_empty() { "none are defined".to_string() } else { known.join(", ") };
+                self.error(
+                    span(t),
+                    step.field("task"),
+                    format!("unknown task template {:?}; expected one of: {known}", t.get_ref()),
+                );
+                None
+            }
+            Some(t) => Some(t.get_ref().clone()),
+        }
+    }
+
+    /// `count`, 1 if not given.
+    fn count(&mut self, step: &StepToCheck) -> Option<usize> {
+        match &step.raw.count {
+            None => Some(1),
+            Some(c) if *c.get_ref() < 0 => {
+                self.error(
+                    span(c),
+                    step.field("count"),
+                    format!("negative count {}; expected an integer ≥ 0", c.get_ref()),
+                );
+                None
+            }
+            Some(c) if *c.get_ref() as u64 > MAX_COUNT as u64 => {
+                self.error(
+                    span(c),
+                    step.field("count"),
+                    format!("count {} is too large; expected at most {MAX_COUNT}", c.get_ref()),
+                );
+                None
+            }
+            Some(c) => Some(*c.get_ref() as usize),
+        }
+    }
+
+    /// `of`: every future, or a batch an earlier step named.
+    fn batch(&mut self, step: &StepToCheck) -> Option<Batch> {
+        match &step.raw.of {
+            None => Some(Batch::All),
+            Some(b) if b.get_ref() == "all" || b.get_ref() == "futures" => Some(Batch::All),
+            Some(b) if !step.batches.contains(b.get_ref()) => {
+                let mut known: Vec<&str> = step.batches.iter().map(String::as_str).collect();
+                known.sort_unstable();
+                let known = if known.is_empty() { "none yet".to_string() } else { known.join(", ") };
+                self.error(
+                    span(b),
+                    step.field("of"),
+                    format!(
+                        "unknown batch {:?}; expected \"all\" or a name given by `into` in an earlier step ({known})",
+                        b.get_ref()
+                    ),
+                );
+                None
+            }
+            Some(b) => Some(Batch::Named(b.get_ref().clone())),
+        }
+    }
+
+    /// `timeout`: `Some(None)` if not given, `None` if malformed.
+    fn timeout(&mut self, step: &StepToCheck) -> Option<Option<Duration>> {
+        match &step.raw.timeout {
+            None => Some(None),
+            Some(t) => self.single_duration(t, &step.field("timeout")).map(Some),
+        }
+    }
+}
+
+/// A `[[step]]` being checked, and what its fields may refer to.
+struct StepToCheck<'s> {
+    /// From 0.
+    index: usize,
+    raw: &'s RawStep,
+    name: OpName,
+    tasks: &'s BTreeMap<String, TaskTemplate>,
+    /// The names earlier steps gave their futures with `into`.
+    batches: &'s HashSet<String>,
+}
+
+impl StepToCheck<'_> {
+    /// `step[INDEX].KEY`, as errors name a field.
+    fn field(&self, key: &str) -> String {
+        format!("step[{}].{key}", self.index)
+    }
+
+    fn op_span(&self) -> Option<Range<usize>> {
+        span(&self.raw.op)
+    }
+}
+
+/// A boolean field's value, `default` if not given.
+fn flag(b: &Option<Spanned<bool>>, default: bool) -> bool {
+    b.as_ref().map_or(default, |b| *b.get_ref())
 }
