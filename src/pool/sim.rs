@@ -517,7 +517,6 @@ impl Kernel {
         }
     }
 
-    /// The running participant `seat` waits on `key` until notified or `deadline`.
     /// The running participant `seat` waits on `key` until notified or `deadline` — unless a
     /// notify came after it looked (`seen`, the count of notifies then): it looks again.
     fn park(&self, seat: Seat, key: Key, deadline: Option<u64>, seen: Option<u64>) -> bool {

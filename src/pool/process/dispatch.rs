@@ -280,7 +280,7 @@ impl Supervisor {
         let outcome = {
             let mut state = self.lock();
             let outcome = match state.lanes.get_mut(&id).filter(|lane| lane.pid == pid) {
-                Some(lane) => self.file(lane, batch, &mut requests, &mut deferred),
+                Some(lane) => self.take_frames(lane, batch, &mut requests, &mut deferred),
                 None => Ok(()),
             };
             state.dispatch(self);
@@ -293,7 +293,9 @@ impl Supervisor {
         outcome
     }
 
-    fn file(
+    /// Applies a worker's frames to its lane: results complete futures, queue requests are
+    /// set aside to be served once the lock is released.
+    fn take_frames(
         &self,
         lane: &mut Lane,
         batch: &mut Vec<FromWorker>,
