@@ -9,6 +9,7 @@
 //! - [`probe`]: the events a pool reports, for viewers and logs.
 //! - [`task`]: task specs, work described as data (what scenarios and process workers run).
 
+pub mod builder;
 pub mod coroutine;
 pub mod error;
 pub mod executor;

@@ -11,13 +11,14 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use crossbeam_utils::CachePadded;
 
+use super::builder::{self, Builder};
 use super::error::TaskError;
 use super::executor::PoolKind;
 use super::front::{Admission, Backend, Pool, Refusal, RunsClosures, Stopping};
 use super::future::Future;
 use super::gil::{DEFAULT_SWITCH_INTERVAL, Gil};
 use super::job::{Job, Single, Specs, Unrun};
-use super::probe::{DownReason, EventKind, Probe, Telemetry, WorkerId};
+use super::probe::{DownReason, EventKind, Telemetry, WorkerId};
 use super::queues::SharedQueues;
 use super::sync::{self, Bell, Clock, PoolThread};
 use super::task::{TaskSpec, TaskValue};
@@ -102,63 +103,27 @@ struct WorkerThread {
 }
 
 /// Configures a [`ThreadPool`].
-pub struct ThreadPoolBuilder {
-    workers: Option<usize>,
-    eager: bool,
-    probe: Option<Arc<dyn Probe>>,
+pub type ThreadPoolBuilder = Builder<ThreadOptions>;
+
+/// A thread pool's own options (see [`ThreadPoolBuilder`]).
+#[derive(Debug)]
+pub struct ThreadOptions {
     gil: Option<Duration>,
     name: String,
-    queues: Option<Arc<SharedQueues>>,
 }
 
-impl fmt::Debug for ThreadPoolBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ThreadPoolBuilder")
-            .field("workers", &self.workers)
-            .field("eager", &self.eager)
-            .field("probe", &self.probe.is_some())
-            .field("gil", &self.gil)
-            .field("name", &self.name)
-            .finish()
-    }
-}
-
-impl Default for ThreadPoolBuilder {
+impl Default for ThreadOptions {
     fn default() -> Self {
-        ThreadPoolBuilder {
-            workers: None,
-            eager: false,
-            probe: None,
-            gil: None,
-            name: "poolscope".into(),
-            queues: None,
-        }
+        ThreadOptions { gil: None, name: "poolscope".into() }
     }
 }
 
-impl ThreadPoolBuilder {
-    /// The number of workers (at least 1). Default: `min(32, cpus + 4)`.
-    pub fn workers(mut self, n: usize) -> Self {
-        self.workers = Some(n);
-        self
-    }
+impl builder::HasWorkers for ThreadOptions {}
 
-    /// Start every worker now. Default: lazily, one per submit that finds no idle worker,
-    /// as `ThreadPoolExecutor` does.
-    pub fn eager(mut self, eager: bool) -> Self {
-        self.eager = eager;
-        self
-    }
-
-    /// Report events to `probe`.
-    pub fn probe(mut self, probe: Arc<dyn Probe>) -> Self {
-        self.probe = Some(probe);
-        self
-    }
-
+impl Builder<ThreadOptions> {
     /// Simulate CPython's GIL with this switch interval (see [`Gil`]).
     pub fn gil(mut self, switch_interval: Duration) -> Self {
-        self.gil = Some(switch_interval);
+        self.kind.gil = Some(switch_interval);
         self
     }
 
@@ -169,13 +134,7 @@ impl ThreadPoolBuilder {
 
     /// Name prefix of the worker threads (`NAME-worker-ID`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// Share these named queues with the tasks (`queue_put` / `queue_get`).
-    pub fn queues(mut self, queues: Arc<SharedQueues>) -> Self {
-        self.queues = Some(queues);
+        self.kind.name = name.into();
         self
     }
 
@@ -187,10 +146,10 @@ impl ThreadPoolBuilder {
         let crew = Arc::new(Crew {
             rx,
             telemetry: self.probe.map(Telemetry::new),
-            gil: self.gil.map(Gil::new),
+            gil: self.kind.gil.map(Gil::new),
             queues: self.queues.unwrap_or_default(),
             pid: clock.pid(),
-            name: self.name,
+            name: self.kind.name,
             eager: self.eager,
             idle_tokens: AtomicUsize::new(0),
             live: AtomicUsize::new(0),

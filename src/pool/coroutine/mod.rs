@@ -29,12 +29,13 @@ use std::thread::ThreadId;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::builder::Builder;
 use super::error::TaskError;
 use super::executor::PoolKind;
 use super::front::{Admission, Backend, Pool, Refusal, RunsClosures, Stopping};
 use super::future::Future;
 use super::job::{Job, Single, Unrun};
-use super::probe::{EventKind, Probe, Telemetry};
+use super::probe::{EventKind, Telemetry};
 use super::queues::SharedQueues;
 use super::sync::{Bell, Clock, PoolThread};
 use super::task::{TaskSpec, TaskValue};
@@ -116,45 +117,25 @@ struct LoopCore {
 }
 
 /// Configures a [`CoroutinePool`].
-pub struct CoroutinePoolBuilder {
-    probe: Option<Arc<dyn Probe>>,
-    queues: Option<Arc<SharedQueues>>,
+pub type CoroutinePoolBuilder = Builder<LoopOptions>;
+
+/// A coroutine pool's own options (see [`CoroutinePoolBuilder`]).
+#[derive(Debug)]
+pub struct LoopOptions {
     name: String,
     limit: Option<usize>,
 }
 
-impl fmt::Debug for CoroutinePoolBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CoroutinePoolBuilder")
-            .field("probe", &self.probe.is_some())
-            .field("name", &self.name)
-            .field("limit", &self.limit)
-            .finish()
-    }
-}
-
-impl Default for CoroutinePoolBuilder {
+impl Default for LoopOptions {
     fn default() -> Self {
-        CoroutinePoolBuilder { probe: None, queues: None, name: "poolscope".into(), limit: None }
+        LoopOptions { name: "poolscope".into(), limit: None }
     }
 }
 
-impl CoroutinePoolBuilder {
-    /// Report events to `probe`.
-    pub fn probe(mut self, probe: Arc<dyn Probe>) -> Self {
-        self.probe = Some(probe);
-        self
-    }
-
-    /// Share these named queues with the tasks (`queue_put` / `queue_get`).
-    pub fn queues(mut self, queues: Arc<SharedQueues>) -> Self {
-        self.queues = Some(queues);
-        self
-    }
-
+impl Builder<LoopOptions> {
     /// Name prefix of the loop thread (`NAME-loop`; default `poolscope-loop`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.kind.name = name.into();
         self
     }
 
@@ -162,7 +143,7 @@ impl CoroutinePoolBuilder {
     /// the queue — what an `asyncio.Semaphore(n)` around each task does. Default: no limit,
     /// as asyncio.
     pub fn limit(mut self, n: usize) -> Self {
-        self.limit = Some(n);
+        self.kind.limit = Some(n);
         self
     }
 
@@ -182,7 +163,7 @@ impl CoroutinePoolBuilder {
             telemetry: self.probe.map(Telemetry::new),
             queues: self.queues.unwrap_or_default(),
             pid: clock.pid(),
-            limit: AtomicUsize::new(self.limit.map_or(usize::MAX, |n| n.max(1))),
+            limit: AtomicUsize::new(self.kind.limit.map_or(usize::MAX, |n| n.max(1))),
             active: AtomicUsize::new(0),
             admission: Admission::default(),
             bell: Bell::new(&clock),
@@ -192,7 +173,7 @@ impl CoroutinePoolBuilder {
         let for_loop = Arc::clone(&core);
         let thread = core
             .clock
-            .spawn(format!("{}-loop", self.name), move || event_loop::run(&for_loop))
+            .spawn(format!("{}-loop", self.kind.name), move || event_loop::run(&for_loop))
             .expect("the OS refused to start the event-loop thread");
         let loop_thread = thread.id();
         let telemetry = core.telemetry.clone();

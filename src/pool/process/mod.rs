@@ -29,10 +29,11 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use self::dispatch::{Gate, Job, Queued, State, Supervisor};
+use super::builder::{self, Builder};
 use super::executor::PoolKind;
 use super::front::{Backend, Pool, Refusal, Stopping};
 use super::future::Future;
-use super::probe::{Probe, Telemetry, WorkerId};
+use super::probe::{Telemetry, WorkerId};
 use super::queues::SharedQueues;
 use super::sync::{Bell, Clock};
 use super::task::{self, TaskSpec, TaskValue};
@@ -83,65 +84,29 @@ pub enum OnWorkerDeath {
 }
 
 /// Configures a [`ProcessPool`].
-pub struct ProcessPoolBuilder {
-    workers: Option<usize>,
-    eager: bool,
-    probe: Option<Arc<dyn Probe>>,
+pub type ProcessPoolBuilder = Builder<ProcessOptions>;
+
+/// A process pool's own options (see [`ProcessPoolBuilder`]).
+#[derive(Debug, Default)]
+pub struct ProcessOptions {
     on_death: OnWorkerDeath,
     initializer: Option<TaskSpec>,
-    queues: Option<Arc<SharedQueues>>,
     program: Option<PathBuf>,
 }
 
-impl fmt::Debug for ProcessPoolBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProcessPoolBuilder")
-            .field("workers", &self.workers)
-            .field("eager", &self.eager)
-            .field("probe", &self.probe.is_some())
-            .field("on_worker_death", &self.on_death)
-            .field("initializer", &self.initializer)
-            .field("worker_program", &self.program)
-            .finish()
-    }
-}
+impl builder::HasWorkers for ProcessOptions {}
 
-impl ProcessPoolBuilder {
-    /// The number of worker processes (at least 1). Default: the number of CPUs, as
-    /// `ProcessPoolExecutor`.
-    pub fn workers(mut self, n: usize) -> Self {
-        self.workers = Some(n);
-        self
-    }
-
-    /// Start every worker now. Default: lazily, one per submit that finds no idle worker.
-    pub fn eager(mut self, eager: bool) -> Self {
-        self.eager = eager;
-        self
-    }
-
-    /// Report events to `probe`.
-    pub fn probe(mut self, probe: Arc<dyn Probe>) -> Self {
-        self.probe = Some(probe);
-        self
-    }
-
+impl Builder<ProcessOptions> {
     /// What to do when a worker process dies. Default: [`OnWorkerDeath::Break`].
     pub fn on_worker_death(mut self, policy: OnWorkerDeath) -> Self {
-        self.on_death = policy;
+        self.kind.on_death = policy;
         self
     }
 
     /// A task each new worker runs once before any other. If it raises (or crashes the
     /// worker) the pool breaks, whatever [`ProcessPoolBuilder::on_worker_death`] says.
     pub fn initializer(mut self, spec: TaskSpec) -> Self {
-        self.initializer = Some(spec);
-        self
-    }
-
-    /// Share these named queues with the tasks (`queue_put` / `queue_get`).
-    pub fn queues(mut self, queues: Arc<SharedQueues>) -> Self {
-        self.queues = Some(queues);
+        self.kind.initializer = Some(spec);
         self
     }
 
@@ -149,7 +114,7 @@ impl ProcessPoolBuilder {
     /// Default: [`std::env::current_exe`]. Tests and examples, which are not the poolscope
     /// binary, pass it here (`env!("CARGO_BIN_EXE_poolscope")`).
     pub fn worker_program(mut self, path: impl Into<PathBuf>) -> Self {
-        self.program = Some(path.into());
+        self.kind.program = Some(path.into());
         self
     }
 
@@ -158,7 +123,7 @@ impl ProcessPoolBuilder {
     /// # Errors
     /// When the worker program cannot be found or, for an eager pool, started.
     pub fn build(self) -> io::Result<ProcessPool> {
-        let program = match self.program {
+        let program = match self.kind.program {
             Some(program) => program,
             None => std::env::current_exe()?,
         };
@@ -172,8 +137,8 @@ impl ProcessPoolBuilder {
             queues: self.queues.unwrap_or_default(),
             program,
             eager: self.eager,
-            on_death: self.on_death,
-            initializer: self.initializer,
+            on_death: self.kind.on_death,
+            initializer: self.kind.initializer,
             spin_rate: task::spin_rate_per_ms(),
             state: Mutex::new(State {
                 pending: VecDeque::new(),
@@ -246,15 +211,7 @@ impl Pool<Processes> {
 
     /// A builder for a pool with options.
     pub fn builder() -> ProcessPoolBuilder {
-        ProcessPoolBuilder {
-            workers: None,
-            eager: false,
-            probe: None,
-            on_death: OnWorkerDeath::default(),
-            initializer: None,
-            queues: None,
-            program: None,
-        }
+        ProcessPoolBuilder::default()
     }
 
     /// `(worker, pid)` of every worker process alive now, by worker id.
