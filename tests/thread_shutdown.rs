@@ -12,28 +12,41 @@ use crossbeam_channel::{Receiver, Sender};
 use poolscope::pool::probe::Phase;
 use poolscope::pool::{Event, EventKind, Future, PoolError, Probe, SubmitError, TaskError, TaskSpec, ThreadPool, Work};
 
-/// A probe that keeps every event and runs `on_shutdown` when a shutdown begins: lets a held
-/// task go only once the pool is already shutting down (so a `shutdown(wait)` or a `Drop` that
-/// returns early would be caught).
+/// A probe that keeps every event and runs `on_shutdown` once a shutdown has begun and
+/// `cancels` tasks were cancelled since: lets a held task go only once the pool is already
+/// shutting down (so a `shutdown(wait)` or a `Drop` that returns early would be caught) and,
+/// with `cancel_futures`, once the queue was cancelled (so the freed worker cannot take a
+/// queued task first).
 struct ShutdownTap {
     events: Sender<Event>,
     on_shutdown: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// Cancels still to see after the shutdown began; `None` before it began.
+    cancels_left: Mutex<Option<usize>>,
+    cancels: usize,
 }
 
 impl Probe for ShutdownTap {
     fn record(&self, event: Event) {
         // Forward the event before reacting to it, so the shutdown's begin is in the stream
         // ahead of anything the reaction lets happen.
-        let begins = matches!(event.kind, EventKind::Shutdown { phase: Phase::Begin, .. });
+        let mut left = self.cancels_left.lock().unwrap();
+        match event.kind {
+            EventKind::Shutdown { phase: Phase::Begin, .. } if left.is_none() => *left = Some(self.cancels),
+            EventKind::Cancel { ok: true, .. } if left.is_some_and(|n| n > 0) => *left = left.map(|n| n - 1),
+            _ => {}
+        }
         let _ = self.events.send(event);
-        if begins && let Some(f) = self.on_shutdown.lock().unwrap().take() {
+        if *left == Some(0)
+            && let Some(f) = self.on_shutdown.lock().unwrap().take()
+        {
             f();
         }
     }
 }
 
 /// A one-worker pool whose only worker is held by a task at a gate, with `queued` more tasks
-/// behind it, each counting itself into `ran`. The gate opens when shutdown begins.
+/// behind it, each counting itself into `ran`. The gate opens when shutdown begins (and, for
+/// [`busy_cancelled`], once the queued tasks were cancelled).
 struct Busy {
     pool: ThreadPool,
     held: Future<usize>,
@@ -43,10 +56,25 @@ struct Busy {
 }
 
 fn busy(queued: usize) -> Busy {
+    busy_until(queued, 0)
+}
+
+/// As [`busy`], for a shutdown with `cancel_futures`: the gate opens once every queued task
+/// was cancelled.
+fn busy_cancelled(queued: usize) -> Busy {
+    busy_until(queued, queued)
+}
+
+fn busy_until(queued: usize, cancels: usize) -> Busy {
     let gate = Arc::new(Gate::new());
     let (tx, events) = crossbeam_channel::unbounded();
     let opener = Arc::clone(&gate);
-    let tap = ShutdownTap { events: tx, on_shutdown: Mutex::new(Some(Box::new(move || opener.release(1)))) };
+    let tap = ShutdownTap {
+        events: tx,
+        on_shutdown: Mutex::new(Some(Box::new(move || opener.release(1)))),
+        cancels_left: Mutex::new(None),
+        cancels,
+    };
     let pool = ThreadPool::builder().workers(1).eager(true).probe(Arc::new(tap)).build();
     let ran = Arc::new(AtomicUsize::new(0));
     let waiter = gate.waiter();
@@ -161,7 +189,7 @@ fn cancel_futures_cancels_what_has_not_started_and_lets_the_running_task_finish(
 
 #[test]
 fn cancel_futures_with_wait_returns_after_the_running_task() {
-    let Busy { pool, held, queued, ran, .. } = busy(3);
+    let Busy { pool, held, queued, ran, .. } = busy_cancelled(3);
     within("shutdown(wait=true, cancel_futures=true)", move || pool.shutdown(true, true));
     assert_eq!(held.try_result(), Some(Ok(100)));
     assert!(queued.iter().all(Future::cancelled));

@@ -79,13 +79,17 @@ impl EventLoop<'_> {
     fn run(&mut self) -> DownReason {
         let shared = self.env.shared;
         loop {
-            if shared.admission.stopping() == Stopping::Terminated {
+            if self.env.terminated() {
                 self.kill_all();
                 return DownReason::Terminated;
             }
             self.wake_due(sync::now());
             // Only the tasks ready now: one that suspends with `sleep(0)` runs next turn.
             for _ in 0..self.ready.len() {
+                if self.env.terminated() {
+                    // Killed with the others at the top of the next turn.
+                    break;
+                }
                 let task = self.ready.pop_front().expect("counted");
                 self.step(task);
             }
@@ -226,6 +230,11 @@ pub(super) struct LoopEnv<'a> {
 impl LoopEnv<'_> {
     pub(super) fn telemetry(&self) -> Option<&Telemetry> {
         self.shared.telemetry.as_deref()
+    }
+
+    /// True once the pool was terminated: the loop stops at its next turn.
+    pub(super) fn terminated(&self) -> bool {
+        self.shared.admission.stopping() == Stopping::Terminated
     }
 
     pub(super) fn shared_queues(&self) -> &SharedQueues {

@@ -172,6 +172,9 @@ fn advance(running: &mut Running, env: &LoopEnv<'_>) -> Step {
                         running.stage = Stage::Getting((poll * 2).min(MAX_POLL));
                         Step::Suspend(Await::Item(poll))
                     }
+                    // Closed by a terminate: the task dies with the loop at its next turn, as a
+                    // task suspended at an await point does, rather than fail on its own.
+                    Err(_) if env.terminated() => Step::Suspend(Await::Item(poll)),
                     Err(e) => Step::End(Err(e)),
                 };
             }
