@@ -197,7 +197,7 @@ impl Run {
         feed.emit(TraceKind::Run {
             scenario: scenario.name.clone(),
             title: scenario.title.clone(),
-            pool: scenario.pool.kind.as_str().to_string(),
+            pool: scenario.pool.kind,
             workers,
             seed,
             speed: options.speed,
@@ -267,7 +267,7 @@ impl Run {
                     scenario: scenario.name.clone(),
                     title: scenario.title.clone(),
                     pool: Some((
-                        scenario.pool.kind.as_str().to_string(),
+                        scenario.pool.kind,
                         scenario.pool.workers.resolve_for(cores),
                         scenario.pool.kind == PoolKind::Thread,
                     )),

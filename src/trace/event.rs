@@ -1,10 +1,14 @@
 //! [`TraceEvent`]: one thing that happened in a run — the pool's probe events and the
 //! runner's own, on one clock. Serialised, it is one line of the event log (SPEC §5,
 //! `docs/event-log.md`).
+//!
+//! The pool's own words are used as they are: a finish's [`Outcome`], a worker's
+//! [`DownReason`], a shutdown's [`Phase`] and the run's [`PoolKind`] serialise to the log's
+//! spellings, so the trace and the UI match on them rather than on strings.
 
 use serde::{Deserialize, Serialize};
 
-use crate::pool::{TaskId, WorkerId};
+use crate::pool::{DownReason, Outcome, Phase, PoolKind, TaskId, WorkerId};
 
 /// One event of a run: `t` microseconds after the run began.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -14,18 +18,6 @@ pub struct TraceEvent {
     /// What happened.
     #[serde(flatten)]
     pub kind: TraceKind,
-}
-
-/// How a task ended on its worker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FinishOutcome {
-    /// Returned a value.
-    Ok,
-    /// Raised; its worker lives on.
-    Error,
-    /// Its worker process died under it.
-    Crashed,
 }
 
 /// What the main program got when it asked for a task's outcome.
@@ -40,16 +32,6 @@ pub enum ResultOutcome {
     Cancelled,
     /// `TimeoutError`: the main program stopped waiting; the task goes on.
     Timeout,
-}
-
-/// The phase of a `shutdown` call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ShutdownPhase {
-    /// Called.
-    Begin,
-    /// Returned.
-    End,
 }
 
 /// A future's state as `poll` saw it.
@@ -73,7 +55,7 @@ pub enum TraceKind {
         /// Its title.
         title: String,
         /// `thread`, `process` or `coroutine`.
-        pool: String,
+        pool: PoolKind,
         /// The pool's size at the start.
         workers: usize,
         /// The seed of the durations.
@@ -116,7 +98,7 @@ pub enum TraceKind {
         /// Its process.
         pid: u32,
         /// `retired`, `shutdown`, `terminated` or `died`.
-        reason: String,
+        reason: DownReason,
     },
     /// A task was queued.
     Submit {
@@ -148,8 +130,8 @@ pub enum TraceKind {
         task: TaskId,
         /// The worker.
         worker: WorkerId,
-        /// How it ended.
-        outcome: FinishOutcome,
+        /// How it ended: `ok`, `error`, or `crashed` (its worker process died under it).
+        outcome: Outcome,
         /// What it returned.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         value: Option<String>,
@@ -205,7 +187,7 @@ pub enum TraceKind {
         /// Whether it waits.
         wait: bool,
         /// Begin or end.
-        phase: ShutdownPhase,
+        phase: Phase,
     },
     /// *Extra*: the main program meets an exception not tied to one result (a refused
     /// submit, `join` on a running pool, a `wait` or `as_completed` that timed out).

@@ -8,6 +8,7 @@ use ratatui::widgets::Paragraph;
 
 use super::state::{UiState, short_us};
 use super::view::View;
+use crate::pool::PoolKind;
 
 /// Draws the header line.
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
@@ -38,9 +39,9 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
             ui.paint(Style::new().fg(Color::Black).bg(Color::Cyan), Style::new().add_modifier(Modifier::REVERSED)),
         )
     };
-    let kind = if model.pool.is_empty() { view.lesson.kind.as_str() } else { model.pool.as_str() };
+    let kind = model.pool.unwrap_or(view.lesson.kind);
     // The size the pool has now; after a live `+`/`-` the code panel still shows the lesson's.
-    let workers = if kind == "coroutine" {
+    let workers = if kind == PoolKind::Coroutine {
         "1 loop thread".to_string()
     } else if model.code_size != model.pool_size && model.code_size > 0 {
         format!("{} workers (the lesson's code is for {})", model.pool_size, model.code_size)
