@@ -3,8 +3,8 @@
 //! the figures computed from the stream itself.
 
 use poolscope::trace::{
-    DownReason, LANE_PIDS_KEPT, LANE_RAN_WINDOW, Model, Outcome, PoolKind, RECEIVED_WINDOW, ResultOutcome, Summary,
-    TASK_WINDOW, TaskState, TraceEvent, TraceKind,
+    DownReason, EngineChoice, LANE_PIDS_KEPT, LANE_RAN_WINDOW, Model, Outcome, PoolKind, RECEIVED_WINDOW,
+    ResultOutcome, Summary, TASK_WINDOW, TaskState, TraceEvent, TraceKind,
 };
 
 const WORKERS: usize = 4;
@@ -72,7 +72,7 @@ fn stream(first: u64, rest: u64, sink: &mut dyn FnMut(&TraceEvent)) -> (Expected
             seed: 1,
             speed: 1.0,
             gil: false,
-            engine: "poolscope".into(),
+            engine: EngineChoice::Poolscope,
         },
     );
     s.emit(1, TraceKind::Step { index: 0, op: "submit".into(), python: String::new(), note: None });

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use poolscope::scenario::{Run, RunOptions, Scenario, TimeMode, builtin_names};
-use poolscope::trace::{Outcome, PoolKind, TraceEvent, TraceKind};
+use poolscope::trace::{EngineChoice, Outcome, PoolKind, TraceEvent, TraceKind};
 use poolscope::ui::stats::Stats;
 use poolscope::ui::warnings::{self, IDLE_WHILE_WAITING_US, Warning};
 use poolscope::ui::{Lesson, Theme, UiState, View};
@@ -303,7 +303,7 @@ fn the_header_shows_the_live_size_and_marks_the_code_as_the_lessons() {
             seed: 1,
             speed: 1.0,
             gil: false,
-            engine: "poolscope".into(),
+            engine: EngineChoice::Poolscope,
             virtual_time: true,
             cores: CORES,
         },

@@ -5,7 +5,7 @@
 
 use poolscope::scenario;
 use poolscope::sys::CpuSample;
-use poolscope::trace::{Outcome, PoolKind, ResultOutcome, TraceEvent, TraceKind};
+use poolscope::trace::{EngineChoice, Outcome, PoolKind, ResultOutcome, TraceEvent, TraceKind};
 use poolscope::ui::cpu::CpuWidget;
 use poolscope::ui::lanes::LanesWidget;
 use poolscope::ui::{Lesson, Palette, Theme, UiState, View, picker, render};
@@ -59,7 +59,7 @@ fn map_ordering() -> (scenario::Scenario, Vec<TraceEvent>) {
                 seed: 4,
                 speed: 1.0,
                 gil: false,
-                engine: "poolscope".into(),
+                engine: EngineChoice::Poolscope,
             },
         ),
         ev(10, step(0, &s)),
@@ -114,7 +114,7 @@ fn pool_basics() -> (scenario::Scenario, Vec<TraceEvent>) {
                 seed: 1,
                 speed: 1.0,
                 gil: false,
-                engine: "poolscope".into(),
+                engine: EngineChoice::Poolscope,
             },
         ),
         ev(5, step(0, &s)),

@@ -24,7 +24,7 @@ use crate::pool::{
     CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, ReturnWhen, SharedQueues,
     SubmitError, TaskError, TaskResult, TaskValue, ThreadPool, as_completed, wait,
 };
-use crate::trace::{PolledFuture, ResultOutcome, TraceEvent, TraceKind};
+use crate::trace::{EngineChoice, PolledFuture, ResultOutcome, TraceEvent, TraceKind};
 
 /// How to run a scenario.
 #[derive(Clone, Debug)]
@@ -204,7 +204,7 @@ impl Run {
             gil: scenario.pool.gil,
             virtual_time: sim.is_some(),
             cores,
-            engine: "poolscope".into(),
+            engine: EngineChoice::Poolscope,
         });
         let queues = Arc::new(SharedQueues::default());
         let probe: Arc<dyn Probe> = Arc::clone(&feed) as _;

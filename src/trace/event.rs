@@ -6,6 +6,8 @@
 //! [`DownReason`], a shutdown's [`Phase`] and the run's [`PoolKind`] serialise to the log's
 //! spellings, so the trace and the UI match on them rather than on strings.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::pool::{DownReason, Outcome, Phase, PoolKind, TaskId, WorkerId};
@@ -18,6 +20,35 @@ pub struct TraceEvent {
     /// What happened.
     #[serde(flatten)]
     pub kind: TraceKind,
+}
+
+/// Which implementation ran a run's pools: poolscope's own, or CPython's (the lesson's
+/// Python program under `python3`). Also what a side of `poolscope compare` runs on (its
+/// `engine=` key). Serialised as `poolscope` or `cpython`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineChoice {
+    /// poolscope's own pools.
+    #[default]
+    Poolscope,
+    /// CPython's `concurrent.futures` and `multiprocessing` pools, in `python3`.
+    Cpython,
+}
+
+impl EngineChoice {
+    /// `poolscope` or `cpython`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineChoice::Poolscope => "poolscope",
+            EngineChoice::Cpython => "cpython",
+        }
+    }
+}
+
+impl fmt::Display for EngineChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What the main program got when it asked for a task's outcome.
@@ -68,9 +99,10 @@ pub enum TraceKind {
         virtual_time: bool,
         /// The cores the run has: the machine's, or on simulated time the simulated ones.
         cores: usize,
-        /// `poolscope` (its own pools) or `cpython` (CPython's, in `python3`).
-        #[serde(default = "poolscope_engine")]
-        engine: String,
+        /// `poolscope` (its own pools) or `cpython` (CPython's, in `python3`); `poolscope`
+        /// when absent.
+        #[serde(default)]
+        engine: EngineChoice,
     },
     /// The main program begins a step.
     Step {
@@ -228,10 +260,6 @@ pub enum TraceKind {
         /// Microseconds from the start of the run to its end.
         makespan_us: u64,
     },
-}
-
-fn poolscope_engine() -> String {
-    "poolscope".into()
 }
 
 impl TraceKind {

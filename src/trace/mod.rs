@@ -29,7 +29,7 @@ mod summary;
 mod transcript;
 
 pub use chrome::ChromeTrace;
-pub use event::{PolledFuture, ResultOutcome, TraceEvent, TraceKind};
+pub use event::{EngineChoice, PolledFuture, ResultOutcome, TraceEvent, TraceKind};
 pub use jsonl::{JsonlWriter, parse_jsonl};
 pub use model::{
     LANE_PIDS_KEPT, LANE_RAN_WINDOW, Lane, Model, RECEIVED_WINDOW, Received, StepRecord, TASK_WINDOW, TaskRecord,

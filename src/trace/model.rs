@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use super::event::{ResultOutcome, TraceEvent, TraceKind};
+use super::event::{EngineChoice, ResultOutcome, TraceEvent, TraceKind};
 use crate::pool::{DownReason, Outcome, PoolKind, TaskId, WorkerId};
 
 /// Where a task is in its life.
@@ -379,7 +379,7 @@ pub struct Model {
     /// The run is on simulated time.
     pub virtual_time: bool,
     /// `poolscope`, or `cpython` when CPython's own pools ran the program.
-    pub engine: String,
+    pub engine: EngineChoice,
     /// The pool's size now.
     pub pool_size: usize,
     /// The pool's size as the lesson's code has it: the size at the start, or after the
@@ -537,7 +537,7 @@ impl Model {
         match &event.kind {
             TraceKind::Run { scenario, title, pool, workers, seed, speed, gil, virtual_time, cores, engine } => {
                 self.virtual_time = *virtual_time;
-                self.engine = engine.clone();
+                self.engine = *engine;
                 self.cores = *cores;
                 self.code_size = *workers;
                 self.scenario = scenario.clone();

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use super::{ResultOutcome, TraceEvent, TraceKind};
+use super::{EngineChoice, ResultOutcome, TraceEvent, TraceKind};
 use crate::pool::PoolKind;
 
 /// One thing the main program saw, in the order it saw it.
@@ -54,8 +54,8 @@ impl fmt::Display for ThreadKind {
 /// What a program can observe of one run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Observation {
-    /// Which engine ran it (`poolscope`, `cpython`).
-    pub engine: String,
+    /// Which engine ran it.
+    pub engine: EngineChoice,
     /// Per step, by index.
     pub steps: Vec<StepSeen>,
     /// Each done-callback, in order: its task and the kind of thread it ran on.
@@ -76,7 +76,7 @@ impl Observation {
             let line = match &event.kind {
                 TraceKind::Run { pool, engine, .. } => {
                     pool_kind = Some(*pool);
-                    out.engine = engine.clone();
+                    out.engine = *engine;
                     None
                 }
                 TraceKind::Step { index, op, .. } => {

@@ -12,7 +12,7 @@ use super::{UiState, app, render};
 use crate::pool::PoolKind;
 use crate::scenario;
 use crate::sys::CpuSample;
-use crate::trace::{Outcome, TraceEvent, TraceKind};
+use crate::trace::{EngineChoice, Outcome, TraceEvent, TraceKind};
 
 /// The events of a busy run: 16 workers taking 30–150 ms tasks from a queue for 20 s, one
 /// task in 50 failing.
@@ -29,7 +29,7 @@ pub fn busy_run(workers: usize, seconds: u64) -> Vec<TraceEvent> {
             seed: 0,
             speed: 1.0,
             gil: false,
-            engine: "poolscope".into(),
+            engine: EngineChoice::Poolscope,
         },
     }];
     let mut seed = 0x2545_f491_4f6c_dd1du64;

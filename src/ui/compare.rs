@@ -38,7 +38,7 @@ use super::view::{Lesson, View};
 use crate::pool::PoolKind;
 use crate::scenario::{Engine, MAX_WORKERS, ResizeRefused, Run, RunOptions, Scenario};
 use crate::sys::Watched;
-use crate::trace::{TraceEvent, TraceKind};
+use crate::trace::{EngineChoice, TraceEvent, TraceKind};
 
 /// One of the two runs.
 #[derive(Debug)]
@@ -366,7 +366,7 @@ pub fn render(pair: Pair<'_>, ui: &UiState, frame: &mut Frame) {
         super::render_in(view, ui, frame, body, false);
     }
     let simulated = pair.sides[0].1.model.virtual_time;
-    let on_cpython = pair.sides.iter().any(|(_, view)| view.model.engine == "cpython");
+    let on_cpython = pair.sides.iter().any(|(_, view)| view.model.engine == EngineChoice::Cpython);
     let clock = match (simulated, pair.together) {
         (true, _) => "SIM time: each run has its own simulated cores",
         (false, true) if on_cpython => "REAL time: A and B share this machine's cores; CPython runs in real time",

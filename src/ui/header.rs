@@ -9,6 +9,7 @@ use ratatui::widgets::Paragraph;
 use super::state::{UiState, short_us};
 use super::view::View;
 use crate::pool::PoolKind;
+use crate::trace::EngineChoice;
 
 /// Draws the header line.
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
@@ -50,10 +51,11 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     };
     let gil = if model.gil { " + GIL" } else { "" };
     let position = ui.lesson.map_or(String::new(), |(i, n)| format!("{}/{} ", i + 1, n));
-    let clock = match (model.engine.as_str(), model.virtual_time) {
-        ("cpython", _) => "CPYTHON",
-        (_, true) => "SIM time",
-        (_, false) => "REAL time",
+    let cpython = model.engine == EngineChoice::Cpython;
+    let clock = match (cpython, model.virtual_time) {
+        (true, _) => "CPYTHON",
+        (false, true) => "SIM time",
+        (false, false) => "REAL time",
     };
     let speed = if (ui.speed - 1.0).abs() > f64::EPSILON { format!("{}× speed", ui.speed) } else { String::new() };
     let behind = match ui.behind {
@@ -83,7 +85,6 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let room = width.saturating_sub(fixed_w);
     // On CPython, which engine runs matters more than the pool's description (its code says
     // that too): the description goes first.
-    let cpython = clock == "CPYTHON";
     while !tail.is_empty() && title.chars().count() + tail_text(&tail).chars().count() > room {
         let last = tail.len() - 1;
         tail.remove(if cpython && last > 0 && tail[last] == clock { 0 } else { last });

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Deserialize;
 
 use crate::pool::{DownReason, Outcome, Phase, PoolKind, TaskId, WorkerId};
-use crate::trace::{ResultOutcome, TraceEvent, TraceKind};
+use crate::trace::{EngineChoice, ResultOutcome, TraceEvent, TraceKind};
 
 /// One datagram of the probe (`poolscope_probe.py`).
 #[derive(Debug, Deserialize)]
@@ -203,7 +203,7 @@ impl Translator {
             gil,
             virtual_time: false,
             cores: self.info.cores,
-            engine: "cpython".into(),
+            engine: EngineChoice::Cpython,
         };
         self.push(t, kind);
     }
