@@ -302,3 +302,53 @@ impl TraceKind {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(line: &str) -> TraceEvent {
+        let event: TraceEvent = serde_json::from_str(line).unwrap();
+        assert_eq!(serde_json::to_string(&event).unwrap(), line, "written back as read");
+        event
+    }
+
+    #[test]
+    fn the_pools_words_keep_the_logs_spellings() {
+        for outcome in [Outcome::Ok, Outcome::Error, Outcome::Crashed] {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), outcome.as_str());
+        }
+        for reason in [DownReason::Retired, DownReason::Shutdown, DownReason::Terminated, DownReason::Died] {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
+        for kind in [PoolKind::Thread, PoolKind::Process, PoolKind::Coroutine] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        for engine in [EngineChoice::Poolscope, EngineChoice::Cpython] {
+            assert_eq!(serde_json::to_value(engine).unwrap(), engine.as_str());
+        }
+        assert_eq!(serde_json::to_value(Phase::Begin).unwrap(), "begin");
+        assert_eq!(serde_json::to_value(Phase::End).unwrap(), "end");
+    }
+
+    #[test]
+    fn event_lines_read_and_write_back_byte_for_byte() {
+        let run = round_trip(
+            r#"{"t":9,"ev":"run","scenario":"s","title":"T","pool":"process","workers":4,"seed":42,"speed":5.0,"gil":false,"virtual_time":false,"cores":2,"engine":"cpython"}"#,
+        );
+        assert!(matches!(run.kind, TraceKind::Run { pool: PoolKind::Process, engine: EngineChoice::Cpython, .. }));
+        let down = round_trip(r#"{"t":1,"ev":"worker_down","worker":0,"pid":7,"reason":"died"}"#);
+        assert!(matches!(down.kind, TraceKind::WorkerDown { reason: DownReason::Died, .. }));
+        let finish = round_trip(r#"{"t":2,"ev":"finish","task":0,"worker":0,"outcome":"crashed","error":"gone"}"#);
+        assert!(matches!(finish.kind, TraceKind::Finish { outcome: Outcome::Crashed, .. }));
+        let shutdown = round_trip(r#"{"t":3,"ev":"shutdown","wait":true,"phase":"begin"}"#);
+        assert!(matches!(shutdown.kind, TraceKind::Shutdown { phase: Phase::Begin, .. }));
+    }
+
+    #[test]
+    fn a_log_from_before_the_engine_field_reads_as_poolscopes() {
+        let old = r#"{"t":0,"ev":"run","scenario":"s","title":"T","pool":"thread","workers":1,"seed":1,"speed":1.0,"gil":true,"virtual_time":true,"cores":2}"#;
+        let event: TraceEvent = serde_json::from_str(old).unwrap();
+        assert!(matches!(event.kind, TraceKind::Run { pool: PoolKind::Thread, engine: EngineChoice::Poolscope, .. }));
+    }
+}
