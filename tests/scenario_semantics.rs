@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use poolscope::scenario::{Run, RunOptions, parse};
-use poolscope::trace::{FinishOutcome, ResultOutcome, TraceEvent, TraceKind};
+use poolscope::trace::{DownReason, Outcome, ResultOutcome, TraceEvent, TraceKind};
 
 fn run(toml: &str) -> Vec<TraceEvent> {
     let scenario = parse(toml, "test.toml", "test").unwrap_or_else(|e| panic!("{e}"));
@@ -141,19 +141,19 @@ fn a_failing_task_leaves_its_worker_running_later_tasks() {
         "{HEAD}[pool]\nworkers = 1\n[tasks.bad]\nwork = \"fail\"\nmessage = \"boom\"\n[tasks.job]\nwork = \"noop\"\n\
          [[step]]\nop = \"submit\"\ntask = \"bad\"\n[[step]]\nop = \"submit\"\ntask = \"job\"\ncount = 3\n[[step]]\nop = \"results\"\n"
     ));
-    let finishes: Vec<(u64, usize, FinishOutcome)> = events
+    let finishes: Vec<(u64, usize, Outcome)> = events
         .iter()
         .filter_map(|e| match e.kind {
             TraceKind::Finish { task, worker, outcome, .. } => Some((task, worker, outcome)),
             _ => None,
         })
         .collect();
-    assert_eq!(finishes[0], (0, 0, FinishOutcome::Error));
-    assert!(finishes[1..].iter().all(|&(_, w, o)| w == 0 && o == FinishOutcome::Ok));
+    assert_eq!(finishes[0], (0, 0, Outcome::Error));
+    assert!(finishes[1..].iter().all(|&(_, w, o)| w == 0 && o == Outcome::Ok));
     assert_eq!(finishes.len(), 4);
     let downs_before_end = events
         .iter()
-        .filter(|e| matches!(&e.kind, TraceKind::WorkerDown { reason, .. } if reason != "shutdown"))
+        .filter(|e| matches!(&e.kind, TraceKind::WorkerDown { reason, .. } if *reason != DownReason::Shutdown))
         .count();
     assert_eq!(downs_before_end, 0, "the worker never died");
     assert_eq!(results_for(&events, 0), vec![ResultOutcome::Error]);
@@ -210,10 +210,10 @@ fn a_crashed_process_worker_breaks_the_pool() {
          [tasks.job]\nwork = \"noop\"\n[[step]]\nop = \"submit\"\ntask = \"crash\"\n[[step]]\nop = \"submit\"\ntask = \"job\"\ncount = 2\n\
          [[step]]\nop = \"results\"\n[[step]]\nop = \"submit\"\ntask = \"job\"\n"
     ));
+    assert!(events.iter().any(|e| matches!(e.kind, TraceKind::Finish { task: 0, outcome: Outcome::Crashed, .. })));
     assert!(
-        events.iter().any(|e| matches!(e.kind, TraceKind::Finish { task: 0, outcome: FinishOutcome::Crashed, .. }))
+        events.iter().any(|e| matches!(&e.kind, TraceKind::WorkerDown { reason, .. } if *reason == DownReason::Died))
     );
-    assert!(events.iter().any(|e| matches!(&e.kind, TraceKind::WorkerDown { reason, .. } if reason == "died")));
     for task in 0..3 {
         assert_eq!(results_for(&events, task), vec![ResultOutcome::Error], "task {task} fails with the pool");
     }

@@ -3,8 +3,8 @@
 //! the figures computed from the stream itself.
 
 use poolscope::trace::{
-    FinishOutcome, LANE_PIDS_KEPT, LANE_RAN_WINDOW, Model, RECEIVED_WINDOW, ResultOutcome, Summary, TASK_WINDOW,
-    TaskState, TraceEvent, TraceKind,
+    DownReason, EngineChoice, LANE_PIDS_KEPT, LANE_RAN_WINDOW, Model, Outcome, PoolKind, RECEIVED_WINDOW,
+    ResultOutcome, Summary, TASK_WINDOW, TaskState, TraceEvent, TraceKind,
 };
 
 const WORKERS: usize = 4;
@@ -67,12 +67,12 @@ fn stream(first: u64, rest: u64, sink: &mut dyn FnMut(&TraceEvent)) -> (Expected
             cores: 2,
             scenario: "synthetic".into(),
             title: "synthetic".into(),
-            pool: "thread".into(),
+            pool: PoolKind::Thread,
             workers: WORKERS,
             seed: 1,
             speed: 1.0,
             gil: false,
-            engine: "poolscope".into(),
+            engine: EngineChoice::Poolscope,
         },
     );
     s.emit(1, TraceKind::Step { index: 0, op: "submit".into(), python: String::new(), note: None });
@@ -94,7 +94,7 @@ fn stream(first: u64, rest: u64, sink: &mut dyn FnMut(&TraceEvent)) -> (Expected
         e.started += 1;
         e.wait_sum += s.t - submitted_at[task as usize];
         let start = s.t;
-        s.emit(3, TraceKind::Finish { task, worker, outcome: FinishOutcome::Ok, value: None, error: None });
+        s.emit(3, TraceKind::Finish { task, worker, outcome: Outcome::Ok, value: None, error: None });
         e.ok += 1;
         e.ran += 1;
         e.run_sum += s.t - start;
@@ -127,16 +127,16 @@ fn stream(first: u64, rest: u64, sink: &mut dyn FnMut(&TraceEvent)) -> (Expected
                 e.wait_sum += s.t - submitted;
                 let start = s.t;
                 let outcome = match fate {
-                    2 => FinishOutcome::Error,
-                    3 => FinishOutcome::Crashed,
-                    _ => FinishOutcome::Ok,
+                    2 => Outcome::Error,
+                    3 => Outcome::Crashed,
+                    _ => Outcome::Ok,
                 };
                 s.emit(roll % 997, TraceKind::Finish { task, worker, outcome, value: None, error: None });
                 let run = s.t - start;
                 e.ran += 1;
                 e.run_sum += run;
                 e.serial_sum += cost.unwrap_or(run);
-                if outcome == FinishOutcome::Ok {
+                if outcome == Outcome::Ok {
                     e.ok += 1;
                 } else {
                     e.failed += 1;
@@ -248,7 +248,10 @@ fn a_worker_respawned_after_every_task_keeps_its_recent_pids() {
     for pid in 1..=100_000u32 {
         let t = u64::from(pid) * 2;
         model.apply(&TraceEvent { t, kind: TraceKind::WorkerUp { worker: 0, pid } });
-        model.apply(&TraceEvent { t: t + 1, kind: TraceKind::WorkerDown { worker: 0, pid, reason: "retired".into() } });
+        model.apply(&TraceEvent {
+            t: t + 1,
+            kind: TraceKind::WorkerDown { worker: 0, pid, reason: DownReason::Retired },
+        });
     }
     let lane = &model.lanes[&0];
     assert_eq!(lane.pids.len(), LANE_PIDS_KEPT);

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use poolscope::scenario::{Run, RunOptions, Scenario, TimeMode, builtin_names};
-use poolscope::trace::{FinishOutcome, TraceEvent, TraceKind};
+use poolscope::trace::{EngineChoice, Outcome, PoolKind, TraceEvent, TraceKind};
 use poolscope::ui::stats::Stats;
 use poolscope::ui::warnings::{self, IDLE_WHILE_WAITING_US, Warning};
 use poolscope::ui::{Lesson, Theme, UiState, View};
@@ -109,7 +109,7 @@ impl Truth {
         let t = e.t;
         match &e.kind {
             TraceKind::Run { pool, gil, cores, workers, .. } => {
-                (self.pool, self.gil, self.cores, self.size) = (pool.clone(), *gil, *cores, *workers);
+                (self.pool, self.gil, self.cores, self.size) = (pool.to_string(), *gil, *cores, *workers);
             }
             TraceKind::Step { index, op, .. } => self.step = Some((*index, op.clone())),
             TraceKind::Submit { task, cost_us, cpu, .. } => {
@@ -140,7 +140,7 @@ impl Truth {
                 self.running.remove(task);
                 self.ended.insert(*task);
                 self.finishes += 1;
-                if *outcome == FinishOutcome::Ok {
+                if *outcome == Outcome::Ok {
                     self.finished_ok.insert(*task);
                 } else {
                     self.failed += 1;
@@ -298,12 +298,12 @@ fn the_header_shows_the_live_size_and_marks_the_code_as_the_lessons() {
         kind: TraceKind::Run {
             scenario: "pool-basics".into(),
             title: scenario.title.clone(),
-            pool: "thread".into(),
+            pool: PoolKind::Thread,
             workers,
             seed: 1,
             speed: 1.0,
             gil: false,
-            engine: "poolscope".into(),
+            engine: EngineChoice::Poolscope,
             virtual_time: true,
             cores: CORES,
         },

@@ -3,7 +3,7 @@
 #![cfg(feature = "ui")]
 
 use poolscope::scenario;
-use poolscope::trace::{FinishOutcome, ResultOutcome, TraceEvent, TraceKind};
+use poolscope::trace::{DownReason, Outcome, ResultOutcome, TraceEvent, TraceKind};
 use poolscope::ui::{Lesson, Palette, Theme, UiState, View, render};
 use proptest::prelude::*;
 use ratatui::Terminal;
@@ -13,10 +13,10 @@ fn kind(selector: u8, task: u64, worker: usize) -> TraceKind {
     match selector % 10 {
         0 => TraceKind::Submit { task, label: format!("T{task}"), cost_us: None, cpu: false },
         1 => TraceKind::Start { task, worker, pid: 100 + worker as u32 },
-        2 => TraceKind::Finish { task, worker, outcome: FinishOutcome::Ok, value: None, error: None },
-        3 => TraceKind::Finish { task, worker, outcome: FinishOutcome::Crashed, value: None, error: Some("x".into()) },
+        2 => TraceKind::Finish { task, worker, outcome: Outcome::Ok, value: None, error: None },
+        3 => TraceKind::Finish { task, worker, outcome: Outcome::Crashed, value: None, error: Some("x".into()) },
         4 => TraceKind::WorkerUp { worker, pid: 100 + worker as u32 },
-        5 => TraceKind::WorkerDown { worker, pid: 100 + worker as u32, reason: "died".into() },
+        5 => TraceKind::WorkerDown { worker, pid: 100 + worker as u32, reason: DownReason::Died },
         6 => TraceKind::Queue { depth: task as usize },
         7 => TraceKind::Result { task, outcome: ResultOutcome::Timeout, value: None, error: None, exception: None },
         8 => TraceKind::Cancel { task, ok: true },

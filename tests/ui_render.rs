@@ -5,7 +5,7 @@
 
 use poolscope::scenario;
 use poolscope::sys::CpuSample;
-use poolscope::trace::{FinishOutcome, ResultOutcome, TraceEvent, TraceKind};
+use poolscope::trace::{EngineChoice, Outcome, PoolKind, ResultOutcome, TraceEvent, TraceKind};
 use poolscope::ui::cpu::CpuWidget;
 use poolscope::ui::lanes::LanesWidget;
 use poolscope::ui::{Lesson, Palette, Theme, UiState, View, picker, render};
@@ -36,7 +36,7 @@ fn step(index: usize, lesson: &scenario::Scenario) -> TraceKind {
 }
 
 fn finish(task: u64, worker: usize, label: &str) -> TraceKind {
-    TraceKind::Finish { task, worker, outcome: FinishOutcome::Ok, value: Some(label.into()), error: None }
+    TraceKind::Finish { task, worker, outcome: Outcome::Ok, value: Some(label.into()), error: None }
 }
 
 fn result(task: u64, label: &str) -> TraceKind {
@@ -54,12 +54,12 @@ fn map_ordering() -> (scenario::Scenario, Vec<TraceEvent>) {
                 cores: 2,
                 scenario: "map-ordering".into(),
                 title: s.title.clone(),
-                pool: "thread".into(),
+                pool: PoolKind::Thread,
                 workers: 4,
                 seed: 4,
                 speed: 1.0,
                 gil: false,
-                engine: "poolscope".into(),
+                engine: EngineChoice::Poolscope,
             },
         ),
         ev(10, step(0, &s)),
@@ -93,7 +93,7 @@ fn map_ordering() -> (scenario::Scenario, Vec<TraceEvent>) {
     }
     e.push(ev(4_000_300, finish(4, 0, "Page0")));
     e.push(ev(4_000_310, result(4, "Page0")));
-    e.push(ev(4_000_400, TraceKind::Shutdown { wait: true, phase: poolscope::trace::ShutdownPhase::Begin }));
+    e.push(ev(4_000_400, TraceKind::Shutdown { wait: true, phase: poolscope::trace::Phase::Begin }));
     e.push(ev(4_000_500, TraceKind::End { makespan_us: 4_000_500 }));
     (s, e)
 }
@@ -109,12 +109,12 @@ fn pool_basics() -> (scenario::Scenario, Vec<TraceEvent>) {
                 cores: 2,
                 scenario: "pool-basics".into(),
                 title: s.title.clone(),
-                pool: "process".into(),
+                pool: PoolKind::Process,
                 workers: 4,
                 seed: 1,
                 speed: 1.0,
                 gil: false,
-                engine: "poolscope".into(),
+                engine: EngineChoice::Poolscope,
             },
         ),
         ev(5, step(0, &s)),
@@ -139,7 +139,7 @@ fn pool_basics() -> (scenario::Scenario, Vec<TraceEvent>) {
             e.push(ev(t + w as u64, TraceKind::Start { task: next, worker: w, pid: 9000 + w as u32 }));
             e.push(ev(t + w as u64, TraceKind::Queue { depth: depth.saturating_sub(0).min(6) }));
             if round < 2 {
-                let outcome = if next == 5 { FinishOutcome::Error } else { FinishOutcome::Ok };
+                let outcome = if next == 5 { Outcome::Error } else { Outcome::Ok };
                 let error = (next == 5).then(|| "boom".to_string());
                 e.push(ev(
                     t + 1_000_000 + w as u64,

@@ -4,13 +4,17 @@
 use std::fmt;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use super::error::{PoolError, SubmitError};
 use super::future::Future;
 use super::queues::SharedQueues;
 use super::task::{TaskSpec, TaskValue};
 
-/// The kinds of pool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The kinds of pool. Serialised as in scenario files and the event log: `thread`,
+/// `process`, `coroutine`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PoolKind {
     /// Worker threads in this process.
     Thread,

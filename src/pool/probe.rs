@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+use serde::{Deserialize, Serialize};
 
 /// A task's id: integers from 0 in submission order, per pool.
 pub type TaskId = u64;
@@ -30,8 +31,9 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-/// How a task ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a task ended. Serialised as in the event log: `ok`, `error`, `crashed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// It returned a value.
     Ok,
@@ -52,8 +54,10 @@ impl Outcome {
     }
 }
 
-/// Why a worker left.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Why a worker left. Serialised as in the event log: `retired`, `shutdown`, `terminated`,
+/// `died`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DownReason {
     /// `set_workers` shrank the pool.
     Retired,
@@ -77,8 +81,15 @@ impl DownReason {
     }
 }
 
-/// The phase of a `shutdown` call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+impl std::fmt::Display for DownReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The phase of a `shutdown` call. Serialised as in the event log: `begin`, `end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// `shutdown` was called.
     Begin,

@@ -8,9 +8,8 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::clock::Clock;
-use crate::pool::probe::{Outcome, Phase};
 use crate::pool::{Event, EventKind, Probe, TaskId};
-use crate::trace::{FinishOutcome, ShutdownPhase, TraceEvent, TraceKind};
+use crate::trace::{TraceEvent, TraceKind};
 
 /// Where every event of a run goes. It is the pool's probe, and the runner emits through it.
 ///
@@ -95,7 +94,7 @@ impl Probe for Feed {
         let (kind, change) = match event.kind {
             EventKind::WorkerUp { worker, pid } => (TraceKind::WorkerUp { worker, pid }, QueueChange::None),
             EventKind::WorkerDown { worker, pid, reason } => {
-                (TraceKind::WorkerDown { worker, pid, reason: reason.as_str().to_string() }, QueueChange::None)
+                (TraceKind::WorkerDown { worker, pid, reason }, QueueChange::None)
             }
             EventKind::Submit { task, label, cost, cpu, .. } => {
                 let label = label.map_or_else(|| format!("task{task}"), |l| l.to_string());
@@ -107,11 +106,6 @@ impl Probe for Feed {
                 (TraceKind::Start { task, worker, pid }, QueueChange::Leaves(task))
             }
             EventKind::Finish { task, worker, outcome, value, error } => {
-                let outcome = match outcome {
-                    Outcome::Ok => FinishOutcome::Ok,
-                    Outcome::Error => FinishOutcome::Error,
-                    Outcome::Crashed => FinishOutcome::Crashed,
-                };
                 (TraceKind::Finish { task, worker, outcome, value, error }, QueueChange::None)
             }
             EventKind::Cancel { task, ok, .. } => {
@@ -121,13 +115,7 @@ impl Probe for Feed {
             EventKind::Callback { task, thread, panicked } => {
                 (TraceKind::Callback { task, thread, error: panicked }, QueueChange::None)
             }
-            EventKind::Shutdown { wait, phase } => {
-                let phase = match phase {
-                    Phase::Begin => ShutdownPhase::Begin,
-                    Phase::End => ShutdownPhase::End,
-                };
-                (TraceKind::Shutdown { wait, phase }, QueueChange::None)
-            }
+            EventKind::Shutdown { wait, phase } => (TraceKind::Shutdown { wait, phase }, QueueChange::None),
         };
         self.send(event.at, kind, change);
     }

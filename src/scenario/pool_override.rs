@@ -20,6 +20,7 @@ use std::str::FromStr;
 
 use super::model::{MAX_WORKERS, PoolConfig, Scenario, WorkerCount, WorkerDeath};
 use crate::pool::PoolKind;
+pub use crate::trace::EngineChoice;
 
 /// What to change in a scenario's `[pool]`; `None` keeps the lesson's own.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -104,32 +105,6 @@ impl PoolOverride {
             return Err(format!("{key} is given twice; expected each key once"));
         }
         Ok(true)
-    }
-}
-
-/// Which implementation runs a side of `poolscope compare` (its `engine=` key).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum EngineChoice {
-    /// poolscope's own pools.
-    #[default]
-    Poolscope,
-    /// CPython's `concurrent.futures`, running the lesson's Python program under `python3`.
-    Cpython,
-}
-
-impl EngineChoice {
-    /// `poolscope` or `cpython`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EngineChoice::Poolscope => "poolscope",
-            EngineChoice::Cpython => "cpython",
-        }
-    }
-}
-
-impl fmt::Display for EngineChoice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

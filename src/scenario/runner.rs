@@ -24,7 +24,7 @@ use crate::pool::{
     CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, ReturnWhen, SharedQueues,
     SubmitError, TaskError, TaskResult, TaskValue, ThreadPool, as_completed, wait,
 };
-use crate::trace::{PolledFuture, ResultOutcome, TraceEvent, TraceKind};
+use crate::trace::{EngineChoice, PolledFuture, ResultOutcome, TraceEvent, TraceKind};
 
 /// How to run a scenario.
 #[derive(Clone, Debug)]
@@ -197,14 +197,14 @@ impl Run {
         feed.emit(TraceKind::Run {
             scenario: scenario.name.clone(),
             title: scenario.title.clone(),
-            pool: scenario.pool.kind.as_str().to_string(),
+            pool: scenario.pool.kind,
             workers,
             seed,
             speed: options.speed,
             gil: scenario.pool.gil,
             virtual_time: sim.is_some(),
             cores,
-            engine: "poolscope".into(),
+            engine: EngineChoice::Poolscope,
         });
         let queues = Arc::new(SharedQueues::default());
         let probe: Arc<dyn Probe> = Arc::clone(&feed) as _;
@@ -267,7 +267,7 @@ impl Run {
                     scenario: scenario.name.clone(),
                     title: scenario.title.clone(),
                     pool: Some((
-                        scenario.pool.kind.as_str().to_string(),
+                        scenario.pool.kind,
                         scenario.pool.workers.resolve_for(cores),
                         scenario.pool.kind == PoolKind::Thread,
                     )),

@@ -1,10 +1,16 @@
 //! [`TraceEvent`]: one thing that happened in a run — the pool's probe events and the
 //! runner's own, on one clock. Serialised, it is one line of the event log (SPEC §5,
 //! `docs/event-log.md`).
+//!
+//! The pool's own words are used as they are: a finish's [`Outcome`], a worker's
+//! [`DownReason`], a shutdown's [`Phase`] and the run's [`PoolKind`] serialise to the log's
+//! spellings, so the trace and the UI match on them rather than on strings.
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::pool::{TaskId, WorkerId};
+use crate::pool::{DownReason, Outcome, Phase, PoolKind, TaskId, WorkerId};
 
 /// One event of a run: `t` microseconds after the run began.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -16,16 +22,33 @@ pub struct TraceEvent {
     pub kind: TraceKind,
 }
 
-/// How a task ended on its worker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Which implementation ran a run's pools: poolscope's own, or CPython's (the lesson's
+/// Python program under `python3`). Also what a side of `poolscope compare` runs on (its
+/// `engine=` key). Serialised as `poolscope` or `cpython`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum FinishOutcome {
-    /// Returned a value.
-    Ok,
-    /// Raised; its worker lives on.
-    Error,
-    /// Its worker process died under it.
-    Crashed,
+pub enum EngineChoice {
+    /// poolscope's own pools.
+    #[default]
+    Poolscope,
+    /// CPython's `concurrent.futures` and `multiprocessing` pools, in `python3`.
+    Cpython,
+}
+
+impl EngineChoice {
+    /// `poolscope` or `cpython`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineChoice::Poolscope => "poolscope",
+            EngineChoice::Cpython => "cpython",
+        }
+    }
+}
+
+impl fmt::Display for EngineChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What the main program got when it asked for a task's outcome.
@@ -40,16 +63,6 @@ pub enum ResultOutcome {
     Cancelled,
     /// `TimeoutError`: the main program stopped waiting; the task goes on.
     Timeout,
-}
-
-/// The phase of a `shutdown` call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ShutdownPhase {
-    /// Called.
-    Begin,
-    /// Returned.
-    End,
 }
 
 /// A future's state as `poll` saw it.
@@ -73,7 +86,7 @@ pub enum TraceKind {
         /// Its title.
         title: String,
         /// `thread`, `process` or `coroutine`.
-        pool: String,
+        pool: PoolKind,
         /// The pool's size at the start.
         workers: usize,
         /// The seed of the durations.
@@ -86,9 +99,10 @@ pub enum TraceKind {
         virtual_time: bool,
         /// The cores the run has: the machine's, or on simulated time the simulated ones.
         cores: usize,
-        /// `poolscope` (its own pools) or `cpython` (CPython's, in `python3`).
-        #[serde(default = "poolscope_engine")]
-        engine: String,
+        /// `poolscope` (its own pools) or `cpython` (CPython's, in `python3`); `poolscope`
+        /// when absent.
+        #[serde(default)]
+        engine: EngineChoice,
     },
     /// The main program begins a step.
     Step {
@@ -116,7 +130,7 @@ pub enum TraceKind {
         /// Its process.
         pid: u32,
         /// `retired`, `shutdown`, `terminated` or `died`.
-        reason: String,
+        reason: DownReason,
     },
     /// A task was queued.
     Submit {
@@ -148,8 +162,8 @@ pub enum TraceKind {
         task: TaskId,
         /// The worker.
         worker: WorkerId,
-        /// How it ended.
-        outcome: FinishOutcome,
+        /// How it ended: `ok`, `error`, or `crashed` (its worker process died under it).
+        outcome: Outcome,
         /// What it returned.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         value: Option<String>,
@@ -205,7 +219,7 @@ pub enum TraceKind {
         /// Whether it waits.
         wait: bool,
         /// Begin or end.
-        phase: ShutdownPhase,
+        phase: Phase,
     },
     /// *Extra*: the main program meets an exception not tied to one result (a refused
     /// submit, `join` on a running pool, a `wait` or `as_completed` that timed out).
@@ -248,10 +262,6 @@ pub enum TraceKind {
     },
 }
 
-fn poolscope_engine() -> String {
-    "poolscope".into()
-}
-
 impl TraceKind {
     /// The task the event is about, if it is about one.
     pub fn task(&self) -> Option<TaskId> {
@@ -290,5 +300,55 @@ impl TraceKind {
             TraceKind::Note { .. } => "note",
             TraceKind::End { .. } => "end",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(line: &str) -> TraceEvent {
+        let event: TraceEvent = serde_json::from_str(line).unwrap();
+        assert_eq!(serde_json::to_string(&event).unwrap(), line, "written back as read");
+        event
+    }
+
+    #[test]
+    fn the_pools_words_keep_the_logs_spellings() {
+        for outcome in [Outcome::Ok, Outcome::Error, Outcome::Crashed] {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), outcome.as_str());
+        }
+        for reason in [DownReason::Retired, DownReason::Shutdown, DownReason::Terminated, DownReason::Died] {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
+        for kind in [PoolKind::Thread, PoolKind::Process, PoolKind::Coroutine] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        for engine in [EngineChoice::Poolscope, EngineChoice::Cpython] {
+            assert_eq!(serde_json::to_value(engine).unwrap(), engine.as_str());
+        }
+        assert_eq!(serde_json::to_value(Phase::Begin).unwrap(), "begin");
+        assert_eq!(serde_json::to_value(Phase::End).unwrap(), "end");
+    }
+
+    #[test]
+    fn event_lines_read_and_write_back_byte_for_byte() {
+        let run = round_trip(
+            r#"{"t":9,"ev":"run","scenario":"s","title":"T","pool":"process","workers":4,"seed":42,"speed":5.0,"gil":false,"virtual_time":false,"cores":2,"engine":"cpython"}"#,
+        );
+        assert!(matches!(run.kind, TraceKind::Run { pool: PoolKind::Process, engine: EngineChoice::Cpython, .. }));
+        let down = round_trip(r#"{"t":1,"ev":"worker_down","worker":0,"pid":7,"reason":"died"}"#);
+        assert!(matches!(down.kind, TraceKind::WorkerDown { reason: DownReason::Died, .. }));
+        let finish = round_trip(r#"{"t":2,"ev":"finish","task":0,"worker":0,"outcome":"crashed","error":"gone"}"#);
+        assert!(matches!(finish.kind, TraceKind::Finish { outcome: Outcome::Crashed, .. }));
+        let shutdown = round_trip(r#"{"t":3,"ev":"shutdown","wait":true,"phase":"begin"}"#);
+        assert!(matches!(shutdown.kind, TraceKind::Shutdown { phase: Phase::Begin, .. }));
+    }
+
+    #[test]
+    fn a_log_from_before_the_engine_field_reads_as_poolscopes() {
+        let old = r#"{"t":0,"ev":"run","scenario":"s","title":"T","pool":"thread","workers":1,"seed":1,"speed":1.0,"gil":true,"virtual_time":true,"cores":2}"#;
+        let event: TraceEvent = serde_json::from_str(old).unwrap();
+        assert!(matches!(event.kind, TraceKind::Run { pool: PoolKind::Thread, engine: EngineChoice::Poolscope, .. }));
     }
 }

@@ -29,7 +29,7 @@ mod summary;
 mod transcript;
 
 pub use chrome::ChromeTrace;
-pub use event::{FinishOutcome, PolledFuture, ResultOutcome, ShutdownPhase, TraceEvent, TraceKind};
+pub use event::{EngineChoice, PolledFuture, ResultOutcome, TraceEvent, TraceKind};
 pub use jsonl::{JsonlWriter, parse_jsonl};
 pub use model::{
     LANE_PIDS_KEPT, LANE_RAN_WINDOW, Lane, Model, RECEIVED_WINDOW, Received, StepRecord, TASK_WINDOW, TaskRecord,
@@ -37,3 +37,6 @@ pub use model::{
 };
 pub use summary::{Summary, human_us};
 pub use transcript::{LINES_PER_STEP, Transcript, clock, wrap};
+
+// The pool's own enums that trace events carry: a reader of the trace finds them here too.
+pub use crate::pool::{DownReason, Outcome, Phase, PoolKind};

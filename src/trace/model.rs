@@ -11,8 +11,8 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use super::event::{FinishOutcome, ResultOutcome, TraceEvent, TraceKind};
-use crate::pool::{TaskId, WorkerId};
+use super::event::{EngineChoice, ResultOutcome, TraceEvent, TraceKind};
+use crate::pool::{DownReason, Outcome, PoolKind, TaskId, WorkerId};
 
 /// Where a task is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -313,7 +313,7 @@ pub struct Lane {
     /// Since when it has been alive with nothing to run, while it has.
     pub idle_since: Option<u64>,
     /// Why it last went down.
-    pub down_reason: Option<String>,
+    pub down_reason: Option<DownReason>,
 }
 
 impl Lane {
@@ -368,8 +368,8 @@ pub struct Model {
     pub scenario: String,
     /// Its title.
     pub title: String,
-    /// `thread`, `process` or `coroutine`.
-    pub pool: String,
+    /// The pool's kind; `None` before the `run` event.
+    pub pool: Option<PoolKind>,
     /// The seed.
     pub seed: u64,
     /// The speed-up factor of durations.
@@ -379,7 +379,7 @@ pub struct Model {
     /// The run is on simulated time.
     pub virtual_time: bool,
     /// `poolscope`, or `cpython` when CPython's own pools ran the program.
-    pub engine: String,
+    pub engine: EngineChoice,
     /// The pool's size now.
     pub pool_size: usize,
     /// The pool's size as the lesson's code has it: the size at the start, or after the
@@ -435,7 +435,7 @@ impl Model {
     /// How many CPU-bound tasks can make progress at once: one on a GIL thread pool or an
     /// event loop, else one per core (`None` while the cores are not known).
     pub fn cpu_ceiling(&self) -> Option<usize> {
-        if (self.gil && self.pool == "thread") || self.pool == "coroutine" {
+        if (self.gil && self.pool == Some(PoolKind::Thread)) || self.pool == Some(PoolKind::Coroutine) {
             Some(1)
         } else {
             (self.cores > 0).then_some(self.cores)
@@ -537,12 +537,12 @@ impl Model {
         match &event.kind {
             TraceKind::Run { scenario, title, pool, workers, seed, speed, gil, virtual_time, cores, engine } => {
                 self.virtual_time = *virtual_time;
-                self.engine = engine.clone();
+                self.engine = *engine;
                 self.cores = *cores;
                 self.code_size = *workers;
                 self.scenario = scenario.clone();
                 self.title = title.clone();
-                self.pool = pool.clone();
+                self.pool = Some(*pool);
                 self.pool_size = *workers;
                 self.seed = *seed;
                 self.speed = *speed;
@@ -589,7 +589,7 @@ impl Model {
                     }
                     lane.current = None;
                     lane.idle_since = None;
-                    lane.down_reason = Some(reason.clone());
+                    lane.down_reason = Some(*reason);
                 }
             }
             TraceKind::Submit { task, label, cost_us, cpu } => {
@@ -635,9 +635,9 @@ impl Model {
                 self.update(*task, |record| {
                     record.ended_us = Some(t);
                     record.state = match outcome {
-                        FinishOutcome::Ok => TaskState::Done,
-                        FinishOutcome::Error => TaskState::Failed,
-                        FinishOutcome::Crashed => TaskState::Crashed,
+                        Outcome::Ok => TaskState::Done,
+                        Outcome::Error => TaskState::Failed,
+                        Outcome::Crashed => TaskState::Crashed,
                     };
                     record.value = value.clone();
                     record.error = error.clone();

@@ -9,7 +9,8 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use super::{ResultOutcome, TraceEvent, TraceKind};
+use super::{EngineChoice, ResultOutcome, TraceEvent, TraceKind};
+use crate::pool::PoolKind;
 
 /// One thing the main program saw, in the order it saw it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -53,8 +54,8 @@ impl fmt::Display for ThreadKind {
 /// What a program can observe of one run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Observation {
-    /// Which engine ran it (`poolscope`, `cpython`).
-    pub engine: String,
+    /// Which engine ran it.
+    pub engine: EngineChoice,
     /// Per step, by index.
     pub steps: Vec<StepSeen>,
     /// Each done-callback, in order: its task and the kind of thread it ran on.
@@ -69,13 +70,13 @@ impl Observation {
     pub fn of(events: &[TraceEvent]) -> Observation {
         let mut out = Observation::default();
         let mut main_pid = None;
-        let mut pool_kind = String::new();
+        let mut pool_kind = None;
         let mut starts_by_pid: std::collections::BTreeMap<u32, usize> = Default::default();
         for event in events {
             let line = match &event.kind {
                 TraceKind::Run { pool, engine, .. } => {
-                    pool_kind = pool.clone();
-                    out.engine = engine.clone();
+                    pool_kind = Some(*pool);
+                    out.engine = *engine;
                     None
                 }
                 TraceKind::Step { index, op, .. } => {
@@ -85,7 +86,7 @@ impl Observation {
                     out.steps[*index].op = op.clone();
                     None
                 }
-                TraceKind::WorkerUp { pid, .. } if main_pid.is_none() && pool_kind != "process" => {
+                TraceKind::WorkerUp { pid, .. } if main_pid.is_none() && pool_kind != Some(PoolKind::Process) => {
                     main_pid = Some(*pid);
                     None
                 }
@@ -128,7 +129,7 @@ impl Observation {
                 step.seen.push(Seen { what, at_us: event.t });
             }
         }
-        if pool_kind == "process" {
+        if pool_kind == Some(PoolKind::Process) {
             out.worker_processes = (starts_by_pid.len(), starts_by_pid.values().any(|n| *n > 1));
         }
         out

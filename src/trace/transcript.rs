@@ -5,9 +5,10 @@
 
 use std::io::{self, Write};
 
-use super::event::{FinishOutcome, ResultOutcome, ShutdownPhase, TraceEvent, TraceKind};
+use super::event::{ResultOutcome, TraceEvent, TraceKind};
 use super::model::Model;
 use crate::pool::TaskId;
+use crate::pool::{Outcome, Phase};
 
 /// Event lines shown per step before the rest are counted and skipped (the event log has
 /// them all).
@@ -145,16 +146,16 @@ impl Transcript {
                     .and_then(|r| r.run_us())
                     .map_or(String::new(), |us| format!(" after {}", short((us as f64 * model.speed) as u64)));
                 match outcome {
-                    FinishOutcome::Ok => match value {
+                    Outcome::Ok => match value {
                         Some(value) => format!("worker {worker} finished {}{took}, returning {value}", name(*task)),
                         None => format!("worker {worker} finished {}{took}", name(*task)),
                     },
-                    FinishOutcome::Error => format!(
+                    Outcome::Error => format!(
                         "worker {worker}: {} raised {:?}{took} — the worker survives and takes the next task",
                         name(*task),
                         error.clone().unwrap_or_default()
                     ),
-                    FinishOutcome::Crashed => {
+                    Outcome::Crashed => {
                         format!("worker {worker} DIED running {}: {}", name(*task), error.clone().unwrap_or_default())
                     }
                 }
@@ -195,8 +196,8 @@ impl Transcript {
             TraceKind::Shutdown { wait, phase } => {
                 let wait = if *wait { "True" } else { "False" };
                 match phase {
-                    ShutdownPhase::Begin => format!("shutdown(wait={wait}) called: no new work accepted"),
-                    ShutdownPhase::End => format!("shutdown(wait={wait}) returned"),
+                    Phase::Begin => format!("shutdown(wait={wait}) called: no new work accepted"),
+                    Phase::End => format!("shutdown(wait={wait}) returned"),
                 }
             }
             TraceKind::Raise { exception, message } => format!("main program sees {exception}: {message}"),

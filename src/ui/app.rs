@@ -17,6 +17,7 @@ use super::session::{Playing, Session, Shown};
 use super::state::{Panel, UiState};
 use super::terminal::TerminalGuard;
 use super::view::{Lesson, View};
+use crate::pool::PoolKind;
 use crate::scenario::{self, Engine, MAX_WORKERS, ResizeRefused, Run, RunOptions, Scenario, TimeMode};
 use crate::sys::{self, CpuSample, Watched};
 use crate::trace::TraceEvent;
@@ -596,7 +597,7 @@ impl App {
     fn resize(&mut self, by: isize) {
         let Some(session) = self.session.as_ref() else { return };
         let Some(run) = session.run.as_ref() else { return };
-        if session.view.model.pool == "coroutine" {
+        if session.view.model.pool == Some(PoolKind::Coroutine) {
             self.flash("a coroutine pool is one event-loop thread: it has no size to change");
             return;
         }

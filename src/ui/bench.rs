@@ -9,9 +9,10 @@ use ratatui::{Terminal, TerminalOptions, Viewport};
 
 use super::view::{Lesson, View};
 use super::{UiState, app, render};
+use crate::pool::PoolKind;
 use crate::scenario;
 use crate::sys::CpuSample;
-use crate::trace::{FinishOutcome, TraceEvent, TraceKind};
+use crate::trace::{EngineChoice, Outcome, TraceEvent, TraceKind};
 
 /// The events of a busy run: 16 workers taking 30–150 ms tasks from a queue for 20 s, one
 /// task in 50 failing.
@@ -23,12 +24,12 @@ pub fn busy_run(workers: usize, seconds: u64) -> Vec<TraceEvent> {
             cores: 16,
             scenario: "bench".into(),
             title: "A busy pool".into(),
-            pool: "thread".into(),
+            pool: PoolKind::Thread,
             workers,
             seed: 0,
             speed: 1.0,
             gil: false,
-            engine: "poolscope".into(),
+            engine: EngineChoice::Poolscope,
         },
     }];
     let mut seed = 0x2545_f491_4f6c_dd1du64;
@@ -50,7 +51,7 @@ pub fn busy_run(workers: usize, seconds: u64) -> Vec<TraceEvent> {
                 kind: TraceKind::Submit { task, label: format!("Job{task}"), cost_us: None, cpu: false },
             });
             events.push(TraceEvent { t: t + 5, kind: TraceKind::Start { task, worker, pid: 4242 } });
-            let outcome = if next() % 50 == 0 { FinishOutcome::Error } else { FinishOutcome::Ok };
+            let outcome = if next() % 50 == 0 { Outcome::Error } else { Outcome::Ok };
             events.push(TraceEvent {
                 t: t + run,
                 kind: TraceKind::Finish { task, worker, outcome, value: None, error: None },
@@ -81,7 +82,7 @@ pub fn frame_us() -> f64 {
         name: "bench".into(),
         title: "A busy pool".into(),
         summary: String::new(),
-        kind: "thread".into(),
+        kind: PoolKind::Thread,
         code: vec!["pool.submit(job, i)".into()],
         step_lines: vec![0],
         illustration: None,

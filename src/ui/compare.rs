@@ -35,9 +35,10 @@ use super::app::{
 use super::state::{UiState, short_us};
 use super::terminal::TerminalGuard;
 use super::view::{Lesson, View};
+use crate::pool::PoolKind;
 use crate::scenario::{Engine, MAX_WORKERS, ResizeRefused, Run, RunOptions, Scenario};
 use crate::sys::Watched;
-use crate::trace::{TraceEvent, TraceKind};
+use crate::trace::{EngineChoice, TraceEvent, TraceKind};
 
 /// One of the two runs.
 #[derive(Debug)]
@@ -84,7 +85,7 @@ impl Side {
         let Some(run) = self.run.as_ref() else { return "not running".into() };
         // CPython's pool lives in python3: no handle to it here, and no size to change.
         let Some(pool) = run.pool() else { return ResizeRefused.to_string() };
-        if self.view.model.pool == "coroutine" {
+        if self.view.model.pool == Some(PoolKind::Coroutine) {
             return "a coroutine pool is one event-loop thread: it has no size to change".into();
         }
         if self.view.model.ended() {
@@ -352,7 +353,7 @@ pub fn render(pair: Pair<'_>, ui: &UiState, frame: &mut Frame) {
     // One time scale for both: the slower run's lanes fill the width, the faster's stop short.
     let ui = &UiState {
         axis_at_least_us: pair.sides.iter().map(|(_, v)| v.now_us).max().unwrap_or(0),
-        wide_lane_labels: pair.sides.iter().any(|(_, v)| v.model.pool == "process"),
+        wide_lane_labels: pair.sides.iter().any(|(_, v)| v.model.pool == Some(PoolKind::Process)),
         ..ui.clone()
     };
     for (((label, view), flash), half) in pair.sides.iter().zip(pair.flashes).zip([top, bottom]) {
@@ -365,7 +366,7 @@ pub fn render(pair: Pair<'_>, ui: &UiState, frame: &mut Frame) {
         super::render_in(view, ui, frame, body, false);
     }
     let simulated = pair.sides[0].1.model.virtual_time;
-    let on_cpython = pair.sides.iter().any(|(_, view)| view.model.engine == "cpython");
+    let on_cpython = pair.sides.iter().any(|(_, view)| view.model.engine == EngineChoice::Cpython);
     let clock = match (simulated, pair.together) {
         (true, _) => "SIM time: each run has its own simulated cores",
         (false, true) if on_cpython => "REAL time: A and B share this machine's cores; CPython runs in real time",
@@ -422,7 +423,7 @@ fn verdict_line(pair: Pair<'_>, ui: &UiState) -> Line<'static> {
         (None, None) => String::new(),
     };
     spans.push(Span::styled(verdict, ui.paint(Style::new().fg(Color::Green), Style::new())));
-    if pair.together && !a.model.virtual_time && !a.model.pool.is_empty() {
+    if pair.together && !a.model.virtual_time && a.model.pool.is_some() {
         spans.push(Span::styled(" (run together, on shared cores)", ui.dim()));
     }
     Line::from(spans)

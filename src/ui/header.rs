@@ -8,6 +8,8 @@ use ratatui::widgets::Paragraph;
 
 use super::state::{UiState, short_us};
 use super::view::View;
+use crate::pool::PoolKind;
+use crate::trace::EngineChoice;
 
 /// Draws the header line.
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
@@ -38,9 +40,9 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
             ui.paint(Style::new().fg(Color::Black).bg(Color::Cyan), Style::new().add_modifier(Modifier::REVERSED)),
         )
     };
-    let kind = if model.pool.is_empty() { view.lesson.kind.as_str() } else { model.pool.as_str() };
+    let kind = model.pool.unwrap_or(view.lesson.kind);
     // The size the pool has now; after a live `+`/`-` the code panel still shows the lesson's.
-    let workers = if kind == "coroutine" {
+    let workers = if kind == PoolKind::Coroutine {
         "1 loop thread".to_string()
     } else if model.code_size != model.pool_size && model.code_size > 0 {
         format!("{} workers (the lesson's code is for {})", model.pool_size, model.code_size)
@@ -49,10 +51,11 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     };
     let gil = if model.gil { " + GIL" } else { "" };
     let position = ui.lesson.map_or(String::new(), |(i, n)| format!("{}/{} ", i + 1, n));
-    let clock = match (model.engine.as_str(), model.virtual_time) {
-        ("cpython", _) => "CPYTHON",
-        (_, true) => "SIM time",
-        (_, false) => "REAL time",
+    let cpython = model.engine == EngineChoice::Cpython;
+    let clock = match (cpython, model.virtual_time) {
+        (true, _) => "CPYTHON",
+        (false, true) => "SIM time",
+        (false, false) => "REAL time",
     };
     let speed = if (ui.speed - 1.0).abs() > f64::EPSILON { format!("{}× speed", ui.speed) } else { String::new() };
     let behind = match ui.behind {
@@ -82,7 +85,6 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let room = width.saturating_sub(fixed_w);
     // On CPython, which engine runs matters more than the pool's description (its code says
     // that too): the description goes first.
-    let cpython = clock == "CPYTHON";
     while !tail.is_empty() && title.chars().count() + tail_text(&tail).chars().count() > room {
         let last = tail.len() - 1;
         tail.remove(if cpython && last > 0 && tail[last] == clock { 0 } else { last });

@@ -13,6 +13,7 @@ use ratatui::widgets::{Block, Borders, Widget};
 use super::state::{Panel, UiState, short_us};
 use super::timeline::LaneHistory;
 use super::view::View;
+use crate::pool::PoolKind;
 use crate::trace::{Lane, TaskRecord, TaskState};
 
 const PALETTE: [Color; 6] =
@@ -71,7 +72,7 @@ impl Widget for LanesWidget<'_> {
             buf.set_stringn(area.x, area.y, text, area.width as usize, ui.dim());
             return;
         }
-        let process = model.pool == "process";
+        let process = model.pool == Some(PoolKind::Process);
         let label_w: u16 = if process || ui.wide_lane_labels { 16 } else { 9 };
         let label_w = label_w.min(area.width / 3);
         let plot_x = area.x + label_w;
@@ -169,7 +170,8 @@ fn stack<'a>(view: &'a View, lane: &Lane, exact_max: usize) -> Vec<Vec<&'a TaskR
 }
 
 fn lane_label(view: &View, lane: &Lane, process: bool) -> String {
-    let name = if view.model.pool == "coroutine" { "loop".to_string() } else { format!("w{}", lane.worker) };
+    let name =
+        if view.model.pool == Some(PoolKind::Coroutine) { "loop".to_string() } else { format!("w{}", lane.worker) };
     if process {
         let cpu = view.process_cpu.get(&lane.pid).map_or(String::new(), |c| format!(" {c:>3.0}%"));
         format!("{name} {}{cpu}", lane.pid)

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use super::timeline::Timeline;
+use crate::pool::PoolKind;
 use crate::scenario::{Scenario, python};
 use crate::sys::CpuSample;
 use crate::trace::{Model, TraceEvent};
@@ -18,8 +19,8 @@ pub struct Lesson {
     pub title: String,
     /// Summary paragraph.
     pub summary: String,
-    /// `thread`, `process` or `coroutine`.
-    pub kind: String,
+    /// The lesson's pool kind.
+    pub kind: PoolKind,
     /// The Python program, one entry per line.
     pub code: Vec<String>,
     /// For step *i*, the first line of its code (the implicit closing shutdown is the last).
@@ -36,7 +37,7 @@ impl Lesson {
             name: scenario.name.clone(),
             title: scenario.title.clone(),
             summary: scenario.summary.clone(),
-            kind: scenario.pool.kind.as_str().to_string(),
+            kind: scenario.pool.kind,
             code: program.lines,
             step_lines: program.step_lines,
             illustration: program.illustration,
@@ -113,7 +114,7 @@ impl View {
 
     /// The pids of the live worker processes (process pools only).
     pub fn worker_pids(&self) -> Vec<u32> {
-        if self.model.pool != "process" {
+        if self.model.pool != Some(PoolKind::Process) {
             return Vec::new();
         }
         self.model.lanes.values().filter(|l| l.up_since.is_some()).map(|l| l.pid).collect()

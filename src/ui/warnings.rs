@@ -9,6 +9,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::state::UiState;
 use super::view::View;
+use crate::pool::PoolKind;
 use crate::trace::TaskState;
 
 /// Tasks of a `map` step looked at, at most, for head-of-line blocking.
@@ -76,8 +77,8 @@ pub fn active(view: &View) -> Vec<Warning> {
     }
     let running = model.totals.running;
     let running_cpu = model.totals.running_cpu;
-    let thread_gil = model.gil && model.pool == "thread";
-    let coroutine = model.pool == "coroutine";
+    let thread_gil = model.gil && model.pool == Some(PoolKind::Thread);
+    let coroutine = model.pool == Some(PoolKind::Coroutine);
     if thread_gil && running_cpu >= 2 {
         out.push(Warning::Gil);
     }

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
+use crate::pool::PoolKind;
 use crate::trace::TraceEvent;
 pub use translate::StepText;
 use translate::{Message, RunInfo, Translator};
@@ -190,7 +191,7 @@ pub struct Describe {
     /// Its title.
     pub title: String,
     /// A lesson's pool (kind, workers, gil); `None` for a script, whose first pool says.
-    pub pool: Option<(String, usize, bool)>,
+    pub pool: Option<(PoolKind, usize, bool)>,
     /// The lesson's seed.
     pub seed: u64,
     /// The lesson's steps, the closing shutdown last; empty for a script.

@@ -9,8 +9,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
 
-use crate::pool::{TaskId, WorkerId};
-use crate::trace::{FinishOutcome, ResultOutcome, ShutdownPhase, TraceEvent, TraceKind};
+use crate::pool::{DownReason, Outcome, Phase, PoolKind, TaskId, WorkerId};
+use crate::trace::{EngineChoice, ResultOutcome, TraceEvent, TraceKind};
 
 /// One datagram of the probe (`poolscope_probe.py`).
 #[derive(Debug, Deserialize)]
@@ -20,7 +20,7 @@ pub(super) enum Message {
         t: u64,
         #[serde(default)]
         pool: u64,
-        kind: String,
+        kind: PoolKind,
         workers: usize,
     },
     WorkerUp {
@@ -35,7 +35,7 @@ pub(super) enum Message {
         pid: u32,
         thread: String,
         /// `died` or `retired` (a `multiprocessing.Pool` worker that exited on its own).
-        reason: String,
+        reason: DownReason,
         exitcode: Option<i32>,
     },
     Submit {
@@ -58,7 +58,7 @@ pub(super) enum Message {
         pool: u64,
         pid: u32,
         thread: String,
-        outcome: FinishOutcome,
+        outcome: Outcome,
         value: Option<String>,
         error: Option<String>,
     },
@@ -99,7 +99,7 @@ pub(super) enum Message {
         t: u64,
         pool: u64,
         wait: bool,
-        phase: ShutdownPhase,
+        phase: Phase,
         /// A `multiprocessing.Pool`'s `close`, `join` or `terminate`; none for an executor's
         /// `shutdown()`.
         #[serde(default)]
@@ -131,7 +131,7 @@ pub(super) struct RunInfo {
     pub scenario: String,
     pub title: String,
     /// The lesson's pool (kind, workers, gil); `None` for a script: its first pool says.
-    pub pool: Option<(String, usize, bool)>,
+    pub pool: Option<(PoolKind, usize, bool)>,
     pub seed: u64,
     pub cores: usize,
     /// A lesson's task templates' labels, by function name.
@@ -153,8 +153,8 @@ pub(super) struct Translator {
     /// Lanes given so far, and those freed by a worker that went down (reused lowest first).
     lanes: usize,
     free: std::collections::BTreeSet<WorkerId>,
-    /// Each pool's kind (`thread`, `process`), and each task's pool.
-    pool_kind: HashMap<u64, String>,
+    /// Each pool's kind (thread or process), and each task's pool.
+    pool_kind: HashMap<u64, PoolKind>,
     pool_of: HashMap<TaskId, u64>,
     /// Lanes up and not down yet.
     up: Vec<(WorkerKey, WorkerId)>,
@@ -185,13 +185,13 @@ impl Translator {
             worker_of: HashMap::new(),
             out: Vec::new(),
         };
-        if let Some((kind, workers, gil)) = translator.info.pool.clone() {
+        if let Some((kind, workers, gil)) = translator.info.pool {
             translator.run(0, kind, workers, gil);
         }
         translator
     }
 
-    fn run(&mut self, t: u64, pool: String, workers: usize, gil: bool) {
+    fn run(&mut self, t: u64, pool: PoolKind, workers: usize, gil: bool) {
         self.run_sent = true;
         let kind = TraceKind::Run {
             scenario: self.info.scenario.clone(),
@@ -203,7 +203,7 @@ impl Translator {
             gil,
             virtual_time: false,
             cores: self.info.cores,
-            engine: "cpython".into(),
+            engine: EngineChoice::Cpython,
         };
         self.push(t, kind);
     }
@@ -253,18 +253,18 @@ impl Translator {
         self.push(t, TraceKind::Step { index, op: text.op, python: text.python, note: text.note });
     }
 
-    fn workers_down(&mut self, t: u64, pool: Option<u64>, reason: &str) {
+    fn workers_down(&mut self, t: u64, pool: Option<u64>, reason: DownReason) {
         let (gone, kept): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.up).into_iter().partition(|(key, _)| pool.is_none_or(|p| key.0 == p));
         self.up = kept;
         for ((_, pid, _), worker) in gone {
-            self.push(t, TraceKind::WorkerDown { worker, pid, reason: reason.into() });
+            self.push(t, TraceKind::WorkerDown { worker, pid, reason });
         }
     }
 
     /// One worker went down on its own: a task it was running died with it, and its lane is
     /// free for the worker that replaces it.
-    fn worker_down(&mut self, t: u64, key: WorkerKey, reason: String, exitcode: Option<i32>) {
+    fn worker_down(&mut self, t: u64, key: WorkerKey, reason: DownReason, exitcode: Option<i32>) {
         let Some(at) = self.up.iter().position(|(k, _)| *k == key) else { return };
         let (key, worker) = self.up.remove(at);
         let running: Vec<TaskId> = self
@@ -280,7 +280,7 @@ impl Translator {
                 Some(code) => format!("the worker process died (exit code {code})"),
                 None => "the worker process died".to_string(),
             });
-            self.push(t, TraceKind::Finish { task, worker, outcome: FinishOutcome::Crashed, value: None, error });
+            self.push(t, TraceKind::Finish { task, worker, outcome: Outcome::Crashed, value: None, error });
         }
         self.workers.remove(&key);
         self.free.insert(worker);
@@ -291,7 +291,7 @@ impl Translator {
     /// process pool its workers were killed, and the tasks they were running with them (a
     /// thread pool's threads cannot be killed: their tasks still finish, unseen).
     fn terminated(&mut self, t: u64, pool: u64) {
-        let process = self.pool_kind.get(&pool).is_some_and(|k| k == "process");
+        let process = self.pool_kind.get(&pool) == Some(&PoolKind::Process);
         let mut open: Vec<TaskId> = self
             .pool_of
             .iter()
@@ -305,10 +305,7 @@ impl Translator {
                     if process {
                         self.ended.insert(task);
                         let error = Some("the worker running the task died: the pool was terminated".to_string());
-                        self.push(
-                            t,
-                            TraceKind::Finish { task, worker, outcome: FinishOutcome::Crashed, value: None, error },
-                        );
+                        self.push(t, TraceKind::Finish { task, worker, outcome: Outcome::Crashed, value: None, error });
                     }
                 }
                 _ => {
@@ -319,7 +316,7 @@ impl Translator {
             }
         }
         if process {
-            self.workers_down(t, Some(pool), "terminated");
+            self.workers_down(t, Some(pool), DownReason::Terminated);
         }
     }
 
@@ -337,10 +334,10 @@ impl Translator {
         if !self.run_sent {
             match &message {
                 Message::Pool { t, kind, workers, .. } => {
-                    let gil = kind == "thread";
-                    self.run(*t, kind.clone(), *workers, gil);
+                    let gil = *kind == PoolKind::Thread;
+                    self.run(*t, *kind, *workers, gil);
                 }
-                _ => self.run(0, "thread".into(), 0, true),
+                _ => self.run(0, PoolKind::Thread, 0, true),
             }
         }
         match message {
@@ -389,7 +386,7 @@ impl Translator {
                             let error = Some("BrokenProcessPool: a worker process died".to_string());
                             self.push(
                                 t,
-                                TraceKind::Finish { task, worker, outcome: FinishOutcome::Crashed, value: None, error },
+                                TraceKind::Finish { task, worker, outcome: Outcome::Crashed, value: None, error },
                             );
                         }
                         _ => {
@@ -413,11 +410,11 @@ impl Translator {
             Message::Waited { t, done, not_done } => self.push(t, TraceKind::Waited { done, not_done }),
             Message::Shutdown { t, pool, wait, phase, how } => {
                 self.push(t, TraceKind::Shutdown { wait, phase });
-                if phase == ShutdownPhase::End {
+                if phase == Phase::End {
                     if how.as_deref() == Some("terminate") {
                         self.terminated(t, pool);
                     } else if wait {
-                        self.workers_down(t, Some(pool), "shutdown");
+                        self.workers_down(t, Some(pool), DownReason::Shutdown);
                     }
                 }
             }
@@ -433,10 +430,10 @@ impl Translator {
     /// The program has exited: the workers still up are gone, and the run ends.
     pub(super) fn end(&mut self, t: u64) {
         if !self.run_sent {
-            self.run(0, "thread".into(), 0, true);
+            self.run(0, PoolKind::Thread, 0, true);
         }
         let t = t.max(self.last_t);
-        self.workers_down(t, None, "shutdown");
+        self.workers_down(t, None, DownReason::Shutdown);
         self.push(t, TraceKind::End { makespan_us: t });
     }
 }
