@@ -74,11 +74,11 @@ pub fn worker_main_if_requested() -> Option<ExitCode> {
 /// What a [`ProcessPool`] does when a worker process dies under a task.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum OnWorkerDeath {
-    /// Like `BrokenProcessPool`: the task fails with [`TaskError::WorkerDied`], every task
-    /// not started fails too, and submits are refused with [`SubmitError::Broken`].
+    /// Like `BrokenProcessPool`: the task fails with [`TaskError::WorkerDied`](crate::pool::TaskError::WorkerDied), every task
+    /// not started fails too, and submits are refused with [`SubmitError::Broken`](crate::pool::SubmitError::Broken).
     #[default]
     Break,
-    /// The task fails with [`TaskError::WorkerDied`]; a new process takes the dead one's
+    /// The task fails with [`TaskError::WorkerDied`](crate::pool::TaskError::WorkerDied); a new process takes the dead one's
     /// lane and the tasks waiting there run on. No task is lost, none runs twice.
     Respawn,
 }
@@ -279,7 +279,7 @@ impl Backend for Processes {
     }
 
     /// Kills every worker process at once: running tasks fail with
-    /// [`TaskError::WorkerDied`].
+    /// [`TaskError::WorkerDied`](crate::pool::TaskError::WorkerDied).
     fn terminate(&self) {
         let mut gate = self.gate();
         let (state, deferred) = gate.parts();
