@@ -51,11 +51,12 @@ fn a_difference_nobody_listed_fails_and_names_the_step_and_both_values() {
     if !python3() {
         return;
     }
-    // worker-crash differs from CPython in known ways; under another name nothing lists them.
+    // worker-respawn differs from CPython in a known way; under another name nothing lists it.
     let dir = std::env::temp_dir().join(format!("poolscope-conform-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let copy = dir.join("crash-copy.toml");
-    std::fs::write(&copy, poolscope::scenario::BUILTIN.iter().find(|(n, _)| *n == "worker-crash").unwrap().1).unwrap();
+    let copy = dir.join("respawn-copy.toml");
+    std::fs::write(&copy, poolscope::scenario::BUILTIN.iter().find(|(n, _)| *n == "worker-respawn").unwrap().1)
+        .unwrap();
     let (code, text) = conform(&[copy.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("step 3 (results) — NEW"), "{text}");

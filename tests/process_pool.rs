@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
+use poolscope::pool::error::BROKEN_FUTURE;
 use poolscope::pool::probe::{DownReason, Outcome};
 use poolscope::pool::{
     ChannelProbe, Event, EventKind, MapOptions, OnWorkerDeath, PoolError, ProcessPool, ProcessPoolBuilder, ReturnWhen,
@@ -283,11 +284,9 @@ fn a_failing_initializer_breaks_the_pool() {
     let failing = TaskSpec::new(Work::Fail { message: "no config".into() }, Duration::ZERO, "init");
     let pool = builder(1).initializer(failing).on_worker_death(OnWorkerDeath::Respawn).build().unwrap();
     let future = pool.submit_task(noop("t")).unwrap();
-    match future.result(Some(DEADLOCK)) {
-        Err(TaskError::WorkerDied(why)) => assert!(why.contains("no config"), "{why}"),
-        other => panic!("{other:?}"),
-    }
-    assert!(pool.broken().is_some());
+    // As CPython 3.11: the generic BrokenProcessPool message; the cause is kept on the pool.
+    assert_eq!(future.result(Some(DEADLOCK)), Err(TaskError::WorkerDied(BROKEN_FUTURE.into())));
+    assert!(pool.broken().is_some_and(|why| why.contains("no config")), "{:?}", pool.broken());
     assert!(matches!(pool.submit_task(noop("late")), Err(SubmitError::Broken(_))));
 }
 
@@ -327,14 +326,16 @@ fn a_crash_under_break_fails_every_pending_task_and_refuses_submits() {
     let pool = builder(1).eager(true).probe(probe).build().unwrap();
     let crash = pool.submit_task(TaskSpec::new(Work::Crash, Duration::ZERO, "crash")).unwrap();
     let pending: Vec<_> = (0..4).map(|i| pool.submit_task(noop(&format!("p{i}"))).unwrap()).collect();
-    match crash.result(Some(DEADLOCK)) {
-        Err(TaskError::WorkerDied(why)) => assert!(why.contains("SIGABRT"), "{why}"),
-        other => panic!("{other:?}"),
-    }
+    // CPython's messages, word for word; the cause is kept on the pool.
+    let broken = Err(TaskError::WorkerDied(BROKEN_FUTURE.into()));
+    assert_eq!(crash.result(Some(DEADLOCK)), broken);
     for future in &pending {
-        assert!(matches!(future.result(Some(DEADLOCK)), Err(TaskError::WorkerDied(_))));
+        assert_eq!(future.result(Some(DEADLOCK)), broken);
     }
-    assert!(matches!(pool.submit_task(noop("late")), Err(SubmitError::Broken(_))));
+    assert!(pool.broken().is_some_and(|why| why.contains("SIGABRT")), "{:?}", pool.broken());
+    let refused = pool.submit_task(noop("late")).unwrap_err();
+    assert!(matches!(refused, SubmitError::Broken(_)));
+    assert_eq!(refused.to_string(), "A child process terminated abruptly, the process pool is not usable anymore");
     pool.shutdown(true, false);
     let kinds: Vec<EventKind> = rx.try_iter().map(|e| e.kind).collect();
     assert!(kinds.iter().any(|k| matches!(k, EventKind::WorkerDown { reason: DownReason::Died, .. })));
@@ -344,6 +345,26 @@ fn a_crash_under_break_fails_every_pending_task_and_refuses_submits() {
         let t = &tallies[&future.id()];
         assert_eq!((t.starts, t.finishes.len(), t.abandons), (0, 0, 1), "{t:?}");
     }
+}
+
+#[test]
+fn a_crash_under_break_fails_the_tasks_other_workers_run_and_stops_them() {
+    let (probe, rx) = events();
+    let pool = builder(2).eager(true).probe(probe).build().unwrap();
+    let pids = pool.pids();
+    let other = start_gated(&pool, "other");
+    let crash = pool.submit_task(TaskSpec::new(Work::Crash, Duration::ZERO, "crash")).unwrap();
+    let broken = Err(TaskError::WorkerDied(BROKEN_FUTURE.into()));
+    assert_eq!(crash.result(Some(DEADLOCK)), broken);
+    assert_eq!(other.result(Some(DEADLOCK)), broken, "as ProcessPoolExecutor: running futures fail too");
+    pool.shutdown(true, false);
+    for (_, pid) in pids {
+        assert!(!alive(pid), "worker {pid} outlived its broken pool");
+    }
+    let kinds: Vec<EventKind> = rx.try_iter().map(|e| e.kind).collect();
+    assert!(kinds.iter().any(|k| matches!(k, EventKind::WorkerDown { reason: DownReason::Died, .. })));
+    assert!(kinds.iter().any(|k| matches!(k, EventKind::WorkerDown { reason: DownReason::Terminated, .. })));
+    assert_eq!(tally(&kinds)[&other.id()].finishes, [Outcome::Crashed]);
 }
 
 #[test]

@@ -11,7 +11,8 @@ pub enum TaskError {
     Cancelled,
     /// The wait gave up before the future finished (`TimeoutError`). The task itself goes on.
     Timeout,
-    /// The worker process running the task died (`BrokenProcessPool` for that task).
+    /// The worker process running the task died, or the pool broke or was terminated
+    /// before the task could finish (`BrokenProcessPool`). The message is the exception's.
     WorkerDied(String),
     /// The pool was shut down, terminated or broken before the task could run.
     PoolShutdown,
@@ -23,7 +24,7 @@ impl fmt::Display for TaskError {
             TaskError::Failed(msg) => write!(f, "task failed: {msg}"),
             TaskError::Cancelled => f.write_str("task was cancelled"),
             TaskError::Timeout => f.write_str("timed out waiting for the task"),
-            TaskError::WorkerDied(why) => write!(f, "the worker running the task died: {why}"),
+            TaskError::WorkerDied(why) => f.write_str(why),
             TaskError::PoolShutdown => f.write_str("the pool shut down before the task ran"),
         }
     }
@@ -43,6 +44,14 @@ impl TaskError {
         }
     }
 }
+
+/// The message of the `BrokenProcessPool` a `ProcessPoolExecutor`'s futures fail with when a
+/// worker process dies: every future not finished gets it.
+pub const BROKEN_FUTURE: &str =
+    "A process in the process pool was terminated abruptly while the future was running or pending.";
+
+/// The message of the `BrokenProcessPool` a broken `ProcessPoolExecutor` refuses submits with.
+pub const BROKEN_POOL: &str = "A child process terminated abruptly, the process pool is not usable anymore";
 
 /// A submission the pool refused. The job is handed back so nothing is lost.
 #[derive(Clone, PartialEq, Eq)]
@@ -75,9 +84,7 @@ impl<J> fmt::Display for SubmitError<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SubmitError::Shutdown(_) => f.write_str("cannot schedule new futures after shutdown"),
-            SubmitError::Broken(_) => {
-                f.write_str("a worker process died abruptly; the pool is broken and takes no new work")
-            }
+            SubmitError::Broken(_) => f.write_str(BROKEN_POOL),
         }
     }
 }

@@ -61,7 +61,8 @@ pub struct Observation {
     /// Each done-callback, in order: its task and the kind of thread it ran on.
     pub callbacks: Vec<(u64, ThreadKind)>,
     /// Distinct worker processes that ran tasks (0 for a thread pool), and whether one ran
-    /// more than one task.
+    /// more than one task — counted up to the first `resize`: poolscope resizes its pool in
+    /// place, where the Python program (which cannot) starts a new pool, as its text says.
     pub worker_processes: (usize, bool),
 }
 
@@ -72,6 +73,7 @@ impl Observation {
         let mut main_pid = None;
         let mut pool_kind = None;
         let mut starts_by_pid: std::collections::BTreeMap<u32, usize> = Default::default();
+        let mut resized = false;
         for event in events {
             let line = match &event.kind {
                 TraceKind::Run { pool, engine, .. } => {
@@ -84,6 +86,7 @@ impl Observation {
                         out.steps.resize(index + 1, StepSeen::default());
                     }
                     out.steps[*index].op = op.clone();
+                    resized |= op == "resize";
                     None
                 }
                 TraceKind::WorkerUp { pid, .. } if main_pid.is_none() && pool_kind != Some(PoolKind::Process) => {
@@ -91,7 +94,9 @@ impl Observation {
                     None
                 }
                 TraceKind::Start { pid, .. } => {
-                    *starts_by_pid.entry(*pid).or_default() += 1;
+                    if !resized {
+                        *starts_by_pid.entry(*pid).or_default() += 1;
+                    }
                     None
                 }
                 TraceKind::Result { task, outcome, value, error, exception } => Some(match outcome {

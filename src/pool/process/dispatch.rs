@@ -22,7 +22,7 @@ use crossbeam_channel::Sender;
 use super::OnWorkerDeath;
 use super::pipes;
 use super::wire::{self, FromWorker};
-use crate::pool::error::{TaskError, TaskResult};
+use crate::pool::error::{BROKEN_FUTURE, TaskError, TaskResult};
 use crate::pool::front::Stopping;
 use crate::pool::future::{Future, finish_event};
 use crate::pool::probe::{DownReason, EventKind, Telemetry, WorkerId};
@@ -243,6 +243,15 @@ impl Supervisor {
         }
     }
 
+    /// Fails a task its worker was running when the worker died or was killed.
+    fn fail_running(&self, future: Future<TaskValue>, worker: WorkerId, error: TaskError, deferred: &mut Deferred) {
+        let outcome = Err(error);
+        if let Some(telemetry) = &self.telemetry {
+            telemetry.emit(finish_event(future.id(), worker, &outcome, |_| None));
+        }
+        deferred.0.push(Action::Finish(future, outcome));
+    }
+
     /// Fails a task that was marked running but never started (its worker died or was
     /// killed first), reporting it as abandoned.
     fn fail_begun(&self, future: Future<TaskValue>, error: TaskError, deferred: &mut Deferred) {
@@ -279,7 +288,9 @@ impl Supervisor {
         let mut requests = Vec::new();
         let outcome = {
             let mut state = self.lock();
-            let outcome = match state.lanes.get_mut(&id).filter(|lane| lane.pid == pid) {
+            // A killed worker's late frames are void: its tasks were failed when it was killed.
+            let live = |lane: &&mut Lane| lane.pid == pid && lane.exit != Some(DownReason::Terminated);
+            let outcome = match state.lanes.get_mut(&id).filter(live) {
                 Some(lane) => self.take_frames(lane, batch, &mut requests, &mut deferred),
                 None => Ok(()),
             };
@@ -597,22 +608,40 @@ impl State {
         }
     }
 
-    /// Fails every queued task with `WorkerDied` and refuses new work: `BrokenProcessPool`.
-    /// Workers finish the task they run, then leave.
+    /// `BrokenProcessPool`, as `ProcessPoolExecutor`'s `terminate_broken`: refuses new work,
+    /// fails every task not finished — queued, or handed to any worker — with CPython's
+    /// message, and kills the other workers. `cause` is kept for [`ProcessPool::broken`].
+    ///
+    /// [`ProcessPool::broken`]: super::ProcessPool::broken
     pub(super) fn break_pool(&mut self, supervisor: &Supervisor, cause: String, deferred: &mut Deferred) {
         if self.broken.is_none() {
-            self.broken = Some(cause.clone());
+            self.broken = Some(cause);
         }
+        let broken = || TaskError::WorkerDied(BROKEN_FUTURE.into());
         for job in self.pending.drain(..) {
             for queued in job.tasks {
-                let error = TaskError::WorkerDied(cause.clone());
                 if queued.begun {
-                    supervisor.fail_begun(queued.future, error, deferred);
+                    supervisor.fail_begun(queued.future, broken(), deferred);
                 } else {
-                    deferred.0.push(Action::Abandon(queued.future, error));
+                    deferred.0.push(Action::Abandon(queued.future, broken()));
                 }
             }
         }
+        for lane in self.lanes.values_mut().filter(|lane| lane.exit != Some(DownReason::Terminated)) {
+            let inflight = std::mem::take(&mut lane.inflight);
+            for task in inflight {
+                if task.started {
+                    supervisor.fail_running(task.future, lane.id, broken(), deferred);
+                } else {
+                    supervisor.fail_begun(task.future, broken(), deferred);
+                }
+            }
+            lane.exit = Some(DownReason::Terminated);
+            let _ = lane.child.lock().unwrap_or_else(|e| e.into_inner()).kill();
+        }
+        self.tell_owed(supervisor);
+        // Readers waiting out a task's simulated time: the task is gone.
+        supervisor.bell.ring_all();
     }
 
     /// Fails the queued tasks of a terminated pool; kills every worker (their readers report
@@ -690,11 +719,8 @@ impl State {
             }
             Some(DownReason::Terminated) => {
                 if let Some(head) = inflight.pop_front() {
-                    let outcome = Err(TaskError::WorkerDied("the pool was terminated".into()));
-                    if let Some(telemetry) = &supervisor.telemetry {
-                        telemetry.emit(finish_event(head.future.id(), id, &outcome, |_| None));
-                    }
-                    deferred.0.push(Action::Finish(head.future, outcome));
+                    let error = TaskError::WorkerDied("the pool was terminated".into());
+                    supervisor.fail_running(head.future, id, error, deferred);
                 }
                 for task in inflight {
                     supervisor.fail_begun(task.future, TaskError::PoolShutdown, deferred);
@@ -710,18 +736,16 @@ impl State {
             (None, false) => format!("it failed to start ({cause})"),
             (None, true) => cause,
         };
-        if let Some(head) = inflight.pop_front() {
-            let outcome = Err(TaskError::WorkerDied(format!("worker {id} (pid {pid}) {cause}")));
-            if let Some(telemetry) = &supervisor.telemetry {
-                telemetry.emit(finish_event(head.future.id(), id, &outcome, |_| None));
-            }
-            deferred.0.push(Action::Finish(head.future, outcome));
-        }
-        supervisor.emit(EventKind::WorkerDown { worker: id, pid, reason: DownReason::Died });
         let cause = format!("worker {id} (pid {pid}) {cause}");
         // A worker that cannot even start would be respawned for ever: that breaks the pool
         // whatever the policy, as a failing initializer does in Python.
-        if supervisor.on_death == OnWorkerDeath::Respawn && lane.ready && lane.init_failed.is_none() {
+        let respawn = supervisor.on_death == OnWorkerDeath::Respawn && lane.ready && lane.init_failed.is_none();
+        if let Some(head) = inflight.pop_front() {
+            let error = TaskError::WorkerDied(if respawn { cause.clone() } else { BROKEN_FUTURE.into() });
+            supervisor.fail_running(head.future, id, error, deferred);
+        }
+        supervisor.emit(EventKind::WorkerDown { worker: id, pid, reason: DownReason::Died });
+        if respawn {
             if !inflight.is_empty() {
                 let tasks =
                     inflight.into_iter().map(|t| Queued { future: t.future, spec: t.spec, begun: true }).collect();
@@ -741,7 +765,7 @@ impl State {
         } else {
             self.free_ids.insert(id);
             for task in inflight {
-                supervisor.fail_begun(task.future, TaskError::WorkerDied(cause.clone()), deferred);
+                supervisor.fail_begun(task.future, TaskError::WorkerDied(BROKEN_FUTURE.into()), deferred);
             }
             self.break_pool(supervisor, cause, deferred);
         }

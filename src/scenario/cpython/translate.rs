@@ -304,7 +304,7 @@ impl Translator {
                 Some(&worker) if self.started.contains(&task) => {
                     if process {
                         self.ended.insert(task);
-                        let error = Some("the worker running the task died: the pool was terminated".to_string());
+                        let error = Some("the pool was terminated".to_string());
                         self.push(t, TraceKind::Finish { task, worker, outcome: Outcome::Crashed, value: None, error });
                     }
                 }
