@@ -83,3 +83,19 @@ fn theme_and_ascii_are_options_of_the_commands_that_draw() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("dark"));
 }
+
+#[test]
+fn a_speed_out_of_range_is_refused_with_exit_2_by_every_command() {
+    for args in [
+        &["run", "map-ordering", "--headless", "--speed", "1e-300"][..],
+        &["run", "map-ordering", "--headless", "--speed", "1e300"],
+        &["sweep", "map-ordering", "--headless", "--speed", "0"],
+        &["compare", "map-ordering", "--headless", "--speed=-2"],
+        &["export", "map-ordering", "--python", "--speed", "NaN"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_poolscope")).args(args).output().expect("runs");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--speed") && !stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

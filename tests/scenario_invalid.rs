@@ -125,3 +125,10 @@ fn a_title_of_the_wrong_type_is_one_error_not_also_a_missing_title() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].message.starts_with("wrong type"), "{errors:?}");
 }
+
+#[test]
+fn a_coroutine_pool_of_one_worker_is_what_it_is() {
+    let text = "title = \"x\"\n[pool]\nkind = \"coroutine\"\nworkers = 1\n[tasks.job]\nwork = \"sleep\"\n[[step]]\nop = \"submit\"\ntask = \"job\"\n";
+    let scenario = poolscope::scenario::parse(text, "one-loop.toml", "one-loop").expect("workers = 1 is the loop");
+    assert_eq!(scenario.pool.workers, poolscope::scenario::WorkerCount::Fixed(1));
+}

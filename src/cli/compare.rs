@@ -61,9 +61,6 @@ pub struct CompareArgs {
 
 /// Runs `poolscope compare`. Exit codes: 0 done, 1 a run or the terminal failed, 2 bad input.
 pub fn main(args: &CompareArgs) -> ExitCode {
-    if let Some(message) = args.timing.bad_speed() {
-        return fail(2, &message);
-    }
     if args.a.is_none() && args.b.is_none() {
         return fail(2, "nothing to compare: give --a and/or --b, e.g. --a kind=thread --b kind=process");
     }

@@ -18,7 +18,7 @@ pub struct ExportArgs {
     #[arg(long, required = true)]
     pub python: bool,
     /// Divide every duration by this: 4 gives a program that runs four times faster.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::timing::parse_speed)]
     pub speed: f64,
     /// Seed for ranged durations (default: the scenario's), as `run --seed` takes it.
     #[arg(long)]
@@ -34,9 +34,6 @@ pub fn main(args: &ExportArgs) -> ExitCode {
         Ok(scenario) => scenario,
         Err(e) => return fail(2, &e),
     };
-    if !(args.speed.is_finite() && args.speed > 0.0) {
-        return fail(2, &format!("--speed {} is not a positive number", args.speed));
-    }
     let program = program(&scenario, ProgramOptions { speed: args.speed, seed: args.seed });
     if let Some(why) = &program.illustration {
         let _ = writeln!(io::stderr(), "poolscope: {}: {why}", scenario.name);

@@ -111,9 +111,6 @@ pub fn main(args: &RunArgs) -> ExitCode {
         Ok(scenario) => scenario,
         Err(e) => return fail(2, &e),
     };
-    if let Some(message) = args.timing.bad_speed() {
-        return fail(2, &message);
-    }
     let options = match options_for(args, &scenario, false) {
         Ok(options) => options,
         Err(code) => return code,

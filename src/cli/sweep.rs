@@ -70,9 +70,6 @@ fn parse_sizes(text: &str) -> Result<Sizes, String> {
 
 /// Runs `poolscope sweep`. Exit codes: 0 done, 1 a run could not start, 2 bad input.
 pub fn main(args: &SweepArgs) -> ExitCode {
-    if let Some(message) = args.timing.bad_speed() {
-        return fail(2, &message);
-    }
     if args.pool.as_ref().is_some_and(|p| p.workers.is_some()) {
         return fail(2, "--pool workers=...: the sweep sets the workers itself; give the sizes with --workers");
     }

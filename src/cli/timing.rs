@@ -8,8 +8,9 @@ pub struct Timing {
     /// Seed for ranged durations (default: the scenario's).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Divide every duration by this: 20 runs a lesson twenty times faster.
-    #[arg(long, default_value_t = 1.0)]
+    /// Divide every duration by this: 20 runs a lesson twenty times faster (from 0.001 to
+    /// 1000000).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
     pub speed: f64,
     /// Run on a simulated clock: tasks take exactly their durations in virtual time, so the
     /// same lesson and seed give the same event log and recording, byte for byte, and a
@@ -42,12 +43,6 @@ impl Timing {
         }
     }
 
-    /// The message for a `--speed` that is not a positive number.
-    pub fn bad_speed(&self) -> Option<String> {
-        (!(self.speed.is_finite() && self.speed > 0.0))
-            .then(|| format!("--speed {} is not a positive number", self.speed))
-    }
-
     /// The cores the run's machine has: `--cores`, else this machine's.
     pub fn cores(&self) -> usize {
         self.cores.map_or_else(poolscope::pool::cpus, usize::from)
@@ -56,5 +51,33 @@ impl Timing {
     /// `SIM` or `REAL`, for headers.
     pub fn clock_name(&self) -> &'static str {
         if self.virtual_time { "SIM" } else { "REAL" }
+    }
+}
+
+/// The slowest and the fastest `--speed`: beyond them a lesson's durations stop being
+/// durations (years, or below the clock's resolution).
+const SPEEDS: std::ops::RangeInclusive<f64> = 0.001..=1_000_000.0;
+
+/// `--speed`: a number from 0.001 to 1000000.
+pub fn parse_speed(text: &str) -> Result<f64, String> {
+    let speed: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    if SPEEDS.contains(&speed) {
+        Ok(speed)
+    } else {
+        Err(format!("{text} is not a number from {} to {}", SPEEDS.start(), SPEEDS.end()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_speed;
+
+    #[test]
+    fn a_speed_is_a_number_in_range() {
+        assert_eq!(parse_speed("20"), Ok(20.0));
+        assert_eq!(parse_speed("0.5"), Ok(0.5));
+        for bad in ["1e-300", "1e300", "0", "-1", "NaN", "inf", "fast"] {
+            assert!(parse_speed(bad).is_err(), "{bad}");
+        }
     }
 }

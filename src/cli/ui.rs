@@ -22,10 +22,6 @@ pub fn main(
     step: bool,
     theme: Theme,
 ) -> ExitCode {
-    let speed = options.speed;
-    if !(speed.is_finite() && speed > 0.0) {
-        return fail(2, &format!("--speed {speed} is not a positive number"));
-    }
     let start = match scenario.map(|(name, pool)| super::load_lesson(name, pool)) {
         None => None,
         Some(Ok(scenario)) => Some(scenario),

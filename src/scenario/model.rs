@@ -162,9 +162,9 @@ impl TaskTemplate {
     }
 }
 
-/// `d / speed`.
+/// `d / speed`, at most [`Duration::MAX`].
 pub fn scale(d: Duration, speed: f64) -> Duration {
-    if speed == 1.0 { d } else { Duration::from_secs_f64(d.as_secs_f64() / speed) }
+    if speed == 1.0 { d } else { Duration::try_from_secs_f64(d.as_secs_f64() / speed).unwrap_or(Duration::MAX) }
 }
 
 /// Which futures an op works on.

@@ -104,11 +104,13 @@ impl Checker<'_> {
         }
         config.workers = match &raw.workers {
             Some(workers) if config.kind == PoolKind::Coroutine => {
-                self.error(
-                    span(workers),
-                    "pool.workers",
-                    "a coroutine pool has exactly one worker, its event loop; expected no `workers` for kind = \"coroutine\"",
-                );
+                if !matches!(workers.get_ref(), RawWorkers::Count(1)) {
+                    self.error(
+                        span(workers),
+                        "pool.workers",
+                        "a coroutine pool has exactly one worker, its event loop; expected `workers = 1` or none for kind = \"coroutine\"",
+                    );
+                }
                 WorkerCount::Fixed(1)
             }
             Some(workers) => self.workers(workers, "pool.workers").unwrap_or(WorkerCount::Fixed(1)),
