@@ -172,17 +172,18 @@ fn a_refused_submit_raises_and_the_lesson_goes_on() {
 }
 
 #[test]
-fn a_timeout_writes_one_timeout_result_per_future_still_awaited() {
+fn an_as_completed_that_times_out_raises_one_timeout_error_as_python_does() {
     let events = run(&format!(
         "{HEAD}[pool]\nworkers = 1\n[tasks.job]\nwork = \"sleep\"\nduration = \"2s\"\n\
          [[step]]\nop = \"submit\"\ntask = \"job\"\ncount = 3\n[[step]]\nop = \"as_completed\"\ntimeout = \"10ms\"\n"
     ));
-    let timeouts = results_in_step(&events, 1).iter().filter(|r| r.1 == ResultOutcome::Timeout).count();
-    let ok = results_in_step(&events, 1).iter().filter(|r| r.1 == ResultOutcome::Ok).count();
-    assert_eq!(timeouts + ok, 3);
-    assert!(
-        timeouts >= 2,
-        "a sleep is never shorter than asked: the second and third tasks need 400 ms, the wait 1 ms"
+    assert!(results_in_step(&events, 1).iter().all(|r| r.1 != ResultOutcome::Timeout), "no result per future");
+    let raised: Vec<&TraceKind> =
+        events.iter().map(|e| &e.kind).filter(|k| matches!(k, TraceKind::Raise { .. })).collect();
+    assert_eq!(
+        raised,
+        [&TraceKind::Raise { exception: "TimeoutError".into(), message: "3 (of 3) futures unfinished".into() }],
+        "a sleep is never shorter than asked: no task is done after 10 ms"
     );
 }
 

@@ -21,8 +21,8 @@ use super::feed::Feed;
 use super::model::{Batch, Op, OpName, PoolConfig, Scenario, Step, WorkerDeath};
 use crate::pool::sim::{Reserved, SimClock};
 use crate::pool::{
-    CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, ReturnWhen, SharedQueues,
-    SubmitError, TaskError, TaskResult, TaskValue, ThreadPool, as_completed, wait,
+    CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, SharedQueues, SubmitError, TaskError,
+    TaskResult, TaskValue, ThreadPool, as_completed, wait,
 };
 use crate::trace::{EngineChoice, PolledFuture, ResultOutcome, TraceEvent, TraceKind};
 
@@ -517,41 +517,22 @@ impl MainProgram {
                         Err(_) => break,
                     }
                 }
-                let unfinished: Vec<Future<TaskValue>> = completed.not_yielded().cloned().collect();
-                if !unfinished.is_empty() {
-                    for future in &unfinished {
-                        self.report(future, Err(TaskError::Timeout));
-                    }
-                    self.raise(
-                        "TimeoutError",
-                        format!("{} (of {}) futures unfinished", unfinished.len(), futures.len()),
-                    );
+                // As Python's: the iterator raises one TimeoutError; the unfinished futures
+                // stay as they are.
+                let unfinished = completed.not_yielded().count();
+                if unfinished > 0 {
+                    self.raise("TimeoutError", format!("{unfinished} (of {}) futures unfinished", futures.len()));
                 }
             }
             Op::Wait { of, return_when, timeout } => {
                 let futures = self.batch(of);
                 let outcome =
                     wait(&futures, self.clock.deadline(*timeout).and_then(|d| self.clock.left(Some(d))), *return_when);
-                let satisfied = match return_when {
-                    ReturnWhen::FirstCompleted => !outcome.done.is_empty() || futures.is_empty(),
-                    ReturnWhen::AllCompleted => outcome.not_done.is_empty(),
-                    ReturnWhen::FirstException => {
-                        outcome.not_done.is_empty()
-                            || outcome
-                                .done
-                                .iter()
-                                .any(|f| matches!(f.try_result(), Some(Err(e)) if e != TaskError::Cancelled))
-                    }
-                };
+                // As Python's: a timeout raises nothing; the program sees the two sets.
                 self.feed.emit(TraceKind::Waited {
                     done: outcome.done.iter().map(Future::id).collect(),
                     not_done: outcome.not_done.iter().map(Future::id).collect(),
                 });
-                if !satisfied {
-                    for future in &outcome.not_done {
-                        self.report(future, Err(TaskError::Timeout));
-                    }
-                }
             }
             Op::Results { of, timeout } => {
                 for future in self.batch(of) {
@@ -671,9 +652,8 @@ impl MainProgram {
             let outcome = future.result(self.clock.left(deadline));
             let stop = outcome.is_err();
             if outcome == Err(TaskError::Timeout) {
-                for waiting in &futures[k..] {
-                    self.report(waiting, Err(TaskError::Timeout));
-                }
+                // As Python's: the generator raises one TimeoutError (with no message).
+                self.raise("TimeoutError", String::new());
             } else {
                 self.report(future, outcome);
             }

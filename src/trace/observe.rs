@@ -107,8 +107,9 @@ impl Observation {
                         exception_line(exception.as_deref(), error.as_deref())
                     ),
                 }),
-                // A pool cancelling its own queue (`shutdown(cancel_futures=True)`) is not a
-                // `cancel()` the program called; it sees those futures' outcomes later.
+                // A pool cancelling its own queue (`shutdown(cancel_futures=True)`, or `map`
+                // after it raised) is not a `cancel()` the program called; it sees those
+                // futures' outcomes later.
                 TraceKind::Cancel { .. } if out.steps.last().is_some_and(|s| pool_call(&s.op)) => None,
                 TraceKind::Cancel { task, ok } => {
                     Some(format!("cancel #{task} {}", if *ok { "True" } else { "False" }))
@@ -141,9 +142,10 @@ impl Observation {
     }
 }
 
-/// An op in which the pool, not the program, may cancel futures.
+/// An op in which the pool, not the program, may cancel futures: a shutdown, or `map`,
+/// whose generator cancels the items it did not yield when it raises.
 fn pool_call(op: &str) -> bool {
-    matches!(op, "shutdown" | "close" | "terminate" | "join")
+    matches!(op, "shutdown" | "close" | "terminate" | "join" | "map")
 }
 
 /// A result's value as a program can compare it: its label (`Job1` of `Job1 by worker 0
