@@ -428,6 +428,46 @@ impl OpName {
     }
 }
 
+/// Which Python API a lesson's program speaks, from the words its steps use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// `concurrent.futures`: an executor and its futures.
+    Executor,
+    /// `multiprocessing.Pool` (or `multiprocessing.pool.ThreadPool`): `apply_async`,
+    /// `AsyncResult.get`, `close` / `join` / `terminate`. A result whose task was lost (its
+    /// worker died, or `terminate` dropped it) never arrives: `get(timeout)` raises
+    /// `TimeoutError`.
+    MultiprocessingPool,
+    /// `asyncio`: a coroutine pool.
+    Asyncio,
+}
+
+impl Scenario {
+    /// The Python API the lesson's program speaks: `multiprocessing.Pool` when its steps
+    /// use `close`, `join` or `terminate` (or its process pool respawns dead workers) and
+    /// none of the executor's words; asyncio for a coroutine pool.
+    pub fn dialect(&self) -> Dialect {
+        let scenario = self;
+        if scenario.pool.kind == PoolKind::Coroutine {
+            return Dialect::Asyncio;
+        }
+        let ops = || scenario.steps.iter().map(|s| &s.op);
+        let pool_words = ops().any(|op| matches!(op, Op::Close | Op::Join | Op::Terminate))
+            || (scenario.pool.kind == PoolKind::Process && scenario.pool.on_worker_death == WorkerDeath::Respawn);
+        let executor_words = ops().any(|op| {
+            matches!(
+                op,
+                Op::AsCompleted { .. }
+                    | Op::Wait { .. }
+                    | Op::Cancel { .. }
+                    | Op::AddCallback { .. }
+                    | Op::Shutdown { .. }
+            )
+        });
+        if pool_words && !executor_words { Dialect::MultiprocessingPool } else { Dialect::Executor }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::OpName;

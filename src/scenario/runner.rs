@@ -18,7 +18,7 @@ use rand::rngs::StdRng;
 use super::clock::Clock;
 use super::cpython::{CpythonError, CpythonOptions, CpythonRun, Describe, Program, StepText};
 use super::feed::Feed;
-use super::model::{Batch, Op, OpName, PoolConfig, Scenario, Step, WorkerDeath};
+use super::model::{Batch, Dialect, Op, OpName, PoolConfig, Scenario, Step, WorkerDeath};
 use crate::pool::sim::{Reserved, SimClock};
 use crate::pool::{
     CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, SharedQueues, SubmitError, TaskError,
@@ -222,6 +222,7 @@ impl Run {
             state: PoolState::Open,
             step_count: scenario.steps.len(),
             cores,
+            dialect: scenario.dialect(),
         };
         let seat = sim.as_ref().map(SimClock::reserve);
         let main = std::thread::Builder::new()
@@ -442,6 +443,8 @@ struct MainProgram {
     step_count: usize,
     /// What `workers = "cpus"` means in this run.
     cores: usize,
+    /// The Python API the lesson's program speaks, which decides what it sees.
+    dialect: Dialect,
 }
 
 impl MainProgram {
@@ -677,11 +680,14 @@ impl MainProgram {
     }
 
     fn refused<J>(&self, refused: &SubmitError<J>) {
-        let exception = match refused {
-            SubmitError::Shutdown(_) => "RuntimeError",
-            SubmitError::Broken(_) => "BrokenProcessPool",
-        };
-        self.raise(exception, refused.to_string());
+        match refused {
+            // `apply_async` on a closed or terminated `multiprocessing.Pool`.
+            SubmitError::Shutdown(_) if self.dialect == Dialect::MultiprocessingPool => {
+                self.raise("ValueError", "Pool not running".into());
+            }
+            SubmitError::Shutdown(_) => self.raise("RuntimeError", refused.to_string()),
+            SubmitError::Broken(_) => self.raise("BrokenProcessPool", refused.to_string()),
+        }
     }
 
     fn raise(&self, exception: &str, message: String) {
@@ -690,6 +696,14 @@ impl MainProgram {
 
     /// The main program got `outcome` for `future`.
     fn report(&self, future: &Future<TaskValue>, outcome: TaskResult<TaskValue>) {
+        let outcome = match outcome {
+            // `multiprocessing.Pool` loses the result of a task whose worker died or that
+            // `terminate` dropped: it never arrives, and `get(timeout)` raises TimeoutError.
+            Err(TaskError::WorkerDied(_) | TaskError::PoolShutdown) if self.dialect == Dialect::MultiprocessingPool => {
+                Err(TaskError::Timeout)
+            }
+            outcome => outcome,
+        };
         let kind = match outcome {
             Ok(value) => TraceKind::Result {
                 task: future.id(),

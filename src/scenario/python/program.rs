@@ -21,7 +21,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::super::duration::{DurationSpec, python_seconds};
-use super::super::model::{Batch, Op, Scenario, TaskTemplate, WorkerDeath, scale};
+use super::super::model::{Batch, Dialect, Op, Scenario, TaskTemplate, WorkerDeath, scale};
 use super::{line, py_bool};
 use crate::pool::{PoolKind, ReturnWhen, Work};
 
@@ -66,29 +66,6 @@ impl Default for ProgramOptions {
     fn default() -> Self {
         ProgramOptions { speed: 1.0, seed: None }
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Dialect {
-    Executor,
-    MultiprocessingPool,
-    Asyncio,
-}
-
-fn dialect(scenario: &Scenario) -> Dialect {
-    if scenario.pool.kind == PoolKind::Coroutine {
-        return Dialect::Asyncio;
-    }
-    let ops = || scenario.steps.iter().map(|s| &s.op);
-    let pool_words = ops().any(|op| matches!(op, Op::Close | Op::Join | Op::Terminate))
-        || (scenario.pool.kind == PoolKind::Process && scenario.pool.on_worker_death == WorkerDeath::Respawn);
-    let executor_words = ops().any(|op| {
-        matches!(
-            op,
-            Op::AsCompleted { .. } | Op::Wait { .. } | Op::Cancel { .. } | Op::AddCallback { .. } | Op::Shutdown { .. }
-        )
-    });
-    if pool_words && !executor_words { Dialect::MultiprocessingPool } else { Dialect::Executor }
 }
 
 /// The lesson as one complete Python program.
@@ -145,7 +122,7 @@ struct Writer<'a> {
 
 impl<'a> Writer<'a> {
     fn new(scenario: &'a Scenario, options: ProgramOptions) -> Writer<'a> {
-        let dialect = dialect(scenario);
+        let dialect = scenario.dialect();
         let seed = options.seed.unwrap_or(scenario.seed);
         let keep_all = dialect == Dialect::Asyncio
             || scenario.steps.iter().any(|s| match &s.op {
