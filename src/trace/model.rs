@@ -682,8 +682,9 @@ impl Model {
                 self.update(*task, |record| record.received = Some(*outcome));
                 let text = match (value, exception, error) {
                     (Some(value), _, _) => value.clone(),
-                    (None, Some(exception), Some(error)) => format!("{exception}: {error}"),
-                    (None, Some(exception), None) => exception.clone(),
+                    // `TimeoutError()` and `CancelledError()` carry no message: the type alone.
+                    (None, Some(exception), Some(error)) if !error.is_empty() => format!("{exception}: {error}"),
+                    (None, Some(exception), _) => exception.clone(),
                     (None, None, error) => error.clone().unwrap_or_default(),
                 };
                 let step = self.steps.last().map(|s| s.index);
@@ -704,7 +705,7 @@ impl Model {
                 step: self.steps.last().map(|s| s.index),
                 task: None,
                 outcome: ResultOutcome::Error,
-                text: format!("{exception}: {message}"),
+                text: if message.is_empty() { exception.clone() } else { format!("{exception}: {message}") },
             }),
             TraceKind::Resize { workers, live } => {
                 self.pool_size = *workers;
