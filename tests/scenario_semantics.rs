@@ -1,7 +1,7 @@
 //! The semantics of concurrent.futures, checked on event logs of real runs. No timing
 //! assertions: each property holds whatever the scheduler does.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use poolscope::scenario::{Run, RunOptions, parse};
 use poolscope::trace::{DownReason, Outcome, ResultOutcome, TraceEvent, TraceKind};
@@ -278,4 +278,30 @@ fn a_sync_submit_into_a_batch_says_so_in_its_python() {
         scenario.steps[0].python,
         "for i in range(2):\n    f = pool.submit(job, i)\n    jobs.append(f)\n    print(f.result())"
     );
+}
+
+#[test]
+fn a_thread_pool_executor_map_ignores_chunksize_and_a_process_one_hands_a_chunk_out_together() {
+    // ThreadPoolExecutor.map: items 0 and 1 start on two workers, chunksize or not.
+    let threads = run(&format!(
+        "{HEAD}[pool]\nworkers = 2\neager = true\n[tasks.job]\nwork = \"sleep\"\nduration = \"1s\"\n\
+         [[step]]\nop = \"map\"\ntask = \"job\"\ncount = 2\nchunksize = 2\n"
+    ));
+    let workers: BTreeSet<usize> = threads
+        .iter()
+        .filter_map(|e| match e.kind {
+            TraceKind::Start { worker, .. } => Some(worker),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(workers.len(), 2, "one item per worker: {threads:#?}");
+    // ProcessPoolExecutor.map: a chunk's results reach the program at one instant.
+    let processes = run(&format!(
+        "{HEAD}[pool]\nkind = \"process\"\nworkers = 1\n[tasks.job]\nwork = \"sleep\"\nduration = [\"10ms\", \"500ms\"]\n\
+         [[step]]\nop = \"map\"\ntask = \"job\"\ncount = 2\nchunksize = 2\n"
+    ));
+    let position = |pred: &dyn Fn(&TraceKind) -> bool| processes.iter().position(|e| pred(&e.kind)).unwrap();
+    let first_result = position(&|k| matches!(k, TraceKind::Result { task: 0, .. }));
+    let last_finish = position(&|k| matches!(k, TraceKind::Finish { task: 1, .. }));
+    assert!(last_finish < first_result, "item 0's result waits for the chunk's last item: {processes:#?}");
 }

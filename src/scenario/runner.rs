@@ -638,6 +638,14 @@ impl MainProgram {
         let deadline = self.clock.deadline(timeout);
         let template = &self.tasks[task];
         let specs = (0..count).map(|i| template.instantiate(i, &mut self.rng, self.clock.speed())).collect();
+        // `ThreadPoolExecutor.map` takes `chunksize` and ignores it; `ProcessPoolExecutor.map`
+        // sends a chunk as one call and hands its results out together, once all are in.
+        let executor = self.dialect == Dialect::Executor;
+        let (chunksize, delivered_together) = match self.pool.kind() {
+            PoolKind::Thread if executor => (1, 1),
+            PoolKind::Process if executor => (chunksize, chunksize),
+            _ => (chunksize, 1),
+        };
         let futures = match self.pool.submit_tasks(specs, chunksize) {
             Ok(futures) => futures,
             Err(refused) => {
@@ -651,17 +659,22 @@ impl MainProgram {
         if let Some(into) = into {
             self.batches.entry(into.to_string()).or_default().extend(futures.iter().cloned());
         }
-        for (k, future) in futures.iter().enumerate() {
-            let outcome = future.result(self.clock.left(deadline));
-            let stop = outcome.is_err();
-            if outcome == Err(TaskError::Timeout) {
+        for (k, chunk) in futures.chunks(delivered_together.max(1)).enumerate() {
+            let outcomes: Vec<_> = chunk.iter().map(|future| future.result(self.clock.left(deadline))).collect();
+            let first_error = outcomes.iter().position(Result::is_err);
+            match first_error.map(|i| (i, &outcomes[i])) {
                 // As Python's: the generator raises one TimeoutError (with no message).
-                self.raise("TimeoutError", String::new());
-            } else {
-                self.report(future, outcome);
+                Some((_, Err(TaskError::Timeout))) => self.raise("TimeoutError", String::new()),
+                // A chunk that raised raises as a whole: its other results are never seen.
+                Some((i, outcome)) => self.report(&chunk[i], outcome.clone()),
+                None => {
+                    for (future, outcome) in chunk.iter().zip(outcomes) {
+                        self.report(future, outcome);
+                    }
+                }
             }
-            if stop {
-                for rest in &futures[k..] {
+            if first_error.is_some() {
+                for rest in &futures[k * delivered_together.max(1)..] {
                     if !rest.done() {
                         rest.cancel();
                     }
