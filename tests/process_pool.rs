@@ -466,6 +466,42 @@ fn a_program_that_is_not_a_worker_breaks_the_pool_instead_of_respawning_for_ever
     assert!(pool.broken().is_some());
 }
 
+/// A pool of one fake worker, `tests/fixtures/workers/{name}.sh`: a shell script that
+/// answers the handshake and then misbehaves.
+fn fake_worker_pool(name: &str) -> (ProcessPool, Receiver<Event>) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/workers/{name}.sh"));
+    let (probe, rx) = events();
+    let pool = ProcessPool::builder().workers(1).worker_program(script).probe(probe).build().unwrap();
+    (pool, rx)
+}
+
+/// The task's error, the pool's break and the worker's `worker_down` all say why it died.
+fn assert_death_reported(pool: &ProcessPool, rx: &Receiver<Event>, why: &str) {
+    let future = pool.submit_task(noop("t")).unwrap();
+    match future.result(Some(DEADLOCK)) {
+        Err(TaskError::WorkerDied(cause)) => assert!(cause.contains(why), "{cause}"),
+        other => panic!("{other:?}"),
+    }
+    let broken = pool.broken().expect("a worker that died breaks the pool");
+    assert!(broken.contains(why) && broken.contains("worker 0 (pid "), "{broken}");
+    let mut seen = Vec::new();
+    events_until(rx, &mut seen, |s| s.iter().any(|k| matches!(k, EventKind::WorkerDown { .. })));
+    assert!(seen.iter().any(|k| matches!(k, EventKind::WorkerDown { worker: 0, reason: DownReason::Died, .. })));
+    assert!(matches!(pool.submit_task(noop("after")), Err(SubmitError::Broken(..))));
+}
+
+#[test]
+fn a_worker_writing_garbage_is_reported_as_breaking_the_protocol() {
+    let (pool, rx) = fake_worker_pool("garbage");
+    assert_death_reported(&pool, &rx, "broke the protocol (poolscope worker protocol: a frame of");
+}
+
+#[test]
+fn a_worker_killed_in_the_middle_of_a_message_is_reported_so() {
+    let (pool, rx) = fake_worker_pool("dies-mid-message");
+    assert_death_reported(&pool, &rx, "was killed by signal 9 (SIGKILL) in the middle of a message");
+}
+
 const ORPHAN_PARENT: &str = "POOLSCOPE_TEST_ORPHAN_PARENT";
 
 /// Not a test on its own: the parent process of `workers_exit_when_their_parent_is_killed`,

@@ -20,6 +20,9 @@ pub(crate) const VERSION: u16 = 1;
 const MAGIC: &[u8; 4] = b"PSCP";
 /// A frame larger than this is a protocol error, not an allocation to attempt.
 const MAX_FRAME: usize = 1 << 30;
+/// A frame up to this size is read into a buffer of its announced length; a larger one grows
+/// as its bytes arrive.
+const PREALLOCATED: usize = 1 << 20;
 
 const HELLO: u8 = 1;
 const JOB: u8 = 2;
@@ -219,15 +222,33 @@ pub(crate) fn read_frame<R: Read>(reader: &mut BufReader<R>, frame: &mut Vec<u8>
         return Ok(false);
     }
     let mut len = [0u8; 4];
-    reader.read_exact(&mut len)?;
+    reader.read_exact(&mut len).map_err(|e| cut_short(e, 4))?;
     let len = u32::from_le_bytes(len) as usize;
     if len > MAX_FRAME {
         return Err(invalid(format!("a frame of {len} bytes")));
     }
     frame.clear();
-    frame.resize(len, 0);
-    reader.read_exact(frame)?;
+    if len <= PREALLOCATED {
+        frame.resize(len, 0);
+        reader.read_exact(frame).map_err(|e| cut_short(e, len))?;
+    } else {
+        // Grown as the bytes arrive: a garbage length does not allocate a gigabyte.
+        reader.take(len as u64).read_to_end(frame)?;
+        if frame.len() < len {
+            return Err(cut_short(io::ErrorKind::UnexpectedEof.into(), len));
+        }
+    }
     Ok(true)
+}
+
+/// The stream ended inside a frame: the writer died in the middle of a message.
+fn cut_short(error: io::Error, len: usize) -> io::Error {
+    match error.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            io::Error::new(io::ErrorKind::UnexpectedEof, format!("the stream ended inside a frame of {len} bytes"))
+        }
+        _ => error,
+    }
 }
 
 /// True if a whole frame is already buffered, so [`read_frame`] will not block.
