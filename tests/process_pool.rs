@@ -504,13 +504,10 @@ fn a_worker_killed_in_the_middle_of_a_message_is_reported_so() {
 
 const ORPHAN_PARENT: &str = "POOLSCOPE_TEST_ORPHAN_PARENT";
 
-/// Not a test on its own: the parent process of `workers_exit_when_their_parent_is_killed`,
-/// run by re-executing this test binary.
-#[test]
-fn orphan_parent() {
-    if std::env::var_os(ORPHAN_PARENT).is_none() {
-        return;
-    }
+/// The parent process of `workers_exit_when_their_parent_is_killed`: that test re-runs
+/// itself with [`ORPHAN_PARENT`] set to be it. Starts two workers on long CPU-bound tasks,
+/// prints their pids, and waits to be killed.
+fn orphan_parent() -> ! {
     let (probe, rx) = events();
     let pool = builder(2).eager(true).probe(probe).build().unwrap();
     let spin = TaskSpec::new(Work::Spin, Duration::from_secs(60), "spin");
@@ -526,8 +523,11 @@ fn orphan_parent() {
 
 #[test]
 fn workers_exit_when_their_parent_is_killed() {
+    if std::env::var_os(ORPHAN_PARENT).is_some() {
+        orphan_parent();
+    }
     let mut parent = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "orphan_parent", "--nocapture", "--test-threads", "1"])
+        .args(["--exact", "workers_exit_when_their_parent_is_killed", "--nocapture", "--test-threads", "1"])
         .env(ORPHAN_PARENT, "1")
         .stdout(Stdio::piped())
         .spawn()
