@@ -410,6 +410,47 @@ pub(crate) fn is_quick(spec: &TaskSpec) -> bool {
     spec.duration.is_zero() && matches!(spec.work, Work::Noop | Work::Fail { .. })
 }
 
+/// Reads `stream` frame by frame, as the pool reads a worker's stdout, and decodes each
+/// frame both as a worker's message and as the parent's; every message decoded encodes back
+/// to one that decodes the same. The frames read, or the error that stopped the stream.
+///
+/// For the fuzzer and its corpus test: whatever the bytes, an error, never a panic.
+///
+/// # Errors
+/// A frame cut short or over the size limit.
+///
+/// # Panics
+/// When a decoded message does not survive a round trip.
+#[doc(hidden)]
+pub fn decode_stream(stream: &[u8]) -> io::Result<usize> {
+    let mut reader = BufReader::new(stream);
+    let mut frame = Vec::new();
+    let mut frames = 0;
+    let mut again = Vec::new();
+    while read_frame(&mut reader, &mut frame)? {
+        frames += 1;
+        if let Ok(msg) = decode_from_worker(&frame) {
+            again.clear();
+            encode_from_worker(&mut again, &msg);
+            assert_eq!(decode_from_worker(&again[4..]).ok().as_ref(), Some(&msg), "{frame:?}");
+        }
+        if let Ok(msg) = decode_to_worker(&frame) {
+            again.clear();
+            match &msg {
+                ToWorker::Hello { version, .. } if *version != VERSION => continue,
+                ToWorker::Hello { worker, spin_rate, initializer, .. } => {
+                    encode_hello(&mut again, *worker, *spin_rate, initializer.as_ref());
+                }
+                ToWorker::Job(tasks) => encode_job(&mut again, tasks.len(), tasks.iter().map(|(id, spec)| (*id, spec))),
+                ToWorker::QueueReply(reply) => encode_queue_reply(&mut again, reply),
+                ToWorker::Exit => encode_exit(&mut again),
+            }
+            assert_eq!(decode_to_worker(&again[4..]).ok().as_ref(), Some(&msg), "{frame:?}");
+        }
+    }
+    Ok(frames)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

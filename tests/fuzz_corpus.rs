@@ -1,0 +1,48 @@
+//! Every input in the fuzz corpora (`fuzz/corpus/TARGET/`), replayed through the checks the
+//! fuzz targets run (`fuzz/src/lib.rs`), so stable Rust guards what the fuzzer found: a
+//! scenario file, a worker's stdout, an event log and the CPython probe's datagrams, each
+//! garbage or not, give an answer and never a panic.
+#![cfg(feature = "ui")]
+
+#[path = "../fuzz/src/lib.rs"]
+mod checks;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+/// Runs `check` on every file of `fuzz/corpus/{target}`; a panic names the file.
+fn replay(target: &str, check: fn(&[u8])) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("a corpus entry").path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{} is empty", dir.display());
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        if catch_unwind(AssertUnwindSafe(|| check(&bytes))).is_err() {
+            panic!("{} fails its check (see the panic above)", file.display());
+        }
+    }
+}
+
+#[test]
+fn scenario_corpus() {
+    replay("scenario", checks::scenario);
+}
+
+#[test]
+fn wire_corpus() {
+    replay("wire", checks::wire);
+}
+
+#[test]
+fn event_log_corpus() {
+    replay("event_log", checks::event_log);
+}
+
+#[test]
+fn cpython_events_corpus() {
+    replay("cpython_events", checks::cpython_events);
+}
