@@ -466,15 +466,46 @@ fn a_program_that_is_not_a_worker_breaks_the_pool_instead_of_respawning_for_ever
     assert!(pool.broken().is_some());
 }
 
+/// A pool of one fake worker, `tests/fixtures/workers/{name}.sh`: a shell script that
+/// answers the handshake and then misbehaves.
+fn fake_worker_pool(name: &str) -> (ProcessPool, Receiver<Event>) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/workers/{name}.sh"));
+    let (probe, rx) = events();
+    let pool = ProcessPool::builder().workers(1).worker_program(script).probe(probe).build().unwrap();
+    (pool, rx)
+}
+
+/// The task fails as in CPython (`BrokenProcessPool`), the worker is down, and the pool says
+/// why it broke.
+fn assert_death_reported(pool: &ProcessPool, rx: &Receiver<Event>, why: &str) {
+    let future = pool.submit_task(noop("t")).unwrap();
+    assert!(matches!(future.result(Some(DEADLOCK)), Err(TaskError::WorkerDied(_))));
+    let broken = pool.broken().expect("a worker that died breaks the pool");
+    assert!(broken.contains(why) && broken.contains("worker 0 (pid "), "{broken}");
+    let mut seen = Vec::new();
+    events_until(rx, &mut seen, |s| s.iter().any(|k| matches!(k, EventKind::WorkerDown { .. })));
+    assert!(seen.iter().any(|k| matches!(k, EventKind::WorkerDown { worker: 0, reason: DownReason::Died, .. })));
+    assert!(matches!(pool.submit_task(noop("after")), Err(SubmitError::Broken(..))));
+}
+
+#[test]
+fn a_worker_writing_garbage_is_reported_as_breaking_the_protocol() {
+    let (pool, rx) = fake_worker_pool("garbage");
+    assert_death_reported(&pool, &rx, "broke the protocol (poolscope worker protocol: a frame of");
+}
+
+#[test]
+fn a_worker_killed_in_the_middle_of_a_message_is_reported_so() {
+    let (pool, rx) = fake_worker_pool("dies-mid-message");
+    assert_death_reported(&pool, &rx, "was killed by signal 9 (SIGKILL) in the middle of a message");
+}
+
 const ORPHAN_PARENT: &str = "POOLSCOPE_TEST_ORPHAN_PARENT";
 
-/// Not a test on its own: the parent process of `workers_exit_when_their_parent_is_killed`,
-/// run by re-executing this test binary.
-#[test]
-fn orphan_parent() {
-    if std::env::var_os(ORPHAN_PARENT).is_none() {
-        return;
-    }
+/// The parent process of `workers_exit_when_their_parent_is_killed`: that test re-runs
+/// itself with [`ORPHAN_PARENT`] set to be it. Starts two workers on long CPU-bound tasks,
+/// prints their pids, and waits to be killed.
+fn orphan_parent() -> ! {
     let (probe, rx) = events();
     let pool = builder(2).eager(true).probe(probe).build().unwrap();
     let spin = TaskSpec::new(Work::Spin, Duration::from_secs(60), "spin");
@@ -490,8 +521,11 @@ fn orphan_parent() {
 
 #[test]
 fn workers_exit_when_their_parent_is_killed() {
+    if std::env::var_os(ORPHAN_PARENT).is_some() {
+        orphan_parent();
+    }
     let mut parent = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "orphan_parent", "--nocapture", "--test-threads", "1"])
+        .args(["--exact", "workers_exit_when_their_parent_is_killed", "--nocapture", "--test-threads", "1"])
         .env(ORPHAN_PARENT, "1")
         .stdout(Stdio::piped())
         .spawn()

@@ -131,19 +131,72 @@ fn pick_pause_resize_quit_in_tmux() {
     assert_gone(&pids);
 }
 
-#[test]
-fn sigterm_restores_the_terminal_and_stops_the_workers() {
+/// Sends `signal` to the live UI while its process pool runs: the terminal is cooked again,
+/// no worker is left, and the program exits with 128 + the signal's number.
+fn a_signal_restores_the_terminal_and_stops_the_workers(signal: &str, status: u8) {
     if no_tmux() {
         return;
     }
-    let tmux = start("ui-term", "run pool-basics", "30");
+    let tmux = start(&format!("ui-{signal}"), "run pool-basics", "30");
     let lanes = tmux.wait_for("w3 ");
     let pids = lane_pids(&lanes);
+    assert!(!pids.is_empty(), "no PIDs in the lanes:\n{lanes}");
     let ui_pid = tmux.program_pid();
-    assert!(Command::new("kill").args(["-TERM", &ui_pid]).status().unwrap().success());
+    assert!(Command::new("kill").args([&format!("-{signal}"), &ui_pid]).status().unwrap().success());
     let after = tmux.wait_for("STTY-END");
-    assert!(after.contains("EXITED 0"), "{after}");
+    assert!(after.contains(&format!("EXITED {status}")), "{after}");
+    assert!(!after.contains("panicked"), "{after}");
     assert_cooked(&after);
+    assert_gone(&pids);
+}
+
+#[test]
+fn sigterm_restores_the_terminal_stops_the_workers_and_exits_143() {
+    a_signal_restores_the_terminal_and_stops_the_workers("TERM", 143);
+}
+
+#[test]
+fn sigint_restores_the_terminal_stops_the_workers_and_exits_130() {
+    a_signal_restores_the_terminal_and_stops_the_workers("INT", 130);
+}
+
+#[test]
+fn sighup_restores_the_terminal_stops_the_workers_and_exits_129() {
+    a_signal_restores_the_terminal_and_stops_the_workers("HUP", 129);
+}
+
+/// Kills a process that a failed test would otherwise leave stopped for ever.
+struct KillOnDrop(String);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-KILL", &self.0]).output();
+    }
+}
+
+#[test]
+fn quitting_with_a_stopped_worker_leaves_no_process_behind() {
+    if no_tmux() {
+        return;
+    }
+    let tmux = start("stopped-worker", "run pool-basics --speed 0.1", "30");
+    let lanes = tmux.wait_for("w3 ");
+    let pids = lane_pids(&lanes);
+    assert!(!pids.is_empty(), "no PIDs in the lanes:\n{lanes}");
+    let stopped = pids[0].to_string();
+    let _cleanup = KillOnDrop(stopped.clone());
+    assert!(Command::new("kill").args(["-STOP", &stopped]).status().unwrap().success());
+    // The signal is delivered asynchronously: wait until the kernel shows the worker stopped.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{stopped}/stat")).unwrap_or_default();
+        if state.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('T')) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never stopped: {state}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    tmux.quit_cleanly();
     assert_gone(&pids);
 }
 

@@ -119,7 +119,7 @@ pub fn main(args: &CompareArgs) -> ExitCode {
             }
         }
         return match outcome {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(()) => super::quit_code(),
             Err(e) => fail(1, &format!("the comparison failed: {e}")),
         };
     }

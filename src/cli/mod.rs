@@ -180,6 +180,16 @@ fn fail(code: u8, message: &str) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// How a live view that closed without failing exits: 0 when the user quit, 128 + N when
+/// signal N asked it to (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP), as a shell
+/// reports a program that the signal ended.
+fn quit_code() -> ExitCode {
+    match poolscope::ui::app::ended_by_signal() {
+        Some(signal) => ExitCode::from(u8::try_from(128 + signal).unwrap_or(u8::MAX)),
+        None => ExitCode::SUCCESS,
+    }
+}
+
 /// True when stdin and stdout are a terminal the UI can draw on.
 fn tty() -> bool {
     use std::io::IsTerminal;

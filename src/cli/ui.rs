@@ -11,7 +11,7 @@ use super::fail;
 
 /// Opens the UI on `scenario` (a file or a built-in name, its pool changed by `--pool`), or on
 /// the picker. Exit codes follow SPEC §4: 0 done, 1 the terminal failed, 2 a bad scenario or
-/// option.
+/// option; 128 + N when signal N (SIGINT, SIGTERM, SIGHUP) ended it.
 ///
 /// `holds`: captions hold the picture for their reading time; `step`: start paused, in step
 /// mode.
@@ -50,7 +50,7 @@ fn open(start: Option<Scenario>, options: &RunOptions, holds: bool, step: bool, 
             theme,
         },
     ) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => super::quit_code(),
         Err(e) => fail(1, &format!("the terminal UI failed: {e}")),
     }
 }

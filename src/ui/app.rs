@@ -3,6 +3,7 @@
 //! it in bounded batches, folds each message into the [`View`] or the [`UiState`], and draws
 //! only when something changed, at most [`FPS`] times a second.
 
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -193,6 +194,20 @@ pub(super) fn spawn_producers(tx: &Sender<Msg>, watched: &Watched) -> std::io::R
     Ok(())
 }
 
+/// The first SIGINT, SIGTERM or SIGHUP (or hang-up of the terminal, taken as SIGHUP) the
+/// terminal producers saw; 0 before any.
+static ENDED_BY: AtomicI32 = AtomicI32::new(0);
+
+/// The signal that asked the UI to quit, if one did: the command then exits with 128 + its
+/// number, as a shell reports a program that the signal ended.
+pub fn ended_by_signal() -> Option<i32> {
+    Some(ENDED_BY.load(Ordering::SeqCst)).filter(|signal| *signal != 0)
+}
+
+fn ended_by(signal: i32) {
+    let _ = ENDED_BY.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+}
+
 /// The input reader and the signal watcher: only with a real terminal.
 ///
 /// # Errors
@@ -202,7 +217,10 @@ pub fn spawn_terminal_producers(tx: &Sender<Msg>) -> std::io::Result<()> {
     super::input::spawn_reader(move |read| match read {
         super::input::Input::Event(event) => input.send(Msg::Input(event)).is_ok(),
         // Nobody is watching: quit as on SIGHUP, and stop the pool.
-        super::input::Input::HungUp => input.send(Msg::Signal(signal_hook::consts::SIGHUP)).is_ok(),
+        super::input::Input::HungUp => {
+            ended_by(signal_hook::consts::SIGHUP);
+            input.send(Msg::Signal(signal_hook::consts::SIGHUP)).is_ok()
+        }
     })?;
     let signals = tx.clone();
     let mut watcher = signal_hook::iterator::Signals::new([
@@ -212,6 +230,7 @@ pub fn spawn_terminal_producers(tx: &Sender<Msg>) -> std::io::Result<()> {
     ])?;
     std::thread::Builder::new().name("ui-signals".into()).spawn(move || {
         for signal in watcher.forever() {
+            ended_by(signal);
             if signals.send(Msg::Signal(signal)).is_err() {
                 return;
             }

@@ -232,7 +232,10 @@ fn draw_task(task: &TaskRecord, now: u64, cell_us: f64, plot: Rect, ui: &UiState
         (true, 2..) => (0, width - 1),
         _ => (0, 0),
     };
-    let full: Vec<char> = format!("{mark}{}", task.label).chars().collect();
+    // Cell by cell: a control character in a label (a scenario's `\n`, an escape sequence)
+    // would reach the terminal as it is, so it is drawn as U+FFFD.
+    let full: Vec<char> =
+        format!("{mark}{}", task.label).chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect();
     // A label that does not fit gives way to the task's id, read in the lanes' key.
     let short: Vec<char> = format!("{mark}#{}", task.id).chars().collect();
     let (label, shortened) = if full.len() <= room {

@@ -21,6 +21,9 @@ mod pipes;
 mod wire;
 mod worker;
 
+#[doc(hidden)]
+pub use wire::decode_stream;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::io;

@@ -44,13 +44,7 @@ pub(super) fn read(supervisor: &Arc<Supervisor>, id: WorkerId, pid: u32, stdout:
     let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let mut frame = Vec::new();
     let mut batch = Vec::new();
-    let mut next = |reader: &mut BufReader<ChildStdout>| -> Result<Option<FromWorker>, String> {
-        match wire::read_frame(reader, &mut frame) {
-            Ok(true) => wire::decode_from_worker(&frame).map(Some).map_err(|e| e.to_string()),
-            Ok(false) => Ok(None),
-            Err(e) => Err(e.to_string()),
-        }
-    };
+    let mut next = |reader: &mut BufReader<ChildStdout>| next_message(reader, &mut frame);
     let failure = loop {
         let first = next(&mut reader);
         sync::arrive();
@@ -73,7 +67,7 @@ pub(super) fn read(supervisor: &Arc<Supervisor>, id: WorkerId, pid: u32, stdout:
         if !batch.is_empty()
             && let Err(e) = supervisor.handle(id, pid, &mut batch)
         {
-            break Some(e);
+            break Some(Broke::Protocol(e));
         }
         if failure.is_some() {
             break failure;
@@ -83,17 +77,36 @@ pub(super) fn read(supervisor: &Arc<Supervisor>, id: WorkerId, pid: u32, stdout:
     reap(supervisor, id, pid, child, failure);
 }
 
+/// Why a worker's stdout stopped before a clean end.
+enum Broke {
+    /// It ended inside a frame: the worker died (or closed it) in the middle of a message.
+    CutShort,
+    /// It carried something that is not a message, or not one the pool expected then.
+    Protocol(String),
+}
+
+/// The worker's next message; `None` at a clean end of its stdout.
+fn next_message(reader: &mut BufReader<ChildStdout>, frame: &mut Vec<u8>) -> Result<Option<FromWorker>, Broke> {
+    match wire::read_frame(reader, frame) {
+        Ok(true) => wire::decode_from_worker(frame).map(Some).map_err(|e| Broke::Protocol(e.to_string())),
+        Ok(false) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Broke::CutShort),
+        Err(e) => Err(Broke::Protocol(e.to_string())),
+    }
+}
+
 /// Waits for the worker process to end (killing it if it broke the protocol) and reports it.
-fn reap(supervisor: &Arc<Supervisor>, id: WorkerId, pid: u32, child: &Mutex<Child>, failure: Option<String>) {
+fn reap(supervisor: &Arc<Supervisor>, id: WorkerId, pid: u32, child: &Mutex<Child>, failure: Option<Broke>) {
     let status = {
         let mut child = child.lock().unwrap_or_else(|e| e.into_inner());
-        if failure.is_some() {
+        if matches!(failure, Some(Broke::Protocol(_))) {
             let _ = child.kill();
         }
         child.wait()
     };
     let cause = match failure {
-        Some(why) => format!("broke the protocol ({why})"),
+        Some(Broke::Protocol(why)) => format!("broke the protocol ({why})"),
+        Some(Broke::CutShort) => format!("{} in the middle of a message", describe(status)),
         None => describe(status),
     };
     supervisor.exited(id, pid, cause);

@@ -20,6 +20,9 @@ pub(crate) const VERSION: u16 = 1;
 const MAGIC: &[u8; 4] = b"PSCP";
 /// A frame larger than this is a protocol error, not an allocation to attempt.
 const MAX_FRAME: usize = 1 << 30;
+/// A frame up to this size is read into a buffer of its announced length; a larger one grows
+/// as its bytes arrive.
+const PREALLOCATED: usize = 1 << 20;
 
 const HELLO: u8 = 1;
 const JOB: u8 = 2;
@@ -219,15 +222,33 @@ pub(crate) fn read_frame<R: Read>(reader: &mut BufReader<R>, frame: &mut Vec<u8>
         return Ok(false);
     }
     let mut len = [0u8; 4];
-    reader.read_exact(&mut len)?;
+    reader.read_exact(&mut len).map_err(|e| cut_short(e, 4))?;
     let len = u32::from_le_bytes(len) as usize;
     if len > MAX_FRAME {
         return Err(invalid(format!("a frame of {len} bytes")));
     }
     frame.clear();
-    frame.resize(len, 0);
-    reader.read_exact(frame)?;
+    if len <= PREALLOCATED {
+        frame.resize(len, 0);
+        reader.read_exact(frame).map_err(|e| cut_short(e, len))?;
+    } else {
+        // Grown as the bytes arrive: a garbage length does not allocate a gigabyte.
+        reader.take(len as u64).read_to_end(frame)?;
+        if frame.len() < len {
+            return Err(cut_short(io::ErrorKind::UnexpectedEof.into(), len));
+        }
+    }
     Ok(true)
+}
+
+/// The stream ended inside a frame: the writer died in the middle of a message.
+fn cut_short(error: io::Error, len: usize) -> io::Error {
+    match error.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            io::Error::new(io::ErrorKind::UnexpectedEof, format!("the stream ended inside a frame of {len} bytes"))
+        }
+        _ => error,
+    }
 }
 
 /// True if a whole frame is already buffered, so [`read_frame`] will not block.
@@ -387,6 +408,47 @@ pub(crate) fn decode_from_worker(payload: &[u8]) -> io::Result<FromWorker> {
 /// once (pipelining) without anything on screen looking different.
 pub(crate) fn is_quick(spec: &TaskSpec) -> bool {
     spec.duration.is_zero() && matches!(spec.work, Work::Noop | Work::Fail { .. })
+}
+
+/// Reads `stream` frame by frame, as the pool reads a worker's stdout, and decodes each
+/// frame both as a worker's message and as the parent's; every message decoded encodes back
+/// to one that decodes the same. The frames read, or the error that stopped the stream.
+///
+/// For the fuzzer and its corpus test: whatever the bytes, an error, never a panic.
+///
+/// # Errors
+/// A frame cut short or over the size limit.
+///
+/// # Panics
+/// When a decoded message does not survive a round trip.
+#[doc(hidden)]
+pub fn decode_stream(stream: &[u8]) -> io::Result<usize> {
+    let mut reader = BufReader::new(stream);
+    let mut frame = Vec::new();
+    let mut frames = 0;
+    let mut again = Vec::new();
+    while read_frame(&mut reader, &mut frame)? {
+        frames += 1;
+        if let Ok(msg) = decode_from_worker(&frame) {
+            again.clear();
+            encode_from_worker(&mut again, &msg);
+            assert_eq!(decode_from_worker(&again[4..]).ok().as_ref(), Some(&msg), "{frame:?}");
+        }
+        if let Ok(msg) = decode_to_worker(&frame) {
+            again.clear();
+            match &msg {
+                ToWorker::Hello { version, .. } if *version != VERSION => continue,
+                ToWorker::Hello { worker, spin_rate, initializer, .. } => {
+                    encode_hello(&mut again, *worker, *spin_rate, initializer.as_ref());
+                }
+                ToWorker::Job(tasks) => encode_job(&mut again, tasks.len(), tasks.iter().map(|(id, spec)| (*id, spec))),
+                ToWorker::QueueReply(reply) => encode_queue_reply(&mut again, reply),
+                ToWorker::Exit => encode_exit(&mut again),
+            }
+            assert_eq!(decode_to_worker(&again[4..]).ok().as_ref(), Some(&msg), "{frame:?}");
+        }
+    }
+    Ok(frames)
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use crossbeam_channel::Sender;
 use crate::pool::PoolKind;
 use crate::trace::TraceEvent;
 pub use translate::StepText;
-use translate::{Message, RunInfo, Translator};
+use translate::{RunInfo, Translator};
 
 /// The instrumentation, written next to the program at run time.
 const PROBE: &str = include_str!("poolscope_probe.py");
@@ -333,11 +333,9 @@ fn read(
     loop {
         match socket.recv(&mut buf) {
             Ok(n) => {
-                if let Ok(message) = serde_json::from_slice::<Message>(&buf[..n]) {
-                    translator.message(message);
-                    for event in translator.drain() {
-                        let _ = tx.send(event);
-                    }
+                translator.datagram(&buf[..n]);
+                for event in translator.drain() {
+                    let _ = tx.send(event);
                 }
             }
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
@@ -372,4 +370,37 @@ fn read(
     for event in translator.drain() {
         let _ = tx.send(event);
     }
+}
+
+/// The events of a run whose probe sent `datagrams`, as the reader thread sends them on,
+/// ended once they are all in: a lesson's run (a process pool of 2, three steps, a task
+/// template `fetch` labelled `Page{i}`) or, with `lesson` false, a script's.
+///
+/// For the fuzzer and its corpus test: whatever the datagrams, events, never a panic.
+#[doc(hidden)]
+pub fn translate_datagrams<'a>(datagrams: impl IntoIterator<Item = &'a [u8]>, lesson: bool) -> Vec<TraceEvent> {
+    let info = RunInfo {
+        scenario: "fuzz".into(),
+        title: "Fuzz".into(),
+        pool: lesson.then_some((crate::pool::PoolKind::Process, 2, false)),
+        seed: 0,
+        cores: 2,
+        labels: [("fetch".to_string(), "Page{i}".to_string())].into_iter().collect(),
+    };
+    let steps = match lesson {
+        true => ["submit", "as_completed", "shutdown"]
+            .into_iter()
+            .map(|op| StepText { op: op.into(), python: format!("# {op}"), note: None })
+            .collect(),
+        false => Vec::new(),
+    };
+    let mut translator = Translator::new(info, steps);
+    let mut events = Vec::new();
+    for datagram in datagrams {
+        translator.datagram(datagram);
+        events.extend(translator.drain());
+    }
+    translator.end(0);
+    events.extend(translator.drain());
+    events
 }

@@ -329,6 +329,13 @@ impl Translator {
         Some(template.replace("{i}", i))
     }
 
+    /// Folds one datagram in; one that is not a probe message is skipped.
+    pub(super) fn datagram(&mut self, bytes: &[u8]) {
+        if let Ok(message) = serde_json::from_slice::<Message>(bytes) {
+            self.message(message);
+        }
+    }
+
     /// Folds one message in.
     pub(super) fn message(&mut self, message: Message) {
         if !self.run_sent {
