@@ -109,19 +109,3 @@ fn transcript_to_a_full_disk_exits_1_with_a_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot write the transcript"), "{stderr}");
 }
-
-#[test]
-fn transcript_to_a_closed_pipe_exits_1_with_a_message() {
-    let mut child = poolscope()
-        .args(["run", "pool-sizing", "--headless", "--speed", "50"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runs");
-    drop(child.stdout.take());
-    let output = child.wait_with_output().expect("ends");
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("cannot write the transcript to stdout"), "{stderr}");
-    assert!(!stderr.contains("panicked"));
-}

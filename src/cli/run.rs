@@ -150,8 +150,11 @@ pub fn play(args: &RunArgs, scenario: &scenario::Scenario, options: RunOptions) 
         }
         _ => header(&scenario, args.pool.as_ref(), &mut out),
     };
-    if let Err(e) = written {
-        return fail(1, &format!("cannot write the transcript to stdout: {e}"));
+    match written {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe && sinks.is_empty() => return ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => out = Box::new(io::sink()),
+        Err(e) => return fail(1, &format!("cannot write the transcript to stdout: {e}")),
+        Ok(()) => {}
     }
     let exit = match &options.engine {
         Engine::Cpython(cpython) => Some(Arc::clone(&cpython.exit)),
@@ -166,28 +169,40 @@ pub fn play(args: &RunArgs, scenario: &scenario::Scenario, options: RunOptions) 
     let mut transcript = Transcript::default();
     for event in run.events().iter() {
         model.apply(&event);
-        if let Err(message) = sinks.event(&event) {
-            return abort(run, &message);
-        }
+        sinks.event(&event);
         if let Err(e) = transcript.event(&model, &event, &mut out) {
-            return abort(run, &format!("cannot write the transcript to stdout: {e}"));
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                return abort(run, &format!("cannot write the transcript to stdout: {e}"));
+            }
+            // The reader stopped reading (`| head -1`): no failure. The files asked for are
+            // still completed; with none, there is nothing left to do.
+            if sinks.is_empty() {
+                return abort_quietly(run);
+            }
+            out = Box::new(io::sink());
         }
         if matches!(event.kind, TraceKind::End { .. }) {
             break;
         }
     }
-    if let Err(message) = sinks.finish(&run) {
-        return abort(run, &message);
-    }
+    let failed = sinks.finish(&run).err().unwrap_or_default();
     let closing = transcript
         .finish(&model, &mut out)
         .and_then(|()| writeln!(out))
         .and_then(|()| writeln!(out, "{}", Summary::of(&model).in_lesson_time(model.speed)))
         .and_then(|()| out.flush());
-    if let Err(e) = closing {
-        return abort(run, &format!("cannot write the transcript to stdout: {e}"));
+    match closing {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Err(e) => return abort(run, &format!("cannot write the transcript to stdout: {e}")),
+        Ok(()) => {}
     }
     run.join();
+    if let Some((last, before)) = failed.split_last() {
+        for message in before {
+            let _ = writeln!(io::stderr(), "poolscope: {message}");
+        }
+        return fail(1, last);
+    }
     match exit.and_then(|exit| *exit.lock().unwrap_or_else(|e| e.into_inner())) {
         Some(code) if code != 0 => fail(1, &format!("python3 exited with status {code}")),
         _ => ExitCode::SUCCESS,
@@ -231,4 +246,11 @@ fn abort(run: Run, message: &str) -> ExitCode {
     run.abort();
     std::mem::forget(run);
     fail(1, message)
+}
+
+/// Stops a run nobody reads any more, as [`abort`], and exits 0.
+fn abort_quietly(run: Run) -> ExitCode {
+    run.abort();
+    std::mem::forget(run);
+    ExitCode::SUCCESS
 }

@@ -22,9 +22,13 @@ use super::run::Outputs;
 ///
 /// Files are opened in the order event log, trace, recording: one that cannot be opened
 /// stops the run before the next is created. Events go to the trace, the recording, then the
-/// event log; at the end the event log is finished first and the trace last, so an output
-/// that fails at its end leaves the ones finished before it complete.
-pub struct Sinks(Vec<OutputFile>);
+/// event log; at the end the event log is finished first and the trace last. A file that
+/// fails to be written is dropped and the others go on: they end complete.
+pub struct Sinks {
+    files: Vec<OutputFile>,
+    /// Why each file that failed did, in the order they failed.
+    failed: Vec<String>,
+}
 
 impl Sinks {
     /// Creates the files `out` asks for; on failure says why and gives the exit code (1 a
@@ -48,37 +52,45 @@ impl Sinks {
                 })?)
             }
         };
-        Ok(Sinks([trace, recording, events].into_iter().flatten().collect()))
+        Ok(Sinks { files: [trace, recording, events].into_iter().flatten().collect(), failed: Vec::new() })
+    }
+
+    /// True when no file is being written (none was asked for, or every one failed).
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
     }
 
     /// The run has started (a trace of a run on the real clock starts sampling the CPU).
     pub fn start(&mut self, run: &Run) {
-        for file in &mut self.0 {
+        for file in &mut self.files {
             file.sink.start(run);
         }
     }
 
-    /// Hands `event` to every sink.
-    ///
-    /// # Errors
-    /// The first write that fails, as a message naming its file.
-    pub fn event(&mut self, event: &TraceEvent) -> Result<(), String> {
-        for file in &mut self.0 {
-            file.sink.event(event).map_err(|e| file.cannot_write(&e))?;
-        }
-        Ok(())
+    /// Hands `event` to every sink; one that cannot write it is dropped, and why is kept.
+    pub fn event(&mut self, event: &TraceEvent) {
+        let failed = &mut self.failed;
+        self.files.retain_mut(|file| match file.sink.event(event) {
+            Ok(()) => true,
+            Err(e) => {
+                failed.push(file.cannot_write(&e));
+                false
+            }
+        });
     }
 
     /// Completes every file, last sink first.
     ///
     /// # Errors
-    /// The first that fails, as a message naming its file; the files after it are left
-    /// unfinished.
-    pub fn finish(self, run: &Run) -> Result<(), String> {
-        for OutputFile { what, path, sink } in self.0.into_iter().rev() {
-            sink.finish(run).map_err(|e| cannot_write(what, &path, &e))?;
+    /// Why each file that could not be written failed, in the order they failed.
+    pub fn finish(self, run: &Run) -> Result<(), Vec<String>> {
+        let mut failed = self.failed;
+        for OutputFile { what, path, sink } in self.files.into_iter().rev() {
+            if let Err(e) = sink.finish(run) {
+                failed.push(cannot_write(what, &path, &e));
+            }
         }
-        Ok(())
+        if failed.is_empty() { Ok(()) } else { Err(failed) }
     }
 }
 

@@ -206,13 +206,14 @@ impl TaskTotals {
         }
         if let Some(wait) = t.wait_us {
             self.started += 1;
-            self.wait_sum_us += wait;
+            self.wait_sum_us = self.wait_sum_us.saturating_add(wait);
         }
         if let Some(run) = t.run_us {
             self.ran += 1;
-            self.run_sum_us += run;
+            self.run_sum_us = self.run_sum_us.saturating_add(run);
         }
-        self.serial_sum_us += t.serial_us.unwrap_or(0);
+        // Saturating: only a corrupt log's times (near u64::MAX µs) could reach the end.
+        self.serial_sum_us = self.serial_sum_us.saturating_add(t.serial_us.unwrap_or(0));
     }
 
     /// Takes back what `add(t)` added (so never goes below zero).
@@ -223,13 +224,13 @@ impl TaskTotals {
         }
         if let Some(wait) = t.wait_us {
             self.started -= 1;
-            self.wait_sum_us -= wait;
+            self.wait_sum_us = self.wait_sum_us.saturating_sub(wait);
         }
         if let Some(run) = t.run_us {
             self.ran -= 1;
-            self.run_sum_us -= run;
+            self.run_sum_us = self.run_sum_us.saturating_sub(run);
         }
-        self.serial_sum_us -= t.serial_us.unwrap_or(0);
+        self.serial_sum_us = self.serial_sum_us.saturating_sub(t.serial_us.unwrap_or(0));
     }
 }
 
@@ -595,7 +596,22 @@ impl Model {
             TraceKind::Submit { task, label, cost_us, cpu } => {
                 let step = self.steps.last().map(|s| s.index);
                 let next = self.first_task + self.tasks.len() as TaskId;
-                // Ids are dense from 0; tolerate a gap rather than misplace a task.
+                // Ids are dense from 0; tolerate a gap rather than misplace a task. Of a gap
+                // wider than the window (only a corrupt log has one), the window keeps the
+                // last ids; the others count as submitted and pending, as if they had left it.
+                let window = TASK_WINDOW as TaskId;
+                if task.saturating_sub(next) > window {
+                    while let Some(old) = self.tasks.pop_front() {
+                        if !old.state.is_terminal() {
+                            self.unfinished.insert(old.id, old.times());
+                        }
+                    }
+                    let skipped = task - window - next;
+                    self.totals.pending =
+                        self.totals.pending.saturating_add(usize::try_from(skipped).unwrap_or(usize::MAX));
+                    self.first_task = task - window;
+                }
+                let next = self.first_task + self.tasks.len() as TaskId;
                 for id in next..*task {
                     self.push_task(placeholder(id, t));
                 }

@@ -115,7 +115,7 @@ impl Default for Timeline {
 impl Timeline {
     /// The time the buckets cover now (µs).
     pub fn span_us(&self) -> u64 {
-        self.bucket_us * BUCKETS as u64
+        self.bucket_us.saturating_mul(BUCKETS as u64)
     }
 
     /// Folds one event in. `model` is the model *after* it applied the event, and `before` the
@@ -199,8 +199,10 @@ impl Timeline {
 
     /// Doubles the bucket width until `t` falls inside the buckets.
     fn cover(&mut self, t: u64) {
-        while t >= self.span_us() {
-            self.bucket_us *= 2;
+        // The span stops at u64::MAX µs: an event there (only in a corrupt log) lands in the
+        // last bucket.
+        while t >= self.span_us() && self.span_us() < u64::MAX {
+            self.bucket_us = self.bucket_us.saturating_mul(2);
             merge_pairs(&mut self.queue, u32::max);
             for lane in self.lanes.values_mut() {
                 merge_pairs(&mut lane.busy, |a, b| a + b);
