@@ -10,6 +10,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use super::state::UiState;
 use super::view::View;
 use crate::pool::PoolKind;
+use crate::scenario::OpName;
 use crate::trace::TaskState;
 
 /// Tasks of a `map` step looked at, at most, for head-of-line blocking.
@@ -95,7 +96,7 @@ pub fn active(view: &View) -> Vec<Warning> {
         out.push(Warning::QueueGrowing);
     }
     if let Some(step) = model.current_step()
-        && step.op == "map"
+        && OpName::named(&step.op) == Some(OpName::Map)
         && head_of_line(view, step.index)
     {
         out.push(Warning::HeadOfLine);
