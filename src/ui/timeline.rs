@@ -155,18 +155,19 @@ impl Timeline {
             TraceKind::Start { task, .. } => {
                 if let Some(wait) = model.task_times(*task).and_then(|r| r.wait_us()) {
                     self.started += 1;
-                    self.wait_sum_us += wait;
+                    self.wait_sum_us = self.wait_sum_us.saturating_add(wait);
                 }
             }
             TraceKind::Finish { task, worker, .. } => {
                 let Some(record) = model.task_times(*task) else { return };
                 let (Some(start), Some(end)) = (record.started_us, record.ended_us) else { return };
                 self.ran += 1;
-                self.run_sum_us += end.saturating_sub(start);
+                // Saturating, as the model's totals: only a corrupt log's times come near u64::MAX.
+                self.run_sum_us = self.run_sum_us.saturating_add(end.saturating_sub(start));
                 let serial = record.serial_us().unwrap_or(0);
-                self.serial_sum_us += serial;
+                self.serial_sum_us = self.serial_sum_us.saturating_add(serial);
                 if record.cpu {
-                    self.serial_cpu_us += serial;
+                    self.serial_cpu_us = self.serial_cpu_us.saturating_add(serial);
                 }
                 self.uncosted += u64::from(record.cost_us.is_none());
                 let bad = matches!(record.state, TaskState::Failed | TaskState::Crashed);
@@ -205,7 +206,7 @@ impl Timeline {
             self.bucket_us = self.bucket_us.saturating_mul(2);
             merge_pairs(&mut self.queue, u32::max);
             for lane in self.lanes.values_mut() {
-                merge_pairs(&mut lane.busy, |a, b| a + b);
+                merge_pairs(&mut lane.busy, u64::saturating_add);
                 merge_pairs(&mut lane.ended, u32::saturating_add);
                 merge_pairs(&mut lane.bad, u32::saturating_add);
             }
@@ -223,7 +224,7 @@ fn add_busy(busy: &mut [u64], bucket_us: u64, start: u64, end: u64) {
         let b = bucket(bucket_us, t);
         let bucket_end = (b as u64 + 1) * bucket_us;
         let until = if b == BUCKETS - 1 { end } else { end.min(bucket_end) };
-        busy[b] += until - t;
+        busy[b] = busy[b].saturating_add(until - t);
         t = until;
     }
 }
