@@ -98,7 +98,7 @@ fn stream(first: u64, rest: u64, sink: &mut dyn FnMut(&TraceEvent)) -> (Expected
         e.ok += 1;
         e.ran += 1;
         e.run_sum += s.t - start;
-        e.serial_sum += 7;
+        e.serial_sum += 7.min(s.t - start);
     }
     drop(submitted_at);
     // One by one.
@@ -135,7 +135,7 @@ fn stream(first: u64, rest: u64, sink: &mut dyn FnMut(&TraceEvent)) -> (Expected
                 let run = s.t - start;
                 e.ran += 1;
                 e.run_sum += run;
-                e.serial_sum += cost.unwrap_or(run);
+                e.serial_sum += cost.map_or(run, |c| c.min(run));
                 if outcome == Outcome::Ok {
                     e.ok += 1;
                 } else {

@@ -145,8 +145,9 @@ impl Truth {
                 } else {
                     self.failed += 1;
                 }
+                // Its nominal cost, but never more than it ran (a killed task did only part).
                 let serial = match self.cost.get(task) {
-                    Some(Some(cost)) => *cost,
+                    Some(Some(cost)) => (*cost).min(t - self.started_at[task]),
                     _ => {
                         self.uncosted += 1;
                         t - self.started_at[task]

@@ -101,10 +101,12 @@ impl TaskRecord {
     }
 
     /// What the task would take on one worker alone: its nominal cost when known (a CPU-bound
-    /// task slowed by a GIL or busy cores runs longer than that), else its run time.
+    /// task slowed by a GIL or busy cores runs longer than that), else its run time — and
+    /// never more than it ran: a task whose worker died or was killed did only part of its
+    /// work.
     pub fn serial_us(&self) -> Option<u64> {
         let run = self.run_us()?;
-        Some(self.cost_us.unwrap_or(run))
+        Some(self.cost_us.map_or(run, |cost| cost.min(run)))
     }
 
     /// Its state and times.
