@@ -165,17 +165,42 @@ fn callbacks_run_in_the_parent_in_order() {
 }
 
 #[test]
-fn a_pending_task_cancels_a_running_one_does_not() {
+fn a_pending_task_cancels_a_running_one_does_not_nor_one_in_the_call_queue() {
     let pool = builder(1).eager(true).build().unwrap();
     let running = start_gated(&pool, "running");
+    // As ProcessPoolExecutor: the call queue holds workers + 1 = 2 tasks, marked running
+    // though no worker has them yet.
+    let called: Vec<_> = (0..2).map(|i| pool.submit_task(noop(&format!("called{i}"))).unwrap()).collect();
     let pending = pool.submit_task(noop("pending")).unwrap();
     assert!(running.running());
     assert!(!running.cancel());
+    for future in &called {
+        assert!(future.running(), "in the call queue: running");
+        assert!(!future.cancel());
+    }
+    assert!(!pending.running());
     assert!(pending.cancel());
     assert!(pending.cancelled());
     open_gate(&pool, 1);
     assert!(running.result(Some(DEADLOCK)).is_ok());
+    for future in &called {
+        assert!(future.result(Some(DEADLOCK)).is_ok());
+    }
     assert_eq!(pending.result(Some(DEADLOCK)), Err(TaskError::Cancelled));
+}
+
+#[test]
+fn a_burst_of_submits_fills_the_call_queue_once() {
+    let pool = builder(2).eager(true).build().unwrap();
+    // One submit call for four tasks: the call queue takes workers + 1 = 3, two workers
+    // take two of them, and the fourth stays pending: CPython's [False, False, False, True].
+    let futures = pool.submit_tasks((0..4).map(|_| get("gate")).collect(), 1).unwrap();
+    let cancelled: Vec<bool> = futures.iter().map(|f| f.cancel()).collect();
+    assert_eq!(cancelled, [false, false, false, true]);
+    open_gate(&pool, 3);
+    for future in &futures[..3] {
+        assert!(future.result(Some(DEADLOCK)).is_ok());
+    }
 }
 
 #[test]
@@ -193,15 +218,17 @@ fn shutdown_with_wait_runs_queued_work_and_hands_back_later_submits() {
 }
 
 #[test]
-fn shutdown_with_cancel_futures_cancels_what_no_worker_took() {
+fn shutdown_with_cancel_futures_cancels_what_is_not_in_the_call_queue() {
     let (probe, rx) = events();
     let pool = builder(1).eager(true).probe(probe).build().unwrap();
     let running = start_gated(&pool, "running");
-    let queued: Vec<_> = (0..3).map(|i| pool.submit_task(noop(&format!("q{i}"))).unwrap()).collect();
+    let queued: Vec<_> = (0..4).map(|i| pool.submit_task(noop(&format!("q{i}"))).unwrap()).collect();
     pool.shutdown(false, true);
-    assert!(queued.iter().all(|f| f.cancelled()));
+    let cancelled: Vec<bool> = queued.iter().map(|f| f.cancelled()).collect();
+    assert_eq!(cancelled, [false, false, true, true], "the call queue's two run, as in CPython");
     open_gate(&pool, 1);
     assert!(running.result(Some(DEADLOCK)).is_ok());
+    assert!(queued[..2].iter().all(|f| f.result(Some(DEADLOCK)).is_ok()));
     pool.join().unwrap();
     let kinds: Vec<EventKind> = rx.try_iter().map(|e| e.kind).collect();
     assert!(kinds.iter().any(|k| matches!(k, EventKind::WorkerDown { reason: DownReason::Shutdown, .. })));

@@ -136,6 +136,11 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// Queues consecutive task specs that one worker runs back to back.
     fn send_specs(&self, gate: &mut Self::Gate<'_>, tasks: Vec<(Future<TaskValue>, TaskSpec)>);
 
+    /// Everything one submit call queues was sent: the pool may hand it out. (A process
+    /// pool's call queue is filled once per submit call, as CPython's manager thread wakes
+    /// once for a burst of submits.)
+    fn sent(&self, _gate: &mut Self::Gate<'_>) {}
+
     /// `shutdown`'s stop: no new work; with `cancel_futures`, cancels what no worker took.
     fn shut(&self, cancel_futures: bool);
 
@@ -230,6 +235,7 @@ impl<B: Backend> Pool<B> {
             futures.extend(chunk.iter().map(|(future, _)| future.clone()));
             send(&self.backend, &mut gate, chunk);
         }
+        self.backend.sent(&mut gate);
         Ok(futures)
     }
 

@@ -34,7 +34,7 @@ pub use front::Pool;
 pub use future::{Future, panic_is_caught};
 pub use map::{MapIter, MapOptions, Unordered};
 pub use probe::{ChannelProbe, DownReason, Event, EventKind, Outcome, Phase, Probe, TaskId, WorkerId};
-pub use process::{OnWorkerDeath, ProcessPool, ProcessPoolBuilder};
+pub use process::{OnWorkerDeath, ProcessPool, ProcessPoolBuilder, StartMethod};
 pub use queues::SharedQueues;
 pub use task::{TaskSpec, TaskValue, Work};
 pub use thread::{ThreadPool, ThreadPoolBuilder, default_thread_workers};

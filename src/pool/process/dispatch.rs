@@ -5,9 +5,13 @@
 //! go into its writer's channel, and the reader reads before it locks. So a worker blocked
 //! writing results can always be drained, whatever the submitting threads are doing.
 //!
-//! A job handed to a worker is marked running at once (as `ProcessPoolExecutor` does with
-//! its call queue); its `Start` event waits until the task is at the head of the worker's
-//! line, i.e. the worker is running it, so a lane never shows two tasks at once.
+//! As `ProcessPoolExecutor`, the pool keeps a *call queue*: up to `workers + 1` jobs marked
+//! running before any worker has them, from which idle workers take their next job. It is
+//! filled when the pool wakes (a submit, a result), never when a worker takes a job, so a
+//! burst of submits to idle workers leaves exactly `workers + 1` tasks running — and
+//! `cancel()` fails on the one no worker runs yet, as in CPython. A job's `Start` event
+//! waits until the task is at the head of the worker's line, i.e. the worker is running it,
+//! so a lane never shows two tasks at once.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io;
@@ -19,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use super::OnWorkerDeath;
 use super::pipes;
 use super::wire::{self, FromWorker};
+use super::{OnWorkerDeath, StartMethod};
 use crate::pool::error::{BROKEN_FUTURE, TaskError, TaskResult};
 use crate::pool::front::Stopping;
 use crate::pool::future::{Future, finish_event};
@@ -47,12 +51,15 @@ pub(super) struct Queued {
 pub(super) struct Job {
     pub(super) tasks: Vec<Queued>,
     pub(super) quick: bool,
+    /// In the call queue: its tasks are marked running, a worker takes it next.
+    pub(super) called: bool,
 }
 
 impl Job {
     pub(super) fn new(tasks: Vec<Queued>) -> Job {
         let quick = tasks.iter().all(|q| wire::is_quick(&q.spec));
-        Job { tasks, quick }
+        let called = tasks.iter().all(|q| q.begun);
+        Job { tasks, quick, called }
     }
 }
 
@@ -85,8 +92,15 @@ pub(super) struct Lane {
     tx: Sender<Vec<u8>>,
     inflight: VecDeque<InFlight>,
     jobs: usize,
+    /// When it last had nothing to do, as a count of such moments: the worker idle longest
+    /// takes the next job, as the one waiting longest on `call_queue.get()` does in CPython.
+    idle_since: u64,
     /// Every job it holds is quick.
     quick_only: bool,
+    /// Jobs it finished.
+    jobs_done: usize,
+    /// It finished its `max_tasks_per_child` jobs: it leaves, and a new process takes its lane.
+    spent: bool,
     /// `set_workers` shrank the pool: it takes no new work.
     retiring: bool,
     /// Why it is going away, once it was asked to (`Exit` sent, or killed).
@@ -205,6 +219,9 @@ pub(super) struct Supervisor {
     pub(super) queues: Arc<SharedQueues>,
     pub(super) program: PathBuf,
     pub(super) eager: bool,
+    pub(super) start: StartMethod,
+    /// `max_tasks_per_child`: a worker leaves after this many jobs, and a new one takes its lane.
+    pub(super) max_tasks: Option<usize>,
     pub(super) on_death: OnWorkerDeath,
     pub(super) initializer: Option<TaskSpec>,
     pub(super) spin_rate: u64,
@@ -216,6 +233,8 @@ pub(super) struct Supervisor {
     pub(super) clock: Clock,
     /// Rung when a worker is killed, for readers waiting out its task's simulated time.
     pub(super) bell: Bell,
+    /// Counts the moments workers fall idle (see `Lane::idle_since`).
+    pub(super) ticks: std::sync::atomic::AtomicU64,
 }
 
 /// Everything that changes, under one lock.
@@ -228,6 +247,8 @@ pub struct State {
     pub(super) stopping: Stopping,
     /// Why the pool broke (`OnWorkerDeath::Break`).
     pub(super) broken: Option<String>,
+    /// The workers were started: with [`StartMethod::Fork`], all of them at the first submit.
+    pub(super) launched: bool,
 }
 
 impl Supervisor {
@@ -290,11 +311,17 @@ impl Supervisor {
             let mut state = self.lock();
             // A killed worker's late frames are void: its tasks were failed when it was killed.
             let live = |lane: &&mut Lane| lane.pid == pid && lane.exit != Some(DownReason::Terminated);
+            // A result wakes the pool, as it wakes CPython's manager thread.
+            let results = batch.iter().any(|msg| matches!(msg, FromWorker::Done { .. }));
             let outcome = match state.lanes.get_mut(&id).filter(live) {
                 Some(lane) => self.take_frames(lane, batch, &mut requests, &mut deferred),
                 None => Ok(()),
             };
-            state.dispatch(self);
+            if results {
+                state.dispatch(self);
+            } else {
+                state.settle(self);
+            }
             outcome
         };
         deferred.run();
@@ -326,6 +353,8 @@ impl Supervisor {
                     let Some(head) = lane.inflight.pop_front().filter(|head| head.future.id() == task) else {
                         return Err(format!("a result for task {task}, which it was not running"));
                     };
+                    let mut job_end = head.job_end;
+                    let failed = outcome.as_ref().err().cloned();
                     let outcome = match outcome {
                         Ok(output) => Ok(TaskValue { label: head.spec.label, worker: lane.id, pid: lane.pid, output }),
                         Err(msg) => Err(TaskError::Failed(msg)),
@@ -334,8 +363,24 @@ impl Supervisor {
                         telemetry.emit(finish_event(task, lane.id, &outcome, |v| Some(v.to_string())));
                     }
                     deferred.0.push(Action::Finish(head.future, outcome));
-                    if head.job_end {
+                    if let Some(msg) = failed {
+                        // The exception ends its job (one call, as CPython's chunk): the
+                        // worker skips the job's other tasks, which fail with it, unrun.
+                        while !job_end && let Some(rest) = lane.inflight.pop_front() {
+                            job_end = rest.job_end;
+                            self.fail_begun(rest.future, TaskError::Failed(msg.clone()), deferred);
+                        }
+                    }
+                    if job_end {
                         lane.jobs -= 1;
+                        lane.jobs_done += 1;
+                        if lane.jobs == 0 {
+                            lane.idle_since = self.tick();
+                        }
+                        if self.max_tasks.is_some_and(|max| lane.jobs_done >= max) {
+                            lane.spent = true;
+                            lane.retiring = true;
+                        }
                     }
                     lane.start_head(self);
                 }
@@ -379,6 +424,11 @@ impl Supervisor {
     /// Whether worker `id` (process `pid`) owes its reader a frame now.
     pub(super) fn owes(&self, id: WorkerId, pid: u32) -> bool {
         self.lock().lanes.get(&id).is_some_and(|lane| lane.pid == pid && lane.owes())
+    }
+
+    /// The next moment in the order workers fell idle.
+    fn tick(&self) -> u64 {
+        self.ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Now on the run's clock, from any thread (a viewer terminating the pool included).
@@ -470,13 +520,23 @@ impl State {
         self.lanes.values().map(|l| (l.id, l.pid)).collect()
     }
 
-    /// `ThreadPoolExecutor._adjust_thread_count`, for processes: a submit that finds no idle
-    /// worker starts one, up to the pool's size.
-    pub(super) fn start_if_none_idle(&mut self, supervisor: &Arc<Supervisor>, deferred: &mut Deferred) {
-        let idle = self.lanes.values().any(|l| l.accepting() && l.jobs == 0);
-        if !supervisor.eager && !idle && self.live() < self.target {
-            // On failure the pool broke: the pending futures hold the error.
-            let _ = self.spawn_new(supervisor, deferred);
+    /// Starts workers for a submit, as `ProcessPoolExecutor` does: under `fork`, every
+    /// worker at the first submit (`_launch_processes`); under `spawn`, one if no worker is
+    /// idle, up to the pool's size (`_adjust_process_count`).
+    pub(super) fn start_workers(&mut self, supervisor: &Arc<Supervisor>, deferred: &mut Deferred) {
+        // On failure the pool broke: the pending futures hold the error.
+        match supervisor.start {
+            StartMethod::Fork if !self.launched => {
+                self.launched = true;
+                while self.live() < self.target && self.spawn_new(supervisor, deferred).is_ok() {}
+            }
+            StartMethod::Fork => {}
+            StartMethod::Spawn => {
+                let idle = self.lanes.values().any(|l| l.accepting() && l.jobs == 0);
+                if !supervisor.eager && !idle && self.live() < self.target {
+                    let _ = self.spawn_new(supervisor, deferred);
+                }
+            }
         }
     }
 
@@ -564,7 +624,10 @@ impl State {
                 tx,
                 inflight: VecDeque::new(),
                 jobs: 0,
+                idle_since: supervisor.tick(),
                 quick_only: true,
+                jobs_done: 0,
+                spent: false,
                 retiring: false,
                 exit: None,
                 ready: false,
@@ -576,22 +639,23 @@ impl State {
         Ok(())
     }
 
-    /// Hands queued jobs to workers that can take them; asks workers with nothing left to
-    /// do to leave when the pool is shrinking or closing.
+    /// The pool wakes, as `ProcessPoolExecutor`'s manager thread does on a submit or a
+    /// result: idle workers take jobs from the call queue, the call queue is filled up to
+    /// `workers + 1` jobs (marking their tasks running), and idle workers take again. Asks
+    /// workers with nothing left to do to leave when the pool is shrinking or closing.
     pub(super) fn dispatch(&mut self, supervisor: &Supervisor) {
-        while let Some(job) = self.pending.front() {
-            let quick = job.quick;
-            let Some(lane) = self
-                .lanes
-                .values_mut()
-                .filter(|l| l.takes(quick && !supervisor.clock.is_simulated()))
-                .min_by_key(|l| (l.jobs, l.id))
-            else {
-                break;
-            };
-            let job = self.pending.pop_front().expect("a front job");
-            hand_off(supervisor, lane, job);
-        }
+        self.take_called(supervisor);
+        // Quick jobs on the real clock: a worker may hold several, to hide the pipe's round
+        // trip; fill and take until they are all out. Any other job: one fill, as CPython.
+        while self.fill_call_queue() && self.take_called(supervisor) == Took::QuickOnly {}
+        self.settle(supervisor);
+    }
+
+    /// What a worker's frames change when the pool does not wake (a handshake, a queue
+    /// request): idle workers take from the call queue, but nothing new enters it; workers
+    /// with nothing left to do leave when the pool is shrinking or closing.
+    pub(super) fn settle(&mut self, supervisor: &Supervisor) {
+        self.take_called(supervisor);
         let closing = self.closing() && self.pending.is_empty();
         for lane in self.lanes.values_mut() {
             if lane.exit.is_none() && lane.jobs == 0 && (lane.retiring || closing) {
@@ -599,6 +663,55 @@ impl State {
             }
         }
         self.tell_owed(supervisor);
+    }
+
+    /// Hands jobs at the head of the call queue to workers that can take them, the worker
+    /// idle longest first.
+    fn take_called(&mut self, supervisor: &Supervisor) -> Took {
+        let mut took = Took::None;
+        while let Some(job) = self.pending.front().filter(|job| job.called) {
+            let quick = job.quick && supervisor.max_tasks.is_none();
+            let Some(lane) = self
+                .lanes
+                .values_mut()
+                .filter(|l| l.takes(quick && !supervisor.clock.is_simulated()))
+                .min_by_key(|l| (l.jobs, l.idle_since, l.id))
+            else {
+                break;
+            };
+            let job = self.pending.pop_front().expect("a front job");
+            hand_off(supervisor, lane, job);
+            took = match took {
+                Took::None | Took::QuickOnly if quick && !supervisor.clock.is_simulated() => Took::QuickOnly,
+                _ => Took::Some,
+            };
+        }
+        took
+    }
+
+    /// Moves queued jobs into the call queue until it holds `workers + 1`, marking their
+    /// tasks running; cancelled tasks are dropped. True if any job was moved.
+    fn fill_call_queue(&mut self) -> bool {
+        let capacity = self.target + 1;
+        let (mut called, mut moved, mut i) = (0, false, 0);
+        while called < capacity && i < self.pending.len() {
+            let job = &mut self.pending[i];
+            if !job.called {
+                job.tasks.retain_mut(|q| {
+                    q.begun = q.begun || q.future.begin();
+                    q.begun
+                });
+                if job.tasks.is_empty() {
+                    self.pending.remove(i);
+                    continue;
+                }
+                job.called = true;
+                moved = true;
+            }
+            called += 1;
+            i += 1;
+        }
+        moved
     }
 
     /// A simulated run: tells the clock which workers owe their readers a frame.
@@ -673,7 +786,7 @@ impl State {
         let mut live = self.live();
         // Take back workers still finishing their work before retiring, lowest first.
         for lane in self.lanes.values_mut() {
-            if live < n && lane.retiring && lane.exit.is_none() {
+            if live < n && lane.retiring && !lane.spent && lane.exit.is_none() {
                 lane.retiring = false;
                 live += 1;
             }
@@ -714,7 +827,15 @@ impl State {
         match lane.exit {
             Some(reason) if inflight.is_empty() => {
                 supervisor.emit(EventKind::WorkerDown { worker: id, pid, reason });
-                self.free_ids.insert(id);
+                let replace =
+                    lane.spent && reason == DownReason::Retired && !self.closing() && self.live() < self.target;
+                if !replace {
+                    self.free_ids.insert(id);
+                } else if let Err(e) = self.spawn(supervisor, id) {
+                    self.free_ids.insert(id);
+                    let cause = format!("cannot start a worker process ({}): {e}", supervisor.program.display());
+                    self.break_pool(supervisor, cause, deferred);
+                }
                 return;
             }
             Some(DownReason::Terminated) => {
@@ -770,6 +891,15 @@ impl State {
             self.break_pool(supervisor, cause, deferred);
         }
     }
+}
+
+/// What [`State::take_called`] handed to workers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Took {
+    None,
+    /// Only quick jobs, on the real clock: workers may take more of them at once.
+    QuickOnly,
+    Some,
 }
 
 /// Gives `job` to `lane`: marks its tasks running (skipping cancelled ones) and sends it.

@@ -86,6 +86,39 @@ pub enum OnWorkerDeath {
     Respawn,
 }
 
+/// How a [`ProcessPool`] starts its workers, named after `multiprocessing`'s start methods
+/// whose timing it follows. (Either way a worker is a fresh run of the worker program.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum StartMethod {
+    /// Every worker at the first submit, as `ProcessPoolExecutor` does under `fork`, the
+    /// default on Linux up to Python 3.13.
+    #[default]
+    Fork,
+    /// One worker per submit that finds none idle, up to the pool's size, as
+    /// `ProcessPoolExecutor` does under `spawn` (the default on macOS and Windows) and
+    /// `forkserver`.
+    Spawn,
+}
+
+impl StartMethod {
+    /// `"fork"` or `"spawn"`.
+    pub fn named(name: &str) -> Option<StartMethod> {
+        match name {
+            "fork" => Some(StartMethod::Fork),
+            "spawn" => Some(StartMethod::Spawn),
+            _ => None,
+        }
+    }
+
+    /// `fork` or `spawn`, as `multiprocessing` names them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartMethod::Fork => "fork",
+            StartMethod::Spawn => "spawn",
+        }
+    }
+}
+
 /// Configures a [`ProcessPool`].
 pub type ProcessPoolBuilder = Builder<ProcessOptions>;
 
@@ -95,6 +128,8 @@ pub struct ProcessOptions {
     on_death: OnWorkerDeath,
     initializer: Option<TaskSpec>,
     program: Option<PathBuf>,
+    start: StartMethod,
+    max_tasks: Option<usize>,
 }
 
 impl builder::HasWorkers for ProcessOptions {}
@@ -103,6 +138,21 @@ impl Builder<ProcessOptions> {
     /// What to do when a worker process dies. Default: [`OnWorkerDeath::Break`].
     pub fn on_worker_death(mut self, policy: OnWorkerDeath) -> Self {
         self.kind.on_death = policy;
+        self
+    }
+
+    /// When workers start: all at the first submit ([`StartMethod::Fork`], the default) or
+    /// one per submit that finds none idle ([`StartMethod::Spawn`]).
+    pub fn start_method(mut self, start: StartMethod) -> Self {
+        self.kind.start = start;
+        self
+    }
+
+    /// Replaces a worker process by a new one (same lane, new PID) after it ran `n` jobs, as
+    /// `multiprocessing.Pool(maxtasksperchild=n)` and `ProcessPoolExecutor(max_tasks_per_child=n)`
+    /// do. A job is one submitted task, or one chunk of a map.
+    pub fn max_tasks_per_child(mut self, n: usize) -> Self {
+        self.kind.max_tasks = Some(n.max(1));
         self
     }
 
@@ -140,6 +190,8 @@ impl Builder<ProcessOptions> {
             queues: self.queues.unwrap_or_default(),
             program,
             eager: self.eager,
+            start: self.kind.start,
+            max_tasks: self.kind.max_tasks,
             on_death: self.kind.on_death,
             initializer: self.kind.initializer,
             spin_rate: task::spin_rate_per_ms(),
@@ -151,9 +203,11 @@ impl Builder<ProcessOptions> {
                 target: size,
                 stopping: Stopping::Open,
                 broken: None,
+                launched: self.eager,
             }),
             threads: Mutex::new(Vec::new()),
             bell: Bell::new(&clock),
+            ticks: std::sync::atomic::AtomicU64::new(0),
             clock,
         });
         let telemetry = supervisor.telemetry.clone();
@@ -256,7 +310,11 @@ impl Backend for Processes {
         let tasks = tasks.into_iter().map(|(future, spec)| Queued { future, spec, begun: false }).collect();
         let (state, deferred) = gate.parts();
         state.pending.push_back(Job::new(tasks));
-        state.start_if_none_idle(&self.supervisor, deferred);
+        state.start_workers(&self.supervisor, deferred);
+    }
+
+    fn sent(&self, gate: &mut Gate<'_>) {
+        let (state, _) = gate.parts();
         state.dispatch(&self.supervisor);
     }
 

@@ -32,14 +32,15 @@ struct Link {
     writer: BufWriter<StdoutLock<'static>>,
     frame: Vec<u8>,
     out: Vec<u8>,
-    /// Tasks received and not yet run, in order.
-    local: VecDeque<(TaskId, TaskSpec)>,
+    /// Tasks received and not yet run, in order, each with whether it ends its job.
+    local: VecDeque<(TaskId, TaskSpec, bool)>,
     /// The parent asked us to leave once `local` is empty.
     exit: bool,
 }
 
 enum Next {
-    Task(TaskId, TaskSpec),
+    /// A task, and whether it is the last of its job.
+    Task(TaskId, TaskSpec, bool),
     Exit,
 }
 
@@ -62,7 +63,10 @@ impl Link {
     /// Files a frame that is not the reply being waited for.
     fn file(&mut self, msg: ToWorker) -> io::Result<()> {
         match msg {
-            ToWorker::Job(tasks) => self.local.extend(tasks),
+            ToWorker::Job(tasks) => {
+                let last = tasks.len().saturating_sub(1);
+                self.local.extend(tasks.into_iter().enumerate().map(|(i, (id, spec))| (id, spec, i == last)));
+            }
             ToWorker::Exit => self.exit = true,
             ToWorker::Hello { .. } | ToWorker::QueueReply(_) => {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, "an unexpected frame from the parent"));
@@ -78,8 +82,8 @@ impl Link {
                 let msg = self.read()?.expect("a buffered frame");
                 self.file(msg)?;
             }
-            if let Some((task, spec)) = self.local.pop_front() {
-                return Ok(Next::Task(task, spec));
+            if let Some((task, spec, job_end)) = self.local.pop_front() {
+                return Ok(Next::Task(task, spec, job_end));
             }
             if self.exit {
                 return Ok(Next::Exit);
@@ -92,6 +96,16 @@ impl Link {
     }
 
     /// Sends a queue request and waits for its reply, keeping any work that arrives meanwhile.
+    /// Drops the rest of the current job: one of its tasks raised, and a job is one call
+    /// (`_process_chunk` in CPython), which the exception ends. The parent knows it.
+    fn skip_rest_of_job(&mut self) {
+        while let Some((_, _, job_end)) = self.local.pop_front() {
+            if job_end {
+                return;
+            }
+        }
+    }
+
     fn request(&mut self, msg: &FromWorker) -> Result<String, String> {
         let mut ask = || -> io::Result<Result<String, String>> {
             self.send(msg)?;
@@ -231,10 +245,15 @@ pub(super) fn main() -> ExitCode {
     loop {
         let next = env.link.borrow_mut().next();
         match next {
-            Ok(Next::Task(task, spec)) => {
+            Ok(Next::Task(task, spec, job_end)) => {
                 let outcome = run_spec(&spec, &env).map(|value| value.output);
-                if let Err(e) = env.link.borrow_mut().send(&FromWorker::Done { task, outcome }) {
+                let raised = outcome.is_err();
+                let mut link = env.link.borrow_mut();
+                if let Err(e) = link.send(&FromWorker::Done { task, outcome }) {
                     protocol_failure(&e);
+                }
+                if raised && !job_end {
+                    link.skip_rest_of_job();
                 }
             }
             Ok(Next::Exit) => return ExitCode::SUCCESS,
