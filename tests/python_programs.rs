@@ -87,6 +87,8 @@ fn poolscope_received(events: &[TraceEvent]) -> Vec<Received> {
             TraceKind::Submit { task, label, .. } => {
                 labels.insert(*task, label.clone());
             }
+            // `print(repr(f.exception()))` prints None for a task that returned.
+            TraceKind::Result { outcome: ResultOutcome::Ok, .. } if op == "exceptions" => push("None".into(), true),
             TraceKind::Result { task, outcome: ResultOutcome::Ok, .. } => push(labels[task].clone(), true),
             TraceKind::Result { exception, .. } => push(exception.clone().unwrap_or_default(), false),
             TraceKind::Raise { exception, .. } => push(exception.clone(), false),
@@ -97,11 +99,15 @@ fn poolscope_received(events: &[TraceEvent]) -> Vec<Received> {
 }
 
 /// The same from the Python program's output: `Job1 by ...` lines are results,
-/// `Name(...)` lines the `repr` of a caught exception; everything else is not received.
+/// `Name(...)` lines the `repr` of a caught exception (or of one `exception()` returned), `None`
+/// what `exception()` returns for a task that did not raise; everything else is not received.
 fn python_received(stdout: &str) -> Vec<String> {
     stdout
         .lines()
         .filter_map(|line| {
+            if line == "None" {
+                return Some(line.to_string());
+            }
             if let Some((name, _)) = line.split_once('(')
                 && line.ends_with(')')
                 && !name.is_empty()

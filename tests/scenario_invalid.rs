@@ -121,7 +121,9 @@ fn a_broken_template_is_reported_once_not_again_by_the_steps_using_it() {
 
 #[test]
 fn a_title_of_the_wrong_type_is_one_error_not_also_a_missing_title() {
-    let errors = poolscope::scenario::parse("title = 3\n[[step]]\nop = \"close\"\n", "t.toml", "t").expect_err("bad").0;
+    let errors = poolscope::scenario::parse("title = 3\n[[step]]\nop = \"note\"\ntext = \"x\"\n", "t.toml", "t")
+        .expect_err("bad")
+        .0;
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].message.starts_with("wrong type"), "{errors:?}");
 }

@@ -46,11 +46,11 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 
 #[test]
 fn every_top_level_and_pool_field_has_a_row() {
-    let top = accepted_fields("title = \"x\"\nno_such_field = 1\n[[step]]\nop = \"close\"\n");
+    let top = accepted_fields("title = \"x\"\nno_such_field = 1\n[[step]]\nop = \"poll\"\n");
     assert!(top.contains("title") && top.contains("step"), "{top:?}");
     assert_eq!(rows_under("## Top-level fields"), top);
 
-    let pool = accepted_fields("title = \"x\"\n[pool]\nno_such_field = 1\n[[step]]\nop = \"close\"\n");
+    let pool = accepted_fields("title = \"x\"\n[pool]\nno_such_field = 1\n[[step]]\nop = \"poll\"\n");
     assert!(pool.contains("workers"), "{pool:?}");
     assert_eq!(rows_under("## `[pool]`"), pool);
 }
@@ -58,9 +58,9 @@ fn every_top_level_and_pool_field_has_a_row() {
 #[test]
 fn every_task_field_and_work_kind_has_a_row() {
     let fields =
-        accepted_fields("title = \"x\"\n[tasks.job]\nwork = \"sleep\"\nno_such_field = 1\n[[step]]\nop = \"close\"\n");
+        accepted_fields("title = \"x\"\n[tasks.job]\nwork = \"sleep\"\nno_such_field = 1\n[[step]]\nop = \"poll\"\n");
     assert!(fields.contains("work") && fields.contains("duration"), "{fields:?}");
-    let message = only_error("title = \"x\"\n[tasks.job]\nwork = \"no_such_work\"\n[[step]]\nop = \"close\"\n");
+    let message = only_error("title = \"x\"\n[tasks.job]\nwork = \"no_such_work\"\n[[step]]\nop = \"poll\"\n");
     let works: BTreeSet<String> = message
         .split_once("expected one of ")
         .unwrap_or_else(|| panic!("{message}"))
@@ -75,7 +75,7 @@ fn every_task_field_and_work_kind_has_a_row() {
 
 #[test]
 fn every_step_field_has_a_row() {
-    let fields = accepted_fields("title = \"x\"\n[[step]]\nop = \"close\"\nno_such_field = 1\n");
+    let fields = accepted_fields("title = \"x\"\n[[step]]\nop = \"poll\"\nno_such_field = 1\n");
     assert!(fields.contains("op") && fields.contains("into") && fields.contains("of"), "{fields:?}");
     assert_eq!(rows_under("## `[[step]]`"), fields);
 }

@@ -228,7 +228,7 @@ fn a_crashed_process_worker_breaks_the_pool() {
 #[test]
 fn a_crashed_process_worker_is_respawned() {
     let events = run(&format!(
-        "{HEAD}[pool]\nkind = \"process\"\nworkers = 1\non_worker_death = \"respawn\"\n[tasks.crash]\nwork = \"crash\"\n\
+        "{HEAD}[pool]\nkind = \"process\"\nworkers = 1\napi = \"multiprocessing\"\non_worker_death = \"respawn\"\n[tasks.crash]\nwork = \"crash\"\n\
          [tasks.job]\nwork = \"noop\"\n[[step]]\nop = \"submit\"\ntask = \"crash\"\n[[step]]\nop = \"submit\"\ntask = \"job\"\ncount = 2\n\
          [[step]]\nop = \"results\"\n"
     ));

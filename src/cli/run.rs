@@ -57,7 +57,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub out: Outputs,
     /// Change the lesson's pool: `kind=process`, `workers=8`, `gil=false`, ... (the keys of
-    /// [pool]: kind, workers, gil, on_worker_death, eager).
+    /// [pool]: kind, workers, gil, on_worker_death, start_method, eager).
     #[arg(long, value_name = "KEY=VALUE,...")]
     pub pool: Option<PoolOverride>,
     /// Live: start paused; `s` runs the lesson to the next step boundary and holds there,

@@ -4,10 +4,14 @@
 pub const BUILTIN: &[(&str, &str)] = &[
     ("pool-basics", include_str!("../../scenarios/pool-basics.toml")),
     ("sync-vs-async", include_str!("../../scenarios/sync-vs-async.toml")),
+    ("apply-vs-apply-async", include_str!("../../scenarios/apply-vs-apply-async.toml")),
     ("callbacks", include_str!("../../scenarios/callbacks.toml")),
     ("map-ordering", include_str!("../../scenarios/map-ordering.toml")),
+    ("map-chunks-timeout", include_str!("../../scenarios/map-chunks-timeout.toml")),
     ("as-completed", include_str!("../../scenarios/as-completed.toml")),
+    ("wait-first", include_str!("../../scenarios/wait-first.toml")),
     ("future-states", include_str!("../../scenarios/future-states.toml")),
+    ("future-exception", include_str!("../../scenarios/future-exception.toml")),
     ("threads-cpu-gil", include_str!("../../scenarios/threads-cpu-gil.toml")),
     ("threads-io-bound", include_str!("../../scenarios/threads-io-bound.toml")),
     ("processes-cpu-bound", include_str!("../../scenarios/processes-cpu-bound.toml")),
@@ -17,6 +21,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("exceptions", include_str!("../../scenarios/exceptions.toml")),
     ("worker-crash", include_str!("../../scenarios/worker-crash.toml")),
     ("worker-respawn", include_str!("../../scenarios/worker-respawn.toml")),
+    ("max-tasks-per-child", include_str!("../../scenarios/max-tasks-per-child.toml")),
     ("shared-queue", include_str!("../../scenarios/shared-queue.toml")),
     ("coroutines", include_str!("../../scenarios/coroutines.toml")),
 ];

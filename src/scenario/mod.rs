@@ -40,7 +40,7 @@ pub use builtin::{BUILTIN, builtin_names};
 pub use duration::DurationSpec;
 pub use error::{ScenarioError, ScenarioErrors};
 pub use model::{
-    Batch, Dialect, MAX_COUNT, MAX_WORKERS, Op, OpName, PoolConfig, Scenario, Step, TaskTemplate, WorkerCount,
+    Api, Batch, Dialect, MAX_COUNT, MAX_WORKERS, Op, OpName, PoolConfig, Scenario, Step, TaskTemplate, WorkerCount,
     WorkerDeath, scale,
 };
 pub use pool_override::{EngineChoice, PoolOverride, SideOverride};

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::duration::DurationSpec;
-use crate::pool::{PoolKind, ReturnWhen, TaskSpec, Work};
+use crate::pool::{PoolKind, ReturnWhen, StartMethod, TaskSpec, Work};
 
 /// The largest pool a scenario may ask for.
 pub const MAX_WORKERS: usize = 1024;
@@ -46,6 +46,12 @@ pub struct PoolConfig {
     pub gil: bool,
     /// Process pool only: what a worker's death does.
     pub on_worker_death: WorkerDeath,
+    /// The Python API the lesson's program speaks (a coroutine pool always speaks asyncio).
+    pub api: Api,
+    /// Process pool only: when workers start, as `multiprocessing`'s start method.
+    pub start_method: StartMethod,
+    /// Process pool only: a worker process is replaced after this many tasks.
+    pub max_tasks_per_child: Option<usize>,
     /// Start every worker at once rather than on demand.
     pub eager: bool,
     /// The file says how many workers (else `workers` is the kind's default, which another
@@ -253,6 +259,14 @@ pub enum Op {
         /// Per-result timeout.
         timeout: Option<Duration>,
     },
+    /// `for f in of: print(f.exception(timeout))`: `None` for a task that returned, the
+    /// exception it raised, without raising it; a cancelled future raises `CancelledError`.
+    Exceptions {
+        /// Which futures.
+        of: Batch,
+        /// Per-future timeout.
+        timeout: Option<Duration>,
+    },
     /// `for f in of: f.add_done_callback(done)`: on a future already done, the callback runs
     /// at once, on the main program's thread.
     AddCallback {
@@ -308,6 +322,7 @@ impl Op {
             Op::AsCompleted { .. } => OpName::AsCompleted,
             Op::Wait { .. } => OpName::Wait,
             Op::Results { .. } => OpName::Results,
+            Op::Exceptions { .. } => OpName::Exceptions,
             Op::AddCallback { .. } => OpName::AddCallback,
             Op::Cancel { .. } => OpName::Cancel,
             Op::Poll { .. } => OpName::Poll,
@@ -342,6 +357,8 @@ pub enum OpName {
     Wait,
     /// [`Op::Results`].
     Results,
+    /// [`Op::Exceptions`].
+    Exceptions,
     /// [`Op::AddCallback`].
     AddCallback,
     /// [`Op::Cancel`].
@@ -366,12 +383,13 @@ pub enum OpName {
 
 impl OpName {
     /// Every op, in the order error messages list them.
-    pub const ALL: [OpName; 15] = [
+    pub const ALL: [OpName; 16] = [
         OpName::Submit,
         OpName::Map,
         OpName::AsCompleted,
         OpName::Wait,
         OpName::Results,
+        OpName::Exceptions,
         OpName::AddCallback,
         OpName::Cancel,
         OpName::Poll,
@@ -397,6 +415,7 @@ impl OpName {
             OpName::AsCompleted => "as_completed",
             OpName::Wait => "wait",
             OpName::Results => "results",
+            OpName::Exceptions => "exceptions",
             OpName::AddCallback => "add_callback",
             OpName::Cancel => "cancel",
             OpName::Poll => "poll",
@@ -416,7 +435,7 @@ impl OpName {
         match self {
             OpName::Submit => &["task", "count", "sync", "callback", "into"],
             OpName::Map => &["task", "count", "chunksize", "timeout", "into"],
-            OpName::AsCompleted | OpName::Results => &["of", "timeout"],
+            OpName::AsCompleted | OpName::Results | OpName::Exceptions => &["of", "timeout"],
             OpName::Wait => &["of", "return_when", "timeout"],
             OpName::Cancel | OpName::Poll | OpName::AddCallback => &["of"],
             OpName::Sleep => &["duration"],
@@ -428,7 +447,58 @@ impl OpName {
     }
 }
 
-/// Which Python API a lesson's program speaks, from the words its steps use.
+/// `[pool] api`: which of Python's two pool APIs a lesson's program uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Api {
+    /// `concurrent.futures`: `ThreadPoolExecutor` / `ProcessPoolExecutor` and futures.
+    #[default]
+    Executor,
+    /// `multiprocessing.Pool` / `multiprocessing.pool.ThreadPool` and `AsyncResult`s.
+    Multiprocessing,
+}
+
+impl Api {
+    /// `"executor"` or `"multiprocessing"`.
+    pub fn named(name: &str) -> Option<Api> {
+        match name {
+            "executor" => Some(Api::Executor),
+            "multiprocessing" => Some(Api::Multiprocessing),
+            _ => None,
+        }
+    }
+
+    /// As written in `[pool] api`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::Executor => "executor",
+            Api::Multiprocessing => "multiprocessing",
+        }
+    }
+}
+
+impl OpName {
+    /// The one API that has this op, or `None` when both have it.
+    pub fn only_in(self) -> Option<Api> {
+        match self {
+            OpName::AsCompleted
+            | OpName::Wait
+            | OpName::Cancel
+            | OpName::AddCallback
+            | OpName::Exceptions
+            | OpName::Shutdown => Some(Api::Executor),
+            OpName::Close | OpName::Join | OpName::Terminate => Some(Api::Multiprocessing),
+            OpName::Submit
+            | OpName::Map
+            | OpName::Results
+            | OpName::Poll
+            | OpName::Sleep
+            | OpName::Resize
+            | OpName::Note => None,
+        }
+    }
+}
+
+/// Which Python API a lesson's program speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
     /// `concurrent.futures`: an executor and its futures.
@@ -443,28 +513,43 @@ pub enum Dialect {
 }
 
 impl Scenario {
-    /// The Python API the lesson's program speaks: `multiprocessing.Pool` when its steps
-    /// use `close`, `join` or `terminate` (or its process pool respawns dead workers) and
-    /// none of the executor's words; asyncio for a coroutine pool.
-    pub fn dialect(&self) -> Dialect {
-        let scenario = self;
-        if scenario.pool.kind == PoolKind::Coroutine {
-            return Dialect::Asyncio;
+    /// The caption of the step poolscope adds at the end: the program leaves its `with`
+    /// block, as its dialect does it.
+    pub fn closing_note(&self) -> &'static str {
+        let crashes = self.pool.kind == PoolKind::Process && self.tasks.values().any(|t| t.work == Work::Crash);
+        match self.dialect() {
+            Dialect::MultiprocessingPool if crashes => {
+                "The end: a task whose worker died never finishes, so close() and join() would wait for ever; \
+                 leaving the `with` block terminate()s the pool."
+            }
+            Dialect::MultiprocessingPool => {
+                "The end: close() and join() let every task run to its end, then the workers exit \
+                 (leaving a Pool's `with` block alone would terminate() it)."
+            }
+            Dialect::Executor | Dialect::Asyncio => {
+                "Leaving the `with` block shuts the pool down and waits for every task."
+            }
         }
-        let ops = || scenario.steps.iter().map(|s| &s.op);
-        let pool_words = ops().any(|op| matches!(op, Op::Close | Op::Join | Op::Terminate))
-            || (scenario.pool.kind == PoolKind::Process && scenario.pool.on_worker_death == WorkerDeath::Respawn);
-        let executor_words = ops().any(|op| {
-            matches!(
-                op,
-                Op::AsCompleted { .. }
-                    | Op::Wait { .. }
-                    | Op::Cancel { .. }
-                    | Op::AddCallback { .. }
-                    | Op::Shutdown { .. }
-            )
-        });
-        if pool_words && !executor_words { Dialect::MultiprocessingPool } else { Dialect::Executor }
+    }
+
+    /// The Python of that closing step, when the program has not closed its pool itself.
+    pub fn closing_python(&self) -> &'static str {
+        let crashes = self.pool.kind == PoolKind::Process && self.tasks.values().any(|t| t.work == Work::Crash);
+        match self.dialect() {
+            Dialect::MultiprocessingPool if crashes => "# leaving the with-block terminate()s the pool",
+            Dialect::MultiprocessingPool => "pool.close()\npool.join()",
+            Dialect::Executor | Dialect::Asyncio => "# the with-block ends: pool.shutdown(wait=True)",
+        }
+    }
+
+    /// The Python API the lesson's program speaks: its `[pool] api`, or asyncio for a
+    /// coroutine pool.
+    pub fn dialect(&self) -> Dialect {
+        match (self.pool.kind, self.pool.api) {
+            (PoolKind::Coroutine, _) => Dialect::Asyncio,
+            (_, Api::Executor) => Dialect::Executor,
+            (_, Api::Multiprocessing) => Dialect::MultiprocessingPool,
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::model::{MAX_WORKERS, PoolConfig, Scenario, WorkerCount, WorkerDeath};
-use crate::pool::PoolKind;
+use crate::pool::{PoolKind, StartMethod};
 pub use crate::trace::EngineChoice;
 
 /// What to change in a scenario's `[pool]`; `None` keeps the lesson's own.
@@ -33,12 +33,14 @@ pub struct PoolOverride {
     pub gil: Option<bool>,
     /// `on_worker_death=break|respawn` (process pools).
     pub on_worker_death: Option<WorkerDeath>,
+    /// `start_method=fork|spawn` (process pools).
+    pub start_method: Option<StartMethod>,
     /// `eager=true|false`.
     pub eager: Option<bool>,
 }
 
 /// The keys an override takes, for messages.
-const KEYS: &str = "kind, workers, gil, on_worker_death, eager";
+const KEYS: &str = "kind, workers, gil, on_worker_death, start_method, eager";
 
 impl FromStr for PoolOverride {
     type Err = String;
@@ -92,6 +94,12 @@ impl PoolOverride {
             "workers" => self.workers.replace(parse_workers(value)?).is_some(),
             "gil" => self.gil.replace(bool_of(value)?).is_some(),
             "eager" => self.eager.replace(bool_of(value)?).is_some(),
+            "start_method" => self
+                .start_method
+                .replace(
+                    StartMethod::named(value).ok_or_else(|| format!("start_method={value}: expected fork or spawn"))?,
+                )
+                .is_some(),
             "on_worker_death" => self
                 .on_worker_death
                 .replace(
@@ -140,7 +148,7 @@ pub struct SideOverride {
 }
 
 /// The keys a side takes, for messages.
-const SIDE_KEYS: &str = "kind, workers, gil, on_worker_death, eager, engine";
+const SIDE_KEYS: &str = "kind, workers, gil, on_worker_death, start_method, eager, engine";
 
 impl SideOverride {
     /// The engine the side runs on.
@@ -250,6 +258,15 @@ impl PoolOverride {
             }
             pool.on_worker_death = death;
         }
+        if let Some(start) = self.start_method {
+            if kind != PoolKind::Process {
+                return Err(format!(
+                    "start_method={} applies to process pools only, not to a {kind} pool",
+                    start.as_str()
+                ));
+            }
+            pool.start_method = start;
+        }
         if let Some(eager) = self.eager {
             pool.eager = eager;
         }
@@ -277,6 +294,9 @@ impl fmt::Display for PoolOverride {
         }
         if let Some(death) = self.on_worker_death {
             parts.push(format!("on_worker_death={}", death.as_str()));
+        }
+        if let Some(start) = self.start_method {
+            parts.push(format!("start_method={}", start.as_str()));
         }
         if let Some(eager) = self.eager {
             parts.push(format!("eager={eager}"));
@@ -327,7 +347,7 @@ mod tests {
             ("engine=cpython,engine=poolscope", "engine is given twice"),
             (
                 "colour=red",
-                "unknown key \"colour\"; expected one of kind, workers, gil, on_worker_death, eager, engine",
+                "unknown key \"colour\"; expected one of kind, workers, gil, on_worker_death, start_method, eager, engine",
             ),
             ("", "changes nothing"),
             ("workers=0,engine=cpython", "expected a count from 1"),

@@ -77,6 +77,13 @@ pub fn line(op: &Op, tasks: &BTreeMap<String, TaskTemplate>, pool: &PoolConfig) 
             };
             format!("for f in {}:\n{}", of.python(), try_result("    ", &call))
         }
+        Op::Exceptions { of, timeout: t } => {
+            let call = match timeout(t) {
+                Some(t) => format!("f.exception({t})"),
+                None => "f.exception()".to_string(),
+            };
+            format!("for f in {}:\n{}", of.python(), try_result("    ", &format!("repr({call})")))
+        }
         Op::AddCallback { of } => format!("for f in {}:\n    f.add_done_callback(done)", of.python()),
         Op::Cancel { of } => format!("for f in {}:\n    print(f.cancel())", of.python()),
         Op::Poll { of } => format!("for f in {}:\n    print(f.done(), f.running(), f.cancelled())", of.python()),

@@ -151,8 +151,11 @@ impl Reader<'_> {
 pub(crate) struct RawPool {
     pub(crate) kind: Option<Spanned<String>>,
     pub(crate) workers: Option<Spanned<RawWorkers>>,
+    pub(crate) api: Option<Spanned<String>>,
     pub(crate) gil: Option<Spanned<bool>>,
     pub(crate) on_worker_death: Option<Spanned<String>>,
+    pub(crate) start_method: Option<Spanned<String>>,
+    pub(crate) max_tasks_per_child: Option<Spanned<i64>>,
     pub(crate) eager: Option<bool>,
 }
 

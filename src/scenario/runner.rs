@@ -208,7 +208,12 @@ impl Run {
         });
         let queues = Arc::new(SharedQueues::default());
         let probe: Arc<dyn Probe> = Arc::clone(&feed) as _;
-        let pool = build_pool(&scenario.pool, workers, probe, queues, options).map_err(RunError::Pool)?;
+        // `multiprocessing.Pool()` starts every worker in its constructor.
+        let config = PoolConfig {
+            eager: scenario.pool.eager || scenario.dialect() == Dialect::MultiprocessingPool,
+            ..scenario.pool.clone()
+        };
+        let pool = build_pool(&config, workers, probe, queues, options).map_err(RunError::Pool)?;
         let mut program = MainProgram {
             steps: scenario.steps.clone(),
             tasks: scenario.tasks.clone(),
@@ -223,6 +228,7 @@ impl Run {
             step_count: scenario.steps.len(),
             cores,
             dialect: scenario.dialect(),
+            closing: (scenario.closing_python(), scenario.closing_note()),
         };
         let seat = sim.as_ref().map(SimClock::reserve);
         let main = std::thread::Builder::new()
@@ -261,8 +267,8 @@ impl Run {
                     .collect();
                 steps.push(StepText {
                     op: OpName::Shutdown.as_str().into(),
-                    python: "# the with-block ends: pool.shutdown(wait=True)".into(),
-                    note: Some("Leaving the `with` block shuts the pool down and waits for every task.".into()),
+                    python: scenario.closing_python().into(),
+                    note: Some(scenario.closing_note().into()),
                 });
                 Describe {
                     scenario: scenario.name.clone(),
@@ -405,11 +411,15 @@ fn build_pool(
             let mut builder = ProcessPool::builder()
                 .workers(workers)
                 .eager(config.eager)
+                .start_method(config.start_method)
                 .probe(probe)
                 .on_worker_death(on_death)
                 .queues(queues);
             if let Some(program) = &options.worker_program {
                 builder = builder.worker_program(program);
+            }
+            if let Some(max) = config.max_tasks_per_child {
+                builder = builder.max_tasks_per_child(max);
             }
             Ok(Arc::new(builder.build()?))
         }
@@ -445,6 +455,9 @@ struct MainProgram {
     cores: usize,
     /// The Python API the lesson's program speaks, which decides what it sees.
     dialect: Dialect,
+    /// The Python and caption of the closing step ([`Scenario::closing_python`] and
+    /// [`Scenario::closing_note`]).
+    closing: (&'static str, &'static str),
 }
 
 impl MainProgram {
@@ -487,8 +500,8 @@ impl MainProgram {
                 self.feed.emit(TraceKind::Step {
                     index: self.step_count,
                     op: OpName::Shutdown.as_str().into(),
-                    python: "# the with-block ends: pool.shutdown(wait=True)".into(),
-                    note: Some("Leaving the `with` block shuts the pool down and waits for every task.".into()),
+                    python: self.closing.0.into(),
+                    note: Some(self.closing.1.into()),
                 });
                 self.pool.shutdown(true, false);
             }
@@ -537,7 +550,9 @@ impl MainProgram {
                     not_done: outcome.not_done.iter().map(Future::id).collect(),
                 });
             }
-            Op::Results { of, timeout } => {
+            // `exception()` raises only for a cancelled future or a timeout; what the program
+            // learns of the others is what `result()` would have told it.
+            Op::Results { of, timeout } | Op::Exceptions { of, timeout } => {
                 for future in self.batch(of) {
                     let outcome = future.result(timeout.map(|t| self.clock.scale(t)));
                     self.report(&future, outcome);
@@ -595,15 +610,29 @@ impl MainProgram {
     fn submit(&mut self, task: &str, count: usize, sync: bool, callback: bool, into: Option<&str>) {
         let template = &self.tasks[task];
         let mut batch = Vec::with_capacity(if into.is_some() { count } else { 0 });
-        for i in 0..count {
-            let spec = template.instantiate(i, &mut self.rng, self.clock.speed());
-            let future = match self.pool.submit_spec(spec) {
-                Ok(future) => future,
+        // A burst of submits to a process pool is one wake of its manager (CPython's main
+        // thread keeps the GIL through the loop): the call queue fills once, for all of them.
+        let mut burst = if self.pool.kind() == PoolKind::Process && !sync && count > 1 {
+            let specs = (0..count).map(|i| template.instantiate(i, &mut self.rng, self.clock.speed())).collect();
+            match self.pool.submit_tasks(specs, 1) {
+                Ok(futures) => Some(futures.into_iter()),
                 Err(refused) => {
                     self.refused(&refused);
-                    break;
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        for i in 0..count {
+            let submitted = match &mut burst {
+                Some(futures) => futures.next().ok_or(()),
+                None => {
+                    let spec = template.instantiate(i, &mut self.rng, self.clock.speed());
+                    self.pool.submit_spec(spec).map_err(|refused| self.refused(&refused))
                 }
             };
+            let Ok(future) = submitted else { break };
             if callback {
                 future.add_done_callback(|_| {});
             }
@@ -659,6 +688,10 @@ impl MainProgram {
         if let Some(into) = into {
             self.batches.entry(into.to_string()).or_default().extend(futures.iter().cloned());
         }
+        if self.dialect == Dialect::MultiprocessingPool {
+            self.pool_map(&futures, deadline);
+            return;
+        }
         for (k, chunk) in futures.chunks(delivered_together.max(1)).enumerate() {
             let outcomes: Vec<_> = chunk.iter().map(|future| future.result(self.clock.left(deadline))).collect();
             let first_error = outcomes.iter().position(Result::is_err);
@@ -680,6 +713,23 @@ impl MainProgram {
                     }
                 }
                 break;
+            }
+        }
+    }
+
+    /// `multiprocessing.Pool.map` (or `map_async(...).get(timeout)`): one list, handed over
+    /// when every item is done; or, as soon as an item raised, that exception alone; or
+    /// `TimeoutError` at the deadline. Nothing is cancelled: a `Pool` cannot cancel.
+    fn pool_map(&self, futures: &[Future<TaskValue>], deadline: Option<std::time::Instant>) {
+        let waited = wait(futures, self.clock.left(deadline), crate::pool::ReturnWhen::FirstException);
+        if let Some(failed) = futures.iter().find(|f| f.done() && f.raised()) {
+            let outcome = failed.result(Some(std::time::Duration::ZERO));
+            self.report(failed, outcome);
+        } else if !waited.not_done.is_empty() {
+            self.raise("TimeoutError", String::new());
+        } else {
+            for future in futures {
+                self.report(future, future.result(Some(std::time::Duration::ZERO)));
             }
         }
     }
@@ -757,6 +807,7 @@ fn uses_all(op: &Op) -> bool {
         Op::AsCompleted { of: Batch::All, .. }
             | Op::Wait { of: Batch::All, .. }
             | Op::Results { of: Batch::All, .. }
+            | Op::Exceptions { of: Batch::All, .. }
             | Op::AddCallback { of: Batch::All }
             | Op::Cancel { of: Batch::All }
             | Op::Poll { of: Batch::All }

@@ -9,11 +9,11 @@ use toml::Spanned;
 use super::duration::{DurationSpec, parse_duration, parse_spec};
 use super::error::{ScenarioError, ScenarioErrors, Source};
 use super::model::{
-    Batch, MAX_COUNT, MAX_WORKERS, Op, OpName, PoolConfig, Scenario, Step, TaskTemplate, WorkerCount, WorkerDeath,
+    Api, Batch, MAX_COUNT, MAX_WORKERS, Op, OpName, PoolConfig, Scenario, Step, TaskTemplate, WorkerCount, WorkerDeath,
 };
 use super::python;
 use super::raw::{RawDuration, RawScenario, RawStep, RawTask, RawWorkers, read};
-use crate::pool::{PoolKind, ReturnWhen, Work};
+use crate::pool::{PoolKind, ReturnWhen, StartMethod, Work};
 
 /// Parses and checks a scenario. `file` names it in errors; `name` is its short name.
 ///
@@ -84,6 +84,9 @@ impl Checker<'_> {
             workers: WorkerCount::CpusPlus4,
             gil: false,
             on_worker_death: WorkerDeath::Break,
+            api: Api::Executor,
+            start_method: StartMethod::Fork,
+            max_tasks_per_child: None,
             eager: false,
             workers_written: false,
         };
@@ -140,6 +143,71 @@ impl Checker<'_> {
                     WorkerDeath::Break
                 }
             };
+        }
+        if let Some(api) = &raw.api {
+            match Api::named(api.get_ref()) {
+                Some(Api::Multiprocessing) if config.kind == PoolKind::Coroutine => self.error(
+                    span(api),
+                    "pool.api",
+                    "a coroutine pool speaks asyncio; expected api = \"multiprocessing\" only on a thread or process pool",
+                ),
+                Some(chosen) => config.api = chosen,
+                None => {
+                    let other = api.get_ref();
+                    self.error(
+                        span(api),
+                        "pool.api",
+                        format!("unknown value {other:?}; expected \"executor\" or \"multiprocessing\""),
+                    );
+                }
+            }
+        }
+        if let Some(method) = &raw.start_method {
+            match StartMethod::named(method.get_ref()) {
+                Some(_) if config.kind != PoolKind::Process => self.error(
+                    span(method),
+                    "pool.start_method",
+                    "start_method applies to process pools only; expected kind = \"process\"",
+                ),
+                Some(start) => config.start_method = start,
+                None => {
+                    let other = method.get_ref();
+                    self.error(
+                        span(method),
+                        "pool.start_method",
+                        format!("unknown value {other:?}; expected \"fork\" or \"spawn\""),
+                    );
+                }
+            }
+        }
+        if let Some(max) = &raw.max_tasks_per_child {
+            match *max.get_ref() {
+                _ if config.kind != PoolKind::Process => self.error(
+                    span(max),
+                    "pool.max_tasks_per_child",
+                    "max_tasks_per_child applies to process pools only; expected kind = \"process\"",
+                ),
+                n if n < 1 || n > MAX_COUNT as i64 => self.error(
+                    span(max),
+                    "pool.max_tasks_per_child",
+                    format!("{n} is out of range; expected a whole number from 1 to {MAX_COUNT}"),
+                ),
+                // `ProcessPoolExecutor` refuses it under fork, and takes spawn when no
+                // start method is given.
+                _ if config.api == Api::Executor && raw.start_method.is_some() && config.start_method == StartMethod::Fork => {
+                    self.error(
+                        span(max),
+                        "pool.max_tasks_per_child",
+                        "ProcessPoolExecutor refuses max_tasks_per_child under the fork start method; expected start_method = \"spawn\", or none",
+                    )
+                }
+                n => {
+                    config.max_tasks_per_child = Some(n as usize);
+                    if config.api == Api::Executor {
+                        config.start_method = StartMethod::Spawn;
+                    }
+                }
+            }
         }
         config.eager = raw.eager.unwrap_or(false);
         config
@@ -318,6 +386,19 @@ impl Checker<'_> {
             self.error(span(&raw.op), format!("step[{index}].op"), message);
             return None;
         };
+        if let Some(api) = name.only_in().filter(|api| *api != pool.api && pool.kind != PoolKind::Coroutine) {
+            let message = match api {
+                Api::Multiprocessing => format!(
+                    "`{}` is a multiprocessing.Pool method, which an executor does not have; expected api = \"multiprocessing\" in [pool]",
+                    name.as_str()
+                ),
+                Api::Executor => format!(
+                    "`{}` is a concurrent.futures word, which a multiprocessing.Pool does not have; expected api = \"executor\" in [pool] (the default)",
+                    name.as_str()
+                ),
+            };
+            self.error(span(&raw.op), format!("step[{index}].op"), message);
+        }
         let step = StepToCheck { index, raw: &raw, name, tasks, batches };
         let errors_before = self.errors.len();
         self.stray_fields(&step);
@@ -327,6 +408,10 @@ impl Checker<'_> {
             OpName::AsCompleted => self.as_completed(&step),
             OpName::Wait => self.wait(&step),
             OpName::Results => self.results(&step),
+            OpName::Exceptions => {
+                let (of, timeout) = (self.batch(&step), self.timeout(&step));
+                Some(Op::Exceptions { of: of?, timeout: timeout? })
+            }
             OpName::AddCallback => self.batch(&step).map(|of| Op::AddCallback { of }),
             OpName::Cancel => self.batch(&step).map(|of| Op::Cancel { of }),
             OpName::Poll => self.batch(&step).map(|of| Op::Poll { of }),

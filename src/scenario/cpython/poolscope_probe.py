@@ -15,6 +15,7 @@ of each step of a lesson, from 0) the main thread's lines are watched to say whe
 begins.
 """
 
+import functools
 import json
 import os
 import socket
@@ -74,6 +75,35 @@ def _unchunk(fn, args):
             chunk = list(chunk)
             return real, tuple(a for call in chunk for a in call), len(chunk) == 1
     return fn, args, False
+
+
+class _Items:
+    """The function of a process pool map's chunk of several items: reports each item as a
+    task of its own, from the worker, as the worker runs it (a chunk's items run one after
+    another in one call of _process_chunk, each call of this object one item)."""
+
+    def __init__(self, fn, tasks, pool):
+        self.fn = fn
+        self.tasks = tasks
+        self.pool = pool
+        self.next = 0
+
+    def __call__(self, *args, **kwargs):
+        task = self.tasks[self.next]
+        self.next += 1
+        where = dict(task=task, pool=self.pool, pid=os.getpid(), thread=_thread_name())
+        _emit("start", **where)
+        try:
+            value = self.fn(*args, **kwargs)
+        except BaseException as e:
+            _emit("finish", outcome="error", error="%s: %s" % (type(e).__name__, _message(e)), **where)
+            try:
+                e._poolscope_task = task  # pickled with the exception: which item raised
+            except AttributeError:
+                pass
+            raise
+        _emit("finish", outcome="ok", value=_short(value), **where)
+        return value
 
 
 def _value(future, value):
@@ -170,8 +200,19 @@ def _patch_executor(cls, kind, base):
             task = _counters["task"]
             _counters["task"] += 1
         real, items, single = _unchunk(fn, args)
-        _emit("submit", task=task, pool=pool, label=_label(real, items))
-        future = submit(self, _Call(fn, task, pool, single), *args, **kwargs)
+        chunk = list(args[0]) if real is not fn and not single and len(args) == 1 else None
+        if chunk:
+            # A chunk of several items: one task per item, as the program sees them.
+            with _lock:
+                tasks = [task] + list(range(_counters["task"], _counters["task"] + len(chunk) - 1))
+                _counters["task"] += len(chunk) - 1
+            for item_task, call in zip(tasks, chunk):
+                _emit("submit", task=item_task, pool=pool, label=_label(real, tuple(call)))
+            future = submit(self, functools.partial(fn.func, _Items(real, tasks, pool)), *args, **kwargs)
+            future._poolscope_items = tasks
+        else:
+            _emit("submit", task=task, pool=pool, label=_label(real, items))
+            future = submit(self, _Call(fn, task, pool, single), *args, **kwargs)
         future._poolscope = task
         future._poolscope_single = single
         _add_done_callback(future, lambda f: _broken(f, task))
@@ -280,6 +321,21 @@ def _patch_future(future_cls, base):
         task = getattr(self, "_poolscope", None)
         if task is None or not _main_program():
             return result(self, timeout)
+        items = getattr(self, "_poolscope_items", None)
+        if items is not None:
+            # A map chunk of several items: each item's result, or the exception of the
+            # item that raised (the items after it never ran).
+            try:
+                values = result(self, timeout)
+            except (base.CancelledError, base.TimeoutError):
+                return outcome(task, lambda: result(self, timeout))
+            except BaseException as e:
+                failed = getattr(e, "_poolscope_task", task)
+                _emit("result", task=failed, outcome="error", error=_message(e), exception=type(e).__name__)
+                raise
+            for item_task, value in zip(items, values):
+                _emit("result", task=item_task, outcome="ok", value=_short(value))
+            return values
         value = outcome(task, lambda: result(self, timeout))
         _emit("result", task=task, outcome="ok", value=_short(_value(self, value)))
         return value
@@ -641,8 +697,11 @@ def _patch_mp_results(mp_pool):
         try:
             value = get(self, timeout)
         except MpTimeoutError as e:
-            for task in tasks:
-                _emit("result", task=task, outcome="timeout", error=_message(e), exception="TimeoutError")
+            if self._poolscope_map:
+                # map_async(...).get(timeout): one exception for the whole list.
+                _emit("raise", exception="TimeoutError", message=_message(e))
+            else:
+                _emit("result", task=tasks[0], outcome="timeout", error=_message(e), exception="TimeoutError")
             raise
         except BaseException as e:
             task = _failed_task(e, tasks)

@@ -23,7 +23,7 @@ use rand::rngs::StdRng;
 use super::super::duration::{DurationSpec, python_seconds};
 use super::super::model::{Batch, Dialect, Op, Scenario, TaskTemplate, WorkerDeath, scale};
 use super::{line, py_bool};
-use crate::pool::{PoolKind, ReturnWhen, Work};
+use crate::pool::{PoolKind, ReturnWhen, StartMethod, Work};
 
 /// A lesson's Python program, line by line, with where each step's code starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,6 +129,7 @@ impl<'a> Writer<'a> {
                 Op::AsCompleted { of, .. }
                 | Op::Wait { of, .. }
                 | Op::Results { of, .. }
+                | Op::Exceptions { of, .. }
                 | Op::AddCallback { of }
                 | Op::Cancel { of }
                 | Op::Poll { of } => *of == Batch::All,
@@ -136,9 +137,10 @@ impl<'a> Writer<'a> {
             });
         let may_raise = scenario.tasks.values().any(|t| matches!(t.work, Work::Fail { .. } | Work::Crash))
             || scenario.steps.iter().any(|s| match &s.op {
-                Op::Map { timeout, .. } | Op::AsCompleted { timeout, .. } | Op::Results { timeout, .. } => {
-                    timeout.is_some()
-                }
+                Op::Map { timeout, .. }
+                | Op::AsCompleted { timeout, .. }
+                | Op::Results { timeout, .. }
+                | Op::Exceptions { timeout, .. } => timeout.is_some(),
                 Op::Cancel { .. } | Op::Shutdown { .. } | Op::Close | Op::Terminate => true,
                 _ => false,
             });
@@ -362,11 +364,27 @@ impl<'a> Writer<'a> {
         } else {
             String::new()
         };
+        // Linux's default start method (up to Python 3.13) is fork; another is said, except
+        // where ProcessPoolExecutor takes spawn itself (with max_tasks_per_child).
+        let max_tasks = s.pool.max_tasks_per_child;
+        let spawn =
+            s.pool.start_method == StartMethod::Spawn && !(self.dialect == Dialect::Executor && max_tasks.is_some());
+        let share = match (max_tasks, self.dialect) {
+            (Some(n), Dialect::MultiprocessingPool) => format!("{share}, maxtasksperchild={n}"),
+            (Some(n), _) => format!("{share}, max_tasks_per_child={n}"),
+            (None, _) => share,
+        };
         match (self.dialect, s.pool.kind) {
+            (Dialect::MultiprocessingPool, PoolKind::Process) if spawn => {
+                format!("multiprocessing.get_context(\"spawn\").Pool(processes={workers}{share})")
+            }
             (Dialect::MultiprocessingPool, PoolKind::Process) => {
                 format!("multiprocessing.Pool(processes={workers}{share})")
             }
             (Dialect::MultiprocessingPool, _) => format!("multiprocessing.pool.ThreadPool(processes={workers})"),
+            (_, PoolKind::Process) if spawn => format!(
+                "ProcessPoolExecutor(max_workers={workers}{share}, mp_context=multiprocessing.get_context(\"spawn\"))"
+            ),
             (_, PoolKind::Process) => format!("ProcessPoolExecutor(max_workers={workers}{share})"),
             _ => format!("ThreadPoolExecutor(max_workers={workers})"),
         }
@@ -541,6 +559,16 @@ impl<'a> Writer<'a> {
                 format!("finished, unfinished = {call}\nprint(len(finished), \"done,\", len(unfinished), \"not done\")")
             }
             Op::Results { of, timeout } => self.results(&self.batch(of), *timeout),
+            Op::Exceptions { of, timeout } => {
+                let t = timeout.map(|t| format!("timeout={}", self.seconds(t))).unwrap_or_default();
+                let call = match self.dialect {
+                    // A task's exception() raises InvalidStateError until it is done.
+                    Dialect::Asyncio => "await asyncio.wait([f])\nprint(repr(f.exception()))".to_string(),
+                    _ => format!("print(repr(f.exception({t})))"),
+                };
+                let body = self.tried(&call, true);
+                format!("for f in {}:\n{}", self.batch(of), indent(&body, 4))
+            }
             Op::AddCallback { of } => format!("for f in {}:\n    f.add_done_callback(done)", self.batch(of)),
             Op::Cancel { of } => format!("for f in {}:\n    print(f.cancel())", self.batch(of)),
             Op::Poll { of } => match self.dialect {
@@ -695,14 +723,14 @@ impl<'a> Writer<'a> {
         }
         let mut body = Vec::new();
         let out = String::new();
-        if self.dialect == Dialect::MultiprocessingPool {
+        if self.dialect == Dialect::MultiprocessingPool && into.is_none() {
             // sync: apply() is submit-and-wait in one call.
             let apply = call.replace("apply_async", "apply");
             body.push(self.tried(&format!("print({apply})"), self.may_raise));
             return format!("{out}{}", each(body.join("\n")));
         }
         body.push(format!("f = {call}"));
-        if callback {
+        if callback && self.dialect != Dialect::MultiprocessingPool {
             body.push("f.add_done_callback(done)".into());
         }
         if let Some(name) = into {
@@ -712,7 +740,12 @@ impl<'a> Writer<'a> {
             body.push("futures.append(f)".into());
         }
         if sync {
-            let result = if self.dialect == Dialect::Asyncio { "print(await f)" } else { "print(f.result())" };
+            let result = match self.dialect {
+                Dialect::Asyncio => "print(await f)",
+                // get() at once: the AsyncResult is kept, the call as synchronous as apply().
+                Dialect::MultiprocessingPool => "print(f.get())",
+                Dialect::Executor => "print(f.result())",
+            };
             body.push(self.tried(result, self.may_raise));
         }
         format!("{out}{}", each(body.join("\n")))
