@@ -15,34 +15,6 @@ use poolscope::trace::{ResultOutcome, TraceEvent, TraceKind, parse_jsonl};
 /// Every duration of the Python programs is divided by this, to keep the test short.
 const SPEED: &str = "4";
 
-/// Where CPython itself does something else than poolscope (the generated program still
-/// runs to the end): what can be compared there, and why.
-enum Compare {
-    /// Every result and every exception, in order.
-    Everything,
-    /// Only the results that arrived, in order: the exceptions differ.
-    Results(&'static str),
-    /// Nothing beyond running to the end.
-    Nothing(&'static str),
-}
-
-fn compare(lesson: &str) -> Compare {
-    match lesson {
-        "close-join-terminate" => Compare::Results(
-            "after terminate() CPython never delivers the unfinished results (get(timeout) raises TimeoutError); \
-             poolscope fails them with BrokenProcessPool / RuntimeError",
-        ),
-        "worker-respawn" => Compare::Results(
-            "multiprocessing.Pool loses the crashed task's result (get(timeout) raises TimeoutError); \
-             poolscope fails it with BrokenProcessPool",
-        ),
-        "worker-crash" => Compare::Nothing(
-            "CPython's broken ProcessPoolExecutor fails the task another worker was running too; poolscope lets it finish",
-        ),
-        _ => Compare::Everything,
-    }
-}
-
 fn poolscope() -> Command {
     Command::new(env!("CARGO_BIN_EXE_poolscope"))
 }
@@ -214,21 +186,10 @@ fn check(name: &str, python: &str, dir: &std::path::Path) -> Option<String> {
     }
     let expected = poolscope_received(&events);
     let printed = python_received(&stdout);
-    match compare(name) {
-        Compare::Everything => {
-            if !same_order(&expected, &printed) {
-                return Some(format!("{name}: poolscope received {expected:?}\npython printed {printed:?}"));
-            }
-        }
-        Compare::Results(why) => {
-            eprintln!("{name}: comparing only the results that arrived: {why}");
-            let expected: Vec<Received> = expected.into_iter().filter(|r| r.ok).collect();
-            let printed: Vec<String> = printed.into_iter().filter(|t| expected.iter().any(|r| r.token == *t)).collect();
-            if !same_order(&expected, &printed) {
-                return Some(format!("{name}: poolscope's results {expected:?}\npython's {printed:?}"));
-            }
-        }
-        Compare::Nothing(why) => eprintln!("{name}: only run to the end: {why}"),
+    // Every lesson, the multiprocessing.Pool and BrokenProcessPool ones included: the
+    // results and exceptions in the order they were received.
+    if !same_order(&expected, &printed) {
+        return Some(format!("{name}: poolscope received {expected:?}\npython printed {printed:?}"));
     }
     let (callbacks, printed) = (poolscope_callbacks(&events), python_callbacks(&stdout));
     (callbacks != printed)
