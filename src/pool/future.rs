@@ -133,8 +133,7 @@ impl<T> Future<T> {
             };
         let fired = if newly { Some(self.inner.take_on_finish(slot)) } else { None };
         if let Some(telemetry) = &self.inner.telemetry {
-            let queued = if newly { telemetry.dequeued() } else { telemetry.queued() };
-            telemetry.emit(EventKind::Cancel { task: self.inner.id, ok, queued });
+            telemetry.emit(EventKind::Cancel { task: self.inner.id, ok });
         }
         if let Some((callbacks, watchers)) = fired {
             self.fire(callbacks, watchers);
@@ -305,8 +304,7 @@ impl<T> Future<T> {
         slot.outcome = Some(Err(error));
         let (callbacks, watchers) = self.inner.take_on_finish(slot);
         if let Some(telemetry) = &self.inner.telemetry {
-            let queued = telemetry.dequeued();
-            telemetry.emit(EventKind::Abandon { task: self.inner.id, queued });
+            telemetry.emit(EventKind::Abandon { task: self.inner.id });
         }
         self.fire(callbacks, watchers);
         true
@@ -326,8 +324,7 @@ impl<T> Future<T> {
             return false;
         }
         if let Some(telemetry) = &self.inner.telemetry {
-            let queued = telemetry.dequeued();
-            telemetry.emit(EventKind::Start { task: self.inner.id, worker, pid, queued });
+            telemetry.emit(EventKind::Start { task: self.inner.id, worker, pid });
         }
         let outcome = match catching(work) {
             Ok(outcome) => outcome,

@@ -23,6 +23,7 @@ pub mod process;
 pub mod queues;
 pub mod sim;
 mod sync;
+mod tsc;
 pub mod task;
 pub mod thread;
 pub mod wait;

@@ -96,22 +96,22 @@ impl Probe for Feed {
             EventKind::WorkerDown { worker, pid, reason } => {
                 (TraceKind::WorkerDown { worker, pid, reason }, QueueChange::None)
             }
-            EventKind::Submit { task, label, cost, cpu, .. } => {
+            EventKind::Submit { task, label, cost, cpu } => {
                 let label = label.map_or_else(|| format!("task{task}"), |l| l.to_string());
                 // Real µs, like every time in the stream (the spec was already scaled).
                 let cost_us = cost.map(|c| u64::try_from(c.as_micros()).unwrap_or(u64::MAX));
                 (TraceKind::Submit { task, label, cost_us, cpu }, QueueChange::Joins(task))
             }
-            EventKind::Start { task, worker, pid, .. } => {
+            EventKind::Start { task, worker, pid } => {
                 (TraceKind::Start { task, worker, pid }, QueueChange::Leaves(task))
             }
             EventKind::Finish { task, worker, outcome, value, error } => {
                 (TraceKind::Finish { task, worker, outcome, value, error }, QueueChange::None)
             }
-            EventKind::Cancel { task, ok, .. } => {
+            EventKind::Cancel { task, ok } => {
                 (TraceKind::Cancel { task, ok }, if ok { QueueChange::Leaves(task) } else { QueueChange::None })
             }
-            EventKind::Abandon { task, .. } => (TraceKind::Abandon { task }, QueueChange::Leaves(task)),
+            EventKind::Abandon { task } => (TraceKind::Abandon { task }, QueueChange::Leaves(task)),
             EventKind::Callback { task, thread, panicked } => {
                 (TraceKind::Callback { task, thread, error: panicked }, QueueChange::None)
             }

@@ -315,7 +315,7 @@ impl fmt::Debug for Loop {
         f.debug_struct("CoroutinePool")
             .field("workers", &1)
             .field("active", &self.active())
-            .field("queued", &self.core.telemetry.as_ref().map_or_else(|| self.queued_jobs(), |t| t.queued()))
+            .field("queued", &self.queued_jobs())
             .field("limit", &Some(self.core.limit.load(Ordering::Relaxed)).filter(|&n| n != usize::MAX))
             .finish()
     }

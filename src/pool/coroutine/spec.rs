@@ -76,13 +76,7 @@ impl SpecTask {
                         continue;
                     }
                     if let Some(telemetry) = env.telemetry() {
-                        let queued = telemetry.dequeued();
-                        telemetry.emit(EventKind::Start {
-                            task: future.id(),
-                            worker: LOOP_WORKER,
-                            pid: env.pid(),
-                            queued,
-                        });
+                        telemetry.emit(EventKind::Start { task: future.id(), worker: LOOP_WORKER, pid: env.pid() });
                     }
                     self.current.insert(Running { future, spec, stage: Stage::Begin })
                 }
