@@ -167,7 +167,11 @@ fn view_at(lesson: &(scenario::Scenario, Vec<TraceEvent>), until_us: u64) -> Vie
         view.apply(event);
     }
     view.tick(until_us);
-    view.cpu(CpuSample { cores: vec![35.0, 80.0, 10.0, 95.0], processes: vec![(9000, 1.0), (9001, 0.5)], stopped: Vec::new() });
+    view.cpu(CpuSample {
+        cores: vec![35.0, 80.0, 10.0, 95.0],
+        processes: vec![(9000, 1.0), (9001, 0.5)],
+        stopped: Vec::new(),
+    });
     view
 }
 

@@ -23,9 +23,9 @@ pub mod process;
 pub mod queues;
 pub mod sim;
 mod sync;
-mod tsc;
 pub mod task;
 pub mod thread;
+mod tsc;
 pub mod wait;
 
 pub use coroutine::{CoroutinePool, CoroutinePoolBuilder};

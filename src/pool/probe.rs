@@ -261,7 +261,9 @@ struct Hot {
 impl Telemetry {
     pub(crate) fn new(probe: Arc<dyn Probe>) -> Arc<Telemetry> {
         super::tsc::warm_up();
-        Arc::new(Telemetry { hot: crossbeam_utils::CachePadded::new(Hot { probe, clock: super::sync::Clock::current() }) })
+        Arc::new(Telemetry {
+            hot: crossbeam_utils::CachePadded::new(Hot { probe, clock: super::sync::Clock::current() }),
+        })
     }
 
     pub(crate) fn emit(&self, kind: EventKind) {

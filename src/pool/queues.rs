@@ -113,7 +113,7 @@ impl SharedQueues {
 
     /// Takes the next item from queue `name` if there is one, without waiting: `Ok(None)`
     /// when it is empty. What a coroutine does, since it must not block its event loop; it
-    /// looks again when [`SharedQueues::changes`] moves.
+    /// looks again once an item is put.
     ///
     /// # Errors
     /// When the queue is empty and the queues were closed (no item will ever come).

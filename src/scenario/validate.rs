@@ -216,7 +216,9 @@ impl Checker<'_> {
 
     fn task(&mut self, name: &str, raw: RawTask) -> Option<TaskTemplate> {
         let field = |f: &str| format!("tasks.{name}.{f}");
-        for (key, text) in [("label", &raw.label), ("message", &raw.message), ("queue", &raw.queue), ("item", &raw.item)] {
+        for (key, text) in
+            [("label", &raw.label), ("message", &raw.message), ("queue", &raw.queue), ("item", &raw.item)]
+        {
             if let Some(text) = text {
                 self.printable(text.get_ref(), span(text), &field(key), Text::Line);
             }

@@ -109,4 +109,3 @@ mod tests {
         child.wait().expect("reaped");
     }
 }
-

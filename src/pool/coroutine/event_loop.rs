@@ -41,7 +41,7 @@ struct EventLoop<'a> {
     ready: VecDeque<Box<SpecTask>>,
     timers: BinaryHeap<Timer>,
     /// `queue_get`s waiting for an item: retried once the queues change.
-    getters: Vec<Box<SpecTask>>,
+    getters: Vec<SpecTask>,
     /// [`SharedQueues::changes`] when the getters last looked for their items.
     getters_saw: u64,
     next_seq: u64,
@@ -117,7 +117,7 @@ impl EventLoop<'_> {
             // Read before they look: a put after this moves the count again and wakes the
             // loop (the queues' waker), so no put can slip between a look and the block.
             self.getters_saw = self.env.shared.queues.changes();
-            self.ready.extend(self.getters.drain(..));
+            self.ready.extend(self.getters.drain(..).map(Box::new));
         }
     }
 
@@ -171,7 +171,7 @@ impl EventLoop<'_> {
                 self.next_seq += 1;
                 self.timers.push(Timer { at, seq: self.next_seq, task });
             }
-            Await::Item => self.getters.push(task),
+            Await::Item => self.getters.push(*task),
         }
     }
 
@@ -210,7 +210,7 @@ impl EventLoop<'_> {
     /// Terminate: every suspended task dies with the loop; queued work is abandoned.
     fn kill_all(&mut self) {
         let suspended = self.ready.drain(..).chain(self.timers.drain().map(|timer| timer.task));
-        let suspended: Vec<_> = suspended.chain(self.getters.drain(..)).collect();
+        let suspended: Vec<_> = suspended.chain(self.getters.drain(..).map(Box::new)).collect();
         for task in suspended {
             task.kill(&self.env);
         }

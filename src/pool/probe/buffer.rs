@@ -65,10 +65,20 @@ struct Record {
 #[derive(Debug)]
 enum What {
     /// A submit without label, cost or CPU-bound work (a closure's).
-    Submit { task: TaskId },
-    Start { task: TaskId, worker: u32, pid: u32 },
+    Submit {
+        task: TaskId,
+    },
+    Start {
+        task: TaskId,
+        worker: u32,
+        pid: u32,
+    },
     /// A finish without a value or an error to show.
-    Finish { task: TaskId, worker: u32, outcome: Outcome },
+    Finish {
+        task: TaskId,
+        worker: u32,
+        outcome: Outcome,
+    },
     Other(Box<EventKind>),
 }
 
@@ -307,7 +317,13 @@ mod tests {
             .unwrap();
         let mut out = Vec::new();
         probe.drain_all_into(&mut out);
-        let tasks: Vec<_> = out.iter().map(|e| match e.kind { EventKind::Submit { task, .. } => task, _ => 99 }).collect();
+        let tasks: Vec<_> = out
+            .iter()
+            .map(|e| match e.kind {
+                EventKind::Submit { task, .. } => task,
+                _ => 99,
+            })
+            .collect();
         assert_eq!(tasks, [1, 2, 3, 4, 5, 6]);
     }
 
