@@ -11,6 +11,7 @@ mod cli;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    no_huge_pages();
     if let Some(code) = poolscope::pool::process::worker_main_if_requested() {
         return code;
     }
@@ -23,4 +24,19 @@ fn main() -> ExitCode {
         }
     }));
     cli::main()
+}
+
+/// Asks the kernel not to back this process's memory with transparent huge pages. mimalloc
+/// hands each thread its own pages, and a pool run starts threads and touches fresh memory
+/// in many places: with huge pages, each first touch of a 2 MB region makes the kernel clear
+/// all of it. Measured on a 2-core machine, a headless run of 20,000 tiny tasks spent 70 % of
+/// its time clearing pages and took 0.25 s (0.05 s without), a million took 5.8 s (3.0 s).
+fn no_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and changes a flag of this
+    // process; it reads or writes no memory of ours. A kernel without it returns an error,
+    // which leaves things as they were.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
 }

@@ -482,3 +482,29 @@ fn it_is_an_executor() {
     pool.join().unwrap();
     assert!(format!("{:?}", CoroutinePool::new()).contains("CoroutinePool"));
 }
+
+#[test]
+fn a_waiting_get_takes_an_item_put_from_outside_the_loop_the_moment_it_is_put() {
+    // On simulated time every instant is exact: a getter that polled would take the item at
+    // one of its poll instants; one that is woken by the put takes it when it is put.
+    let clock = poolscope::pool::sim::SimClock::new();
+    let main = clock.join_here();
+    let queues = Arc::new(SharedQueues::default());
+    let (probe, events) = ChannelProbe::unbounded();
+    let coroutines = CoroutinePool::builder().probe(probe).queues(Arc::clone(&queues)).build();
+    let threads = ThreadPool::builder().workers(1).queues(Arc::clone(&queues)).build();
+    let reader = coroutines.submit_task(get("mail", "reader")).unwrap();
+    let put = Work::QueuePut { queue: "mail".into(), item: "hello".into() };
+    let writer = threads.submit_task(TaskSpec::new(put, Duration::from_micros(2500), "writer")).unwrap();
+    assert!(writer.result(None).is_ok());
+    let value = reader.result(None).unwrap();
+    assert_eq!(value.output.as_deref(), Some("got \"hello\" from mail"));
+    coroutines.shutdown(true, false);
+    threads.shutdown(true, false);
+    drop(main);
+    let finished = events
+        .try_iter()
+        .find(|e| matches!(e.kind, EventKind::Finish { task, .. } if task == reader.id()))
+        .expect("the reader finished");
+    assert_eq!(finished.at - clock.origin(), Duration::from_micros(2500), "taken when it was put");
+}

@@ -195,6 +195,9 @@ impl Truth {
     fn holds(&self, warning: Warning, now: u64) -> bool {
         let thread_gil = self.gil && self.pool == "thread";
         match warning {
+            // The OS's word on a worker process, read by the live view's CPU sampler: nothing
+            // in an event log says it, and no sample is taken here.
+            Warning::Stopped => false,
             Warning::Gil => thread_gil && self.running_cpu() >= 2,
             Warning::BlockedLoop => self.pool == "coroutine" && self.running_cpu() >= 1 && self.running.len() >= 2,
             Warning::Oversubscribed => !thread_gil && self.pool != "coroutine" && self.running_cpu() > self.cores,

@@ -56,7 +56,7 @@ fn end_frame(name: &str, index: usize, width: u16, height: u16) -> String {
     for event in &events {
         view.apply(event);
     }
-    view.cpu(CpuSample { cores: vec![20.0, 60.0], processes: Vec::new() });
+    view.cpu(CpuSample { cores: vec![20.0, 60.0], processes: Vec::new(), stopped: Vec::new() });
     let total = builtin_names().count();
     let ui = UiState { theme: Theme::MONO, lesson: Some((index, total)), ..UiState::default() };
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();

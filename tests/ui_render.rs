@@ -167,7 +167,11 @@ fn view_at(lesson: &(scenario::Scenario, Vec<TraceEvent>), until_us: u64) -> Vie
         view.apply(event);
     }
     view.tick(until_us);
-    view.cpu(CpuSample { cores: vec![35.0, 80.0, 10.0, 95.0], processes: vec![(9000, 1.0), (9001, 0.5)] });
+    view.cpu(CpuSample {
+        cores: vec![35.0, 80.0, 10.0, 95.0],
+        processes: vec![(9000, 1.0), (9001, 0.5)],
+        stopped: Vec::new(),
+    });
     view
 }
 
@@ -397,4 +401,17 @@ fn light_theme_draws_no_pale_text_on_the_terminal_background() {
     // The dark theme's yellow captions and gray hints are what the light theme must avoid.
     assert!(pale_cells(Theme::DARK) > 0);
     assert_eq!(pale_cells(Theme::LIGHT), 0);
+}
+
+#[test]
+fn a_stopped_worker_process_marks_its_lane_stuck() {
+    let mut view = view_at(&pool_basics(), 1_500_000);
+    view.cpu(CpuSample { cores: vec![50.0; 4], processes: vec![(9000, 0.0), (9001, 99.0)], stopped: vec![9000] });
+    assert!(poolscope::ui::warnings::active(&view).contains(&poolscope::ui::warnings::Warning::Stopped));
+    let text = format!("{}", screen(&view, &plain(), 160, 48).backend());
+    assert!(text.contains("w0 9000 STOP"), "{text}");
+    assert!(text.contains("w1 9001  99%"), "{text}");
+    assert!(text.contains("its lane is stuck"), "{text}");
+    view.cpu(CpuSample { cores: vec![50.0; 4], processes: vec![(9000, 0.0)], stopped: Vec::new() });
+    assert!(!format!("{}", screen(&view, &plain(), 160, 48).backend()).contains("STOP"), "continued: no longer");
 }

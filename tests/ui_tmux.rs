@@ -175,7 +175,7 @@ impl Drop for KillOnDrop {
 }
 
 #[test]
-fn quitting_with_a_stopped_worker_leaves_no_process_behind() {
+fn a_stopped_worker_shows_its_lane_stuck_and_quitting_leaves_no_process_behind() {
     if no_tmux() {
         return;
     }
@@ -196,6 +196,9 @@ fn quitting_with_a_stopped_worker_leaves_no_process_behind() {
         assert!(Instant::now() < deadline, "never stopped: {state}");
         std::thread::sleep(Duration::from_millis(10));
     }
+    // The next CPU reading shows it: the lane is marked, and a warning says why.
+    let marked = tmux.wait_for(&format!("{stopped} STOP"));
+    assert!(marked.contains("A worker process is stopped (SIGSTOP)"), "{marked}");
     tmux.quit_cleanly();
     assert_gone(&pids);
 }
@@ -314,7 +317,7 @@ fn sweep_charts_every_size_then_leaves_its_table_in_the_shell() {
 }
 
 #[test]
-fn sweep_stops_on_sigterm_and_prints_what_it_measured() {
+fn sweep_stops_on_sigterm_prints_what_it_measured_and_exits_143() {
     if no_tmux() {
         return;
     }
@@ -324,7 +327,8 @@ fn sweep_stops_on_sigterm_and_prints_what_it_measured() {
     let sweep_pid = tmux.program_pid();
     assert!(Command::new("kill").args(["-TERM", &sweep_pid]).status().unwrap().success());
     let after = tmux.wait_for("STTY-END");
-    assert!(after.contains("EXITED 0"), "{after}");
+    // As a shell reports a program SIGTERM ended, though it restored the terminal first.
+    assert!(after.contains("EXITED 143"), "{after}");
     assert!(after.contains("(stopped after"), "{after}");
     assert_cooked(&after);
     let pid: u32 = sweep_pid.parse().unwrap();

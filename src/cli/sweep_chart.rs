@@ -19,8 +19,8 @@ use super::fail;
 use super::sweep::{HEAD, reading, resize_note, row, setting, write_head, write_tail};
 use super::timing::Timing;
 
-/// Runs the sweep with the chart on screen. Exit codes: 0 done or stopped, 1 a run or the
-/// terminal failed.
+/// Runs the sweep with the chart on screen. Exit codes: 0 done or stopped with `q`, 128 + N
+/// stopped by signal N (143 for SIGTERM), 1 a run or the terminal failed.
 pub fn main(scenario: &Scenario, sizes: &[usize], options: &RunOptions, timing: &Timing, theme: Theme) -> ExitCode {
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, outcomes) = crossbeam_channel::unbounded::<Result<Sweep, SweepError>>();
@@ -97,5 +97,5 @@ pub fn main(scenario: &Scenario, sizes: &[usize], options: &RunOptions, timing: 
     if !screen.done {
         let _ = writeln!(out, "(stopped after {} of {} sizes)", screen.sweep.points.len(), sizes.len());
     }
-    ExitCode::SUCCESS
+    super::quit_code()
 }

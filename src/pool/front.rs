@@ -162,7 +162,7 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// Workers running a task now.
     fn active(&self) -> usize;
 
-    /// Queued jobs, counted without a probe.
+    /// Queued jobs.
     fn queued_jobs(&self) -> usize;
 
     /// The named queues the tasks share.
@@ -197,8 +197,7 @@ impl<B: Backend> Pool<B> {
     fn number(&self, _gate: &B::Gate<'_>, spec: Option<&TaskSpec>) -> TaskId {
         let id = self.next_task.fetch_add(1, Ordering::Relaxed);
         if let Some(telemetry) = self.telemetry.as_ref() {
-            let queued = telemetry.enqueued(1);
-            telemetry.emit(EventKind::submit(id, spec, queued));
+            telemetry.emit(EventKind::submit(id, spec));
         }
         id
     }
@@ -308,13 +307,12 @@ impl<B: Backend> Pool<B> {
         self.backend.active()
     }
 
-    /// Tasks waiting to start. Exact with a probe; without one, the queued jobs (a chunk
-    /// counts once).
+    /// Jobs waiting in the pool's queue: a `map` chunk counts once, and a cancelled task
+    /// counts until a worker skips it. (The exact depth over time is in the event stream:
+    /// a reader counts submits in and starts, cancels and abandons out, as the run's feed
+    /// does, so the pool's hot path shares no counter between threads.)
     pub fn queued(&self) -> usize {
-        match self.telemetry.as_ref() {
-            Some(telemetry) => telemetry.queued(),
-            None => self.backend.queued_jobs(),
-        }
+        self.backend.queued_jobs()
     }
 
     /// The named queues the tasks share.

@@ -60,11 +60,30 @@ pub(crate) struct Inner<T, W: ?Sized> {
 
 struct Slot<T> {
     outcome: Option<TaskResult<T>>,
+    /// Callbacks and watchers, while there are any and the future is not done: boxed, so a
+    /// done future (a named batch may hold a million) carries one empty pointer for them.
+    waiting: Option<Box<Waiting<T>>>,
+    /// Threads blocked in `result()`; the finisher notifies only when there are some.
+    sleepers: u32,
+}
+
+/// What runs or is told when a future is done.
+struct Waiting<T> {
     callbacks: Vec<Callback<T>>,
     /// `wait` / `as_completed` calls watching this future: (their channel, our index there).
     watchers: Vec<Watcher>,
-    /// Threads blocked in `result()`; the finisher notifies only when there are some.
-    sleepers: u32,
+}
+
+impl<T> Default for Waiting<T> {
+    fn default() -> Self {
+        Waiting { callbacks: Vec::new(), watchers: Vec::new() }
+    }
+}
+
+impl<T> Slot<T> {
+    fn waiting(&mut self) -> &mut Waiting<T> {
+        self.waiting.get_or_insert_default()
+    }
 }
 
 impl<T> Clone for Future<T> {
@@ -133,11 +152,10 @@ impl<T> Future<T> {
             };
         let fired = if newly { Some(self.inner.take_on_finish(slot)) } else { None };
         if let Some(telemetry) = &self.inner.telemetry {
-            let queued = if newly { telemetry.dequeued() } else { telemetry.queued() };
-            telemetry.emit(EventKind::Cancel { task: self.inner.id, ok, queued });
+            telemetry.emit(EventKind::Cancel { task: self.inner.id, ok });
         }
-        if let Some((callbacks, watchers)) = fired {
-            self.fire(callbacks, watchers);
+        if let Some(waiting) = fired {
+            self.fire(waiting);
         }
         ok
     }
@@ -190,7 +208,7 @@ impl<T> Future<T> {
     {
         let mut slot = self.inner.lock();
         if slot.outcome.is_none() {
-            slot.callbacks.push(Box::new(callback));
+            slot.waiting().callbacks.push(Box::new(callback));
             return;
         }
         drop(slot);
@@ -221,7 +239,7 @@ impl<T> Future<T> {
         if slot.outcome.is_some() {
             return false;
         }
-        slot.watchers.push((tx.clone(), index));
+        slot.waiting().watchers.push((tx.clone(), index));
         true
     }
 
@@ -229,7 +247,9 @@ impl<T> Future<T> {
     /// or was dropped before this future finished), so a long-lived future does not keep one
     /// per call, as CPython's `f._waiters.remove(waiter)`.
     pub(crate) fn unwatch(&self, tx: &Sender<usize>) {
-        self.inner.lock().watchers.retain(|(watcher, _)| !watcher.same_channel(tx));
+        if let Some(waiting) = &mut self.inner.lock().waiting {
+            waiting.watchers.retain(|(watcher, _)| !watcher.same_channel(tx));
+        }
     }
 
     fn wait_finished(&self, timeout: Option<Duration>) -> Result<MutexGuard<'_, Slot<T>>, TaskError> {
@@ -245,7 +265,8 @@ impl<T> Future<T> {
         waited.map(|()| slot).map_err(|sync::TimedOut| TaskError::Timeout)
     }
 
-    fn fire(&self, callbacks: Vec<Callback<T>>, watchers: Vec<Watcher>) {
+    fn fire(&self, waiting: Option<Box<Waiting<T>>>) {
+        let Waiting { callbacks, watchers } = waiting.map(|w| *w).unwrap_or_default();
         let watched = !watchers.is_empty();
         for (tx, index) in watchers {
             // A watcher that gave up (timed out) has dropped its receiver: nothing to tell.
@@ -291,8 +312,8 @@ impl<T> Future<T> {
         }
         slot.outcome = Some(outcome);
         self.inner.state.store(FINISHED, Ordering::Release);
-        let (callbacks, watchers) = self.inner.take_on_finish(slot);
-        self.fire(callbacks, watchers);
+        let waiting = self.inner.take_on_finish(slot);
+        self.fire(waiting);
     }
 
     /// Fails a task that never ran (pool terminated or broken). Returns false if it had
@@ -303,12 +324,11 @@ impl<T> Future<T> {
             return false;
         }
         slot.outcome = Some(Err(error));
-        let (callbacks, watchers) = self.inner.take_on_finish(slot);
+        let waiting = self.inner.take_on_finish(slot);
         if let Some(telemetry) = &self.inner.telemetry {
-            let queued = telemetry.dequeued();
-            telemetry.emit(EventKind::Abandon { task: self.inner.id, queued });
+            telemetry.emit(EventKind::Abandon { task: self.inner.id });
         }
-        self.fire(callbacks, watchers);
+        self.fire(waiting);
         true
     }
 
@@ -326,8 +346,7 @@ impl<T> Future<T> {
             return false;
         }
         if let Some(telemetry) = &self.inner.telemetry {
-            let queued = telemetry.dequeued();
-            telemetry.emit(EventKind::Start { task: self.inner.id, worker, pid, queued });
+            telemetry.emit(EventKind::Start { task: self.inner.id, worker, pid });
         }
         let outcome = match catching(work) {
             Ok(outcome) => outcome,
@@ -369,7 +388,7 @@ impl<T, W> Inner<T, W> {
         Arc::new(Inner {
             id,
             state: AtomicU8::new(PENDING),
-            slot: Mutex::new(Slot { outcome: None, callbacks: Vec::new(), watchers: Vec::new(), sleepers: 0 }),
+            slot: Mutex::new(Slot { outcome: None, waiting: None, sleepers: 0 }),
             finished: Condvar::default(),
             telemetry,
             work,
@@ -385,15 +404,14 @@ impl<T, W: ?Sized> Inner<T, W> {
     }
 
     /// Takes what must run once the outcome is stored, and wakes sleepers; releases the lock.
-    fn take_on_finish(&self, mut slot: MutexGuard<'_, Slot<T>>) -> (Vec<Callback<T>>, Vec<Watcher>) {
-        let callbacks = std::mem::take(&mut slot.callbacks);
-        let watchers = std::mem::take(&mut slot.watchers);
+    fn take_on_finish(&self, mut slot: MutexGuard<'_, Slot<T>>) -> Option<Box<Waiting<T>>> {
+        let waiting = slot.waiting.take();
         let wake = slot.sleepers > 0;
         drop(slot);
         if wake {
             self.finished.notify_all();
         }
-        (callbacks, watchers)
+        waiting
     }
 }
 

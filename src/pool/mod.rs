@@ -25,6 +25,7 @@ pub mod sim;
 mod sync;
 pub mod task;
 pub mod thread;
+mod tsc;
 pub mod wait;
 
 pub use coroutine::{CoroutinePool, CoroutinePoolBuilder};

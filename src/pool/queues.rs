@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_channel::{Receiver, Sender, select};
 
@@ -12,6 +13,9 @@ use super::sync::Bell;
 
 /// One named queue: both ends, cloned out to whoever puts or gets.
 type Queue = (Sender<String>, Receiver<String>);
+
+/// Told of every put and of the close; returns false once it is no longer wanted.
+type Waker = Box<dyn Fn() -> bool + Send + Sync>;
 
 /// A set of named unbounded queues, created on first use.
 pub struct SharedQueues {
@@ -21,6 +25,12 @@ pub struct SharedQueues {
     closed: Receiver<()>,
     /// Rung by every put and by `close`, for a `get` waiting in a simulated run.
     bell: Bell,
+    /// Counts puts and the close: a waiter that saw no item reads it first, and retries once
+    /// it moved.
+    changes: AtomicU64,
+    /// Called after every put and the close: an event loop whose tasks wait for items
+    /// without blocking its thread.
+    wakers: Mutex<Vec<Waker>>,
 }
 
 impl fmt::Debug for SharedQueues {
@@ -37,7 +47,14 @@ impl fmt::Debug for SharedQueues {
 impl Default for SharedQueues {
     fn default() -> Self {
         let (tx, rx) = crossbeam_channel::bounded(0);
-        SharedQueues { queues: Mutex::default(), closing: Mutex::new(Some(tx)), closed: rx, bell: Bell::anywhere() }
+        SharedQueues {
+            queues: Mutex::default(),
+            closing: Mutex::new(Some(tx)),
+            closed: rx,
+            bell: Bell::anywhere(),
+            changes: AtomicU64::new(0),
+            wakers: Mutex::default(),
+        }
     }
 }
 
@@ -57,8 +74,25 @@ impl SharedQueues {
         }
         let (tx, _) = self.queue(name);
         tx.send(item).map_err(|_| format!("queue {name:?} is closed"))?;
-        self.bell.ring_all();
+        self.changed();
         Ok(())
+    }
+
+    /// How many puts (and closes) there have been: read it before looking for an item, and
+    /// an item put after the look moves it.
+    pub(crate) fn changes(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
+
+    /// Calls `waker` after every put and after the close, until it returns false.
+    pub(crate) fn on_change(&self, waker: Waker) {
+        self.wakers.lock().unwrap_or_else(|e| e.into_inner()).push(waker);
+    }
+
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        self.bell.ring_all();
+        self.wakers.lock().unwrap_or_else(|e| e.into_inner()).retain(|wake| wake());
     }
 
     /// Takes the next item from queue `name`, waiting until there is one.
@@ -78,7 +112,8 @@ impl SharedQueues {
     }
 
     /// Takes the next item from queue `name` if there is one, without waiting: `Ok(None)`
-    /// when it is empty. What a coroutine polls, since it must not block its event loop.
+    /// when it is empty. What a coroutine does, since it must not block its event loop; it
+    /// looks again once an item is put.
     ///
     /// # Errors
     /// When the queue is empty and the queues were closed (no item will ever come).
@@ -104,7 +139,7 @@ impl SharedQueues {
     /// Wakes every waiting `get` with an error and refuses new items (pool terminated).
     pub fn close(&self) {
         self.closing.lock().unwrap_or_else(|e| e.into_inner()).take();
-        self.bell.ring_all();
+        self.changed();
     }
 
     fn is_closed(&self) -> bool {

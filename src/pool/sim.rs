@@ -681,7 +681,7 @@ fn with_current<R>(f: impl FnOnce(&SimClock, Seat) -> R) -> Option<R> {
 
 /// Now: the simulated clock's on a participant, the real one elsewhere.
 pub fn now() -> Instant {
-    with_current(|clock, _| clock.now()).unwrap_or_else(Instant::now)
+    with_current(|clock, _| clock.now()).unwrap_or_else(super::tsc::now)
 }
 
 /// Sleeps `d`: in virtual time on a participant, in real time elsewhere.

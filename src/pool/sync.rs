@@ -70,7 +70,7 @@ impl Clock {
 
     /// Now on this clock, from any thread.
     pub fn now(&self) -> Instant {
-        self.0.as_ref().map_or_else(Instant::now, SimClock::now)
+        self.0.as_ref().map_or_else(super::tsc::now, SimClock::now)
     }
 
     /// Starts a thread of the pool: in a simulated run, a participant that takes its turns
@@ -271,7 +271,7 @@ impl Condvar {
             guard = match deadline {
                 None => self.0.wait(guard).unwrap_or_else(|e| e.into_inner()),
                 Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
+                    let left = deadline.saturating_duration_since(sim::now());
                     if left.is_zero() {
                         return (guard, Err(TimedOut));
                     }

@@ -312,7 +312,7 @@ impl fmt::Debug for Threads {
             .field("workers", &self.workers())
             .field("live", &self.live_workers())
             .field("active", &self.active())
-            .field("queued", &self.crew.telemetry.as_ref().map_or_else(|| self.queued_jobs(), |t| t.queued()))
+            .field("queued", &self.queued_jobs())
             .field("gil", &self.crew.gil.is_some())
             .finish()
     }

@@ -17,7 +17,7 @@ pub struct Clock {
 impl Clock {
     /// A real clock starting now. `speed` > 0 divides every scenario duration.
     pub fn start(speed: f64) -> Clock {
-        Clock { origin: Instant::now(), speed, simulated: false }
+        Clock { origin: sim::now(), speed, simulated: false }
     }
 
     /// The run's clock on simulated time `sim`, which starts at 0.

@@ -31,7 +31,55 @@ struct FeedState {
     tx: Option<Sender<TraceEvent>>,
     last_t: u64,
     /// Tasks submitted and not yet started, cancelled or abandoned: the queue.
-    waiting: HashSet<TaskId>,
+    waiting: Waiting,
+}
+
+/// The set of waiting tasks. A pool numbers its tasks 0, 1, 2, ..., so a bit per task id
+/// holds it — a million tasks in 125 kB, each change a shift and a mask under the feed's
+/// lock rather than a hash; an id far past the others (none comes from a pool) goes to a set.
+#[derive(Debug, Default)]
+struct Waiting {
+    bits: Vec<u64>,
+    far: HashSet<TaskId>,
+    len: usize,
+}
+
+impl Waiting {
+    /// Ids below this many (64 Mi, 8 MB of bits) are kept as bits.
+    const DENSE: TaskId = 1 << 26;
+
+    /// Adds `task`; true if it was not there.
+    fn insert(&mut self, task: TaskId) -> bool {
+        let added = if task < Self::DENSE {
+            let (word, bit) = ((task / 64) as usize, 1u64 << (task % 64));
+            if word >= self.bits.len() {
+                self.bits.resize(word + 1, 0);
+            }
+            let added = self.bits[word] & bit == 0;
+            self.bits[word] |= bit;
+            added
+        } else {
+            self.far.insert(task)
+        };
+        self.len += usize::from(added);
+        added
+    }
+
+    /// Removes `task`; true if it was there.
+    fn remove(&mut self, task: TaskId) -> bool {
+        let removed = if task < Self::DENSE {
+            let (word, bit) = ((task / 64) as usize, 1u64 << (task % 64));
+            let removed = self.bits.get(word).is_some_and(|w| w & bit != 0);
+            if removed {
+                self.bits[word] &= !bit;
+            }
+            removed
+        } else {
+            self.far.remove(&task)
+        };
+        self.len -= usize::from(removed);
+        removed
+    }
 }
 
 /// How an event changes the queue.
@@ -47,7 +95,10 @@ impl Feed {
     pub fn new(clock: Clock) -> (Arc<Feed>, Receiver<TraceEvent>) {
         let (tx, rx) = crossbeam_channel::unbounded();
         (
-            Arc::new(Feed { clock, state: Mutex::new(FeedState { tx: Some(tx), last_t: 0, waiting: HashSet::new() }) }),
+            Arc::new(Feed {
+                clock,
+                state: Mutex::new(FeedState { tx: Some(tx), last_t: 0, waiting: Waiting::default() }),
+            }),
             rx,
         )
     }
@@ -81,10 +132,10 @@ impl Feed {
         let changed = match change {
             QueueChange::None => false,
             QueueChange::Joins(task) => state.waiting.insert(task),
-            QueueChange::Leaves(task) => state.waiting.remove(&task),
+            QueueChange::Leaves(task) => state.waiting.remove(task),
         };
         if changed && let Some(tx) = &state.tx {
-            let _ = tx.send(TraceEvent { t, kind: TraceKind::Queue { depth: state.waiting.len() } });
+            let _ = tx.send(TraceEvent { t, kind: TraceKind::Queue { depth: state.waiting.len } });
         }
     }
 }
@@ -96,27 +147,49 @@ impl Probe for Feed {
             EventKind::WorkerDown { worker, pid, reason } => {
                 (TraceKind::WorkerDown { worker, pid, reason }, QueueChange::None)
             }
-            EventKind::Submit { task, label, cost, cpu, .. } => {
+            EventKind::Submit { task, label, cost, cpu } => {
                 let label = label.map_or_else(|| format!("task{task}"), |l| l.to_string());
                 // Real µs, like every time in the stream (the spec was already scaled).
                 let cost_us = cost.map(|c| u64::try_from(c.as_micros()).unwrap_or(u64::MAX));
                 (TraceKind::Submit { task, label, cost_us, cpu }, QueueChange::Joins(task))
             }
-            EventKind::Start { task, worker, pid, .. } => {
+            EventKind::Start { task, worker, pid } => {
                 (TraceKind::Start { task, worker, pid }, QueueChange::Leaves(task))
             }
             EventKind::Finish { task, worker, outcome, value, error } => {
                 (TraceKind::Finish { task, worker, outcome, value, error }, QueueChange::None)
             }
-            EventKind::Cancel { task, ok, .. } => {
+            EventKind::Cancel { task, ok } => {
                 (TraceKind::Cancel { task, ok }, if ok { QueueChange::Leaves(task) } else { QueueChange::None })
             }
-            EventKind::Abandon { task, .. } => (TraceKind::Abandon { task }, QueueChange::Leaves(task)),
+            EventKind::Abandon { task } => (TraceKind::Abandon { task }, QueueChange::Leaves(task)),
             EventKind::Callback { task, thread, panicked } => {
                 (TraceKind::Callback { task, thread, error: panicked }, QueueChange::None)
             }
             EventKind::Shutdown { wait, phase } => (TraceKind::Shutdown { wait, phase }, QueueChange::None),
         };
         self.send(event.at, kind, change);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiting_counts_each_task_once_near_and_far() {
+        let mut waiting = Waiting::default();
+        for task in [0, 63, 64, 1000, Waiting::DENSE, u64::MAX] {
+            assert!(waiting.insert(task));
+            assert!(!waiting.insert(task), "twice");
+        }
+        assert_eq!(waiting.len, 6);
+        assert!(!waiting.remove(5), "never there");
+        assert!(!waiting.remove(1 << 40), "never there, far");
+        for task in [63, u64::MAX, 0] {
+            assert!(waiting.remove(task));
+            assert!(!waiting.remove(task), "gone");
+        }
+        assert_eq!(waiting.len, 3);
     }
 }

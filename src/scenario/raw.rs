@@ -17,6 +17,8 @@ use super::error::{ScenarioError, Source};
 #[derive(Debug)]
 pub(crate) struct RawScenario {
     pub(crate) title: String,
+    /// Where the title is in the file.
+    pub(crate) title_at: Option<std::ops::Range<usize>>,
     pub(crate) summary: Option<Spanned<String>>,
     pub(crate) seed: Option<Spanned<i64>>,
     pub(crate) pool: Option<RawPool>,
@@ -46,6 +48,7 @@ pub(crate) fn read(source: Source<'_>) -> Result<(RawScenario, Vec<ScenarioError
     let mut reader = Reader { source, errors: Vec::new() };
     let mut scenario = RawScenario {
         title: String::new(),
+        title_at: None,
         summary: None,
         seed: None,
         pool: None,
@@ -92,7 +95,10 @@ pub(crate) fn read(source: Source<'_>) -> Result<(RawScenario, Vec<ScenarioError
     }
     let head: RawHead = reader.table(Spanned::new(root_span, DeValue::Table(head)), "a scenario").unwrap_or_default();
     match head.title {
-        Some(title) => scenario.title = title.into_inner(),
+        Some(title) => {
+            scenario.title_at = Some(title.span());
+            scenario.title = title.into_inner();
+        }
         // A title of the wrong type is reported already.
         None if title_given => {}
         None => reader.errors.push(source.error(None, "title", "missing field `title`; it is required")),

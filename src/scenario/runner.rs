@@ -521,7 +521,8 @@ impl MainProgram {
                 self.map(task, *count, *chunksize, *timeout, into.as_deref());
             }
             Op::AsCompleted { of, timeout } => {
-                let futures = self.batch(of);
+                // Borrowed for the step rather than copied: a batch may hold a million.
+                let futures = self.take_batch(of);
                 let deadline = self.clock.deadline(*timeout);
                 let mut completed = as_completed(&futures, self.clock.left(deadline));
                 for next in completed.by_ref() {
@@ -536,9 +537,11 @@ impl MainProgram {
                 // As Python's: the iterator raises one TimeoutError; the unfinished futures
                 // stay as they are.
                 let unfinished = completed.not_yielded().count();
+                drop(completed);
                 if unfinished > 0 {
                     self.raise("TimeoutError", format!("{unfinished} (of {}) futures unfinished", futures.len()));
                 }
+                self.put_batch(of, futures);
             }
             Op::Wait { of, return_when, timeout } => {
                 let futures = self.batch(of);
@@ -739,6 +742,26 @@ impl MainProgram {
         match of {
             Batch::All => self.all.clone(),
             Batch::Named(name) => self.batches.get(name).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// The futures `of` names, taken out for a step that gives them back
+    /// ([`MainProgram::put_batch`]).
+    fn take_batch(&mut self, of: &Batch) -> Vec<Future<TaskValue>> {
+        match of {
+            Batch::All => std::mem::take(&mut self.all),
+            Batch::Named(name) => self.batches.get_mut(name).map(std::mem::take).unwrap_or_default(),
+        }
+    }
+
+    fn put_batch(&mut self, of: &Batch, futures: Vec<Future<TaskValue>>) {
+        match of {
+            Batch::All => self.all = futures,
+            Batch::Named(name) => {
+                if let Some(batch) = self.batches.get_mut(name) {
+                    *batch = futures;
+                }
+            }
         }
     }
 

@@ -37,6 +37,15 @@ struct Checker<'a> {
     declared: HashSet<String>,
 }
 
+/// What a text field may hold besides printable characters.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Text {
+    /// Nothing: a label, a name, an item — shown on one line.
+    Line,
+    /// Newlines and tabs: a caption, a summary, code.
+    Prose,
+}
+
 fn span<T>(s: &Spanned<T>) -> Option<Range<usize>> {
     Some(s.span())
 }
@@ -47,6 +56,10 @@ impl Checker<'_> {
     }
 
     fn scenario(&mut self, raw: RawScenario, file: &str, name: &str) -> Scenario {
+        self.printable(&raw.title, raw.title_at.clone(), "title", Text::Prose);
+        if let Some(summary) = &raw.summary {
+            self.printable(summary.get_ref(), span(summary), "summary", Text::Prose);
+        }
         let title = raw.title;
         let summary = raw.summary.map(Spanned::into_inner).unwrap_or_default();
         let seed = match raw.seed {
@@ -271,6 +284,13 @@ impl Checker<'_> {
 
     fn task(&mut self, name: &str, raw: RawTask) -> Option<TaskTemplate> {
         let field = |f: &str| format!("tasks.{name}.{f}");
+        for (key, text) in
+            [("label", &raw.label), ("message", &raw.message), ("queue", &raw.queue), ("item", &raw.item)]
+        {
+            if let Some(text) = text {
+                self.printable(text.get_ref(), span(text), &field(key), Text::Line);
+            }
+        }
         let at = span(&raw.work);
         let mut used = vec!["work", "duration", "label"];
         let work = match raw.work.get_ref().as_str() {
@@ -370,6 +390,27 @@ impl Checker<'_> {
         Some(TaskTemplate { name: name.to_string(), work: work?, duration: duration?, label })
     }
 
+    /// Reports a control character in `text` (any, in a one-line `Text::Line`; any but a
+    /// newline or a tab in `Text::Prose`): printed as it is — in the transcript, a lane, a
+    /// caption — an escape or a carriage return would garble the terminal.
+    fn printable(&mut self, text: &str, at: Option<Range<usize>>, field: &str, kind: Text) {
+        let allowed = |c: char| kind == Text::Prose && (c == '\n' || c == '\t');
+        if let Some(c) = text.chars().find(|&c| c.is_control() && !allowed(c)) {
+            self.error(
+                at,
+                field,
+                format!(
+                    "the control character {c:?} (U+{:04X}) would garble the terminal; expected {}",
+                    u32::from(c),
+                    match kind {
+                        Text::Line => "printable text on one line",
+                        Text::Prose => "printable text (newlines and tabs are fine)",
+                    }
+                ),
+            );
+        }
+    }
+
     /// One `[[step]]`, built by its op's own function; `None` if anything in it is wrong.
     fn step(
         &mut self,
@@ -401,6 +442,18 @@ impl Checker<'_> {
         }
         let step = StepToCheck { index, raw: &raw, name, tasks, batches };
         let errors_before = self.errors.len();
+        let texts = [
+            ("note", &raw.note, Text::Prose),
+            ("text", &raw.text, Text::Prose),
+            ("python", &raw.python, Text::Prose),
+            ("into", &raw.into, Text::Line),
+            ("of", &raw.of, Text::Line),
+        ];
+        for (key, text, kind) in texts {
+            if let Some(text) = text {
+                self.printable(text.get_ref(), span(text), &step.field(key), kind);
+            }
+        }
         self.stray_fields(&step);
         let op = match name {
             OpName::Submit => self.submit(&step),

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
 
 /// Time between two samples (sysinfo's floor is 200 ms).
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(250);
@@ -19,6 +19,9 @@ pub struct CpuSample {
     pub cores: Vec<f32>,
     /// Usage of each watched process (pid, percent of one core; may exceed 100).
     pub processes: Vec<(u32, f32)>,
+    /// The watched processes that are stopped (SIGSTOP, a debugger): they run nothing until
+    /// continued.
+    pub stopped: Vec<u32>,
 }
 
 /// The processes the sampler watches; the app loop updates it as workers come and go.
@@ -49,7 +52,7 @@ pub fn sample(system: &mut System, watched: &Watched) -> CpuSample {
     system.refresh_cpu_usage();
     let cores = system.cpus().iter().map(|c| c.cpu_usage()).collect();
     let pids: Vec<Pid> = watched.lock().map(|w| w.iter().map(|p| Pid::from_u32(*p)).collect()).unwrap_or_default();
-    let mut processes = Vec::new();
+    let (mut processes, mut stopped) = (Vec::new(), Vec::new());
     if !pids.is_empty() {
         system.refresh_processes_specifics(
             ProcessesToUpdate::Some(&pids),
@@ -59,10 +62,13 @@ pub fn sample(system: &mut System, watched: &Watched) -> CpuSample {
         for pid in &pids {
             if let Some(p) = system.process(*pid) {
                 processes.push((pid.as_u32(), p.cpu_usage()));
+                if matches!(p.status(), ProcessStatus::Stop | ProcessStatus::Tracing) {
+                    stopped.push(pid.as_u32());
+                }
             }
         }
     }
-    CpuSample { cores, processes }
+    CpuSample { cores, processes, stopped }
 }
 
 /// CPU time (user + system) this process has used so far (Linux: `/proc/self/stat`; zero elsewhere).
@@ -79,4 +85,27 @@ fn proc_self_cpu_time() -> Option<Duration> {
     let stime: u64 = fields.get(12)?.parse().ok()?;
     let ticks = 100; // USER_HZ on Linux
     Some(Duration::from_micros((utime + stime) * 1_000_000 / ticks))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopped_process_is_reported_stopped() {
+        let mut child = std::process::Command::new("sleep").arg("60").spawn().expect("sleep runs");
+        let pid = child.id();
+        let watched: Watched = Arc::new(Mutex::new(vec![pid]));
+        let mut system = System::new();
+        assert!(sample(&mut system, &watched).stopped.is_empty(), "running");
+        let os_pid = rustix::process::Pid::from_child(&child);
+        rustix::process::kill_process(os_pid, rustix::process::Signal::STOP).expect("our child");
+        // Returns once the kernel has stopped it.
+        let waited = rustix::process::waitpid(Some(os_pid), rustix::process::WaitOptions::UNTRACED).expect("our child");
+        let stopped = waited.is_some_and(|(_, status)| status.stopped());
+        assert!(stopped);
+        assert_eq!(sample(&mut system, &watched).stopped, [pid]);
+        child.kill().expect("a stopped process can be killed");
+        child.wait().expect("reaped");
+    }
 }

@@ -109,6 +109,19 @@ impl Transcript {
             self.results.push((who, received.text.clone()));
         }
         self.flush_submits(model, out)?;
+        // Past the step's budget a line is only counted: its text is never built (a run of a
+        // million tasks would spend most of its headless time formatting lines no one sees).
+        if self.shown >= self.budget {
+            let lines = match &event.kind {
+                TraceKind::Run { .. } | TraceKind::Step { .. } | TraceKind::Note { .. } | TraceKind::End { .. } => 0,
+                TraceKind::Poll { futures } => 1 + futures.len(),
+                _ => 1,
+            };
+            if lines > 0 {
+                self.hidden += lines;
+                return Ok(());
+            }
+        }
         let name = |id: TaskId| model.task_name(id);
         let text = match &event.kind {
             TraceKind::Run { pool, workers, seed, speed, gil, .. } => {

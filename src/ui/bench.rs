@@ -89,7 +89,11 @@ pub fn frame_us() -> f64 {
     });
     let events = busy_run(16, 20);
     let mut view = View::new(lesson);
-    view.cpu(CpuSample { cores: (0..16).map(|i| (i * 7 % 100) as f32).collect(), processes: Vec::new() });
+    view.cpu(CpuSample {
+        cores: (0..16).map(|i| (i * 7 % 100) as f32).collect(),
+        processes: Vec::new(),
+        stopped: Vec::new(),
+    });
     let ui = UiState::default();
     let viewport = Viewport::Fixed(Rect::new(0, 0, 200, 60));
     let Ok(mut terminal) = Terminal::with_options(CrosstermBackend::new(std::io::sink()), TerminalOptions { viewport })

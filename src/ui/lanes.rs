@@ -173,8 +173,13 @@ fn lane_label(view: &View, lane: &Lane, process: bool) -> String {
     let name =
         if view.model.pool == Some(PoolKind::Coroutine) { "loop".to_string() } else { format!("w{}", lane.worker) };
     if process {
-        let cpu = view.process_cpu.get(&lane.pid).map_or(String::new(), |c| format!(" {c:>3.0}%"));
-        format!("{name} {}{cpu}", lane.pid)
+        // A stopped process (SIGSTOP) runs nothing: its lane is stuck, whatever it holds.
+        let state = if lane.up_since.is_some() && view.stopped.contains(&lane.pid) {
+            " STOP".to_string()
+        } else {
+            view.process_cpu.get(&lane.pid).map_or(String::new(), |c| format!(" {c:>3.0}%"))
+        };
+        format!("{name} {}{state}", lane.pid)
     } else {
         name
     }

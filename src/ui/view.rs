@@ -60,6 +60,8 @@ pub struct View {
     pub cpu: CpuSample,
     /// CPU of the worker processes, by pid.
     pub process_cpu: HashMap<u32, f32>,
+    /// Worker processes the OS reports stopped (SIGSTOP), from the latest CPU reading.
+    pub stopped: std::collections::HashSet<u32>,
     /// Once seen: the cores were saturated while more tasks ran than there are cores, so
     /// tasks slowed each other down.
     pub cpu_contended: bool,
@@ -75,6 +77,7 @@ impl View {
             now_us: 0,
             cpu: CpuSample::default(),
             process_cpu: HashMap::new(),
+            stopped: std::collections::HashSet::new(),
             cpu_contended: false,
         }
     }
@@ -104,6 +107,7 @@ impl View {
     /// A new CPU reading.
     pub fn cpu(&mut self, sample: CpuSample) {
         self.process_cpu = sample.processes.iter().copied().collect();
+        self.stopped = sample.stopped.iter().copied().collect();
         let cores = sample.cores.len();
         if cores > 0 && !self.model.ended() {
             let mean = sample.cores.iter().sum::<f32>() / cores as f32;
@@ -129,6 +133,7 @@ impl View {
         }
         view.cpu = self.cpu.clone();
         view.process_cpu = self.process_cpu.clone();
+        view.stopped = self.stopped.clone();
         view
     }
 
@@ -143,6 +148,7 @@ impl View {
         view.tick(t);
         view.cpu = self.cpu.clone();
         view.process_cpu = self.process_cpu.clone();
+        view.stopped = self.stopped.clone();
         view
     }
 }

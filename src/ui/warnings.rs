@@ -23,6 +23,8 @@ pub const IDLE_WHILE_WAITING_US: u64 = 1_000;
 /// A warning, and the condition under which it is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Warning {
+    /// A live worker process is stopped (SIGSTOP, a debugger), as the OS reports it.
+    Stopped,
     /// A GIL thread pool runs two or more CPU-bound tasks: all but one wait for the GIL.
     Gil,
     /// A coroutine pool runs a CPU-bound task beside other coroutines: the loop is blocked.
@@ -43,6 +45,9 @@ impl Warning {
     /// The plain-language line, with its why.
     pub fn text(self) -> &'static str {
         match self {
+            Warning::Stopped => {
+                "A worker process is stopped (SIGSTOP): its lane is stuck — it runs nothing until it is continued (SIGCONT)."
+            }
             Warning::Gil => {
                 "GIL: only one thread runs Python code at a time — these CPU-bound threads take turns, so they get no faster."
             }
@@ -69,7 +74,8 @@ pub fn of(view: &View) -> Vec<&'static str> {
 }
 
 /// The warnings that hold now, most important first. Each is shown only while its condition
-/// (see [`Warning`]) holds in the model: nothing here guesses from the CPU meter.
+/// (see [`Warning`]) holds in the model — or, for a stopped worker, in the OS's word on the
+/// process: nothing here guesses from the CPU meter.
 pub fn active(view: &View) -> Vec<Warning> {
     let model = &view.model;
     let mut out = Vec::new();
@@ -80,6 +86,9 @@ pub fn active(view: &View) -> Vec<Warning> {
     let running_cpu = model.totals.running_cpu;
     let thread_gil = model.gil && model.pool == Some(PoolKind::Thread);
     let coroutine = model.pool == Some(PoolKind::Coroutine);
+    if !view.stopped.is_empty() && model.lanes.values().any(|l| l.up_since.is_some() && view.stopped.contains(&l.pid)) {
+        out.push(Warning::Stopped);
+    }
     if thread_gil && running_cpu >= 2 {
         out.push(Warning::Gil);
     }

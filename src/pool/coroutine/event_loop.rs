@@ -3,7 +3,6 @@
 //! ready queue, step every task that was ready at the start of the turn, admit new work;
 //! when nothing is ready, block on the jobs channel until the next deadline.
 
-use std::cell::Cell;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
@@ -25,10 +24,11 @@ use crate::pool::task::TaskEnv;
 /// Runs the loop until the pool is shut down and every task has ended, or terminated.
 pub(super) fn run(shared: &Arc<LoopCore>) {
     let mut event_loop = EventLoop {
-        env: LoopEnv { shared, put: Cell::new(false) },
+        env: LoopEnv { shared },
         ready: VecDeque::new(),
         timers: BinaryHeap::new(),
         getters: Vec::new(),
+        getters_saw: 0,
         next_seq: 0,
         alive: 0,
     };
@@ -40,8 +40,10 @@ struct EventLoop<'a> {
     env: LoopEnv<'a>,
     ready: VecDeque<Box<SpecTask>>,
     timers: BinaryHeap<Timer>,
-    /// `queue_get`s waiting for an item, each with when to poll next.
-    getters: Vec<(Instant, Box<SpecTask>)>,
+    /// `queue_get`s waiting for an item: retried once the queues change.
+    getters: Vec<SpecTask>,
+    /// [`SharedQueues::changes`] when the getters last looked for their items.
+    getters_saw: u64,
     next_seq: u64,
     /// Coroutines started and not finished (ready, sleeping or waiting for an item).
     alive: usize,
@@ -94,7 +96,7 @@ impl EventLoop<'_> {
                 self.step(task);
             }
             self.admit();
-            if !self.ready.is_empty() || (self.env.put.get() && !self.getters.is_empty()) {
+            if !self.ready.is_empty() || (!self.getters.is_empty() && self.queues_changed()) {
                 continue;
             }
             if shared.admission.stopping() == Stopping::Shut && self.alive == 0 && shared.jobs.is_empty() {
@@ -104,23 +106,23 @@ impl EventLoop<'_> {
         }
     }
 
-    /// Moves the sleepers whose time has come, and the item waiters worth retrying, to the
-    /// ready queue.
+    /// Moves the sleepers whose time has come to the ready queue, and the item waiters too
+    /// when an item was put (or the queues closed) since they last looked.
     fn wake_due(&mut self, now: Instant) {
         while self.timers.peek().is_some_and(|timer| timer.at <= now) {
             let timer = self.timers.pop().expect("peeked");
             self.ready.push_back(timer.task);
         }
-        if self.getters.is_empty() {
-            self.env.put.set(false);
-            return;
+        if !self.getters.is_empty() && self.queues_changed() {
+            // Read before they look: a put after this moves the count again and wakes the
+            // loop (the queues' waker), so no put can slip between a look and the block.
+            self.getters_saw = self.env.shared.queues.changes();
+            self.ready.extend(self.getters.drain(..).map(Box::new));
         }
-        // A put on the loop may be what a getter waits for: retry them all at once.
-        let all = self.env.put.replace(false);
-        let (due, waiting): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.getters).into_iter().partition(|(at, _)| all || *at <= now);
-        self.getters = waiting;
-        self.ready.extend(due.into_iter().map(|(_, task)| task));
+    }
+
+    fn queues_changed(&self) -> bool {
+        self.env.shared.queues.changes() != self.getters_saw
     }
 
     /// Takes new work from the jobs channel while below the limit: at most what is there
@@ -128,7 +130,8 @@ impl EventLoop<'_> {
     fn admit(&mut self) {
         let shared = self.env.shared;
         for _ in 0..shared.jobs.len() {
-            if self.alive >= shared.limit.load(Ordering::Relaxed) {
+            // A terminated loop starts nothing: the next turn abandons what is queued.
+            if self.alive >= shared.limit.load(Ordering::Relaxed) || self.env.terminated() {
                 break;
             }
             match shared.jobs.try_recv() {
@@ -168,7 +171,7 @@ impl EventLoop<'_> {
                 self.next_seq += 1;
                 self.timers.push(Timer { at, seq: self.next_seq, task });
             }
-            Await::Item(after) => self.getters.push((sync::now() + after, task)),
+            Await::Item => self.getters.push(*task),
         }
     }
 
@@ -176,13 +179,13 @@ impl EventLoop<'_> {
         self.env.shared.active.store(active, Ordering::Relaxed);
     }
 
-    /// Nothing is ready: waits for new work (if below the limit) or a wake-up, until the next
-    /// deadline. Without sleepers or waiters, waits for ever. New work is left in the channel
-    /// for the next turn's `admit`, so work that piled up is admitted in one turn.
+    /// Nothing is ready: waits for new work (if below the limit) or a wake-up (a put, a
+    /// resize, a stop), until the next sleeper's time. Without sleepers, waits for ever. New
+    /// work is left in the channel for the next turn's `admit`, so work that piled up is
+    /// admitted in one turn.
     fn block(&mut self) {
         let shared = self.env.shared;
-        let deadline =
-            self.timers.peek().map(|timer| timer.at).into_iter().chain(self.getters.iter().map(|g| g.0)).min();
+        let deadline = self.timers.peek().map(|timer| timer.at);
         let below_limit = self.alive < shared.limit.load(Ordering::Relaxed);
         let poll = || (shared.wake.try_recv().is_ok() || (below_limit && !shared.jobs.is_empty())).then_some(());
         let block = || {
@@ -207,7 +210,7 @@ impl EventLoop<'_> {
     /// Terminate: every suspended task dies with the loop; queued work is abandoned.
     fn kill_all(&mut self) {
         let suspended = self.ready.drain(..).chain(self.timers.drain().map(|timer| timer.task));
-        let suspended: Vec<_> = suspended.chain(self.getters.drain(..).map(|(_, task)| task)).collect();
+        let suspended: Vec<_> = suspended.chain(self.getters.drain(..).map(Box::new)).collect();
         for task in suspended {
             task.kill(&self.env);
         }
@@ -223,8 +226,6 @@ impl EventLoop<'_> {
 /// specs (which never wait) run through it; spec waits are await points of [`SpecTask`].
 pub(super) struct LoopEnv<'a> {
     shared: &'a LoopCore,
-    /// Set by a put on the loop, so waiting getters are retried at once.
-    put: Cell<bool>,
 }
 
 impl LoopEnv<'_> {
@@ -270,9 +271,7 @@ impl TaskEnv for LoopEnv<'_> {
     }
 
     fn queue_put(&self, queue: &str, item: String) -> Result<(), String> {
-        self.shared.queues.put(queue, item)?;
-        self.put.set(true);
-        Ok(())
+        self.shared.queues.put(queue, item)
     }
 
     fn queue_get(&self, queue: &str) -> Result<String, String> {

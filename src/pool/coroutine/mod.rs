@@ -169,6 +169,9 @@ impl Builder<LoopOptions> {
             bell: Bell::new(&clock),
             clock,
         });
+        // A task waiting in `queue_get` is retried when an item is put, from anywhere.
+        let weak = Arc::downgrade(&core);
+        core.queues.on_change(Box::new(move || weak.upgrade().map(|core| core.wake()).is_some()));
         core.emit(EventKind::WorkerUp { worker: LOOP_WORKER, pid: core.pid });
         let for_loop = Arc::clone(&core);
         let thread = core
@@ -315,7 +318,7 @@ impl fmt::Debug for Loop {
         f.debug_struct("CoroutinePool")
             .field("workers", &1)
             .field("active", &self.active())
-            .field("queued", &self.core.telemetry.as_ref().map_or_else(|| self.queued_jobs(), |t| t.queued()))
+            .field("queued", &self.queued_jobs())
             .field("limit", &Some(self.core.limit.load(Ordering::Relaxed)).filter(|&n| n != usize::MAX))
             .finish()
     }

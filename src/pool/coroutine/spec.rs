@@ -4,7 +4,7 @@
 
 use crate::pool::future::catching;
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::LOOP_WORKER;
 use super::event_loop::LoopEnv;
@@ -14,11 +14,6 @@ use crate::pool::job::Unrun;
 use crate::pool::probe::EventKind;
 use crate::pool::task::{TaskEnv, TaskSpec, TaskValue, Work, run_spec};
 
-/// The first poll interval of a `queue_get` waiting for an item put by someone outside the
-/// loop (a put by a task on the loop wakes it at once); it doubles up to [`MAX_POLL`].
-const FIRST_POLL: Duration = Duration::from_millis(1);
-const MAX_POLL: Duration = Duration::from_millis(10);
-
 /// Where a coroutine suspended itself.
 #[derive(Debug)]
 pub(super) enum Await {
@@ -26,8 +21,8 @@ pub(super) enum Await {
     Done,
     /// `sleep`: wake it at this instant.
     Until(Instant),
-    /// `queue_get` found no item: retry after a put on the loop, or after this long.
-    Item(Duration),
+    /// `queue_get` found no item: retry once an item is put (or the queues close).
+    Item,
 }
 
 /// A chunk of specs run one after the other by one coroutine (one spec for `submit`).
@@ -48,8 +43,8 @@ enum Stage {
     Begin,
     /// Past its `duration` wait.
     Waited,
-    /// `queue_get` waiting for an item; the next poll interval.
-    Getting(Duration),
+    /// `queue_get` waiting for an item.
+    Getting,
 }
 
 /// One step of a spec: suspended, or ended with its value or raised message.
@@ -76,13 +71,7 @@ impl SpecTask {
                         continue;
                     }
                     if let Some(telemetry) = env.telemetry() {
-                        let queued = telemetry.dequeued();
-                        telemetry.emit(EventKind::Start {
-                            task: future.id(),
-                            worker: LOOP_WORKER,
-                            pid: env.pid(),
-                            queued,
-                        });
+                        telemetry.emit(EventKind::Start { task: future.id(), worker: LOOP_WORKER, pid: env.pid() });
                     }
                     self.current.insert(Running { future, spec, stage: Stage::Begin })
                 }
@@ -158,23 +147,20 @@ fn advance(running: &mut Running, env: &LoopEnv<'_>) -> Step {
                         env.queue_put(queue, item.clone()).map(|()| value(Some(format!("put {item:?} on {queue}")))),
                     ),
                     Work::QueueGet { .. } => {
-                        running.stage = Stage::Getting(FIRST_POLL);
+                        running.stage = Stage::Getting;
                         continue;
                     }
                     Work::Spin | Work::SumSquares { .. } => Step::End(run_spec(spec, env)),
                 };
             }
-            Stage::Getting(poll) => {
+            Stage::Getting => {
                 let Work::QueueGet { queue } = &spec.work else { unreachable!("only queue_get waits for an item") };
                 return match env.shared_queues().try_get(queue) {
                     Ok(Some(item)) => Step::End(Ok(value(Some(format!("got {item:?} from {queue}"))))),
-                    Ok(None) => {
-                        running.stage = Stage::Getting((poll * 2).min(MAX_POLL));
-                        Step::Suspend(Await::Item(poll))
-                    }
+                    Ok(None) => Step::Suspend(Await::Item),
                     // Closed by a terminate: the task dies with the loop at its next turn, as a
                     // task suspended at an await point does, rather than fail on its own.
-                    Err(_) if env.terminated() => Step::Suspend(Await::Item(poll)),
+                    Err(_) if env.terminated() => Step::Suspend(Await::Item),
                     Err(e) => Step::End(Err(e)),
                 };
             }

@@ -133,8 +133,7 @@ impl Lane {
             head.started = true;
             head.started_at = supervisor.now();
             if let Some(telemetry) = &supervisor.telemetry {
-                let queued = telemetry.dequeued();
-                telemetry.emit(EventKind::Start { task: head.future.id(), worker: self.id, pid: self.pid, queued });
+                telemetry.emit(EventKind::Start { task: head.future.id(), worker: self.id, pid: self.pid });
             }
         }
     }
@@ -277,8 +276,7 @@ impl Supervisor {
     /// killed first), reporting it as abandoned.
     fn fail_begun(&self, future: Future<TaskValue>, error: TaskError, deferred: &mut Deferred) {
         if let Some(telemetry) = &self.telemetry {
-            let queued = telemetry.dequeued();
-            telemetry.emit(EventKind::Abandon { task: future.id(), queued });
+            telemetry.emit(EventKind::Abandon { task: future.id() });
         }
         deferred.0.push(Action::Finish(future, Err(error)));
     }

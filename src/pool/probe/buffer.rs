@@ -1,0 +1,375 @@
+//! [`BufferProbe`]: per-thread rings of compact records, merged in time order by a reader.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use super::{Event, EventKind, Outcome, Probe, TaskId};
+
+/// A [`Probe`] for a live view of a busy pool: each recording thread appends to a ring of
+/// its own, and the reader collects them all at once ([`BufferProbe::drain_into`]), as a
+/// viewer does once per frame.
+///
+/// Recording costs a thread-local lookup and a push into a single-producer ring
+/// ([`rtrb`]): no lock and no read-modify-write shared with another thread. The three
+/// events of a task whose submit, start and finish carry nothing but numbers (a closure's)
+/// are kept as 32-byte records, a third of an [`Event`]; any other event is kept boxed. A
+/// thread's ring starts small and is replaced by one twice its size when it fills before
+/// the reader comes (the reader empties the old one first), so the memory a thread writes
+/// to — which the kernel must hand over and clear — follows the backlog the reader leaves,
+/// not the bound, and is reused once the ring has gone round.
+///
+/// The reader merges the rings in time order and leaves in them events newer than the
+/// moment it began collecting, so an event never comes out before one that caused it (a
+/// task's `Submit` before its `Start`), even though they were recorded on different
+/// threads. A ring grows to at most `capacity` records; when a thread's ring of that size
+/// is full, its new events are dropped and counted ([`BufferProbe::dropped`]) — so a thread
+/// holds fewer than twice `capacity` unread events, counting the older rings not yet read.
+///
+/// # Examples
+/// ```
+/// use poolscope::pool::ThreadPool;
+/// use poolscope::pool::probe::BufferProbe;
+///
+/// let probe = BufferProbe::new(1 << 16);
+/// let pool = ThreadPool::builder().workers(2).probe(probe.clone()).build();
+/// pool.submit(|| 1).unwrap().result(None).unwrap();
+/// drop(pool);
+/// let mut events = Vec::new();
+/// probe.drain_all_into(&mut events);
+/// assert!(events.len() >= 3, "at least the task's submit, start and finish");
+/// assert!(events.windows(2).all(|w| w[0].at <= w[1].at));
+/// ```
+#[derive(Debug)]
+pub struct BufferProbe {
+    /// Identifies this probe in each thread's list of rings.
+    key: Arc<()>,
+    /// Times are kept as nanoseconds from here (negative before it).
+    origin: Instant,
+    /// The reading ends of the recording threads' rings, a thread's older rings before its
+    /// newer one.
+    rings: Mutex<Vec<rtrb::Consumer<Record>>>,
+    capacity: usize,
+    dropped: AtomicU64,
+}
+
+/// An event as a ring keeps it.
+#[derive(Debug)]
+struct Record {
+    /// Nanoseconds from the probe's origin.
+    at: i64,
+    what: What,
+}
+
+/// The hot kinds with nothing but numbers in them, flat; everything else boxed.
+#[derive(Debug)]
+enum What {
+    /// A submit without label, cost or CPU-bound work (a closure's).
+    Submit {
+        task: TaskId,
+    },
+    Start {
+        task: TaskId,
+        worker: u32,
+        pid: u32,
+    },
+    /// A finish without a value or an error to show.
+    Finish {
+        task: TaskId,
+        worker: u32,
+        outcome: Outcome,
+    },
+    Other(Box<EventKind>),
+}
+
+impl What {
+    fn of(kind: EventKind) -> What {
+        match kind {
+            EventKind::Submit { task, label: None, cost: None, cpu: false } => What::Submit { task },
+            EventKind::Start { task, worker, pid } if u32::try_from(worker).is_ok() => {
+                What::Start { task, worker: worker as u32, pid }
+            }
+            EventKind::Finish { task, worker, outcome, value: None, error: None } if u32::try_from(worker).is_ok() => {
+                What::Finish { task, worker: worker as u32, outcome }
+            }
+            other => What::Other(Box::new(other)),
+        }
+    }
+
+    fn into_kind(self) -> EventKind {
+        match self {
+            What::Submit { task } => EventKind::Submit { task, label: None, cost: None, cpu: false },
+            What::Start { task, worker, pid } => EventKind::Start { task, worker: worker as usize, pid },
+            What::Finish { task, worker, outcome } => {
+                EventKind::Finish { task, worker: worker as usize, outcome, value: None, error: None }
+            }
+            What::Other(kind) => *kind,
+        }
+    }
+}
+
+type Rings = Vec<(Weak<()>, rtrb::Producer<Record>)>;
+
+/// The records of one ring a collection takes, read in place: the ring's two slices.
+struct Run<'a> {
+    first: &'a mut [Record],
+    second: &'a mut [Record],
+    next: usize,
+}
+
+impl Run<'_> {
+    fn head(&self) -> Option<i64> {
+        match self.next.checked_sub(self.first.len()) {
+            None => Some(self.first[self.next].at),
+            Some(j) => self.second.get(j).map(|r| r.at),
+        }
+    }
+
+    /// The head's kind, and moves past it. Only after [`Run::head`] said there is one.
+    fn take(&mut self) -> &mut What {
+        let i = self.next;
+        self.next += 1;
+        match i.checked_sub(self.first.len()) {
+            None => &mut self.first[i].what,
+            Some(j) => &mut self.second[j].what,
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's rings, one per live `BufferProbe` it recorded to (almost always one).
+    static RINGS: std::cell::RefCell<Rings> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Records a thread's first ring holds (32 kB).
+const FIRST_RING: usize = 1024;
+
+impl BufferProbe {
+    /// A probe whose rings grow to `capacity` events per recording thread.
+    pub fn new(capacity: usize) -> Arc<BufferProbe> {
+        Arc::new(BufferProbe {
+            key: Arc::new(()),
+            origin: Instant::now(),
+            rings: Mutex::default(),
+            capacity: capacity.max(1),
+            dropped: AtomicU64::new(0),
+        })
+    }
+
+    /// Appends to `out`, oldest first, every event recorded before this call began, except
+    /// those already taken.
+    pub fn drain_into(&self, out: &mut Vec<Event>) {
+        self.drain(|event| out.push(event));
+    }
+
+    /// Hands `take` each event recorded before this call began, oldest first, except those
+    /// already taken — as [`BufferProbe::drain_into`], without a buffer in between (a
+    /// reader that folds the events one by one needs none).
+    pub fn drain(&self, take: impl FnMut(Event)) {
+        // The clock the pools stamp their events with.
+        self.collect(take, Some(self.nanos(crate::pool::sync::now())));
+    }
+
+    /// Appends every event recorded so far, once no thread records any more.
+    pub fn drain_all_into(&self, out: &mut Vec<Event>) {
+        self.collect(|event| out.push(event), None);
+    }
+
+    /// How many events were dropped because the reader fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn nanos(&self, at: Instant) -> i64 {
+        match at.checked_duration_since(self.origin) {
+            Some(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+            None => -i64::try_from(self.origin.duration_since(at).as_nanos()).unwrap_or(i64::MAX),
+        }
+    }
+
+    fn instant(&self, nanos: i64) -> Instant {
+        let offset = Duration::from_nanos(nanos.unsigned_abs());
+        if nanos >= 0 { self.origin + offset } else { self.origin - offset }
+    }
+
+    fn collect(&self, mut take: impl FnMut(Event), horizon: Option<i64>) {
+        let mut rings = self.rings.lock().unwrap_or_else(|e| e.into_inner());
+        // A ring whose thread has gone (or moved to a bigger ring) and which is read to the
+        // end is done with.
+        rings.retain(|ring| !(ring.is_abandoned() && ring.is_empty()));
+        // Each ring is in time order: take from each the records older than the horizon (a
+        // record pushed after the horizon was read may still carry an older stamp, but
+        // nothing it caused can), then merge those runs, reading them in place.
+        let mut chunks: Vec<_> = rings
+            .iter_mut()
+            .filter_map(|ring| {
+                let chunk = ring.read_chunk(ring.slots()).ok()?;
+                let (first, second) = chunk.as_slices();
+                let due = match horizon {
+                    None => chunk.len(),
+                    Some(horizon) => match first.partition_point(|r| r.at < horizon) {
+                        n if n < first.len() => n,
+                        n => n + second.partition_point(|r| r.at < horizon),
+                    },
+                };
+                let first_len = first.len();
+                Some((chunk, first_len, due))
+            })
+            .collect();
+        let mut runs: Vec<Run<'_>> = chunks
+            .iter_mut()
+            .map(|(chunk, first_len, due)| {
+                let (first, second) = chunk.as_mut_slices();
+                let cut = (*due).min(*first_len);
+                Run { first: &mut first[..cut], second: &mut second[..*due - cut], next: 0 }
+            })
+            .collect();
+        loop {
+            // Ties go to the earlier ring: a thread's older ring comes first.
+            let mut earliest: Option<(usize, i64)> = None;
+            for (i, run) in runs.iter().enumerate() {
+                if let Some(at) = run.head()
+                    && earliest.is_none_or(|(_, e)| at < e)
+                {
+                    earliest = Some((i, at));
+                }
+            }
+            let Some((i, at)) = earliest else { break };
+            // Leaves a record with nothing to drop in its slot; the slot is released below.
+            let what = std::mem::replace(runs[i].take(), What::Submit { task: 0 });
+            take(Event { at: self.instant(at), kind: what.into_kind() });
+        }
+        drop(runs);
+        for (chunk, _, due) in chunks {
+            chunk.commit(due);
+        }
+    }
+
+    /// This thread's first event to this probe: forgets the rings of probes that are gone,
+    /// makes one for this probe.
+    fn register(&self, rings: &mut Rings) -> usize {
+        rings.retain(|(key, _)| key.strong_count() > 0);
+        rings.push((Arc::downgrade(&self.key), self.new_ring(FIRST_RING)));
+        rings.len() - 1
+    }
+
+    fn new_ring(&self, size: usize) -> rtrb::Producer<Record> {
+        let (producer, consumer) = rtrb::RingBuffer::new(size.min(self.capacity));
+        self.rings.lock().unwrap_or_else(|e| e.into_inner()).push(consumer);
+        producer
+    }
+
+    /// `ring` is full: replaces it with one twice its size holding `record` — unless it is
+    /// as large as the bound, and then the record is dropped. The old ring's reading end
+    /// stays with the reader, ahead of the new one, until it is read to the end.
+    #[cold]
+    fn grow(&self, ring: &mut rtrb::Producer<Record>, record: Record) -> bool {
+        let size = ring.buffer().capacity();
+        if size >= self.capacity {
+            return false;
+        }
+        let mut bigger = self.new_ring(size * 2);
+        let pushed = bigger.push(record).is_ok();
+        *ring = bigger;
+        pushed
+    }
+}
+
+impl Probe for BufferProbe {
+    fn record(&self, event: Event) {
+        let record = Record { at: self.nanos(event.at), what: What::of(event.kind) };
+        let key = Arc::as_ptr(&self.key);
+        let pushed = RINGS.with(|rings| {
+            let mut rings = rings.borrow_mut();
+            let at = match rings.iter().position(|(k, _)| std::ptr::eq(k.as_ptr(), key)) {
+                Some(at) => at,
+                None => self.register(&mut rings),
+            };
+            let ring = &mut rings[at].1;
+            match ring.push(record) {
+                Ok(()) => true,
+                Err(rtrb::PushError::Full(record)) => self.grow(ring, record),
+            }
+        });
+        if !pushed {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(probe: &BufferProbe, nanos: i64, task: TaskId) -> Event {
+        Event { at: probe.instant(nanos), kind: EventKind::Submit { task, label: None, cost: None, cpu: false } }
+    }
+
+    #[test]
+    fn events_from_threads_come_out_merged_in_time_order() {
+        let probe = BufferProbe::new(1 << 12);
+        let (a, b) = (Arc::clone(&probe), Arc::clone(&probe));
+        std::thread::spawn(move || [1, 4, 5].into_iter().for_each(|n| a.record(event(&a, n, n as TaskId))))
+            .join()
+            .unwrap();
+        std::thread::spawn(move || [2, 3, 6].into_iter().for_each(|n| b.record(event(&b, n, n as TaskId))))
+            .join()
+            .unwrap();
+        let mut out = Vec::new();
+        probe.drain_all_into(&mut out);
+        let tasks: Vec<_> = out
+            .iter()
+            .map(|e| match e.kind {
+                EventKind::Submit { task, .. } => task,
+                _ => 99,
+            })
+            .collect();
+        assert_eq!(tasks, [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn a_full_ring_grows_to_the_bound_then_drops_and_counts() {
+        let probe = BufferProbe::new(3000);
+        for n in 0..6100 {
+            probe.record(event(&probe, n, n as TaskId));
+        }
+        let held = 1024 + 2048 + 3000;
+        assert_eq!(probe.dropped(), 6100 - held, "rings of 1024, 2048 and 3000 records, then drops");
+        let mut out = Vec::new();
+        probe.drain_all_into(&mut out);
+        assert_eq!(out.len() as u64, held);
+        assert!(out.windows(2).all(|w| w[0].at < w[1].at), "the old ring's events come before the new one's");
+    }
+
+    #[test]
+    fn events_after_the_horizon_wait_for_the_next_collection() {
+        let probe = BufferProbe::new(64);
+        probe.record(event(&probe, -5, 0));
+        probe.record(Event { at: Instant::now() + Duration::from_secs(3600), ..event(&probe, 0, 1) });
+        let mut out = Vec::new();
+        probe.drain_into(&mut out);
+        assert_eq!(out.len(), 1, "only the event before the collection began");
+        assert_eq!(out[0].at, probe.instant(-5), "times before the origin survive");
+        probe.drain_all_into(&mut out);
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn every_kind_survives_the_ring() {
+        let probe = BufferProbe::new(64);
+        let kinds = [
+            EventKind::Submit { task: 0, label: Some("a".into()), cost: Some(Duration::from_millis(1)), cpu: true },
+            EventKind::Start { task: 0, worker: 1, pid: 7 },
+            EventKind::Start { task: 0, worker: usize::MAX, pid: 7 },
+            EventKind::Finish { task: 0, worker: 1, outcome: Outcome::Error, value: None, error: Some("e".into()) },
+            EventKind::Finish { task: 1, worker: 2, outcome: Outcome::Ok, value: None, error: None },
+            EventKind::Cancel { task: 2, ok: true },
+        ];
+        for (n, kind) in kinds.iter().enumerate() {
+            probe.record(Event { at: probe.instant(n as i64), kind: kind.clone() });
+        }
+        let mut out = Vec::new();
+        probe.drain_all_into(&mut out);
+        assert_eq!(out.into_iter().map(|e| e.kind).collect::<Vec<_>>(), kinds);
+    }
+}
