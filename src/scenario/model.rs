@@ -14,6 +14,9 @@ pub const MAX_WORKERS: usize = 1024;
 /// The most tasks one step may submit.
 pub const MAX_COUNT: usize = 1_000_000;
 
+/// What a callback with `raises = true` raises (`RuntimeError`).
+pub const CALLBACK_FAILED: &str = "the callback failed";
+
 /// A lesson: a pool, task templates, and the steps of its main program.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scenario {
@@ -272,6 +275,9 @@ pub enum Op {
     AddCallback {
         /// Which futures.
         of: Batch,
+        /// The callback raises `RuntimeError` after printing: CPython logs "exception
+        /// calling callback for <Future ...>" with the traceback and goes on.
+        raises: bool,
     },
     /// `for f in of: f.cancel()`.
     Cancel {
@@ -437,7 +443,8 @@ impl OpName {
             OpName::Map => &["task", "count", "chunksize", "timeout", "into"],
             OpName::AsCompleted | OpName::Results | OpName::Exceptions => &["of", "timeout"],
             OpName::Wait => &["of", "return_when", "timeout"],
-            OpName::Cancel | OpName::Poll | OpName::AddCallback => &["of"],
+            OpName::Cancel | OpName::Poll => &["of"],
+            OpName::AddCallback => &["of", "raises"],
             OpName::Sleep => &["duration"],
             OpName::Shutdown => &["wait", "cancel_futures"],
             OpName::Resize => &["workers"],

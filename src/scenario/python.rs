@@ -84,7 +84,10 @@ pub fn line(op: &Op, tasks: &BTreeMap<String, TaskTemplate>, pool: &PoolConfig) 
             };
             format!("for f in {}:\n{}", of.python(), try_result("    ", &format!("repr({call})")))
         }
-        Op::AddCallback { of } => format!("for f in {}:\n    f.add_done_callback(done)", of.python()),
+        Op::AddCallback { of, raises } => {
+            let done = if *raises { "done_raising" } else { "done" };
+            format!("for f in {}:\n    f.add_done_callback({done})", of.python())
+        }
         Op::Cancel { of } => format!("for f in {}:\n    print(f.cancel())", of.python()),
         Op::Poll { of } => format!("for f in {}:\n    print(f.done(), f.running(), f.cancelled())", of.python()),
         Op::Sleep { duration } => format!("time.sleep({})", python_seconds(*duration)),

@@ -195,6 +195,7 @@ pub(crate) struct RawStep {
     pub(crate) duration: Option<Spanned<RawDuration>>,
     pub(crate) wait: Option<Spanned<bool>>,
     pub(crate) cancel_futures: Option<Spanned<bool>>,
+    pub(crate) raises: Option<Spanned<bool>>,
     pub(crate) workers: Option<Spanned<RawWorkers>>,
     pub(crate) python: Option<Spanned<String>>,
 }

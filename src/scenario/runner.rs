@@ -18,7 +18,7 @@ use rand::rngs::StdRng;
 use super::clock::Clock;
 use super::cpython::{CpythonError, CpythonOptions, CpythonRun, Describe, Program, StepText};
 use super::feed::Feed;
-use super::model::{Batch, Dialect, Op, OpName, PoolConfig, Scenario, Step, WorkerDeath};
+use super::model::{Batch, CALLBACK_FAILED, Dialect, Op, OpName, PoolConfig, Scenario, Step, WorkerDeath};
 use crate::pool::sim::{Reserved, SimClock};
 use crate::pool::{
     CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, SharedQueues, SubmitError, TaskError,
@@ -561,9 +561,15 @@ impl MainProgram {
                     self.report(&future, outcome);
                 }
             }
-            Op::AddCallback { of } => {
+            Op::AddCallback { of, raises } => {
                 for future in self.batch(of) {
-                    future.add_done_callback(|_| {});
+                    if *raises {
+                        // Caught by the future, which reports it and goes on, as CPython logs
+                        // the exception and goes on.
+                        future.add_done_callback(|_| panic!("RuntimeError: {CALLBACK_FAILED}"));
+                    } else {
+                        future.add_done_callback(|_| {});
+                    }
                 }
             }
             Op::Cancel { of } => {
@@ -831,7 +837,7 @@ fn uses_all(op: &Op) -> bool {
             | Op::Wait { of: Batch::All, .. }
             | Op::Results { of: Batch::All, .. }
             | Op::Exceptions { of: Batch::All, .. }
-            | Op::AddCallback { of: Batch::All }
+            | Op::AddCallback { of: Batch::All, .. }
             | Op::Cancel { of: Batch::All }
             | Op::Poll { of: Batch::All }
     )

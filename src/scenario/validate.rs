@@ -465,7 +465,7 @@ impl Checker<'_> {
                 let (of, timeout) = (self.batch(&step), self.timeout(&step));
                 Some(Op::Exceptions { of: of?, timeout: timeout? })
             }
-            OpName::AddCallback => self.batch(&step).map(|of| Op::AddCallback { of }),
+            OpName::AddCallback => self.batch(&step).map(|of| Op::AddCallback { of, raises: flag(&raw.raises, false) }),
             OpName::Cancel => self.batch(&step).map(|of| Op::Cancel { of }),
             OpName::Poll => self.batch(&step).map(|of| Op::Poll { of }),
             OpName::Sleep => self.sleep(&step),

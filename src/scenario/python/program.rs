@@ -21,7 +21,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::super::duration::{DurationSpec, python_seconds};
-use super::super::model::{Batch, Dialect, Op, Scenario, TaskTemplate, WorkerDeath, scale};
+use super::super::model::{Batch, CALLBACK_FAILED, Dialect, Op, Scenario, TaskTemplate, WorkerDeath, scale};
 use super::{line, py_bool};
 use crate::pool::{PoolKind, ReturnWhen, StartMethod, Work};
 
@@ -130,7 +130,7 @@ impl<'a> Writer<'a> {
                 | Op::Wait { of, .. }
                 | Op::Results { of, .. }
                 | Op::Exceptions { of, .. }
-                | Op::AddCallback { of }
+                | Op::AddCallback { of, .. }
                 | Op::Cancel { of }
                 | Op::Poll { of } => *of == Batch::All,
                 _ => false,
@@ -304,6 +304,13 @@ impl<'a> Writer<'a> {
                      print(\"callback:\", outcome, \"on\", threading.current_thread().name)\n",
                 ),
             }
+        }
+        if s.steps.iter().any(|st| matches!(st.op, Op::AddCallback { raises: true, .. })) {
+            let _ = write!(
+                out,
+                "\n\ndef done_raising(f):\n    \"\"\"A callback with a bug: the pool logs its exception and goes on.\"\"\"\n    \
+                 done(f)\n    raise RuntimeError({CALLBACK_FAILED:?})\n"
+            );
         }
         for task in s.tasks.values() {
             out.push_str("\n\n");
@@ -569,7 +576,10 @@ impl<'a> Writer<'a> {
                 let body = self.tried(&call, true);
                 format!("for f in {}:\n{}", self.batch(of), indent(&body, 4))
             }
-            Op::AddCallback { of } => format!("for f in {}:\n    f.add_done_callback(done)", self.batch(of)),
+            Op::AddCallback { of, raises } => {
+                let done = if *raises { "done_raising" } else { "done" };
+                format!("for f in {}:\n    f.add_done_callback({done})", self.batch(of))
+            }
             Op::Cancel { of } => format!("for f in {}:\n    print(f.cancel())", self.batch(of)),
             Op::Poll { of } => match self.dialect {
                 Dialect::Executor => {
