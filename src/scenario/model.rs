@@ -262,7 +262,18 @@ pub enum Op {
         /// Per-result timeout.
         timeout: Option<Duration>,
     },
-    /// `for f in of: print(f.exception(timeout))`: `None` for a task that returned, the
+    /// `for result in pool.imap_unordered(task, range(count), chunksize): print(result)`
+    /// (`multiprocessing.Pool`): each chunk's results as soon as the chunk is done, in the
+    /// order chunks finish; the first exception ends the loop.
+    ImapUnordered {
+        /// The template.
+        task: String,
+        /// How many items.
+        count: usize,
+        /// Items per chunk.
+        chunksize: usize,
+    },
+    /// `for f in of: print(repr(f.exception(timeout)))`: `None` for a task that returned, the
     /// exception it raised, without raising it; a cancelled future raises `CancelledError`.
     Exceptions {
         /// Which futures.
@@ -329,6 +340,7 @@ impl Op {
             Op::Wait { .. } => OpName::Wait,
             Op::Results { .. } => OpName::Results,
             Op::Exceptions { .. } => OpName::Exceptions,
+            Op::ImapUnordered { .. } => OpName::ImapUnordered,
             Op::AddCallback { .. } => OpName::AddCallback,
             Op::Cancel { .. } => OpName::Cancel,
             Op::Poll { .. } => OpName::Poll,
@@ -365,6 +377,8 @@ pub enum OpName {
     Results,
     /// [`Op::Exceptions`].
     Exceptions,
+    /// [`Op::ImapUnordered`].
+    ImapUnordered,
     /// [`Op::AddCallback`].
     AddCallback,
     /// [`Op::Cancel`].
@@ -389,13 +403,14 @@ pub enum OpName {
 
 impl OpName {
     /// Every op, in the order error messages list them.
-    pub const ALL: [OpName; 16] = [
+    pub const ALL: [OpName; 17] = [
         OpName::Submit,
         OpName::Map,
         OpName::AsCompleted,
         OpName::Wait,
         OpName::Results,
         OpName::Exceptions,
+        OpName::ImapUnordered,
         OpName::AddCallback,
         OpName::Cancel,
         OpName::Poll,
@@ -422,6 +437,7 @@ impl OpName {
             OpName::Wait => "wait",
             OpName::Results => "results",
             OpName::Exceptions => "exceptions",
+            OpName::ImapUnordered => "imap_unordered",
             OpName::AddCallback => "add_callback",
             OpName::Cancel => "cancel",
             OpName::Poll => "poll",
@@ -441,6 +457,7 @@ impl OpName {
         match self {
             OpName::Submit => &["task", "count", "sync", "callback", "into"],
             OpName::Map => &["task", "count", "chunksize", "timeout", "into"],
+            OpName::ImapUnordered => &["task", "count", "chunksize"],
             OpName::AsCompleted | OpName::Results | OpName::Exceptions => &["of", "timeout"],
             OpName::Wait => &["of", "return_when", "timeout"],
             OpName::Cancel | OpName::Poll => &["of"],
@@ -493,7 +510,7 @@ impl OpName {
             | OpName::AddCallback
             | OpName::Exceptions
             | OpName::Shutdown => Some(Api::Executor),
-            OpName::Close | OpName::Join | OpName::Terminate => Some(Api::Multiprocessing),
+            OpName::Close | OpName::Join | OpName::Terminate | OpName::ImapUnordered => Some(Api::Multiprocessing),
             OpName::Submit
             | OpName::Map
             | OpName::Results

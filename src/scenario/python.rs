@@ -77,6 +77,10 @@ pub fn line(op: &Op, tasks: &BTreeMap<String, TaskTemplate>, pool: &PoolConfig) 
             };
             format!("for f in {}:\n{}", of.python(), try_result("    ", &call))
         }
+        Op::ImapUnordered { task, count, chunksize } => {
+            let chunks = if *chunksize == 1 { String::new() } else { format!(", chunksize={chunksize}") };
+            format!("for result in pool.imap_unordered({task}, range({count}){chunks}):\n    print(result)")
+        }
         Op::Exceptions { of, timeout: t } => {
             let call = match timeout(t) {
                 Some(t) => format!("f.exception({t})"),

@@ -520,6 +520,7 @@ impl MainProgram {
             Op::Map { task, count, chunksize, timeout, into } => {
                 self.map(task, *count, *chunksize, *timeout, into.as_deref());
             }
+            Op::ImapUnordered { task, count, chunksize } => self.imap_unordered(task, *count, *chunksize),
             Op::AsCompleted { of, timeout } => {
                 // Borrowed for the step rather than copied: a batch may hold a million.
                 let futures = self.take_batch(of);
@@ -722,6 +723,39 @@ impl MainProgram {
                     }
                 }
                 break;
+            }
+        }
+    }
+
+    /// `Pool.imap_unordered`: a chunk's results reach the program together once the chunk is
+    /// done, chunks in the order they finish; a chunk that raised raises its exception, which
+    /// ends the loop. Nothing is cancelled: a `Pool` cannot cancel.
+    fn imap_unordered(&mut self, task: &str, count: usize, chunksize: usize) {
+        let template = &self.tasks[task];
+        let specs = (0..count).map(|i| template.instantiate(i, &mut self.rng, self.clock.speed())).collect();
+        let futures = match self.pool.submit_tasks(specs, chunksize) {
+            Ok(futures) => futures,
+            Err(refused) => {
+                self.refused(&refused);
+                return;
+            }
+        };
+        let chunksize = chunksize.max(1);
+        let mut left: Vec<usize> = futures.chunks(chunksize).map(<[_]>::len).collect();
+        for done in as_completed(&futures, None).map_while(Result::ok) {
+            let index = futures.iter().position(|f| f.ptr_eq(&done)).expect("one of the map's futures");
+            let chunk = index / chunksize;
+            left[chunk] -= 1;
+            if left[chunk] > 0 {
+                continue;
+            }
+            let items = &futures[chunk * chunksize..(chunk * chunksize + chunksize).min(futures.len())];
+            if let Some(failed) = items.iter().find(|f| f.raised()) {
+                self.report(failed, failed.result(Some(std::time::Duration::ZERO)));
+                return;
+            }
+            for future in items {
+                self.report(future, future.result(Some(std::time::Duration::ZERO)));
             }
         }
     }

@@ -458,6 +458,18 @@ impl Checker<'_> {
         let op = match name {
             OpName::Submit => self.submit(&step),
             OpName::Map => self.map(&step),
+            OpName::ImapUnordered => match self.map(&step)? {
+                Op::Map { task, .. } if matches!(tasks[&task].duration, DurationSpec::Range(..)) => {
+                    // Its items are one argument each: a drawn duration cannot ride along.
+                    let message = format!(
+                        "imap_unordered passes one argument per item, so {task:?} cannot draw its durations from a range; expected a fixed duration or a list"
+                    );
+                    self.error(span(&raw.op), step.field("task"), message);
+                    None
+                }
+                Op::Map { task, count, chunksize, .. } => Some(Op::ImapUnordered { task, count, chunksize }),
+                _ => None,
+            },
             OpName::AsCompleted => self.as_completed(&step),
             OpName::Wait => self.wait(&step),
             OpName::Results => self.results(&step),

@@ -566,6 +566,13 @@ impl<'a> Writer<'a> {
                 format!("finished, unfinished = {call}\nprint(len(finished), \"done,\", len(unfinished), \"not done\")")
             }
             Op::Results { of, timeout } => self.results(&self.batch(of), *timeout),
+            Op::ImapUnordered { task, count, chunksize } => {
+                self.draw(task, *count);
+                let chunks = if *chunksize == 1 { String::new() } else { format!(", chunksize={chunksize}") };
+                let code =
+                    format!("for result in pool.imap_unordered({task}, range({count}){chunks}):\n    print(result)");
+                self.tried(&code, refuse || self.may_raise)
+            }
             Op::Exceptions { of, timeout } => {
                 let t = timeout.map(|t| format!("timeout={}", self.seconds(t))).unwrap_or_default();
                 let call = match self.dialect {
