@@ -464,7 +464,7 @@ impl Checker<'_> {
                     let message = format!(
                         "imap_unordered passes one argument per item, so {task:?} cannot draw its durations from a range; expected a fixed duration or a list"
                     );
-                    self.error(span(&raw.op), step.field("task"), message);
+                    self.error(raw.task.as_ref().and_then(span), step.field("task"), message);
                     None
                 }
                 Op::Map { task, count, chunksize, .. } => Some(Op::ImapUnordered { task, count, chunksize }),
