@@ -36,6 +36,19 @@ _counters = {"task": 0, "pool": 0}
 _local = threading.local()
 
 
+def _after_fork_in_child():
+    """A child forked while another thread of its parent held a lock (a Pool's worker
+    handler forks new workers while the main program emits) would wait on it for ever:
+    the child starts with fresh locks."""
+    global _lock, _pools_lock
+    _lock = threading.Lock()
+    _pools_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _emit(ev, **fields):
     if _ADDRESS is None:
         return
