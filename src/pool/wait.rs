@@ -31,9 +31,20 @@ pub struct DoneAndNotDone<T> {
     pub not_done: Vec<Future<T>>,
 }
 
+/// The futures without repeats, in input order. A batch may hold a million futures, so the
+/// common case (no repeats) is proved with one sorted copy of their addresses rather than a
+/// hash set, and the set is built only when there are repeats to drop.
 fn distinct<T>(futures: &[Future<T>]) -> Vec<Future<T>> {
+    let address = |f: &Future<T>| std::sync::Arc::as_ptr(&f.inner).cast::<()>() as usize;
+    let mut addresses: Vec<usize> = futures.iter().map(address).collect();
+    addresses.sort_unstable();
+    let repeats = addresses.windows(2).any(|w| w[0] == w[1]);
+    drop(addresses);
+    if !repeats {
+        return futures.to_vec();
+    }
     let mut seen = std::collections::HashSet::with_capacity(futures.len());
-    futures.iter().filter(|f| seen.insert(std::sync::Arc::as_ptr(&f.inner).cast::<()>() as usize)).cloned().collect()
+    futures.iter().filter(|f| seen.insert(address(f))).cloned().collect()
 }
 
 /// Waits until `return_when` holds or `timeout` passes, as `concurrent.futures.wait`.
@@ -103,7 +114,10 @@ pub fn as_completed<T>(futures: &[Future<T>], timeout: Option<Duration>) -> AsCo
 /// The iterator of [`as_completed`].
 #[derive(Debug)]
 pub struct AsCompleted<T> {
-    finished: VecDeque<Future<T>>,
+    /// Indices into `pending` of futures already done when the call began, to yield first
+    /// (in increasing order).
+    finished: VecDeque<usize>,
+    /// Every future not yielded yet, at its index among the distinct inputs.
     pending: Vec<Option<Future<T>>>,
     remaining: usize,
     rx: Receiver<usize>,
@@ -115,32 +129,35 @@ pub struct AsCompleted<T> {
 
 impl<T> AsCompleted<T> {
     pub(crate) fn new(futures: &[Future<T>], timeout: Option<Duration>) -> AsCompleted<T> {
-        let futures = distinct(futures);
+        let pending: Vec<Option<Future<T>>> = distinct(futures).into_iter().map(Some).collect();
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut finished = VecDeque::new();
-        let mut pending = Vec::with_capacity(futures.len());
         let mut remaining = 0;
-        for future in futures {
-            if future.watch(&tx, pending.len()) {
-                pending.push(Some(future));
+        for (index, future) in pending.iter().flatten().enumerate() {
+            if future.watch(&tx, index) {
                 remaining += 1;
             } else {
-                pending.push(None);
-                finished.push_back(future);
+                finished.push_back(index);
             }
         }
         AsCompleted { finished, pending, remaining, rx, tx, deadline: timeout.map(|t| sync::now() + t), ended: false }
     }
 
+    /// Stops watching the futures not yielded (one done before the call began has no
+    /// watcher of ours, and loses nothing).
     fn unwatch_pending(&self) {
         for future in self.pending.iter().flatten() {
             future.unwatch(&self.tx);
         }
     }
 
-    /// The futures not yielded yet.
+    /// The futures not yielded yet: those done when the call began, then the others in
+    /// input order.
     pub fn not_yielded(&self) -> impl Iterator<Item = &Future<T>> {
-        self.finished.iter().chain(self.pending.iter().flatten())
+        let finished = self.finished.iter().filter_map(|&index| self.pending[index].as_ref());
+        // `finished` holds indices in increasing order.
+        let others = self.pending.iter().enumerate().filter(|(index, _)| self.finished.binary_search(index).is_err());
+        finished.chain(others.filter_map(|(_, future)| future.as_ref()))
     }
 }
 
@@ -151,7 +168,7 @@ impl<T> Iterator for AsCompleted<T> {
         if self.ended {
             return None;
         }
-        if let Some(future) = self.finished.pop_front() {
+        if let Some(future) = self.finished.pop_front().and_then(|index| self.pending[index].take()) {
             return Some(Ok(future));
         }
         while self.remaining > 0 {

@@ -652,7 +652,13 @@ impl MainProgram {
         }
         if let Some(into) = into {
             // A name used again adds to its list, as `jobs += [...]` does in Python.
-            self.batches.entry(into.to_string()).or_default().extend(batch);
+            let list = self.batches.entry(into.to_string()).or_default();
+            if list.is_empty() {
+                // Moved, not copied: a batch may hold a million.
+                *list = batch;
+            } else {
+                list.extend(batch);
+            }
         }
     }
 
