@@ -21,8 +21,8 @@ use super::feed::Feed;
 use super::model::{Batch, Dialect, Op, OpName, PoolConfig, Scenario, Step, WorkerDeath};
 use crate::pool::sim::{Reserved, SimClock};
 use crate::pool::{
-    CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, SharedQueues, SubmitError, TaskError,
-    TaskId, TaskResult, TaskValue, ThreadPool, as_completed, wait,
+    AsCompleted, CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, SharedQueues,
+    SubmitError, TaskError, TaskId, TaskResult, TaskValue, ThreadPool, wait,
 };
 use crate::trace::{EngineChoice, PolledFuture, ResultOutcome, TraceEvent, TraceKind};
 
@@ -574,10 +574,11 @@ impl MainProgram {
                 self.map(task, *count, *chunksize, *timeout, into.as_deref());
             }
             Op::AsCompleted { of, timeout } => {
-                // Borrowed for the step rather than copied: a batch may hold a million.
+                // Handed to the iterator and given back rather than copied: a batch may hold a million.
                 let futures = self.take_batch(of);
+                let given = futures.len();
                 let deadline = self.clock.deadline(*timeout);
-                let mut completed = as_completed(&futures, self.clock.left(deadline));
+                let mut completed = AsCompleted::owning(futures, self.clock.left(deadline));
                 for next in completed.by_ref() {
                     match next {
                         Ok(future) => {
@@ -590,9 +591,9 @@ impl MainProgram {
                 // As Python's: the iterator raises one TimeoutError; the unfinished futures
                 // stay as they are.
                 let unfinished = completed.not_yielded().count();
-                drop(completed);
+                let futures = completed.into_futures();
                 if unfinished > 0 {
-                    self.raise("TimeoutError", format!("{unfinished} (of {}) futures unfinished", futures.len()));
+                    self.raise("TimeoutError", format!("{unfinished} (of {given}) futures unfinished"));
                 }
                 self.put_batch(of, futures);
             }
