@@ -1,6 +1,5 @@
 //! `as_completed` and `wait` over futures of any pool.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -126,9 +125,12 @@ pub struct AsCompleted<T> {
     /// For each of `futures`, whether it is still to be yielded: false once yielded, and
     /// for a repeat of an earlier one.
     left: Vec<bool>,
-    /// Indices into `futures` of those already done when the call began, to yield first
-    /// (in increasing order).
-    finished: VecDeque<usize>,
+    /// For each of `futures`, whether it was already done when the call began: those are
+    /// yielded first, in input order, from `first_unyielded` on (a flag, not a list of
+    /// indices: most of a million futures may be done by then).
+    done_at_call: Vec<bool>,
+    /// Where the next future done at the call is looked for.
+    first_unyielded: usize,
     /// Futures watched and not yielded yet.
     remaining: usize,
     rx: Receiver<usize>,
@@ -148,17 +150,17 @@ impl<T> AsCompleted<T> {
     pub(crate) fn owning(futures: Vec<Future<T>>, timeout: Option<Duration>) -> AsCompleted<T> {
         let left = first_handles(&futures);
         let (tx, rx) = crossbeam_channel::unbounded();
-        let mut finished = VecDeque::new();
+        let mut done_at_call = vec![false; futures.len()];
         let mut remaining = 0;
         for (index, future) in futures.iter().enumerate().filter(|&(index, _)| left[index]) {
             if future.watch(&tx, index) {
                 remaining += 1;
             } else {
-                finished.push_back(index);
+                done_at_call[index] = true;
             }
         }
         let deadline = timeout.map(|t| sync::now() + t);
-        AsCompleted { futures, left, finished, remaining, rx, tx, deadline, ended: false }
+        AsCompleted { futures, left, done_at_call, first_unyielded: 0, remaining, rx, tx, deadline, ended: false }
     }
 
     /// Stops watching, and gives back the futures it was given, in their order.
@@ -186,10 +188,9 @@ impl<T> AsCompleted<T> {
     /// input order.
     pub fn not_yielded(&self) -> impl Iterator<Item = &Future<T>> {
         let left = |index: &usize| self.left[*index];
-        let finished = self.finished.iter().copied().filter(left);
-        // `finished` holds indices in increasing order.
-        let others = (0..self.futures.len()).filter(left).filter(|index| self.finished.binary_search(index).is_err());
-        finished.chain(others).map(|index| &self.futures[index])
+        let finished = (self.first_unyielded..self.futures.len()).filter(|&index| self.done_at_call[index]);
+        let others = (0..self.futures.len()).filter(|&index| !self.done_at_call[index]);
+        finished.filter(left).chain(others.filter(left)).map(|index| &self.futures[index])
     }
 }
 
@@ -200,8 +201,12 @@ impl<T> Iterator for AsCompleted<T> {
         if self.ended {
             return None;
         }
-        while let Some(index) = self.finished.pop_front() {
-            if let Some(future) = self.take(index) {
+        while self.first_unyielded < self.futures.len() {
+            let index = self.first_unyielded;
+            self.first_unyielded += 1;
+            if self.done_at_call[index]
+                && let Some(future) = self.take(index)
+            {
                 return Some(Ok(future));
             }
         }
