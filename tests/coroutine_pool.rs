@@ -84,9 +84,9 @@ fn a_hundred_sleeps_overlap_on_one_thread() {
     let futures = pool.submit_tasks(specs, 1).unwrap();
     drop(release);
     held.result(None).unwrap();
-    for (i, future) in futures.iter().enumerate() {
+    for future in &futures {
         let value = future.result(None).unwrap();
-        assert_eq!(value, TaskValue { label: format!("S{i}"), worker: 0, pid: std::process::id(), output: None });
+        assert_eq!(value, TaskValue { worker: 0, pid: std::process::id(), output: None });
     }
     pool.shutdown(true, false);
     let events: Vec<Event> = events.try_iter().collect();
@@ -196,12 +196,13 @@ fn map_yields_in_input_order_and_as_completed_in_completion_order() {
     for i in [2, 0, 1] {
         pool.queues().put(&format!("q{i}"), format!("x{i}")).unwrap();
         let future = completed.next().unwrap().unwrap();
-        completion_order.push(future.result(None).unwrap().label);
+        completion_order.push(future.result(None).unwrap().output.unwrap());
     }
     assert!(completed.next().is_none());
-    assert_eq!(completion_order, ["R2", "R0", "R1"]);
-    let in_order: Vec<String> = MapIter::new(futures, None).map(|r| r.unwrap().label).collect();
-    assert_eq!(in_order, ["R0", "R1", "R2"]);
+    let got = |i: usize| format!("got \"x{i}\" from q{i}");
+    assert_eq!(completion_order, [got(2), got(0), got(1)]);
+    let in_order: Vec<String> = MapIter::new(futures, None).map(|r| r.unwrap().output.unwrap()).collect();
+    assert_eq!(in_order, [got(0), got(1), got(2)]);
 
     // map over closures, with chunks.
     let squares: Vec<u64> = pool.imap(|i: u64| i * i, 0..10, 3).unwrap().map(Result::unwrap).collect();
@@ -386,9 +387,9 @@ fn a_writer_and_a_reader_share_a_queue_on_one_loop() {
     let threads = ThreadPool::new(2);
     let on_threads = threads.submit_tasks(pair(), 1).unwrap();
     let thread_reader = on_threads[0].result(None).unwrap();
-    assert_eq!((thread_reader.label, thread_reader.output), (reader.label, reader.output));
+    assert_eq!(thread_reader.output, reader.output);
     let thread_writer = on_threads[1].result(None).unwrap();
-    assert_eq!((thread_writer.label, thread_writer.output), (writer.label, writer.output));
+    assert_eq!(thread_writer.output, writer.output);
 }
 
 #[test]
@@ -477,7 +478,7 @@ fn it_is_an_executor() {
     assert!(!pool.has_gil());
     assert_eq!(pool.workers(), 1);
     let value = pool.submit_spec(sleep(1, "via trait")).unwrap().result(None).unwrap();
-    assert_eq!(value.to_string(), format!("via trait by worker 0 (pid {})", std::process::id()));
+    assert_eq!(value.describe("via trait"), format!("via trait by worker 0 (pid {})", std::process::id()));
     pool.shutdown(true, false);
     pool.join().unwrap();
     assert!(format!("{:?}", CoroutinePool::new()).contains("CoroutinePool"));

@@ -88,7 +88,8 @@ fn ten_tasks_on_four_workers_reuse_the_pids() {
     let pids: BTreeSet<u32> = values.iter().map(|v| v.pid).collect();
     assert!((1..=4).contains(&pids.len()), "{pids:?}");
     assert!(values.iter().all(|v| v.worker < 4));
-    assert_eq!(values[3].label, "Process3");
+    let v = &values[3];
+    assert_eq!(v.describe("Process3"), format!("Process3 by worker {} (pid {})", v.worker, v.pid));
     assert!(format!("{pool:?}").contains("ProcessPool"));
 }
 

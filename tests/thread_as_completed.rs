@@ -93,6 +93,31 @@ fn a_timeout_yields_the_finished_futures_then_one_timeout_error_then_ends() {
 }
 
 #[test]
+fn not_yielded_lists_the_done_futures_first_then_the_others_in_input_order() {
+    let (_pool, futures, gates) = held_tasks(4);
+    for i in [3, 1] {
+        gates[i].release(1);
+        assert_eq!(futures[i].result(None), Ok(i));
+    }
+    let given =
+        vec![futures[0].clone(), futures[1].clone(), futures[2].clone(), futures[1].clone(), futures[3].clone()];
+    let mut completed = as_completed(&given, None);
+    let ids =
+        |completed: &poolscope::pool::AsCompleted<usize>| completed.not_yielded().map(Future::id).collect::<Vec<_>>();
+    assert_eq!(ids(&completed), [1, 3, 0, 2]);
+    assert_eq!(value(completed.next()), 1);
+    assert_eq!(ids(&completed), [3, 0, 2]);
+    gates[2].release(1);
+    assert_eq!(value(completed.next()), 3);
+    assert_eq!(value(completed.next()), 2);
+    assert_eq!(ids(&completed), [0]);
+    gates[0].release(1);
+    assert_eq!(value(completed.next()), 0);
+    assert!(completed.next().is_none());
+    assert!(ids(&completed).is_empty());
+}
+
+#[test]
 fn duplicates_are_yielded_once() {
     let (_pool, futures, gates) = held_tasks(2);
     let given =

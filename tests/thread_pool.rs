@@ -332,7 +332,7 @@ fn a_gil_pool_runs_cpu_bound_specs_to_completion() {
     ];
     let futures = pool.submit_tasks(specs, 1).unwrap();
     let values: Vec<_> = futures.iter().map(|f| f.result(None).unwrap()).collect();
-    assert_eq!(values.iter().map(|v| v.label.as_str()).collect::<Vec<_>>(), ["spin-a", "spin-b", "squares"]);
+    assert_eq!(values.iter().map(|v| v.output.is_some()).collect::<Vec<_>>(), [false, false, true]);
     let expected: u128 = (0..u128::from(n)).map(|i| i * i).sum();
     assert_eq!(values[2].output.as_deref(), Some(expected.to_string().as_str()));
 }

@@ -53,18 +53,16 @@ pub(crate) struct Inner<T, W: ?Sized> {
     id: TaskId,
     state: AtomicU8,
     slot: Mutex<Slot<T>>,
-    finished: Condvar,
     telemetry: Option<Arc<Telemetry>>,
     pub(crate) work: W,
 }
 
 struct Slot<T> {
     outcome: Option<TaskResult<T>>,
-    /// Callbacks and watchers, while there are any and the future is not done: boxed, so a
-    /// done future (a named batch may hold a million) carries one empty pointer for them.
+    /// Callbacks, watchers and blocked callers, while there are any and the future is not
+    /// done: boxed, so a done future (a named batch may hold a million) carries one empty
+    /// pointer for them.
     waiting: Option<Box<Waiting<T>>>,
-    /// Threads blocked in `result()`; the finisher notifies only when there are some.
-    sleepers: u32,
 }
 
 /// What runs or is told when a future is done.
@@ -72,11 +70,15 @@ struct Waiting<T> {
     callbacks: Vec<Callback<T>>,
     /// `wait` / `as_completed` calls watching this future: (their channel, our index there).
     watchers: Vec<Watcher>,
+    /// What threads blocked in `result()` wait on, made by the first of them (most futures
+    /// never have one); the finisher notifies it. Shared, so a sleeper keeps it while the
+    /// finisher takes the rest away.
+    finished: Option<Arc<Condvar>>,
 }
 
 impl<T> Default for Waiting<T> {
     fn default() -> Self {
-        Waiting { callbacks: Vec::new(), watchers: Vec::new() }
+        Waiting { callbacks: Vec::new(), watchers: Vec::new(), finished: None }
     }
 }
 
@@ -258,15 +260,14 @@ impl<T> Future<T> {
         if slot.outcome.is_some() {
             return Ok(slot);
         }
-        slot.sleepers += 1;
+        let condvar = Arc::clone(slot.waiting().finished.get_or_insert_default());
         let finished = |slot: &mut Slot<T>| slot.outcome.is_some().then_some(());
-        let (mut slot, waited) = self.inner.finished.wait_until(&self.inner.slot, slot, deadline, finished);
-        slot.sleepers -= 1;
+        let (slot, waited) = condvar.wait_until(&self.inner.slot, slot, deadline, finished);
         waited.map(|()| slot).map_err(|sync::TimedOut| TaskError::Timeout)
     }
 
     fn fire(&self, waiting: Option<Box<Waiting<T>>>) {
-        let Waiting { callbacks, watchers } = waiting.map(|w| *w).unwrap_or_default();
+        let Waiting { callbacks, watchers, finished: _ } = waiting.map(|w| *w).unwrap_or_default();
         let watched = !watchers.is_empty();
         for (tx, index) in watchers {
             // A watcher that gave up (timed out) has dropped its receiver: nothing to tell.
@@ -388,8 +389,7 @@ impl<T, W> Inner<T, W> {
         Arc::new(Inner {
             id,
             state: AtomicU8::new(PENDING),
-            slot: Mutex::new(Slot { outcome: None, waiting: None, sleepers: 0 }),
-            finished: Condvar::default(),
+            slot: Mutex::new(Slot { outcome: None, waiting: None }),
             telemetry,
             work,
         })
@@ -406,10 +406,9 @@ impl<T, W: ?Sized> Inner<T, W> {
     /// Takes what must run once the outcome is stored, and wakes sleepers; releases the lock.
     fn take_on_finish(&self, mut slot: MutexGuard<'_, Slot<T>>) -> Option<Box<Waiting<T>>> {
         let waiting = slot.waiting.take();
-        let wake = slot.sleepers > 0;
         drop(slot);
-        if wake {
-            self.finished.notify_all();
+        if let Some(finished) = waiting.as_ref().and_then(|w| w.finished.as_ref()) {
+            finished.notify_all();
         }
         waiting
     }

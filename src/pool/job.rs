@@ -123,7 +123,7 @@ impl Job for Specs {
                 worker.worker(),
                 worker.pid(),
                 || run_spec(&spec, worker).map_err(TaskError::Failed),
-                |value| Some(value.to_string()),
+                |value| Some(value.describe(&spec.label)),
             );
         }
     }

@@ -102,11 +102,11 @@ impl TaskSpec {
     }
 }
 
-/// What a task returns: who ran it, and its output if it computes one.
+/// What a task returns: who ran it, and its output if it computes one. Not its label: a
+/// future's value may be held a million times over (a named batch), and whoever submitted
+/// the spec knows the label already — by the future's id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskValue {
-    /// The task's label.
-    pub label: String,
     /// The worker (lane) that ran it.
     pub worker: WorkerId,
     /// The process that ran it.
@@ -115,9 +115,18 @@ pub struct TaskValue {
     pub output: Option<String>,
 }
 
+impl TaskValue {
+    /// The value as the event log and a program's print-out show it: `LABEL by worker W
+    /// (pid P)`, then ` -> OUTPUT` if there is one.
+    pub fn describe(&self, label: &str) -> String {
+        format!("{label} by {self}")
+    }
+}
+
+/// `worker W (pid P)`, then ` -> OUTPUT` if there is one.
 impl fmt::Display for TaskValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} by worker {} (pid {})", self.label, self.worker, self.pid)?;
+        write!(f, "worker {} (pid {})", self.worker, self.pid)?;
         if let Some(output) = &self.output {
             write!(f, " -> {output}")?;
         }
@@ -173,7 +182,7 @@ fn sum_squares(n: u64) -> u128 {
 
 /// Runs a task spec. `Err` is the message the task raised.
 pub fn run_spec(spec: &TaskSpec, env: &dyn TaskEnv) -> Result<TaskValue, String> {
-    let value = |output| TaskValue { label: spec.label.clone(), worker: env.worker(), pid: env.pid(), output };
+    let value = |output| TaskValue { worker: env.worker(), pid: env.pid(), output };
     match &spec.work {
         Work::Noop => {
             if !spec.duration.is_zero() {

@@ -1,6 +1,5 @@
 //! `as_completed` and `wait` over futures of any pool.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -31,9 +30,26 @@ pub struct DoneAndNotDone<T> {
     pub not_done: Vec<Future<T>>,
 }
 
-fn distinct<T>(futures: &[Future<T>]) -> Vec<Future<T>> {
+/// For each future, whether it is the first handle to its future in the list (a repeat is
+/// not). A batch may hold a million futures, so the common case (no repeats) is proved with
+/// one sorted copy of their addresses rather than a hash set, which is built only when there
+/// are repeats to find.
+fn first_handles<T>(futures: &[Future<T>]) -> Vec<bool> {
+    let address = |f: &Future<T>| std::sync::Arc::as_ptr(&f.inner).cast::<()>() as usize;
+    let mut addresses: Vec<usize> = futures.iter().map(address).collect();
+    addresses.sort_unstable();
+    let repeats = addresses.windows(2).any(|w| w[0] == w[1]);
+    drop(addresses);
+    if !repeats {
+        return vec![true; futures.len()];
+    }
     let mut seen = std::collections::HashSet::with_capacity(futures.len());
-    futures.iter().filter(|f| seen.insert(std::sync::Arc::as_ptr(&f.inner).cast::<()>() as usize)).cloned().collect()
+    futures.iter().map(|f| seen.insert(address(f))).collect()
+}
+
+/// The futures without repeats, in input order.
+fn distinct<T>(futures: &[Future<T>]) -> Vec<Future<T>> {
+    futures.iter().zip(first_handles(futures)).filter(|(_, first)| *first).map(|(f, _)| f.clone()).collect()
 }
 
 /// Waits until `return_when` holds or `timeout` passes, as `concurrent.futures.wait`.
@@ -103,8 +119,19 @@ pub fn as_completed<T>(futures: &[Future<T>], timeout: Option<Duration>) -> AsCo
 /// The iterator of [`as_completed`].
 #[derive(Debug)]
 pub struct AsCompleted<T> {
-    finished: VecDeque<Future<T>>,
-    pending: Vec<Option<Future<T>>>,
+    /// The futures it was given (with their repeats, when handed over by
+    /// [`AsCompleted::owning`]), in input order.
+    futures: Vec<Future<T>>,
+    /// For each of `futures`, whether it is still to be yielded: false once yielded, and
+    /// for a repeat of an earlier one.
+    left: Vec<bool>,
+    /// For each of `futures`, whether it was already done when the call began: those are
+    /// yielded first, in input order, from `first_unyielded` on (a flag, not a list of
+    /// indices: most of a million futures may be done by then).
+    done_at_call: Vec<bool>,
+    /// Where the next future done at the call is looked for.
+    first_unyielded: usize,
+    /// Futures watched and not yielded yet.
     remaining: usize,
     rx: Receiver<usize>,
     /// Identifies our watchers, to remove them from futures we stop watching.
@@ -115,32 +142,55 @@ pub struct AsCompleted<T> {
 
 impl<T> AsCompleted<T> {
     pub(crate) fn new(futures: &[Future<T>], timeout: Option<Duration>) -> AsCompleted<T> {
-        let futures = distinct(futures);
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let mut finished = VecDeque::new();
-        let mut pending = Vec::with_capacity(futures.len());
-        let mut remaining = 0;
-        for future in futures {
-            if future.watch(&tx, pending.len()) {
-                pending.push(Some(future));
-                remaining += 1;
-            } else {
-                pending.push(None);
-                finished.push_back(future);
-            }
-        }
-        AsCompleted { finished, pending, remaining, rx, tx, deadline: timeout.map(|t| sync::now() + t), ended: false }
+        AsCompleted::owning(distinct(futures), timeout)
     }
 
+    /// As [`as_completed`], over futures handed over rather than copied (a batch may hold a
+    /// million); [`AsCompleted::into_futures`] gives them back, in their order.
+    pub(crate) fn owning(futures: Vec<Future<T>>, timeout: Option<Duration>) -> AsCompleted<T> {
+        let left = first_handles(&futures);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut done_at_call = vec![false; futures.len()];
+        let mut remaining = 0;
+        for (index, future) in futures.iter().enumerate().filter(|&(index, _)| left[index]) {
+            if future.watch(&tx, index) {
+                remaining += 1;
+            } else {
+                done_at_call[index] = true;
+            }
+        }
+        let deadline = timeout.map(|t| sync::now() + t);
+        AsCompleted { futures, left, done_at_call, first_unyielded: 0, remaining, rx, tx, deadline, ended: false }
+    }
+
+    /// Stops watching, and gives back the futures it was given, in their order.
+    pub(crate) fn into_futures(mut self) -> Vec<Future<T>> {
+        self.unwatch_pending();
+        self.left.clear();
+        std::mem::take(&mut self.futures)
+    }
+
+    /// Stops watching the futures not yielded (one done before the call began has no
+    /// watcher of ours, and loses nothing).
     fn unwatch_pending(&self) {
-        for future in self.pending.iter().flatten() {
+        for (future, _) in self.futures.iter().zip(&self.left).filter(|(_, left)| **left) {
             future.unwatch(&self.tx);
         }
     }
 
-    /// The futures not yielded yet.
+    /// Yields `futures[index]` unless it was yielded already or repeats an earlier one.
+    fn take(&mut self, index: usize) -> Option<Future<T>> {
+        let left = self.left.get_mut(index)?;
+        std::mem::replace(left, false).then(|| self.futures[index].clone())
+    }
+
+    /// The futures not yielded yet: those done when the call began, then the others in
+    /// input order.
     pub fn not_yielded(&self) -> impl Iterator<Item = &Future<T>> {
-        self.finished.iter().chain(self.pending.iter().flatten())
+        let left = |index: &usize| self.left[*index];
+        let finished = (self.first_unyielded..self.futures.len()).filter(|&index| self.done_at_call[index]);
+        let others = (0..self.futures.len()).filter(|&index| !self.done_at_call[index]);
+        finished.filter(left).chain(others.filter(left)).map(|index| &self.futures[index])
     }
 }
 
@@ -151,13 +201,19 @@ impl<T> Iterator for AsCompleted<T> {
         if self.ended {
             return None;
         }
-        if let Some(future) = self.finished.pop_front() {
-            return Some(Ok(future));
+        while self.first_unyielded < self.futures.len() {
+            let index = self.first_unyielded;
+            self.first_unyielded += 1;
+            if self.done_at_call[index]
+                && let Some(future) = self.take(index)
+            {
+                return Some(Ok(future));
+            }
         }
         while self.remaining > 0 {
             match sync::recv(&self.rx, &WATCHERS, self.deadline) {
                 Ok(index) => {
-                    if let Some(future) = self.pending.get_mut(index).and_then(Option::take) {
+                    if let Some(future) = self.take(index) {
                         self.remaining -= 1;
                         return Some(Ok(future));
                     }
@@ -176,5 +232,26 @@ impl<T> Iterator for AsCompleted<T> {
 impl<T> Drop for AsCompleted<T> {
     fn drop(&mut self) {
         self.unwatch_pending();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::ThreadPool;
+
+    #[test]
+    fn owning_yields_each_future_once_and_gives_the_list_back_in_its_order() {
+        let pool = ThreadPool::new(2);
+        let futures: Vec<Future<u32>> = (0..4).map(|i| pool.submit(move || i).unwrap()).collect();
+        let given =
+            vec![futures[2].clone(), futures[0].clone(), futures[2].clone(), futures[1].clone(), futures[3].clone()];
+        let ids: Vec<_> = given.iter().map(Future::id).collect();
+        let mut completed = AsCompleted::owning(given, None);
+        let mut yielded: Vec<_> = completed.by_ref().map(|f| f.unwrap().id()).collect();
+        yielded.sort_unstable();
+        assert_eq!(yielded, [0, 1, 2, 3], "the repeat of task 2 is yielded once");
+        assert_eq!(completed.not_yielded().count(), 0);
+        assert_eq!(completed.into_futures().iter().map(Future::id).collect::<Vec<_>>(), ids);
     }
 }

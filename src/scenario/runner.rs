@@ -21,8 +21,8 @@ use super::feed::Feed;
 use super::model::{Batch, CALLBACK_FAILED, Dialect, Op, OpName, PoolConfig, Scenario, Step, WorkerDeath};
 use crate::pool::sim::{Reserved, SimClock};
 use crate::pool::{
-    CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, SharedQueues, SubmitError, TaskError,
-    TaskResult, TaskValue, ThreadPool, as_completed, wait,
+    AsCompleted, CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, SharedQueues,
+    SubmitError, TaskError, TaskId, TaskResult, TaskValue, ThreadPool, wait,
 };
 use crate::trace::{EngineChoice, PolledFuture, ResultOutcome, TraceEvent, TraceKind};
 
@@ -224,6 +224,7 @@ impl Run {
             all: Vec::new(),
             keep_all: scenario.steps.iter().any(|step| uses_all(&step.op)),
             batches: HashMap::new(),
+            labels: Labels::default(),
             state: PoolState::Open,
             step_count: scenario.steps.len(),
             cores,
@@ -436,6 +437,56 @@ enum PoolState {
     },
 }
 
+/// The label of every task the main program submitted, kept as runs of consecutive ids from
+/// one step — (first id, count, template, index of the first) — rather than a string per
+/// task: a step of a million tasks is one run.
+#[derive(Debug, Default)]
+struct Labels {
+    runs: Vec<LabelRun>,
+}
+
+#[derive(Debug)]
+struct LabelRun {
+    first: TaskId,
+    count: u64,
+    template: String,
+    first_index: usize,
+}
+
+impl Labels {
+    /// Task `id` is task `index` of a step submitting `template`.
+    fn note(&mut self, id: TaskId, template: &str, index: usize) {
+        if let Some(run) = self.runs.last_mut()
+            && run.template == template
+            && run.first + run.count == id
+            && run.first_index as u64 + run.count == index as u64
+        {
+            run.count += 1;
+            return;
+        }
+        self.runs.push(LabelRun { first: id, count: 1, template: template.to_string(), first_index: index });
+    }
+
+    /// `futures` are the tasks of one step, from its index 0.
+    fn note_all(&mut self, futures: &[Future<TaskValue>], template: &str) {
+        for (index, future) in futures.iter().enumerate() {
+            self.note(future.id(), template, index);
+        }
+    }
+
+    /// Task `id`'s label, or `task{id}` for one the main program did not submit.
+    fn label(&self, id: TaskId, templates: &std::collections::BTreeMap<String, super::model::TaskTemplate>) -> String {
+        let found = self.runs.partition_point(|run| run.first <= id).checked_sub(1).map(|k| &self.runs[k]);
+        match found {
+            Some(run) if id - run.first < run.count => {
+                let index = run.first_index as u64 + (id - run.first);
+                templates[&run.template].label.replace("{i}", &index.to_string())
+            }
+            _ => format!("task{id}"),
+        }
+    }
+}
+
 /// The scenario's main program: the thread that in Python would run the `with` block.
 struct MainProgram {
     steps: Vec<Step>,
@@ -449,6 +500,8 @@ struct MainProgram {
     all: Vec<Future<TaskValue>>,
     keep_all: bool,
     batches: HashMap<String, Vec<Future<TaskValue>>>,
+    /// Each submitted task's label, by its future's id.
+    labels: Labels,
     state: PoolState,
     step_count: usize,
     /// What `workers = "cpus"` means in this run.
@@ -522,10 +575,11 @@ impl MainProgram {
             }
             Op::ImapUnordered { task, count, chunksize } => self.imap_unordered(task, *count, *chunksize),
             Op::AsCompleted { of, timeout } => {
-                // Borrowed for the step rather than copied: a batch may hold a million.
+                // Handed to the iterator and given back rather than copied: a batch may hold a million.
                 let futures = self.take_batch(of);
+                let given = futures.len();
                 let deadline = self.clock.deadline(*timeout);
-                let mut completed = as_completed(&futures, self.clock.left(deadline));
+                let mut completed = AsCompleted::owning(futures, self.clock.left(deadline));
                 for next in completed.by_ref() {
                     match next {
                         Ok(future) => {
@@ -538,9 +592,9 @@ impl MainProgram {
                 // As Python's: the iterator raises one TimeoutError; the unfinished futures
                 // stay as they are.
                 let unfinished = completed.not_yielded().count();
-                drop(completed);
+                let futures = completed.into_futures();
                 if unfinished > 0 {
-                    self.raise("TimeoutError", format!("{unfinished} (of {}) futures unfinished", futures.len()));
+                    self.raise("TimeoutError", format!("{unfinished} (of {given}) futures unfinished"));
                 }
                 self.put_batch(of, futures);
             }
@@ -625,7 +679,10 @@ impl MainProgram {
         let mut burst = if self.pool.kind() == PoolKind::Process && !sync && count > 1 {
             let specs = (0..count).map(|i| template.instantiate(i, &mut self.rng, self.clock.speed())).collect();
             match self.pool.submit_tasks(specs, 1) {
-                Ok(futures) => Some(futures.into_iter()),
+                Ok(futures) => {
+                    self.labels.note_all(&futures, task);
+                    Some(futures.into_iter())
+                }
                 Err(refused) => {
                     self.refused(&refused);
                     return;
@@ -643,6 +700,9 @@ impl MainProgram {
                 }
             };
             let Ok(future) = submitted else { break };
+            if burst.is_none() {
+                self.labels.note(future.id(), task, i);
+            }
             if callback {
                 future.add_done_callback(|_| {});
             }
@@ -659,7 +719,13 @@ impl MainProgram {
         }
         if let Some(into) = into {
             // A name used again adds to its list, as `jobs += [...]` does in Python.
-            self.batches.entry(into.to_string()).or_default().extend(batch);
+            let list = self.batches.entry(into.to_string()).or_default();
+            if list.is_empty() {
+                // Moved, not copied: a batch may hold a million.
+                *list = batch;
+            } else {
+                list.extend(batch);
+            }
         }
     }
 
@@ -686,7 +752,10 @@ impl MainProgram {
             _ => (chunksize, 1),
         };
         let futures = match self.pool.submit_tasks(specs, chunksize) {
-            Ok(futures) => futures,
+            Ok(futures) => {
+                self.labels.note_all(&futures, task);
+                futures
+            }
             Err(refused) => {
                 self.refused(&refused);
                 return;
@@ -834,7 +903,7 @@ impl MainProgram {
             Ok(value) => TraceKind::Result {
                 task: future.id(),
                 outcome: ResultOutcome::Ok,
-                value: Some(value.to_string()),
+                value: Some(value.describe(&self.labels.label(future.id(), &self.tasks))),
                 error: None,
                 exception: None,
             },
@@ -875,4 +944,43 @@ fn uses_all(op: &Op) -> bool {
             | Op::Cancel { of: Batch::All }
             | Op::Poll { of: Batch::All }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::pool::Work;
+    use crate::scenario::duration::DurationSpec;
+    use crate::scenario::model::TaskTemplate;
+
+    fn template(name: &str, label: &str) -> (String, TaskTemplate) {
+        let duration = DurationSpec::Fixed(std::time::Duration::ZERO);
+        (name.into(), TaskTemplate { name: name.into(), work: Work::Noop, duration, label: label.into() })
+    }
+
+    #[test]
+    fn labels_are_kept_as_runs_and_found_by_id() {
+        let templates: BTreeMap<_, _> = [template("a", "A{i}"), template("b", "fetch({i})")].into_iter().collect();
+        let mut labels = Labels::default();
+        for i in 0..1000 {
+            labels.note(i, "a", i as usize);
+        }
+        // A second step of the same template starts again at index 0; ids go on.
+        for i in 0..3 {
+            labels.note(1000 + i, "a", i as usize);
+        }
+        labels.note(1003, "b", 0);
+        // An id the main program did not submit (a gap).
+        labels.note(1010, "b", 1);
+        assert_eq!(labels.runs.len(), 4, "{:?}", labels.runs);
+        assert_eq!(labels.label(0, &templates), "A0");
+        assert_eq!(labels.label(999, &templates), "A999");
+        assert_eq!(labels.label(1002, &templates), "A2");
+        assert_eq!(labels.label(1003, &templates), "fetch(0)");
+        assert_eq!(labels.label(1010, &templates), "fetch(1)");
+        assert_eq!(labels.label(1005, &templates), "task1005");
+        assert_eq!(Labels::default().label(7, &templates), "task7");
+    }
 }

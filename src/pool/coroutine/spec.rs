@@ -81,8 +81,8 @@ impl SpecTask {
                 Ok(Step::End(outcome)) => outcome.map_err(TaskError::Failed),
                 Err(payload) => Err(TaskError::Failed(format!("panicked: {}", panic_message(&*payload)))),
             };
-            let Running { future, .. } = self.current.take().expect("a running spec");
-            finish(env, &future, outcome);
+            let Running { future, spec, .. } = self.current.take().expect("a running spec");
+            finish(env, &future, &spec, outcome);
         }
     }
 
@@ -103,16 +103,16 @@ impl SpecTask {
     /// The loop is terminated while this coroutine is suspended: the spec it was running dies
     /// with the loop, the ones it had not started are abandoned.
     pub(super) fn kill(mut self, env: &LoopEnv<'_>) {
-        if let Some(Running { future, .. }) = self.current.take() {
-            finish(env, &future, Err(TaskError::WorkerDied("the event loop was terminated".into())));
+        if let Some(Running { future, spec, .. }) = self.current.take() {
+            finish(env, &future, &spec, Err(TaskError::WorkerDied("the event loop was terminated".into())));
         }
         self.unrun(&Unrun::Abandon(TaskError::PoolShutdown));
     }
 }
 
-fn finish(env: &LoopEnv<'_>, future: &Future<TaskValue>, outcome: Result<TaskValue, TaskError>) {
+fn finish(env: &LoopEnv<'_>, future: &Future<TaskValue>, spec: &TaskSpec, outcome: Result<TaskValue, TaskError>) {
     if let Some(telemetry) = env.telemetry() {
-        telemetry.emit(finish_event(future.id(), LOOP_WORKER, &outcome, |value| Some(value.to_string())));
+        telemetry.emit(finish_event(future.id(), LOOP_WORKER, &outcome, |value| Some(value.describe(&spec.label))));
     }
     future.finish(outcome);
 }
@@ -120,7 +120,7 @@ fn finish(env: &LoopEnv<'_>, future: &Future<TaskValue>, outcome: Result<TaskVal
 /// Moves a spec on to its next await point or its end.
 fn advance(running: &mut Running, env: &LoopEnv<'_>) -> Step {
     let spec = &running.spec;
-    let value = |output| TaskValue { label: spec.label.clone(), worker: LOOP_WORKER, pid: env.pid(), output };
+    let value = |output| TaskValue { worker: LOOP_WORKER, pid: env.pid(), output };
     loop {
         match running.stage {
             Stage::Begin => {

@@ -354,11 +354,11 @@ impl Supervisor {
                     let mut job_end = head.job_end;
                     let failed = outcome.as_ref().err().cloned();
                     let outcome = match outcome {
-                        Ok(output) => Ok(TaskValue { label: head.spec.label, worker: lane.id, pid: lane.pid, output }),
+                        Ok(output) => Ok(TaskValue { worker: lane.id, pid: lane.pid, output }),
                         Err(msg) => Err(TaskError::Failed(msg)),
                     };
                     if let Some(telemetry) = &self.telemetry {
-                        telemetry.emit(finish_event(task, lane.id, &outcome, |v| Some(v.to_string())));
+                        telemetry.emit(finish_event(task, lane.id, &outcome, |v| Some(v.describe(&head.spec.label))));
                     }
                     deferred.0.push(Action::Finish(head.future, outcome));
                     if let Some(msg) = failed {
