@@ -809,9 +809,10 @@ impl MainProgram {
                 return;
             }
         };
+        self.labels.note_all(&futures, task);
         let chunksize = chunksize.max(1);
         let mut left: Vec<usize> = futures.chunks(chunksize).map(<[_]>::len).collect();
-        for done in as_completed(&futures, None).map_while(Result::ok) {
+        for done in crate::pool::as_completed(&futures, None).map_while(Result::ok) {
             let index = futures.iter().position(|f| f.ptr_eq(&done)).expect("one of the map's futures");
             let chunk = index / chunksize;
             left[chunk] -= 1;
