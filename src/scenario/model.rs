@@ -537,32 +537,25 @@ pub enum Dialect {
 }
 
 impl Scenario {
-    /// The caption of the step poolscope adds at the end: the program leaves its `with`
-    /// block, as its dialect does it.
-    pub fn closing_note(&self) -> &'static str {
+    /// The step poolscope adds at the end, when the program has not closed its pool itself:
+    /// its Python and its caption, as the lesson's dialect leaves its `with` block.
+    pub fn closing(&self) -> (&'static str, &'static str) {
         let crashes = self.pool.kind == PoolKind::Process && self.tasks.values().any(|t| t.work == Work::Crash);
         match self.dialect() {
-            Dialect::MultiprocessingPool if crashes => {
+            Dialect::MultiprocessingPool if crashes => (
+                "# leaving the with-block terminate()s the pool",
                 "The end: a task whose worker died never finishes, so close() and join() would wait for ever; \
-                 leaving the `with` block terminate()s the pool."
-            }
-            Dialect::MultiprocessingPool => {
+                 leaving the `with` block terminate()s the pool.",
+            ),
+            Dialect::MultiprocessingPool => (
+                "pool.close()\npool.join()",
                 "The end: close() and join() let every task run to its end, then the workers exit \
-                 (leaving a Pool's `with` block alone would terminate() it)."
-            }
-            Dialect::Executor | Dialect::Asyncio => {
-                "Leaving the `with` block shuts the pool down and waits for every task."
-            }
-        }
-    }
-
-    /// The Python of that closing step, when the program has not closed its pool itself.
-    pub fn closing_python(&self) -> &'static str {
-        let crashes = self.pool.kind == PoolKind::Process && self.tasks.values().any(|t| t.work == Work::Crash);
-        match self.dialect() {
-            Dialect::MultiprocessingPool if crashes => "# leaving the with-block terminate()s the pool",
-            Dialect::MultiprocessingPool => "pool.close()\npool.join()",
-            Dialect::Executor | Dialect::Asyncio => "# the with-block ends: pool.shutdown(wait=True)",
+                 (leaving a Pool's `with` block alone would terminate() it).",
+            ),
+            Dialect::Executor | Dialect::Asyncio => (
+                "# the with-block ends: pool.shutdown(wait=True)",
+                "Leaving the `with` block shuts the pool down and waits for every task.",
+            ),
         }
     }
 

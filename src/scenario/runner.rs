@@ -229,7 +229,7 @@ impl Run {
             step_count: scenario.steps.len(),
             cores,
             dialect: scenario.dialect(),
-            closing: (scenario.closing_python(), scenario.closing_note()),
+            closing: scenario.closing(),
         };
         let seat = sim.as_ref().map(SimClock::reserve);
         let main = std::thread::Builder::new()
@@ -268,8 +268,8 @@ impl Run {
                     .collect();
                 steps.push(StepText {
                     op: OpName::Shutdown.as_str().into(),
-                    python: scenario.closing_python().into(),
-                    note: Some(scenario.closing_note().into()),
+                    python: scenario.closing().0.into(),
+                    note: Some(scenario.closing().1.into()),
                 });
                 Describe {
                     scenario: scenario.name.clone(),
@@ -508,8 +508,7 @@ struct MainProgram {
     cores: usize,
     /// The Python API the lesson's program speaks, which decides what it sees.
     dialect: Dialect,
-    /// The Python and caption of the closing step ([`Scenario::closing_python`] and
-    /// [`Scenario::closing_note`]).
+    /// The Python and caption of the closing step ([`Scenario::closing`]).
     closing: (&'static str, &'static str),
 }
 
@@ -813,7 +812,8 @@ impl MainProgram {
         let chunksize = chunksize.max(1);
         let mut left: Vec<usize> = futures.chunks(chunksize).map(<[_]>::len).collect();
         for done in crate::pool::as_completed(&futures, None).map_while(Result::ok) {
-            let index = futures.iter().position(|f| f.ptr_eq(&done)).expect("one of the map's futures");
+            // One submit call numbers its tasks consecutively.
+            let index = (done.id() - futures[0].id()) as usize;
             let chunk = index / chunksize;
             left[chunk] -= 1;
             if left[chunk] > 0 {
