@@ -166,6 +166,45 @@ fn callbacks_run_in_the_parent_in_order() {
 }
 
 #[test]
+fn callbacks_from_every_worker_run_on_the_pools_one_results_thread() {
+    let pool = builder(3).build().unwrap();
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    // Each task waits at the gate, so every callback is added before its task is done.
+    let futures: Vec<_> = (0..3).map(|_| pool.submit_task(get("gate")).unwrap()).collect();
+    for future in &futures {
+        let threads = Arc::clone(&threads);
+        future.add_done_callback(move |f| {
+            let worker = f.result(None).unwrap().worker;
+            let thread = std::thread::current().name().unwrap_or("unnamed").to_string();
+            threads.lock().unwrap().push((worker, thread));
+        });
+    }
+    open_gate(&pool, 3);
+    pool.shutdown(true, false);
+    let threads = threads.lock().unwrap();
+    let workers: BTreeSet<_> = threads.iter().map(|(worker, _)| *worker).collect();
+    let names: BTreeSet<&str> = threads.iter().map(|(_, name)| name.as_str()).collect();
+    assert_eq!(workers.len(), 3, "one task per worker: {threads:?}");
+    assert_eq!(names, BTreeSet::from(["poolscope-results"]), "ran before shutdown(wait=True) returned, on one thread");
+}
+
+#[test]
+fn a_callback_may_shut_the_pool_down() {
+    let pool = Arc::new(builder(2).build().unwrap());
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let first = pool.submit_task(noop("first")).unwrap();
+    let weak = Arc::downgrade(&pool);
+    first.add_done_callback(move |_| {
+        if let Some(pool) = weak.upgrade() {
+            pool.shutdown(true, false);
+        }
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(DEADLOCK).expect("the callback returned");
+    assert!(matches!(pool.submit_task(noop("late")), Err(SubmitError::Shutdown(_))));
+}
+
+#[test]
 fn a_pending_task_cancels_a_running_one_does_not_nor_one_in_the_call_queue() {
     let pool = builder(1).eager(true).build().unwrap();
     let running = start_gated(&pool, "running");
@@ -225,6 +264,10 @@ fn shutdown_with_cancel_futures_cancels_what_is_not_in_the_call_queue() {
     let running = start_gated(&pool, "running");
     let queued: Vec<_> = (0..4).map(|i| pool.submit_task(noop(&format!("q{i}"))).unwrap()).collect();
     pool.shutdown(false, true);
+    // The pool's results thread cancels them, as CPython's management thread does: wait.
+    for future in &queued[2..] {
+        assert_eq!(future.result(Some(DEADLOCK)), Err(TaskError::Cancelled));
+    }
     let cancelled: Vec<bool> = queued.iter().map(|f| f.cancelled()).collect();
     assert_eq!(cancelled, [false, false, true, true], "the call queue's two run, as in CPython");
     open_gate(&pool, 1);

@@ -21,6 +21,7 @@ pub mod map;
 pub mod probe;
 pub mod process;
 pub mod queues;
+mod relay;
 pub mod sim;
 mod sync;
 pub mod task;

@@ -60,6 +60,9 @@ pub struct Observation {
     pub steps: Vec<StepSeen>,
     /// Each done-callback, in order: its task and the kind of thread it ran on.
     pub callbacks: Vec<(u64, ThreadKind)>,
+    /// How many of the pool's own threads ran callbacks: one in CPython (the management or
+    /// result-handler thread), whatever the number of workers.
+    pub pool_threads: usize,
     /// Distinct worker processes that ran tasks (0 for a thread pool), and whether one ran
     /// more than one task — counted up to the first `resize`: poolscope resizes its pool in
     /// place, where the Python program (which cannot) starts a new pool, as its text says.
@@ -74,6 +77,7 @@ impl Observation {
         let mut pool_kind = None;
         let mut starts_by_pid: std::collections::BTreeMap<u32, usize> = Default::default();
         let mut resized = false;
+        let mut pool_threads = BTreeSet::new();
         for event in events {
             let line = match &event.kind {
                 TraceKind::Run { pool, engine, .. } => {
@@ -107,10 +111,11 @@ impl Observation {
                         exception_line(exception.as_deref(), error.as_deref())
                     ),
                 }),
-                // A pool cancelling its own queue (`shutdown(cancel_futures=True)`, or `map`
-                // after it raised) is not a `cancel()` the program called; it sees those
-                // futures' outcomes later.
-                TraceKind::Cancel { .. } if out.steps.last().is_some_and(|s| pool_call(&s.op)) => None,
+                // The program calls `cancel()` in a `cancel` step only. A pool cancelling its
+                // own queue (`shutdown(cancel_futures=True)`, on a process pool's results
+                // thread whenever it runs; `map` after it raised) is not a call the program
+                // made; it sees those futures' outcomes later.
+                TraceKind::Cancel { .. } if out.steps.last().is_none_or(|s| s.op != "cancel") => None,
                 TraceKind::Cancel { task, ok } => {
                     Some(format!("cancel #{task} {}", if *ok { "True" } else { "False" }))
                 }
@@ -122,7 +127,11 @@ impl Observation {
                     Some(format!("raise {}", exception_line(Some(exception), Some(message))))
                 }
                 TraceKind::Callback { task, thread, .. } => {
-                    out.callbacks.push((*task, thread_kind(thread)));
+                    let kind = thread_kind(thread);
+                    if kind == ThreadKind::Pool {
+                        pool_threads.insert(thread.as_str());
+                    }
+                    out.callbacks.push((*task, kind));
                     None
                 }
                 _ => None,
@@ -135,17 +144,12 @@ impl Observation {
                 step.seen.push(Seen { what, at_us: event.t });
             }
         }
+        out.pool_threads = pool_threads.len();
         if pool_kind == Some(PoolKind::Process) {
             out.worker_processes = (starts_by_pid.len(), starts_by_pid.values().any(|n| *n > 1));
         }
         out
     }
-}
-
-/// An op in which the pool, not the program, may cancel futures: a shutdown, or `map`,
-/// whose generator cancels the items it did not yield when it raises.
-fn pool_call(op: &str) -> bool {
-    matches!(op, "shutdown" | "close" | "terminate" | "join" | "map")
 }
 
 /// A result's value as a program can compare it: its label (`Job1` of `Job1 by worker 0
@@ -226,6 +230,15 @@ pub fn compare(a: &Observation, b: &Observation) -> Vec<Difference> {
         let show =
             |c: &[(u64, ThreadKind)]| c.iter().map(|(t, k)| format!("#{t} on {k}")).collect::<Vec<_>>().join(", ");
         out.push(Difference { place: "callbacks".into(), step: None, a: show(&a.callbacks), b: show(&b.callbacks) });
+    }
+    if a.pool_threads != b.pool_threads {
+        let show = |n: usize| format!("callbacks on {n} of the pool's own threads");
+        out.push(Difference {
+            place: "callback threads".into(),
+            step: None,
+            a: show(a.pool_threads),
+            b: show(b.pool_threads),
+        });
     }
     if a.worker_processes != b.worker_processes {
         let show = |(n, reused): (usize, bool)| format!("{n} processes{}", if reused { ", reused" } else { "" });
@@ -323,5 +336,20 @@ mod tests {
         ]));
         assert_eq!(compare(&a, &b), []);
         assert_eq!(a.callbacks, [(0, ThreadKind::Worker), (0, ThreadKind::Main)]);
+    }
+
+    #[test]
+    fn a_process_pool_runs_its_callbacks_on_one_thread_of_its_own() {
+        let on = |threads: [&str; 2]| {
+            Observation::of(&events(&[
+                &format!(r#"{{"t":1,"ev":"callback","task":0,"thread":"{}"}}"#, threads[0]),
+                &format!(r#"{{"t":2,"ev":"callback","task":1,"thread":"{}"}}"#, threads[1]),
+            ]))
+        };
+        let cpython = on(["Thread-1", "Thread-1"]);
+        assert_eq!(compare(&on(["poolscope-results", "poolscope-results"]), &cpython), []);
+        let differences = compare(&on(["poolscope-process-0", "poolscope-process-1"]), &cpython);
+        assert_eq!(differences.len(), 1, "{differences:?}");
+        assert_eq!(differences[0].place, "callback threads");
     }
 }

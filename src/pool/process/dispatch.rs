@@ -31,6 +31,7 @@ use crate::pool::front::Stopping;
 use crate::pool::future::{Future, finish_event};
 use crate::pool::probe::{DownReason, EventKind, Telemetry, WorkerId};
 use crate::pool::queues::SharedQueues;
+use crate::pool::relay::Relay;
 use crate::pool::sync::{Bell, Clock, PoolThread, Reader, TimedOut};
 use crate::pool::task::{TaskSpec, TaskValue, simulated_cost};
 
@@ -146,7 +147,8 @@ impl Lane {
     }
 }
 
-/// Future completions to run once the state lock is released: they run callbacks, which may
+/// Future completions to run once the state lock is released, on the pool's results thread
+/// (as CPython's management thread completes every future): they run callbacks, which may
 /// call back into the pool.
 #[derive(Default)]
 pub(super) struct Deferred(Vec<Action>);
@@ -162,11 +164,12 @@ enum Action {
 pub struct Gate<'a> {
     state: Option<MutexGuard<'a, State>>,
     deferred: Deferred,
+    relay: &'a Relay,
 }
 
 impl<'a> Gate<'a> {
-    pub(super) fn new(state: MutexGuard<'a, State>) -> Gate<'a> {
-        Gate { state: Some(state), deferred: Deferred::default() }
+    pub(super) fn new(supervisor: &'a Supervisor) -> Gate<'a> {
+        Gate { state: Some(supervisor.lock()), deferred: Deferred::default(), relay: &supervisor.relay }
     }
 
     pub(super) fn state(&self) -> &State {
@@ -187,7 +190,7 @@ impl std::fmt::Debug for Gate<'_> {
 impl Drop for Gate<'_> {
     fn drop(&mut self) {
         drop(self.state.take());
-        std::mem::take(&mut self.deferred).run();
+        std::mem::take(&mut self.deferred).hand_to(self.relay);
     }
 }
 
@@ -196,7 +199,14 @@ impl Deferred {
         self.0.push(Action::Cancel(future));
     }
 
-    pub(super) fn run(self) {
+    /// Runs the completions on the pool's results thread, in order after those before.
+    pub(super) fn hand_to(self, relay: &Relay) {
+        if !self.0.is_empty() {
+            relay.run(move || self.run());
+        }
+    }
+
+    fn run(self) {
         for action in self.0 {
             match action {
                 Action::Finish(future, outcome) => future.finish(outcome),
@@ -234,6 +244,8 @@ pub(super) struct Supervisor {
     pub(super) bell: Bell,
     /// Counts the moments workers fall idle (see `Lane::idle_since`).
     pub(super) ticks: std::sync::atomic::AtomicU64,
+    /// The thread that completes futures and runs their callbacks.
+    pub(super) relay: Relay,
 }
 
 /// Everything that changes, under one lock.
@@ -281,8 +293,8 @@ impl Supervisor {
         deferred.0.push(Action::Finish(future, Err(error)));
     }
 
-    /// Waits for every reader thread (so every worker process) to end, except the caller's
-    /// own when a callback on a reader thread shuts the pool down.
+    /// Waits for every reader thread (so every worker process) to end, then for the results
+    /// thread to run what they handed it (unless a callback on it shuts the pool down).
     pub(super) fn join_all(&self) {
         let me = std::thread::current().id();
         loop {
@@ -293,6 +305,7 @@ impl Supervisor {
                 others
             };
             if others.is_empty() {
+                self.relay.stop();
                 return;
             }
             for thread in others {
@@ -322,7 +335,7 @@ impl Supervisor {
             }
             outcome
         };
-        deferred.run();
+        deferred.hand_to(&self.relay);
         for (tx, request) in requests {
             self.serve(tx, request);
         }
@@ -487,7 +500,7 @@ impl Supervisor {
             state.on_exit(self, id, pid, cause, &mut deferred);
             state.dispatch(self);
         }
-        deferred.run();
+        deferred.hand_to(&self.relay);
     }
 }
 

@@ -38,6 +38,7 @@ use super::front::{Backend, Pool, Refusal, Stopping};
 use super::future::Future;
 use super::probe::{Telemetry, WorkerId};
 use super::queues::SharedQueues;
+use super::relay::Relay;
 use super::sync::{Bell, Clock};
 use super::task::{self, TaskSpec, TaskValue};
 
@@ -185,6 +186,7 @@ impl Builder<ProcessOptions> {
             .map_err(|e| io::Error::new(e.kind(), format!("worker program {}: {e}", program.display())))?;
         let size = self.workers.unwrap_or_else(super::cpus).max(1);
         let clock = Clock::current();
+        let relay = Relay::start(&clock, "poolscope-results")?;
         let supervisor = Arc::new(Supervisor {
             telemetry: self.probe.map(Telemetry::new),
             queues: self.queues.unwrap_or_default(),
@@ -208,13 +210,14 @@ impl Builder<ProcessOptions> {
             threads: Mutex::new(Vec::new()),
             bell: Bell::new(&clock),
             ticks: std::sync::atomic::AtomicU64::new(0),
+            relay,
             clock,
         });
         let telemetry = supervisor.telemetry.clone();
         let pool = Pool::with_backend(Processes { supervisor }, telemetry);
         if self.eager {
             let supervisor = &pool.backend().supervisor;
-            let mut gate = Gate::new(supervisor.lock());
+            let mut gate = Gate::new(supervisor);
             let (state, deferred) = gate.parts();
             let started = (0..size).try_for_each(|_| state.spawn_new(supervisor, deferred));
             drop(gate);
@@ -233,7 +236,9 @@ impl Builder<ProcessOptions> {
 /// of `chunksize` specs from [`Pool::submit_tasks`]) goes to one worker as one
 /// message, and its tasks are marked running as it is handed over — so, as in Python, a
 /// chunk can no longer be cancelled once a worker has it. Done-callbacks run in this
-/// process, on the thread that reads the worker's results.
+/// process, all on one thread, the pool's results thread (`poolscope-results`), as
+/// `ProcessPoolExecutor` runs them on its management thread: a slow callback holds up the
+/// results behind it.
 ///
 /// # Examples
 /// ```no_run
@@ -288,7 +293,7 @@ impl Backend for Processes {
     const KIND: PoolKind = PoolKind::Process;
 
     fn gate(&self) -> Gate<'_> {
-        Gate::new(self.supervisor.lock())
+        Gate::new(&self.supervisor)
     }
 
     fn refusal(&self, gate: &Gate<'_>) -> Option<Refusal> {
