@@ -450,3 +450,37 @@ fn a_probe_whose_reader_is_gone_does_not_disturb_the_pool() {
     let total: u64 = pool.map(|i: u64| i, 0..100, Default::default()).unwrap().map(Result::unwrap).sum();
     assert_eq!(total, 4950);
 }
+
+#[test]
+fn with_a_results_thread_every_callback_runs_on_it_not_on_the_worker() {
+    // As multiprocessing.pool.ThreadPool's result handler.
+    let pool = ThreadPool::builder().workers(3).name("mp").results_thread().build();
+    let barrier = Arc::new(Barrier::new(4));
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let futures: Vec<_> = (0..3)
+        .map(|i| {
+            let barrier = Arc::clone(&barrier);
+            pool.submit(move || {
+                barrier.wait();
+                (i, std::thread::current().name().unwrap_or("").to_string())
+            })
+            .unwrap()
+        })
+        .collect();
+    for future in &futures {
+        let ran = Arc::clone(&ran);
+        future.add_done_callback(move |f| {
+            let (_, worker) = f.result(None).unwrap();
+            ran.lock().unwrap().push((worker, std::thread::current().name().unwrap_or("").to_string()));
+        });
+    }
+    // Every callback is added before any task can end.
+    barrier.wait();
+    pool.shutdown(true, false);
+    let ran = ran.lock().unwrap();
+    let workers: BTreeSet<&str> = ran.iter().map(|(w, _)| w.as_str()).collect();
+    let callbacks: BTreeSet<&str> = ran.iter().map(|(_, c)| c.as_str()).collect();
+    assert_eq!(ran.len(), 3, "all ran before shutdown(wait=True) returned");
+    assert_eq!(workers.len(), 3, "{ran:?}");
+    assert_eq!(callbacks, BTreeSet::from(["mp-results"]));
+}

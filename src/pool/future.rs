@@ -10,6 +10,7 @@ use crossbeam_channel::Sender;
 
 use super::error::{TaskError, TaskResult};
 use super::probe::{EventKind, Outcome, TaskId, Telemetry, WorkerId};
+use super::relay::Relay;
 use super::sync::{self, Condvar};
 
 // The life of a future. PENDING -> RUNNING -> FINISHED, or PENDING -> CANCELLED.
@@ -334,15 +335,20 @@ impl<T> Future<T> {
     }
 
     /// Runs a task for a worker: marks it running (or skips it if it was cancelled), reports
-    /// start and finish, turns a panic into [`TaskError::Failed`], completes the future.
-    /// `describe` renders the value for the event log. Returns false if the task was skipped.
+    /// start and finish, turns a panic into [`TaskError::Failed`], completes the future —
+    /// on the pool's results thread when it has one. `describe` renders the value for the
+    /// event log. Returns false if the task was skipped.
     pub(crate) fn run(
         &self,
         worker: WorkerId,
         pid: u32,
         work: impl FnOnce() -> TaskResult<T>,
         describe: impl FnOnce(&T) -> Option<String>,
-    ) -> bool {
+        relay: Option<&Relay>,
+    ) -> bool
+    where
+        T: Send + 'static,
+    {
         if !self.begin() {
             return false;
         }
@@ -356,7 +362,13 @@ impl<T> Future<T> {
         if let Some(telemetry) = &self.inner.telemetry {
             telemetry.emit(finish_event(self.inner.id, worker, &outcome, describe));
         }
-        self.finish(outcome);
+        match relay {
+            Some(relay) => {
+                let future = self.clone();
+                relay.run(move || future.finish(outcome));
+            }
+            None => self.finish(outcome),
+        }
         true
     }
 }

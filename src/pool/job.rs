@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use super::error::{TaskError, TaskResult};
 use super::future::{Erased, Future, Inner};
 use super::probe::{TaskId, Telemetry};
+use super::relay::Relay;
 use super::task::{TaskEnv, TaskSpec, TaskValue, run_spec};
 
 /// How to dispose of a job that will never run.
@@ -18,8 +19,9 @@ pub enum Unrun {
 
 /// A unit of queued work.
 pub trait Job: Send {
-    /// Runs every task of the job on `worker`.
-    fn run(self: Box<Self>, worker: &dyn TaskEnv);
+    /// Runs every task of the job on `worker`, completing each future there or, given a
+    /// results thread, on it.
+    fn run(self: Box<Self>, worker: &dyn TaskEnv, relay: Option<&Relay>);
     /// Disposes of the job without running it.
     fn unrun(self: Box<Self>, how: Unrun);
 }
@@ -37,8 +39,8 @@ fn dispose<T>(future: &Future<T>, how: &Unrun) {
 
 /// A task submitted on its own: its closure lives in its future's allocation.
 pub trait Single: Send + Sync {
-    /// Runs the task on `worker`.
-    fn run(self: Arc<Self>, worker: &dyn TaskEnv);
+    /// Runs the task on `worker`, completing its future there or, given a results thread, on it.
+    fn run(self: Arc<Self>, worker: &dyn TaskEnv, relay: Option<&Relay>);
     /// Disposes of the task without running it.
     fn unrun(self: Arc<Self>, how: Unrun);
 }
@@ -70,12 +72,12 @@ where
     T: Send + 'static,
     F: FnOnce(&dyn TaskEnv) -> TaskResult<T> + Send + 'static,
 {
-    fn run(self: Arc<Self>, worker: &dyn TaskEnv) {
+    fn run(self: Arc<Self>, worker: &dyn TaskEnv, relay: Option<&Relay>) {
         let work = self.work.work.lock().unwrap_or_else(|e| e.into_inner()).take();
         let describe = self.work.describe;
         let future = Future { inner: self as Arc<Inner<T, Erased>> };
         if let Some(work) = work {
-            future.run(worker.worker(), worker.pid(), || work(worker), describe);
+            future.run(worker.worker(), worker.pid(), || work(worker), describe, relay);
         }
     }
 
@@ -98,9 +100,9 @@ where
     R: Send + 'static,
     F: Fn(I) -> R + Send + Sync + 'static,
 {
-    fn run(self: Box<Self>, worker: &dyn TaskEnv) {
+    fn run(self: Box<Self>, worker: &dyn TaskEnv, relay: Option<&Relay>) {
         for (future, item) in self.items {
-            future.run(worker.worker(), worker.pid(), || Ok((self.function)(item)), |_| None);
+            future.run(worker.worker(), worker.pid(), || Ok((self.function)(item)), |_| None, relay);
         }
     }
 
@@ -117,13 +119,14 @@ pub(crate) struct Specs {
 }
 
 impl Job for Specs {
-    fn run(self: Box<Self>, worker: &dyn TaskEnv) {
+    fn run(self: Box<Self>, worker: &dyn TaskEnv, relay: Option<&Relay>) {
         for (future, spec) in self.tasks {
             future.run(
                 worker.worker(),
                 worker.pid(),
                 || run_spec(&spec, worker).map_err(TaskError::Failed),
                 |value| Some(value.describe(&spec.label)),
+                relay,
             );
         }
     }

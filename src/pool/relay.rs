@@ -16,7 +16,7 @@ use super::sync::{self, Bell, Clock, PoolThread};
 type Batch = Box<dyn FnOnce() + Send>;
 
 /// A results thread, started with the pool and stopped once the pool's workers are gone.
-pub(crate) struct Relay {
+pub struct Relay {
     /// `None` once stopped: what comes later runs on the caller's thread.
     tx: Mutex<Option<Sender<Batch>>>,
     thread: Mutex<Option<PoolThread>>,

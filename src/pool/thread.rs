@@ -20,6 +20,7 @@ use super::gil::{DEFAULT_SWITCH_INTERVAL, Gil};
 use super::job::{Job, Single, Specs, Unrun};
 use super::probe::{DownReason, EventKind, Telemetry, WorkerId};
 use super::queues::SharedQueues;
+use super::relay::Relay;
 use super::sync::{self, Bell, Clock, PoolThread};
 use super::task::{TaskSpec, TaskValue};
 
@@ -89,6 +90,9 @@ pub(crate) struct Crew {
     pub(crate) clock: Clock,
     /// Rung by every send on the queue, for a worker waiting in a simulated run.
     bell: Bell,
+    /// The thread that completes futures, when the pool has one (see
+    /// [`ThreadPoolBuilder::results_thread`]).
+    pub(crate) relay: Option<Relay>,
 }
 
 struct WorkerSet {
@@ -110,11 +114,12 @@ pub type ThreadPoolBuilder = Builder<ThreadOptions>;
 pub struct ThreadOptions {
     gil: Option<Duration>,
     name: String,
+    results_thread: bool,
 }
 
 impl Default for ThreadOptions {
     fn default() -> Self {
-        ThreadOptions { gil: None, name: "poolscope".into() }
+        ThreadOptions { gil: None, name: "poolscope".into(), results_thread: false }
     }
 }
 
@@ -138,11 +143,22 @@ impl Builder<ThreadOptions> {
         self
     }
 
+    /// Completes every future on one thread of the pool's own (`NAME-results`), so every
+    /// done-callback runs there, as `multiprocessing.pool.ThreadPool` runs callbacks on its
+    /// result-handler thread. By default a worker completes the future of the task it ran,
+    /// and its callbacks run on that worker, as in `ThreadPoolExecutor`.
+    pub fn results_thread(mut self) -> Self {
+        self.kind.results_thread = true;
+        self
+    }
+
     /// Builds the pool.
     pub fn build(self) -> ThreadPool {
         let (tx, rx) = crossbeam_channel::unbounded();
         let size = self.workers.unwrap_or_else(default_thread_workers).max(1);
         let clock = Clock::current();
+        // Should the OS refuse the thread, the workers complete their futures themselves.
+        let relay = self.kind.results_thread.then(|| Relay::start(&clock, &format!("{}-results", self.kind.name)).ok());
         let crew = Arc::new(Crew {
             rx,
             telemetry: self.probe.map(Telemetry::new),
@@ -158,6 +174,7 @@ impl Builder<ThreadOptions> {
             workers: Mutex::new(WorkerSet { free_ids: BTreeSet::new(), next_id: 0, threads: Vec::new() }),
             joining: Mutex::new(()),
             bell: Bell::new(&clock),
+            relay: relay.flatten(),
             clock,
         });
         if self.eager {
@@ -409,6 +426,9 @@ impl Crew {
         };
         for worker in threads {
             worker.thread.join();
+        }
+        if let Some(relay) = &self.relay {
+            relay.stop();
         }
     }
 }

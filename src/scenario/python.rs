@@ -9,8 +9,25 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::duration::python_seconds;
-use super::model::{Op, PoolConfig, Scenario, TaskTemplate};
+use super::model::{Dialect, Op, PoolConfig, Scenario, Step, TaskTemplate};
 use crate::pool::ReturnWhen;
+
+/// The lesson's steps, each with the Python a transcript shows for it: the lesson's own text
+/// when it gives one; else, for a program in `multiprocessing`'s or asyncio's words, the
+/// step's code in that program (what [`line`] writes is `concurrent.futures`' alone).
+pub fn shown_steps(scenario: &Scenario) -> Vec<Step> {
+    let mut steps = scenario.steps.clone();
+    if scenario.dialect() == Dialect::Executor {
+        return steps;
+    }
+    let program = program(scenario, ProgramOptions::default());
+    for (index, step) in steps.iter_mut().enumerate() {
+        if step.python == line(&step.op, &scenario.tasks, &scenario.pool) {
+            step.python = program.step_code(index);
+        }
+    }
+    steps
+}
 
 /// The equivalent Python of one op.
 pub fn line(op: &Op, tasks: &BTreeMap<String, TaskTemplate>, pool: &PoolConfig) -> String {

@@ -18,7 +18,7 @@ use rand::rngs::StdRng;
 use super::clock::Clock;
 use super::cpython::{CpythonError, CpythonOptions, CpythonRun, Describe, Program, StepText};
 use super::feed::Feed;
-use super::model::{Batch, CALLBACK_FAILED, Dialect, Op, OpName, PoolConfig, Scenario, Step, WorkerDeath};
+use super::model::{Api, Batch, CALLBACK_FAILED, Dialect, Op, OpName, PoolConfig, Scenario, Step, WorkerDeath};
 use crate::pool::sim::{Reserved, SimClock};
 use crate::pool::{
     AsCompleted, CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, SharedQueues,
@@ -215,7 +215,7 @@ impl Run {
         };
         let pool = build_pool(&config, workers, probe, queues, options).map_err(RunError::Pool)?;
         let mut program = MainProgram {
-            steps: scenario.steps.clone(),
+            steps: super::python::shown_steps(scenario),
             tasks: scenario.tasks.clone(),
             pool: Arc::clone(&pool),
             feed: Arc::clone(&feed),
@@ -254,8 +254,7 @@ impl Run {
         let describe = match &cpython.program {
             Program::Lesson { .. } => {
                 let cores = crate::pool::cpus();
-                let mut steps: Vec<StepText> = scenario
-                    .steps
+                let mut steps: Vec<StepText> = super::python::shown_steps(scenario)
                     .iter()
                     .map(|step| StepText {
                         op: step.op.name().to_string(),
@@ -401,6 +400,10 @@ fn build_pool(
             let mut builder = ThreadPool::builder().workers(workers).eager(config.eager).probe(probe).queues(queues);
             if config.gil {
                 builder = builder.with_gil();
+            }
+            if config.api == Api::Multiprocessing {
+                // `multiprocessing.pool.ThreadPool` runs callbacks on its result-handler thread.
+                builder = builder.results_thread();
             }
             Ok(Arc::new(builder.build()))
         }

@@ -145,12 +145,12 @@ impl EventLoop<'_> {
         match job {
             Submitted::Closure(task) => {
                 self.publish(self.alive + 1);
-                task.run(&self.env);
+                task.run(&self.env, None);
                 self.publish(self.alive);
             }
             Submitted::Blocking(job) => {
                 self.publish(self.alive + 1);
-                job.run(&self.env);
+                job.run(&self.env, None);
                 self.publish(self.alive);
             }
             Submitted::Specs(task) => {

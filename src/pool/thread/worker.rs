@@ -20,8 +20,8 @@ pub(super) fn run(crew: &Arc<Crew>, id: WorkerId, busy: &CachePadded<AtomicBool>
             Some(item @ (QueueItem::Task(_) | QueueItem::Job(_))) => {
                 busy.store(true, Ordering::Relaxed);
                 match item {
-                    QueueItem::Task(task) => task.run(&env),
-                    QueueItem::Job(job) => job.run(&env),
+                    QueueItem::Task(task) => task.run(&env, crew.relay.as_ref()),
+                    QueueItem::Job(job) => job.run(&env, crew.relay.as_ref()),
                     QueueItem::Retire | QueueItem::Stop => {}
                 }
                 busy.store(false, Ordering::Relaxed);

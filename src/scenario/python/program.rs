@@ -46,6 +46,16 @@ impl Program {
         out
     }
 
+    /// Step `index`'s code, as one text without its indentation.
+    pub fn step_code(&self, index: usize) -> String {
+        let start = self.step_lines.get(index).copied().unwrap_or(self.lines.len());
+        let end = self.step_lines.get(index + 1).copied().unwrap_or(self.lines.len()).max(start);
+        let lines = &self.lines[start..end];
+        let depth =
+            lines.iter().filter(|l| !l.trim().is_empty()).map(|l| l.len() - l.trim_start().len()).min().unwrap_or(0);
+        lines.iter().map(|l| l.get(depth..).unwrap_or("")).collect::<Vec<_>>().join("\n")
+    }
+
     /// The lines before the first step: imports, functions, the pool's creation.
     pub fn preamble(&self) -> &[String] {
         &self.lines[..self.step_lines.first().copied().unwrap_or(self.lines.len())]
