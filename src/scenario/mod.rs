@@ -26,6 +26,7 @@ pub mod cpython;
 pub mod duration;
 mod error;
 pub mod feed;
+mod future_list;
 mod model;
 mod pool_override;
 pub mod python;
