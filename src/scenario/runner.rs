@@ -671,6 +671,12 @@ impl MainProgram {
     fn submit(&mut self, task: &str, count: usize, sync: bool, callback: bool, into: Option<&str>) {
         let template = &self.tasks[task];
         let mut batch = into.map(|into| self.batches.remove(into).unwrap_or_default());
+        if let Some(batch) = &mut batch {
+            batch.reserve(count);
+        }
+        if self.keep_all {
+            self.all.reserve(count);
+        }
         // A burst of submits to a process pool is one wake of its manager (CPython's main
         // thread keeps the GIL through the loop): the call queue fills once, for all of them.
         let mut burst = if self.pool.kind() == PoolKind::Process && !sync && count > 1 {
