@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::Receiver;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -20,6 +19,7 @@ use super::cpython::{CpythonError, CpythonOptions, CpythonRun, Describe, Program
 use super::feed::Feed;
 use super::future_list::{self, FutureList};
 use super::model::{Batch, CALLBACK_FAILED, Dialect, Op, OpName, PoolConfig, Scenario, Step, WorkerDeath};
+use super::stream::{EventStream, event_stream};
 use crate::pool::sim::{Reserved, SimClock};
 use crate::pool::{
     CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, SharedQueues, SubmitError, TaskError,
@@ -139,7 +139,7 @@ impl std::error::Error for RunError {}
 /// The stream ends with an `end` event; nothing follows it.
 #[derive(Debug)]
 pub struct Run {
-    events: Receiver<TraceEvent>,
+    events: EventStream,
     backend: Backend,
 }
 
@@ -294,13 +294,13 @@ impl Run {
                 labels: std::collections::HashMap::new(),
             },
         };
-        let (tx, events) = crossbeam_channel::unbounded();
+        let (tx, events) = event_stream();
         let run = CpythonRun::start(cpython, describe, tx).map_err(RunError::Cpython)?;
         Ok(Run { events, backend: Backend::Cpython(run) })
     }
 
     /// The event stream. It ends with an `end` event.
-    pub fn events(&self) -> &Receiver<TraceEvent> {
+    pub fn events(&self) -> &EventStream {
         &self.events
     }
 
