@@ -237,7 +237,13 @@ impl<T> Future<T> {
     {
         let mut slot = self.inner.lock();
         if slot.outcome.is_none() {
-            slot.waiting().callbacks.push(Box::new(callback));
+            let callbacks = &mut slot.waiting().callbacks;
+            if callbacks.capacity() == 0 {
+                // Room for one, not the four a first push makes: most futures get one
+                // callback, and a queue may hold a hundred thousand of them.
+                callbacks.reserve_exact(1);
+            }
+            callbacks.push(Box::new(callback));
             return;
         }
         drop(slot);
