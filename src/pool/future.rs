@@ -274,7 +274,13 @@ impl<T> Future<T> {
         if slot.outcome.is_some() {
             return false;
         }
-        slot.waiting().watchers.push((tx.clone(), index));
+        let watchers = &mut slot.waiting().watchers;
+        if watchers.capacity() == 0 {
+            // Room for one, as for callbacks: `as_completed` over a million may watch the
+            // hundred thousand still queued.
+            watchers.reserve_exact(1);
+        }
+        watchers.push((tx.clone(), index));
         true
     }
 
