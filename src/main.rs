@@ -12,6 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     no_huge_pages();
+    prompt_purge();
     if let Some(code) = poolscope::pool::process::worker_main_if_requested() {
         return code;
     }
@@ -38,5 +39,24 @@ fn no_huge_pages() {
     // which leaves things as they were.
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
+/// Asks mimalloc to give memory the program freed back to the OS after 10 ms rather than a
+/// second (its default since v3). A run frees as it goes — events read, tasks ended, futures
+/// let go — and a headless run of a million tiny tasks is over in two seconds, so a second's
+/// delay keeps most of what it ever freed: its peak RSS was 58-82 MB with the default, 48-52
+/// MB with 10 ms, in the same time.
+fn prompt_purge() {
+    // `mi_option_purge_delay`, the 16th of mimalloc's `mi_option_e` in v2 and v3 alike.
+    const PURGE_DELAY: std::ffi::c_int = 15;
+    unsafe extern "C" {
+        fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+    }
+    // SAFETY: mimalloc (our global allocator, linked by the mimalloc crate) exports
+    // `mi_option_set(mi_option_t, long)`; it stores an integer in its option table, which
+    // mimalloc reads afresh each time it decides when to purge, from any thread.
+    unsafe {
+        mi_option_set(PURGE_DELAY, 10);
     }
 }

@@ -109,9 +109,36 @@ impl<T> Future<T> {
         Future { inner: Inner::new(id, telemetry, ()) }
     }
 
+    /// A future that finished with `outcome` and was never queued: the same answers, events
+    /// and callbacks as the future of a task that ended so, for a holder that kept only the
+    /// outcome of one (a list of a million futures, see `scenario::future_list`).
+    pub(crate) fn finished(id: TaskId, telemetry: Option<Arc<Telemetry>>, outcome: TaskResult<T>) -> Future<T>
+    where
+        T: 'static,
+    {
+        let inner = Inner::new(id, telemetry, ());
+        inner.lock().outcome = Some(outcome);
+        inner.state.store(FINISHED, Ordering::Release);
+        Future { inner }
+    }
+
     /// The task's id: its place in the pool's submission order, from 0.
     pub fn id(&self) -> TaskId {
         self.inner.id
+    }
+
+    /// Where the future reports its events (`None`: nowhere).
+    pub(crate) fn telemetry(&self) -> Option<&Arc<Telemetry>> {
+        self.inner.telemetry.as_ref()
+    }
+
+    /// `read` of the outcome of a future that finished (not cancelled); `None` if it has not,
+    /// or if it was cancelled.
+    pub(crate) fn read_finished<R>(&self, read: impl FnOnce(&TaskResult<T>) -> Option<R>) -> Option<R> {
+        if self.inner.state.load(Ordering::Acquire) != FINISHED {
+            return None;
+        }
+        self.inner.lock().outcome.as_ref().and_then(read)
     }
 
     /// `pending`, `running`, `finished` or `cancelled`.
@@ -211,7 +238,13 @@ impl<T> Future<T> {
     {
         let mut slot = self.inner.lock();
         if slot.outcome.is_none() {
-            slot.waiting().callbacks.push(Box::new(callback));
+            let callbacks = &mut slot.waiting().callbacks;
+            if callbacks.capacity() == 0 {
+                // Room for one, not the four a first push makes: most futures get one
+                // callback, and a queue may hold a hundred thousand of them.
+                callbacks.reserve_exact(1);
+            }
+            callbacks.push(Box::new(callback));
             return;
         }
         drop(slot);
@@ -242,7 +275,13 @@ impl<T> Future<T> {
         if slot.outcome.is_some() {
             return false;
         }
-        slot.waiting().watchers.push((tx.clone(), index));
+        let watchers = &mut slot.waiting().watchers;
+        if watchers.capacity() == 0 {
+            // Room for one, as for callbacks: `as_completed` over a million may watch the
+            // hundred thousand still queued.
+            watchers.reserve_exact(1);
+        }
+        watchers.push((tx.clone(), index));
         true
     }
 

@@ -145,8 +145,8 @@ impl<T> AsCompleted<T> {
         AsCompleted::owning(distinct(futures), timeout)
     }
 
-    /// As [`as_completed`], over futures handed over rather than copied (a batch may hold a
-    /// million); [`AsCompleted::into_futures`] gives them back, in their order.
+    /// As [`as_completed`], over futures handed over rather than copied; a repeat keeps its
+    /// place (and index) but is yielded once.
     pub(crate) fn owning(futures: Vec<Future<T>>, timeout: Option<Duration>) -> AsCompleted<T> {
         let left = first_handles(&futures);
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -163,13 +163,6 @@ impl<T> AsCompleted<T> {
         AsCompleted { futures, left, done_at_call, first_unyielded: 0, remaining, rx, tx, deadline, ended: false }
     }
 
-    /// Stops watching, and gives back the futures it was given, in their order.
-    pub(crate) fn into_futures(mut self) -> Vec<Future<T>> {
-        self.unwatch_pending();
-        self.left.clear();
-        std::mem::take(&mut self.futures)
-    }
-
     /// Stops watching the futures not yielded (one done before the call began has no
     /// watcher of ours, and loses nothing).
     fn unwatch_pending(&self) {
@@ -182,6 +175,14 @@ impl<T> AsCompleted<T> {
     fn take(&mut self, index: usize) -> Option<Future<T>> {
         let left = self.left.get_mut(index)?;
         std::mem::replace(left, false).then(|| self.futures[index].clone())
+    }
+
+    /// Yields `futures[index]` now if it was done when the call began and is not yielded yet,
+    /// for a caller that yields what was done at the call in an order of its own (a list
+    /// that keeps some of its finished futures outside the iterator, see
+    /// `scenario::future_list`); [`Iterator::next`] then skips it.
+    pub(crate) fn take_done_at_call(&mut self, index: usize) -> Option<Future<T>> {
+        if *self.done_at_call.get(index)? { self.take(index) } else { None }
     }
 
     /// The futures not yielded yet: those done when the call began, then the others in
@@ -241,17 +242,15 @@ mod tests {
     use crate::pool::ThreadPool;
 
     #[test]
-    fn owning_yields_each_future_once_and_gives_the_list_back_in_its_order() {
+    fn owning_yields_each_future_once() {
         let pool = ThreadPool::new(2);
         let futures: Vec<Future<u32>> = (0..4).map(|i| pool.submit(move || i).unwrap()).collect();
         let given =
             vec![futures[2].clone(), futures[0].clone(), futures[2].clone(), futures[1].clone(), futures[3].clone()];
-        let ids: Vec<_> = given.iter().map(Future::id).collect();
         let mut completed = AsCompleted::owning(given, None);
         let mut yielded: Vec<_> = completed.by_ref().map(|f| f.unwrap().id()).collect();
         yielded.sort_unstable();
         assert_eq!(yielded, [0, 1, 2, 3], "the repeat of task 2 is yielded once");
         assert_eq!(completed.not_yielded().count(), 0);
-        assert_eq!(completed.into_futures().iter().map(Future::id).collect::<Vec<_>>(), ids);
     }
 }

@@ -5,9 +5,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender};
-
 use super::clock::Clock;
+use super::stream::{EventSender, EventStream, event_stream};
 use crate::pool::{Event, EventKind, Probe, TaskId};
 use crate::trace::{TraceEvent, TraceKind};
 
@@ -28,7 +27,7 @@ pub struct Feed {
 #[derive(Debug)]
 struct FeedState {
     /// `None` once the run's `end` was sent: nothing may follow it.
-    tx: Option<Sender<TraceEvent>>,
+    tx: Option<EventSender>,
     last_t: u64,
     /// Tasks submitted and not yet started, cancelled or abandoned: the queue.
     waiting: Waiting,
@@ -92,8 +91,8 @@ enum QueueChange {
 
 impl Feed {
     /// A feed on `clock`, and the stream it fills (unbounded: the log must be complete).
-    pub fn new(clock: Clock) -> (Arc<Feed>, Receiver<TraceEvent>) {
-        let (tx, rx) = crossbeam_channel::unbounded();
+    pub fn new(clock: Clock) -> (Arc<Feed>, EventStream) {
+        let (tx, rx) = event_stream();
         (
             Arc::new(Feed {
                 clock,

@@ -26,11 +26,13 @@ pub mod cpython;
 pub mod duration;
 mod error;
 pub mod feed;
+mod future_list;
 mod model;
 mod pool_override;
 pub mod python;
 mod raw;
 pub mod runner;
+mod stream;
 pub mod sweep;
 mod validate;
 
@@ -45,6 +47,7 @@ pub use model::{
 };
 pub use pool_override::{EngineChoice, PoolOverride, SideOverride};
 pub use runner::{Engine, ResizeRefused, Run, RunError, RunOptions, TimeMode};
+pub use stream::{EventSender, EventStream, Events, event_stream};
 pub use sweep::{Sweep, SweepPoint, measure_unless};
 pub use validate::parse;
 

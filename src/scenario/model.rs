@@ -166,8 +166,14 @@ impl TaskTemplate {
         if let Work::QueuePut { item, .. } = &mut work {
             *item = item.replace("{i}", &index);
         }
-        let duration = scale(self.duration.pick(i, rng), speed);
+        let duration = self.duration_of(i, rng, speed);
         TaskSpec { work, duration, label: self.label.replace("{i}", &index) }
+    }
+
+    /// The duration of task `i` of a step, divided by `speed`: what [`TaskTemplate::instantiate`]
+    /// draws, without building the spec.
+    pub fn duration_of(&self, i: usize, rng: &mut impl Rng, speed: f64) -> Duration {
+        scale(self.duration.pick(i, rng), speed)
     }
 }
 

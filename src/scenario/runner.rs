@@ -11,18 +11,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::Receiver;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::clock::Clock;
 use super::cpython::{CpythonError, CpythonOptions, CpythonRun, Describe, Program, StepText};
 use super::feed::Feed;
+use super::future_list::{self, FutureList};
 use super::model::{Api, Batch, CALLBACK_FAILED, Dialect, Op, OpName, PoolConfig, Scenario, Step, WorkerDeath};
+use super::stream::{EventStream, event_stream};
 use crate::pool::sim::{Reserved, SimClock};
 use crate::pool::{
-    AsCompleted, CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, SharedQueues,
-    SubmitError, TaskError, TaskId, TaskResult, TaskValue, ThreadPool, wait,
+    CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, SharedQueues, SubmitError, TaskError,
+    TaskId, TaskResult, TaskValue, ThreadPool, wait,
 };
 use crate::trace::{EngineChoice, PolledFuture, ResultOutcome, TraceEvent, TraceKind};
 
@@ -138,7 +139,7 @@ impl std::error::Error for RunError {}
 /// The stream ends with an `end` event; nothing follows it.
 #[derive(Debug)]
 pub struct Run {
-    events: Receiver<TraceEvent>,
+    events: EventStream,
     backend: Backend,
 }
 
@@ -221,7 +222,7 @@ impl Run {
             feed: Arc::clone(&feed),
             clock,
             rng: StdRng::seed_from_u64(seed),
-            all: Vec::new(),
+            all: FutureList::new(),
             keep_all: scenario.steps.iter().any(|step| uses_all(&step.op)),
             batches: HashMap::new(),
             labels: Labels::default(),
@@ -292,13 +293,13 @@ impl Run {
                 labels: std::collections::HashMap::new(),
             },
         };
-        let (tx, events) = crossbeam_channel::unbounded();
+        let (tx, events) = event_stream();
         let run = CpythonRun::start(cpython, describe, tx).map_err(RunError::Cpython)?;
         Ok(Run { events, backend: Backend::Cpython(run) })
     }
 
     /// The event stream. It ends with an `end` event.
-    pub fn events(&self) -> &Receiver<TraceEvent> {
+    pub fn events(&self) -> &EventStream {
         &self.events
     }
 
@@ -500,9 +501,9 @@ struct MainProgram {
     rng: StdRng,
     /// Every future submitted so far — kept only if a step works on them all (`keep_all`), so
     /// a run that never asks for them frees each task once it ends (SPEC §6).
-    all: Vec<Future<TaskValue>>,
+    all: FutureList,
     keep_all: bool,
-    batches: HashMap<String, Vec<Future<TaskValue>>>,
+    batches: HashMap<String, FutureList>,
     /// Each submitted task's label, by its future's id.
     labels: Labels,
     state: PoolState,
@@ -577,11 +578,10 @@ impl MainProgram {
             }
             Op::ImapUnordered { task, count, chunksize } => self.imap_unordered(task, *count, *chunksize),
             Op::AsCompleted { of, timeout } => {
-                // Handed to the iterator and given back rather than copied: a batch may hold a million.
-                let futures = self.take_batch(of);
+                let futures = self.list(of);
                 let given = futures.len();
                 let deadline = self.clock.deadline(*timeout);
-                let mut completed = AsCompleted::owning(futures, self.clock.left(deadline));
+                let mut completed = futures.as_completed(self.clock.left(deadline));
                 for next in completed.by_ref() {
                     match next {
                         Ok(future) => {
@@ -593,15 +593,13 @@ impl MainProgram {
                 }
                 // As Python's: the iterator raises one TimeoutError; the unfinished futures
                 // stay as they are.
-                let unfinished = completed.not_yielded().count();
-                let futures = completed.into_futures();
+                let unfinished = completed.not_yielded();
                 if unfinished > 0 {
                     self.raise("TimeoutError", format!("{unfinished} (of {given}) futures unfinished"));
                 }
-                self.put_batch(of, futures);
             }
             Op::Wait { of, return_when, timeout } => {
-                let futures = self.batch(of);
+                let futures: Vec<_> = self.list(of).iter().collect();
                 let outcome =
                     wait(&futures, self.clock.deadline(*timeout).and_then(|d| self.clock.left(Some(d))), *return_when);
                 // As Python's: a timeout raises nothing; the program sees the two sets.
@@ -613,13 +611,13 @@ impl MainProgram {
             // `exception()` raises only for a cancelled future or a timeout; what the program
             // learns of the others is what `result()` would have told it.
             Op::Results { of, timeout } | Op::Exceptions { of, timeout } => {
-                for future in self.batch(of) {
+                for future in self.list(of).iter() {
                     let outcome = future.result(timeout.map(|t| self.clock.scale(t)));
                     self.report(&future, outcome);
                 }
             }
             Op::AddCallback { of, raises } => {
-                for future in self.batch(of) {
+                for future in self.list(of).iter() {
                     if *raises {
                         // Caught by the future, which reports it and goes on, as CPython logs
                         // the exception and goes on.
@@ -630,13 +628,13 @@ impl MainProgram {
                 }
             }
             Op::Cancel { of } => {
-                for future in self.batch(of) {
+                for future in self.list(of).iter() {
                     future.cancel();
                 }
             }
             Op::Poll { of } => {
                 let futures = self
-                    .batch(of)
+                    .list(of)
                     .iter()
                     .map(|f| PolledFuture { task: f.id(), state: f.state_name().to_string() })
                     .collect();
@@ -675,7 +673,13 @@ impl MainProgram {
 
     fn submit(&mut self, task: &str, count: usize, sync: bool, callback: bool, into: Option<&str>) {
         let template = &self.tasks[task];
-        let mut batch = Vec::with_capacity(if into.is_some() { count } else { 0 });
+        let mut batch = into.map(|into| self.batches.remove(into).unwrap_or_default());
+        if let Some(batch) = &mut batch {
+            batch.reserve(count);
+        }
+        if self.keep_all {
+            self.all.reserve(count);
+        }
         // A burst of submits to a process pool is one wake of its manager (CPython's main
         // thread keeps the GIL through the loop): the call queue fills once, for all of them.
         let mut burst = if self.pool.kind() == PoolKind::Process && !sync && count > 1 {
@@ -711,7 +715,7 @@ impl MainProgram {
             if self.keep_all {
                 self.all.push(future.clone());
             }
-            if into.is_some() {
+            if let Some(batch) = &mut batch {
                 batch.push(future.clone());
             }
             if sync {
@@ -719,15 +723,9 @@ impl MainProgram {
                 self.report(&future, outcome);
             }
         }
-        if let Some(into) = into {
-            // A name used again adds to its list, as `jobs += [...]` does in Python.
-            let list = self.batches.entry(into.to_string()).or_default();
-            if list.is_empty() {
-                // Moved, not copied: a batch may hold a million.
-                *list = batch;
-            } else {
-                list.extend(batch);
-            }
+        // A name used again adds to its list, as `jobs += [...]` does in Python.
+        if let Some((into, batch)) = into.zip(batch) {
+            self.batches.insert(into.to_string(), batch);
         }
     }
 
@@ -851,30 +849,10 @@ impl MainProgram {
     }
 
     /// The futures `of` names (for [`Batch::All`], kept since `keep_all` is then set).
-    fn batch(&self, of: &Batch) -> Vec<Future<TaskValue>> {
+    fn list(&self, of: &Batch) -> &FutureList {
         match of {
-            Batch::All => self.all.clone(),
-            Batch::Named(name) => self.batches.get(name).cloned().unwrap_or_default(),
-        }
-    }
-
-    /// The futures `of` names, taken out for a step that gives them back
-    /// ([`MainProgram::put_batch`]).
-    fn take_batch(&mut self, of: &Batch) -> Vec<Future<TaskValue>> {
-        match of {
-            Batch::All => std::mem::take(&mut self.all),
-            Batch::Named(name) => self.batches.get_mut(name).map(std::mem::take).unwrap_or_default(),
-        }
-    }
-
-    fn put_batch(&mut self, of: &Batch, futures: Vec<Future<TaskValue>>) {
-        match of {
-            Batch::All => self.all = futures,
-            Batch::Named(name) => {
-                if let Some(batch) = self.batches.get_mut(name) {
-                    *batch = futures;
-                }
-            }
+            Batch::All => &self.all,
+            Batch::Named(name) => self.batches.get(name).unwrap_or(future_list::EMPTY),
         }
     }
 

@@ -513,7 +513,7 @@ impl Model {
     /// Appends the next task, evicting the oldest beyond the window.
     fn push_task(&mut self, record: TaskRecord) {
         self.totals.add(record.tally());
-        self.tasks.push_back(record);
+        push_within(&mut self.tasks, record, TASK_WINDOW);
         if self.tasks.len() > TASK_WINDOW
             && let Some(old) = self.tasks.pop_front()
         {
@@ -526,7 +526,7 @@ impl Model {
 
     fn push_received(&mut self, received: Received) {
         self.received_total += 1;
-        self.received.push_back(received);
+        push_within(&mut self.received, received, RECEIVED_WINDOW);
         if self.received.len() > RECEIVED_WINDOW {
             self.received.pop_front();
         }
@@ -637,7 +637,7 @@ impl Model {
                 }
                 if let Some(lane) = self.lanes.get_mut(worker) {
                     lane.current = Some(*task);
-                    lane.ran.push_back(*task);
+                    push_within(&mut lane.ran, *task, LANE_RAN_WINDOW);
                     lane.ran_total += 1;
                     if lane.ran.len() > LANE_RAN_WINDOW {
                         lane.ran.pop_front();
@@ -743,6 +743,18 @@ impl Model {
             }
         }
     }
+}
+
+/// Appends `item` to `deque`, which its caller keeps to `window` items by evicting the oldest
+/// after the push: it grows by doubling as a `Vec` does, but never past the `window + 1`
+/// items it ever holds (a doubling past half a window of task records would make room for
+/// 65,536 of them, 3 MB more than the 50,001 it needs).
+fn push_within<T>(deque: &mut VecDeque<T>, item: T, window: usize) {
+    if deque.len() == deque.capacity() {
+        let room = (deque.capacity() * 2).clamp(8, window + 1);
+        deque.reserve_exact(room.saturating_sub(deque.len()));
+    }
+    deque.push_back(item);
 }
 
 fn placeholder(id: TaskId, t: u64) -> TaskRecord {

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use super::stream::EventSender;
 
 use crate::pool::PoolKind;
 use crate::trace::TraceEvent;
@@ -214,11 +214,7 @@ impl CpythonRun {
     ///
     /// # Errors
     /// No usable `python3`, or the folder, socket or process could not be made.
-    pub fn start(
-        options: &CpythonOptions,
-        describe: Describe,
-        tx: Sender<TraceEvent>,
-    ) -> Result<CpythonRun, CpythonError> {
+    pub fn start(options: &CpythonOptions, describe: Describe, tx: EventSender) -> Result<CpythonRun, CpythonError> {
         check_python(&options.python)?;
         let dir = PrivateDir::new().map_err(CpythonError::Io)?;
         std::fs::write(dir.path().join("poolscope_probe.py"), PROBE).map_err(CpythonError::Io)?;
@@ -323,7 +319,7 @@ fn read(
     socket: UnixDatagram,
     mut child: Child,
     mut translator: Translator,
-    tx: Sender<TraceEvent>,
+    tx: EventSender,
     origin: Instant,
     exit: Arc<Mutex<Option<i32>>>,
     dir: PrivateDir,

@@ -501,16 +501,20 @@ impl<'a> Writer<'a> {
     /// holding them.
     fn draw(&mut self, task: &str, count: usize) -> Option<String> {
         let template = &self.scenario.tasks[task];
-        let mut drawn = Vec::with_capacity(count);
+        // Only a ranged template's program lists its durations; a step may submit a million.
+        let ranged = matches!(template.duration, DurationSpec::Range(..));
+        let mut drawn = Vec::with_capacity(if ranged { count } else { 0 });
         for i in 0..count {
-            let d = template.instantiate(i, &mut self.rng, self.speed).duration;
+            let d = template.duration_of(i, &mut self.rng, self.speed);
             self.submitted += d;
-            drawn.push(python_seconds(d));
+            if ranged {
+                drawn.push(python_seconds(d));
+            }
         }
         if template.work == Work::Crash {
             self.crashed = true;
         }
-        matches!(template.duration, DurationSpec::Range(..)).then(|| {
+        ranged.then(|| {
             format!(
                 "seconds = [{}]  # {task}'s durations, drawn with seed {} as poolscope draws them",
                 drawn.join(", "),
