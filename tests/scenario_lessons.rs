@@ -109,3 +109,12 @@ fn transcript_to_a_full_disk_exits_1_with_a_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot write the transcript"), "{stderr}");
 }
+
+#[test]
+fn a_note_steps_text_is_its_caption_shown_once() {
+    let output = poolscope().args(["run", "callbacks", "--headless", "--virtual-time"]).output().expect("runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    let captions = stdout.lines().filter(|l| l.starts_with("   ▸ The main program is free")).count();
+    assert_eq!(captions, 1, "{stdout}");
+}

@@ -27,6 +27,9 @@ pub struct Transcript {
     /// The first [`RESULTS_LISTED`] results, as listed at the end: (who, what). Taken as they
     /// arrive, since the model keeps only a window of results and tasks.
     results: Vec<(String, String)>,
+    /// The caption of the step under way: a `note` step's text, already shown as its caption,
+    /// is not shown again when the step runs.
+    caption: Option<String>,
 }
 
 /// Consecutive submits, told in one line.
@@ -78,7 +81,7 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
 impl Transcript {
     /// A transcript showing at most `budget` event lines per step.
     pub fn new(budget: usize) -> Transcript {
-        Transcript { budget, shown: 0, hidden: 0, submits: None, results: Vec::new() }
+        Transcript { budget, shown: 0, hidden: 0, submits: None, results: Vec::new(), caption: None }
     }
 
     /// Writes what `event` (already folded into `model`) means.
@@ -145,6 +148,7 @@ impl Transcript {
                 if let Some(note) = note {
                     write!(out, "{}", wrap(note, 88, "   ▸ "))?;
                 }
+                self.caption.clone_from(note);
                 return Ok(());
             }
             TraceKind::WorkerUp { worker, pid } => format!("worker {worker} starts (pid {pid})"),
@@ -240,6 +244,7 @@ impl Transcript {
                 format!("wait returned: done = {{{}}}, not_done = {{{}}}", list(done), list(not_done))
             }
             TraceKind::Resize { workers, .. } => format!("pool resized to {workers} workers"),
+            TraceKind::Note { text } if self.caption.as_ref() == Some(text) => return Ok(()),
             TraceKind::Note { text } => {
                 self.flush_submits(model, out)?;
                 write!(out, "{}", wrap(text, 88, "   ▸ "))?;
