@@ -8,8 +8,8 @@
 //! back tagged with the worker's real PID.
 //!
 //! ```text
-//!  submit ─▶ pending jobs ─▶ lane 0: writer ─▶ stdin │ worker process │ stdout ─▶ reader ─▶ futures
-//!                         └▶ lane 1: writer ─▶ stdin │ worker process │ stdout ─▶ reader ─┘
+//!  submit ─▶ pending jobs ─▶ lane 0: writer ─▶ stdin │ worker process │ stdout ─▶ reader ─▶ results ─▶ futures
+//!                         └▶ lane 1: writer ─▶ stdin │ worker process │ stdout ─▶ reader ─┘  thread
 //! ```
 //!
 //! A worker never outlives the pool's process: it exits when its stdin closes, and a watch

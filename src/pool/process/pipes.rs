@@ -34,7 +34,8 @@ pub(super) fn write(mut stdin: ChildStdin, rx: &Receiver<Vec<u8>>) {
     }
 }
 
-/// The reader thread: completes futures as results arrive, then reports the worker's end.
+/// The reader thread: hands results to the pool (which completes their futures on its results
+/// thread), then reports the worker's end.
 ///
 /// In a real run it hands over every frame already buffered in one batch. In a simulated run
 /// it reads outside the run and handles each frame in its turn, one at a time, at the
