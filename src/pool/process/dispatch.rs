@@ -260,6 +260,9 @@ pub struct State {
     pub(super) broken: Option<String>,
     /// The workers were started: with [`StartMethod::Fork`], all of them at the first submit.
     pub(super) launched: bool,
+    /// Jobs ended by workers that stay, not yet taken by a submit: `ProcessPoolExecutor`'s
+    /// `_idle_worker_semaphore`, which a submit under spawn takes before it starts a worker.
+    pub(super) idle_tokens: usize,
 }
 
 impl Supervisor {
@@ -326,8 +329,9 @@ impl Supervisor {
             let results = batch.iter().any(|msg| matches!(msg, FromWorker::Done { .. }));
             let outcome = match state.lanes.get_mut(&id).filter(live) {
                 Some(lane) => self.take_frames(lane, batch, &mut requests, &mut deferred),
-                None => Ok(()),
+                None => Ok(0),
             };
+            let outcome = outcome.map(|ended| state.idle_tokens += ended);
             if results {
                 state.dispatch(self);
             } else {
@@ -343,14 +347,16 @@ impl Supervisor {
     }
 
     /// Applies a worker's frames to its lane: results complete futures, queue requests are
-    /// set aside to be served once the lock is released.
+    /// set aside to be served once the lock is released. Returns how many jobs ended on a
+    /// worker that stays.
     fn take_frames(
         &self,
         lane: &mut Lane,
         batch: &mut Vec<FromWorker>,
         requests: &mut Vec<(Sender<Vec<u8>>, FromWorker)>,
         deferred: &mut Deferred,
-    ) -> Result<(), String> {
+    ) -> Result<usize, String> {
+        let mut ended = 0;
         for msg in batch.drain(..) {
             match msg {
                 FromWorker::Ready { version, pid } => {
@@ -391,6 +397,8 @@ impl Supervisor {
                         if self.max_tasks.is_some_and(|max| lane.jobs_done >= max) {
                             lane.spent = true;
                             lane.retiring = true;
+                        } else {
+                            ended += 1;
                         }
                     }
                     lane.start_head(self);
@@ -400,7 +408,7 @@ impl Supervisor {
                 }
             }
         }
-        Ok(())
+        Ok(ended)
     }
 
     /// Answers a worker's queue request. A `get` waits for an item on a thread of its own,
@@ -542,9 +550,11 @@ impl State {
                 while self.live() < self.target && self.spawn_new(supervisor, deferred).is_ok() {}
             }
             StartMethod::Fork => {}
+            // `_adjust_process_count`: a submit takes an idle token (a job ended since) or,
+            // finding none, starts a worker — even while the ones just started are idle.
+            StartMethod::Spawn if self.idle_tokens > 0 => self.idle_tokens -= 1,
             StartMethod::Spawn => {
-                let idle = self.lanes.values().any(|l| l.accepting() && l.jobs == 0);
-                if !supervisor.eager && !idle && self.live() < self.target {
+                if !supervisor.eager && self.live() < self.target {
                     let _ = self.spawn_new(supervisor, deferred);
                 }
             }

@@ -206,6 +206,7 @@ impl Builder<ProcessOptions> {
                 stopping: Stopping::Open,
                 broken: None,
                 launched: self.eager,
+                idle_tokens: 0,
             }),
             threads: Mutex::new(Vec::new()),
             bell: Bell::new(&clock),
