@@ -46,6 +46,9 @@ pub struct BufferProbe {
     key: Arc<()>,
     /// Times are kept as nanoseconds from here (negative before it).
     origin: Instant,
+    /// Nanoseconds from `origin` to the instant the time-stamp counter counts from
+    /// ([`crate::pool::tsc::since_calibration`]).
+    counter_origin: i64,
     /// The reading ends of the recording threads' rings, a thread's older rings before its
     /// newer one.
     rings: Mutex<Vec<rtrb::Consumer<Record>>>,
@@ -83,6 +86,7 @@ enum What {
 }
 
 impl What {
+    #[inline]
     fn of(kind: EventKind) -> What {
         match kind {
             EventKind::Submit { task, label: None, cost: None, cpu: false } => What::Submit { task },
@@ -147,9 +151,15 @@ const FIRST_RING: usize = 1024;
 impl BufferProbe {
     /// A probe whose rings grow to `capacity` events per recording thread.
     pub fn new(capacity: usize) -> Arc<BufferProbe> {
+        let origin = Instant::now();
+        let counter_origin = match crate::pool::tsc::calibrated_at() {
+            at if at >= origin => i64::try_from((at - origin).as_nanos()).unwrap_or(i64::MAX),
+            at => -i64::try_from((origin - at).as_nanos()).unwrap_or(i64::MAX),
+        };
         Arc::new(BufferProbe {
             key: Arc::new(()),
-            origin: Instant::now(),
+            origin,
+            counter_origin,
             rings: Mutex::default(),
             capacity: capacity.max(1),
             dropped: AtomicU64::new(0),
@@ -275,9 +285,17 @@ impl BufferProbe {
     }
 }
 
-impl Probe for BufferProbe {
-    fn record(&self, event: Event) {
-        let record = Record { at: self.nanos(event.at), what: What::of(event.kind) };
+impl BufferProbe {
+    /// Records `kind` as happening now, in real time: the pool's fast path, stamped from the
+    /// time-stamp counter as [`crate::pool::tsc::now`] would be.
+    #[inline]
+    pub(crate) fn record_now(&self, kind: EventKind) {
+        let at = self.counter_origin.saturating_add(crate::pool::tsc::since_calibration() as i64);
+        self.push(Record { at, what: What::of(kind) });
+    }
+
+    #[inline]
+    fn push(&self, record: Record) {
         let key = Arc::as_ptr(&self.key);
         let pushed = RINGS.with(|rings| {
             let mut rings = rings.borrow_mut();
@@ -294,6 +312,12 @@ impl Probe for BufferProbe {
         if !pushed {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+impl Probe for BufferProbe {
+    fn record(&self, event: Event) {
+        self.push(Record { at: self.nanos(event.at), what: What::of(event.kind) });
     }
 }
 
