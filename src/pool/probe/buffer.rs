@@ -114,31 +114,9 @@ impl What {
 
 type Rings = Vec<(Weak<()>, rtrb::Producer<Record>)>;
 
-/// The records of one ring a collection takes, read in place: the ring's two slices.
-struct Run<'a> {
-    first: &'a mut [Record],
-    second: &'a mut [Record],
-    next: usize,
-}
-
-impl Run<'_> {
-    fn head(&self) -> Option<i64> {
-        match self.next.checked_sub(self.first.len()) {
-            None => Some(self.first[self.next].at),
-            Some(j) => self.second.get(j).map(|r| r.at),
-        }
-    }
-
-    /// The head's kind, and moves past it. Only after [`Run::head`] said there is one.
-    fn take(&mut self) -> &mut What {
-        let i = self.next;
-        self.next += 1;
-        match i.checked_sub(self.first.len()) {
-            None => &mut self.first[i].what,
-            Some(j) => &mut self.second[j].what,
-        }
-    }
-}
+/// The records of one ring a collection takes, moved out one by one; the slots read are
+/// handed back to the ring's thread when the run is dropped.
+type Run<'a> = std::iter::Peekable<rtrb::chunks::ReadChunkIntoIter<'a, Record>>;
 
 thread_local! {
     /// This thread's rings, one per live `BufferProbe` it recorded to (almost always one).
@@ -209,49 +187,46 @@ impl BufferProbe {
         rings.retain(|ring| !(ring.is_abandoned() && ring.is_empty()));
         // Each ring is in time order: take from each the records older than the horizon (a
         // record pushed after the horizon was read may still carry an older stamp, but
-        // nothing it caused can), then merge those runs, reading them in place.
-        let mut chunks: Vec<_> = rings
+        // nothing it caused can), then merge those runs. A run moves its records out rather
+        // than leaving something in their slots, so the reader never writes to the lines the
+        // recording thread writes next.
+        let mut runs: Vec<Run<'_>> = rings
             .iter_mut()
             .filter_map(|ring| {
-                let chunk = ring.read_chunk(ring.slots()).ok()?;
-                let (first, second) = chunk.as_slices();
-                let due = match horizon {
-                    None => chunk.len(),
-                    Some(horizon) => match first.partition_point(|r| r.at < horizon) {
-                        n if n < first.len() => n,
-                        n => n + second.partition_point(|r| r.at < horizon),
-                    },
+                let due = {
+                    let chunk = ring.read_chunk(ring.slots()).ok()?;
+                    let (first, second) = chunk.as_slices();
+                    match horizon {
+                        None => chunk.len(),
+                        Some(horizon) => match first.partition_point(|r| r.at < horizon) {
+                            n if n < first.len() => n,
+                            n => n + second.partition_point(|r| r.at < horizon),
+                        },
+                    }
                 };
-                let first_len = first.len();
-                Some((chunk, first_len, due))
-            })
-            .collect();
-        let mut runs: Vec<Run<'_>> = chunks
-            .iter_mut()
-            .map(|(chunk, first_len, due)| {
-                let (first, second) = chunk.as_mut_slices();
-                let cut = (*due).min(*first_len);
-                Run { first: &mut first[..cut], second: &mut second[..*due - cut], next: 0 }
+                Some(ring.read_chunk(due).ok()?.into_iter().peekable())
             })
             .collect();
         loop {
-            // Ties go to the earlier ring: a thread's older ring comes first.
+            // The run with the earliest head, and the head that would come after its own;
+            // ties go to the earlier ring (a thread's older ring comes first).
             let mut earliest: Option<(usize, i64)> = None;
-            for (i, run) in runs.iter().enumerate() {
-                if let Some(at) = run.head()
-                    && earliest.is_none_or(|(_, e)| at < e)
-                {
+            let mut next: Option<(usize, i64)> = None;
+            for (i, run) in runs.iter_mut().enumerate() {
+                let Some(at) = run.peek().map(|r| r.at) else { continue };
+                if earliest.is_none_or(|(_, e)| at < e) {
+                    next = earliest;
                     earliest = Some((i, at));
+                } else if next.is_none_or(|(_, n)| at < n) {
+                    next = Some((i, at));
                 }
             }
-            let Some((i, at)) = earliest else { break };
-            // Leaves a record with nothing to drop in its slot; the slot is released below.
-            let what = std::mem::replace(runs[i].take(), What::Submit { task: 0 });
-            take(Event { at: self.instant(at), kind: what.into_kind() });
-        }
-        drop(runs);
-        for (chunk, _, due) in chunks {
-            chunk.commit(due);
+            let Some((i, _)) = earliest else { break };
+            // Takes from that run for as long as it stays ahead of the others.
+            let ahead = |at: i64| next.is_none_or(|(j, n)| at < n || (at == n && i < j));
+            while let Some(record) = runs[i].next_if(|r| ahead(r.at)) {
+                take(Event { at: self.instant(record.at), kind: record.what.into_kind() });
+            }
         }
     }
 
