@@ -301,6 +301,27 @@ impl BufferProbe {
 
     #[inline]
     fn push(&self, at: i64, kind: EventKind) {
+        let packed = Record::pack(at, kind, self.pid);
+        if let Ok(record) = packed {
+            // The fast path, small enough to inline: the thread's ring for the probe it
+            // recorded to last comes first (it is almost always the only one), with room.
+            let key = Arc::as_ptr(&self.key);
+            let pushed = RINGS.with(|rings| match rings.borrow_mut().first_mut() {
+                Some(ring) if std::ptr::eq(ring.key.as_ptr(), key) => ring.ring.push(record).is_ok(),
+                _ => false,
+            });
+            if pushed {
+                return;
+            }
+        }
+        self.push_slow(at, packed);
+    }
+
+    /// Pushes what the fast path could not: an event that does not pack, this thread's
+    /// first event, an event of a thread recording to several probes, a full ring.
+    #[cold]
+    #[inline(never)]
+    fn push_slow(&self, at: i64, packed: Result<Record, EventKind>) {
         let key = Arc::as_ptr(&self.key);
         let pushed = RINGS.with(|rings| {
             let mut rings = rings.borrow_mut();
@@ -308,17 +329,15 @@ impl BufferProbe {
                 Some(i) => i,
                 None => self.register(&mut rings),
             };
-            let ring = &mut rings[i];
+            rings.swap(0, i);
+            let ring = &mut rings[0];
             if ring.ring.is_full() && !self.grow(ring) {
                 return false;
             }
-            let record = match Record::pack(at, kind, self.pid) {
-                Ok(record) => record,
-                Err(kind) => {
-                    let _ = ring.side.send(kind);
-                    Record { at, what: OTHER }
-                }
-            };
+            let record = packed.unwrap_or_else(|kind| {
+                let _ = ring.side.send(kind);
+                Record { at, what: OTHER }
+            });
             // Only this thread fills the ring, and it had room.
             ring.ring.push(record).is_ok()
         });
