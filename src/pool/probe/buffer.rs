@@ -13,9 +13,11 @@ use super::{Event, EventKind, Outcome, Probe, TaskId};
 /// viewer does once per frame.
 ///
 /// Recording costs a thread-local lookup and a push into a single-producer ring
-/// ([`rtrb`]): no lock and no read-modify-write shared with another thread. The three
+/// ([`rtrb`]): no lock and no read-modify-write shared with another thread; a pool on real
+/// time calls it directly and it stamps the event from the time-stamp counter. The three
 /// events of a task whose submit, start and finish carry nothing but numbers (a closure's)
-/// are kept as 32-byte records, a third of an [`Event`]; any other event is kept boxed. A
+/// are kept as 16-byte records, four to a cache line; any other event waits in a channel of
+/// the thread's own, in order, behind a record that marks its time. A
 /// thread's ring starts small and is replaced by one twice its size when it fills before
 /// the reader comes (the reader empties the old one first), so the memory a thread writes
 /// to — which the kernel must hand over and clear — follows the backlog the reader leaves,
@@ -92,7 +94,7 @@ impl Record {
     fn pack(at: i64, kind: EventKind, pid: u32) -> Result<Record, EventKind> {
         let packed = |kind: u64, worker: usize, task: TaskId| {
             (task <= TASK_MASK && worker as u64 <= WORKER_MASK)
-                .then(|| Record { at, what: kind << KIND_SHIFT | (worker as u64) << WORKER_SHIFT | task })
+                .then_some(Record { at, what: kind << KIND_SHIFT | (worker as u64) << WORKER_SHIFT | task })
         };
         let record = match &kind {
             EventKind::Submit { task, label: None, cost: None, cpu: false } => packed(SUBMIT, 0, *task),
