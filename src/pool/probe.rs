@@ -200,7 +200,7 @@ impl EventKind {
 }
 
 /// Where a pool sends its events.
-pub trait Probe: Send + Sync + 'static {
+pub trait Probe: std::any::Any + Send + Sync + 'static {
     /// Records one event. Must not block for long: it runs on the pool's hot path.
     fn record(&self, event: Event);
 }
@@ -254,6 +254,10 @@ pub(crate) struct Telemetry {
 
 struct Hot {
     probe: Arc<dyn Probe>,
+    /// The same probe when it is a [`BufferProbe`] and the run is in real time: the pool
+    /// then calls it directly and it stamps its records itself from the time-stamp counter,
+    /// with no dynamic call and no `Instant` in between.
+    buffer: Option<Arc<BufferProbe>>,
     /// The clock of the run that built the pool: events are stamped with its time.
     clock: super::sync::Clock,
 }
@@ -261,12 +265,17 @@ struct Hot {
 impl Telemetry {
     pub(crate) fn new(probe: Arc<dyn Probe>) -> Arc<Telemetry> {
         super::tsc::warm_up();
-        Arc::new(Telemetry {
-            hot: crossbeam_utils::CachePadded::new(Hot { probe, clock: super::sync::Clock::current() }),
-        })
+        let clock = super::sync::Clock::current();
+        let any: Arc<dyn std::any::Any + Send + Sync> = Arc::clone(&probe) as _;
+        let buffer = if clock.is_simulated() { None } else { any.downcast::<BufferProbe>().ok() };
+        Arc::new(Telemetry { hot: crossbeam_utils::CachePadded::new(Hot { probe, buffer, clock }) })
     }
 
+    #[inline]
     pub(crate) fn emit(&self, kind: EventKind) {
-        self.hot.probe.record(Event { at: self.hot.clock.now(), kind });
+        match &self.hot.buffer {
+            Some(buffer) => buffer.record_now(kind),
+            None => self.hot.probe.record(Event { at: self.hot.clock.now(), kind }),
+        }
     }
 }

@@ -32,7 +32,21 @@ fn tsc() -> &'static Tsc {
 /// Now, in real time.
 pub fn now() -> Instant {
     let tsc = tsc();
-    tsc.at + Duration::from_nanos(tsc.clock.delta_as_nanos(tsc.raw, tsc.clock.raw()))
+    tsc.at + Duration::from_nanos(since_calibration())
+}
+
+/// Now, as nanoseconds after [`calibrated_at`]: [`now`] without building an `Instant`, for a
+/// probe that keeps times as numbers. `calibrated_at() + since_calibration()` is exactly
+/// what [`now`] returns.
+#[inline]
+pub fn since_calibration() -> u64 {
+    let tsc = tsc();
+    tsc.clock.delta_as_nanos(tsc.raw, tsc.clock.raw())
+}
+
+/// The instant the counter was calibrated at, from which [`since_calibration`] counts.
+pub fn calibrated_at() -> Instant {
+    tsc().at
 }
 
 /// Calibrates the clock now, off the hot path, if it was not yet.

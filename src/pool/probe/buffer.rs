@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, Sender};
+
 use super::{Event, EventKind, Outcome, Probe, TaskId};
 
 /// A [`Probe`] for a live view of a busy pool: each recording thread appends to a ring of
@@ -11,9 +13,11 @@ use super::{Event, EventKind, Outcome, Probe, TaskId};
 /// viewer does once per frame.
 ///
 /// Recording costs a thread-local lookup and a push into a single-producer ring
-/// ([`rtrb`]): no lock and no read-modify-write shared with another thread. The three
+/// ([`rtrb`]): no lock and no read-modify-write shared with another thread; a pool on real
+/// time calls it directly and it stamps the event from the time-stamp counter. The three
 /// events of a task whose submit, start and finish carry nothing but numbers (a closure's)
-/// are kept as 32-byte records, a third of an [`Event`]; any other event is kept boxed. A
+/// are kept as 16-byte records, four to a cache line; any other event waits in a channel of
+/// the thread's own, in order, behind a record that marks its time. A
 /// thread's ring starts small and is replaced by one twice its size when it fills before
 /// the reader comes (the reader empties the old one first), so the memory a thread writes
 /// to — which the kernel must hand over and clear — follows the backlog the reader leaves,
@@ -46,95 +50,99 @@ pub struct BufferProbe {
     key: Arc<()>,
     /// Times are kept as nanoseconds from here (negative before it).
     origin: Instant,
+    /// Nanoseconds from `origin` to the instant the time-stamp counter counts from
+    /// ([`crate::pool::tsc::since_calibration`]).
+    counter_origin: i64,
     /// The reading ends of the recording threads' rings, a thread's older rings before its
     /// newer one.
-    rings: Mutex<Vec<rtrb::Consumer<Record>>>,
+    rings: Mutex<Vec<(rtrb::Consumer<Record>, Receiver<EventKind>)>>,
+    /// This process's id: a start in it packs without its pid.
+    pid: u32,
     capacity: usize,
     dropped: AtomicU64,
 }
 
-/// An event as a ring keeps it.
-#[derive(Debug)]
+/// An event as a ring keeps it: 16 bytes, four to a cache line.
+#[derive(Clone, Copy, Debug)]
 struct Record {
     /// Nanoseconds from the probe's origin.
     at: i64,
-    what: What,
+    /// The hot kinds with nothing but numbers in them packed as `kind | worker | task`
+    /// ([`KIND_SHIFT`], [`WORKER_SHIFT`]); [`OTHER`] for anything else, which waits in the
+    /// thread's side channel, in the same order.
+    what: u64,
 }
 
-/// The hot kinds with nothing but numbers in them, flat; everything else boxed.
-#[derive(Debug)]
-enum What {
-    /// A submit without label, cost or CPU-bound work (a closure's).
-    Submit {
-        task: TaskId,
-    },
-    Start {
-        task: TaskId,
-        worker: u32,
-        pid: u32,
-    },
-    /// A finish without a value or an error to show.
-    Finish {
-        task: TaskId,
-        worker: u32,
-        outcome: Outcome,
-    },
-    Other(Box<EventKind>),
-}
+const KIND_SHIFT: u32 = 61;
+const WORKER_SHIFT: u32 = 48;
+const TASK_MASK: u64 = (1 << WORKER_SHIFT) - 1;
+const WORKER_MASK: u64 = (1 << (KIND_SHIFT - WORKER_SHIFT)) - 1;
+/// The next event of the thread's side channel.
+const OTHER: u64 = 0;
+/// A submit without label, cost or CPU-bound work (a closure's).
+const SUBMIT: u64 = 1;
+/// A start by a worker of the probe's own process.
+const START: u64 = 2;
+/// A finish without a value or an error to show; one kind per outcome.
+const FINISH_OK: u64 = 3;
+const FINISH_ERROR: u64 = 4;
+const FINISH_CRASHED: u64 = 5;
 
-impl What {
-    fn of(kind: EventKind) -> What {
-        match kind {
-            EventKind::Submit { task, label: None, cost: None, cpu: false } => What::Submit { task },
-            EventKind::Start { task, worker, pid } if u32::try_from(worker).is_ok() => {
-                What::Start { task, worker: worker as u32, pid }
+impl Record {
+    /// `kind` packed, or handed back when it does not fit.
+    #[inline]
+    fn pack(at: i64, kind: EventKind, pid: u32) -> Result<Record, EventKind> {
+        let packed = |kind: u64, worker: usize, task: TaskId| {
+            (task <= TASK_MASK && worker as u64 <= WORKER_MASK)
+                .then_some(Record { at, what: kind << KIND_SHIFT | (worker as u64) << WORKER_SHIFT | task })
+        };
+        let record = match &kind {
+            EventKind::Submit { task, label: None, cost: None, cpu: false } => packed(SUBMIT, 0, *task),
+            EventKind::Start { task, worker, pid: p } if *p == pid => packed(START, *worker, *task),
+            EventKind::Finish { task, worker, outcome, value: None, error: None } => {
+                let kind = match outcome {
+                    Outcome::Ok => FINISH_OK,
+                    Outcome::Error => FINISH_ERROR,
+                    Outcome::Crashed => FINISH_CRASHED,
+                };
+                packed(kind, *worker, *task)
             }
-            EventKind::Finish { task, worker, outcome, value: None, error: None } if u32::try_from(worker).is_ok() => {
-                What::Finish { task, worker: worker as u32, outcome }
-            }
-            other => What::Other(Box::new(other)),
-        }
+            _ => None,
+        };
+        record.ok_or(kind)
     }
 
-    fn into_kind(self) -> EventKind {
-        match self {
-            What::Submit { task } => EventKind::Submit { task, label: None, cost: None, cpu: false },
-            What::Start { task, worker, pid } => EventKind::Start { task, worker: worker as usize, pid },
-            What::Finish { task, worker, outcome } => {
-                EventKind::Finish { task, worker: worker as usize, outcome, value: None, error: None }
-            }
-            What::Other(kind) => *kind,
-        }
-    }
-}
-
-type Rings = Vec<(Weak<()>, rtrb::Producer<Record>)>;
-
-/// The records of one ring a collection takes, read in place: the ring's two slices.
-struct Run<'a> {
-    first: &'a mut [Record],
-    second: &'a mut [Record],
-    next: usize,
-}
-
-impl Run<'_> {
-    fn head(&self) -> Option<i64> {
-        match self.next.checked_sub(self.first.len()) {
-            None => Some(self.first[self.next].at),
-            Some(j) => self.second.get(j).map(|r| r.at),
-        }
-    }
-
-    /// The head's kind, and moves past it. Only after [`Run::head`] said there is one.
-    fn take(&mut self) -> &mut What {
-        let i = self.next;
-        self.next += 1;
-        match i.checked_sub(self.first.len()) {
-            None => &mut self.first[i].what,
-            Some(j) => &mut self.second[j].what,
+    /// The event a packed record holds; `None` for [`OTHER`].
+    fn unpack(self, pid: u32) -> Option<EventKind> {
+        let task = self.what & TASK_MASK;
+        let worker = ((self.what >> WORKER_SHIFT) & WORKER_MASK) as usize;
+        let finish = |outcome| EventKind::Finish { task, worker, outcome, value: None, error: None };
+        match self.what >> KIND_SHIFT {
+            SUBMIT => Some(EventKind::Submit { task, label: None, cost: None, cpu: false }),
+            START => Some(EventKind::Start { task, worker, pid }),
+            FINISH_OK => Some(finish(Outcome::Ok)),
+            FINISH_ERROR => Some(finish(Outcome::Error)),
+            FINISH_CRASHED => Some(finish(Outcome::Crashed)),
+            _ => None,
         }
     }
 }
+
+/// A recording thread's ring for one probe, and the side channel of its events that do not
+/// pack into a record (one for all the thread's rings, read in their order).
+struct ThreadRing {
+    /// The probe's key.
+    key: Weak<()>,
+    ring: rtrb::Producer<Record>,
+    side: Sender<EventKind>,
+    read_side: Receiver<EventKind>,
+}
+
+type Rings = Vec<ThreadRing>;
+
+/// The records of one ring a collection takes, moved out one by one; the slots read are
+/// handed back to the ring's thread when the run is dropped.
+type Run<'a> = std::iter::Peekable<rtrb::chunks::ReadChunkIntoIter<'a, Record>>;
 
 thread_local! {
     /// This thread's rings, one per live `BufferProbe` it recorded to (almost always one).
@@ -147,9 +155,16 @@ const FIRST_RING: usize = 1024;
 impl BufferProbe {
     /// A probe whose rings grow to `capacity` events per recording thread.
     pub fn new(capacity: usize) -> Arc<BufferProbe> {
+        let origin = Instant::now();
+        let counter_origin = match crate::pool::tsc::calibrated_at() {
+            at if at >= origin => i64::try_from((at - origin).as_nanos()).unwrap_or(i64::MAX),
+            at => -i64::try_from((origin - at).as_nanos()).unwrap_or(i64::MAX),
+        };
         Arc::new(BufferProbe {
             key: Arc::new(()),
-            origin: Instant::now(),
+            origin,
+            counter_origin,
+            pid: std::process::id(),
             rings: Mutex::default(),
             capacity: capacity.max(1),
             dropped: AtomicU64::new(0),
@@ -196,104 +211,147 @@ impl BufferProbe {
         let mut rings = self.rings.lock().unwrap_or_else(|e| e.into_inner());
         // A ring whose thread has gone (or moved to a bigger ring) and which is read to the
         // end is done with.
-        rings.retain(|ring| !(ring.is_abandoned() && ring.is_empty()));
+        rings.retain(|(ring, _)| !(ring.is_abandoned() && ring.is_empty()));
         // Each ring is in time order: take from each the records older than the horizon (a
         // record pushed after the horizon was read may still carry an older stamp, but
-        // nothing it caused can), then merge those runs, reading them in place.
-        let mut chunks: Vec<_> = rings
+        // nothing it caused can), then merge those runs. A run moves its records out rather
+        // than leaving something in their slots, so the reader never writes to the lines the
+        // recording thread writes next.
+        let mut runs: Vec<(Run<'_>, &Receiver<EventKind>)> = rings
             .iter_mut()
-            .filter_map(|ring| {
-                let chunk = ring.read_chunk(ring.slots()).ok()?;
-                let (first, second) = chunk.as_slices();
-                let due = match horizon {
-                    None => chunk.len(),
-                    Some(horizon) => match first.partition_point(|r| r.at < horizon) {
-                        n if n < first.len() => n,
-                        n => n + second.partition_point(|r| r.at < horizon),
-                    },
+            .filter_map(|(ring, side)| {
+                let due = {
+                    let chunk = ring.read_chunk(ring.slots()).ok()?;
+                    let (first, second) = chunk.as_slices();
+                    match horizon {
+                        None => chunk.len(),
+                        Some(horizon) => match first.partition_point(|r| r.at < horizon) {
+                            n if n < first.len() => n,
+                            n => n + second.partition_point(|r| r.at < horizon),
+                        },
+                    }
                 };
-                let first_len = first.len();
-                Some((chunk, first_len, due))
-            })
-            .collect();
-        let mut runs: Vec<Run<'_>> = chunks
-            .iter_mut()
-            .map(|(chunk, first_len, due)| {
-                let (first, second) = chunk.as_mut_slices();
-                let cut = (*due).min(*first_len);
-                Run { first: &mut first[..cut], second: &mut second[..*due - cut], next: 0 }
+                Some((ring.read_chunk(due).ok()?.into_iter().peekable(), &*side))
             })
             .collect();
         loop {
-            // Ties go to the earlier ring: a thread's older ring comes first.
+            // The run with the earliest head, and the head that would come after its own;
+            // ties go to the earlier ring (a thread's older ring comes first).
             let mut earliest: Option<(usize, i64)> = None;
-            for (i, run) in runs.iter().enumerate() {
-                if let Some(at) = run.head()
-                    && earliest.is_none_or(|(_, e)| at < e)
-                {
+            let mut next: Option<(usize, i64)> = None;
+            for (i, (run, _)) in runs.iter_mut().enumerate() {
+                let Some(at) = run.peek().map(|r| r.at) else { continue };
+                if earliest.is_none_or(|(_, e)| at < e) {
+                    next = earliest;
                     earliest = Some((i, at));
+                } else if next.is_none_or(|(_, n)| at < n) {
+                    next = Some((i, at));
                 }
             }
-            let Some((i, at)) = earliest else { break };
-            // Leaves a record with nothing to drop in its slot; the slot is released below.
-            let what = std::mem::replace(runs[i].take(), What::Submit { task: 0 });
-            take(Event { at: self.instant(at), kind: what.into_kind() });
-        }
-        drop(runs);
-        for (chunk, _, due) in chunks {
-            chunk.commit(due);
+            let Some((i, _)) = earliest else { break };
+            // Takes from that run for as long as it stays ahead of the others.
+            let ahead = |at: i64| next.is_none_or(|(j, n)| at < n || (at == n && i < j));
+            let (run, side) = &mut runs[i];
+            while let Some(record) = run.next_if(|r| ahead(r.at)) {
+                // The side channel's event was sent before its record was pushed.
+                let kind = record.unpack(self.pid).or_else(|| side.try_recv().ok());
+                if let Some(kind) = kind {
+                    take(Event { at: self.instant(record.at), kind });
+                }
+            }
         }
     }
 
     /// This thread's first event to this probe: forgets the rings of probes that are gone,
     /// makes one for this probe.
     fn register(&self, rings: &mut Rings) -> usize {
-        rings.retain(|(key, _)| key.strong_count() > 0);
-        rings.push((Arc::downgrade(&self.key), self.new_ring(FIRST_RING)));
+        rings.retain(|ring| ring.key.strong_count() > 0);
+        let (side, read_side) = crossbeam_channel::unbounded();
+        let ring = self.new_ring(FIRST_RING, read_side.clone());
+        rings.push(ThreadRing { key: Arc::downgrade(&self.key), ring, side, read_side });
         rings.len() - 1
     }
 
-    fn new_ring(&self, size: usize) -> rtrb::Producer<Record> {
+    fn new_ring(&self, size: usize, side: Receiver<EventKind>) -> rtrb::Producer<Record> {
         let (producer, consumer) = rtrb::RingBuffer::new(size.min(self.capacity));
-        self.rings.lock().unwrap_or_else(|e| e.into_inner()).push(consumer);
+        self.rings.lock().unwrap_or_else(|e| e.into_inner()).push((consumer, side));
         producer
     }
 
-    /// `ring` is full: replaces it with one twice its size holding `record` — unless it is
-    /// as large as the bound, and then the record is dropped. The old ring's reading end
-    /// stays with the reader, ahead of the new one, until it is read to the end.
+    /// `ring` is full: replaces it with one twice its size — unless it is as large as the
+    /// bound. Returns whether there is room now. The old ring's reading end stays with the
+    /// reader, ahead of the new one, until it is read to the end.
     #[cold]
-    fn grow(&self, ring: &mut rtrb::Producer<Record>, record: Record) -> bool {
-        let size = ring.buffer().capacity();
+    fn grow(&self, ring: &mut ThreadRing) -> bool {
+        let size = ring.ring.buffer().capacity();
         if size >= self.capacity {
             return false;
         }
-        let mut bigger = self.new_ring(size * 2);
-        let pushed = bigger.push(record).is_ok();
-        *ring = bigger;
-        pushed
+        ring.ring = self.new_ring(size * 2, ring.read_side.clone());
+        true
+    }
+}
+
+impl BufferProbe {
+    /// Records `kind` as happening now, in real time: the pool's fast path, stamped from the
+    /// time-stamp counter as [`crate::pool::tsc::now`] would be.
+    #[inline]
+    pub(crate) fn record_now(&self, kind: EventKind) {
+        let at = self.counter_origin.saturating_add(crate::pool::tsc::since_calibration() as i64);
+        self.push(at, kind);
+    }
+
+    #[inline]
+    fn push(&self, at: i64, kind: EventKind) {
+        let packed = Record::pack(at, kind, self.pid);
+        if let Ok(record) = packed {
+            // The fast path, small enough to inline: the thread's ring for the probe it
+            // recorded to last comes first (it is almost always the only one), with room.
+            let key = Arc::as_ptr(&self.key);
+            let pushed = RINGS.with(|rings| match rings.borrow_mut().first_mut() {
+                Some(ring) if std::ptr::eq(ring.key.as_ptr(), key) => ring.ring.push(record).is_ok(),
+                _ => false,
+            });
+            if pushed {
+                return;
+            }
+        }
+        self.push_slow(at, packed);
+    }
+
+    /// Pushes what the fast path could not: an event that does not pack, this thread's
+    /// first event, an event of a thread recording to several probes, a full ring.
+    #[cold]
+    #[inline(never)]
+    fn push_slow(&self, at: i64, packed: Result<Record, EventKind>) {
+        let key = Arc::as_ptr(&self.key);
+        let pushed = RINGS.with(|rings| {
+            let mut rings = rings.borrow_mut();
+            let i = match rings.iter().position(|r| std::ptr::eq(r.key.as_ptr(), key)) {
+                Some(i) => i,
+                None => self.register(&mut rings),
+            };
+            rings.swap(0, i);
+            let ring = &mut rings[0];
+            if ring.ring.is_full() && !self.grow(ring) {
+                return false;
+            }
+            let record = packed.unwrap_or_else(|kind| {
+                let _ = ring.side.send(kind);
+                Record { at, what: OTHER }
+            });
+            // Only this thread fills the ring, and it had room.
+            ring.ring.push(record).is_ok()
+        });
+        if !pushed {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
 impl Probe for BufferProbe {
     fn record(&self, event: Event) {
-        let record = Record { at: self.nanos(event.at), what: What::of(event.kind) };
-        let key = Arc::as_ptr(&self.key);
-        let pushed = RINGS.with(|rings| {
-            let mut rings = rings.borrow_mut();
-            let at = match rings.iter().position(|(k, _)| std::ptr::eq(k.as_ptr(), key)) {
-                Some(at) => at,
-                None => self.register(&mut rings),
-            };
-            let ring = &mut rings[at].1;
-            match ring.push(record) {
-                Ok(()) => true,
-                Err(rtrb::PushError::Full(record)) => self.grow(ring, record),
-            }
-        });
-        if !pushed {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        self.push(self.nanos(event.at), event.kind);
     }
 }
 
