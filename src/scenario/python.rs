@@ -14,7 +14,7 @@ use crate::pool::ReturnWhen;
 
 /// The lesson's steps, each with the Python a transcript shows for it: the lesson's own text
 /// when it gives one; else, for a program in `multiprocessing`'s or asyncio's words, the
-/// step's code in that program (what [`line`] writes is `concurrent.futures`' alone).
+/// step's code in that program (what [`line()`] writes is `concurrent.futures`' alone).
 pub fn shown_steps(scenario: &Scenario) -> Vec<Step> {
     let mut steps = scenario.steps.clone();
     if scenario.dialect() == Dialect::Executor {
