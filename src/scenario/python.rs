@@ -22,11 +22,16 @@ pub fn shown_steps(scenario: &Scenario) -> Vec<Step> {
     }
     let program = program(scenario, ProgramOptions::default());
     for (index, step) in steps.iter_mut().enumerate() {
-        if step.python == line(&step.op, &scenario.tasks, &scenario.pool) {
+        if !own_code(step, scenario) {
             step.python = program.step_code(index);
         }
     }
     steps
+}
+
+/// The step's Python is the lesson's own text (its `python` field), not what poolscope writes.
+pub(crate) fn own_code(step: &Step, scenario: &Scenario) -> bool {
+    step.python != line(&step.op, &scenario.tasks, &scenario.pool)
 }
 
 /// The equivalent Python of one op.

@@ -55,6 +55,11 @@ impl Checker<'_> {
         self.errors.push(self.source.error(span, field, message));
     }
 
+    /// A name `field` does not know: `unknown value "x"; expected <expected>`.
+    fn unknown(&mut self, value: &Spanned<String>, field: &str, expected: &str) {
+        self.error(span(value), field, format!("unknown value {:?}; expected {expected}", value.get_ref()));
+    }
+
     fn scenario(&mut self, raw: RawScenario, file: &str, name: &str) -> Scenario {
         self.printable(&raw.title, raw.title_at.clone(), "title", Text::Prose);
         if let Some(summary) = &raw.summary {
@@ -147,12 +152,7 @@ impl Checker<'_> {
             config.on_worker_death = match WorkerDeath::named(death.get_ref()) {
                 Some(death) => death,
                 None => {
-                    let other = death.get_ref();
-                    self.error(
-                        span(death),
-                        "pool.on_worker_death",
-                        format!("unknown value {other:?}; expected \"break\" or \"respawn\""),
-                    );
+                    self.unknown(death, "pool.on_worker_death", "\"break\" or \"respawn\"");
                     WorkerDeath::Break
                 }
             };
@@ -165,14 +165,7 @@ impl Checker<'_> {
                     "a coroutine pool speaks asyncio; expected api = \"multiprocessing\" only on a thread or process pool",
                 ),
                 Some(chosen) => config.api = chosen,
-                None => {
-                    let other = api.get_ref();
-                    self.error(
-                        span(api),
-                        "pool.api",
-                        format!("unknown value {other:?}; expected \"executor\" or \"multiprocessing\""),
-                    );
-                }
+                None => self.unknown(api, "pool.api", "\"executor\" or \"multiprocessing\""),
             }
         }
         if let Some(method) = &raw.start_method {
@@ -183,14 +176,7 @@ impl Checker<'_> {
                     "start_method applies to process pools only; expected kind = \"process\"",
                 ),
                 Some(start) => config.start_method = start,
-                None => {
-                    let other = method.get_ref();
-                    self.error(
-                        span(method),
-                        "pool.start_method",
-                        format!("unknown value {other:?}; expected \"fork\" or \"spawn\""),
-                    );
-                }
+                None => self.unknown(method, "pool.start_method", "\"fork\" or \"spawn\""),
             }
         }
         if let Some(max) = &raw.max_tasks_per_child {

@@ -568,6 +568,12 @@ impl State {
             self.next_id += 1;
             self.next_id - 1
         });
+        self.spawn_on(supervisor, id, deferred)
+    }
+
+    /// Starts a worker on lane `id`. On failure the lane's id is free again and the pool
+    /// breaks (the error is in every pending future).
+    fn spawn_on(&mut self, supervisor: &Arc<Supervisor>, id: WorkerId, deferred: &mut Deferred) -> io::Result<()> {
         let spawned = self.spawn(supervisor, id);
         if let Err(e) = &spawned {
             self.free_ids.insert(id);
@@ -850,12 +856,10 @@ impl State {
                 supervisor.emit(EventKind::WorkerDown { worker: id, pid, reason });
                 let replace =
                     lane.spent && reason == DownReason::Retired && !self.closing() && self.live() < self.target;
-                if !replace {
+                if replace {
+                    let _ = self.spawn_on(supervisor, id, deferred);
+                } else {
                     self.free_ids.insert(id);
-                } else if let Err(e) = self.spawn(supervisor, id) {
-                    self.free_ids.insert(id);
-                    let cause = format!("cannot start a worker process ({}): {e}", supervisor.program.display());
-                    self.break_pool(supervisor, cause, deferred);
                 }
                 return;
             }
@@ -897,12 +901,10 @@ impl State {
                 && self.broken.is_none()
                 && !lane.retiring
                 && (self.stopping == Stopping::Open || !self.pending.is_empty());
-            if !wanted {
+            if wanted {
+                let _ = self.spawn_on(supervisor, id, deferred);
+            } else {
                 self.free_ids.insert(id);
-            } else if let Err(e) = self.spawn(supervisor, id) {
-                self.free_ids.insert(id);
-                let cause = format!("cannot start a worker process ({}): {e}", supervisor.program.display());
-                self.break_pool(supervisor, cause, deferred);
             }
         } else {
             self.free_ids.insert(id);

@@ -22,7 +22,7 @@ use rand::rngs::StdRng;
 
 use super::super::duration::{DurationSpec, python_seconds};
 use super::super::model::{Batch, CALLBACK_FAILED, Dialect, Op, Scenario, TaskTemplate, WorkerDeath, scale};
-use super::{line, py_bool};
+use super::{own_code, py_bool};
 use crate::pool::{PoolKind, ReturnWhen, StartMethod, Work};
 
 /// A lesson's Python program, line by line, with where each step's code starts.
@@ -195,7 +195,7 @@ impl<'a> Writer<'a> {
         for step in &s.steps {
             step_lines.push(self.lines.len());
             let generated = self.step(&step.op);
-            if step.python != line(&step.op, &s.tasks, &s.pool) {
+            if own_code(step, s) {
                 self.illustration.push(step.index + 1);
                 let own = format!("# the lesson's own code for this step, not checked to run:\n{}", step.python);
                 self.push(&own, depth);
