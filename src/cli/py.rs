@@ -118,6 +118,7 @@ fn script_scenario(script: &std::path::Path) -> Scenario {
             api: poolscope::scenario::Api::Executor,
             start_method: poolscope::pool::StartMethod::Fork,
             max_tasks_per_child: None,
+            main_guard: true,
             eager: false,
             workers_written: false,
         },

@@ -14,6 +14,11 @@ pub const MAX_WORKERS: usize = 1024;
 /// The most tasks one step may submit.
 pub const MAX_COUNT: usize = 1_000_000;
 
+/// What a spawned worker raises when it re-runs the top level of a program without the
+/// `__main__` guard, and so starts a pool of its own while it is still starting.
+pub const UNGUARDED: &str = "RuntimeError: \
+    An attempt has been made to start a new process before the current process has finished its bootstrapping phase.";
+
 /// What a callback with `raises = true` raises (`RuntimeError`).
 pub const CALLBACK_FAILED: &str = "the callback failed";
 
@@ -55,6 +60,10 @@ pub struct PoolConfig {
     pub start_method: StartMethod,
     /// Process pool only: a worker process is replaced after this many tasks.
     pub max_tasks_per_child: Option<usize>,
+    /// The program keeps its top level under `if __name__ == "__main__":`. Without it (a
+    /// spawn process pool only), each new worker re-runs the program's top level, which tries
+    /// to start a pool of its own and raises: the pool breaks ([`UNGUARDED`]).
+    pub main_guard: bool,
     /// Start every worker at once rather than on demand.
     pub eager: bool,
     /// The file says how many workers (else `workers` is the kind's default, which another

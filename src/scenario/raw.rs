@@ -162,6 +162,7 @@ pub(crate) struct RawPool {
     pub(crate) on_worker_death: Option<Spanned<String>>,
     pub(crate) start_method: Option<Spanned<String>>,
     pub(crate) max_tasks_per_child: Option<Spanned<i64>>,
+    pub(crate) main_guard: Option<Spanned<bool>>,
     pub(crate) eager: Option<bool>,
 }
 

@@ -18,12 +18,12 @@ use super::clock::Clock;
 use super::cpython::{CpythonError, CpythonOptions, CpythonRun, Describe, Program, StepText};
 use super::feed::Feed;
 use super::future_list::{self, FutureList};
-use super::model::{Api, Batch, CALLBACK_FAILED, Dialect, Op, OpName, PoolConfig, Scenario, Step, WorkerDeath};
+use super::model::{UNGUARDED, Api, Batch, CALLBACK_FAILED, Dialect, Op, OpName, PoolConfig, Scenario, Step, WorkerDeath};
 use super::stream::{EventStream, event_stream};
 use crate::pool::sim::{Reserved, SimClock};
 use crate::pool::{
     CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, SharedQueues, SubmitError, TaskError,
-    TaskId, TaskResult, TaskValue, ThreadPool, wait,
+    TaskId, TaskResult, TaskSpec, TaskValue, ThreadPool, Work, wait,
 };
 use crate::trace::{EngineChoice, PolledFuture, ResultOutcome, TraceEvent, TraceKind};
 
@@ -425,6 +425,11 @@ fn build_pool(
             }
             if let Some(max) = config.max_tasks_per_child {
                 builder = builder.max_tasks_per_child(max);
+            }
+            if !config.main_guard {
+                // Each new worker first re-runs the program's top level, which raises.
+                let top_level = Work::Fail { message: UNGUARDED.into() };
+                builder = builder.initializer(TaskSpec::new(top_level, std::time::Duration::ZERO, "the program's top level again"));
             }
             Ok(Arc::new(builder.build()?))
         }

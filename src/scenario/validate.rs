@@ -105,6 +105,7 @@ impl Checker<'_> {
             api: Api::Executor,
             start_method: StartMethod::Fork,
             max_tasks_per_child: None,
+            main_guard: true,
             eager: false,
             workers_written: false,
         };
@@ -206,6 +207,23 @@ impl Checker<'_> {
                         config.start_method = StartMethod::Spawn;
                     }
                 }
+            }
+        }
+        if let Some(guard) = &raw.main_guard
+            && !*guard.get_ref()
+        {
+            let why = if config.kind != PoolKind::Process {
+                Some("only a process pool's workers re-run the program; expected kind = \"process\"")
+            } else if config.api != Api::Executor {
+                Some("a multiprocessing.Pool restarts workers that fail to start, for ever: the program would hang; expected api = \"executor\"")
+            } else if config.start_method != StartMethod::Spawn {
+                Some("only the spawn start method re-runs the program in each worker; expected start_method = \"spawn\"")
+            } else {
+                None
+            };
+            match why {
+                Some(why) => self.error(span(guard), "pool.main_guard", why),
+                None => config.main_guard = false,
             }
         }
         config.eager = raw.eager.unwrap_or(false);

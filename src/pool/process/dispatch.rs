@@ -878,7 +878,10 @@ impl State {
             _ => {}
         }
         let cause = match (&lane.init_failed, lane.ready) {
-            (Some(msg), _) => format!("its initializer raised: {msg}"),
+            (Some(msg), _) => {
+                let initializer = supervisor.initializer.as_ref().map_or("its initializer", |spec| spec.label.as_str());
+                format!("ran {initializer}, which raised: {msg}")
+            }
             (None, false) => format!("it failed to start ({cause})"),
             (None, true) => cause,
         };

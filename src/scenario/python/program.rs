@@ -436,6 +436,16 @@ impl<'a> Writer<'a> {
             out.push_str("\n    # the event loop is the pool: one thread runs every task, switching only at await\n");
             return (out, 4);
         }
+        if !s.pool.main_guard {
+            // Without the guard: the pool is made at the top level, which every spawned
+            // worker runs again when it imports this file.
+            let mut out = String::from(
+                "\n\n# no `if __name__ == \"__main__\":` guard: each spawned worker runs the lines below again\n",
+            );
+            out.push_str(&lists);
+            let _ = writeln!(out, "with {} as pool:", self.pool_constructor());
+            return (out, 4);
+        }
         let mut out = String::from("\n\nif __name__ == \"__main__\":\n");
         out.push_str(&indent(&lists, 4));
         out.push('\n');
