@@ -301,7 +301,7 @@ fn terminate_kills_the_workers_and_fails_their_tasks() {
     assert!(pool.pids().is_empty());
     assert!(!alive(pid));
     let kinds: Vec<EventKind> = rx.try_iter().map(|e| e.kind).collect();
-    assert!(kinds.contains(&EventKind::WorkerDown { worker: 0, pid, reason: DownReason::Terminated }));
+    assert!(kinds.contains(&EventKind::WorkerDown { worker: 0, pid, reason: DownReason::Terminated, cause: None }));
     assert!(matches!(pool.submit_task(noop("late")), Err(SubmitError::Shutdown(_))));
 }
 
@@ -353,12 +353,22 @@ fn the_initializer_runs_once_in_each_new_worker_before_any_task() {
 #[test]
 fn a_failing_initializer_breaks_the_pool() {
     let failing = TaskSpec::new(Work::Fail { message: "no config".into() }, Duration::ZERO, "init");
-    let pool = builder(1).initializer(failing).on_worker_death(OnWorkerDeath::Respawn).build().unwrap();
+    let (probe, rx) = events();
+    let pool = builder(1).probe(probe).initializer(failing).on_worker_death(OnWorkerDeath::Respawn).build().unwrap();
     let future = pool.submit_task(noop("t")).unwrap();
     // As CPython 3.11: the generic BrokenProcessPool message; the cause is kept on the pool.
     assert_eq!(future.result(Some(DEADLOCK)), Err(TaskError::WorkerDied(BROKEN_FUTURE.into())));
     assert!(pool.broken().is_some_and(|why| why.contains("no config")), "{:?}", pool.broken());
     assert!(matches!(pool.submit_task(noop("late")), Err(SubmitError::Broken(_))));
+    pool.shutdown(true, false);
+    let kinds: Vec<EventKind> = rx.try_iter().map(|e| e.kind).collect();
+    let t = &tally(&kinds)[&future.id()];
+    assert_eq!((t.starts, t.finishes.len(), t.abandons), (0, 0, 1), "never begun: {kinds:?}");
+    let said = kinds.iter().find_map(|k| match k {
+        EventKind::WorkerDown { reason: DownReason::Died, cause, .. } => cause.clone(),
+        _ => None,
+    });
+    assert_eq!(said.as_deref(), Some("it ran init, which raised no config"), "the exit says why");
 }
 
 #[test]
@@ -503,7 +513,7 @@ fn a_worker_killed_from_outside_is_reported_and_respawned() {
     events_until(&rx, &mut seen, |s| {
         s.iter().filter(|k| matches!(k, EventKind::WorkerUp { worker: 0, .. })).count() == 2
     });
-    assert!(seen.contains(&EventKind::WorkerDown { worker: 0, pid, reason: DownReason::Died }));
+    assert!(seen.contains(&EventKind::WorkerDown { worker: 0, pid, reason: DownReason::Died, cause: None }));
     assert!(seen.contains(&EventKind::WorkerUp { worker: 0, pid: value.pid }));
 }
 

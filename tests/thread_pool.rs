@@ -383,7 +383,7 @@ fn the_probe_reports_each_step_of_a_task_and_of_the_pool() {
             EventKind::Start { task: 2, worker: 0, pid },
             EventKind::Finish { task: 2, worker: 0, outcome: Outcome::Ok, value: None, error: None },
             EventKind::Shutdown { wait: true, phase: Phase::Begin },
-            EventKind::WorkerDown { worker: 0, pid, reason: DownReason::Shutdown },
+            EventKind::WorkerDown { worker: 0, pid, reason: DownReason::Shutdown, cause: None },
             EventKind::Shutdown { wait: true, phase: Phase::End },
         ]
     );

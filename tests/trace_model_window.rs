@@ -250,7 +250,7 @@ fn a_worker_respawned_after_every_task_keeps_its_recent_pids() {
         model.apply(&TraceEvent { t, kind: TraceKind::WorkerUp { worker: 0, pid } });
         model.apply(&TraceEvent {
             t: t + 1,
-            kind: TraceKind::WorkerDown { worker: 0, pid, reason: DownReason::Retired },
+            kind: TraceKind::WorkerDown { worker: 0, pid, reason: DownReason::Retired, cause: None },
         });
     }
     let lane = &model.lanes[&0];

@@ -16,7 +16,7 @@ fn kind(selector: u8, task: u64, worker: usize) -> TraceKind {
         2 => TraceKind::Finish { task, worker, outcome: Outcome::Ok, value: None, error: None },
         3 => TraceKind::Finish { task, worker, outcome: Outcome::Crashed, value: None, error: Some("x".into()) },
         4 => TraceKind::WorkerUp { worker, pid: 100 + worker as u32 },
-        5 => TraceKind::WorkerDown { worker, pid: 100 + worker as u32, reason: DownReason::Died },
+        5 => TraceKind::WorkerDown { worker, pid: 100 + worker as u32, reason: DownReason::Died, cause: None },
         6 => TraceKind::Queue { depth: task as usize },
         7 => TraceKind::Result { task, outcome: ResultOutcome::Timeout, value: None, error: None, exception: None },
         8 => TraceKind::Cancel { task, ok: true },

@@ -120,6 +120,8 @@ pub enum EventKind {
         pid: u32,
         /// Why.
         reason: DownReason,
+        /// What it raised, when a worker that died said why (its initializer raised).
+        cause: Option<String>,
     },
     /// A task was queued.
     Submit {

@@ -404,7 +404,7 @@ impl Crew {
         }
         self.live.fetch_sub(1, Ordering::Relaxed);
         // Reported before the id is freed, so a lane never shows two workers at once.
-        self.emit(EventKind::WorkerDown { worker: id, pid: self.pid, reason });
+        self.emit(EventKind::WorkerDown { worker: id, pid: self.pid, reason, cause: None });
         set.free_ids.insert(id);
         true
     }

@@ -143,8 +143,8 @@ impl Probe for Feed {
     fn record(&self, event: Event) {
         let (kind, change) = match event.kind {
             EventKind::WorkerUp { worker, pid } => (TraceKind::WorkerUp { worker, pid }, QueueChange::None),
-            EventKind::WorkerDown { worker, pid, reason } => {
-                (TraceKind::WorkerDown { worker, pid, reason }, QueueChange::None)
+            EventKind::WorkerDown { worker, pid, reason, cause } => {
+                (TraceKind::WorkerDown { worker, pid, reason, cause }, QueueChange::None)
             }
             EventKind::Submit { task, label, cost, cpu } => {
                 let label = label.map_or_else(|| format!("task{task}"), |l| l.to_string());

@@ -214,7 +214,8 @@ impl PoolOverride {
     ///
     /// What the lesson's file says and no longer applies gives way: switching to a coroutine
     /// pool makes it one worker, switching away from threads drops `gil = true`, and a
-    /// worker count the file did not write takes the new kind's default. What the override
+    /// worker count the file did not write takes the new kind's default, and a program
+    /// without the `__main__` guard gets it unless its workers are still spawned. What the override
     /// itself asks for must make sense.
     ///
     /// # Errors
@@ -269,6 +270,10 @@ impl PoolOverride {
         }
         if let Some(eager) = self.eager {
             pool.eager = eager;
+        }
+        if !(kind == PoolKind::Process && pool.start_method == StartMethod::Spawn) {
+            // Only spawned workers re-run the program: elsewhere the guard changes nothing.
+            pool.main_guard = true;
         }
         Ok(Scenario { pool, ..scenario.clone() })
     }
@@ -375,6 +380,19 @@ mod tests {
         let back = "kind=thread".parse::<PoolOverride>().unwrap().apply(&coroutine).unwrap();
         assert_eq!(back.pool.workers, WorkerCount::CpusPlus4, "the thread pool's default count");
         assert_eq!(back.steps, gil.steps, "the program is the same");
+    }
+
+    #[test]
+    fn a_missing_main_guard_matters_only_to_spawned_workers() {
+        let unguarded = scenario::load("main-guard").unwrap();
+        assert!(!unguarded.pool.main_guard);
+        let more = "workers=4".parse::<PoolOverride>().unwrap().apply(&unguarded).unwrap();
+        assert!(!more.pool.main_guard, "still spawned: still unguarded");
+        for other in ["start_method=fork", "kind=thread", "kind=coroutine"] {
+            let changed = other.parse::<PoolOverride>().unwrap().apply(&unguarded).unwrap();
+            assert!(changed.pool.main_guard, "{other}: nothing re-runs the program");
+            assert!(scenario::python::preamble(&changed).contains("__main__"), "{other}");
+        }
     }
 
     #[test]

@@ -18,7 +18,9 @@ use super::clock::Clock;
 use super::cpython::{CpythonError, CpythonOptions, CpythonRun, Describe, Program, StepText};
 use super::feed::Feed;
 use super::future_list::{self, FutureList};
-use super::model::{UNGUARDED, Api, Batch, CALLBACK_FAILED, Dialect, Op, OpName, PoolConfig, Scenario, Step, WorkerDeath};
+use super::model::{
+    Api, Batch, CALLBACK_FAILED, Dialect, Op, OpName, PoolConfig, Scenario, Step, UNGUARDED, WorkerDeath,
+};
 use super::stream::{EventStream, event_stream};
 use crate::pool::sim::{Reserved, SimClock};
 use crate::pool::{
@@ -429,7 +431,11 @@ fn build_pool(
             if !config.main_guard {
                 // Each new worker first re-runs the program's top level, which raises.
                 let top_level = Work::Fail { message: UNGUARDED.into() };
-                builder = builder.initializer(TaskSpec::new(top_level, std::time::Duration::ZERO, "the program's top level again"));
+                builder = builder.initializer(TaskSpec::new(
+                    top_level,
+                    std::time::Duration::ZERO,
+                    "the program's top level again",
+                ));
             }
             Ok(Arc::new(builder.build()?))
         }

@@ -215,9 +215,13 @@ impl Checker<'_> {
             let why = if config.kind != PoolKind::Process {
                 Some("only a process pool's workers re-run the program; expected kind = \"process\"")
             } else if config.api != Api::Executor {
-                Some("a multiprocessing.Pool restarts workers that fail to start, for ever: the program would hang; expected api = \"executor\"")
+                Some(
+                    "a multiprocessing.Pool restarts workers that fail to start, for ever: the program would hang; expected api = \"executor\"",
+                )
             } else if config.start_method != StartMethod::Spawn {
-                Some("only the spawn start method re-runs the program in each worker; expected start_method = \"spawn\"")
+                Some(
+                    "only the spawn start method re-runs the program in each worker; expected start_method = \"spawn\"",
+                )
             } else {
                 None
             };

@@ -131,6 +131,9 @@ pub enum TraceKind {
         pid: u32,
         /// `retired`, `shutdown`, `terminated` or `died`.
         reason: DownReason,
+        /// What it raised, when a worker that died said why (its initializer raised).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<String>,
     },
     /// A task was queued.
     Submit {

@@ -152,7 +152,12 @@ impl Transcript {
                 return Ok(());
             }
             TraceKind::WorkerUp { worker, pid } => format!("worker {worker} starts (pid {pid})"),
-            TraceKind::WorkerDown { worker, pid, reason } => format!("worker {worker} exits (pid {pid}): {reason}"),
+            TraceKind::WorkerDown { worker, pid, reason, cause: None } => {
+                format!("worker {worker} exits (pid {pid}): {reason}")
+            }
+            TraceKind::WorkerDown { worker, pid, reason, cause: Some(cause) } => {
+                format!("worker {worker} exits (pid {pid}): {reason} — {cause}")
+            }
             TraceKind::Submit { .. } | TraceKind::Queue { .. } => unreachable!("handled above"),
             TraceKind::Start { task, worker, pid } => {
                 format!("worker {worker} (pid {pid}) starts {}", name(*task))

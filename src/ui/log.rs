@@ -50,7 +50,10 @@ pub fn describe(model: &Model, event: &TraceEvent) -> String {
         TraceKind::Run { pool, workers, .. } => format!("run: {pool} pool, {workers} workers"),
         TraceKind::Step { index, python, .. } => format!("step {}: {}", index + 1, python.lines().next().unwrap_or("")),
         TraceKind::WorkerUp { worker, pid } => format!("worker {worker} up (pid {pid})"),
-        TraceKind::WorkerDown { worker, reason, .. } => format!("worker {worker} down: {reason}"),
+        TraceKind::WorkerDown { worker, reason, cause: None, .. } => format!("worker {worker} down: {reason}"),
+        TraceKind::WorkerDown { worker, reason, cause: Some(cause), .. } => {
+            format!("worker {worker} down: {reason} — {cause}")
+        }
         TraceKind::Submit { task, .. } => format!("submit {}", name(task)),
         TraceKind::Start { task, worker, .. } => format!("{} starts on worker {worker}", name(task)),
         TraceKind::Finish { task, outcome, error, .. } => match error {

@@ -33,7 +33,7 @@ pub(super) fn run(shared: &Arc<LoopCore>) {
         alive: 0,
     };
     let reason = event_loop.run();
-    shared.emit(EventKind::WorkerDown { worker: LOOP_WORKER, pid: shared.pid, reason });
+    shared.emit(EventKind::WorkerDown { worker: LOOP_WORKER, pid: shared.pid, reason, cause: None });
 }
 
 struct EventLoop<'a> {

@@ -364,6 +364,8 @@ impl Supervisor {
                         return Err(format!("a bad handshake (version {version}, pid {pid})"));
                     }
                     lane.ready = true;
+                    // Its initializer ran: the job it was handed meanwhile starts now.
+                    lane.start_head(self);
                 }
                 FromWorker::InitFailed(msg) => lane.init_failed = Some(msg),
                 FromWorker::Done { task, outcome } => {
@@ -853,7 +855,7 @@ impl State {
         let mut inflight = lane.inflight;
         match lane.exit {
             Some(reason) if inflight.is_empty() => {
-                supervisor.emit(EventKind::WorkerDown { worker: id, pid, reason });
+                supervisor.emit(EventKind::WorkerDown { worker: id, pid, reason, cause: None });
                 let replace =
                     lane.spent && reason == DownReason::Retired && !self.closing() && self.live() < self.target;
                 if replace {
@@ -871,17 +873,18 @@ impl State {
                 for task in inflight {
                     supervisor.fail_begun(task.future, TaskError::PoolShutdown, deferred);
                 }
-                supervisor.emit(EventKind::WorkerDown { worker: id, pid, reason: DownReason::Terminated });
+                supervisor.emit(EventKind::WorkerDown { worker: id, pid, reason: DownReason::Terminated, cause: None });
                 self.free_ids.insert(id);
                 return;
             }
             _ => {}
         }
-        let cause = match (&lane.init_failed, lane.ready) {
-            (Some(msg), _) => {
-                let initializer = supervisor.initializer.as_ref().map_or("its initializer", |spec| spec.label.as_str());
-                format!("ran {initializer}, which raised: {msg}")
-            }
+        let raised = lane.init_failed.as_ref().map(|msg| {
+            let initializer = supervisor.initializer.as_ref().map_or("its initializer", |spec| spec.label.as_str());
+            format!("ran {initializer}, which raised {msg}")
+        });
+        let cause = match (&raised, lane.ready) {
+            (Some(raised), _) => raised.clone(),
             (None, false) => format!("it failed to start ({cause})"),
             (None, true) => cause,
         };
@@ -891,9 +894,19 @@ impl State {
         let respawn = supervisor.on_death == OnWorkerDeath::Respawn && lane.ready && lane.init_failed.is_none();
         if let Some(head) = inflight.pop_front() {
             let error = TaskError::WorkerDied(if respawn { cause.clone() } else { BROKEN_FUTURE.into() });
-            supervisor.fail_running(head.future, id, error, deferred);
+            if head.started {
+                supervisor.fail_running(head.future, id, error, deferred);
+            } else {
+                // It died before it began the task: in its initializer, or while starting.
+                supervisor.fail_begun(head.future, error, deferred);
+            }
         }
-        supervisor.emit(EventKind::WorkerDown { worker: id, pid, reason: DownReason::Died });
+        supervisor.emit(EventKind::WorkerDown {
+            worker: id,
+            pid,
+            reason: DownReason::Died,
+            cause: raised.map(|r| format!("it {r}")),
+        });
         if respawn {
             if !inflight.is_empty() {
                 let tasks =
@@ -950,7 +963,7 @@ fn hand_off(supervisor: &Supervisor, lane: &mut Lane, job: Job) {
         charged: false,
         job_end: i == last,
     }));
-    if was_idle {
+    if was_idle && lane.ready {
         lane.start_head(supervisor);
     }
 }

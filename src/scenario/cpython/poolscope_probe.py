@@ -18,6 +18,7 @@ begins.
 import functools
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -257,6 +258,30 @@ def _patch_executor(cls, kind, base):
     cls.shutdown = traced_shutdown
     cls.__exit__ = traced_exit
     cls.map = traced_map
+
+
+def _patch_broken_process_pool(process):
+    """Reports the workers of a ProcessPoolExecutor that breaks, once it has terminated and
+    joined them: those that had died on their own, with their exit code, and the others it
+    terminated (Python 3.9+)."""
+    manager = getattr(process, "_ExecutorManagerThread", None)
+    if manager is None or not hasattr(manager, "terminate_broken"):
+        return
+    terminate_broken = manager.terminate_broken
+
+    def traced_terminate_broken(self, *args, **kwargs):
+        executor = self.executor_reference()
+        pool = getattr(executor, "_poolscope", None) if executor is not None else None
+        workers = list(self.processes.values()) if pool is not None else []
+        try:
+            return terminate_broken(self, *args, **kwargs)
+        finally:
+            for p in workers:
+                code = p.exitcode
+                reason = "terminated" if code == -signal.SIGTERM else "died"
+                _emit("worker_down", pool=pool, pid=p.pid, thread="MainThread", reason=reason, exitcode=code)
+
+    manager.terminate_broken = traced_terminate_broken
 
 
 def _workers_now(executor, kind):
@@ -912,6 +937,7 @@ def install():
     _patch_future(_base.Future, _base)
     _patch_executor(thread.ThreadPoolExecutor, "thread", _base)
     _patch_executor(process.ProcessPoolExecutor, "process", _base)
+    _patch_broken_process_pool(process)
     _patch_waits(package, _base)
     # The package imports these lazily; set them so the patched classes are what it gives.
     package.ThreadPoolExecutor = thread.ThreadPoolExecutor

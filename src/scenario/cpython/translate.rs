@@ -34,7 +34,8 @@ pub(super) enum Message {
         pool: u64,
         pid: u32,
         thread: String,
-        /// `died` or `retired` (a `multiprocessing.Pool` worker that exited on its own).
+        /// `died` or `retired` (a `multiprocessing.Pool` worker that exited on its own), or, as
+        /// a ProcessPoolExecutor breaks, `died` or `terminated`.
         reason: DownReason,
         exitcode: Option<i32>,
     },
@@ -258,7 +259,7 @@ impl Translator {
             std::mem::take(&mut self.up).into_iter().partition(|(key, _)| pool.is_none_or(|p| key.0 == p));
         self.up = kept;
         for ((_, pid, _), worker) in gone {
-            self.push(t, TraceKind::WorkerDown { worker, pid, reason });
+            self.push(t, TraceKind::WorkerDown { worker, pid, reason, cause: None });
         }
     }
 
@@ -273,6 +274,14 @@ impl Translator {
             .filter(|(task, w)| **w == worker && self.started.contains(task) && !self.ended.contains(task))
             .map(|(task, _)| *task)
             .collect();
+        // Without a task of its own to say so, the exit says how it died (a worker whose
+        // start-up raised exits with code 1).
+        let cause = match exitcode {
+            _ if reason != DownReason::Died || !running.is_empty() => None,
+            Some(code) if code < 0 => Some(format!("signal {}", -code)),
+            Some(code) => Some(format!("exit code {code}")),
+            None => None,
+        };
         for task in running {
             self.ended.insert(task);
             let error = Some(match exitcode {
@@ -284,7 +293,7 @@ impl Translator {
         }
         self.workers.remove(&key);
         self.free.insert(worker);
-        self.push(t, TraceKind::WorkerDown { worker, pid: key.1, reason });
+        self.push(t, TraceKind::WorkerDown { worker, pid: key.1, reason, cause });
     }
 
     /// `terminate()` of a `multiprocessing.Pool` returned: its queued tasks never run; on a

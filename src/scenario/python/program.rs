@@ -117,7 +117,8 @@ struct Writer<'a> {
     keep_all: bool,
     /// Some step can raise in the main program: every result() is caught and printed.
     may_raise: bool,
-    /// Is the exception an `except Exception` cannot catch (asyncio's `CancelledError`)?
+    /// What the program's `except` catches: `Exception`, with asyncio's `CancelledError`, or
+    /// only `BrokenProcessPool` in a program without the `__main__` guard.
     catch: &'static str,
     /// The pool stopped taking work (shutdown, close, terminate).
     closed: bool,
@@ -145,7 +146,9 @@ impl<'a> Writer<'a> {
                 | Op::Poll { of } => *of == Batch::All,
                 _ => false,
             });
-        let may_raise = scenario.tasks.values().any(|t| matches!(t.work, Work::Fail { .. } | Work::Crash))
+        // Without the `__main__` guard the pool breaks as its first worker starts.
+        let may_raise = !scenario.pool.main_guard
+            || scenario.tasks.values().any(|t| matches!(t.work, Work::Fail { .. } | Work::Crash))
             || scenario.steps.iter().any(|s| match &s.op {
                 Op::Map { timeout, .. }
                 | Op::AsCompleted { timeout, .. }
@@ -163,11 +166,17 @@ impl<'a> Writer<'a> {
             lines: Vec::new(),
             keep_all,
             may_raise,
-            catch: if dialect == Dialect::Asyncio { "(Exception, asyncio.CancelledError)" } else { "Exception" },
+            catch: match dialect {
+                Dialect::Asyncio => "(Exception, asyncio.CancelledError)",
+                // A worker re-running the top level must not catch its own RuntimeError: the
+                // parent catches what its dead workers leave it.
+                _ if !scenario.pool.main_guard => "BrokenProcessPool",
+                _ => "Exception",
+            },
             closed: false,
             terminated: false,
             joined: false,
-            crashed: false,
+            crashed: !scenario.pool.main_guard,
             submitted: Duration::ZERO,
             illustration: Vec::new(),
         }
@@ -265,6 +274,9 @@ impl<'a> Writer<'a> {
             let mut seen = BTreeSet::new();
             names.retain(|n| seen.insert(*n));
             let _ = writeln!(out, "from concurrent.futures import {}", names.join(", "));
+            if !s.pool.main_guard {
+                out.push_str("from concurrent.futures.process import BrokenProcessPool\n");
+            }
         }
         out
     }
