@@ -277,16 +277,19 @@ pub enum Op {
         /// Per-result timeout.
         timeout: Option<Duration>,
     },
-    /// `for result in pool.imap_unordered(task, range(count), chunksize): print(result)`
-    /// (`multiprocessing.Pool`): each chunk's results as soon as the chunk is done, in the
-    /// order chunks finish; the first exception ends the loop.
-    ImapUnordered {
+    /// `for result in pool.imap(task, range(count), chunksize): print(result)`
+    /// (`multiprocessing.Pool`), or `imap_unordered`: each chunk's results as soon as the
+    /// chunk is done and, for `imap`, every chunk before it; for `imap_unordered`, in the
+    /// order chunks finish. The first exception ends the loop.
+    Imap {
         /// The template.
         task: String,
         /// How many items.
         count: usize,
         /// Items per chunk.
         chunksize: usize,
+        /// `imap`: results in input order; else `imap_unordered`.
+        ordered: bool,
     },
     /// `for f in of: print(repr(f.exception(timeout)))`: `None` for a task that returned, the
     /// exception it raised, without raising it; a cancelled future raises `CancelledError`.
@@ -355,7 +358,8 @@ impl Op {
             Op::Wait { .. } => OpName::Wait,
             Op::Results { .. } => OpName::Results,
             Op::Exceptions { .. } => OpName::Exceptions,
-            Op::ImapUnordered { .. } => OpName::ImapUnordered,
+            Op::Imap { ordered: true, .. } => OpName::Imap,
+            Op::Imap { ordered: false, .. } => OpName::ImapUnordered,
             Op::AddCallback { .. } => OpName::AddCallback,
             Op::Cancel { .. } => OpName::Cancel,
             Op::Poll { .. } => OpName::Poll,
@@ -392,7 +396,9 @@ pub enum OpName {
     Results,
     /// [`Op::Exceptions`].
     Exceptions,
-    /// [`Op::ImapUnordered`].
+    /// [`Op::Imap`], in input order.
+    Imap,
+    /// [`Op::Imap`], in the order chunks finish.
     ImapUnordered,
     /// [`Op::AddCallback`].
     AddCallback,
@@ -418,13 +424,14 @@ pub enum OpName {
 
 impl OpName {
     /// Every op, in the order error messages list them.
-    pub const ALL: [OpName; 17] = [
+    pub const ALL: [OpName; 18] = [
         OpName::Submit,
         OpName::Map,
         OpName::AsCompleted,
         OpName::Wait,
         OpName::Results,
         OpName::Exceptions,
+        OpName::Imap,
         OpName::ImapUnordered,
         OpName::AddCallback,
         OpName::Cancel,
@@ -452,6 +459,7 @@ impl OpName {
             OpName::Wait => "wait",
             OpName::Results => "results",
             OpName::Exceptions => "exceptions",
+            OpName::Imap => "imap",
             OpName::ImapUnordered => "imap_unordered",
             OpName::AddCallback => "add_callback",
             OpName::Cancel => "cancel",
@@ -472,7 +480,7 @@ impl OpName {
         match self {
             OpName::Submit => &["task", "count", "sync", "callback", "into"],
             OpName::Map => &["task", "count", "chunksize", "timeout", "into"],
-            OpName::ImapUnordered => &["task", "count", "chunksize"],
+            OpName::Imap | OpName::ImapUnordered => &["task", "count", "chunksize"],
             OpName::AsCompleted | OpName::Results | OpName::Exceptions => &["of", "timeout"],
             OpName::Wait => &["of", "return_when", "timeout"],
             OpName::Cancel | OpName::Poll => &["of"],
@@ -525,7 +533,9 @@ impl OpName {
             | OpName::AddCallback
             | OpName::Exceptions
             | OpName::Shutdown => Some(Api::Executor),
-            OpName::Close | OpName::Join | OpName::Terminate | OpName::ImapUnordered => Some(Api::Multiprocessing),
+            OpName::Close | OpName::Join | OpName::Terminate | OpName::Imap | OpName::ImapUnordered => {
+                Some(Api::Multiprocessing)
+            }
             OpName::Submit
             | OpName::Map
             | OpName::Results

@@ -99,9 +99,10 @@ pub fn line(op: &Op, tasks: &BTreeMap<String, TaskTemplate>, pool: &PoolConfig) 
             };
             format!("for f in {}:\n{}", of.python(), try_result("    ", &call))
         }
-        Op::ImapUnordered { task, count, chunksize } => {
+        Op::Imap { task, count, chunksize, ordered } => {
             let chunks = if *chunksize == 1 { String::new() } else { format!(", chunksize={chunksize}") };
-            format!("for result in pool.imap_unordered({task}, range({count}){chunks}):\n    print(result)")
+            let imap = if *ordered { "imap" } else { "imap_unordered" };
+            format!("for result in pool.{imap}({task}, range({count}){chunks}):\n    print(result)")
         }
         Op::Exceptions { of, timeout: t } => {
             let call = match timeout(t) {

@@ -587,7 +587,7 @@ impl MainProgram {
             Op::Map { task, count, chunksize, timeout, into } => {
                 self.map(task, *count, *chunksize, *timeout, into.as_deref());
             }
-            Op::ImapUnordered { task, count, chunksize } => self.imap_unordered(task, *count, *chunksize),
+            Op::Imap { task, count, chunksize, ordered } => self.imap(task, *count, *chunksize, *ordered),
             Op::AsCompleted { of, timeout } => {
                 let futures = self.list(of);
                 let given = futures.len();
@@ -807,10 +807,11 @@ impl MainProgram {
         }
     }
 
-    /// `Pool.imap_unordered`: a chunk's results reach the program together once the chunk is
-    /// done, chunks in the order they finish; a chunk that raised raises its exception, which
-    /// ends the loop. Nothing is cancelled: a `Pool` cannot cancel.
-    fn imap_unordered(&mut self, task: &str, count: usize, chunksize: usize) {
+    /// `Pool.imap` / `imap_unordered`: a chunk's results reach the program together once the
+    /// chunk is done — for `imap` once every chunk before it is handed over too, for
+    /// `imap_unordered` in the order chunks finish; a chunk that raised raises its exception,
+    /// which ends the loop. Nothing is cancelled: a `Pool` cannot cancel.
+    fn imap(&mut self, task: &str, count: usize, chunksize: usize, ordered: bool) {
         let template = &self.tasks[task];
         let specs = (0..count).map(|i| template.instantiate(i, &mut self.rng, self.clock.speed())).collect();
         let futures = match self.pool.submit_tasks(specs, chunksize) {
@@ -822,6 +823,17 @@ impl MainProgram {
         };
         self.labels.note_all(&futures, task);
         let chunksize = chunksize.max(1);
+        if ordered {
+            for items in futures.chunks(chunksize) {
+                for future in items {
+                    let _ = future.result(None);
+                }
+                if !self.hand_over_chunk(items) {
+                    return;
+                }
+            }
+            return;
+        }
         let mut left: Vec<usize> = futures.chunks(chunksize).map(<[_]>::len).collect();
         for done in crate::pool::as_completed(&futures, None).map_while(Result::ok) {
             // One submit call numbers its tasks consecutively.
@@ -832,14 +844,23 @@ impl MainProgram {
                 continue;
             }
             let items = &futures[chunk * chunksize..(chunk * chunksize + chunksize).min(futures.len())];
-            if let Some(failed) = items.iter().find(|f| f.raised()) {
-                self.report(failed, failed.result(Some(std::time::Duration::ZERO)));
+            if !self.hand_over_chunk(items) {
                 return;
             }
-            for future in items {
-                self.report(future, future.result(Some(std::time::Duration::ZERO)));
-            }
         }
+    }
+
+    /// Hands a finished chunk of an `imap` to the program: its results, or the exception of
+    /// its first item that raised (false: that ends the loop).
+    fn hand_over_chunk(&self, items: &[Future<TaskValue>]) -> bool {
+        if let Some(failed) = items.iter().find(|f| f.raised()) {
+            self.report(failed, failed.result(Some(std::time::Duration::ZERO)));
+            return false;
+        }
+        for future in items {
+            self.report(future, future.result(Some(std::time::Duration::ZERO)));
+        }
+        true
     }
 
     /// `multiprocessing.Pool.map` (or `map_async(...).get(timeout)`): one list, handed over

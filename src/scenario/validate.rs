@@ -466,16 +466,19 @@ impl Checker<'_> {
         let op = match name {
             OpName::Submit => self.submit(&step),
             OpName::Map => self.map(&step),
-            OpName::ImapUnordered => match self.map(&step)? {
+            OpName::Imap | OpName::ImapUnordered => match self.map(&step)? {
                 Op::Map { task, .. } if matches!(tasks[&task].duration, DurationSpec::Range(..)) => {
                     // Its items are one argument each: a drawn duration cannot ride along.
                     let message = format!(
-                        "imap_unordered passes one argument per item, so {task:?} cannot draw its durations from a range; expected a fixed duration or a list"
+                        "{} passes one argument per item, so {task:?} cannot draw its durations from a range; expected a fixed duration or a list",
+                        name.as_str()
                     );
                     self.error(raw.task.as_ref().and_then(span), step.field("task"), message);
                     None
                 }
-                Op::Map { task, count, chunksize, .. } => Some(Op::ImapUnordered { task, count, chunksize }),
+                Op::Map { task, count, chunksize, .. } => {
+                    Some(Op::Imap { task, count, chunksize, ordered: name == OpName::Imap })
+                }
                 _ => None,
             },
             OpName::AsCompleted => self.as_completed(&step),

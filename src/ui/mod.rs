@@ -50,7 +50,7 @@ pub use view::{Lesson, View};
 /// w0 4242 12% [Process0==][Process4=]··       │  with ProcessPoolExecutor(…
 /// w1 4243  9% [Process1==][Process5>          │▶     futures += [pool.sub…
 /// w2 …                                        ├─ Stats ───────────────────
-/// now 2.1s |0s      |1s      |2s              │ tasks       6/10 ended
+/// now 2.1s |0s      |1s      |2s              │ tasks       6/10 ran
 ///                                             ├─ CPU 2 cores · 40% ───────
 ///                                             │  0▕████    ▏ 45%
 /// ─ Queue now 2 ──────┬─ Futures (10) ────────┬─ Results, in order received ─

@@ -104,7 +104,7 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let lines = if inner.height >= 7 {
         vec![
             row("elapsed", short_us(s.elapsed_us)),
-            row("tasks", format!("{} ended / {} submitted", s.ran, s.submitted)),
+            row("tasks", format!("{} ran / {} submitted", s.ran, s.submitted)),
             row("throughput", format!("{:.1} tasks/s", s.throughput)),
             row("mean wait", short_us(s.mean_wait_us)),
             row("mean run", short_us(s.mean_run_us)),
@@ -113,7 +113,7 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
         ]
     } else {
         vec![
-            row("tasks", format!("{}/{} ended", s.ran, s.submitted)),
+            row("tasks", format!("{}/{} ran", s.ran, s.submitted)),
             row("throughput", format!("{:.1}/s", s.throughput)),
             row("wait / run", format!("{} / {}", short_us(s.mean_wait_us), short_us(s.mean_run_us))),
             row("utilisation", format!("{:.0}%", s.utilisation * 100.0)),
@@ -130,7 +130,7 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
 }
 
 /// The stats in one line, for screens with no room for the panel:
-/// `speed-up 2.00× · 8/8 ended · 3.2/s · busy 90%`.
+/// `speed-up 2.00× · 8/8 ran · 3.2/s · busy 90%`.
 pub fn one_line(view: &View, ui: &UiState) -> Line<'static> {
     let s = Stats::of(view);
     let name = if s.shared { "overlap " } else { "speed-up " };
@@ -138,7 +138,7 @@ pub fn one_line(view: &View, ui: &UiState) -> Line<'static> {
         Span::styled(name, ui.dim()),
         Span::styled(s.speedup_text(false), Style::new().add_modifier(ratatui::style::Modifier::BOLD)),
         Span::styled(
-            format!(" · {}/{} ended · {:.1}/s · busy {:.0}%", s.ran, s.submitted, s.throughput, s.utilisation * 100.0),
+            format!(" · {}/{} ran · {:.1}/s · busy {:.0}%", s.ran, s.submitted, s.throughput, s.utilisation * 100.0),
             ui.dim(),
         ),
     ])

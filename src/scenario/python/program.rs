@@ -602,11 +602,11 @@ impl<'a> Writer<'a> {
                 format!("finished, unfinished = {call}\nprint(len(finished), \"done,\", len(unfinished), \"not done\")")
             }
             Op::Results { of, timeout } => self.results(&self.batch(of), *timeout),
-            Op::ImapUnordered { task, count, chunksize } => {
+            Op::Imap { task, count, chunksize, ordered } => {
                 self.draw(task, *count);
                 let chunks = if *chunksize == 1 { String::new() } else { format!(", chunksize={chunksize}") };
-                let code =
-                    format!("for result in pool.imap_unordered({task}, range({count}){chunks}):\n    print(result)");
+                let imap = if *ordered { "imap" } else { "imap_unordered" };
+                let code = format!("for result in pool.{imap}({task}, range({count}){chunks}):\n    print(result)");
                 self.tried(&code, refuse || self.may_raise)
             }
             Op::Exceptions { of, timeout } => {
@@ -843,12 +843,20 @@ impl<'a> Writer<'a> {
                 format!("for result in pool.map({}):\n    print(result)", args.join(", "))
             }
             Dialect::MultiprocessingPool => {
+                // Pool.map passes one argument per item (its third is the chunksize): a task
+                // of two arguments is mapped with starmap over the pairs.
+                let map = if ranged {
+                    args[1] = format!("zip(range({count}), seconds)");
+                    "starmap"
+                } else {
+                    "map"
+                };
                 if chunksize != 1 {
                     args.push(format!("chunksize={chunksize}"));
                 }
                 let call = match t {
-                    Some(t) => format!("pool.map_async({}).get(timeout={t})", args.join(", ")),
-                    None => format!("pool.map({})", args.join(", ")),
+                    Some(t) => format!("pool.{map}_async({}).get(timeout={t})", args.join(", ")),
+                    None => format!("pool.{map}({})", args.join(", ")),
                 };
                 format!("for result in {call}:\n    print(result)")
             }
