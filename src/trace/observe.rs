@@ -1,9 +1,9 @@
 //! What a Python program can observe of a run, folded from its events, so that two engines'
 //! runs of one lesson can be compared (`poolscope conform`): step by step, the results it
 //! received (in order, each outcome with the exception's type and message), its `cancel()`
-//! values, `wait()` sets and exceptions raised; over the run, the kind of thread each
-//! done-callback ran on, and how many worker processes there were and whether they were
-//! reused. Times, thread names and PIDs themselves are not observable in that sense: they
+//! values, `wait()` sets, exceptions raised and the values it printed itself (a counter);
+//! over the run, the kind of thread each done-callback ran on, and how many worker
+//! processes there were and whether they were reused. Times, thread names and PIDs themselves are not observable in that sense: they
 //! differ between any two runs.
 
 use std::collections::BTreeSet;
@@ -126,6 +126,7 @@ impl Observation {
                 TraceKind::Raise { exception, message } => {
                     Some(format!("raise {}", exception_line(Some(exception), Some(message))))
                 }
+                TraceKind::Print { text } => Some(format!("print {text}")),
                 TraceKind::Callback { task, thread, .. } => {
                     let kind = thread_kind(thread);
                     if kind == ThreadKind::Pool {
