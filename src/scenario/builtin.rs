@@ -23,6 +23,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("worker-respawn", include_str!("../../scenarios/worker-respawn.toml")),
     ("max-tasks-per-child", include_str!("../../scenarios/max-tasks-per-child.toml")),
     ("shared-queue", include_str!("../../scenarios/shared-queue.toml")),
+    ("shared-counter", include_str!("../../scenarios/shared-counter.toml")),
     ("coroutines", include_str!("../../scenarios/coroutines.toml")),
 ];
 
