@@ -191,9 +191,21 @@ mod tests {
         }
     }
 
+    /// Takes lock `name` on another thread: true if it got it before the deadlock guard.
+    fn can_take(counters: &Arc<SharedCounters>, name: &'static str) -> bool {
+        let (tx, rx) = mpsc::channel();
+        let counters = Arc::clone(counters);
+        thread::spawn(move || {
+            drop(counters.lock(name));
+            let _ = tx.send(());
+        });
+        // Only turns a hang into a failure; never reached by a passing test.
+        rx.recv_timeout(Duration::from_secs(30)).is_ok()
+    }
+
     #[test]
     fn a_panic_while_holding_the_lock_releases_it() {
-        let counters = SharedCounters::default();
+        let counters = Arc::new(SharedCounters::default());
         let panicked = thread::scope(|s| {
             s.spawn(|| {
                 let _guard = counters.lock("lock");
@@ -202,13 +214,13 @@ mod tests {
             .join()
         });
         assert!(panicked.is_err());
-        drop(counters.lock("lock"));
+        assert!(can_take(&counters, "lock"));
     }
 
     #[test]
     fn locks_of_different_names_are_apart() {
-        let counters = SharedCounters::default();
+        let counters = Arc::new(SharedCounters::default());
         let _a = counters.lock("a");
-        drop(counters.lock("b"));
+        assert!(can_take(&counters, "b"));
     }
 }

@@ -326,6 +326,21 @@ mod tests {
     }
 
     #[test]
+    fn a_counter_the_program_printed_is_compared_in_its_step() {
+        let printed = |value: u32| {
+            Observation::of(&events(&[
+                r#"{"t":0,"ev":"step","index":0,"op":"print_counter","python":""}"#,
+                &format!(r#"{{"t":1,"ev":"print","text":"counter = {value}"}}"#),
+            ]))
+        };
+        assert_eq!(compare(&printed(2), &printed(2)), []);
+        let differences = compare(&printed(2), &printed(8));
+        assert_eq!(differences.len(), 1, "{differences:?}");
+        assert_eq!(differences[0].place, "step 1 (print_counter)");
+        assert_eq!((differences[0].a.as_str(), differences[0].b.as_str()), ("print counter = 2", "print counter = 8"));
+    }
+
+    #[test]
     fn callbacks_compare_by_the_kind_of_thread_not_its_name() {
         let a = Observation::of(&events(&[
             r#"{"t":1,"ev":"callback","task":0,"thread":"poolscope-worker-0"}"#,

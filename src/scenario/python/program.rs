@@ -1046,6 +1046,53 @@ mod tests {
     }
 
     #[test]
+    fn an_increment_reads_waits_and_writes_a_global_inside_its_lock() {
+        let on = |kind: &str| {
+            let lesson = scenario::load("shared-counter").unwrap();
+            let lesson = kind.parse::<scenario::PoolOverride>().unwrap().apply(&lesson).unwrap();
+            program(&lesson, ProgramOptions::default()).text()
+        };
+        let threads = on("kind=thread");
+        assert!(threads.contains("\ncounter = 0  # a global: every thread reads and writes this one\n"), "{threads}");
+        assert!(threads.contains("\nlock = threading.Lock()\n"), "{threads}");
+        let locked = "def add_locked(i):\n    global safe_counter\n    with lock:\n        v = safe_counter  # read\n        \
+                      time.sleep(0.1)  # the switch can fall here: another thread reads the same value\n        \
+                      safe_counter = v + 1  # write\n    return f\"Locked{i} by {who()} -> read {v}, wrote {v + 1}\"\n";
+        assert!(threads.contains(locked), "{threads}");
+        assert!(threads.contains("def add(i):\n    global counter\n    v = counter  # read\n"), "{threads}");
+        assert!(threads.contains("        print(\"counter =\", counter)\n"), "{threads}");
+        // asyncio: the wait is an await point, the lock an asyncio.Lock made on the loop.
+        let coroutines = on("kind=coroutine");
+        assert!(
+            coroutines
+                .contains("    async with lock:\n        v = safe_counter  # read\n        await asyncio.sleep(0.1)")
+        );
+        assert!(
+            coroutines.contains(
+                "    global lock  # made on the loop; the tasks reach it by name\n    lock = asyncio.Lock()\n"
+            )
+        );
+        assert!(!coroutines.contains("threading.Lock()"), "{coroutines}");
+        // Each worker process has its own copy of the globals.
+        let processes = on("kind=process");
+        assert!(
+            processes.contains("counter = 0  # a global: each worker process has a copy of its own"),
+            "{processes}"
+        );
+    }
+
+    #[test]
+    fn a_batch_named_like_a_counter_gets_a_list_of_its_own() {
+        let source = "title = \"t\"\n[tasks.add]\nwork = \"increment\"\ncounter = \"hits\"\n\
+                      [[step]]\nop = \"submit\"\ntask = \"add\"\ninto = \"hits\"\n[[step]]\nop = \"results\"\nof = \"hits\"\n";
+        let text = program(&scenario::parse(source, "t.toml", "t").unwrap(), ProgramOptions::default()).text();
+        assert!(
+            text.contains("hits_futures += [pool.submit(add, 0)]") && text.contains("for f in hits_futures:"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn a_hand_written_step_marks_the_program_an_illustration() {
         let source = "title = \"t\"\n[tasks.job]\nwork = \"sleep\"\n\
                       [[step]]\nop = \"submit\"\ntask = \"job\"\ncount = 1\npython = \"pool.submit(my_job)\"\n";
