@@ -64,6 +64,8 @@ fn poolscope_received(events: &[TraceEvent]) -> Vec<Received> {
             TraceKind::Result { task, outcome: ResultOutcome::Ok, .. } => push(labels[task].clone(), true),
             TraceKind::Result { exception, .. } => push(exception.clone().unwrap_or_default(), false),
             TraceKind::Raise { exception, .. } => push(exception.clone(), false),
+            // `print("counter =", counter)`: the program prints the very line.
+            TraceKind::Print { text } => push(text.clone(), true),
             _ => {}
         }
     }
@@ -72,12 +74,20 @@ fn poolscope_received(events: &[TraceEvent]) -> Vec<Received> {
 
 /// The same from the Python program's output: `Job1 by ...` lines are results,
 /// `Name(...)` lines the `repr` of a caught exception (or of one `exception()` returned), `None`
-/// what `exception()` returns for a task that did not raise; everything else is not received.
+/// what `exception()` returns for a task that did not raise, `counter = 2` a counter the
+/// program printed; everything else is not received.
 fn python_received(stdout: &str) -> Vec<String> {
+    let counter = |line: &str| {
+        line.split_once(" = ").is_some_and(|(name, value)| {
+            !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && value.parse::<i64>().is_ok()
+        })
+    };
     stdout
         .lines()
         .filter_map(|line| {
-            if line == "None" {
+            if line == "None" || counter(line) {
                 return Some(line.to_string());
             }
             if let Some((name, _)) = line.split_once('(')
@@ -240,8 +250,8 @@ fn every_lesson_program_runs_in_python_and_prints_what_the_transcript_received()
 #[test]
 fn received_lines_are_told_from_other_prints() {
     let stdout = "Job1 by ThreadPoolExecutor-0_1 (pid 7)\nException('division by zero')\nTrue False False\n\
-                  500 done, 0 not done\ncallback: Job1 by X (pid 1) on MainThread\nTimeoutError()\n";
-    assert_eq!(python_received(stdout), ["Job1", "Exception", "TimeoutError"]);
+                  500 done, 0 not done\ncallback: Job1 by X (pid 1) on MainThread\nTimeoutError()\ncounter = 2\n";
+    assert_eq!(python_received(stdout), ["Job1", "Exception", "TimeoutError", "counter = 2"]);
     assert_eq!(python_callbacks(stdout), ["Job1"]);
     let tie = |group, token: &str| Received { group, token: token.into(), ok: true };
     let expected = [tie(1, "A"), tie(2, "B"), tie(2, "C"), tie(3, "D")];

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::counters::SharedCounters;
 use super::probe::Probe;
 use super::queues::SharedQueues;
 
@@ -13,6 +14,7 @@ use super::queues::SharedQueues;
 pub struct Builder<K> {
     pub(crate) probe: Option<Arc<dyn Probe>>,
     pub(crate) queues: Option<Arc<SharedQueues>>,
+    pub(crate) counters: Option<Arc<SharedCounters>>,
     pub(crate) workers: Option<usize>,
     pub(crate) eager: bool,
     pub(crate) kind: K,
@@ -21,9 +23,13 @@ pub struct Builder<K> {
 /// A pool kind with a number of workers to choose (threads, processes; not the one loop).
 pub trait HasWorkers {}
 
+/// A pool kind whose tasks run in the process that builds it (threads, coroutines), and so
+/// share its memory; a worker process has its own.
+pub trait SharesMemory {}
+
 impl<K: Default> Default for Builder<K> {
     fn default() -> Self {
-        Builder { probe: None, queues: None, workers: None, eager: false, kind: K::default() }
+        Builder { probe: None, queues: None, counters: None, workers: None, eager: false, kind: K::default() }
     }
 }
 
@@ -37,6 +43,15 @@ impl<K> Builder<K> {
     /// Share these named queues with the tasks (`queue_put` / `queue_get`).
     pub fn queues(mut self, queues: Arc<SharedQueues>) -> Self {
         self.queues = Some(queues);
+        self
+    }
+}
+
+impl<K: SharesMemory> Builder<K> {
+    /// Share these named counters and locks with the tasks (`increment`), as the threads
+    /// of a Python program share its globals. Default: a set of the pool's own.
+    pub fn counters(mut self, counters: Arc<SharedCounters>) -> Self {
+        self.counters = Some(counters);
         self
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod builder;
 pub mod coroutine;
+pub mod counters;
 pub mod error;
 pub mod executor;
 mod front;
@@ -30,6 +31,7 @@ mod tsc;
 pub mod wait;
 
 pub use coroutine::{CoroutinePool, CoroutinePoolBuilder};
+pub use counters::SharedCounters;
 pub use error::{PoolError, SubmitError, TaskError, TaskResult};
 pub use executor::{Executor, PoolKind};
 pub use front::Pool;

@@ -1,8 +1,9 @@
 //! Task specs: work described as data, so it can cross a process boundary and be scripted.
 //!
 //! SPEC §1.3: `sleep` (I/O-bound), `spin` (CPU-bound, real arithmetic calibrated to a
-//! duration), `sum_squares`, `fail`, `crash`, and `queue_put` / `queue_get` on a named queue
-//! hosted by the parent.
+//! duration), `sum_squares`, `fail`, `crash`, `queue_put` / `queue_get` on a named queue
+//! hosted by the parent, and `increment`: `x = x + 1` on a shared counter, read and written
+//! apart.
 
 use std::fmt;
 use std::hint::black_box;
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::counters::SharedCounters;
 use super::probe::WorkerId;
 
 /// What a task does.
@@ -49,6 +51,16 @@ pub enum Work {
         /// The queue's name.
         queue: String,
     },
+    /// `counter = counter + 1` in two steps: reads the shared counter, waits `duration` (where
+    /// another task may read the same value), then writes what it read plus one. With
+    /// `lock`, it holds that lock from before the read to after the write, so no other task
+    /// holding it comes between them.
+    Increment {
+        /// The counter's name.
+        counter: String,
+        /// The lock held around the read and the write, if any.
+        lock: Option<String>,
+    },
 }
 
 impl Work {
@@ -63,6 +75,7 @@ impl Work {
             Work::Crash => "crash",
             Work::QueuePut { .. } => "queue_put",
             Work::QueueGet { .. } => "queue_get",
+            Work::Increment { .. } => "increment",
         }
     }
 
@@ -78,7 +91,7 @@ pub struct TaskSpec {
     /// What it does.
     pub work: Work,
     /// How long: the wait of `sleep`, the CPU time of `spin`, the delay before `fail`,
-    /// `crash`, `queue_put` and `queue_get` act.
+    /// `crash`, `queue_put` and `queue_get` act, the gap between `increment`'s read and write.
     pub duration: Duration,
     /// Its name on screen, e.g. `Process3`.
     pub label: String,
@@ -111,7 +124,7 @@ pub struct TaskValue {
     pub worker: WorkerId,
     /// The process that ran it.
     pub pid: u32,
-    /// What it computed (`sum_squares`) or took (`queue_get`).
+    /// What it computed (`sum_squares`), took (`queue_get`) or read and wrote (`increment`).
     pub output: Option<String>,
 }
 
@@ -135,7 +148,7 @@ impl fmt::Display for TaskValue {
 }
 
 /// What a pool gives a task spec to run on: the worker's identity, its clock, its CPU (with
-/// or without a GIL) and the shared queues.
+/// or without a GIL), the shared queues and the counters of its process.
 pub trait TaskEnv {
     /// The worker running the task.
     fn worker(&self) -> WorkerId;
@@ -150,6 +163,9 @@ pub trait TaskEnv {
     fn queue_put(&self, queue: &str, item: String) -> Result<(), String>;
     /// Takes an item from a shared queue, waiting for one.
     fn queue_get(&self, queue: &str) -> Result<String, String>;
+    /// The counters and locks of the process running the task: a thread pool's own (which
+    /// the main program reads), or a worker process's.
+    fn counters(&self) -> &SharedCounters;
     /// Crashes the worker: aborts a worker process; panics elsewhere.
     fn crash(&self) -> !;
     /// True in a simulated run (`--virtual-time`): CPU-bound work then takes virtual time
@@ -246,7 +262,23 @@ pub fn run_spec(spec: &TaskSpec, env: &dyn TaskEnv) -> Result<TaskValue, String>
             let item = env.queue_get(queue)?;
             Ok(value(Some(format!("got {item:?} from {queue}"))))
         }
+        Work::Increment { counter, lock } => {
+            let counters = env.counters();
+            let held = lock.as_deref().map(|lock| counters.lock(lock));
+            let seen = counters.get(counter);
+            // The switch can fall here: another task reads the same value.
+            env.sleep(spec.duration);
+            let wrote = seen.wrapping_add(1);
+            counters.set(counter, wrote);
+            drop(held);
+            Ok(value(Some(increment_output(seen, wrote))))
+        }
     }
+}
+
+/// What an `increment` returns: `read 0, wrote 1`.
+pub fn increment_output(seen: i64, wrote: i64) -> String {
+    format!("read {seen}, wrote {wrote}")
 }
 
 /// Iterations of the spin kernel between GIL switch points (tens of microseconds).

@@ -12,6 +12,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crossbeam_utils::CachePadded;
 
 use super::builder::{self, Builder};
+use super::counters::SharedCounters;
 use super::error::TaskError;
 use super::executor::PoolKind;
 use super::front::{Admission, Backend, Pool, Refusal, RunsClosures, Stopping};
@@ -73,6 +74,7 @@ pub(crate) struct Crew {
     pub(crate) telemetry: Option<Arc<Telemetry>>,
     pub(crate) gil: Option<Gil>,
     pub(crate) queues: Arc<SharedQueues>,
+    pub(crate) counters: Arc<SharedCounters>,
     pub(crate) pid: u32,
     name: String,
     eager: bool,
@@ -125,6 +127,8 @@ impl Default for ThreadOptions {
 
 impl builder::HasWorkers for ThreadOptions {}
 
+impl builder::SharesMemory for ThreadOptions {}
+
 impl Builder<ThreadOptions> {
     /// Simulate CPython's GIL with this switch interval (see [`Gil`]).
     pub fn gil(mut self, switch_interval: Duration) -> Self {
@@ -164,6 +168,7 @@ impl Builder<ThreadOptions> {
             telemetry: self.probe.map(Telemetry::new),
             gil: self.kind.gil.map(Gil::new),
             queues: self.queues.unwrap_or_default(),
+            counters: self.counters.unwrap_or_default(),
             pid: clock.pid(),
             name: self.kind.name,
             eager: self.eager,

@@ -24,6 +24,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("max-tasks-per-child", include_str!("../../scenarios/max-tasks-per-child.toml")),
     ("main-guard", include_str!("../../scenarios/main-guard.toml")),
     ("shared-queue", include_str!("../../scenarios/shared-queue.toml")),
+    ("shared-counter", include_str!("../../scenarios/shared-counter.toml")),
     ("coroutines", include_str!("../../scenarios/coroutines.toml")),
 ];
 

@@ -1,7 +1,7 @@
 //! A checked scenario: what the runner executes. Built only by [`crate::scenario::parse`], so
 //! every name it refers to exists and every number is in range.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rand::Rng;
@@ -340,6 +340,11 @@ pub enum Op {
         /// What to say.
         text: String,
     },
+    /// `print("counter =", counter)`: the main program reads a shared counter itself.
+    PrintCounter {
+        /// The counter, one that `increment` tasks name.
+        counter: String,
+    },
     /// `Pool.close()`: no new work, queued work still runs.
     Close,
     /// `Pool.join()`: wait for the workers to exit (after close or terminate).
@@ -367,6 +372,7 @@ impl Op {
             Op::Shutdown { .. } => OpName::Shutdown,
             Op::Resize { .. } => OpName::Resize,
             Op::Note { .. } => OpName::Note,
+            Op::PrintCounter { .. } => OpName::PrintCounter,
             Op::Close => OpName::Close,
             Op::Join => OpName::Join,
             Op::Terminate => OpName::Terminate,
@@ -414,6 +420,8 @@ pub enum OpName {
     Resize,
     /// [`Op::Note`].
     Note,
+    /// [`Op::PrintCounter`].
+    PrintCounter,
     /// [`Op::Close`].
     Close,
     /// [`Op::Join`].
@@ -424,7 +432,7 @@ pub enum OpName {
 
 impl OpName {
     /// Every op, in the order error messages list them.
-    pub const ALL: [OpName; 18] = [
+    pub const ALL: [OpName; 19] = [
         OpName::Submit,
         OpName::Map,
         OpName::AsCompleted,
@@ -440,6 +448,7 @@ impl OpName {
         OpName::Shutdown,
         OpName::Resize,
         OpName::Note,
+        OpName::PrintCounter,
         OpName::Close,
         OpName::Join,
         OpName::Terminate,
@@ -468,6 +477,7 @@ impl OpName {
             OpName::Shutdown => "shutdown",
             OpName::Resize => "resize",
             OpName::Note => "note",
+            OpName::PrintCounter => "print_counter",
             OpName::Close => "close",
             OpName::Join => "join",
             OpName::Terminate => "terminate",
@@ -489,6 +499,7 @@ impl OpName {
             OpName::Shutdown => &["wait", "cancel_futures"],
             OpName::Resize => &["workers"],
             OpName::Note => &["text"],
+            OpName::PrintCounter => &["counter"],
             OpName::Close | OpName::Join | OpName::Terminate => &[],
         }
     }
@@ -542,7 +553,8 @@ impl OpName {
             | OpName::Poll
             | OpName::Sleep
             | OpName::Resize
-            | OpName::Note => None,
+            | OpName::Note
+            | OpName::PrintCounter => None,
         }
     }
 }
@@ -582,6 +594,19 @@ impl Scenario {
                 "Leaving the `with` block shuts the pool down and waits for every task.",
             ),
         }
+    }
+
+    /// The counters the lesson's tasks increment, and the locks they hold, in order: each a
+    /// global of its program.
+    pub fn counters_and_locks(&self) -> (BTreeSet<&str>, BTreeSet<&str>) {
+        let (mut counters, mut locks) = (BTreeSet::new(), BTreeSet::new());
+        for task in self.tasks.values() {
+            if let Work::Increment { counter, lock } = &task.work {
+                counters.insert(counter.as_str());
+                locks.extend(lock.as_deref());
+            }
+        }
+        (counters, locks)
     }
 
     /// The Python API the lesson's program speaks: its `[pool] api`, or asyncio for a

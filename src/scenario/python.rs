@@ -3,6 +3,7 @@
 
 mod program;
 
+pub(crate) use program::PROGRAM_NAMES;
 pub use program::{Program, ProgramOptions, program};
 
 use std::collections::BTreeMap;
@@ -128,10 +129,16 @@ pub fn line(op: &Op, tasks: &BTreeMap<String, TaskTemplate>, pool: &PoolConfig) 
             )
         }
         Op::Note { text } => text.lines().map(|l| format!("# {l}")).collect::<Vec<_>>().join("\n"),
+        Op::PrintCounter { counter } => print_counter(counter),
         Op::Close => "pool.close()".to_string(),
         Op::Join => "pool.join()".to_string(),
         Op::Terminate => "pool.terminate()".to_string(),
     }
+}
+
+/// `print("counter =", counter)`: it prints `counter = 2`, what the transcript shows.
+fn print_counter(counter: &str) -> String {
+    format!("print(\"{counter} =\", {counter})")
 }
 
 fn block(head: Option<String>, body: Vec<String>) -> String {

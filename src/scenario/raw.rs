@@ -176,6 +176,8 @@ pub(crate) struct RawTask {
     pub(crate) message: Option<Spanned<String>>,
     pub(crate) queue: Option<Spanned<String>>,
     pub(crate) item: Option<Spanned<String>>,
+    pub(crate) counter: Option<Spanned<String>>,
+    pub(crate) lock: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,6 +200,7 @@ pub(crate) struct RawStep {
     pub(crate) cancel_futures: Option<Spanned<bool>>,
     pub(crate) raises: Option<Spanned<bool>>,
     pub(crate) workers: Option<Spanned<RawWorkers>>,
+    pub(crate) counter: Option<Spanned<String>>,
     pub(crate) python: Option<Spanned<String>>,
 }
 

@@ -24,8 +24,8 @@ use super::model::{
 use super::stream::{EventStream, event_stream};
 use crate::pool::sim::{Reserved, SimClock};
 use crate::pool::{
-    CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, SharedQueues, SubmitError, TaskError,
-    TaskId, TaskResult, TaskSpec, TaskValue, ThreadPool, Work, wait,
+    CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, SharedCounters, SharedQueues,
+    SubmitError, TaskError, TaskId, TaskResult, TaskSpec, TaskValue, ThreadPool, Work, wait,
 };
 use crate::trace::{EngineChoice, PolledFuture, ResultOutcome, TraceEvent, TraceKind};
 
@@ -216,11 +216,16 @@ impl Run {
             eager: scenario.pool.eager || scenario.dialect() == Dialect::MultiprocessingPool,
             ..scenario.pool.clone()
         };
-        let pool = build_pool(&config, workers, probe, queues, options).map_err(RunError::Pool)?;
+        // The program's globals, which the main program reads; a process pool's workers
+        // have their own.
+        let counters = Arc::new(SharedCounters::default());
+        let shared = Shared { queues, counters: Arc::clone(&counters) };
+        let pool = build_pool(&config, workers, probe, shared, options).map_err(RunError::Pool)?;
         let mut program = MainProgram {
             steps: super::python::shown_steps(scenario),
             tasks: scenario.tasks.clone(),
             pool: Arc::clone(&pool),
+            counters,
             feed: Arc::clone(&feed),
             clock,
             rng: StdRng::seed_from_u64(seed),
@@ -390,17 +395,29 @@ impl Run {
     }
 }
 
+/// What the tasks share with the main program: the queues (hosted here for every kind), and
+/// the counters (shared by threads and coroutines only).
+struct Shared {
+    queues: Arc<SharedQueues>,
+    counters: Arc<SharedCounters>,
+}
+
 /// Builds the pool a scenario asks for. One line per kind.
 fn build_pool(
     config: &PoolConfig,
     workers: usize,
     probe: Arc<dyn Probe>,
-    queues: Arc<SharedQueues>,
+    Shared { queues, counters }: Shared,
     options: &RunOptions,
 ) -> std::io::Result<Arc<dyn Executor>> {
     match config.kind {
         PoolKind::Thread => {
-            let mut builder = ThreadPool::builder().workers(workers).eager(config.eager).probe(probe).queues(queues);
+            let mut builder = ThreadPool::builder()
+                .workers(workers)
+                .eager(config.eager)
+                .probe(probe)
+                .queues(queues)
+                .counters(counters);
             if config.gil {
                 builder = builder.with_gil();
             }
@@ -439,7 +456,9 @@ fn build_pool(
             }
             Ok(Arc::new(builder.build()?))
         }
-        PoolKind::Coroutine => Ok(Arc::new(CoroutinePool::builder().probe(probe).queues(queues).build())),
+        PoolKind::Coroutine => {
+            Ok(Arc::new(CoroutinePool::builder().probe(probe).queues(queues).counters(counters).build()))
+        }
     }
 }
 
@@ -507,6 +526,8 @@ struct MainProgram {
     steps: Vec<Step>,
     tasks: std::collections::BTreeMap<String, super::model::TaskTemplate>,
     pool: Arc<dyn Executor>,
+    /// The program's counters, as the main program reads them.
+    counters: Arc<SharedCounters>,
     feed: Arc<Feed>,
     clock: Clock,
     rng: StdRng,
@@ -665,6 +686,10 @@ impl MainProgram {
                 }
             }
             Op::Note { text } => self.feed.emit(TraceKind::Note { text: text.clone() }),
+            Op::PrintCounter { counter } => {
+                let value = self.counters.get(counter);
+                self.feed.emit(TraceKind::Print { text: format!("{counter} = {value}") });
+            }
             Op::Close => {
                 self.pool.shutdown(false, false);
                 if self.state == PoolState::Open {

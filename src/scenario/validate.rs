@@ -22,7 +22,7 @@ use crate::pool::{PoolKind, ReturnWhen, StartMethod, Work};
 pub fn parse(text: &str, file: &str, name: &str) -> Result<Scenario, ScenarioErrors> {
     let source = Source { name: file, text };
     let (raw, errors) = read(source).map_err(|e| ScenarioErrors(vec![e]))?;
-    let mut checker = Checker { source, errors, declared: HashSet::new() };
+    let mut checker = Checker { source, errors, declared: HashSet::new(), globals: Vec::new() };
     let scenario = checker.scenario(raw, file, name);
     // Each part of the file is read and checked on its own: put the errors back in file order.
     checker.errors.sort_by_key(|e| (e.line, e.column));
@@ -35,6 +35,17 @@ struct Checker<'a> {
     /// Every template name in the file, valid or not: a step naming a broken template is
     /// not reported again.
     declared: HashSet<String>,
+    /// Each counter and lock a template names, where, and which it is: globals of the
+    /// lesson's program, checked against each other once every template is read.
+    globals: Vec<Global>,
+}
+
+/// A counter or a lock named by a template.
+struct Global {
+    name: String,
+    kind: &'static str,
+    at: Option<Range<usize>>,
+    field: String,
 }
 
 /// What a text field may hold besides printable characters.
@@ -83,6 +94,7 @@ impl Checker<'_> {
                 tasks.insert(task_name, template);
             }
         }
+        self.globals_apart(&tasks);
         let mut steps = Vec::new();
         let mut batches = HashSet::new();
         for (index, step) in raw.step.into_iter().enumerate() {
@@ -346,22 +358,39 @@ impl Checker<'_> {
                     Some(Work::QueueGet { queue })
                 }
             }
+            "increment" => {
+                used.extend(["counter", "lock"]);
+                let counter = match &raw.counter {
+                    Some(counter) => self.global(counter, "counter", &field("counter")),
+                    None => {
+                        self.error(at.clone(), field("counter"), "work = \"increment\" needs counter = \"<name>\"");
+                        None
+                    }
+                };
+                let lock = match &raw.lock {
+                    Some(lock) => self.global(lock, "lock", &field("lock")).map(Some),
+                    None => Some(None),
+                };
+                Some(Work::Increment { counter: counter?, lock: lock? })
+            }
             other => {
                 self.error(
                     at.clone(),
                     field("work"),
                     format!(
-                        "unknown work {other:?}; expected one of sleep, spin, sum_squares, fail, crash, queue_put, queue_get, noop"
+                        "unknown work {other:?}; expected one of sleep, spin, sum_squares, fail, crash, queue_put, queue_get, increment, noop"
                     ),
                 );
                 None
             }
         };
-        let extras: [(&str, Option<Range<usize>>); 4] = [
+        let extras: [(&str, Option<Range<usize>>); 6] = [
             ("n", raw.n.as_ref().map(|s| s.span())),
             ("message", raw.message.as_ref().map(|s| s.span())),
             ("queue", raw.queue.as_ref().map(|s| s.span())),
             ("item", raw.item.as_ref().map(|s| s.span())),
+            ("counter", raw.counter.as_ref().map(|s| s.span())),
+            ("lock", raw.lock.as_ref().map(|s| s.span())),
         ];
         if work.is_some() {
             for (key, at) in extras {
@@ -396,6 +425,69 @@ impl Checker<'_> {
             None => format!("{name}{{i}}"),
         };
         Some(TaskTemplate { name: name.to_string(), work: work?, duration: duration?, label })
+    }
+
+    /// A counter's or a lock's name: a global of the lesson's Python program, so a Python
+    /// name that is not a keyword nor one the program uses for something else. Noted, to be
+    /// checked against the other templates' names.
+    fn global(&mut self, name: &Spanned<String>, kind: &'static str, field: &str) -> Option<String> {
+        let text = name.get_ref();
+        let mut chars = text.chars();
+        let python_name = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let problem = if !python_name {
+            Some("is not a Python name; expected letters, digits and _, not starting with a digit")
+        } else if PYTHON_KEYWORDS.contains(&text.as_str()) {
+            Some("is a Python keyword; expected another name")
+        } else if python::PROGRAM_NAMES.contains(&text.as_str()) {
+            Some("is a name the lesson's Python program already uses; expected another name")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            self.error(span(name), field, format!("the {kind} {text:?} {problem}"));
+            return None;
+        }
+        self.globals.push(Global { name: text.clone(), kind, at: span(name), field: field.to_string() });
+        Some(text.clone())
+    }
+
+    /// Counters and locks are globals of one program: a name is a counter or a lock, and
+    /// not a task template's (its function) nor a queue's.
+    fn globals_apart(&mut self, tasks: &BTreeMap<String, TaskTemplate>) {
+        let globals = std::mem::take(&mut self.globals);
+        let queues: HashSet<&str> = tasks
+            .values()
+            .filter_map(|t| match &t.work {
+                Work::QueuePut { queue, .. } | Work::QueueGet { queue } => Some(queue.as_str()),
+                _ => None,
+            })
+            .collect();
+        for g in &globals {
+            let other = globals.iter().find(|o| o.name == g.name && o.kind != g.kind);
+            let message = if let Some(other) = other {
+                Some(format!(
+                    "{:?} is a {} in {}, so it cannot be a {} too; expected another name",
+                    g.name, other.kind, other.field, g.kind
+                ))
+            } else if self.declared.contains(&g.name) {
+                Some(format!(
+                    "the {} {:?} has the name of a task template, whose function the program defines; expected another name",
+                    g.kind, g.name
+                ))
+            } else if queues.contains(g.name.as_str()) {
+                Some(format!(
+                    "the {} {:?} has the name of a queue, also a global of the program; expected another name",
+                    g.kind, g.name
+                ))
+            } else {
+                None
+            };
+            if let Some(message) = message {
+                self.error(g.at.clone(), g.field.clone(), message);
+            }
+        }
+        self.globals = globals;
     }
 
     /// Reports a control character in `text` (any, in a one-line `Text::Line`; any but a
@@ -497,6 +589,7 @@ impl Checker<'_> {
             }
             OpName::Resize => self.resize(&step),
             OpName::Note => self.note(&step),
+            OpName::PrintCounter => self.print_counter(&step),
             OpName::Close => Some(Op::Close),
             OpName::Join => Some(Op::Join),
             OpName::Terminate => Some(Op::Terminate),
@@ -526,7 +619,7 @@ impl Checker<'_> {
     /// Reports each field given that the step's op does not take.
     fn stray_fields(&mut self, step: &StepToCheck) {
         let raw = step.raw;
-        let given: [(&str, Option<Range<usize>>); 14] = [
+        let given: [(&str, Option<Range<usize>>); 15] = [
             ("task", raw.task.as_ref().map(|s| s.span())),
             ("count", raw.count.as_ref().map(|s| s.span())),
             ("sync", raw.sync.as_ref().map(|s| s.span())),
@@ -541,6 +634,7 @@ impl Checker<'_> {
             ("wait", raw.wait.as_ref().map(|s| s.span())),
             ("cancel_futures", raw.cancel_futures.as_ref().map(|s| s.span())),
             ("workers", raw.workers.as_ref().map(|s| s.span())),
+            ("counter", raw.counter.as_ref().map(|s| s.span())),
         ];
         let allowed = step.name.fields();
         for (key, at) in given {
@@ -640,6 +734,33 @@ impl Checker<'_> {
             return None;
         };
         Some(Op::Note { text: t.get_ref().clone() })
+    }
+
+    /// `counter`: one that a task template increments.
+    fn print_counter(&mut self, step: &StepToCheck) -> Option<Op> {
+        let Some(c) = &step.raw.counter else {
+            self.error(step.op_span(), step.field("counter"), "op \"print_counter\" needs counter = \"<name>\"");
+            return None;
+        };
+        let counters: std::collections::BTreeSet<&str> = step
+            .tasks
+            .values()
+            .filter_map(|t| match &t.work {
+                Work::Increment { counter, .. } => Some(counter.as_str()),
+                _ => None,
+            })
+            .collect();
+        if counters.contains(c.get_ref().as_str()) {
+            return Some(Op::PrintCounter { counter: c.get_ref().clone() });
+        }
+        let known: Vec<&str> = counters.into_iter().collect();
+        let known = if known.is_empty() { "no task increments one".to_string() } else { known.join(", ") };
+        self.error(
+            span(c),
+            step.field("counter"),
+            format!("unknown counter {:?}; expected one that a task template increments ({known})", c.get_ref()),
+        );
+        None
     }
 
     /// `task`: a template defined in the file.
@@ -745,6 +866,13 @@ impl StepToCheck<'_> {
         span(&self.raw.op)
     }
 }
+
+/// Python's keywords: not a counter's or a lock's name.
+const PYTHON_KEYWORDS: &[&str] = &[
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+    "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
+    "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+];
 
 /// A boolean field's value, `default` if not given.
 fn flag(b: &Option<Spanned<bool>>, default: bool) -> bool {

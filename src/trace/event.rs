@@ -258,6 +258,12 @@ pub enum TraceKind {
         /// The text.
         text: String,
     },
+    /// *Extra*: the main program printed a value it read itself, not a task's result (a
+    /// `print_counter` step: `counter = 2`).
+    Print {
+        /// The line it printed.
+        text: String,
+    },
     /// Last event.
     End {
         /// Microseconds from the start of the run to its end.
@@ -301,6 +307,7 @@ impl TraceKind {
             TraceKind::Waited { .. } => "waited",
             TraceKind::Resize { .. } => "resize",
             TraceKind::Note { .. } => "note",
+            TraceKind::Print { .. } => "print",
             TraceKind::End { .. } => "end",
         }
     }

@@ -356,9 +356,9 @@ pub struct Received {
     /// `at_us`: on simulated time a step often begins at the very instant of the results
     /// before it.
     pub step: Option<usize>,
-    /// The task, for results.
+    /// The task, for results (none for a raise or a print).
     pub task: Option<TaskId>,
-    /// The outcome (`Error` for a raise).
+    /// The outcome (`Error` for a raise, `Ok` for a print).
     pub outcome: ResultOutcome,
     /// The value or the exception, as the program would print it.
     pub text: String,
@@ -724,6 +724,14 @@ impl Model {
                 task: None,
                 outcome: ResultOutcome::Error,
                 text: if message.is_empty() { exception.clone() } else { format!("{exception}: {message}") },
+            }),
+            // What the main program read itself: shown beside its results, in its step.
+            TraceKind::Print { text } => self.push_received(Received {
+                at_us: t,
+                step: self.steps.last().map(|s| s.index),
+                task: None,
+                outcome: ResultOutcome::Ok,
+                text: text.clone(),
             }),
             TraceKind::Resize { workers, live } => {
                 self.pool_size = *workers;

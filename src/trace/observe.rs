@@ -1,9 +1,9 @@
 //! What a Python program can observe of a run, folded from its events, so that two engines'
 //! runs of one lesson can be compared (`poolscope conform`): step by step, the results it
 //! received (in order, each outcome with the exception's type and message), its `cancel()`
-//! values, `wait()` sets and exceptions raised; over the run, the kind of thread each
-//! done-callback ran on, and how many worker processes there were and whether they were
-//! reused. Times, thread names and PIDs themselves are not observable in that sense: they
+//! values, `wait()` sets, exceptions raised and the values it printed itself (a counter);
+//! over the run, the kind of thread each done-callback ran on, and how many worker
+//! processes there were and whether they were reused. Times, thread names and PIDs themselves are not observable in that sense: they
 //! differ between any two runs.
 
 use std::collections::BTreeSet;
@@ -126,6 +126,7 @@ impl Observation {
                 TraceKind::Raise { exception, message } => {
                     Some(format!("raise {}", exception_line(Some(exception), Some(message))))
                 }
+                TraceKind::Print { text } => Some(format!("print {text}")),
                 TraceKind::Callback { task, thread, .. } => {
                     let kind = thread_kind(thread);
                     if kind == ThreadKind::Pool {
@@ -322,6 +323,21 @@ mod tests {
         assert_eq!(differences.len(), 1);
         assert_eq!(differences[0].place, "step 1 (as_completed)");
         assert!(differences[0].a.starts_with("{result #1 ok Job1, result #2 ok Job2}"), "{:?}", differences[0]);
+    }
+
+    #[test]
+    fn a_counter_the_program_printed_is_compared_in_its_step() {
+        let printed = |value: u32| {
+            Observation::of(&events(&[
+                r#"{"t":0,"ev":"step","index":0,"op":"print_counter","python":""}"#,
+                &format!(r#"{{"t":1,"ev":"print","text":"counter = {value}"}}"#),
+            ]))
+        };
+        assert_eq!(compare(&printed(2), &printed(2)), []);
+        let differences = compare(&printed(2), &printed(8));
+        assert_eq!(differences.len(), 1, "{differences:?}");
+        assert_eq!(differences[0].place, "step 1 (print_counter)");
+        assert_eq!((differences[0].a.as_str(), differences[0].b.as_str()), ("print counter = 2", "print counter = 8"));
     }
 
     #[test]

@@ -104,11 +104,15 @@ impl Transcript {
         if matches!(event.kind, TraceKind::Queue { .. }) {
             return Ok(());
         }
-        if matches!(event.kind, TraceKind::Result { .. } | TraceKind::Raise { .. })
+        if matches!(event.kind, TraceKind::Result { .. } | TraceKind::Raise { .. } | TraceKind::Print { .. })
             && self.results.len() < RESULTS_LISTED
             && let Some(received) = model.received.back()
         {
-            let who = received.task.map_or_else(|| "(exception)".to_string(), |id| model.task_name(id));
+            let who = match (received.task, &event.kind) {
+                (Some(id), _) => model.task_name(id),
+                (None, TraceKind::Print { .. }) => "(printed)".to_string(),
+                (None, _) => "(exception)".to_string(),
+            };
             self.results.push((who, received.text.clone()));
         }
         self.flush_submits(model, out)?;
@@ -215,6 +219,7 @@ impl Transcript {
                     error.clone().unwrap_or_default()
                 ),
             },
+            TraceKind::Print { text } => format!("main program prints: {text}"),
             TraceKind::Shutdown { wait, phase } => {
                 let wait = if *wait { "True" } else { "False" };
                 match phase {

@@ -36,7 +36,7 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
 fn color(kind: &TraceKind) -> Color {
     match kind {
         TraceKind::Step { .. } | TraceKind::Note { .. } => Color::Yellow,
-        TraceKind::Finish { .. } | TraceKind::Result { .. } => Color::Green,
+        TraceKind::Finish { .. } | TraceKind::Result { .. } | TraceKind::Print { .. } => Color::Green,
         TraceKind::Raise { .. } | TraceKind::Abandon { .. } => Color::Red,
         TraceKind::WorkerUp { .. } | TraceKind::WorkerDown { .. } | TraceKind::Resize { .. } => Color::Cyan,
         _ => Color::Gray,
@@ -71,6 +71,7 @@ pub fn describe(model: &Model, event: &TraceEvent) -> String {
         TraceKind::Waited { done, not_done } => format!("wait → {} done, {} not done", done.len(), not_done.len()),
         TraceKind::Resize { workers, .. } => format!("resize to {workers} workers"),
         TraceKind::Note { text } => text.clone(),
+        TraceKind::Print { text } => format!("main prints {text}"),
         TraceKind::End { makespan_us } => format!("end after {}", short_us(*makespan_us)),
     }
 }

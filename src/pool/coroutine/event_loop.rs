@@ -1,10 +1,11 @@
-//! The event loop: a ready queue, a timer heap and the tasks waiting for a queue item, all
-//! owned by the loop thread. One turn, as asyncio's `_run_once`: move what is due to the
-//! ready queue, step every task that was ready at the start of the turn, admit new work;
-//! when nothing is ready, block on the jobs channel until the next deadline.
+//! The event loop: a ready queue, a timer heap, the tasks waiting for a queue item and those
+//! waiting for a lock, all owned by the loop thread. One turn, as asyncio's `_run_once`: move
+//! what is due to the ready queue, step every task that was ready at the start of the turn,
+//! admit new work; when nothing is ready, block on the jobs channel until the next deadline.
 
+use std::cell::RefCell;
 use std::cmp::Ordering as CmpOrdering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use crossbeam_channel::Select;
 
 use super::spec::{Await, SpecTask};
 use super::{LOOP_WORKER, LoopCore, Submitted};
+use crate::pool::counters::SharedCounters;
 use crate::pool::error::TaskError;
 use crate::pool::front::Stopping;
 use crate::pool::job::Unrun;
@@ -24,7 +26,7 @@ use crate::pool::task::TaskEnv;
 /// Runs the loop until the pool is shut down and every task has ended, or terminated.
 pub(super) fn run(shared: &Arc<LoopCore>) {
     let mut event_loop = EventLoop {
-        env: LoopEnv { shared },
+        env: LoopEnv { shared, locks: RefCell::default(), handed: RefCell::default() },
         ready: VecDeque::new(),
         timers: BinaryHeap::new(),
         getters: Vec::new(),
@@ -45,7 +47,7 @@ struct EventLoop<'a> {
     /// [`SharedQueues::changes`] when the getters last looked for their items.
     getters_saw: u64,
     next_seq: u64,
-    /// Coroutines started and not finished (ready, sleeping or waiting for an item).
+    /// Coroutines started and not finished (ready, sleeping, waiting for an item or a lock).
     alive: usize,
 }
 
@@ -172,7 +174,10 @@ impl EventLoop<'_> {
                 self.timers.push(Timer { at, seq: self.next_seq, task });
             }
             Await::Item => self.getters.push(*task),
+            Await::Lock(name) => self.env.wait_for_lock(name, task),
         }
+        // A lock released in that step went to its first waiter, which runs next turn.
+        self.ready.extend(self.env.handed.take().into_iter().map(Box::new));
     }
 
     fn publish(&self, active: usize) {
@@ -210,7 +215,11 @@ impl EventLoop<'_> {
     /// Terminate: every suspended task dies with the loop; queued work is abandoned.
     fn kill_all(&mut self) {
         let suspended = self.ready.drain(..).chain(self.timers.drain().map(|timer| timer.task));
-        let suspended: Vec<_> = suspended.chain(self.getters.drain(..).map(Box::new)).collect();
+        let mut suspended: Vec<_> = suspended.chain(self.getters.drain(..).map(Box::new)).collect();
+        for (_, lock) in self.env.locks.take() {
+            suspended.extend(lock.waiters);
+        }
+        suspended.extend(self.env.handed.take().into_iter().map(Box::new));
         for task in suspended {
             task.kill(&self.env);
         }
@@ -226,6 +235,19 @@ impl EventLoop<'_> {
 /// specs (which never wait) run through it; spec waits are await points of [`SpecTask`].
 pub(super) struct LoopEnv<'a> {
     shared: &'a LoopCore,
+    /// The loop's locks (`asyncio.Lock`), by name, made on first use.
+    locks: RefCell<HashMap<String, AsyncLock>>,
+    /// Waiters handed their lock by a release in the step that just ran: ready next.
+    handed: RefCell<Vec<SpecTask>>,
+}
+
+/// An `asyncio.Lock`: held by at most one task, its waiters served first come, first served.
+/// A release hands it straight to the first waiter, so a task asking later never gets in
+/// ahead of one already waiting (as asyncio's `acquire` queues behind earlier waiters).
+#[derive(Default)]
+struct AsyncLock {
+    held: bool,
+    waiters: VecDeque<Box<SpecTask>>,
 }
 
 impl LoopEnv<'_> {
@@ -240,6 +262,33 @@ impl LoopEnv<'_> {
 
     pub(super) fn shared_queues(&self) -> &SharedQueues {
         &self.shared.queues
+    }
+
+    /// Takes lock `name` if it is free and nobody waits for it; false otherwise.
+    pub(super) fn try_lock(&self, name: &str) -> bool {
+        let mut locks = self.locks.borrow_mut();
+        let lock = locks.entry(name.to_string()).or_default();
+        let free = !lock.held && lock.waiters.is_empty();
+        lock.held |= free;
+        free
+    }
+
+    /// `task` waits for lock `name`, behind those already waiting.
+    fn wait_for_lock(&self, name: String, task: Box<SpecTask>) {
+        self.locks.borrow_mut().entry(name).or_default().waiters.push_back(task);
+    }
+
+    /// Releases lock `name`: it passes to the first waiter, if any, which is ready next.
+    pub(super) fn release(&self, name: &str) {
+        let mut locks = self.locks.borrow_mut();
+        let Some(lock) = locks.get_mut(name) else { return };
+        match lock.waiters.pop_front() {
+            Some(mut next) => {
+                next.lock_granted();
+                self.handed.borrow_mut().push(*next);
+            }
+            None => lock.held = false,
+        }
     }
 }
 
@@ -276,6 +325,10 @@ impl TaskEnv for LoopEnv<'_> {
 
     fn queue_get(&self, queue: &str) -> Result<String, String> {
         self.shared.queues.get(queue)
+    }
+
+    fn counters(&self) -> &SharedCounters {
+        &self.shared.counters
     }
 
     fn crash(&self) -> ! {

@@ -2,7 +2,9 @@
 //!
 //! The loop is the pool's single worker (worker 0, this process's pid). A task spec gives the
 //! loop back only at its await points: the wait of `sleep`, the `duration` wait before `noop`,
-//! `fail`, `crash`, `queue_put` and `queue_get`, and the wait of `queue_get` for an item.
+//! `fail`, `crash`, `queue_put` and `queue_get`, the wait of `queue_get` for an item, and
+//! `increment`'s wait for its lock (an `asyncio.Lock`: first come, first served) and its wait
+//! between the read and the write.
 //! While one task is suspended the loop runs the others, so many tasks are "running" on the
 //! one worker at once. `spin` and `sum_squares` have no await point: they run to their end
 //! and stall every other task — the "blocking call inside an event loop" lesson. So do plain
@@ -15,7 +17,8 @@
 //!        ┌──────────── ready queue <── due timers ── timer heap (sleeps)
 //!        └─> step ─┬─> done: Finish, future completed, callbacks on the loop thread
 //!                  ├─> sleep until t: timer heap
-//!                  └─> wait for an item: getters (retried after a put, or polled)
+//!                  ├─> wait for an item: getters (retried after a put, or polled)
+//!                  └─> wait for a lock: its waiters (the first handed the lock at its release)
 //!   nothing ready: block on the jobs channel until the next deadline (no busy-wait)
 //! ```
 
@@ -29,7 +32,8 @@ use std::thread::ThreadId;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::builder::Builder;
+use super::builder::{Builder, SharesMemory};
+use super::counters::SharedCounters;
 use super::error::TaskError;
 use super::executor::PoolKind;
 use super::front::{Admission, Backend, Pool, Refusal, RunsClosures, Stopping};
@@ -103,6 +107,7 @@ struct LoopCore {
     wake: Receiver<()>,
     telemetry: Option<Arc<Telemetry>>,
     queues: Arc<SharedQueues>,
+    counters: Arc<SharedCounters>,
     pid: u32,
     /// Most tasks alive (started, not finished) at once; `usize::MAX` for no limit.
     limit: AtomicUsize,
@@ -131,6 +136,8 @@ impl Default for LoopOptions {
         LoopOptions { name: "poolscope".into(), limit: None }
     }
 }
+
+impl SharesMemory for LoopOptions {}
 
 impl Builder<LoopOptions> {
     /// Name prefix of the loop thread (`NAME-loop`; default `poolscope-loop`).
@@ -162,6 +169,7 @@ impl Builder<LoopOptions> {
             wake,
             telemetry: self.probe.map(Telemetry::new),
             queues: self.queues.unwrap_or_default(),
+            counters: self.counters.unwrap_or_default(),
             pid: clock.pid(),
             limit: AtomicUsize::new(self.kind.limit.map_or(usize::MAX, |n| n.max(1))),
             active: AtomicUsize::new(0),

@@ -12,7 +12,7 @@ use crate::pool::error::TaskError;
 use crate::pool::future::{Future, finish_event, panic_message};
 use crate::pool::job::Unrun;
 use crate::pool::probe::EventKind;
-use crate::pool::task::{TaskEnv, TaskSpec, TaskValue, Work, run_spec};
+use crate::pool::task::{TaskEnv, TaskSpec, TaskValue, Work, increment_output, run_spec};
 
 /// Where a coroutine suspended itself.
 #[derive(Debug)]
@@ -23,6 +23,8 @@ pub(super) enum Await {
     Until(Instant),
     /// `queue_get` found no item: retry once an item is put (or the queues close).
     Item,
+    /// `increment` found its lock held: wait for it, behind the tasks already waiting.
+    Lock(String),
 }
 
 /// A chunk of specs run one after the other by one coroutine (one spec for `submit`).
@@ -35,6 +37,8 @@ struct Running {
     future: Future<TaskValue>,
     spec: TaskSpec,
     stage: Stage,
+    /// The lock it holds (an `increment` with a lock, from its read to its write).
+    holds: Option<String>,
 }
 
 #[derive(Clone, Copy)]
@@ -45,6 +49,15 @@ enum Stage {
     Waited,
     /// `queue_get` waiting for an item.
     Getting,
+    /// `increment` asking for its lock.
+    Locking,
+    /// `increment` about to read its counter.
+    Reading,
+    /// `increment` back from its wait, about to write what it read plus one.
+    Writing {
+        /// What it read.
+        seen: i64,
+    },
 }
 
 /// One step of a spec: suspended, or ended with its value or raised message.
@@ -73,7 +86,7 @@ impl SpecTask {
                     if let Some(telemetry) = env.telemetry() {
                         telemetry.emit(EventKind::Start { task: future.id(), worker: LOOP_WORKER, pid: env.pid() });
                     }
-                    self.current.insert(Running { future, spec, stage: Stage::Begin })
+                    self.current.insert(Running { future, spec, stage: Stage::Begin, holds: None })
                 }
             };
             let outcome = match catching(|| advance(running, env)) {
@@ -81,9 +94,22 @@ impl SpecTask {
                 Ok(Step::End(outcome)) => outcome.map_err(TaskError::Failed),
                 Err(payload) => Err(TaskError::Failed(format!("panicked: {}", panic_message(&*payload)))),
             };
-            let Running { future, spec, .. } = self.current.take().expect("a running spec");
+            let Running { future, spec, holds, .. } = self.current.take().expect("a running spec");
+            // Released however the task ended, as `async with` releases when its block raises.
+            if let Some(lock) = holds {
+                env.release(&lock);
+            }
             finish(env, &future, &spec, outcome);
         }
+    }
+
+    /// A release handed this task, waiting for its `increment`'s lock, the lock.
+    pub(super) fn lock_granted(&mut self) {
+        let running = self.current.as_mut().expect("a task waiting for a lock is running a spec");
+        if let Work::Increment { lock: Some(lock), .. } = &running.spec.work {
+            running.holds = Some(lock.clone());
+        }
+        running.stage = Stage::Reading;
     }
 
     /// Disposes of a coroutine that never started (shutdown with `cancel_futures`, terminate).
@@ -126,6 +152,11 @@ fn advance(running: &mut Running, env: &LoopEnv<'_>) -> Step {
             Stage::Begin => {
                 running.stage = Stage::Waited;
                 match &spec.work {
+                    // Its `duration` is the wait between its read and its write.
+                    Work::Increment { lock, .. } => {
+                        running.stage = if lock.is_some() { Stage::Locking } else { Stage::Reading };
+                        continue;
+                    }
                     // No await point: the CPU work of the other pools, run to its end while
                     // every other task waits.
                     Work::Spin | Work::SumSquares { .. } => return Step::End(run_spec(spec, env)),
@@ -151,7 +182,33 @@ fn advance(running: &mut Running, env: &LoopEnv<'_>) -> Step {
                         continue;
                     }
                     Work::Spin | Work::SumSquares { .. } => Step::End(run_spec(spec, env)),
+                    Work::Increment { .. } => unreachable!("an increment never takes the wait before its act"),
                 };
+            }
+            Stage::Locking => {
+                let Work::Increment { lock: Some(lock), .. } = &spec.work else {
+                    unreachable!("only an increment with a lock asks for one")
+                };
+                if !env.try_lock(lock) {
+                    return Step::Suspend(Await::Lock(lock.clone()));
+                }
+                running.holds = Some(lock.clone());
+                running.stage = Stage::Reading;
+            }
+            Stage::Reading => {
+                let Work::Increment { counter, .. } = &spec.work else { unreachable!("only an increment reads") };
+                running.stage = Stage::Writing { seen: env.counters().get(counter) };
+                // `await asyncio.sleep(d)`: an await point even when d is 0.
+                return Step::Suspend(Await::Until(crate::pool::sync::now() + spec.duration));
+            }
+            Stage::Writing { seen } => {
+                let Work::Increment { counter, .. } = &spec.work else { unreachable!("only an increment writes") };
+                let wrote = seen.wrapping_add(1);
+                env.counters().set(counter, wrote);
+                if let Some(lock) = running.holds.take() {
+                    env.release(&lock);
+                }
+                return Step::End(Ok(value(Some(increment_output(seen, wrote)))));
             }
             Stage::Getting => {
                 let Work::QueueGet { queue } = &spec.work else { unreachable!("only queue_get waits for an item") };

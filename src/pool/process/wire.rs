@@ -112,6 +112,17 @@ fn put_spec(buf: &mut Vec<u8>, spec: &TaskSpec) {
             buf.push(7);
             put_str(buf, queue);
         }
+        Work::Increment { counter, lock } => {
+            buf.push(8);
+            put_str(buf, counter);
+            match lock {
+                Some(lock) => {
+                    buf.push(1);
+                    put_str(buf, lock);
+                }
+                None => buf.push(0),
+            }
+        }
     }
     put_varint(buf, u64::try_from(spec.duration.as_nanos()).unwrap_or(u64::MAX));
     put_str(buf, &spec.label);
@@ -318,6 +329,15 @@ impl<'a> Fields<'a> {
             5 => Work::Crash,
             6 => Work::QueuePut { queue: self.string()?, item: self.string()? },
             7 => Work::QueueGet { queue: self.string()? },
+            8 => {
+                let counter = self.string()?;
+                let lock = match self.u8()? {
+                    0 => None,
+                    1 => Some(self.string()?),
+                    other => return Err(invalid(format!("a lock marked {other}"))),
+                };
+                Work::Increment { counter, lock }
+            }
             other => return Err(invalid(format!("unknown work {other}"))),
         };
         let duration = Duration::from_nanos(self.varint()?);
@@ -476,6 +496,8 @@ mod tests {
             (5, TaskSpec::new(Work::QueueGet { queue: "q".into() }, Duration::ZERO, "f")),
             (6, TaskSpec::new(Work::Crash, Duration::ZERO, "g")),
             (7, TaskSpec::new(Work::Sleep, Duration::from_nanos(1), "h")),
+            (8, TaskSpec::new(Work::Increment { counter: "n".into(), lock: None }, Duration::ZERO, "i")),
+            (9, TaskSpec::new(Work::Increment { counter: "n".into(), lock: Some("l".into()) }, Duration::ZERO, "j")),
         ];
         let mut buf = Vec::new();
         encode_hello(&mut buf, 7, 123_456, Some(&specs[1].1));

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::wire::{self, FromWorker, ToWorker};
+use crate::pool::counters::SharedCounters;
 use crate::pool::probe::{TaskId, WorkerId};
 use crate::pool::task::{self, TaskEnv, TaskSpec, run_spec};
 
@@ -134,12 +135,15 @@ fn protocol_failure(error: &io::Error) -> ! {
     std::process::exit(i32::from(PROTOCOL))
 }
 
-/// What a task sees in a worker process: real sleeps, a whole core with no GIL, and the
-/// parent's queues through requests over the pipe.
+/// What a task sees in a worker process: real sleeps, a whole core with no GIL, the
+/// parent's queues through requests over the pipe, and counters of its own.
 struct ProcessEnv {
     worker: WorkerId,
     pid: u32,
     link: RefCell<Link>,
+    /// This process's own: as a Python worker process has its own copy of the program's
+    /// globals, what its tasks write never reaches the parent or another worker.
+    counters: SharedCounters,
     /// In a simulated run the parent keeps the time: sleeps and CPU time take none here.
     simulated: bool,
 }
@@ -176,6 +180,10 @@ impl TaskEnv for ProcessEnv {
 
     fn queue_get(&self, queue: &str) -> Result<String, String> {
         self.link.borrow_mut().request(&FromWorker::QueueGet { queue: queue.to_string() })
+    }
+
+    fn counters(&self) -> &SharedCounters {
+        &self.counters
     }
 
     fn crash(&self) -> ! {
@@ -232,7 +240,7 @@ pub(super) fn main() -> ExitCode {
     };
     let pid = std::process::id();
     let simulated = std::env::var_os(super::SIMULATED_ENV).is_some();
-    let env = ProcessEnv { worker, pid, link: RefCell::new(link), simulated };
+    let env = ProcessEnv { worker, pid, link: RefCell::new(link), counters: SharedCounters::default(), simulated };
     if let Some(spec) = initializer
         && let Err(msg) = run_spec(&spec, &env)
     {

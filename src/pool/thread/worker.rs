@@ -7,6 +7,7 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 
 use super::{Crew, QueueItem};
+use crate::pool::counters::SharedCounters;
 use crate::pool::front::Stopping;
 use crate::pool::probe::{DownReason, WorkerId};
 use crate::pool::sync;
@@ -113,6 +114,10 @@ impl TaskEnv for ThreadEnv<'_> {
 
     fn queue_get(&self, queue: &str) -> Result<String, String> {
         self.crew.queues.get(queue)
+    }
+
+    fn counters(&self) -> &SharedCounters {
+        &self.crew.counters
     }
 
     fn crash(&self) -> ! {

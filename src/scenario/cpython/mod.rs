@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::model::OpName;
 use super::stream::EventSender;
 
 use crate::pool::PoolKind;
@@ -248,6 +249,7 @@ impl CpythonRun {
             .env("PYTHONPATH", python_path)
             .env("POOLSCOPE_SOCKET", &socket_path)
             .env("POOLSCOPE_STEP_LINES", step_lines)
+            .env("POOLSCOPE_PRINT_STEPS", print_steps(&describe.steps))
             .env_remove("POOLSCOPE_MAIN_PID")
             .process_group(0);
         match &options.output {
@@ -305,6 +307,13 @@ impl CpythonRun {
             let _ = reader.join();
         }
     }
+}
+
+/// The steps whose prints the probe reports (`print_counter`: the main program prints a
+/// value it read itself), as `POOLSCOPE_PRINT_STEPS` lists them.
+fn print_steps(steps: &[StepText]) -> String {
+    let printing = steps.iter().enumerate().filter(|(_, s)| s.op == OpName::PrintCounter.as_str());
+    printing.map(|(index, _)| index.to_string()).collect::<Vec<_>>().join(",")
 }
 
 /// A file name from a lesson's name.

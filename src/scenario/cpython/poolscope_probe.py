@@ -12,7 +12,8 @@ time.monotonic_ns() minus POOLSCOPE_T0_NS, in microseconds: poolscope's own cloc
 
 The program itself is run unchanged, as __main__. With POOLSCOPE_STEP_LINES (the first line
 of each step of a lesson, from 0) the main thread's lines are watched to say when a step
-begins.
+begins; with POOLSCOPE_PRINT_STEPS (step indices) what the main program prints in those
+steps is reported too.
 """
 
 import functools
@@ -949,6 +950,25 @@ def install():
     _patch_asyncio()
 
 
+_step = [-1]  # the step of the lesson the main program began last, from 0
+
+
+def _watch_prints(steps):
+    """Reports each line the main program prints in these steps of a lesson: its
+    `print_counter` steps, where it prints a value it read itself, which no pool reports."""
+    import builtins
+
+    real_print = builtins.print
+
+    def traced_print(*args, **kwargs):
+        real_print(*args, **kwargs)
+        if _step[0] in steps and kwargs.get("file") is None and _main_program():
+            sep = kwargs.get("sep")
+            _emit("print", text=_short((" " if sep is None else sep).join(str(a) for a in args)))
+
+    builtins.print = traced_print
+
+
 def _watch_steps(script, step_lines):
     """Reports `step` when the main thread reaches a step's first line (from 0), or the first
     line run after it: a step may begin with a comment, which runs no line. Steps follow
@@ -962,6 +982,7 @@ def _watch_steps(script, step_lines):
         if event == "line" and starts and starts[0] <= frame.f_lineno <= starts[-1]:
             while reached[0] < len(starts) and frame.f_lineno >= starts[reached[0]]:
                 _emit("step", index=reached[0])
+                _step[0] = reached[0]
                 reached[0] += 1
         return on_line
 
@@ -982,6 +1003,9 @@ def main():
     lines = os.environ.get("POOLSCOPE_STEP_LINES", "")
     if lines:
         _watch_steps(script, [int(n) for n in lines.split(",")])
+    prints = os.environ.get("POOLSCOPE_PRINT_STEPS", "")
+    if prints:
+        _watch_prints({int(n) for n in prints.split(",")})
     try:
         runpy.run_path(script, run_name="__main__")
     except SystemExit:

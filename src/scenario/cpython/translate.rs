@@ -113,6 +113,11 @@ pub(super) enum Message {
         t: u64,
         index: usize,
     },
+    /// A line the main program printed in a step that prints a value of its own.
+    Print {
+        t: u64,
+        text: String,
+    },
 }
 
 /// A lesson's step, as its `step` event shows it.
@@ -440,6 +445,7 @@ impl Translator {
                 self.step(t, closing);
             }
             Message::Step { t, index } => self.step(t, index),
+            Message::Print { t, text } => self.push(t, TraceKind::Print { text }),
         }
     }
 

@@ -22,7 +22,7 @@ use rand::rngs::StdRng;
 
 use super::super::duration::{DurationSpec, python_seconds};
 use super::super::model::{Batch, CALLBACK_FAILED, Dialect, Op, Scenario, TaskTemplate, WorkerDeath, scale};
-use super::{own_code, py_bool};
+use super::{own_code, print_counter, py_bool};
 use crate::pool::{PoolKind, ReturnWhen, StartMethod, Work};
 
 /// A lesson's Python program, line by line, with where each step's code starts.
@@ -82,6 +82,61 @@ impl Default for ProgramOptions {
 pub fn program(scenario: &Scenario, options: ProgramOptions) -> Program {
     Writer::new(scenario, options).write()
 }
+
+/// Names the program gives its own things (modules, functions, variables, the pool) or takes
+/// from Python's builtins: a lesson's counter or lock, a global of the program, takes none.
+pub(crate) const PROGRAM_NAMES: &[&str] = &[
+    "pool",
+    "futures",
+    "done",
+    "done_raising",
+    "who",
+    "f",
+    "i",
+    "r",
+    "e",
+    "v",
+    "x",
+    "new",
+    "mapped",
+    "seconds",
+    "finished",
+    "unfinished",
+    "item",
+    "total",
+    "outcome",
+    "manager",
+    "burn",
+    "burn_cpu",
+    "loops_per_second",
+    "LOOPS_PER_SECOND",
+    "share_queues",
+    "time",
+    "os",
+    "sys",
+    "threading",
+    "asyncio",
+    "multiprocessing",
+    "concurrent",
+    "main",
+    "result",
+    "wait",
+    "as_completed",
+    "ThreadPoolExecutor",
+    "ProcessPoolExecutor",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
+    "print",
+    "range",
+    "repr",
+    "len",
+    "sum",
+    "int",
+    "str",
+    "globals",
+    "Exception",
+    "RuntimeError",
+];
 
 /// The queues the lesson's tasks name, in order.
 fn queues(scenario: &Scenario) -> BTreeSet<&str> {
@@ -293,6 +348,7 @@ impl<'a> Writer<'a> {
             "\n\ndef who():\n    \"\"\"The worker running this: its name and process id.\"\"\"\n    \
              return f\"{{{name}}} (pid {{os.getpid()}})\"\n"
         );
+        out.push_str(&self.globals());
         if s.tasks.values().any(|t| t.work == Work::Spin) {
             out.push_str(
                 "\n\ndef burn(loops):\n    \"\"\"Real arithmetic, `loops` rounds of it.\"\"\"\n    x = 0\n    \
@@ -341,6 +397,30 @@ impl<'a> Writer<'a> {
         out
     }
 
+    /// The counters and locks, globals of the program (an asyncio program makes its locks in
+    /// `main()`, on its loop).
+    fn globals(&self) -> String {
+        let (counters, locks) = self.scenario.counters_and_locks();
+        if counters.is_empty() {
+            return String::new();
+        }
+        let shared = match (self.dialect, self.scenario.pool.kind) {
+            (Dialect::Asyncio, _) => "every task on the loop reads and writes this one",
+            (_, PoolKind::Process) => "each worker process has a copy of its own",
+            _ => "every thread reads and writes this one",
+        };
+        let mut out = String::from("\n\n");
+        for counter in counters {
+            let _ = writeln!(out, "{counter} = 0  # a global: {shared}");
+        }
+        if self.dialect != Dialect::Asyncio {
+            for lock in locks {
+                let _ = writeln!(out, "{lock} = threading.Lock()");
+            }
+        }
+        out
+    }
+
     fn function(&self, task: &TaskTemplate) -> String {
         let asyncio = self.dialect == Dialect::Asyncio;
         let ranged = matches!(task.duration, DurationSpec::Range(..));
@@ -377,6 +457,20 @@ impl<'a> Writer<'a> {
                 format!(
                     "{wait_first}item = {get}  # waits while the queue is empty\nreturn {value} -> got \\\"{{item}}\\\" from {queue}\""
                 )
+            }
+            Work::Increment { counter, lock } => {
+                let switch = match (asyncio, self.scenario.pool.kind) {
+                    (true, _) => "the loop switches here: another task reads the same value",
+                    (false, PoolKind::Process) => "no other worker reads this process's counter",
+                    (false, _) => "the switch can fall here: another thread reads the same value",
+                };
+                let add = format!("v = {counter}  # read\n{sleep}({seconds})  # {switch}\n{counter} = v + 1  # write");
+                let add = match lock {
+                    Some(lock) if asyncio => format!("async with {lock}:\n{}", indent(&add, 4)),
+                    Some(lock) => format!("with {lock}:\n{}", indent(&add, 4)),
+                    None => add,
+                };
+                format!("global {counter}\n{add}\nreturn {value} -> read {{v}}, wrote {{v + 1}}\"")
             }
         };
         let def = if asyncio { "async def" } else { "def" };
@@ -442,6 +536,19 @@ impl<'a> Writer<'a> {
                 let _ = writeln!(out, "    global {}  # the tasks reach the queues by name", names.join(", "));
                 for q in &queues {
                     let _ = writeln!(out, "    {q} = asyncio.Queue()");
+                }
+            }
+            let (_, locks) = s.counters_and_locks();
+            if !locks.is_empty() {
+                let names: Vec<&str> = locks.iter().copied().collect();
+                let them = if names.len() == 1 { "it" } else { "them" };
+                let _ = writeln!(
+                    out,
+                    "    global {}  # made on the loop; the tasks reach {them} by name",
+                    names.join(", ")
+                );
+                for lock in &locks {
+                    let _ = writeln!(out, "    {lock} = asyncio.Lock()");
                 }
             }
             out.push_str(&indent(&lists, 4));
@@ -668,6 +775,7 @@ impl<'a> Writer<'a> {
                 }
             }
             Op::Note { text } => text.lines().map(|l| format!("# {l}")).collect::<Vec<_>>().join("\n"),
+            Op::PrintCounter { counter } => print_counter(counter),
             Op::Close => {
                 self.closed = true;
                 match self.dialect {
@@ -708,31 +816,12 @@ impl<'a> Writer<'a> {
     /// the program uses already has it (then `name_futures`), since batches and task
     /// templates are apart in a lesson but share one namespace in Python.
     fn list(&self, name: &str) -> String {
-        const TAKEN: &[&str] = &[
-            "pool",
-            "futures",
-            "done",
-            "who",
-            "f",
-            "i",
-            "r",
-            "new",
-            "mapped",
-            "seconds",
-            "finished",
-            "unfinished",
-            "time",
-            "os",
-            "sys",
-            "threading",
-            "asyncio",
-            "multiprocessing",
-            "main",
-            "result",
-            "wait",
-            "as_completed",
-        ];
-        if self.scenario.tasks.contains_key(name) || TAKEN.contains(&name) {
+        let (counters, locks) = self.scenario.counters_and_locks();
+        if self.scenario.tasks.contains_key(name)
+            || PROGRAM_NAMES.contains(&name)
+            || counters.contains(name)
+            || locks.contains(name)
+        {
             format!("{name}_futures")
         } else {
             name.to_string()
@@ -984,6 +1073,53 @@ mod tests {
             (0..3).map(|i| python_seconds(lesson.tasks["job"].instantiate(i, &mut rng, 1.0).duration)).collect();
         assert!(p.text().contains(&format!("seconds = [{}]", drawn.join(", "))), "{}", p.text());
         assert!(p.text().contains("pool.submit(job, i, seconds[i])"), "{}", p.text());
+    }
+
+    #[test]
+    fn an_increment_reads_waits_and_writes_a_global_inside_its_lock() {
+        let on = |kind: &str| {
+            let lesson = scenario::load("shared-counter").unwrap();
+            let lesson = kind.parse::<scenario::PoolOverride>().unwrap().apply(&lesson).unwrap();
+            program(&lesson, ProgramOptions::default()).text()
+        };
+        let threads = on("kind=thread");
+        assert!(threads.contains("\ncounter = 0  # a global: every thread reads and writes this one\n"), "{threads}");
+        assert!(threads.contains("\nlock = threading.Lock()\n"), "{threads}");
+        let locked = "def add_locked(i):\n    global safe_counter\n    with lock:\n        v = safe_counter  # read\n        \
+                      time.sleep(0.1)  # the switch can fall here: another thread reads the same value\n        \
+                      safe_counter = v + 1  # write\n    return f\"Locked{i} by {who()} -> read {v}, wrote {v + 1}\"\n";
+        assert!(threads.contains(locked), "{threads}");
+        assert!(threads.contains("def add(i):\n    global counter\n    v = counter  # read\n"), "{threads}");
+        assert!(threads.contains("        print(\"counter =\", counter)\n"), "{threads}");
+        // asyncio: the wait is an await point, the lock an asyncio.Lock made on the loop.
+        let coroutines = on("kind=coroutine");
+        assert!(
+            coroutines
+                .contains("    async with lock:\n        v = safe_counter  # read\n        await asyncio.sleep(0.1)")
+        );
+        assert!(
+            coroutines.contains(
+                "    global lock  # made on the loop; the tasks reach it by name\n    lock = asyncio.Lock()\n"
+            )
+        );
+        assert!(!coroutines.contains("threading.Lock()"), "{coroutines}");
+        // Each worker process has its own copy of the globals.
+        let processes = on("kind=process");
+        assert!(
+            processes.contains("counter = 0  # a global: each worker process has a copy of its own"),
+            "{processes}"
+        );
+    }
+
+    #[test]
+    fn a_batch_named_like_a_counter_gets_a_list_of_its_own() {
+        let source = "title = \"t\"\n[tasks.add]\nwork = \"increment\"\ncounter = \"hits\"\n\
+                      [[step]]\nop = \"submit\"\ntask = \"add\"\ninto = \"hits\"\n[[step]]\nop = \"results\"\nof = \"hits\"\n";
+        let text = program(&scenario::parse(source, "t.toml", "t").unwrap(), ProgramOptions::default()).text();
+        assert!(
+            text.contains("hits_futures += [pool.submit(add, 0)]") && text.contains("for f in hits_futures:"),
+            "{text}"
+        );
     }
 
     #[test]
