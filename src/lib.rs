@@ -17,6 +17,7 @@
 
 pub mod pool;
 pub mod scenario;
+pub mod theory;
 pub mod trace;
 
 // The terminal UI and the CPU sampler: only with the `ui` feature (the library builds without).
