@@ -9,11 +9,20 @@ fn poolscope(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_poolscope")).args(args).output().expect("poolscope runs")
 }
 
-fn points(args: &[&str]) -> Vec<Value> {
+/// Every line of `--json`: one object per size, then the reading.
+fn lines(args: &[&str]) -> Vec<Value> {
     let output = poolscope(args);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8(output.stdout).unwrap();
     text.lines().map(|line| serde_json::from_str(line).expect("one JSON object per line")).collect()
+}
+
+/// The sizes' objects of `--json`, checking that the last line is the reading (no `workers`).
+fn points(args: &[&str]) -> Vec<Value> {
+    let mut lines = lines(args);
+    let tail = lines.pop().expect("a reading after the sizes");
+    assert!(tail.get("workers").is_none() && tail.get("knee").is_some(), "{tail}");
+    lines
 }
 
 fn makespans_s(points: &[Value]) -> Vec<f64> {
@@ -55,6 +64,49 @@ fn the_table_reads_the_sweep_and_names_the_knee() {
     let resizing = poolscope(&["sweep", "pool-sizing", "--workers", "1..2", "--virtual-time", "--cores", "2"]);
     let text = String::from_utf8(resizing.stdout).unwrap();
     assert!(text.contains("the lesson resizes its pool at step 3"), "{text}");
+}
+
+#[test]
+fn the_table_fits_amdahl_and_the_usl_labelled_as_models() {
+    let output = poolscope(&["sweep", "threads-io-bound", "--workers", "1..4", "--virtual-time", "--headless"]);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("Models fitted to the speed-ups over 1 worker (theory beside the measurement):"), "{text}");
+    let amdahl = text.lines().find(|l| l.contains("Amdahl's law: serial fraction")).expect("an Amdahl line");
+    assert!(amdahl.contains("R² "), "{amdahl}");
+    assert!(text.contains("Universal Scalability Law: contention σ "), "{text}");
+    assert!(text.contains("USL's best size √((1−σ)/κ): "), "{text}");
+    assert!(text.contains("measured knee: 4 workers"), "{text}");
+    // Two sizes fit any law: none is fitted.
+    let output = poolscope(&["sweep", "threads-io-bound", "--workers", "1..2", "--virtual-time", "--headless"]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("Models: not fitted: 2 sizes are too few to fit a law (3 needed)."), "{text}");
+    assert!(!text.contains("Amdahl"), "{text}");
+    // Under a GIL no size is faster: the fits say so rather than claim a law.
+    let output = poolscope(&["sweep", "threads-cpu-gil", "--workers", "1..3", "--virtual-time", "--headless"]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("serial fraction 1.000"), "{text}");
+    assert!(text.contains("These fits mean little: the speed-ups do not vary"), "{text}");
+}
+
+#[test]
+fn json_ends_with_the_reading_and_the_fits() {
+    let lines = lines(&["sweep", "threads-io-bound", "--workers", "1..4", "--virtual-time", "--json"]);
+    assert_eq!(lines.len(), 5, "four sizes and the reading");
+    let tail = &lines[4];
+    assert_eq!((tail["fastest"].as_u64(), tail["knee"].as_u64()), (Some(4), Some(4)));
+    assert_eq!(tail["left_out"], serde_json::json!([]));
+    let models = &tail["models"];
+    assert_eq!(models["speedup_over"].as_u64(), Some(1));
+    // ⌈8/n⌉ s: 8, 4, 3, 2.
+    assert_eq!(models["speedups"], serde_json::json!([[1, 1.0], [2, 2.0], [3, 8.0 / 3.0], [4, 4.0]]));
+    let serial = models["amdahl"]["serial_fraction"].as_f64().unwrap();
+    assert!((0.0..0.1).contains(&serial), "{models}");
+    assert!(models["amdahl"]["r_squared"].as_f64().unwrap() > 0.9, "{models}");
+    for key in ["sigma", "kappa", "r_squared", "best_workers"] {
+        assert!(models["usl"].get(key).is_some(), "usl.{key}: {models}");
+    }
+    assert!(models["meaningless"].is_null(), "{models}");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
 use poolscope::pool::PoolKind;
-use poolscope::scenario::sweep::{KNEE_WITHIN, SweepError};
+use poolscope::scenario::sweep::{FIT_MIN_R_SQUARED, FIT_MIN_SIZES, KNEE_WITHIN, SweepError};
 use poolscope::scenario::{MAX_WORKERS, PoolOverride, Scenario, Sweep, SweepPoint};
 use poolscope::trace::human_us;
 
@@ -115,8 +115,8 @@ pub fn main(args: &SweepArgs) -> ExitCode {
         Err(SweepError::Override(e)) => return fail(2, &e),
         Err(e @ SweepError::Run(_)) => return fail(1, &e.to_string()),
     };
-    if broken.is_ok() && !args.json {
-        broken = write_tail(&sweep, &args.timing, &mut out);
+    if broken.is_ok() {
+        broken = if args.json { write_json_tail(&sweep, &mut out) } else { write_tail(&sweep, &args.timing, &mut out) };
     }
     match broken {
         Ok(()) => ExitCode::SUCCESS,
@@ -209,7 +209,99 @@ pub fn write_tail(sweep: &Sweep, timing: &Timing, out: &mut dyn Write) -> io::Re
     for line in reading(sweep, timing) {
         writeln!(out, "{line}")?;
     }
+    let models = models(sweep);
+    if !models.is_empty() {
+        writeln!(out)?;
+        for line in models {
+            writeln!(out, "{line}")?;
+        }
+    }
     Ok(())
+}
+
+/// The last line of `--json`: the reading and the fitted laws, one object after the sizes'
+/// (it has no `workers`).
+pub fn write_json_tail(sweep: &Sweep, out: &mut dyn Write) -> io::Result<()> {
+    let scaling = sweep.scaling();
+    let models = scaling.as_ref().map(|s| {
+        serde_json::json!({
+            "speedup_over": s.baseline,
+            "speedups": s.speedups,
+            "amdahl": s.amdahl,
+            "usl": s.usl.map(|f| serde_json::json!({
+                "sigma": f.sigma,
+                "kappa": f.kappa,
+                "r_squared": f.r_squared,
+                "points": f.points,
+                "best_workers": f.peak_workers(),
+            })),
+            "meaningless": s.meaningless(),
+        })
+    });
+    let tail = serde_json::json!({
+        "fastest": sweep.fastest().map(|p| p.workers),
+        "knee": sweep.knee().map(|p| p.workers),
+        "left_out": sweep.incomplete(),
+        "models": models,
+    });
+    serde_json::to_writer(&mut *out, &tail).map_err(io::Error::from)?;
+    writeln!(out)
+}
+
+/// Amdahl's law and the USL fitted to the speed-ups, labelled as models, with the USL's best
+/// size beside the measured knee — or why they say nothing here.
+pub fn models(sweep: &Sweep) -> Vec<String> {
+    let Some(scaling) = sweep.scaling() else { return Vec::new() };
+    if scaling.speedups.len() < FIT_MIN_SIZES {
+        return vec![format!("Models: not fitted: {}.", scaling.meaningless().unwrap_or_default())];
+    }
+    let mut lines = vec![format!(
+        "Models fitted to the speed-ups over {}{} (theory beside the measurement):",
+        workers(scaling.baseline),
+        if scaling.baseline == 1 { String::new() } else { format!(", taken as {}× one", scaling.baseline) }
+    )];
+    if let Some(amdahl) = scaling.amdahl {
+        let ceiling = if amdahl.serial_fraction > 0.0 {
+            format!(" (no size beats {:.1}×)", amdahl.ceiling())
+        } else {
+            " (no serial part)".to_string()
+        };
+        lines.push(format!(
+            "  Amdahl's law: serial fraction {:.3}{ceiling}, {}",
+            amdahl.serial_fraction,
+            r_squared(amdahl.r_squared)
+        ));
+    }
+    if let Some(usl) = scaling.usl {
+        lines.push(format!(
+            "  Universal Scalability Law: contention σ {:.3}, coherency κ {:.4}, {}",
+            usl.sigma,
+            usl.kappa,
+            r_squared(usl.r_squared)
+        ));
+        let largest = scaling.speedups.iter().map(|p| p.0).max().unwrap_or(0);
+        let best = match usl.peak_workers() {
+            Some(peak) if peak > largest as f64 => format!("{peak:.0} workers (beyond the sizes tried)"),
+            Some(peak) => format!("{peak:.0} workers"),
+            None if usl.sigma >= 1.0 => "none (σ = 1: more workers never help)".to_string(),
+            None => "none (κ = 0: the speed-up levels off, never falls)".to_string(),
+        };
+        let knee = sweep.knee().map(|k| format!(" · measured knee: {}", workers(k.workers))).unwrap_or_default();
+        lines.push(format!("  USL's best size √((1−σ)/κ): {best}{knee}"));
+    }
+    if let Some(why) = scaling.meaningless() {
+        lines.push(format!("  These fits mean little: {why}."));
+    }
+    lines
+}
+
+/// `R² 0.987`, flagged when the law does not fit.
+fn r_squared(r2: Option<f64>) -> String {
+    match r2 {
+        Some(r) if r < FIT_MIN_R_SQUARED => format!("R² {r:.3}, a poor fit"),
+        Some(r) => format!("R² {r:.3}"),
+        None => "R² undefined".to_string(),
+    }
 }
 
 /// What the sweep says, in a few sentences.

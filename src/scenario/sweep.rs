@@ -1,6 +1,6 @@
 //! Sizing a pool: one scenario run at several worker counts ([`measure_unless`] each), and the
 //! reading an engineer wants from it ([`Sweep::knee`]: the smallest pool nearly as fast as the
-//! fastest).
+//! fastest), and the scaling laws fitted to its speed-ups ([`Sweep::scaling`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -10,6 +10,7 @@ use crossbeam_channel::RecvTimeoutError;
 use super::model::Scenario;
 use super::pool_override::PoolOverride;
 use super::runner::{Run, RunError, RunOptions};
+use crate::theory::{AmdahlFit, UslFit, fit_amdahl, fit_usl};
 use crate::trace::{Model, Summary, TraceEvent, TraceKind};
 
 /// Runs `scenario` to its end, showing `seen` each event, and gives its numbers in lesson
@@ -118,6 +119,68 @@ impl Sweep {
     }
 }
 
+/// Fewer complete sizes than this and a fitted law says nothing: two points fit any curve
+/// with one parameter, and the USL has two.
+pub const FIT_MIN_SIZES: usize = 3;
+
+/// Below this R², a fitted law does not describe the speed-ups.
+pub const FIT_MIN_R_SQUARED: f64 = 0.9;
+
+/// Amdahl's law and the Universal Scalability Law fitted to a sweep's speed-ups: models of
+/// how the lesson scales, beside what it measured.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Scaling {
+    /// The size the speed-ups are measured from (the smallest complete one): the speed-up at
+    /// `n` is `baseline · makespan(baseline) / makespan(n)`, so it is `n` when `baseline`
+    /// workers were exactly `baseline` times one.
+    pub baseline: usize,
+    /// `(workers, speed-up)` of each complete size, in the order they ran.
+    pub speedups: Vec<(usize, f64)>,
+    /// Amdahl's law, or `None` when only the baseline ran.
+    pub amdahl: Option<AmdahlFit>,
+    /// The USL, or `None` when only the baseline ran.
+    pub usl: Option<UslFit>,
+}
+
+impl Scaling {
+    /// Why the fits say nothing about this sweep, if they do not: too few sizes, or a law
+    /// that does not fit.
+    pub fn meaningless(&self) -> Option<String> {
+        let sizes = self.speedups.len();
+        if sizes < FIT_MIN_SIZES {
+            return Some(format!(
+                "{} too few to fit a law ({FIT_MIN_SIZES} needed)",
+                if sizes == 1 { "1 size is".to_string() } else { format!("{sizes} sizes are") }
+            ));
+        }
+        let r2 = [self.amdahl.and_then(|f| f.r_squared), self.usl.and_then(|f| f.r_squared)];
+        match r2 {
+            [None, None] => Some("the speed-ups do not vary, so there is nothing for a law to explain".to_string()),
+            _ if r2.iter().flatten().all(|&r| r < FIT_MIN_R_SQUARED) => Some(format!(
+                "neither law describes these speed-ups (R² below {FIT_MIN_R_SQUARED}); a hard limit such as the \
+                 cores or the number of tasks shapes them instead"
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl Sweep {
+    /// The speed-ups of the complete sizes and the laws fitted to them; `None` before a
+    /// complete size has run.
+    pub fn scaling(&self) -> Option<Scaling> {
+        let base = self.complete().filter(|p| p.summary.makespan_us > 0).min_by_key(|p| p.workers)?;
+        let base_time = base.workers as f64 * base.summary.makespan_us as f64;
+        let speedups: Vec<(usize, f64)> = self
+            .complete()
+            .filter(|p| p.summary.makespan_us > 0)
+            .map(|p| (p.workers, base_time / p.summary.makespan_us as f64))
+            .collect();
+        let points: Vec<(f64, f64)> = speedups.iter().map(|&(n, s)| (n as f64, s)).collect();
+        Some(Scaling { baseline: base.workers, amdahl: fit_amdahl(&points), usl: fit_usl(&points), speedups })
+    }
+}
+
 impl SweepPoint {
     /// Tasks that ran to an end on a worker, returning or raising.
     pub fn ran(&self) -> usize {
@@ -163,6 +226,27 @@ mod tests {
         let flat = Sweep { points: vec![point(1, 100), point(2, 100)] };
         assert_eq!(flat.knee().map(|p| p.workers), Some(1));
         assert_eq!(Sweep::default().knee(), None);
+    }
+
+    #[test]
+    fn the_laws_fit_the_speed_ups_over_the_smallest_size() {
+        // 10 % serial: 1 / (0.1 + 0.9/n) of 1 000 ms.
+        let amdahl = |n: u64| (1000.0 * (0.1 + 0.9 / n as f64)).round() as u64;
+        let sweep = Sweep { points: [1, 2, 4, 8].iter().map(|&n| point(n as usize, amdahl(n))).collect() };
+        let scaling = sweep.scaling().unwrap();
+        assert_eq!(scaling.baseline, 1);
+        assert_eq!(scaling.speedups[1], (2, 1000.0 / 550.0));
+        assert!((scaling.amdahl.unwrap().serial_fraction - 0.1).abs() < 1e-3, "{scaling:?}");
+        assert!(scaling.usl.unwrap().kappa < 1e-3, "{scaling:?}");
+        assert_eq!(scaling.meaningless(), None);
+        // Without the 1: the smallest size is taken as scaling perfectly.
+        let from_two = Sweep { points: sweep.points[1..].to_vec() }.scaling().unwrap();
+        assert_eq!((from_two.baseline, from_two.speedups[0]), (2, (2, 2.0)));
+        let two = Sweep { points: sweep.points[..2].to_vec() }.scaling().unwrap();
+        assert_eq!(two.meaningless().as_deref(), Some("2 sizes are too few to fit a law (3 needed)"));
+        let flat = Sweep { points: vec![point(1, 100), point(2, 100), point(3, 100)] }.scaling().unwrap();
+        assert!(flat.meaningless().unwrap().contains("do not vary"));
+        assert_eq!(Sweep::default().scaling(), None);
     }
 
     #[test]
