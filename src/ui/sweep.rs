@@ -1,5 +1,6 @@
 //! The sweep screen (`poolscope sweep` on a terminal): makespan and speed-up charted against
-//! the pool size as each size's run ends, with the table below.
+//! the pool size as each size's run ends, with the table below; once every size has run, the
+//! speed-up chart adds the Universal Scalability Law fitted to the points (a model).
 //!
 //! ```text
 //! Sweep · Pool sizing · thread pool · sizes 1..8 · REAL time · 5/8 done, running 6 workers
@@ -25,6 +26,7 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, P
 
 use super::Theme;
 use crate::scenario::Sweep;
+use crate::scenario::sweep::FIT_MIN_SIZES;
 
 /// What the sweep screen shows.
 #[derive(Clone, Debug, Default)]
@@ -166,12 +168,15 @@ fn render_speedup(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
     let lo = screen.sizes.iter().copied().min().unwrap_or(1) as f64;
     let hi = screen.sizes.iter().copied().max().unwrap_or(1) as f64;
     let ideal = [(lo, lo), (hi, hi)];
-    let top = points.iter().map(|p| p.1).fold(hi, f64::max).max(1.0) * 1.05;
-    let datasets = vec![
-        line(screen, "ideal: ×workers", Color::DarkGray, &ideal),
-        line(screen, "speed-up", Color::Cyan, &points),
-        measured(screen, Color::Cyan, &points),
-    ];
+    let (usl, fits) = if screen.done { usl_curve(&screen.sweep, lo, hi) } else { (Vec::new(), false) };
+    let top = points.iter().chain(&usl).map(|p| p.1).fold(hi, f64::max).max(1.0) * 1.05;
+    let mut datasets = vec![line(screen, "ideal: ×workers", Color::DarkGray, &ideal)];
+    if !usl.is_empty() {
+        let name = if fits { "USL fit (model)" } else { "USL fit (model, poor)" };
+        datasets.push(line(screen, name, Color::Magenta, &usl));
+    }
+    datasets.push(line(screen, "speed-up", Color::Cyan, &points));
+    datasets.push(measured(screen, Color::Cyan, &points));
     let title = if legend_fits(area) {
         " Speed-up (serial sum ÷ makespan) by workers "
     } else {
@@ -179,6 +184,28 @@ fn render_speedup(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
         " Speed-up by workers (diagonal: ideal) "
     };
     frame.render_widget(chart(screen, title, datasets, LegendPosition::TopLeft, top, area), area);
+}
+
+/// The Universal Scalability Law fitted to the sweep, from `lo` to `hi` workers, on the
+/// chart's scale, and whether it fits (the reading says why not); empty with fewer than
+/// [`FIT_MIN_SIZES`] complete sizes.
+///
+/// The fit is of the speed-ups over the smallest complete size `b`; the chart's are the serial
+/// sum over each makespan, so the curve is scaled by the chart's speed-up at `b` over `b`.
+fn usl_curve(sweep: &Sweep, lo: f64, hi: f64) -> (Vec<(f64, f64)>, bool) {
+    let Some(scaling) = sweep.scaling().filter(|s| s.speedups.len() >= FIT_MIN_SIZES) else {
+        return (Vec::new(), false);
+    };
+    let (Some(usl), Some(base)) = (scaling.usl, sweep.complete().find(|p| p.workers == scaling.baseline)) else {
+        return (Vec::new(), false);
+    };
+    let scale = base.summary.speedup / scaling.baseline as f64;
+    const SAMPLES: usize = 48;
+    let curve = (0..=SAMPLES)
+        .map(|i| lo + (hi - lo) * i as f64 / SAMPLES as f64)
+        .map(|n| (n, usl.speedup(n) * scale))
+        .collect();
+    (curve, scaling.meaningless().is_none())
 }
 
 /// A named line through `data`.
@@ -299,6 +326,26 @@ mod tests {
                 eprintln!("{}", terminal.backend());
             }
         }
+    }
+
+    #[test]
+    fn a_done_sweep_draws_the_fitted_law_beside_the_points() {
+        let mut done = screen(true);
+        // 10 % serial: 1 / (0.1 + 0.9/n) of 8 s.
+        done.sweep.points = (1..=4).map(|n| point(n, (8e6 * (0.1 + 0.9 / n as f64)) as u64)).collect();
+        let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        terminal.draw(|f| render(&done, f)).unwrap();
+        let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+        assert!(text.contains("USL fit (model)"), "{}", terminal.backend());
+        let (curve, fits) = usl_curve(&done.sweep, 1.0, 4.0);
+        assert!(fits);
+        assert_eq!(curve.first().map(|p| p.0), Some(1.0));
+        assert!((curve.last().unwrap().1 - 1.0 / (0.1 + 0.9 / 4.0)).abs() < 0.01, "{curve:?}");
+        // Running, or two sizes: no model yet.
+        terminal.draw(|f| render(&SweepScreen { done: false, ..done.clone() }, f)).unwrap();
+        let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+        assert!(!text.contains("USL fit"), "{text}");
+        assert!(usl_curve(&screen(true).sweep, 1.0, 4.0).0.is_empty());
     }
 
     #[test]
