@@ -62,7 +62,7 @@ pub struct PoolConfig {
     pub max_tasks_per_child: Option<usize>,
     /// The program keeps its top level under `if __name__ == "__main__":`. Without it (a
     /// spawn process pool only), each new worker re-runs the program's top level, which tries
-    /// to start a pool of its own and raises: the pool breaks ([`UNGUARDED`]).
+    /// to start a pool of its own and raises: the pool breaks (with the `RuntimeError` of `UNGUARDED`).
     pub main_guard: bool,
     /// Start every worker at once rather than on demand.
     pub eager: bool,
