@@ -121,6 +121,21 @@ pub enum EventKind {
         /// Why.
         reason: DownReason,
     },
+    /// A worker's thread has the name Python gives it (a thread pool given a
+    /// `thread_name_prefix`): sent right after its `WorkerUp`.
+    ThreadName {
+        /// Its lane.
+        worker: WorkerId,
+        /// The thread's name, e.g. `fetcher_0`.
+        name: Arc<str>,
+    },
+    /// A worker ran the pool's initializer, before any task.
+    Initialized {
+        /// Its lane.
+        worker: WorkerId,
+        /// What the initializer raised, if it did (the worker then leaves).
+        error: Option<String>,
+    },
     /// A task was queued.
     Submit {
         /// The task.

@@ -146,6 +146,10 @@ impl Probe for Feed {
             EventKind::WorkerDown { worker, pid, reason } => {
                 (TraceKind::WorkerDown { worker, pid, reason }, QueueChange::None)
             }
+            EventKind::ThreadName { worker, name } => {
+                (TraceKind::ThreadName { worker, name: name.to_string() }, QueueChange::None)
+            }
+            EventKind::Initialized { worker, error } => (TraceKind::Initialized { worker, error }, QueueChange::None),
             EventKind::Submit { task, label, cost, cpu } => {
                 let label = label.map_or_else(|| format!("task{task}"), |l| l.to_string());
                 // Real µs, like every time in the stream (the spec was already scaled).

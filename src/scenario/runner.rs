@@ -864,6 +864,7 @@ impl MainProgram {
             }
             SubmitError::Shutdown(_) => self.raise("RuntimeError", refused.to_string()),
             SubmitError::Broken(_) => self.raise("BrokenProcessPool", refused.to_string()),
+            SubmitError::BrokenThreadPool(_) => self.raise("BrokenThreadPool", refused.to_string()),
         }
     }
 

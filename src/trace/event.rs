@@ -132,6 +132,22 @@ pub enum TraceKind {
         /// `retired`, `shutdown`, `terminated` or `died`.
         reason: DownReason,
     },
+    /// *Extra*: a worker's thread has the name Python gives it (a thread pool with a
+    /// `thread_name_prefix`); it follows the worker's `worker_up`.
+    ThreadName {
+        /// Its lane.
+        worker: WorkerId,
+        /// The thread's name (`fetcher_0`).
+        name: String,
+    },
+    /// *Extra*: a worker ran the pool's initializer, before any task.
+    Initialized {
+        /// Its lane.
+        worker: WorkerId,
+        /// What the initializer raised, if it did: the worker then leaves.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     /// A task was queued.
     Submit {
         /// From 0, in submission order.
@@ -284,6 +300,8 @@ impl TraceKind {
             TraceKind::Step { .. } => "step",
             TraceKind::WorkerUp { .. } => "worker_up",
             TraceKind::WorkerDown { .. } => "worker_down",
+            TraceKind::ThreadName { .. } => "thread_name",
+            TraceKind::Initialized { .. } => "initialized",
             TraceKind::Submit { .. } => "submit",
             TraceKind::Start { .. } => "start",
             TraceKind::Finish { .. } => "finish",

@@ -153,6 +153,11 @@ impl Transcript {
             }
             TraceKind::WorkerUp { worker, pid } => format!("worker {worker} starts (pid {pid})"),
             TraceKind::WorkerDown { worker, pid, reason } => format!("worker {worker} exits (pid {pid}): {reason}"),
+            TraceKind::ThreadName { worker, name } => format!("worker {worker} is the thread {name:?}"),
+            TraceKind::Initialized { worker, error: None } => format!("worker {worker} ran the pool's initializer"),
+            TraceKind::Initialized { worker, error: Some(error) } => {
+                format!("worker {worker}: the pool's initializer raised {error:?} (\"Exception in initializer\")")
+            }
             TraceKind::Submit { .. } | TraceKind::Queue { .. } => unreachable!("handled above"),
             TraceKind::Start { task, worker, pid } => {
                 format!("worker {worker} (pid {pid}) starts {}", name(*task))

@@ -51,6 +51,9 @@ pub fn describe(model: &Model, event: &TraceEvent) -> String {
         TraceKind::Step { index, python, .. } => format!("step {}: {}", index + 1, python.lines().next().unwrap_or("")),
         TraceKind::WorkerUp { worker, pid } => format!("worker {worker} up (pid {pid})"),
         TraceKind::WorkerDown { worker, reason, .. } => format!("worker {worker} down: {reason}"),
+        TraceKind::ThreadName { worker, name } => format!("worker {worker} is thread {name}"),
+        TraceKind::Initialized { worker, error: None } => format!("worker {worker} initialized"),
+        TraceKind::Initialized { worker, error: Some(e) } => format!("worker {worker}'s initializer raised: {e}"),
         TraceKind::Submit { task, .. } => format!("submit {}", name(task)),
         TraceKind::Start { task, worker, .. } => format!("{} starts on worker {worker}", name(task)),
         TraceKind::Finish { task, outcome, error, .. } => match error {

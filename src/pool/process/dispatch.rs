@@ -373,7 +373,7 @@ impl Supervisor {
                     let mut job_end = head.job_end;
                     let failed = outcome.as_ref().err().cloned();
                     let outcome = match outcome {
-                        Ok(output) => Ok(TaskValue { worker: lane.id, pid: lane.pid, output }),
+                        Ok(output) => Ok(TaskValue { worker: lane.id, pid: lane.pid, output, thread: None }),
                         Err(msg) => Err(TaskError::Failed(msg)),
                     };
                     if let Some(telemetry) = &self.telemetry {
