@@ -119,6 +119,8 @@ fn script_scenario(script: &std::path::Path) -> Scenario {
             start_method: poolscope::pool::StartMethod::Fork,
             max_tasks_per_child: None,
             eager: false,
+            thread_name_prefix: None,
+            initializer: None,
             workers_written: false,
         },
         tasks: BTreeMap::new(),
