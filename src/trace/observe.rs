@@ -182,7 +182,7 @@ fn worker_of(value: &str) -> Option<(&str, &str)> {
 
 /// A thread named by a lesson's `thread_name_prefix` (`PREFIX_N`, not CPython's own
 /// `ThreadPoolExecutor-P_N`).
-fn lesson_named(name: &str) -> bool {
+pub fn lesson_named(name: &str) -> bool {
     executor_thread(name) && !name.starts_with("ThreadPoolExecutor-")
 }
 
