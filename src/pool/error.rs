@@ -19,6 +19,10 @@ pub enum TaskError {
     /// A thread pool broke before the task could run: a worker thread's initializer raised
     /// (`BrokenThreadPool`). The message is the exception's.
     BrokenThreadPool(String),
+    /// The task could not be sent to a worker process: Python pickles a task's arguments, and
+    /// a plain `multiprocessing.Queue` refuses to be pickled (`RuntimeError`, message
+    /// [`QUEUE_NOT_INHERITED`]). It never ran.
+    NotSent(String),
 }
 
 impl fmt::Display for TaskError {
@@ -29,7 +33,7 @@ impl fmt::Display for TaskError {
             TaskError::Timeout => f.write_str("timed out waiting for the task"),
             TaskError::WorkerDied(why) => f.write_str(why),
             TaskError::PoolShutdown => f.write_str("the pool shut down before the task ran"),
-            TaskError::BrokenThreadPool(why) => f.write_str(why),
+            TaskError::BrokenThreadPool(why) | TaskError::NotSent(why) => f.write_str(why),
         }
     }
 }
@@ -46,6 +50,7 @@ impl TaskError {
             TaskError::WorkerDied(_) => "BrokenProcessPool",
             TaskError::PoolShutdown => "RuntimeError",
             TaskError::BrokenThreadPool(_) => "BrokenThreadPool",
+            TaskError::NotSent(_) => "RuntimeError",
         }
     }
 }
@@ -61,6 +66,10 @@ pub const BROKEN_POOL: &str = "A child process terminated abruptly, the process 
 /// The message of the `BrokenThreadPool` a `ThreadPoolExecutor` whose initializer raised
 /// fails its queued futures with, and refuses submits with.
 pub const BROKEN_THREAD_POOL: &str = "A thread initializer failed, the thread pool is not usable anymore";
+
+/// What pickling a plain `multiprocessing.Queue` raises (`RuntimeError`): the error of a task
+/// handed such a queue on a process pool.
+pub const QUEUE_NOT_INHERITED: &str = "Queue objects should only be shared between processes through inheritance";
 
 /// A submission the pool refused. The job is handed back so nothing is lost.
 #[derive(Clone, PartialEq, Eq)]

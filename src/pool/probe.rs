@@ -178,10 +178,12 @@ pub enum EventKind {
         ok: bool,
     },
     /// A task was failed without running: the pool shut down with `cancel_futures`, was
-    /// terminated, or broke.
+    /// terminated, or broke; or it could not be sent to a worker process.
     Abandon {
         /// The task.
         task: TaskId,
+        /// Why, when it was not the pool stopping: the error it failed with.
+        error: Option<String>,
     },
     /// A done-callback ran.
     Callback {

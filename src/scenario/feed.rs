@@ -165,7 +165,7 @@ impl Probe for Feed {
             EventKind::Cancel { task, ok } => {
                 (TraceKind::Cancel { task, ok }, if ok { QueueChange::Leaves(task) } else { QueueChange::None })
             }
-            EventKind::Abandon { task } => (TraceKind::Abandon { task }, QueueChange::Leaves(task)),
+            EventKind::Abandon { task, error } => (TraceKind::Abandon { task, error }, QueueChange::Leaves(task)),
             EventKind::Callback { task, thread, panicked } => {
                 (TraceKind::Callback { task, thread, error: panicked }, QueueChange::None)
             }

@@ -198,6 +198,10 @@ pub enum TraceKind {
     Abandon {
         /// The task.
         task: TaskId,
+        /// Why, when it was not the pool stopping: the exception's message (a task whose
+        /// arguments cannot be sent to a worker process).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
     },
     /// A done-callback ran.
     Callback {
@@ -286,7 +290,7 @@ impl TraceKind {
             | TraceKind::Start { task, .. }
             | TraceKind::Finish { task, .. }
             | TraceKind::Cancel { task, .. }
-            | TraceKind::Abandon { task }
+            | TraceKind::Abandon { task, .. }
             | TraceKind::Callback { task, .. }
             | TraceKind::Result { task, .. } => Some(*task),
             _ => None,

@@ -695,7 +695,7 @@ impl Model {
                     });
                 }
             }
-            TraceKind::Abandon { task } => {
+            TraceKind::Abandon { task, .. } => {
                 self.update(*task, |record| {
                     record.state = TaskState::Abandoned;
                     record.ended_us = Some(t);

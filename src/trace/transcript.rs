@@ -193,7 +193,12 @@ impl Transcript {
                     format!("cancel({}) -> False: {state}", name(*task))
                 }
             }
-            TraceKind::Abandon { task } => format!("{} dropped without running: the pool stopped", name(*task)),
+            TraceKind::Abandon { task, error: None } => {
+                format!("{} dropped without running: the pool stopped", name(*task))
+            }
+            TraceKind::Abandon { task, error: Some(error) } => {
+                format!("{} never reaches a worker process: {error}", name(*task))
+            }
             TraceKind::Callback { task, thread, error } => match error {
                 None => format!("callback for {} ran on thread {thread:?}", name(*task)),
                 Some(error) => format!(

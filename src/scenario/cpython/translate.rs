@@ -317,7 +317,7 @@ impl Translator {
                 }
                 _ => {
                     self.ended.insert(task);
-                    self.push(t, TraceKind::Abandon { task });
+                    self.push(t, TraceKind::Abandon { task, error: None });
                     self.leaves_queue(t, task);
                 }
             }
@@ -404,7 +404,7 @@ impl Translator {
                             );
                         }
                         _ => {
-                            self.push(t, TraceKind::Abandon { task });
+                            self.push(t, TraceKind::Abandon { task, error: None });
                             self.leaves_queue(t, task);
                         }
                     }
