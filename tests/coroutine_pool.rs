@@ -86,7 +86,7 @@ fn a_hundred_sleeps_overlap_on_one_thread() {
     held.result(None).unwrap();
     for future in &futures {
         let value = future.result(None).unwrap();
-        assert_eq!(value, TaskValue { worker: 0, pid: std::process::id(), output: None });
+        assert_eq!(value, TaskValue { worker: 0, pid: std::process::id(), output: None, thread: None });
     }
     pool.shutdown(true, false);
     let events: Vec<Event> = events.try_iter().collect();

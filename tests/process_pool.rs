@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use poolscope::pool::error::BROKEN_FUTURE;
+use poolscope::pool::error::{BROKEN_FUTURE, QUEUE_NOT_INHERITED};
 use poolscope::pool::probe::{DownReason, Outcome};
 use poolscope::pool::{
     ChannelProbe, Event, EventKind, MapOptions, OnWorkerDeath, PoolError, ProcessPool, ProcessPoolBuilder, ReturnWhen,
@@ -369,6 +369,33 @@ fn a_failing_initializer_breaks_the_pool() {
         _ => None,
     });
     assert_eq!(said.as_deref(), Some("it ran init, which raised no config"), "the exit says why");
+}
+
+#[test]
+fn a_task_taking_a_plain_queue_cannot_be_sent_and_fails_without_running() {
+    let (probe, rx) = events();
+    let queues = Arc::new(poolscope::pool::SharedQueues::default());
+    queues.mark_plain("q");
+    let pool = builder(1).probe(probe).queues(Arc::clone(&queues)).build().unwrap();
+    let unsent = pool.submit_task(put("q", "x")).unwrap();
+    let error = TaskError::NotSent(QUEUE_NOT_INHERITED.into());
+    assert_eq!(unsent.result(Some(DEADLOCK)), Err(error.clone()));
+    assert_eq!(error.python_name(), "RuntimeError");
+    // A chunk that takes one fails whole, as CPython pickles a chunk at once.
+    let chunk = pool.submit_tasks(vec![noop("a"), get("q")], 2).unwrap();
+    for future in &chunk {
+        assert!(matches!(future.result(Some(DEADLOCK)), Err(TaskError::NotSent(_))));
+    }
+    // The pool is not broken: a task on a Manager's queue, or none, still runs.
+    assert!(pool.submit_task(put("managed", "y")).unwrap().result(Some(DEADLOCK)).is_ok());
+    assert!(queues.is_empty("q"), "nothing reached the plain queue");
+    pool.shutdown(true, false);
+    let seen: Vec<EventKind> = rx.try_iter().map(|e| e.kind).collect();
+    let unsent_ids = [unsent.id(), chunk[0].id(), chunk[1].id()];
+    for id in unsent_ids {
+        assert!(seen.contains(&EventKind::Abandon { task: id, error: Some(QUEUE_NOT_INHERITED.into()) }), "{seen:?}");
+        assert!(!seen.iter().any(|k| matches!(k, EventKind::Start { task, .. } if *task == id)));
+    }
 }
 
 #[test]

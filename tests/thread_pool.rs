@@ -420,7 +420,7 @@ fn the_probe_reports_failures_labels_and_abandoned_tasks() {
         cost: Some(Duration::ZERO),
         cpu: false
     }));
-    assert!(events.contains(&EventKind::Abandon { task: 2 }));
+    assert!(events.contains(&EventKind::Abandon { task: 2, error: None }));
     assert_eq!(worker_downs(&events), [(0, "terminated")]);
 }
 
@@ -483,4 +483,14 @@ fn with_a_results_thread_every_callback_runs_on_it_not_on_the_worker() {
     assert_eq!(ran.len(), 3, "all ran before shutdown(wait=True) returned");
     assert_eq!(workers.len(), 3, "{ran:?}");
     assert_eq!(callbacks, BTreeSet::from(["mp-results"]));
+}
+
+#[test]
+fn a_plain_queue_is_an_ordinary_queue_to_threads() {
+    let queues = Arc::new(poolscope::pool::SharedQueues::default());
+    queues.mark_plain("q");
+    let pool = ThreadPool::builder().workers(1).queues(Arc::clone(&queues)).build();
+    let put = TaskSpec::new(Work::QueuePut { queue: "q".into(), item: "x".into() }, Duration::ZERO, "put");
+    pool.submit_task(put).unwrap().result(None).unwrap();
+    assert_eq!(queues.get("q"), Ok("x".into()));
 }

@@ -206,7 +206,7 @@ fn submit_after_shutdown_is_refused_and_hands_the_work_back() {
     assert_eq!(err.to_string(), "cannot schedule new futures after shutdown");
     match err {
         SubmitError::Shutdown(job) => assert_eq!(job(), "mine"),
-        SubmitError::Broken(_) => panic!("a shut-down pool is not broken"),
+        SubmitError::Broken(_) | SubmitError::BrokenThreadPool(_) => panic!("a shut-down pool is not broken"),
     }
     assert!(matches!(pool.submit_fallible(|| Ok::<_, String>(2)), Err(SubmitError::Shutdown(_))));
     let spec = TaskSpec::new(Work::Noop, Default::default(), "late");

@@ -117,7 +117,7 @@ fn stream(first: u64, rest: u64, sink: &mut dyn FnMut(&TraceEvent)) -> (Expected
             }
             // Abandoned without running.
             1 => {
-                s.emit(1, TraceKind::Abandon { task });
+                s.emit(1, TraceKind::Abandon { task, error: None });
                 e.not_run += 1;
                 e.abandoned += 1;
             }

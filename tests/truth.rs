@@ -170,7 +170,7 @@ impl Truth {
                 self.ended.insert(*task);
                 self.cancelled += 1;
             }
-            TraceKind::Abandon { task } => {
+            TraceKind::Abandon { task, .. } => {
                 self.ended.insert(*task);
                 self.failed += 1;
             }

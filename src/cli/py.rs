@@ -120,6 +120,8 @@ fn script_scenario(script: &std::path::Path) -> Scenario {
             max_tasks_per_child: None,
             main_guard: true,
             eager: false,
+            thread_name_prefix: None,
+            initializer: None,
             workers_written: false,
         },
         tasks: BTreeMap::new(),

@@ -16,6 +16,13 @@ pub enum TaskError {
     WorkerDied(String),
     /// The pool was shut down, terminated or broken before the task could run.
     PoolShutdown,
+    /// A thread pool broke before the task could run: a worker thread's initializer raised
+    /// (`BrokenThreadPool`). The message is the exception's.
+    BrokenThreadPool(String),
+    /// The task could not be sent to a worker process: Python pickles a task's arguments, and
+    /// a plain `multiprocessing.Queue` refuses to be pickled (`RuntimeError`, message
+    /// [`QUEUE_NOT_INHERITED`]). It never ran.
+    NotSent(String),
 }
 
 impl fmt::Display for TaskError {
@@ -26,6 +33,7 @@ impl fmt::Display for TaskError {
             TaskError::Timeout => f.write_str("timed out waiting for the task"),
             TaskError::WorkerDied(why) => f.write_str(why),
             TaskError::PoolShutdown => f.write_str("the pool shut down before the task ran"),
+            TaskError::BrokenThreadPool(why) | TaskError::NotSent(why) => f.write_str(why),
         }
     }
 }
@@ -41,6 +49,8 @@ impl TaskError {
             TaskError::Timeout => "TimeoutError",
             TaskError::WorkerDied(_) => "BrokenProcessPool",
             TaskError::PoolShutdown => "RuntimeError",
+            TaskError::BrokenThreadPool(_) => "BrokenThreadPool",
+            TaskError::NotSent(_) => "RuntimeError",
         }
     }
 }
@@ -53,6 +63,14 @@ pub const BROKEN_FUTURE: &str =
 /// The message of the `BrokenProcessPool` a broken `ProcessPoolExecutor` refuses submits with.
 pub const BROKEN_POOL: &str = "A child process terminated abruptly, the process pool is not usable anymore";
 
+/// The message of the `BrokenThreadPool` a `ThreadPoolExecutor` whose initializer raised
+/// fails its queued futures with, and refuses submits with.
+pub const BROKEN_THREAD_POOL: &str = "A thread initializer failed, the thread pool is not usable anymore";
+
+/// What pickling a plain `multiprocessing.Queue` raises (`RuntimeError`): the error of a task
+/// handed such a queue on a process pool.
+pub const QUEUE_NOT_INHERITED: &str = "Queue objects should only be shared between processes through inheritance";
+
 /// A submission the pool refused. The job is handed back so nothing is lost.
 #[derive(Clone, PartialEq, Eq)]
 pub enum SubmitError<J> {
@@ -60,13 +78,15 @@ pub enum SubmitError<J> {
     Shutdown(J),
     /// A process worker died and the pool broke (`BrokenProcessPool`).
     Broken(J),
+    /// A worker thread's initializer raised and the thread pool broke (`BrokenThreadPool`).
+    BrokenThreadPool(J),
 }
 
 impl<J> SubmitError<J> {
     /// Takes the refused job back.
     pub fn into_inner(self) -> J {
         match self {
-            SubmitError::Shutdown(job) | SubmitError::Broken(job) => job,
+            SubmitError::Shutdown(job) | SubmitError::Broken(job) | SubmitError::BrokenThreadPool(job) => job,
         }
     }
 }
@@ -76,6 +96,7 @@ impl<J> fmt::Debug for SubmitError<J> {
         match self {
             SubmitError::Shutdown(_) => f.write_str("Shutdown(..)"),
             SubmitError::Broken(_) => f.write_str("Broken(..)"),
+            SubmitError::BrokenThreadPool(_) => f.write_str("BrokenThreadPool(..)"),
         }
     }
 }
@@ -85,6 +106,7 @@ impl<J> fmt::Display for SubmitError<J> {
         match self {
             SubmitError::Shutdown(_) => f.write_str("cannot schedule new futures after shutdown"),
             SubmitError::Broken(_) => f.write_str(BROKEN_POOL),
+            SubmitError::BrokenThreadPool(_) => f.write_str(BROKEN_THREAD_POOL),
         }
     }
 }

@@ -83,6 +83,7 @@ pub trait Executor: Send + Sync + fmt::Debug {
             Ok(mut futures) => Ok(futures.remove(0)),
             Err(SubmitError::Shutdown(mut specs)) => Err(SubmitError::Shutdown(specs.remove(0))),
             Err(SubmitError::Broken(mut specs)) => Err(SubmitError::Broken(specs.remove(0))),
+            Err(SubmitError::BrokenThreadPool(mut specs)) => Err(SubmitError::BrokenThreadPool(specs.remove(0))),
         }
     }
 

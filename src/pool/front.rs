@@ -45,6 +45,8 @@ pub enum Refusal {
     Shutdown,
     /// A worker process died and broke the pool.
     Broken,
+    /// A worker thread's initializer raised and broke the pool.
+    BrokenThreadPool,
 }
 
 impl Refusal {
@@ -52,6 +54,7 @@ impl Refusal {
         match self {
             Refusal::Shutdown => SubmitError::Shutdown(job),
             Refusal::Broken => SubmitError::Broken(job),
+            Refusal::BrokenThreadPool => SubmitError::BrokenThreadPool(job),
         }
     }
 }
@@ -242,7 +245,8 @@ impl<B: Backend> Pool<B> {
     ///
     /// # Errors
     /// The spec handed back: [`SubmitError::Shutdown`] after `shutdown`, `close` or
-    /// `terminate`; [`SubmitError::Broken`] once a worker process died and broke the pool.
+    /// `terminate`; [`SubmitError::Broken`] once a worker process died and broke the pool;
+    /// [`SubmitError::BrokenThreadPool`] once a worker thread's initializer raised.
     pub fn submit_task(&self, spec: TaskSpec) -> Result<Future<TaskValue>, SubmitError<TaskSpec>> {
         Executor::submit_spec(self, spec)
     }

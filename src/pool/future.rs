@@ -367,7 +367,7 @@ impl<T> Future<T> {
         slot.outcome = Some(Err(error));
         let waiting = self.inner.take_on_finish(slot);
         if let Some(telemetry) = &self.inner.telemetry {
-            telemetry.emit(EventKind::Abandon { task: self.inner.id });
+            telemetry.emit(EventKind::Abandon { task: self.inner.id, error: None });
         }
         self.fire(waiting);
         true

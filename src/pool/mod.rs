@@ -41,7 +41,7 @@ pub use probe::{ChannelProbe, DownReason, Event, EventKind, Outcome, Phase, Prob
 pub use process::{OnWorkerDeath, ProcessPool, ProcessPoolBuilder, StartMethod};
 pub use queues::SharedQueues;
 pub use task::{TaskSpec, TaskValue, Work};
-pub use thread::{ThreadPool, ThreadPoolBuilder, default_thread_workers};
+pub use thread::{InitializerFailure, ThreadPool, ThreadPoolBuilder, default_thread_workers};
 pub use wait::{AsCompleted, DoneAndNotDone, ReturnWhen, as_completed, wait};
 
 /// The number of CPUs this process may use.

@@ -123,6 +123,21 @@ pub enum EventKind {
         /// What it raised, when a worker that died said why (its initializer raised).
         cause: Option<String>,
     },
+    /// A worker's thread has the name Python gives it (a thread pool given a
+    /// `thread_name_prefix`): sent right after its `WorkerUp`.
+    ThreadName {
+        /// Its lane.
+        worker: WorkerId,
+        /// The thread's name, e.g. `fetcher_0`.
+        name: Arc<str>,
+    },
+    /// A worker ran the pool's initializer, before any task.
+    Initialized {
+        /// Its lane.
+        worker: WorkerId,
+        /// What the initializer raised, if it did (the worker then leaves).
+        error: Option<String>,
+    },
     /// A task was queued.
     Submit {
         /// The task.
@@ -165,10 +180,12 @@ pub enum EventKind {
         ok: bool,
     },
     /// A task was failed without running: the pool shut down with `cancel_futures`, was
-    /// terminated, or broke.
+    /// terminated, or broke; or it could not be sent to a worker process.
     Abandon {
         /// The task.
         task: TaskId,
+        /// Why, when it was not the pool stopping: the error it failed with.
+        error: Option<String>,
     },
     /// A done-callback ran.
     Callback {

@@ -1,8 +1,10 @@
 //! Named queues shared by every task of a pool — the `Manager().Queue()` of the lessons.
 //! The parent process hosts them; thread and coroutine tasks use them directly, process
-//! workers through requests over their pipe.
+//! workers through requests over their pipe. A queue marked [`SharedQueues::mark_plain`] is
+//! a plain `multiprocessing.Queue()` handed to each task as an argument instead, which a
+//! process pool cannot send.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +33,8 @@ pub struct SharedQueues {
     /// Called after every put and the close: an event loop whose tasks wait for items
     /// without blocking its thread.
     wakers: Mutex<Vec<Waker>>,
+    /// The queues that are plain `multiprocessing.Queue`s passed as task arguments.
+    plain: Mutex<HashSet<String>>,
 }
 
 impl fmt::Debug for SharedQueues {
@@ -54,6 +58,7 @@ impl Default for SharedQueues {
             bell: Bell::anywhere(),
             changes: AtomicU64::new(0),
             wakers: Mutex::default(),
+            plain: Mutex::default(),
         }
     }
 }
@@ -62,6 +67,25 @@ impl SharedQueues {
     fn queue(&self, name: &str) -> Queue {
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
         queues.entry(name.to_string()).or_insert_with(crossbeam_channel::unbounded).clone()
+    }
+
+    /// Marks queue `name` as a plain `multiprocessing.Queue()` that each task is handed as an
+    /// argument, not a `Manager().Queue()` reached by name. Threads and coroutines use it as
+    /// any other; a process pool cannot send a task that takes it, since Python pickles a
+    /// task's arguments and such a queue may only reach a process by inheritance: the task
+    /// fails with [`TaskError::NotSent`](crate::pool::TaskError::NotSent) without running.
+    pub fn mark_plain(&self, name: &str) {
+        self.plain.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string());
+    }
+
+    /// True if `spec` takes a queue marked [`SharedQueues::mark_plain`].
+    pub fn takes_plain(&self, spec: &crate::pool::TaskSpec) -> bool {
+        let queue = match &spec.work {
+            crate::pool::Work::QueuePut { queue, .. } | crate::pool::Work::QueueGet { queue } => queue,
+            _ => return false,
+        };
+        let plain = self.plain.lock().unwrap_or_else(|e| e.into_inner());
+        !plain.is_empty() && plain.contains(queue)
     }
 
     /// Puts an item on queue `name`.

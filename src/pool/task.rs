@@ -7,8 +7,8 @@
 
 use std::fmt;
 use std::hint::black_box;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -124,22 +124,32 @@ pub struct TaskValue {
     pub worker: WorkerId,
     /// The process that ran it.
     pub pid: u32,
-    /// What it computed (`sum_squares`), took (`queue_get`) or read and wrote (`increment`).
+    /// What it computed (`sum_squares`), took (`queue_get`) or read and wrote (`increment`),
+    /// and what the worker's initializer set up, if the pool has one (`with SETUP`).
     pub output: Option<String>,
+    /// The name of the thread that ran it, when its pool names its threads as Python does
+    /// (a thread pool given a [`thread_name_prefix`](crate::pool::ThreadPoolBuilder::thread_name_prefix)).
+    #[serde(skip)]
+    pub thread: Option<Arc<str>>,
 }
 
 impl TaskValue {
     /// The value as the event log and a program's print-out show it: `LABEL by worker W
-    /// (pid P)`, then ` -> OUTPUT` if there is one.
+    /// (pid P)` (or `LABEL by THREAD (pid P)` for a named thread), then ` -> OUTPUT` if there
+    /// is one.
     pub fn describe(&self, label: &str) -> String {
         format!("{label} by {self}")
     }
 }
 
-/// `worker W (pid P)`, then ` -> OUTPUT` if there is one.
+/// `worker W (pid P)` (or `THREAD (pid P)` for a named thread), then ` -> OUTPUT` if there
+/// is one.
 impl fmt::Display for TaskValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "worker {} (pid {})", self.worker, self.pid)?;
+        match &self.thread {
+            Some(thread) => write!(f, "{thread} (pid {})", self.pid)?,
+            None => write!(f, "worker {} (pid {})", self.worker, self.pid)?,
+        }
         if let Some(output) = &self.output {
             write!(f, " -> {output}")?;
         }
@@ -168,6 +178,15 @@ pub trait TaskEnv {
     fn counters(&self) -> &SharedCounters;
     /// Crashes the worker: aborts a worker process; panics elsewhere.
     fn crash(&self) -> !;
+    /// The name of the worker's thread, when its pool names threads as Python does.
+    fn thread(&self) -> Option<&Arc<str>> {
+        None
+    }
+    /// What the pool's initializer set up on this worker (`LABEL of WORKER`), which every
+    /// task reports (`with SETUP`); `None` without an initializer.
+    fn setup(&self) -> Option<&str> {
+        None
+    }
     /// True in a simulated run (`--virtual-time`): CPU-bound work then takes virtual time
     /// through [`TaskEnv::cpu_time`] instead of doing its arithmetic for real.
     fn simulated(&self) -> bool {
@@ -196,9 +215,22 @@ fn sum_squares(n: u64) -> u128 {
     (0..n).fold(0u128, |sum, i| sum.wrapping_add(u128::from(black_box(i)) * u128::from(i)))
 }
 
-/// Runs a task spec. `Err` is the message the task raised.
+/// Runs a task spec. `Err` is the message the task raised. A worker whose initializer set
+/// something up ([`TaskEnv::setup`]) adds it to the output: `with SETUP`.
 pub fn run_spec(spec: &TaskSpec, env: &dyn TaskEnv) -> Result<TaskValue, String> {
-    let value = |output| TaskValue { worker: env.worker(), pid: env.pid(), output };
+    let mut value = run_work(spec, env)?;
+    if let Some(setup) = env.setup() {
+        value.output = Some(match value.output {
+            Some(output) => format!("{output}, with {setup}"),
+            None => format!("with {setup}"),
+        });
+    }
+    Ok(value)
+}
+
+/// What the spec's work computes, without the worker's setup.
+fn run_work(spec: &TaskSpec, env: &dyn TaskEnv) -> Result<TaskValue, String> {
+    let value = |output| TaskValue { worker: env.worker(), pid: env.pid(), output, thread: env.thread().cloned() };
     match &spec.work {
         Work::Noop => {
             if !spec.duration.is_zero() {

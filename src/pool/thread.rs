@@ -13,7 +13,7 @@ use crossbeam_utils::CachePadded;
 
 use super::builder::{self, Builder};
 use super::counters::SharedCounters;
-use super::error::TaskError;
+use super::error::{BROKEN_THREAD_POOL, TaskError};
 use super::executor::PoolKind;
 use super::front::{Admission, Backend, Pool, Refusal, RunsClosures, Stopping};
 use super::future::Future;
@@ -55,7 +55,6 @@ pub type ThreadPool = Pool<Threads>;
 /// A [`ThreadPool`]'s workers: threads in this process, fed from one queue.
 pub struct Threads {
     crew: Arc<Crew>,
-    tx: Sender<QueueItem>,
 }
 
 /// What the queue carries: work, or a nudge to re-read the pool's size and state.
@@ -70,6 +69,9 @@ pub(crate) enum QueueItem {
 
 /// What the pool's handle and its worker threads share.
 pub(crate) struct Crew {
+    /// Both ends of the queue: a worker whose initializer failed empties it of work and
+    /// puts back the wake-ups meant for the others.
+    tx: Sender<QueueItem>,
     rx: Receiver<QueueItem>,
     pub(crate) telemetry: Option<Arc<Telemetry>>,
     pub(crate) gil: Option<Gil>,
@@ -77,6 +79,19 @@ pub(crate) struct Crew {
     pub(crate) counters: Arc<SharedCounters>,
     pub(crate) pid: u32,
     name: String,
+    /// Python's `thread_name_prefix`: worker `N` is the thread `PREFIX_N`.
+    prefix: Option<String>,
+    /// Run by each worker once, before its first task.
+    pub(crate) initializer: Option<TaskSpec>,
+    on_init_failure: InitializerFailure,
+    /// An initializer raised: no new worker starts on demand or by a resize.
+    init_failed: AtomicBool,
+    /// Set under the gate when an initializer raised and the pool broke
+    /// ([`InitializerFailure::Break`]): submits are refused.
+    broken: AtomicBool,
+    /// Set under the gate when every worker died in its initializer
+    /// ([`InitializerFailure::WorkerExits`]): no task can run any more.
+    stranded: AtomicBool,
     eager: bool,
     /// Workers that finished a task and have not been claimed by a submit since
     /// (`ThreadPoolExecutor._idle_semaphore`); only kept while the pool is below its size.
@@ -116,14 +131,45 @@ pub type ThreadPoolBuilder = Builder<ThreadOptions>;
 pub struct ThreadOptions {
     gil: Option<Duration>,
     name: String,
+    prefix: Option<String>,
+    initializer: Option<TaskSpec>,
+    on_init_failure: InitializerFailure,
     results_thread: bool,
 }
 
 impl Default for ThreadOptions {
     fn default() -> Self {
-        ThreadOptions { gil: None, name: "poolscope".into(), results_thread: false }
+        ThreadOptions {
+            gil: None,
+            name: "poolscope".into(),
+            prefix: None,
+            initializer: None,
+            on_init_failure: InitializerFailure::Break,
+            results_thread: false,
+        }
     }
 }
+
+/// What a thread pool does when a worker's initializer raises (see
+/// [`ThreadPoolBuilder::initializer`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InitializerFailure {
+    /// As `ThreadPoolExecutor`: the pool breaks. Every queued task fails with
+    /// [`TaskError::BrokenThreadPool`], submits are refused with
+    /// [`SubmitError::BrokenThreadPool`](crate::pool::SubmitError::BrokenThreadPool); tasks
+    /// already running finish.
+    #[default]
+    Break,
+    /// As `multiprocessing.pool.ThreadPool`: the worker thread dies and nothing replaces it.
+    /// Once no worker is left no task can run, so queued tasks, and tasks submitted later
+    /// (still taken), fail with [`TaskError::BrokenThreadPool`] at once — where a Python
+    /// program waits until its `get(timeout)` gives up.
+    WorkerExits,
+}
+
+/// What the futures of tasks that no worker will ever run fail with, under
+/// [`InitializerFailure::WorkerExits`].
+const NO_WORKER_LEFT: &str = "every worker thread's initializer raised: no task will run";
 
 impl builder::HasWorkers for ThreadOptions {}
 
@@ -147,6 +193,28 @@ impl Builder<ThreadOptions> {
         self
     }
 
+    /// Names the worker threads as `ThreadPoolExecutor(thread_name_prefix=PREFIX)` does:
+    /// worker `N` is the thread `PREFIX_N`. The pool then reports each worker's name
+    /// ([`EventKind::ThreadName`]) and a task's value says which thread ran it
+    /// ([`TaskValue::thread`]).
+    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.kind.prefix = Some(prefix.into());
+        self
+    }
+
+    /// A task each worker runs once, on its own thread, before any other, as
+    /// `ThreadPoolExecutor(initializer=...)` and `multiprocessing.pool.ThreadPool(initializer=...)`
+    /// do. What it sets up is the worker's own (`LABEL of WORKER`, the initializer's label and
+    /// the worker's thread name or `worker N`), and every task that worker runs reports it in
+    /// its value (`with LABEL of WORKER`). If it raises (or panics), the worker reports it
+    /// ([`EventKind::Initialized`]) and leaves, no worker starts on demand after it, and the
+    /// pool does what `on_failure` says.
+    pub fn initializer(mut self, spec: TaskSpec, on_failure: InitializerFailure) -> Self {
+        self.kind.initializer = Some(spec);
+        self.kind.on_init_failure = on_failure;
+        self
+    }
+
     /// Completes every future on one thread of the pool's own (`NAME-results`), so every
     /// done-callback runs there, as `multiprocessing.pool.ThreadPool` runs callbacks on its
     /// result-handler thread. By default a worker completes the future of the task it ran,
@@ -164,6 +232,7 @@ impl Builder<ThreadOptions> {
         // Should the OS refuse the thread, the workers complete their futures themselves.
         let relay = self.kind.results_thread.then(|| Relay::start(&clock, &format!("{}-results", self.kind.name)).ok());
         let crew = Arc::new(Crew {
+            tx,
             rx,
             telemetry: self.probe.map(Telemetry::new),
             gil: self.kind.gil.map(Gil::new),
@@ -171,6 +240,12 @@ impl Builder<ThreadOptions> {
             counters: self.counters.unwrap_or_default(),
             pid: clock.pid(),
             name: self.kind.name,
+            prefix: self.kind.prefix,
+            initializer: self.kind.initializer,
+            on_init_failure: self.kind.on_init_failure,
+            init_failed: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
+            stranded: AtomicBool::new(false),
             eager: self.eager,
             idle_tokens: AtomicUsize::new(0),
             live: AtomicUsize::new(0),
@@ -184,12 +259,13 @@ impl Builder<ThreadOptions> {
         });
         if self.eager {
             let mut set = crew.lock_workers();
-            while crew.live.load(Ordering::Relaxed) < size {
+            // One start each: a worker whose initializer raised may have left already.
+            for _ in 0..size {
                 crew.spawn(&mut set);
             }
         }
         let telemetry = crew.telemetry.clone();
-        Pool::with_backend(Threads { crew, tx }, telemetry)
+        Pool::with_backend(Threads { crew }, telemetry)
     }
 }
 
@@ -215,7 +291,12 @@ impl Backend for Threads {
     }
 
     fn refusal(&self, _gate: &MutexGuard<'_, ()>) -> Option<Refusal> {
-        (!self.crew.admission.is_open()).then_some(Refusal::Shutdown)
+        // As `ThreadPoolExecutor.submit`: a broken pool says so before a shut one does.
+        if self.crew.broken.load(Ordering::Acquire) {
+            Some(Refusal::BrokenThreadPool)
+        } else {
+            (!self.crew.admission.is_open()).then_some(Refusal::Shutdown)
+        }
     }
 
     fn is_open(&self) -> bool {
@@ -247,13 +328,14 @@ impl Backend for Threads {
         }
         self.crew.target.store(n, Ordering::Relaxed);
         let live = self.crew.live.load(Ordering::Relaxed);
-        if n > live {
+        // Once an initializer raised, no new worker starts (it would raise too).
+        if n > live && !self.crew.init_failed.load(Ordering::Acquire) {
             for _ in live..n {
                 self.crew.spawn(&mut set);
             }
         } else {
             for _ in n..live {
-                let _ = self.tx.send(QueueItem::Retire);
+                let _ = self.crew.tx.send(QueueItem::Retire);
                 self.crew.wake_one();
             }
         }
@@ -299,8 +381,13 @@ impl RunsClosures for Threads {
 
 impl Threads {
     fn send(&self, item: QueueItem, _gate: &MutexGuard<'_, ()>) {
+        if self.crew.stranded.load(Ordering::Acquire) {
+            // No worker is left to run it (read under the gate, which set it).
+            self.crew.never_run(item);
+            return;
+        }
         // The pool's own receiver lives as long as the pool: the send cannot fail.
-        let _ = self.tx.send(item);
+        let _ = self.crew.tx.send(item);
         self.crew.wake_one();
         if !self.crew.eager {
             self.crew.start_worker_if_none_idle();
@@ -321,7 +408,7 @@ impl Threads {
         // Every worker alive now gets a wake-up behind the queued work; no job can follow it.
         let set = self.crew.lock_workers();
         for _ in 0..self.crew.live.load(Ordering::Relaxed) {
-            let _ = self.tx.send(QueueItem::Stop);
+            let _ = self.crew.tx.send(QueueItem::Stop);
             self.crew.wake_one();
         }
         drop(set);
@@ -364,7 +451,9 @@ impl Crew {
     /// `ThreadPoolExecutor._adjust_thread_count`: a submit that finds no idle worker starts
     /// one, up to the pool's size.
     fn start_worker_if_none_idle(self: &Arc<Self>) {
-        if self.live.load(Ordering::Relaxed) >= self.target.load(Ordering::Relaxed) {
+        if self.live.load(Ordering::Relaxed) >= self.target.load(Ordering::Relaxed)
+            || self.init_failed.load(Ordering::Acquire)
+        {
             return;
         }
         if self.idle_tokens.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok() {
@@ -390,14 +479,82 @@ impl Crew {
         };
         self.live.fetch_add(1, Ordering::Relaxed);
         self.emit(EventKind::WorkerUp { worker: id, pid: self.pid });
+        // `ThreadPoolExecutor` names its threads `PREFIX_N`.
+        let named: Option<Arc<str>> = self.prefix.as_ref().map(|prefix| Arc::from(format!("{prefix}_{id}")));
+        if let Some(name) = &named {
+            self.emit(EventKind::ThreadName { worker: id, name: Arc::clone(name) });
+        }
+        let thread_name = named.as_deref().map_or_else(|| format!("{}-worker-{id}", self.name), str::to_string);
         let busy = Arc::new(CachePadded::new(AtomicBool::new(false)));
         let crew = Arc::clone(self);
         let flag = Arc::clone(&busy);
         let thread = self
             .clock
-            .spawn(format!("{}-worker-{id}", self.name), move || worker::run(&crew, id, &flag))
+            .spawn(thread_name, move || worker::run(&crew, id, &flag, named))
             .expect("the OS refused to start a worker thread");
         set.threads.push(WorkerThread { busy, thread });
+    }
+
+    /// Worker `id`'s initializer raised: it leaves, no new worker starts, and the pool breaks
+    /// or, once no worker is left, strands (see [`InitializerFailure`]). Either way the work
+    /// queued now will never run: it fails at once.
+    fn initializer_failed(&self, id: WorkerId) {
+        self.init_failed.store(true, Ordering::Release);
+        let failed = match self.on_init_failure {
+            InitializerFailure::Break => {
+                let _gate = self.admission.lock();
+                !self.broken.swap(true, Ordering::AcqRel)
+            }
+            InitializerFailure::WorkerExits => false,
+        };
+        if failed {
+            self.fail_queued();
+        }
+        self.leave(id, DownReason::Died);
+        if self.on_init_failure == InitializerFailure::WorkerExits && self.live.load(Ordering::Relaxed) == 0 {
+            let stranded = {
+                let _gate = self.admission.lock();
+                !self.stranded.swap(true, Ordering::AcqRel)
+            };
+            if stranded {
+                self.fail_queued();
+            }
+        }
+    }
+
+    /// Fails every task in the queue now; the wake-ups in it go back for the workers they
+    /// are meant for.
+    fn fail_queued(&self) {
+        let mut wakeups = Vec::new();
+        while let Ok(item) = self.rx.try_recv() {
+            match item {
+                QueueItem::Task(_) | QueueItem::Job(_) => self.never_run(item),
+                QueueItem::Retire | QueueItem::Stop => wakeups.push(item),
+            }
+        }
+        for item in wakeups {
+            let _ = self.tx.send(item);
+            self.wake_one();
+        }
+    }
+
+    /// Fails the work of `item`, which no worker will run: `BrokenThreadPool`. On a pool with
+    /// a results thread its futures complete there, as every other future of the pool does.
+    fn never_run(&self, item: QueueItem) {
+        let message = match self.on_init_failure {
+            InitializerFailure::Break => BROKEN_THREAD_POOL,
+            InitializerFailure::WorkerExits => NO_WORKER_LEFT,
+        };
+        let unrun = Unrun::Abandon(TaskError::BrokenThreadPool(message.into()));
+        let fail = move || match item {
+            QueueItem::Task(task) => task.unrun(unrun),
+            QueueItem::Job(job) => job.unrun(unrun),
+            QueueItem::Retire | QueueItem::Stop => {}
+        };
+        match &self.relay {
+            Some(relay) => relay.run(fail),
+            None => fail(),
+        }
     }
 
     /// Takes a worker out of the set (it is about to exit): always, or, when it would

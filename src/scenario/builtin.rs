@@ -22,6 +22,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("worker-crash", include_str!("../../scenarios/worker-crash.toml")),
     ("worker-respawn", include_str!("../../scenarios/worker-respawn.toml")),
     ("max-tasks-per-child", include_str!("../../scenarios/max-tasks-per-child.toml")),
+    ("initializer-thread-names", include_str!("../../scenarios/initializer-thread-names.toml")),
     ("main-guard", include_str!("../../scenarios/main-guard.toml")),
     ("shared-queue", include_str!("../../scenarios/shared-queue.toml")),
     ("shared-counter", include_str!("../../scenarios/shared-counter.toml")),

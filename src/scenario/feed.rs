@@ -146,6 +146,10 @@ impl Probe for Feed {
             EventKind::WorkerDown { worker, pid, reason, cause } => {
                 (TraceKind::WorkerDown { worker, pid, reason, cause }, QueueChange::None)
             }
+            EventKind::ThreadName { worker, name } => {
+                (TraceKind::ThreadName { worker, name: name.to_string() }, QueueChange::None)
+            }
+            EventKind::Initialized { worker, error } => (TraceKind::Initialized { worker, error }, QueueChange::None),
             EventKind::Submit { task, label, cost, cpu } => {
                 let label = label.map_or_else(|| format!("task{task}"), |l| l.to_string());
                 // Real µs, like every time in the stream (the spec was already scaled).
@@ -161,7 +165,7 @@ impl Probe for Feed {
             EventKind::Cancel { task, ok } => {
                 (TraceKind::Cancel { task, ok }, if ok { QueueChange::Leaves(task) } else { QueueChange::None })
             }
-            EventKind::Abandon { task } => (TraceKind::Abandon { task }, QueueChange::Leaves(task)),
+            EventKind::Abandon { task, error } => (TraceKind::Abandon { task, error }, QueueChange::Leaves(task)),
             EventKind::Callback { task, thread, panicked } => {
                 (TraceKind::Callback { task, thread, error: panicked }, QueueChange::None)
             }

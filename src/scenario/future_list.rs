@@ -120,7 +120,7 @@ impl FutureList {
                 (a, b) => a.is_none() && b.is_none(),
             };
             let plain = future.read_finished(|outcome| match outcome {
-                Ok(TaskValue { worker, pid, output: None }) => {
+                Ok(TaskValue { worker, pid, output: None, thread: None }) => {
                     u32::try_from(*worker).ok().filter(|&worker| worker != HELD).map(|worker| (worker, *pid))
                 }
                 _ => None,
@@ -138,7 +138,7 @@ impl FutureList {
 
     /// A handle to the finished future `entry` keeps the numbers of.
     fn remade(&self, entry: &Entry) -> Future<TaskValue> {
-        let value = TaskValue { worker: entry.worker as usize, pid: entry.pid, output: None };
+        let value = TaskValue { worker: entry.worker as usize, pid: entry.pid, output: None, thread: None };
         Future::finished(entry.id, self.telemetry.clone(), Ok(value))
     }
 }

@@ -66,6 +66,11 @@ pub struct PoolConfig {
     pub main_guard: bool,
     /// Start every worker at once rather than on demand.
     pub eager: bool,
+    /// Thread pools (`ThreadPoolExecutor`) only: worker `N` is the thread `PREFIX_N`.
+    pub thread_name_prefix: Option<String>,
+    /// Thread pools only: the task template each worker runs once, before its first task
+    /// (`initializer=NAME, initargs=(LABEL,)`); a template no step submits.
+    pub initializer: Option<String>,
     /// The file says how many workers (else `workers` is the kind's default, which another
     /// kind replaces with its own).
     pub workers_written: bool,
@@ -579,6 +584,11 @@ impl Scenario {
     pub fn closing(&self) -> (&'static str, &'static str) {
         let crashes = self.pool.kind == PoolKind::Process && self.tasks.values().any(|t| t.work == Work::Crash);
         match self.dialect() {
+            Dialect::MultiprocessingPool if self.initializer_raises() => (
+                "# leaving the with-block terminate()s the pool",
+                "The end: no worker is left to run a task, and close() would start new ones whose initializer \
+                 raises again, so join() would wait for ever; leaving the `with` block terminate()s the pool.",
+            ),
             Dialect::MultiprocessingPool if crashes => (
                 "# leaving the with-block terminate()s the pool",
                 "The end: a task whose worker died never finishes, so close() and join() would wait for ever; \
@@ -607,6 +617,13 @@ impl Scenario {
             }
         }
         (counters, locks)
+    }
+
+    /// True when the pool has an initializer that raises (`work = "fail"` or `"crash"`): a
+    /// `ThreadPoolExecutor` breaks, a `multiprocessing.pool.ThreadPool` loses every worker.
+    pub fn initializer_raises(&self) -> bool {
+        let initializer = self.pool.initializer.as_ref().and_then(|name| self.tasks.get(name));
+        initializer.is_some_and(|t| matches!(t.work, Work::Fail { .. } | Work::Crash))
     }
 
     /// The Python API the lesson's program speaks: its `[pool] api`, or asyncio for a

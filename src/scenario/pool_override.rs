@@ -232,6 +232,9 @@ impl PoolOverride {
             }
             if kind != PoolKind::Thread {
                 pool.gil = false;
+                // Only a thread pool names its threads or runs an initializer here.
+                pool.thread_name_prefix = None;
+                pool.initializer = None;
             }
         }
         if let Some(workers) = self.workers {

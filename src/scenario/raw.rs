@@ -164,6 +164,8 @@ pub(crate) struct RawPool {
     pub(crate) max_tasks_per_child: Option<Spanned<i64>>,
     pub(crate) main_guard: Option<Spanned<bool>>,
     pub(crate) eager: Option<bool>,
+    pub(crate) thread_name_prefix: Option<Spanned<String>>,
+    pub(crate) initializer: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

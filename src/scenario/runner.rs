@@ -24,8 +24,8 @@ use super::model::{
 use super::stream::{EventStream, event_stream};
 use crate::pool::sim::{Reserved, SimClock};
 use crate::pool::{
-    CoroutinePool, Executor, Future, OnWorkerDeath, PoolKind, Probe, ProcessPool, SharedCounters, SharedQueues,
-    SubmitError, TaskError, TaskId, TaskResult, TaskSpec, TaskValue, ThreadPool, Work, wait,
+    CoroutinePool, Executor, Future, InitializerFailure, OnWorkerDeath, PoolKind, Probe, ProcessPool, SharedCounters,
+    SharedQueues, SubmitError, TaskError, TaskId, TaskResult, TaskSpec, TaskValue, ThreadPool, Work, wait,
 };
 use crate::trace::{EngineChoice, PolledFuture, ResultOutcome, TraceEvent, TraceKind};
 
@@ -220,7 +220,12 @@ impl Run {
         // have their own.
         let counters = Arc::new(SharedCounters::default());
         let shared = Shared { queues, counters: Arc::clone(&counters) };
-        let pool = build_pool(&config, workers, probe, shared, options).map_err(RunError::Pool)?;
+        // Its duration is fixed (checked), so it draws nothing from the lesson's seed.
+        let initializer = config
+            .initializer
+            .as_ref()
+            .map(|name| scenario.tasks[name].instantiate(0, &mut StdRng::seed_from_u64(seed), options.speed));
+        let pool = build_pool(&config, workers, initializer, probe, shared, options).map_err(RunError::Pool)?;
         let mut program = MainProgram {
             steps: super::python::shown_steps(scenario),
             tasks: scenario.tasks.clone(),
@@ -406,6 +411,7 @@ struct Shared {
 fn build_pool(
     config: &PoolConfig,
     workers: usize,
+    initializer: Option<TaskSpec>,
     probe: Arc<dyn Probe>,
     Shared { queues, counters }: Shared,
     options: &RunOptions,
@@ -424,6 +430,18 @@ fn build_pool(
             if config.api == Api::Multiprocessing {
                 // `multiprocessing.pool.ThreadPool` runs callbacks on its result-handler thread.
                 builder = builder.results_thread();
+            }
+            if let Some(prefix) = &config.thread_name_prefix {
+                builder = builder.thread_name_prefix(prefix);
+            }
+            if let Some(spec) = initializer {
+                // `ThreadPoolExecutor` breaks when an initializer raises; `ThreadPool` loses
+                // the worker and goes on without it.
+                let on_failure = match config.api {
+                    Api::Executor => InitializerFailure::Break,
+                    Api::Multiprocessing => InitializerFailure::WorkerExits,
+                };
+                builder = builder.initializer(spec, on_failure);
             }
             Ok(Arc::new(builder.build()))
         }
@@ -921,6 +939,7 @@ impl MainProgram {
             }
             SubmitError::Shutdown(_) => self.raise("RuntimeError", refused.to_string()),
             SubmitError::Broken(_) => self.raise("BrokenProcessPool", refused.to_string()),
+            SubmitError::BrokenThreadPool(_) => self.raise("BrokenThreadPool", refused.to_string()),
         }
     }
 
@@ -933,7 +952,10 @@ impl MainProgram {
         let outcome = match outcome {
             // `multiprocessing.Pool` loses the result of a task whose worker died or that
             // `terminate` dropped: it never arrives, and `get(timeout)` raises TimeoutError.
-            Err(TaskError::WorkerDied(_) | TaskError::PoolShutdown) if self.dialect == Dialect::MultiprocessingPool => {
+            // Nor does one that no worker is left to run (every thread's initializer raised).
+            Err(TaskError::WorkerDied(_) | TaskError::PoolShutdown | TaskError::BrokenThreadPool(_))
+                if self.dialect == Dialect::MultiprocessingPool =>
+            {
                 Err(TaskError::Timeout)
             }
             outcome => outcome,

@@ -22,7 +22,8 @@ use crate::pool::{PoolKind, ReturnWhen, StartMethod, Work};
 pub fn parse(text: &str, file: &str, name: &str) -> Result<Scenario, ScenarioErrors> {
     let source = Source { name: file, text };
     let (raw, errors) = read(source).map_err(|e| ScenarioErrors(vec![e]))?;
-    let mut checker = Checker { source, errors, declared: HashSet::new(), globals: Vec::new() };
+    let mut checker =
+        Checker { source, errors, declared: HashSet::new(), globals: Vec::new(), initializer_fails: false };
     let scenario = checker.scenario(raw, file, name);
     // Each part of the file is read and checked on its own: put the errors back in file order.
     checker.errors.sort_by_key(|e| (e.line, e.column));
@@ -35,6 +36,9 @@ struct Checker<'a> {
     /// Every template name in the file, valid or not: a step naming a broken template is
     /// not reported again.
     declared: HashSet<String>,
+    /// The pool is a `multiprocessing.pool.ThreadPool` whose initializer raises: no task
+    /// will ever run, and only the steps that do not wait for ever in Python are allowed.
+    initializer_fails: bool,
     /// Each counter and lock a template names, where, and which it is: globals of the
     /// lesson's program, checked against each other once every template is read.
     globals: Vec<Global>,
@@ -86,15 +90,18 @@ impl Checker<'_> {
             Some(seed) => *seed.get_ref() as u64,
             None => 0,
         };
-        let pool = self.pool(raw.pool);
+        let initializer_at = raw.pool.as_ref().and_then(|p| p.initializer.as_ref()).map(|i| i.span());
+        let mut pool = self.pool(raw.pool);
         let mut tasks = BTreeMap::new();
         self.declared = raw.tasks.keys().cloned().collect();
         for (task_name, task) in raw.tasks {
-            if let Some(template) = task.and_then(|task| self.task(&task_name, task)) {
+            let initializer = pool.initializer.as_deref() == Some(task_name.as_str());
+            if let Some(template) = task.and_then(|task| self.task(&task_name, task, initializer)) {
                 tasks.insert(task_name, template);
             }
         }
         self.globals_apart(&tasks);
+        self.initializer(&mut pool, &tasks, initializer_at);
         let mut steps = Vec::new();
         let mut batches = HashSet::new();
         for (index, step) in raw.step.into_iter().enumerate() {
@@ -120,6 +127,8 @@ impl Checker<'_> {
             main_guard: true,
             eager: false,
             workers_written: false,
+            thread_name_prefix: None,
+            initializer: None,
         };
         let Some(raw) = raw else { return config };
         if let Some(kind) = &raw.kind {
@@ -243,7 +252,78 @@ impl Checker<'_> {
             }
         }
         config.eager = raw.eager.unwrap_or(false);
+        if let Some(prefix) = &raw.thread_name_prefix {
+            self.printable(prefix.get_ref(), span(prefix), "pool.thread_name_prefix", Text::Line);
+            match (config.kind, config.api) {
+                (PoolKind::Thread, Api::Executor) if prefix.get_ref().is_empty() => self.error(
+                    span(prefix),
+                    "pool.thread_name_prefix",
+                    "an empty prefix leaves CPython's default names (ThreadPoolExecutor-N_M); expected a name like \"fetcher\", or no thread_name_prefix",
+                ),
+                (PoolKind::Thread, Api::Executor) => config.thread_name_prefix = Some(prefix.get_ref().clone()),
+                (PoolKind::Thread, Api::Multiprocessing) => self.error(
+                    span(prefix),
+                    "pool.thread_name_prefix",
+                    "multiprocessing.pool.ThreadPool takes no thread_name_prefix (its threads are \"Thread-N (worker)\"); expected api = \"executor\"",
+                ),
+                _ => self.error(
+                    span(prefix),
+                    "pool.thread_name_prefix",
+                    "thread_name_prefix names the threads of a ThreadPoolExecutor; expected kind = \"thread\"",
+                ),
+            }
+        }
+        if let Some(initializer) = &raw.initializer {
+            if config.kind == PoolKind::Thread {
+                config.initializer = Some(initializer.get_ref().clone());
+            } else {
+                self.error(
+                    span(initializer),
+                    "pool.initializer",
+                    "poolscope runs an initializer on thread pools only; expected kind = \"thread\"",
+                );
+            }
+        }
         config
+    }
+
+    /// `[pool] initializer`: a template of the file with a fixed duration (Python passes the
+    /// same `initargs` to every worker). Dropped from `pool` when it is not.
+    fn initializer(&mut self, pool: &mut PoolConfig, tasks: &BTreeMap<String, TaskTemplate>, at: Option<Range<usize>>) {
+        let Some(name) = pool.initializer.clone() else { return };
+        match tasks.get(&name) {
+            // A broken template is reported already.
+            None if self.declared.contains(&name) => {}
+            None => {
+                let known: Vec<&str> = tasks.keys().map(String::as_str).collect();
+                let known = if known.is_empty() { "none are defined".to_string() } else { known.join(", ") };
+                self.error(at, "pool.initializer", format!("unknown task template {name:?}; expected one of: {known}"));
+            }
+            Some(template) if !matches!(template.duration, DurationSpec::Fixed(_)) => self.error(
+                at,
+                "pool.initializer",
+                format!(
+                    "the initializer {name:?} runs with the same initargs in every worker; expected a fixed duration, not a range or a list"
+                ),
+            ),
+            Some(template)
+                if matches!(template.work, Work::QueuePut { .. } | Work::QueueGet { .. } | Work::Increment { .. }) =>
+            {
+                self.error(
+                at,
+                "pool.initializer",
+                format!(
+                    "the initializer {name:?} uses a queue or a counter, which poolscope does not model in an initializer; expected work = \"sleep\", \"spin\", \"sum_squares\", \"noop\", \"fail\" or \"crash\""
+                ),
+            )
+            }
+            Some(template) => {
+                self.initializer_fails = pool.api == Api::Multiprocessing
+                    && matches!(template.work, Work::Fail { .. } | Work::Crash);
+                return;
+            }
+        }
+        pool.initializer = None;
     }
 
     fn workers(&mut self, raw: &Spanned<RawWorkers>, field: &str) -> Option<WorkerCount> {
@@ -302,7 +382,9 @@ impl Checker<'_> {
         }
     }
 
-    fn task(&mut self, name: &str, raw: RawTask) -> Option<TaskTemplate> {
+    /// One template; `initializer` when the pool runs it as its initializer, which has no
+    /// index: its label (the initializer's argument) takes no `{i}`.
+    fn task(&mut self, name: &str, raw: RawTask, initializer: bool) -> Option<TaskTemplate> {
         let field = |f: &str| format!("tasks.{name}.{f}");
         for (key, text) in
             [("label", &raw.label), ("message", &raw.message), ("queue", &raw.queue), ("item", &raw.item)]
@@ -419,9 +501,18 @@ impl Checker<'_> {
                         field("label"),
                         format!("bad label {text:?}: the only placeholder is {{i}}"),
                     );
+                } else if initializer && text.contains("{i}") {
+                    self.error(
+                        span(label),
+                        field("label"),
+                        format!(
+                            "bad label {text:?}: the pool's initializer has no index (its label is what it sets up); expected a label without {{i}}"
+                        ),
+                    );
                 }
                 text.clone()
             }
+            None if initializer => name.to_string(),
             None => format!("{name}{{i}}"),
         };
         Some(TaskTemplate { name: name.to_string(), work: work?, duration: duration?, label })
@@ -594,6 +685,17 @@ impl Checker<'_> {
             OpName::Join => Some(Op::Join),
             OpName::Terminate => Some(Op::Terminate),
         }?;
+        if let Op::Submit { task, .. } | Op::Map { task, .. } | Op::Imap { task, .. } = &op
+            && pool.initializer.as_ref() == Some(task)
+        {
+            let message = format!(
+                "{task:?} is the pool's initializer, which each worker runs once by itself; expected another template"
+            );
+            self.error(raw.task.as_ref().and_then(span), step.field("task"), message);
+        }
+        if self.initializer_fails {
+            self.stranded_step(&step, &op);
+        }
         // Only a step that could be built names a batch for the steps after it.
         if let Op::Submit { into: Some(batch), .. } | Op::Map { into: Some(batch), .. } = &op {
             if batch == "all" || batch == "futures" {
@@ -614,6 +716,43 @@ impl Checker<'_> {
             None => python::line(&op, tasks, pool),
         };
         Some(Step { index, op, note: raw.note.map(Spanned::into_inner), python, line })
+    }
+
+    /// A `multiprocessing.pool.ThreadPool` whose initializer raises loses every worker and
+    /// never runs a task, and nothing replaces them while it runs: a step that waits for a
+    /// task (or for the workers) would wait for ever in Python.
+    fn stranded_step(&mut self, step: &StepToCheck, op: &Op) {
+        let raw = step.raw;
+        let why = match op {
+            Op::Submit { sync: true, .. } => Some(("sync", raw.sync.as_ref().map(|s| s.span()), "apply() would wait")),
+            Op::Submit { callback: true, .. } => {
+                Some(("callback", raw.callback.as_ref().map(|s| s.span()), "its callback would never run"))
+            }
+            Op::Submit { .. }
+            | Op::Results { .. }
+            | Op::Sleep { .. }
+            | Op::Note { .. }
+            | Op::PrintCounter { .. }
+            | Op::Terminate
+            | Op::Resize { .. } => None,
+            Op::Map { .. } | Op::Imap { .. } => Some(("op", step.op_span(), "it would wait")),
+            Op::Close | Op::Join => {
+                Some(("op", step.op_span(), "close() starts new workers that fail again, and join() would wait"))
+            }
+            Op::Poll { .. } => Some(("op", step.op_span(), "ready() stays False")),
+            Op::AsCompleted { .. }
+            | Op::Wait { .. }
+            | Op::Exceptions { .. }
+            | Op::AddCallback { .. }
+            | Op::Cancel { .. }
+            | Op::Shutdown { .. } => None,
+        };
+        if let Some((key, at, what)) = why {
+            let message = format!(
+                "the pool's initializer raises, so multiprocessing.pool.ThreadPool loses every worker and never runs a task: {what} for ever; expected submit (without sync or callback), results, sleep, note or terminate"
+            );
+            self.error(at, step.field(key), message);
+        }
     }
 
     /// Reports each field given that the step's op does not take.

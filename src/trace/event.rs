@@ -135,6 +135,22 @@ pub enum TraceKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cause: Option<String>,
     },
+    /// *Extra*: a worker's thread has the name Python gives it (a thread pool with a
+    /// `thread_name_prefix`); it follows the worker's `worker_up`.
+    ThreadName {
+        /// Its lane.
+        worker: WorkerId,
+        /// The thread's name (`fetcher_0`).
+        name: String,
+    },
+    /// *Extra*: a worker ran the pool's initializer, before any task.
+    Initialized {
+        /// Its lane.
+        worker: WorkerId,
+        /// What the initializer raised, if it did: the worker then leaves.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     /// A task was queued.
     Submit {
         /// From 0, in submission order.
@@ -185,6 +201,10 @@ pub enum TraceKind {
     Abandon {
         /// The task.
         task: TaskId,
+        /// Why, when it was not the pool stopping: the exception's message (a task whose
+        /// arguments cannot be sent to a worker process).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
     },
     /// A done-callback ran.
     Callback {
@@ -279,7 +299,7 @@ impl TraceKind {
             | TraceKind::Start { task, .. }
             | TraceKind::Finish { task, .. }
             | TraceKind::Cancel { task, .. }
-            | TraceKind::Abandon { task }
+            | TraceKind::Abandon { task, .. }
             | TraceKind::Callback { task, .. }
             | TraceKind::Result { task, .. } => Some(*task),
             _ => None,
@@ -293,6 +313,8 @@ impl TraceKind {
             TraceKind::Step { .. } => "step",
             TraceKind::WorkerUp { .. } => "worker_up",
             TraceKind::WorkerDown { .. } => "worker_down",
+            TraceKind::ThreadName { .. } => "thread_name",
+            TraceKind::Initialized { .. } => "initialized",
             TraceKind::Submit { .. } => "submit",
             TraceKind::Start { .. } => "start",
             TraceKind::Finish { .. } => "finish",

@@ -317,6 +317,8 @@ pub struct Lane {
     pub idle_since: Option<u64>,
     /// Why it last went down.
     pub down_reason: Option<DownReason>,
+    /// Its thread's name, when the pool names its threads as Python does.
+    pub thread: Option<String>,
 }
 
 impl Lane {
@@ -573,6 +575,7 @@ impl Model {
                     busy_since: None,
                     idle_since: None,
                     down_reason: None,
+                    thread: None,
                 });
                 lane.idle_since = if lane.running == 0 { Some(t) } else { None };
                 lane.pid = *pid;
@@ -585,6 +588,12 @@ impl Model {
                 lane.up_since = Some(t);
                 lane.down_reason = None;
             }
+            TraceKind::ThreadName { worker, name } => {
+                if let Some(lane) = self.lanes.get_mut(worker) {
+                    lane.thread = Some(name.clone());
+                }
+            }
+            TraceKind::Initialized { .. } => {}
             TraceKind::WorkerDown { worker, reason, .. } => {
                 if let Some(lane) = self.lanes.get_mut(worker) {
                     if let Some(since) = lane.up_since.take() {
@@ -686,7 +695,7 @@ impl Model {
                     });
                 }
             }
-            TraceKind::Abandon { task } => {
+            TraceKind::Abandon { task, .. } => {
                 self.update(*task, |record| {
                     record.state = TaskState::Abandoned;
                     record.ended_us = Some(t);

@@ -2,9 +2,10 @@
 //! runs of one lesson can be compared (`poolscope conform`): step by step, the results it
 //! received (in order, each outcome with the exception's type and message), its `cancel()`
 //! values, `wait()` sets, exceptions raised and the values it printed itself (a counter);
-//! over the run, the kind of thread each done-callback ran on, and how many worker
-//! processes there were and whether they were reused. Times, thread names and PIDs themselves are not observable in that sense: they
-//! differ between any two runs.
+//! over the run, the kind of thread each done-callback ran on, how many worker processes
+//! there were and whether they were reused, and the names of the worker threads a lesson
+//! named itself (`thread_name_prefix`) with what each reported. Times, PIDs and the names
+//! an engine chooses are not observable in that sense: they differ between any two runs.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -67,6 +68,14 @@ pub struct Observation {
     /// more than one task — counted up to the first `resize`: poolscope resizes its pool in
     /// place, where the Python program (which cannot) starts a new pool, as its text says.
     pub worker_processes: (usize, bool),
+    /// The worker threads named by the lesson (`PREFIX_N`, from a `thread_name_prefix`) that
+    /// the results name. Which thread runs which task is a race in CPython; which threads
+    /// there are is not.
+    pub named_workers: BTreeSet<String>,
+    /// What the results say after their worker, when they say more, with the worker's name
+    /// as `{worker}`: what a task computed, and what its worker's initializer set up (`->
+    /// with session of {worker}`: set up on the thread that ran the task).
+    pub reported: BTreeSet<String>,
 }
 
 impl Observation {
@@ -104,7 +113,18 @@ impl Observation {
                     None
                 }
                 TraceKind::Result { task, outcome, value, error, exception } => Some(match outcome {
-                    ResultOutcome::Ok => format!("result #{task} ok {}", label_of(value.as_deref().unwrap_or(""))),
+                    ResultOutcome::Ok => {
+                        let value = value.as_deref().unwrap_or("");
+                        if let Some((worker, rest)) = worker_of(value) {
+                            if lesson_named(worker) {
+                                out.named_workers.insert(worker.to_string());
+                            }
+                            if !rest.is_empty() {
+                                out.reported.insert(rest.replace(worker, "{worker}"));
+                            }
+                        }
+                        format!("result #{task} ok {}", label_of(value))
+                    }
                     _ => format!(
                         "result #{task} {} {}",
                         outcome_name(*outcome),
@@ -153,6 +173,28 @@ impl Observation {
     }
 }
 
+/// The worker a result's value names and what follows it: `(WHO, " -> REST")` of
+/// `LABEL by WHO (pid P) -> REST`.
+fn worker_of(value: &str) -> Option<(&str, &str)> {
+    let (_, who) = value.split_once(" by ")?;
+    let (name, rest) = who.split_once(" (pid ")?;
+    Some((name, rest.split_once(')').map_or("", |(_, rest)| rest)))
+}
+
+/// A thread named by a lesson's `thread_name_prefix` (`PREFIX_N`, not CPython's own
+/// `ThreadPoolExecutor-P_N`).
+pub fn lesson_named(name: &str) -> bool {
+    executor_thread(name) && !name.starts_with("ThreadPoolExecutor-")
+}
+
+/// A `ThreadPoolExecutor`'s worker thread, as it names them: `PREFIX_N`, the prefix its own
+/// `ThreadPoolExecutor-P` or the lesson's `thread_name_prefix`.
+fn executor_thread(name: &str) -> bool {
+    name.rsplit_once('_').is_some_and(|(prefix, number)| {
+        !prefix.is_empty() && !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 /// A result's value as a program can compare it: its label (`Job1` of `Job1 by worker 0
 /// (pid 42)`), the worker and PID left out.
 fn label_of(value: &str) -> &str {
@@ -178,13 +220,15 @@ fn exception_line(exception: Option<&str>, message: Option<&str>) -> String {
 }
 
 /// The kind of a thread, from its name on either engine: the main program's; a worker
-/// (`ThreadPoolExecutor-0_1`, `Thread-3 (worker)` of a `multiprocessing.pool.ThreadPool`,
-/// poolscope's `poolscope-worker-1` or a coroutine pool's loop); or the pool's own (a
-/// process pool's management or result thread, on either engine).
+/// (`ThreadPoolExecutor-0_1`, a `thread_name_prefix`'s `fetcher_1`, `Thread-3 (worker)` of a
+/// `multiprocessing.pool.ThreadPool`, poolscope's `poolscope-worker-1` or a coroutine pool's
+/// loop); or the pool's own (a process pool's management or result thread, on either
+/// engine).
 pub fn thread_kind(name: &str) -> ThreadKind {
     if matches!(name, "MainThread" | "main-program") {
         ThreadKind::Main
     } else if name.starts_with("ThreadPoolExecutor")
+        || executor_thread(name)
         || name.ends_with("(worker)")
         || (name.contains("-worker-") && !name.contains("process"))
         || name.ends_with("-loop")
@@ -239,6 +283,31 @@ pub fn compare(a: &Observation, b: &Observation) -> Vec<Difference> {
             step: None,
             a: show(a.pool_threads),
             b: show(b.pool_threads),
+        });
+    }
+    if a.named_workers != b.named_workers {
+        let show = |names: &BTreeSet<String>| {
+            if names.is_empty() {
+                "no named worker threads".to_string()
+            } else {
+                names.iter().cloned().collect::<Vec<_>>().join(", ")
+            }
+        };
+        out.push(Difference {
+            place: "named worker threads".into(),
+            step: None,
+            a: show(&a.named_workers),
+            b: show(&b.named_workers),
+        });
+    }
+    if a.reported != b.reported {
+        let show =
+            |reported: &BTreeSet<String>| reported.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join(", ");
+        out.push(Difference {
+            place: "what results report after their worker".into(),
+            step: None,
+            a: show(&a.reported),
+            b: show(&b.reported),
         });
     }
     if a.worker_processes != b.worker_processes {
@@ -338,6 +407,49 @@ mod tests {
         assert_eq!(differences.len(), 1, "{differences:?}");
         assert_eq!(differences[0].place, "step 1 (print_counter)");
         assert_eq!((differences[0].a.as_str(), differences[0].b.as_str()), ("print counter = 2", "print counter = 8"));
+    }
+
+    #[test]
+    fn threads_named_by_the_lesson_compare_by_name_and_what_they_report() {
+        let results = |values: &[&str]| {
+            let lines: Vec<String> = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| format!(r#"{{"t":{i},"ev":"result","task":{i},"outcome":"ok","value":"{v}"}}"#))
+                .collect();
+            Observation::of(&events(&lines.iter().map(String::as_str).collect::<Vec<_>>()))
+        };
+        let cpython = results(&[
+            "Job0 by fetcher_1 (pid 7) -> with s of fetcher_1",
+            "Job1 by fetcher_0 (pid 7) -> with s of fetcher_0",
+        ]);
+        assert_eq!(cpython.named_workers.len(), 2);
+        assert_eq!(cpython.reported.iter().collect::<Vec<_>>(), [" -> with s of {worker}"]);
+        // Which thread ran which task is a race; which threads there are is not.
+        let poolscope = results(&[
+            "Job0 by fetcher_0 (pid 1000) -> with s of fetcher_0",
+            "Job1 by fetcher_1 (pid 1000) -> with s of fetcher_1",
+        ]);
+        assert_eq!(compare(&poolscope, &cpython), []);
+        let unnamed = results(&[
+            "Job0 by worker 0 (pid 1000) -> with s of worker 0",
+            "Job1 by worker 1 (pid 1000) -> with s of worker 1",
+        ]);
+        let differences = compare(&unnamed, &cpython);
+        assert_eq!(differences.len(), 1, "{differences:?}");
+        assert_eq!(differences[0].place, "named worker threads");
+        // The names an engine chooses itself are not compared; what follows them is.
+        let default = results(&[
+            "Job0 by ThreadPoolExecutor-0_1 (pid 7) -> with s of ThreadPoolExecutor-0_1",
+            "Job1 by Thread-3 (worker) (pid 8) -> with s of Thread-3 (worker)",
+        ]);
+        assert!(default.named_workers.is_empty());
+        assert_eq!(compare(&unnamed, &default), []);
+        // A task that found another thread's setup, or none, reports something else.
+        let crossed = results(&["Job0 by worker 0 (pid 1000) -> with s of worker 1", "Job1 by worker 1 (pid 1000)"]);
+        let differences = compare(&crossed, &default);
+        assert_eq!(differences.len(), 1, "{differences:?}");
+        assert_eq!(differences[0].place, "what results report after their worker");
     }
 
     #[test]

@@ -162,6 +162,11 @@ impl Transcript {
             TraceKind::WorkerDown { worker, pid, reason, cause: Some(cause) } => {
                 format!("worker {worker} exits (pid {pid}): {reason} — {cause}")
             }
+            TraceKind::ThreadName { worker, name } => format!("worker {worker} is the thread {name:?}"),
+            TraceKind::Initialized { worker, error: None } => format!("worker {worker} ran the pool's initializer"),
+            TraceKind::Initialized { worker, error: Some(error) } => {
+                format!("worker {worker}: the pool's initializer raised {error:?} (\"Exception in initializer\")")
+            }
             TraceKind::Submit { .. } | TraceKind::Queue { .. } => unreachable!("handled above"),
             TraceKind::Start { task, worker, pid } => {
                 format!("worker {worker} (pid {pid}) starts {}", name(*task))
@@ -197,7 +202,12 @@ impl Transcript {
                     format!("cancel({}) -> False: {state}", name(*task))
                 }
             }
-            TraceKind::Abandon { task } => format!("{} dropped without running: the pool stopped", name(*task)),
+            TraceKind::Abandon { task, error: None } => {
+                format!("{} dropped without running: the pool stopped", name(*task))
+            }
+            TraceKind::Abandon { task, error: Some(error) } => {
+                format!("{} never reaches a worker process: {error}", name(*task))
+            }
             TraceKind::Callback { task, thread, error } => match error {
                 None => format!("callback for {} ran on thread {thread:?}", name(*task)),
                 Some(error) => format!(

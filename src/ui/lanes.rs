@@ -73,7 +73,10 @@ impl Widget for LanesWidget<'_> {
             return;
         }
         let process = model.pool == Some(PoolKind::Process);
-        let label_w: u16 = if process || ui.wide_lane_labels { 16 } else { 9 };
+        // A named thread (`fetcher_0`) shows its whole name, up to the width a process lane has.
+        let named = model.lanes.values().filter_map(|l| l.thread.as_deref()).map(|n| n.chars().count() + 1).max();
+        let named = named.map_or(0, |w| w.min(16) as u16);
+        let label_w: u16 = if process || ui.wide_lane_labels { 16 } else { 9 }.max(named);
         let label_w = label_w.min(area.width / 3);
         let plot_x = area.x + label_w;
         let plot_w = area.width - label_w;
@@ -170,8 +173,11 @@ fn stack<'a>(view: &'a View, lane: &Lane, exact_max: usize) -> Vec<Vec<&'a TaskR
 }
 
 fn lane_label(view: &View, lane: &Lane, process: bool) -> String {
-    let name =
-        if view.model.pool == Some(PoolKind::Coroutine) { "loop".to_string() } else { format!("w{}", lane.worker) };
+    let name = match &lane.thread {
+        _ if view.model.pool == Some(PoolKind::Coroutine) => "loop".to_string(),
+        Some(thread) => thread.clone(),
+        None => format!("w{}", lane.worker),
+    };
     if process {
         // A stopped process (SIGSTOP) runs nothing: its lane is stuck, whatever it holds.
         let state = if lane.up_since.is_some() && view.stopped.contains(&lane.pid) {

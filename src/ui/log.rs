@@ -54,6 +54,9 @@ pub fn describe(model: &Model, event: &TraceEvent) -> String {
         TraceKind::WorkerDown { worker, reason, cause: Some(cause), .. } => {
             format!("worker {worker} down: {reason} — {cause}")
         }
+        TraceKind::ThreadName { worker, name } => format!("worker {worker} is thread {name}"),
+        TraceKind::Initialized { worker, error: None } => format!("worker {worker} initialized"),
+        TraceKind::Initialized { worker, error: Some(e) } => format!("worker {worker}'s initializer raised: {e}"),
         TraceKind::Submit { task, .. } => format!("submit {}", name(task)),
         TraceKind::Start { task, worker, .. } => format!("{} starts on worker {worker}", name(task)),
         TraceKind::Finish { task, outcome, error, .. } => match error {
@@ -61,7 +64,8 @@ pub fn describe(model: &Model, event: &TraceEvent) -> String {
             None => format!("{} ends {outcome:?}", name(task)),
         },
         TraceKind::Cancel { task, ok } => format!("cancel {} → {ok}", name(task)),
-        TraceKind::Abandon { task } => format!("{} abandoned", name(task)),
+        TraceKind::Abandon { task, error: None } => format!("{} abandoned", name(task)),
+        TraceKind::Abandon { task, error: Some(e) } => format!("{} not sent: {e}", name(task)),
         TraceKind::Callback { task, thread, .. } => format!("callback of {} on {thread}", name(task)),
         TraceKind::Result { task, outcome, .. } => format!("main got {} ({outcome:?})", name(task)),
         TraceKind::Queue { depth } => format!("queue depth {depth}"),

@@ -26,7 +26,7 @@ use crossbeam_channel::Sender;
 use super::pipes;
 use super::wire::{self, FromWorker};
 use super::{OnWorkerDeath, StartMethod};
-use crate::pool::error::{BROKEN_FUTURE, TaskError, TaskResult};
+use crate::pool::error::{BROKEN_FUTURE, QUEUE_NOT_INHERITED, TaskError, TaskResult};
 use crate::pool::front::Stopping;
 use crate::pool::future::{Future, finish_event};
 use crate::pool::probe::{DownReason, EventKind, Telemetry, WorkerId};
@@ -291,9 +291,18 @@ impl Supervisor {
     /// killed first), reporting it as abandoned.
     fn fail_begun(&self, future: Future<TaskValue>, error: TaskError, deferred: &mut Deferred) {
         if let Some(telemetry) = &self.telemetry {
-            telemetry.emit(EventKind::Abandon { task: future.id() });
+            telemetry.emit(EventKind::Abandon { task: future.id(), error: None });
         }
         deferred.0.push(Action::Finish(future, Err(error)));
+    }
+
+    /// Fails a task that cannot be sent to a worker process (it takes a plain queue), as
+    /// CPython's feeder thread fails the future whose call it could not pickle.
+    pub(super) fn fail_unsent(&self, future: Future<TaskValue>, deferred: &mut Deferred) {
+        if let Some(telemetry) = &self.telemetry {
+            telemetry.emit(EventKind::Abandon { task: future.id(), error: Some(QUEUE_NOT_INHERITED.into()) });
+        }
+        deferred.0.push(Action::Finish(future, Err(TaskError::NotSent(QUEUE_NOT_INHERITED.into()))));
     }
 
     /// Waits for every reader thread (so every worker process) to end, then for the results
@@ -375,7 +384,7 @@ impl Supervisor {
                     let mut job_end = head.job_end;
                     let failed = outcome.as_ref().err().cloned();
                     let outcome = match outcome {
-                        Ok(output) => Ok(TaskValue { worker: lane.id, pid: lane.pid, output }),
+                        Ok(output) => Ok(TaskValue { worker: lane.id, pid: lane.pid, output, thread: None }),
                         Err(msg) => Err(TaskError::Failed(msg)),
                     };
                     if let Some(telemetry) = &self.telemetry {

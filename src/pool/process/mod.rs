@@ -311,10 +311,17 @@ impl Backend for Processes {
         self.supervisor.lock().stopping == Stopping::Open
     }
 
-    /// A chunk goes to one worker as one message.
+    /// A chunk goes to one worker as one message. A chunk that takes a plain queue
+    /// ([`SharedQueues::mark_plain`]) cannot be sent: its tasks fail at once, never run.
     fn send_specs(&self, gate: &mut Gate<'_>, tasks: Vec<(Future<TaskValue>, TaskSpec)>) {
-        let tasks = tasks.into_iter().map(|(future, spec)| Queued { future, spec, begun: false }).collect();
         let (state, deferred) = gate.parts();
+        if tasks.iter().any(|(_, spec)| self.supervisor.queues.takes_plain(spec)) {
+            for (future, _) in tasks {
+                self.supervisor.fail_unsent(future, deferred);
+            }
+            return;
+        }
+        let tasks = tasks.into_iter().map(|(future, spec)| Queued { future, spec, begun: false }).collect();
         state.pending.push_back(Job::new(tasks));
         state.start_workers(&self.supervisor, deferred);
     }

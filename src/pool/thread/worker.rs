@@ -9,12 +9,21 @@ use crossbeam_utils::CachePadded;
 use super::{Crew, QueueItem};
 use crate::pool::counters::SharedCounters;
 use crate::pool::front::Stopping;
-use crate::pool::probe::{DownReason, WorkerId};
+use crate::pool::future::{catching, panic_message};
+use crate::pool::probe::{DownReason, EventKind, WorkerId};
 use crate::pool::sync;
-use crate::pool::task::TaskEnv;
+use crate::pool::task::{TaskEnv, TaskSpec, run_spec};
 
-pub(super) fn run(crew: &Arc<Crew>, id: WorkerId, busy: &CachePadded<AtomicBool>) {
-    let env = ThreadEnv { crew, id };
+pub(super) fn run(crew: &Arc<Crew>, id: WorkerId, busy: &CachePadded<AtomicBool>, thread: Option<Arc<str>>) {
+    let mut env = ThreadEnv { crew, id, thread, setup: None };
+    if let Some(spec) = &crew.initializer {
+        let outcome = initialize(&env, spec);
+        crew.emit(EventKind::Initialized { worker: id, error: outcome.as_ref().err().cloned() });
+        match outcome {
+            Ok(setup) => env.setup = Some(setup),
+            Err(_) => return crew.initializer_failed(id),
+        }
+    }
     let over_size = || crew.live.load(Ordering::Relaxed) > crew.target.load(Ordering::Relaxed);
     loop {
         match crew.next_item() {
@@ -58,10 +67,27 @@ pub(super) fn run(crew: &Arc<Crew>, id: WorkerId, busy: &CachePadded<AtomicBool>
     }
 }
 
+/// Runs the pool's initializer on this worker: what it set up (`LABEL of WORKER`), or what
+/// it raised.
+fn initialize(env: &ThreadEnv<'_>, spec: &TaskSpec) -> Result<String, String> {
+    match catching(|| run_spec(spec, env)) {
+        Ok(Ok(_)) => {
+            let worker = env.thread.as_deref().map_or_else(|| format!("worker {}", env.id), str::to_string);
+            Ok(format!("{} of {worker}", spec.label))
+        }
+        Ok(Err(raised)) => Err(raised),
+        Err(payload) => Err(panic_message(&*payload)),
+    }
+}
+
 /// What a task spec sees on a worker thread.
 struct ThreadEnv<'a> {
     crew: &'a Arc<Crew>,
     id: WorkerId,
+    /// The thread's name, when the pool names its threads as Python does.
+    thread: Option<Arc<str>>,
+    /// What the pool's initializer set up on this worker.
+    setup: Option<String>,
 }
 
 impl TaskEnv for ThreadEnv<'_> {
@@ -118,6 +144,14 @@ impl TaskEnv for ThreadEnv<'_> {
 
     fn counters(&self) -> &SharedCounters {
         &self.crew.counters
+    }
+
+    fn thread(&self) -> Option<&Arc<str>> {
+        self.thread.as_ref()
+    }
+
+    fn setup(&self) -> Option<&str> {
+        self.setup.as_deref()
     }
 
     fn crash(&self) -> ! {

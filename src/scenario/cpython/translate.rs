@@ -238,8 +238,15 @@ impl Translator {
         };
         self.workers.insert(key.clone(), worker);
         let pid = key.1;
+        // A thread the lesson named (`thread_name_prefix`) shows its name, as poolscope's do.
+        let named =
+            self.pool_kind.get(&key.0) == Some(&PoolKind::Thread) && crate::trace::observe::lesson_named(&key.2);
+        let name = named.then(|| key.2.clone());
         self.up.push((key, worker));
         self.push(t, TraceKind::WorkerUp { worker, pid });
+        if let Some(name) = name {
+            self.push(t, TraceKind::ThreadName { worker, name });
+        }
         worker
     }
 
@@ -324,7 +331,7 @@ impl Translator {
                 }
                 _ => {
                     self.ended.insert(task);
-                    self.push(t, TraceKind::Abandon { task });
+                    self.push(t, TraceKind::Abandon { task, error: None });
                     self.leaves_queue(t, task);
                 }
             }
@@ -411,7 +418,7 @@ impl Translator {
                             );
                         }
                         _ => {
-                            self.push(t, TraceKind::Abandon { task });
+                            self.push(t, TraceKind::Abandon { task, error: None });
                             self.leaves_queue(t, task);
                         }
                     }

@@ -181,6 +181,11 @@ struct Writer<'a> {
     joined: bool,
     /// A crash task was submitted (a process pool breaks, or loses its result).
     crashed: bool,
+    /// The pool's initializer raises: a `ThreadPoolExecutor` breaks once a worker started, a
+    /// `ThreadPool` never runs a task.
+    init_raises: bool,
+    /// A task was submitted to a thread pool whose initializer raises: it may be broken.
+    started_broken: bool,
     /// The durations of every task submitted so far, added up (scaled).
     submitted: Duration,
     illustration: Vec<usize>,
@@ -232,6 +237,8 @@ impl<'a> Writer<'a> {
             terminated: false,
             joined: false,
             crashed: !scenario.pool.main_guard,
+            init_raises: scenario.initializer_raises(),
+            started_broken: false,
             submitted: Duration::ZERO,
             illustration: Vec::new(),
         }
@@ -390,7 +397,13 @@ impl<'a> Writer<'a> {
                  done(f)\n    raise RuntimeError({CALLBACK_FAILED:?})\n"
             );
         }
-        for task in s.tasks.values() {
+        let initializer = s.pool.initializer.as_ref().and_then(|name| s.tasks.get(name));
+        if let Some(template) = initializer {
+            out.push_str("\n\nstate = threading.local()  # each worker thread's own: what its initializer set up\n");
+            out.push_str("\n\n");
+            out.push_str(&self.initializer(template));
+        }
+        for task in s.tasks.values().filter(|t| Some(&t.name) != s.pool.initializer.as_ref()) {
             out.push_str("\n\n");
             out.push_str(&self.function(task));
         }
@@ -421,6 +434,34 @@ impl<'a> Writer<'a> {
         out
     }
 
+    /// The pool's initializer: the template's work, then what it sets up on its worker
+    /// thread. Its one argument is the template's label (`initargs=(LABEL,)`).
+    fn initializer(&self, task: &TaskTemplate) -> String {
+        let seconds = match &task.duration {
+            DurationSpec::Fixed(d) => self.seconds(*d),
+            // Checked: an initializer's duration is fixed.
+            DurationSpec::Range(..) | DurationSpec::List(_) => "0".into(),
+        };
+        let zero = matches!(&task.duration, DurationSpec::Fixed(d) if d.is_zero());
+        let wait_first = if zero { String::new() } else { format!("time.sleep({seconds})\n") };
+        let setup = "state.setup = f\"{name} of {threading.current_thread().name}\"";
+        let body = match &task.work {
+            Work::Noop => format!("{wait_first}{setup}"),
+            Work::Sleep => format!("time.sleep({seconds})  # I/O-bound: waits without using the CPU\n{setup}"),
+            Work::Spin => format!("burn_cpu({seconds})  # CPU-bound: computes, never waits\n{setup}"),
+            Work::SumSquares { n } => format!("sum(x * x for x in range({n}))\n{setup}"),
+            Work::Fail { message } => format!("{wait_first}raise Exception({message:?})"),
+            Work::Crash => format!("{wait_first}raise RuntimeError(\"the task crashed\")  # a thread cannot die alone"),
+            // Checked: an initializer uses no queue and no counter.
+            Work::QueuePut { .. } | Work::QueueGet { .. } | Work::Increment { .. } => setup.to_string(),
+        };
+        format!(
+            "def {}(name):\n    \"\"\"The pool's initializer: each worker thread runs it once, before its first task.\"\"\"\n{}\n",
+            task.name,
+            indent(&body, 4)
+        )
+    }
+
     fn function(&self, task: &TaskTemplate) -> String {
         let asyncio = self.dialect == Dialect::Asyncio;
         let ranged = matches!(task.duration, DurationSpec::Range(..));
@@ -436,12 +477,19 @@ impl<'a> Writer<'a> {
         let sleep = if asyncio { "await asyncio.sleep" } else { "time.sleep" };
         let wait_first = if zero { String::new() } else { format!("{sleep}({seconds})\n") };
         let label = f_string(&task.label);
+        // A pool with an initializer: each task also reports what it set up on its worker.
+        let setup = self.scenario.pool.initializer.is_some() && !asyncio;
+        let (plain, more) = if setup { (" -> with {state.setup}", ", with {state.setup}") } else { ("", "") };
         let value = format!("f\"{label} by {{who()}}");
         let body = match &task.work {
-            Work::Noop => format!("{wait_first}return {value}\""),
-            Work::Sleep => format!("{sleep}({seconds})  # I/O-bound: waits without using the CPU\nreturn {value}\""),
-            Work::Spin => format!("burn_cpu({seconds})  # CPU-bound: computes, never waits\nreturn {value}\""),
-            Work::SumSquares { n } => format!("total = sum(x * x for x in range({n}))\nreturn {value} -> {{total}}\""),
+            Work::Noop => format!("{wait_first}return {value}{plain}\""),
+            Work::Sleep => {
+                format!("{sleep}({seconds})  # I/O-bound: waits without using the CPU\nreturn {value}{plain}\"")
+            }
+            Work::Spin => format!("burn_cpu({seconds})  # CPU-bound: computes, never waits\nreturn {value}{plain}\""),
+            Work::SumSquares { n } => {
+                format!("total = sum(x * x for x in range({n}))\nreturn {value} -> {{total}}{more}\"")
+            }
             Work::Fail { message } => format!("{wait_first}raise Exception({message:?})"),
             Work::Crash => match (self.scenario.pool.kind, asyncio) {
                 (PoolKind::Process, false) => format!("{wait_first}os.abort()  # the worker process dies (SIGABRT)"),
@@ -450,12 +498,12 @@ impl<'a> Writer<'a> {
             Work::QueuePut { queue, item } => {
                 let put = if asyncio { format!("await {queue}.put") } else { format!("{queue}.put") };
                 let item = f_string(item);
-                format!("{wait_first}{put}(f\"{item}\")\nreturn {value} -> put \\\"{item}\\\" on {queue}\"")
+                format!("{wait_first}{put}(f\"{item}\")\nreturn {value} -> put \\\"{item}\\\" on {queue}{more}\"")
             }
             Work::QueueGet { queue } => {
                 let get = if asyncio { format!("await {queue}.get()") } else { format!("{queue}.get()") };
                 format!(
-                    "{wait_first}item = {get}  # waits while the queue is empty\nreturn {value} -> got \\\"{{item}}\\\" from {queue}\""
+                    "{wait_first}item = {get}  # waits while the queue is empty\nreturn {value} -> got \\\"{{item}}\\\" from {queue}{more}\""
                 )
             }
             Work::Increment { counter, lock } => {
@@ -504,13 +552,28 @@ impl<'a> Writer<'a> {
             (Dialect::MultiprocessingPool, PoolKind::Process) => {
                 format!("multiprocessing.Pool(processes={workers}{share})")
             }
-            (Dialect::MultiprocessingPool, _) => format!("multiprocessing.pool.ThreadPool(processes={workers})"),
+            (Dialect::MultiprocessingPool, _) => {
+                format!("multiprocessing.pool.ThreadPool(processes={workers}{})", self.thread_options())
+            }
             (_, PoolKind::Process) if spawn => format!(
                 "ProcessPoolExecutor(max_workers={workers}{share}, mp_context=multiprocessing.get_context(\"spawn\"))"
             ),
             (_, PoolKind::Process) => format!("ProcessPoolExecutor(max_workers={workers}{share})"),
-            _ => format!("ThreadPoolExecutor(max_workers={workers})"),
+            _ => format!("ThreadPoolExecutor(max_workers={workers}{})", self.thread_options()),
         }
+    }
+
+    /// A thread pool's `thread_name_prefix`, `initializer` and `initargs`, as arguments.
+    fn thread_options(&self) -> String {
+        let pool = &self.scenario.pool;
+        let mut out = String::new();
+        if let Some(prefix) = &pool.thread_name_prefix {
+            let _ = write!(out, ", thread_name_prefix={prefix:?}");
+        }
+        if let Some(template) = pool.initializer.as_ref().and_then(|name| self.scenario.tasks.get(name)) {
+            let _ = write!(out, ", initializer={}, initargs=({:?},)", template.name, template.label);
+        }
+        out
     }
 
     /// From the `__main__` guard (or `async def main`) to the first step; and the steps' indent.
@@ -585,6 +648,11 @@ impl<'a> Writer<'a> {
             Dialect::Executor => "# the with-block ends: pool.shutdown(wait=True)".to_string(),
             Dialect::MultiprocessingPool if self.joined => "# the with-block ends (the pool is already gone)".to_string(),
             Dialect::MultiprocessingPool if self.closed => "pool.join()  # wait for the workers to exit".to_string(),
+            Dialect::MultiprocessingPool if self.init_raises => {
+                "# no worker is left, and close() would start new ones whose initializer raises again,\n\
+                 # so join() would wait forever: leaving the with-block terminate()s the pool"
+                    .to_string()
+            }
             Dialect::MultiprocessingPool if self.crashed && self.scenario.pool.kind == PoolKind::Process => {
                 "# a task whose worker died never finishes, so close() and join() would wait forever:\n\
                  # leaving the with-block terminate()s the pool"
@@ -617,9 +685,11 @@ impl<'a> Writer<'a> {
         format!("try:\n{}\nexcept {} as e:\n    print(repr(e))", indent(body, 4), self.catch)
     }
 
-    /// A submit or map can be refused: the pool is shut, or broken by a dead process.
+    /// A submit or map can be refused: the pool is shut, or broken by a dead process or an
+    /// initializer that raised.
     fn may_refuse(&self) -> bool {
         self.closed
+            || (self.started_broken && self.dialect == Dialect::Executor)
             || (self.crashed
                 && self.scenario.pool.kind == PoolKind::Process
                 && self.dialect == Dialect::Executor
@@ -642,6 +712,9 @@ impl<'a> Writer<'a> {
         }
         if template.work == Work::Crash {
             self.crashed = true;
+        }
+        if self.init_raises {
+            self.started_broken = true;
         }
         ranged.then(|| {
             format!(
@@ -993,6 +1066,14 @@ impl<'a> Writer<'a> {
                 );
                 Some(python_seconds(limit))
             }
+            None if self.dialect == Dialect::MultiprocessingPool && self.init_raises => {
+                let limit = self.submitted + Duration::from_secs(1);
+                comment = format!(
+                    "# every worker's initializer raised, so no task runs and no result comes: give up after {} s\n",
+                    python_seconds(limit)
+                );
+                Some(python_seconds(limit))
+            }
             None => None,
         };
         let call = self.result_call(timeout.as_deref());
@@ -1120,6 +1201,41 @@ mod tests {
             text.contains("hits_futures += [pool.submit(add, 0)]") && text.contains("for f in hits_futures:"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_thread_pools_initializer_and_prefix_are_its_constructors_arguments() {
+        let source = |api: &str, prefix: &str, work: &str| {
+            format!(
+                "title = \"t\"\n[pool]\nworkers = 2\napi = \"{api}\"\n{prefix}initializer = \"connect\"\n\
+                 [tasks.connect]\nwork = \"{work}\"\nduration = \"0.5s\"\nlabel = \"session\"\n\
+                 [tasks.job]\nwork = \"sleep\"\n[[step]]\nop = \"submit\"\ntask = \"job\"\ncount = 2\ninto = \"jobs\"\n\
+                 [[step]]\nop = \"results\"\nof = \"jobs\"\n"
+            )
+        };
+        let text =
+            |source: &str| program(&scenario::parse(source, "i.toml", "i").unwrap(), ProgramOptions::default()).text();
+        let executor = text(&source("executor", "thread_name_prefix = \"fetcher\"\n", "sleep"));
+        assert!(
+            executor.contains(
+                "ThreadPoolExecutor(max_workers=2, thread_name_prefix=\"fetcher\", initializer=connect, initargs=(\"session\",))"
+            ),
+            "{executor}"
+        );
+        assert!(
+            executor.contains("def connect(name):") && executor.contains("state.setup = f\"{name} of"),
+            "{executor}"
+        );
+        assert!(executor.contains("return f\"job{i} by {who()} -> with {state.setup}\""), "{executor}");
+        assert!(!executor.contains("def connect(i)"), "the initializer is not written as a task too\n{executor}");
+        let pool = text(&source("multiprocessing", "", "fail"));
+        assert!(
+            pool.contains("multiprocessing.pool.ThreadPool(processes=2, initializer=connect, initargs=(\"session\",))"),
+            "{pool}"
+        );
+        // Its tasks never run: get() gives up, and the with-block terminates the pool.
+        assert!(pool.contains("f.get(timeout="), "{pool}");
+        assert!(!pool.contains("pool.join()"), "{pool}");
     }
 
     #[test]
