@@ -124,6 +124,7 @@ fn script_scenario(script: &std::path::Path) -> Scenario {
             initializer: None,
             workers_written: false,
         },
+        plain_queues: Default::default(),
         tasks: BTreeMap::new(),
         steps: Vec::new(),
     }

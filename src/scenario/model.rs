@@ -37,6 +37,10 @@ pub struct Scenario {
     pub seed: u64,
     /// The pool the lesson drives.
     pub pool: PoolConfig,
+    /// The queues `[queues]` declares `"plain"`: a `multiprocessing.Queue()` handed to each
+    /// task as an argument, which a process pool cannot send. The others are a
+    /// `Manager().Queue()`, which every worker reaches by name.
+    pub plain_queues: BTreeSet<String>,
     /// Named task templates.
     pub tasks: BTreeMap<String, TaskTemplate>,
     /// The main program, in order.

@@ -237,6 +237,8 @@ impl PoolOverride {
                 pool.initializer = None;
             }
         }
+        // An event loop's queues are asyncio's: none is a plain multiprocessing.Queue.
+        let plain_queues = if kind == PoolKind::Coroutine { Default::default() } else { scenario.plain_queues.clone() };
         if let Some(workers) = self.workers {
             if kind == PoolKind::Coroutine && workers != WorkerCount::Fixed(1) {
                 return Err(format!(
@@ -278,7 +280,7 @@ impl PoolOverride {
             // Only spawned workers re-run the program: elsewhere the guard changes nothing.
             pool.main_guard = true;
         }
-        Ok(Scenario { pool, ..scenario.clone() })
+        Ok(Scenario { pool, plain_queues, ..scenario.clone() })
     }
 }
 

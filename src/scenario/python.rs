@@ -6,12 +6,12 @@ mod program;
 pub(crate) use program::PROGRAM_NAMES;
 pub use program::{Program, ProgramOptions, program};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::duration::python_seconds;
 use super::model::{Dialect, Op, PoolConfig, Scenario, Step, TaskTemplate};
-use crate::pool::ReturnWhen;
+use crate::pool::{ReturnWhen, Work};
 
 /// The lesson's steps, each with the Python a transcript shows for it: the lesson's own text
 /// when it gives one; else, for a program in `multiprocessing`'s or asyncio's words, the
@@ -32,17 +32,34 @@ pub fn shown_steps(scenario: &Scenario) -> Vec<Step> {
 
 /// The step's Python is the lesson's own text (its `python` field), not what poolscope writes.
 pub(crate) fn own_code(step: &Step, scenario: &Scenario) -> bool {
-    step.python != line(&step.op, &scenario.tasks, &scenario.pool)
+    step.python != line(&step.op, &scenario.tasks, &scenario.pool, &scenario.plain_queues)
 }
 
-/// The equivalent Python of one op.
-pub fn line(op: &Op, tasks: &BTreeMap<String, TaskTemplate>, pool: &PoolConfig) -> String {
-    let _ = (tasks, pool);
+/// The equivalent Python of one op. `plain_queues` are handed to the tasks that use them.
+pub fn line(
+    op: &Op,
+    tasks: &BTreeMap<String, TaskTemplate>,
+    pool: &PoolConfig,
+    plain_queues: &BTreeSet<String>,
+) -> String {
+    let _ = pool;
     let timeout = |t: &Option<std::time::Duration>| t.map(|t| format!("timeout={}", python_seconds(t)));
+    // A plain multiprocessing.Queue reaches a task only as its argument.
+    let queue_of = |task: &str| match tasks.get(task).map(|t| &t.work) {
+        Some(Work::QueuePut { queue, .. } | Work::QueueGet { queue }) if plain_queues.contains(queue) => {
+            Some(queue.as_str())
+        }
+        _ => None,
+    };
     match op {
         Op::Submit { task, count, sync, callback, into } => {
             let list = into.as_deref().unwrap_or("futures");
-            let call = if *count == 1 { format!("pool.submit({task}, 0)") } else { format!("pool.submit({task}, i)") };
+            let queue = queue_of(task).map(|q| format!(", {q}")).unwrap_or_default();
+            let call = if *count == 1 {
+                format!("pool.submit({task}, 0{queue})")
+            } else {
+                format!("pool.submit({task}, i{queue})")
+            };
             let loop_head = (*count != 1).then(|| format!("for i in range({count}):"));
             let mut body: Vec<String> = Vec::new();
             match (sync, callback) {
@@ -67,6 +84,9 @@ pub fn line(op: &Op, tasks: &BTreeMap<String, TaskTemplate>, pool: &PoolConfig) 
         }
         Op::Map { task, count, chunksize, timeout: t, into } => {
             let mut args = vec![task.clone(), format!("range({count})")];
+            if let Some(queue) = queue_of(task) {
+                args.push(format!("[{queue}] * {count}"));
+            }
             if *chunksize != 1 {
                 args.push(format!("chunksize={chunksize}"));
             }

@@ -22,12 +22,14 @@ pub(crate) struct RawScenario {
     pub(crate) summary: Option<Spanned<String>>,
     pub(crate) seed: Option<Spanned<i64>>,
     pub(crate) pool: Option<RawPool>,
+    /// `[queues]`: how each named queue is made (`"manager"` or `"plain"`).
+    pub(crate) queues: BTreeMap<String, Spanned<String>>,
     pub(crate) tasks: BTreeMap<String, Option<RawTask>>,
     pub(crate) step: Vec<Option<RawStep>>,
 }
 
 /// The top-level keys of a scenario, as `unknown field` errors list them.
-pub(crate) const TOP_FIELDS: &[&str] = &["title", "summary", "seed", "pool", "tasks", "step"];
+pub(crate) const TOP_FIELDS: &[&str] = &["title", "summary", "seed", "pool", "queues", "tasks", "step"];
 
 /// The top-level scalars.
 #[derive(Debug, Default, Deserialize)]
@@ -52,6 +54,7 @@ pub(crate) fn read(source: Source<'_>) -> Result<(RawScenario, Vec<ScenarioError
         summary: None,
         seed: None,
         pool: None,
+        queues: BTreeMap::new(),
         tasks: BTreeMap::new(),
         step: Vec::new(),
     };
@@ -63,6 +66,7 @@ pub(crate) fn read(source: Source<'_>) -> Result<(RawScenario, Vec<ScenarioError
                 head.insert(key, value);
             }
             "pool" => scenario.pool = reader.table(value, "a table like [pool]"),
+            "queues" => scenario.queues = reader.table(value, "a table like [queues]").unwrap_or_default(),
             "tasks" => {
                 let span = value.span();
                 match value.into_inner() {

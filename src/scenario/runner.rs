@@ -210,6 +210,9 @@ impl Run {
             engine: EngineChoice::Poolscope,
         });
         let queues = Arc::new(SharedQueues::default());
+        for queue in &scenario.plain_queues {
+            queues.mark_plain(queue);
+        }
         let probe: Arc<dyn Probe> = Arc::clone(&feed) as _;
         // `multiprocessing.Pool()` starts every worker in its constructor.
         let config = PoolConfig {

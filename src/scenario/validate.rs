@@ -1,6 +1,6 @@
 //! From TOML text to a checked [`Scenario`], collecting every error with its place.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::Range;
 use std::time::Duration;
 
@@ -22,8 +22,14 @@ use crate::pool::{PoolKind, ReturnWhen, StartMethod, Work};
 pub fn parse(text: &str, file: &str, name: &str) -> Result<Scenario, ScenarioErrors> {
     let source = Source { name: file, text };
     let (raw, errors) = read(source).map_err(|e| ScenarioErrors(vec![e]))?;
-    let mut checker =
-        Checker { source, errors, declared: HashSet::new(), globals: Vec::new(), initializer_fails: false };
+    let mut checker = Checker {
+        source,
+        errors,
+        declared: HashSet::new(),
+        globals: Vec::new(),
+        initializer_fails: false,
+        plain_queues: BTreeSet::new(),
+    };
     let scenario = checker.scenario(raw, file, name);
     // Each part of the file is read and checked on its own: put the errors back in file order.
     checker.errors.sort_by_key(|e| (e.line, e.column));
@@ -42,6 +48,8 @@ struct Checker<'a> {
     /// Each counter and lock a template names, where, and which it is: globals of the
     /// lesson's program, checked against each other once every template is read.
     globals: Vec<Global>,
+    /// The queues declared plain (`[queues] q = "plain"`).
+    plain_queues: BTreeSet<String>,
 }
 
 /// A counter or a lock named by a template.
@@ -102,6 +110,7 @@ impl Checker<'_> {
         }
         self.globals_apart(&tasks);
         self.initializer(&mut pool, &tasks, initializer_at);
+        self.plain_queues = self.queues(raw.queues, &pool, &tasks);
         let mut steps = Vec::new();
         let mut batches = HashSet::new();
         for (index, step) in raw.step.into_iter().enumerate() {
@@ -112,7 +121,17 @@ impl Checker<'_> {
         if steps.is_empty() && self.errors.is_empty() {
             self.error(None, "step", "the scenario has no steps; expected at least one [[step]]");
         }
-        Scenario { name: name.to_string(), origin: file.to_string(), title, summary, seed, pool, tasks, steps }
+        Scenario {
+            name: name.to_string(),
+            origin: file.to_string(),
+            title,
+            summary,
+            seed,
+            pool,
+            plain_queues: std::mem::take(&mut self.plain_queues),
+            tasks,
+            steps,
+        }
     }
 
     fn pool(&mut self, raw: Option<super::raw::RawPool>) -> PoolConfig {
@@ -285,6 +304,43 @@ impl Checker<'_> {
             }
         }
         config
+    }
+
+    /// `[queues]`: `"manager"` (the default: a `Manager().Queue()` every worker reaches by
+    /// name) or `"plain"` (a `multiprocessing.Queue()` passed to each task as an argument),
+    /// for a queue some template uses. The plain ones.
+    fn queues(
+        &mut self,
+        raw: BTreeMap<String, Spanned<String>>,
+        pool: &PoolConfig,
+        tasks: &BTreeMap<String, TaskTemplate>,
+    ) -> BTreeSet<String> {
+        let mut plain = BTreeSet::new();
+        for (name, kind) in raw {
+            let field = format!("queues.{name}");
+            let used = tasks.values().any(|t| match &t.work {
+                Work::QueuePut { queue, .. } | Work::QueueGet { queue } => *queue == name,
+                _ => false,
+            });
+            match kind.get_ref().as_str() {
+                _ if !used => self.error(
+                    span(&kind),
+                    &field,
+                    format!("no task uses the queue {name:?}; expected the name a template gives in `queue`"),
+                ),
+                "manager" => {}
+                "plain" if pool.kind == PoolKind::Coroutine => self.error(
+                    span(&kind),
+                    &field,
+                    "a coroutine pool's queues are asyncio.Queue(); expected \"manager\" (the default) or another pool kind",
+                ),
+                "plain" => {
+                    plain.insert(name);
+                }
+                _ => self.unknown(&kind, &field, "\"manager\" or \"plain\""),
+            }
+        }
+        plain
     }
 
     /// `[pool] initializer`: a template of the file with a fixed duration (Python passes the
@@ -696,6 +752,19 @@ impl Checker<'_> {
         if self.initializer_fails {
             self.stranded_step(&step, &op);
         }
+        // `multiprocessing.Pool.map` hands each task one item: a queue cannot ride along.
+        if let Op::Map { task, .. } | Op::Imap { task, .. } = &op
+            && pool.api == Api::Multiprocessing
+            && pool.kind != PoolKind::Coroutine
+            && let Work::QueuePut { queue, .. } | Work::QueueGet { queue } = &tasks[task].work
+            && self.plain_queues.contains(queue)
+        {
+            let message = format!(
+                "{task:?} takes the plain queue {queue:?} as an argument besides its item, which multiprocessing.Pool's {} does not pass; expected op = \"submit\"",
+                op.name()
+            );
+            self.error(step.op_span(), step.field("op"), message);
+        }
         // Only a step that could be built names a batch for the steps after it.
         if let Op::Submit { into: Some(batch), .. } | Op::Map { into: Some(batch), .. } = &op {
             if batch == "all" || batch == "futures" {
@@ -713,7 +782,7 @@ impl Checker<'_> {
         }
         let python = match raw.python {
             Some(p) => p.into_inner(),
-            None => python::line(&op, tasks, pool),
+            None => python::line(&op, tasks, pool, &self.plain_queues),
         };
         Some(Step { index, op, note: raw.note.map(Spanned::into_inner), python, line })
     }

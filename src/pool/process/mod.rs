@@ -316,6 +316,8 @@ impl Backend for Processes {
     fn send_specs(&self, gate: &mut Gate<'_>, tasks: Vec<(Future<TaskValue>, TaskSpec)>) {
         let (state, deferred) = gate.parts();
         if tasks.iter().any(|(_, spec)| self.supervisor.queues.takes_plain(spec)) {
+            // The submit starts workers all the same, as `ProcessPoolExecutor.submit` does.
+            state.start_workers(&self.supervisor, deferred);
             for (future, _) in tasks {
                 self.supervisor.fail_unsent(future, deferred);
             }

@@ -150,6 +150,23 @@ fn queues(scenario: &Scenario) -> BTreeSet<&str> {
         .collect()
 }
 
+/// The queues a `Manager()` hosts, which every worker reaches by name: all but the plain ones.
+fn managed_queues(scenario: &Scenario) -> BTreeSet<&str> {
+    let mut managed = queues(scenario);
+    managed.retain(|q| !scenario.plain_queues.contains(*q));
+    managed
+}
+
+/// The plain `multiprocessing.Queue` task `template` is handed as its last argument, if any.
+fn plain_queue<'s>(scenario: &'s Scenario, template: &TaskTemplate) -> Option<&'s str> {
+    match &template.work {
+        Work::QueuePut { queue, .. } | Work::QueueGet { queue } => {
+            scenario.plain_queues.get(queue.as_str()).map(String::as_str)
+        }
+        _ => None,
+    }
+}
+
 /// A Python f-string body: `{i}` stays a placeholder, every other brace and quote is escaped.
 fn f_string(text: &str) -> String {
     let escaped = text.replace('\\', "\\\\").replace('"', "\\\"").replace('{', "{{").replace('}', "}}");
@@ -206,8 +223,11 @@ impl<'a> Writer<'a> {
                 | Op::Poll { of } => *of == Batch::All,
                 _ => false,
             });
+        // A task handed a plain queue cannot be sent to a process: its result() raises.
+        let unsent = scenario.pool.kind == PoolKind::Process && !scenario.plain_queues.is_empty();
         // Without the `__main__` guard the pool breaks as its first worker starts.
-        let may_raise = !scenario.pool.main_guard
+        let may_raise = unsent
+            || !scenario.pool.main_guard
             || scenario.tasks.values().any(|t| matches!(t.work, Work::Fail { .. } | Work::Crash))
             || scenario.steps.iter().any(|s| match &s.op {
                 Op::Map { timeout, .. }
@@ -368,7 +388,7 @@ impl<'a> Writer<'a> {
                  burn(int(seconds * LOOPS_PER_SECOND))\n",
             );
         }
-        if s.pool.kind == PoolKind::Process && self.dialect != Dialect::Asyncio && !queues(s).is_empty() {
+        if s.pool.kind == PoolKind::Process && self.dialect != Dialect::Asyncio && !managed_queues(s).is_empty() {
             out.push_str(
                 "\n\ndef share_queues(queues):\n    \"\"\"Runs once in each worker process: the Manager's queues become globals there too.\"\"\"\n    \
                  globals().update(queues)\n",
@@ -522,15 +542,19 @@ impl<'a> Writer<'a> {
             }
         };
         let def = if asyncio { "async def" } else { "def" };
-        let args = if ranged { "i, seconds" } else { "i" };
+        let mut args = if ranged { "i, seconds".to_string() } else { "i".to_string() };
+        if let Some(queue) = plain_queue(self.scenario, task) {
+            // A plain queue reaches a task only as its argument.
+            let _ = write!(args, ", {queue}");
+        }
         format!("{def} {}({args}):\n{}\n", task.name, indent(&body, 4))
     }
 
     fn pool_constructor(&self) -> String {
         let s = self.scenario;
         let workers = s.pool.workers.python();
-        let share = if s.pool.kind == PoolKind::Process && !queues(s).is_empty() {
-            let entries: Vec<String> = queues(s).iter().map(|q| format!("{q:?}: {q}")).collect();
+        let share = if s.pool.kind == PoolKind::Process && !managed_queues(s).is_empty() {
+            let entries: Vec<String> = managed_queues(s).iter().map(|q| format!("{q:?}: {q}")).collect();
             format!(", initializer=share_queues, initargs=({{{}}},)", entries.join(", "))
         } else {
             String::new()
@@ -591,7 +615,7 @@ impl<'a> Writer<'a> {
                 let _ = writeln!(lists, "{} = []", self.list(n));
             }
         }
-        let queues = queues(s);
+        let queues = managed_queues(s);
         if self.dialect == Dialect::Asyncio {
             let mut out = String::from("\n\nasync def main():\n");
             if !queues.is_empty() {
@@ -631,6 +655,12 @@ impl<'a> Writer<'a> {
         let mut out = String::from("\n\nif __name__ == \"__main__\":\n");
         out.push_str(&indent(&lists, 4));
         out.push('\n');
+        for q in &s.plain_queues {
+            let _ = writeln!(
+                out,
+                "    {q} = multiprocessing.Queue()  # a plain queue: processes may share it only by inheritance"
+            );
+        }
         let mut depth = 4;
         if !queues.is_empty() {
             out.push_str("    with multiprocessing.Manager() as manager:  # it hosts the queues\n");
@@ -911,10 +941,14 @@ impl<'a> Writer<'a> {
 
     fn call(&self, task: &str, index: &str, ranged: bool) -> String {
         let seconds = if ranged { format!(", seconds[{index}]") } else { String::new() };
-        match self.dialect {
-            Dialect::Executor => format!("pool.submit({task}, {index}{seconds})"),
-            Dialect::MultiprocessingPool => format!("pool.apply_async({task}, ({index}{seconds},))"),
-            Dialect::Asyncio => format!("asyncio.create_task({task}({index}{seconds}))"),
+        let queue = plain_queue(self.scenario, &self.scenario.tasks[task]).map(|q| format!(", {q}"));
+        match (self.dialect, queue) {
+            (Dialect::Executor, queue) => format!("pool.submit({task}, {index}{seconds}{})", queue.unwrap_or_default()),
+            (Dialect::MultiprocessingPool, None) => format!("pool.apply_async({task}, ({index}{seconds},))"),
+            (Dialect::MultiprocessingPool, Some(queue)) => {
+                format!("pool.apply_async({task}, ({index}{seconds}{queue}))")
+            }
+            (Dialect::Asyncio, _) => format!("asyncio.create_task({task}({index}{seconds}))"),
         }
     }
 
@@ -926,7 +960,11 @@ impl<'a> Writer<'a> {
             if count == 1 { body } else { format!("for i in range({count}):\n{}", indent(&body, 4)) }
         };
         if simple {
-            let call = if callback { call.replace(",))", ",), callback=done, error_callback=done)") } else { call };
+            // Only a multiprocessing pool's submit is simple with a callback: apply_async takes it.
+            let call = match call.strip_suffix(')') {
+                Some(open) if callback => format!("{open}, callback=done, error_callback=done)"),
+                _ => call,
+            };
             let listed = if count == 1 { format!("[{call}]") } else { format!("[{call} for i in range({count})]") };
             return match (into.map(|n| self.list(n)), self.keep_all) {
                 // A batch named again grows, as the lesson's does.
@@ -994,6 +1032,9 @@ impl<'a> Writer<'a> {
             return out;
         }
         let mut args = vec![task.to_string(), format!("range({count}){seconds}")];
+        if let Some(queue) = plain_queue(self.scenario, &self.scenario.tasks[task]) {
+            let _ = write!(args[1], ", [{queue}] * {count}");
+        }
         match self.dialect {
             Dialect::Executor => {
                 if chunksize != 1 {
@@ -1236,6 +1277,30 @@ mod tests {
         // Its tasks never run: get() gives up, and the with-block terminates the pool.
         assert!(pool.contains("f.get(timeout="), "{pool}");
         assert!(!pool.contains("pool.join()"), "{pool}");
+    }
+
+    #[test]
+    fn a_plain_queue_is_made_before_the_pool_and_handed_to_each_task_that_uses_it() {
+        let source = |kind: &str, api: &str| {
+            format!(
+                "title = \"t\"\n[pool]\nkind = \"{kind}\"\nworkers = 2\napi = \"{api}\"\n[queues]\nq = \"plain\"\n\
+                 [tasks.writer]\nwork = \"queue_put\"\nqueue = \"q\"\n[tasks.reader]\nwork = \"queue_get\"\nqueue = \"m\"\n\
+                 [[step]]\nop = \"submit\"\ntask = \"writer\"\ncount = 2\ninto = \"w\"\n[[step]]\nop = \"results\"\nof = \"w\"\n"
+            )
+        };
+        let text =
+            |source: &str| program(&scenario::parse(source, "q.toml", "q").unwrap(), ProgramOptions::default()).text();
+        let executor = text(&source("process", "executor"));
+        assert!(executor.contains("    q = multiprocessing.Queue()  # a plain queue"), "{executor}");
+        assert!(executor.contains("def writer(i, q):") && executor.contains("def reader(i):"), "{executor}");
+        assert!(executor.contains("pool.submit(writer, i, q)"), "{executor}");
+        // Only the Manager's queue is shared through the initializer.
+        assert!(executor.contains("initargs=({\"m\": m},)") && executor.contains("m = manager.Queue()"), "{executor}");
+        assert!(executor.contains("except Exception as e:"), "its results raise\n{executor}");
+        let pool = text(&source("process", "multiprocessing"));
+        assert!(pool.contains("pool.apply_async(writer, (i, q))"), "{pool}");
+        let threads = text(&source("thread", "executor"));
+        assert!(threads.contains("pool.submit(writer, i, q)"), "{threads}");
     }
 
     #[test]
