@@ -81,6 +81,11 @@ pub(crate) struct Crew {
     name: String,
     /// Python's `thread_name_prefix`: worker `N` is the thread `PREFIX_N`.
     prefix: Option<String>,
+    /// Threads are named as CPython names those of a program's only pool.
+    python_names: bool,
+    /// The pool's size when built: `multiprocessing.pool.ThreadPool` numbers its handler
+    /// threads after its first workers.
+    size: usize,
     /// Run by each worker once, before its first task.
     pub(crate) initializer: Option<TaskSpec>,
     on_init_failure: InitializerFailure,
@@ -132,6 +137,7 @@ pub struct ThreadOptions {
     gil: Option<Duration>,
     name: String,
     prefix: Option<String>,
+    python_names: bool,
     initializer: Option<TaskSpec>,
     on_init_failure: InitializerFailure,
     results_thread: bool,
@@ -143,6 +149,7 @@ impl Default for ThreadOptions {
             gil: None,
             name: "poolscope".into(),
             prefix: None,
+            python_names: false,
             initializer: None,
             on_init_failure: InitializerFailure::Break,
             results_thread: false,
@@ -202,6 +209,17 @@ impl Builder<ThreadOptions> {
         self
     }
 
+    /// Names the threads as CPython names those of a program's only pool, and a task's value
+    /// says which thread ran it ([`TaskValue::thread`]): worker `N` is
+    /// `ThreadPoolExecutor-0_N`, or, with a [`results_thread`](Self::results_thread) (as
+    /// `multiprocessing.pool.ThreadPool`), `Thread-{N+1} (worker)`, its results thread
+    /// `Thread-{size+3} (_handle_results)`. Unlike a [`thread_name_prefix`](Self::thread_name_prefix),
+    /// these names are not reported as the lanes' own.
+    pub fn python_thread_names(mut self) -> Self {
+        self.kind.python_names = true;
+        self
+    }
+
     /// A task each worker runs once, on its own thread, before any other, as
     /// `ThreadPoolExecutor(initializer=...)` and `multiprocessing.pool.ThreadPool(initializer=...)`
     /// do. What it sets up is the worker's own (`LABEL of WORKER`, the initializer's label and
@@ -230,7 +248,13 @@ impl Builder<ThreadOptions> {
         let size = self.workers.unwrap_or_else(default_thread_workers).max(1);
         let clock = Clock::current();
         // Should the OS refuse the thread, the workers complete their futures themselves.
-        let relay = self.kind.results_thread.then(|| Relay::start(&clock, &format!("{}-results", self.kind.name)).ok());
+        let results_name = if self.kind.python_names {
+            // `Pool.__init__` starts its workers, then its worker, task and result handlers.
+            format!("Thread-{} (_handle_results)", size + 3)
+        } else {
+            format!("{}-results", self.kind.name)
+        };
+        let relay = self.kind.results_thread.then(|| Relay::start(&clock, &results_name).ok());
         let crew = Arc::new(Crew {
             tx,
             rx,
@@ -241,6 +265,8 @@ impl Builder<ThreadOptions> {
             pid: clock.pid(),
             name: self.kind.name,
             prefix: self.kind.prefix,
+            python_names: self.kind.python_names,
+            size,
             initializer: self.kind.initializer,
             on_init_failure: self.kind.on_init_failure,
             init_failed: AtomicBool::new(false),
@@ -479,11 +505,16 @@ impl Crew {
         };
         self.live.fetch_add(1, Ordering::Relaxed);
         self.emit(EventKind::WorkerUp { worker: id, pid: self.pid });
-        // `ThreadPoolExecutor` names its threads `PREFIX_N`.
-        let named: Option<Arc<str>> = self.prefix.as_ref().map(|prefix| Arc::from(format!("{prefix}_{id}")));
-        if let Some(name) = &named {
-            self.emit(EventKind::ThreadName { worker: id, name: Arc::clone(name) });
-        }
+        let named: Option<Arc<str>> = if let Some(prefix) = &self.prefix {
+            // `ThreadPoolExecutor` names its threads `PREFIX_N`.
+            let name: Arc<str> = Arc::from(format!("{prefix}_{id}"));
+            self.emit(EventKind::ThreadName { worker: id, name: Arc::clone(&name) });
+            Some(name)
+        } else if self.python_names {
+            Some(Arc::from(self.python_name(id)))
+        } else {
+            None
+        };
         let thread_name = named.as_deref().map_or_else(|| format!("{}-worker-{id}", self.name), str::to_string);
         let busy = Arc::new(CachePadded::new(AtomicBool::new(false)));
         let crew = Arc::clone(self);
@@ -493,6 +524,18 @@ impl Crew {
             .spawn(thread_name, move || worker::run(&crew, id, &flag, named))
             .expect("the OS refused to start a worker thread");
         set.threads.push(WorkerThread { busy, thread });
+    }
+
+    /// Worker `id`'s thread name in CPython, for a program's only pool.
+    fn python_name(&self, id: WorkerId) -> String {
+        if self.relay.is_some() {
+            // `multiprocessing.pool.ThreadPool`: its first workers are the program's first
+            // threads; the three handlers come next, then any worker started later.
+            let number = if id < self.size { id + 1 } else { id + 4 };
+            format!("Thread-{number} (worker)")
+        } else {
+            format!("ThreadPoolExecutor-0_{id}")
+        }
     }
 
     /// Worker `id`'s initializer raised: it leaves, no new worker starts, and the pool breaks

@@ -249,7 +249,8 @@ impl Run {
         };
         let seat = sim.as_ref().map(SimClock::reserve);
         let main = std::thread::Builder::new()
-            .name("main-program".into())
+            // The program's own thread, as Python names it.
+            .name("MainThread".into())
             .spawn(move || {
                 let _me = seat.map(Reserved::take);
                 program.run();
@@ -436,6 +437,8 @@ fn build_pool(
             }
             if let Some(prefix) = &config.thread_name_prefix {
                 builder = builder.thread_name_prefix(prefix);
+            } else {
+                builder = builder.python_thread_names();
             }
             if let Some(spec) = initializer {
                 // `ThreadPoolExecutor` breaks when an initializer raises; `ThreadPool` loses
@@ -459,7 +462,14 @@ fn build_pool(
                 .start_method(config.start_method)
                 .probe(probe)
                 .on_worker_death(on_death)
-                .queues(queues);
+                .queues(queues)
+                // CPython completes futures, and runs callbacks, on one thread of the parent.
+                .results_thread_name(match config.api {
+                    Api::Executor => "Thread-1",
+                    Api::Multiprocessing => "Thread-3 (_handle_results)",
+                })
+                // A worker process runs its tasks on its own main thread.
+                .task_thread_name("MainThread");
             if let Some(program) = &options.worker_program {
                 builder = builder.worker_program(program);
             }
@@ -478,7 +488,9 @@ fn build_pool(
             Ok(Arc::new(builder.build()?))
         }
         PoolKind::Coroutine => {
-            Ok(Arc::new(CoroutinePool::builder().probe(probe).queues(queues).counters(counters).build()))
+            // asyncio's loop runs on the program's own thread.
+            let builder = CoroutinePool::builder().probe(probe).queues(queues).counters(counters);
+            Ok(Arc::new(builder.loop_thread_name("MainThread").build()))
         }
     }
 }

@@ -12,6 +12,7 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
+use super::observe::{ThreadKind, thread_kind};
 use super::{TraceEvent, TraceKind};
 use crate::pool::{TaskId, WorkerId};
 
@@ -122,7 +123,7 @@ impl ChromeTrace {
                 self.counter(t, "running", self.running);
             }
             TraceKind::Callback { task, thread, error } => {
-                let tid = callback_track(thread);
+                let tid = callback_track(thread, self.finished_on.get(task).map(|&(_, worker)| worker));
                 if let Some((finished, worker)) = self.finished_on.get(task).copied() {
                     // Flow ids are per category: callbacks get their own so they never pair
                     // with a submit arrow.
@@ -177,9 +178,8 @@ impl ChromeTrace {
     }
 }
 
-/// The track of the thread a callback ran on: a worker's (`...-worker-N`) or the main
-/// program's.
-fn callback_track(thread: &str) -> Option<u64> {
-    let (_, id) = thread.rsplit_once("-worker-")?;
-    id.parse::<WorkerId>().ok().map(worker_tid)
+/// The track of the thread a callback ran on: a worker thread's (the worker that finished the
+/// task, on whose thread `ThreadPoolExecutor` runs its callbacks), else the main program's.
+fn callback_track(thread: &str, finished_by: Option<WorkerId>) -> Option<u64> {
+    (thread_kind(thread) == ThreadKind::Worker).then_some(finished_by?).map(worker_tid)
 }

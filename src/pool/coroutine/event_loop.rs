@@ -301,6 +301,10 @@ impl TaskEnv for LoopEnv<'_> {
         self.shared.pid
     }
 
+    fn thread(&self) -> Option<&Arc<str>> {
+        self.shared.value_thread.as_ref()
+    }
+
     fn sleep(&self, duration: Duration) {
         // `time.sleep` inside a coroutine: the whole loop sleeps.
         sync::sleep(duration);

@@ -119,6 +119,8 @@ struct LoopCore {
     clock: Clock,
     /// Rung by every job and wake-up, for the loop waiting in a simulated run.
     bell: Bell,
+    /// The thread a task's value says ran it (see [`CoroutinePoolBuilder::loop_thread_name`]).
+    value_thread: Option<Arc<str>>,
 }
 
 /// Configures a [`CoroutinePool`].
@@ -129,11 +131,12 @@ pub type CoroutinePoolBuilder = Builder<LoopOptions>;
 pub struct LoopOptions {
     name: String,
     limit: Option<usize>,
+    loop_thread: Option<String>,
 }
 
 impl Default for LoopOptions {
     fn default() -> Self {
-        LoopOptions { name: "poolscope".into(), limit: None }
+        LoopOptions { name: "poolscope".into(), limit: None, loop_thread: None }
     }
 }
 
@@ -143,6 +146,14 @@ impl Builder<LoopOptions> {
     /// Name prefix of the loop thread (`NAME-loop`; default `poolscope-loop`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.kind.name = name.into();
+        self
+    }
+
+    /// Names the loop thread `name` (rather than `NAME-loop`), and each task's value says it
+    /// ran there ([`TaskValue::thread`](crate::pool::TaskValue::thread)): asyncio runs its loop
+    /// on the program's own thread, `MainThread`.
+    pub fn loop_thread_name(mut self, name: impl Into<String>) -> Self {
+        self.kind.loop_thread = Some(name.into());
         self
     }
 
@@ -176,6 +187,7 @@ impl Builder<LoopOptions> {
             admission: Admission::default(),
             bell: Bell::new(&clock),
             clock,
+            value_thread: self.kind.loop_thread.as_deref().map(Arc::from),
         });
         // A task waiting in `queue_get` is retried when an item is put, from anywhere.
         let weak = Arc::downgrade(&core);
@@ -184,7 +196,9 @@ impl Builder<LoopOptions> {
         let for_loop = Arc::clone(&core);
         let thread = core
             .clock
-            .spawn(format!("{}-loop", self.kind.name), move || event_loop::run(&for_loop))
+            .spawn(self.kind.loop_thread.unwrap_or_else(|| format!("{}-loop", self.kind.name)), move || {
+                event_loop::run(&for_loop)
+            })
             .expect("the OS refused to start the event-loop thread");
         let loop_thread = thread.id();
         let telemetry = core.telemetry.clone();

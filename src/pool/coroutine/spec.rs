@@ -146,7 +146,7 @@ fn finish(env: &LoopEnv<'_>, future: &Future<TaskValue>, spec: &TaskSpec, outcom
 /// Moves a spec on to its next await point or its end.
 fn advance(running: &mut Running, env: &LoopEnv<'_>) -> Step {
     let spec = &running.spec;
-    let value = |output| TaskValue { worker: LOOP_WORKER, pid: env.pid(), output, thread: None };
+    let value = |output| TaskValue { worker: LOOP_WORKER, pid: env.pid(), output, thread: env.thread().cloned() };
     loop {
         match running.stage {
             Stage::Begin => {

@@ -225,6 +225,8 @@ impl Deferred {
 /// processes, the jobs no worker has taken, and how to start more.
 pub(super) struct Supervisor {
     pub(super) telemetry: Option<Arc<Telemetry>>,
+    /// The thread a task's value says ran it (see [`ProcessPoolBuilder::task_thread_name`](super::ProcessPoolBuilder::task_thread_name)).
+    pub(super) task_thread: Option<Arc<str>>,
     pub(super) queues: Arc<SharedQueues>,
     pub(super) program: PathBuf,
     pub(super) eager: bool,
@@ -384,7 +386,9 @@ impl Supervisor {
                     let mut job_end = head.job_end;
                     let failed = outcome.as_ref().err().cloned();
                     let outcome = match outcome {
-                        Ok(output) => Ok(TaskValue { worker: lane.id, pid: lane.pid, output, thread: None }),
+                        Ok(output) => {
+                            Ok(TaskValue { worker: lane.id, pid: lane.pid, output, thread: self.task_thread.clone() })
+                        }
                         Err(msg) => Err(TaskError::Failed(msg)),
                     };
                     if let Some(telemetry) = &self.telemetry {

@@ -131,11 +131,30 @@ pub struct ProcessOptions {
     program: Option<PathBuf>,
     start: StartMethod,
     max_tasks: Option<usize>,
+    results_thread: Option<String>,
+    task_thread: Option<String>,
 }
 
 impl builder::HasWorkers for ProcessOptions {}
 
 impl Builder<ProcessOptions> {
+    /// Names the parent's thread that completes every future, and so runs every
+    /// done-callback (`poolscope-results` by default): CPython's is the executor's management
+    /// thread, `Thread-1` in a program's first `ProcessPoolExecutor`, or
+    /// `multiprocessing.Pool`'s `Thread-3 (_handle_results)`.
+    pub fn results_thread_name(mut self, name: impl Into<String>) -> Self {
+        self.kind.results_thread = Some(name.into());
+        self
+    }
+
+    /// The thread a task's value says ran it ([`TaskValue::thread`]): a worker process runs
+    /// its tasks on its main thread, which Python calls `MainThread`. By default a value
+    /// names its worker instead (`worker N`).
+    pub fn task_thread_name(mut self, name: impl Into<String>) -> Self {
+        self.kind.task_thread = Some(name.into());
+        self
+    }
+
     /// What to do when a worker process dies. Default: [`OnWorkerDeath::Break`].
     pub fn on_worker_death(mut self, policy: OnWorkerDeath) -> Self {
         self.kind.on_death = policy;
@@ -186,9 +205,10 @@ impl Builder<ProcessOptions> {
             .map_err(|e| io::Error::new(e.kind(), format!("worker program {}: {e}", program.display())))?;
         let size = self.workers.unwrap_or_else(super::cpus).max(1);
         let clock = Clock::current();
-        let relay = Relay::start(&clock, "poolscope-results")?;
+        let relay = Relay::start(&clock, self.kind.results_thread.as_deref().unwrap_or("poolscope-results"))?;
         let supervisor = Arc::new(Supervisor {
             telemetry: self.probe.map(Telemetry::new),
+            task_thread: self.kind.task_thread.map(Arc::from),
             queues: self.queues.unwrap_or_default(),
             program,
             eager: self.eager,
