@@ -8,7 +8,7 @@ use poolscope::sys::CpuSample;
 use poolscope::trace::{EngineChoice, Outcome, PoolKind, ResultOutcome, TraceEvent, TraceKind};
 use poolscope::ui::cpu::CpuWidget;
 use poolscope::ui::lanes::LanesWidget;
-use poolscope::ui::{Lesson, Palette, Theme, UiState, View, picker, render};
+use poolscope::ui::{Lesson, Palette, Panel, Theme, UiState, View, picker, render};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -414,4 +414,26 @@ fn a_stopped_worker_process_marks_its_lane_stuck() {
     assert!(text.contains("its lane is stuck"), "{text}");
     view.cpu(CpuSample { cores: vec![50.0; 4], processes: vec![(9000, 0.0)], stopped: Vec::new() });
     assert!(!format!("{}", screen(&view, &plain(), 160, 48).backend()).contains("STOP"), "continued: no longer");
+}
+
+#[test]
+fn every_futures_cell_drawn_is_found_by_a_click_on_it_and_the_inspector_shows_its_task() {
+    let view = view_at(&pool_basics(), 5_000_000);
+    let ui = plain();
+    let terminal = screen(&view, &ui, 80, 24);
+    let cells: Vec<_> = ui.hits.borrow().iter().filter(|(p, ..)| *p == Panel::Futures).copied().collect();
+    assert_eq!(cells.len(), 10, "one cell per future");
+    for (_, rect, id) in cells {
+        assert_eq!(ui.task_at(rect.x, rect.y), Some(id));
+        // The cell shows that future's state.
+        let glyph = poolscope::ui::state::state_glyph(view.model.task(id).unwrap().state);
+        assert_eq!(terminal.backend().buffer()[(rect.x, rect.y)].symbol(), glyph.to_string());
+    }
+    assert_eq!(ui.task_at(0, 0), None, "the header is no task");
+    // The inspector on task 4: its times, worker and the line that submitted it.
+    let ui = UiState { inspected: Some(4), ..plain() };
+    let text = format!("{:?}", screen(&view, &ui, 80, 24).backend());
+    for expected in ["#4 Process4", "started", "worker        w", "submitted by  line"] {
+        assert!(text.contains(expected), "{expected:?} is not on screen:\n{text}");
+    }
 }

@@ -40,6 +40,19 @@ impl Tmux {
 }
 
 impl Tmux {
+    /// Waits until `text` is off the screen; the screen then.
+    fn wait_for_gone(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if !screen.contains(text) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "{text:?} stayed on screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Presses `q`: the program exits 0 and the terminal is cooked again. The screen after.
     fn quit_cleanly(&self) -> String {
         self.keys(&["q"]);
@@ -415,4 +428,32 @@ fn a_hang_up_ends_the_program_and_its_workers() {
     let mut all = pids.clone();
     all.push(program);
     assert_gone(&all);
+}
+
+#[test]
+fn the_inspector_opens_from_a_search_and_from_the_futures_grid() {
+    if no_tmux() {
+        return;
+    }
+    let tmux = start("inspector", "run future-exception --virtual-time --speed 8", "40");
+    // Every future done (the lesson goes on: the inspector works at any moment).
+    tmux.wait_for("✓ ✓ ✗");
+    // `/` and a label: the first task whose label has it.
+    tmux.keys(&["/"]);
+    tmux.wait_for("enter: inspect");
+    tmux.keys(&["Brok", "Enter"]);
+    let broken = tmux.wait_for("submitted by");
+    assert!(broken.contains("#2 Broken0") && broken.contains("failed: raised"), "{broken}");
+    assert!(broken.contains("disk full") && broken.contains("pool.submit(broken, 0)"), "{broken}");
+    // ← / →: the task before and after, by id; the last one stays.
+    tmux.keys(&["Left"]);
+    let before = tmux.wait_for("#1 Fetch1 ─");
+    assert!(before.contains("done: returned a value") && before.contains("thread ThreadPoolExecutor-0_1"), "{before}");
+    tmux.keys(&["Escape"]);
+    let closed = tmux.wait_for_gone("submitted by");
+    // Enter on the futures grid: its first future.
+    tmux.keys(&["Tab", "Enter"]);
+    let first = tmux.wait_for("submitted by");
+    assert!(first.contains("#0 Fetch0") && first.contains("thread ThreadPoolExecutor-0_0"), "{first}\n{closed}");
+    tmux.quit_cleanly();
 }

@@ -81,6 +81,8 @@ pub struct TaskRecord {
     pub error: Option<String>,
     /// Done-callbacks that ran for it.
     pub callbacks: u32,
+    /// The thread each of them ran on, in order.
+    pub callback_threads: Vec<String>,
     /// What the main program got for it, the last time it asked.
     pub received: Option<ResultOutcome>,
     /// What it takes alone (µs), when known in advance.
@@ -701,8 +703,11 @@ impl Model {
                     record.ended_us = Some(t);
                 });
             }
-            TraceKind::Callback { task, .. } => {
-                self.update(*task, |record| record.callbacks += 1);
+            TraceKind::Callback { task, thread, .. } => {
+                self.update(*task, |record| {
+                    record.callbacks += 1;
+                    record.callback_threads.push(thread.clone());
+                });
                 self.callbacks += 1;
             }
             TraceKind::Result { task, outcome, value, error, exception } => {
@@ -792,6 +797,7 @@ fn placeholder_record(id: TaskId, t: u64, label: String) -> TaskRecord {
         value: None,
         error: None,
         callbacks: 0,
+        callback_threads: Vec::new(),
         received: None,
         cost_us: None,
         cpu: false,

@@ -357,6 +357,11 @@ impl App {
                 true
             }
             Msg::Input(Event::Mouse(mouse)) => match mouse.kind {
+                MouseEventKind::Down(crossterm::event::MouseButton::Left) if self.session.is_some() => {
+                    // A click on a task opens the inspector on it; elsewhere it closes.
+                    self.ui.inspected = self.ui.task_at(mouse.column, mouse.row);
+                    true
+                }
                 MouseEventKind::ScrollUp => self.scroll(-3),
                 MouseEventKind::ScrollDown => self.scroll(3),
                 _ => false,
@@ -379,6 +384,9 @@ impl App {
             if matches!(key.code, KeyCode::Esc | KeyCode::Char('?')) {
                 self.ui.help = false;
             }
+            return;
+        }
+        if self.session.is_some() && self.inspector_key(key) {
             return;
         }
         if self.session.is_none() {
@@ -456,6 +464,67 @@ impl App {
             }
             _ => {}
         }
+    }
+
+    /// The model on screen (rewound or live).
+    fn shown_model(&self) -> Option<&crate::trace::Model> {
+        let session = self.session.as_ref()?;
+        Some(&session.rewound.as_ref().map_or(&session.view, |(_, v)| v).model)
+    }
+
+    /// The search line and the inspector take the keys while open, and `/` and `enter` (on
+    /// the futures grid) open them. True if the key was theirs.
+    fn inspector_key(&mut self, key: KeyEvent) -> bool {
+        if let Some(text) = self.ui.search.as_mut() {
+            match key.code {
+                KeyCode::Char(c) => text.push(c),
+                KeyCode::Backspace => {
+                    text.pop();
+                }
+                KeyCode::Esc => self.ui.search = None,
+                KeyCode::Enter => {
+                    let text = self.ui.search.take().unwrap_or_default();
+                    let from = self.ui.inspected.map_or(0, |id| id + 1);
+                    match self.shown_model().and_then(|m| super::inspector::find(m, &text, from)) {
+                        Some(id) => self.ui.inspected = Some(id),
+                        None => self.flash(format!("no task's label has {text:?}")),
+                    }
+                }
+                _ => {}
+            }
+            return true;
+        }
+        if let Some(id) = self.ui.inspected {
+            let by = match key.code {
+                KeyCode::Left | KeyCode::Up => -1,
+                KeyCode::Right | KeyCode::Down => 1,
+                KeyCode::Esc | KeyCode::Enter => {
+                    self.ui.inspected = None;
+                    return true;
+                }
+                KeyCode::Char('/') => {
+                    self.ui.search = Some(String::new());
+                    return true;
+                }
+                // Every other key does what it does without the inspector.
+                _ => return false,
+            };
+            self.ui.inspected = self.shown_model().and_then(|m| super::inspector::step(m, id, by)).or(Some(id));
+            return true;
+        }
+        match key.code {
+            KeyCode::Char('/') => self.ui.search = Some(String::new()),
+            KeyCode::Enter if self.ui.focus == Panel::Futures => {
+                // The first future on the grid's screen: the last ones when not scrolled back.
+                let first = self.ui.first_drawn(Panel::Futures);
+                match first.or_else(|| self.shown_model().and_then(|m| m.tasks.front().map(|t| t.id))) {
+                    Some(id) => self.ui.inspected = Some(id),
+                    None => self.flash("no task yet"),
+                }
+            }
+            _ => return false,
+        }
+        true
     }
 
     /// Scrolls the focused panel: positive is down the screen.

@@ -72,6 +72,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("esc", "back to the lesson list"),
     ("tab", "focus the next panel (its title lights up); a short terminal shows the event log while it has the focus"),
     ("↑ ↓ PgUp PgDn", "scroll the focused panel; mouse wheel too"),
+    ("/ , enter", "inspect a task: / finds one by label, enter on the futures grid, or click a future"),
     ("?", "this help"),
     ("q, ctrl-c", "quit (the pool is stopped, no process is left)"),
 ];
@@ -109,4 +110,19 @@ pub fn render_help(ui: &UiState, simulated: bool, frame: &mut Frame, area: Rect)
         rect,
     );
     ui.theme.finish(frame.buffer_mut());
+}
+
+/// Draws the search line (`/`) over the last row of `area`.
+pub fn render_search(ui: &UiState, text: &str, frame: &mut Frame, area: Rect) {
+    if area.height == 0 {
+        return;
+    }
+    let row = Rect { y: area.bottom() - 1, height: 1, ..area };
+    let line = Line::from(vec![
+        Span::styled("/", Style::new().add_modifier(Modifier::BOLD)),
+        Span::raw(format!("{text}▏")),
+        Span::styled("  enter: inspect the first task whose label has it · esc: cancel", ui.dim()),
+    ]);
+    frame.render_widget(ratatui::widgets::Clear, row);
+    frame.render_widget(Paragraph::new(line), row);
 }

@@ -2,7 +2,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::Style;
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
@@ -39,16 +39,22 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     // Default: the rows ending with the newest future; scrolling goes back.
     let last_row = total_rows.saturating_sub(ui.scroll_of(Panel::Futures)).max(rows.min(total_rows));
     let first_row = last_row.saturating_sub(rows);
-    for r in first_row..last_row {
+    for (y, r) in (first_row..last_row).enumerate() {
+        let row_y = inner.y + (header_rows + y) as u16;
         let spans: Vec<Span> = tasks
             .iter()
             .skip(r * per_row)
             .take(per_row)
-            .map(|t| {
-                Span::styled(
-                    format!("{} ", state_glyph(t.state)),
-                    ui.paint(Style::new().fg(UiState::state_color(t.state)), Style::new()),
-                )
+            .enumerate()
+            .map(|(x, t)| {
+                if row_y < inner.bottom() {
+                    ui.drew_task(Panel::Futures, Rect::new(inner.x + 2 * x as u16, row_y, 2, 1), t.id);
+                }
+                let mut style = ui.paint(Style::new().fg(UiState::state_color(t.state)), Style::new());
+                if ui.inspected == Some(t.id) {
+                    style = style.add_modifier(Modifier::REVERSED);
+                }
+                Span::styled(format!("{} ", state_glyph(t.state)), style)
             })
             .collect();
         lines.push(Line::from(spans));

@@ -15,6 +15,7 @@ pub mod futures;
 pub mod gif;
 pub mod header;
 pub mod input;
+pub mod inspector;
 pub mod lanes;
 pub mod log;
 pub mod picker;
@@ -63,7 +64,14 @@ pub use view::{Lesson, View};
 /// Below 40×12 only the header, the lanes and the footer are drawn; nothing panics at any
 /// size.
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame) {
+    ui.hits.borrow_mut().clear();
     render_in(view, ui, frame, frame.area(), true);
+    if let Some(id) = ui.inspected {
+        inspector::render(view, ui, id, frame, frame.area());
+    }
+    if let Some(text) = &ui.search {
+        footer::render_search(ui, text, frame, frame.area());
+    }
     if ui.help {
         footer::render_help(ui, view.model.virtual_time, frame, frame.area());
     }

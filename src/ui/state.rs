@@ -1,9 +1,13 @@
 //! [`UiState`]: what the user chose — focus, scroll, pause, speed, overlays — kept apart from
 //! the run's [`View`](super::View) so rendering reads both and changes neither.
 
+use std::cell::RefCell;
+
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 
 use super::theme::Theme;
+use crate::pool::TaskId;
 use crate::trace::{ResultOutcome, TaskState};
 
 /// A panel that takes the focus (tab) and scrolls (arrows, mouse wheel).
@@ -80,6 +84,13 @@ pub struct UiState {
     pub reading: bool,
     /// A recording: no keys to press, so no footer of keys and no "r again".
     pub recording: bool,
+    /// The task the inspector shows, while it is open.
+    pub inspected: Option<TaskId>,
+    /// The text typed after `/`, while the search line is open.
+    pub search: Option<String>,
+    /// Where each task was drawn in the last frame (a futures cell, a lane's block), for a
+    /// click to find it; later entries were drawn on top.
+    pub hits: RefCell<Vec<(Panel, Rect, TaskId)>>,
 }
 
 impl Default for UiState {
@@ -102,11 +113,33 @@ impl Default for UiState {
             behind: None,
             reading: false,
             recording: false,
+            inspected: None,
+            search: None,
+            hits: RefCell::new(Vec::new()),
         }
     }
 }
 
 impl UiState {
+    /// The task drawn at `(x, y)` in the last frame, if any.
+    pub fn task_at(&self, x: u16, y: u16) -> Option<TaskId> {
+        let hits = self.hits.borrow();
+        hits.iter()
+            .rev()
+            .find(|(_, r, _)| x >= r.x && x < r.right() && y >= r.y && y < r.bottom())
+            .map(|&(_, _, id)| id)
+    }
+
+    /// Notes that task `id` was drawn over `area` of `panel`.
+    pub fn drew_task(&self, panel: Panel, area: Rect, id: TaskId) {
+        self.hits.borrow_mut().push((panel, area, id));
+    }
+
+    /// The first task drawn in `panel` in the last frame.
+    pub fn first_drawn(&self, panel: Panel) -> Option<TaskId> {
+        self.hits.borrow().iter().find(|(p, ..)| *p == panel).map(|&(.., id)| id)
+    }
+
     /// The scroll of `panel`.
     pub fn scroll_of(&self, panel: Panel) -> usize {
         self.scroll[panel.index()]
