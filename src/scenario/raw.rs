@@ -192,6 +192,7 @@ pub(crate) struct RawStep {
     pub(crate) op: Spanned<String>,
     pub(crate) task: Option<Spanned<String>>,
     pub(crate) count: Option<Spanned<i64>>,
+    pub(crate) rate: Option<Spanned<f64>>,
     pub(crate) sync: Option<Spanned<bool>>,
     pub(crate) callback: Option<Spanned<bool>>,
     pub(crate) into: Option<Spanned<String>>,
