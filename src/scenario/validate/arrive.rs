@@ -17,18 +17,19 @@ impl Checker<'_> {
                 self.error(step.op_span(), step.field("rate"), "op \"arrive\" needs rate = <arrivals a second>");
                 None
             }
-            Some(r) if !(r.get_ref().is_finite() && *r.get_ref() > 0.0) => {
-                let message = format!("rate {}; expected a positive number of arrivals a second, like 20", r.get_ref());
-                self.error(span(r), step.field("rate"), message);
-                None
-            }
-            Some(r) if *r.get_ref() > MAX_RATE => {
+            Some(r) if !(r.get_ref().0.is_finite() && r.get_ref().0 > 0.0) => {
                 let message =
-                    format!("rate {} is too high; expected at most {MAX_RATE} arrivals a second", r.get_ref());
+                    format!("rate {}; expected a positive number of arrivals a second, like 20", r.get_ref().0);
                 self.error(span(r), step.field("rate"), message);
                 None
             }
-            Some(r) => Some(*r.get_ref()),
+            Some(r) if r.get_ref().0 > MAX_RATE => {
+                let message =
+                    format!("rate {} is too high; expected at most {MAX_RATE} arrivals a second", r.get_ref().0);
+                self.error(span(r), step.field("rate"), message);
+                None
+            }
+            Some(r) => Some(r.get_ref().0),
         };
         let limit = match (&raw.count, &raw.duration) {
             (Some(_), Some(d)) => {
