@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use poolscope::scenario::{Run, RunOptions, Scenario, TimeMode, builtin_names};
 use poolscope::trace::{EngineChoice, Outcome, PoolKind, TraceEvent, TraceKind};
 use poolscope::ui::stats::Stats;
-use poolscope::ui::warnings::{self, IDLE_WHILE_WAITING_US, Warning};
+use poolscope::ui::warnings::{self, ARRIVALS_MEASURED, IDLE_WHILE_WAITING_US, Warning};
 use poolscope::ui::{Lesson, Theme, UiState, View};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -95,7 +95,11 @@ struct Truth {
     rising: bool,
     queued_since: Option<u64>,
     step: Option<(usize, String)>,
+    /// When the current step began.
+    step_at: u64,
     finishes: usize,
+    /// The run times of the finished tasks, added up.
+    ran_us: u64,
     serial_us: u64,
     serial_cpu_us: u64,
     /// Finished tasks without a nominal cost (their run time stands in for it).
@@ -111,7 +115,10 @@ impl Truth {
             TraceKind::Run { pool, gil, cores, workers, .. } => {
                 (self.pool, self.gil, self.cores, self.size) = (pool.to_string(), *gil, *cores, *workers);
             }
-            TraceKind::Step { index, op, .. } => self.step = Some((*index, op.clone())),
+            TraceKind::Step { index, op, .. } => {
+                self.step = Some((*index, op.clone()));
+                self.step_at = t;
+            }
             TraceKind::Submit { task, cost_us, cpu, .. } => {
                 self.cpu.insert(*task, *cpu);
                 self.cost.insert(*task, *cost_us);
@@ -140,6 +147,7 @@ impl Truth {
                 self.running.remove(task);
                 self.ended.insert(*task);
                 self.finishes += 1;
+                self.ran_us += t - self.started_at[task];
                 if *outcome == Outcome::Ok {
                     self.finished_ok.insert(*task);
                 } else {
@@ -209,6 +217,16 @@ impl Truth {
                 }
             }
             Warning::QueueGrowing => self.rising && self.depth > 4 * self.size.max(1),
+            Warning::Overloaded => {
+                let Some((index, op)) = &self.step else { return false };
+                let arrived = self.step_of.values().filter(|s| *s == index).count();
+                let (seconds, run) = ((now - self.step_at) as f64 / 1e6, self.ran_us as f64 / 1e6);
+                op == "arrive"
+                    && self.depth > 0
+                    && self.finishes > 0
+                    && arrived >= ARRIVALS_MEASURED
+                    && arrived as f64 / seconds * (run / self.finishes as f64) / self.size.max(1) as f64 > 1.0
+            }
             Warning::HeadOfLine => {
                 let Some((index, op)) = &self.step else { return false };
                 let mut tasks: Vec<u64> = self.step_of.iter().filter(|(_, s)| *s == index).map(|(t, _)| *t).collect();
@@ -276,6 +294,9 @@ fn no_warning_or_stat_contradicts_any_lesson_at_any_moment() {
     assert!(seen_in("threads-cpu-gil").contains(&Warning::Gil), "the GIL lesson warns of the GIL");
     assert!(seen_in("map-ordering").contains(&Warning::HeadOfLine), "map-ordering shows head-of-line blocking");
     assert!(!seen_in("threads-io-bound").contains(&Warning::Gil), "waiting threads do not wait for the GIL");
+    assert!(seen_in("unbounded-queue").contains(&Warning::Overloaded), "ρ = 1.5 is overload");
+    assert!(seen_in("unbounded-queue").contains(&Warning::QueueGrowing), "and its queue grows");
+    assert!(!seen_in("hockey-stick").contains(&Warning::Overloaded), "ρ = 0.8 is not");
 }
 
 #[test]

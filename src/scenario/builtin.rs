@@ -16,6 +16,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("threads-io-bound", include_str!("../../scenarios/threads-io-bound.toml")),
     ("processes-cpu-bound", include_str!("../../scenarios/processes-cpu-bound.toml")),
     ("pool-sizing", include_str!("../../scenarios/pool-sizing.toml")),
+    ("hockey-stick", include_str!("../../scenarios/hockey-stick.toml")),
+    ("unbounded-queue", include_str!("../../scenarios/unbounded-queue.toml")),
     ("shutdown", include_str!("../../scenarios/shutdown.toml")),
     ("close-join-terminate", include_str!("../../scenarios/close-join-terminate.toml")),
     ("exceptions", include_str!("../../scenarios/exceptions.toml")),

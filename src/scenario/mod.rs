@@ -20,6 +20,7 @@
 //! assert!(error.to_string().starts_with("bad.toml:1:9: `title`: wrong type"));
 //! ```
 
+pub mod arrival;
 mod builtin;
 pub mod clock;
 pub mod cpython;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
+use super::arrival::ArrivalLimit;
 use super::duration::DurationSpec;
 use crate::pool::{PoolKind, ReturnWhen, StartMethod, TaskSpec, Work};
 
@@ -263,6 +264,18 @@ pub enum Op {
         /// Name the futures.
         into: Option<String>,
     },
+    /// Open arrivals: tasks submitted one by one as a Poisson process of `rate` a second
+    /// brings them (`time.sleep(gap)` before each `pool.submit(task, i)`), until `limit`.
+    Arrive {
+        /// Template name.
+        task: String,
+        /// Arrivals a second, on average (> 0).
+        rate: f64,
+        /// How many, or for how long.
+        limit: ArrivalLimit,
+        /// Name the futures.
+        into: Option<String>,
+    },
     /// `for f in as_completed(of, timeout): f.result()`.
     AsCompleted {
         /// Which futures.
@@ -368,6 +381,7 @@ impl Op {
         match self {
             Op::Submit { .. } => OpName::Submit,
             Op::Map { .. } => OpName::Map,
+            Op::Arrive { .. } => OpName::Arrive,
             Op::AsCompleted { .. } => OpName::AsCompleted,
             Op::Wait { .. } => OpName::Wait,
             Op::Results { .. } => OpName::Results,
@@ -403,6 +417,8 @@ pub enum OpName {
     Submit,
     /// [`Op::Map`].
     Map,
+    /// [`Op::Arrive`].
+    Arrive,
     /// [`Op::AsCompleted`].
     AsCompleted,
     /// [`Op::Wait`].
@@ -441,9 +457,10 @@ pub enum OpName {
 
 impl OpName {
     /// Every op, in the order error messages list them.
-    pub const ALL: [OpName; 19] = [
+    pub const ALL: [OpName; 20] = [
         OpName::Submit,
         OpName::Map,
+        OpName::Arrive,
         OpName::AsCompleted,
         OpName::Wait,
         OpName::Results,
@@ -473,6 +490,7 @@ impl OpName {
         match self {
             OpName::Submit => "submit",
             OpName::Map => "map",
+            OpName::Arrive => "arrive",
             OpName::AsCompleted => "as_completed",
             OpName::Wait => "wait",
             OpName::Results => "results",
@@ -499,6 +517,7 @@ impl OpName {
         match self {
             OpName::Submit => &["task", "count", "sync", "callback", "into"],
             OpName::Map => &["task", "count", "chunksize", "timeout", "into"],
+            OpName::Arrive => &["task", "rate", "count", "duration", "into"],
             OpName::Imap | OpName::ImapUnordered => &["task", "count", "chunksize"],
             OpName::AsCompleted | OpName::Results | OpName::Exceptions => &["of", "timeout"],
             OpName::Wait => &["of", "return_when", "timeout"],
@@ -558,6 +577,7 @@ impl OpName {
             }
             OpName::Submit
             | OpName::Map
+            | OpName::Arrive
             | OpName::Results
             | OpName::Poll
             | OpName::Sleep

@@ -9,6 +9,7 @@ pub use program::{Program, ProgramOptions, program};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use super::arrival::ArrivalLimit;
 use super::duration::python_seconds;
 use super::model::{Dialect, Op, PoolConfig, Scenario, Step, TaskTemplate};
 use crate::pool::{ReturnWhen, Work};
@@ -97,6 +98,18 @@ pub fn line(
                 let _ = write!(out, "\n# poolscope: map's {count} futures are added to {into}");
             }
             out
+        }
+        Op::Arrive { task, rate, limit, into } => {
+            let queue = queue_of(task).map(|q| format!(", {q}")).unwrap_or_default();
+            let list = into.as_deref().unwrap_or("futures");
+            let how_long = match limit {
+                ArrivalLimit::Count(n) => format!("{n} arrivals"),
+                ArrivalLimit::Duration(d) => format!("arrivals for {} s", python_seconds(*d)),
+            };
+            format!(
+                "for i, gap in enumerate(gaps):  # {how_long}, {rate} a second on average\n    \
+                 time.sleep(gap)\n    {list}.append(pool.submit({task}, i{queue}))"
+            )
         }
         Op::AsCompleted { of, timeout: t } => {
             let mut args = vec![of.python().to_string()];

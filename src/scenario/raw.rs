@@ -192,6 +192,7 @@ pub(crate) struct RawStep {
     pub(crate) op: Spanned<String>,
     pub(crate) task: Option<Spanned<String>>,
     pub(crate) count: Option<Spanned<i64>>,
+    pub(crate) rate: Option<Spanned<RawRate>>,
     pub(crate) sync: Option<Spanned<bool>>,
     pub(crate) callback: Option<Spanned<bool>>,
     pub(crate) into: Option<Spanned<String>>,
@@ -233,6 +234,32 @@ impl<'de> Deserialize<'de> for RawWorkers {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawWorkers, E> {
                 Ok(RawWorkers::Named(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// `rate = 20` or `2.5`: arrivals a second.
+#[derive(Debug)]
+pub(crate) struct RawRate(pub(crate) f64);
+
+impl<'de> Deserialize<'de> for RawRate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RawRate;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of arrivals a second, like 20 or 2.5")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawRate, E> {
+                Ok(RawRate(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawRate, E> {
+                Ok(RawRate(v as f64))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawRate, E> {
+                Ok(RawRate(v))
             }
         }
         deserializer.deserialize_any(V)

@@ -5,6 +5,8 @@
 //! refused by a shut-down or broken pool — the runner records the exception the program would
 //! see (a `result` or `raise` event) and goes on with the next step.
 
+mod arrive;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -641,6 +643,7 @@ impl MainProgram {
             Op::Map { task, count, chunksize, timeout, into } => {
                 self.map(task, *count, *chunksize, *timeout, into.as_deref());
             }
+            Op::Arrive { task, rate, limit, into } => self.arrive(task, *rate, *limit, into.as_deref()),
             Op::Imap { task, count, chunksize, ordered } => self.imap(task, *count, *chunksize, *ordered),
             Op::AsCompleted { of, timeout } => {
                 let futures = self.list(of);

@@ -1,5 +1,7 @@
 //! From TOML text to a checked [`Scenario`], collecting every error with its place.
 
+mod arrive;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::Range;
 use std::time::Duration;
@@ -705,6 +707,7 @@ impl Checker<'_> {
         let op = match name {
             OpName::Submit => self.submit(&step),
             OpName::Map => self.map(&step),
+            OpName::Arrive => self.arrive(&step),
             OpName::Imap | OpName::ImapUnordered => match self.map(&step)? {
                 Op::Map { task, .. } if matches!(tasks[&task].duration, DurationSpec::Range(..)) => {
                     // Its items are one argument each: a drawn duration cannot ride along.
@@ -741,7 +744,7 @@ impl Checker<'_> {
             OpName::Join => Some(Op::Join),
             OpName::Terminate => Some(Op::Terminate),
         }?;
-        if let Op::Submit { task, .. } | Op::Map { task, .. } | Op::Imap { task, .. } = &op
+        if let Op::Submit { task, .. } | Op::Map { task, .. } | Op::Arrive { task, .. } | Op::Imap { task, .. } = &op
             && pool.initializer.as_ref() == Some(task)
         {
             let message = format!(
@@ -766,7 +769,10 @@ impl Checker<'_> {
             self.error(step.op_span(), step.field("op"), message);
         }
         // Only a step that could be built names a batch for the steps after it.
-        if let Op::Submit { into: Some(batch), .. } | Op::Map { into: Some(batch), .. } = &op {
+        if let Op::Submit { into: Some(batch), .. }
+        | Op::Map { into: Some(batch), .. }
+        | Op::Arrive { into: Some(batch), .. } = &op
+        {
             if batch == "all" || batch == "futures" {
                 let at = raw.into.as_ref().map(|s| s.span());
                 self.error(
@@ -798,6 +804,7 @@ impl Checker<'_> {
                 Some(("callback", raw.callback.as_ref().map(|s| s.span()), "its callback would never run"))
             }
             Op::Submit { .. }
+            | Op::Arrive { .. }
             | Op::Results { .. }
             | Op::Sleep { .. }
             | Op::Note { .. }
@@ -827,9 +834,10 @@ impl Checker<'_> {
     /// Reports each field given that the step's op does not take.
     fn stray_fields(&mut self, step: &StepToCheck) {
         let raw = step.raw;
-        let given: [(&str, Option<Range<usize>>); 15] = [
+        let given: [(&str, Option<Range<usize>>); 16] = [
             ("task", raw.task.as_ref().map(|s| s.span())),
             ("count", raw.count.as_ref().map(|s| s.span())),
+            ("rate", raw.rate.as_ref().map(|s| s.span())),
             ("sync", raw.sync.as_ref().map(|s| s.span())),
             ("callback", raw.callback.as_ref().map(|s| s.span())),
             ("into", raw.into.as_ref().map(|s| s.span())),

@@ -41,6 +41,8 @@ struct Submits {
     /// it out of the model's window).
     first_name: String,
     last: TaskId,
+    /// When the last one was submitted: arrivals spread over time, a burst does not.
+    last_t: u64,
 }
 
 impl Default for Transcript {
@@ -93,10 +95,14 @@ impl Transcript {
         let t = (event.t as f64 * model.speed.max(f64::MIN_POSITIVE)) as u64;
         if let TraceKind::Submit { task, .. } = &event.kind {
             match &mut self.submits {
-                Some(run) if run.last + 1 == *task => run.last = *task,
+                Some(run) if run.last + 1 == *task => {
+                    run.last = *task;
+                    run.last_t = t;
+                }
                 _ => {
                     self.flush_submits(model, out)?;
-                    self.submits = Some(Submits { t, first: *task, first_name: model.task_name(*task), last: *task });
+                    let first_name = model.task_name(*task);
+                    self.submits = Some(Submits { t, first: *task, first_name, last: *task, last_t: t });
                 }
             }
             return Ok(());
@@ -335,8 +341,14 @@ impl Transcript {
         let text = if run.first == run.last {
             format!("submitted {} to the queue", run.first_name)
         } else {
+            // Submits a millisecond apart or more came one by one (arrivals): say until when.
+            let until = if run.last_t >= run.t + 1_000 {
+                format!(", the last at {}", clock(run.last_t).trim())
+            } else {
+                String::new()
+            };
             format!(
-                "submitted {} .. {} to the queue ({} tasks)",
+                "submitted {} .. {} to the queue ({} tasks{until})",
                 run.first_name,
                 model.task_name(run.last),
                 run.last - run.first + 1

@@ -16,6 +16,13 @@ use crate::trace::TaskState;
 /// Tasks of a `map` step looked at, at most, for head-of-line blocking.
 const MAP_SCAN: usize = 4_096;
 
+/// Arrivals of an `arrive` step looked at, at most, to measure their rate.
+const ARRIVALS_SCAN: usize = 4_096;
+
+/// The fewest arrivals whose rate is taken as measured: over fewer, a chance burst looks
+/// like overload (the rate's relative error is about 1/√n).
+pub const ARRIVALS_MEASURED: usize = 20;
+
 /// How long an idle worker and a waiting task must coexist before that is news: a hand-off
 /// takes microseconds, and is not a fault.
 pub const IDLE_WHILE_WAITING_US: u64 = 1_000;
@@ -34,6 +41,10 @@ pub enum Warning {
     /// A worker has been idle and a task has waited in the queue, both for
     /// [`IDLE_WHILE_WAITING_US`] at least.
     IdleWhileWaiting,
+    /// During an `arrive` step, the utilisation measured over its arrivals so far — their
+    /// rate λ (at least [`ARRIVALS_MEASURED`] of them) times the mean run time S of the tasks
+    /// that finished, over the c workers — is above 1, and tasks wait in the queue.
+    Overloaded,
     /// The queue's last change made it deeper, and it holds more than four tasks per worker.
     QueueGrowing,
     /// In a `map` step, a finished result waits (not yet received) behind an earlier task that
@@ -59,6 +70,9 @@ impl Warning {
             }
             Warning::IdleWhileWaiting => {
                 "Idle workers while tasks wait: the workers have not taken the queued tasks yet."
+            }
+            Warning::Overloaded => {
+                "Overloaded: tasks arrive faster than the workers can serve them (arrival rate × run time / workers > 1), so the queue grows for as long as they come."
             }
             Warning::QueueGrowing => "The queue keeps growing: tasks arrive faster than the workers finish them.",
             Warning::HeadOfLine => {
@@ -101,6 +115,9 @@ pub fn active(view: &View) -> Vec<Warning> {
     if idle_while_waiting(view) {
         out.push(Warning::IdleWhileWaiting);
     }
+    if overloaded(view) {
+        out.push(Warning::Overloaded);
+    }
     if model.queue_rising && model.queue_depth > 4 * model.pool_size.max(1) {
         out.push(Warning::QueueGrowing);
     }
@@ -120,6 +137,33 @@ fn idle_while_waiting(view: &View) -> bool {
     let Some(queued) = model.queue_since.filter(|_| model.queue_depth > 0) else { return false };
     let idle = model.lanes.values().filter(|l| l.up_since.is_some()).filter_map(|l| l.idle_since).min();
     idle.is_some_and(|idle| view.now_us.saturating_sub(idle.max(queued)) >= IDLE_WHILE_WAITING_US)
+}
+
+/// True if the current step is an `arrive` whose arrivals so far come faster than the
+/// workers serve: λ·S/c > 1, with λ measured over the step's arrivals (the last
+/// [`ARRIVALS_SCAN`] of a long one) and S the mean run time of the tasks that ran.
+fn overloaded(view: &View) -> bool {
+    let model = &view.model;
+    let Some(step) = model.current_step().filter(|s| OpName::named(&s.op) == Some(OpName::Arrive)) else {
+        return false;
+    };
+    if model.totals.ran == 0 || model.queue_depth == 0 {
+        return false;
+    }
+    let mut arrived = 0;
+    let mut earliest = step.at_us;
+    for task in model.tasks.iter().rev().take(ARRIVALS_SCAN).take_while(|t| t.step == Some(step.index)) {
+        arrived += 1;
+        earliest = task.submitted_us;
+    }
+    let since = if arrived < ARRIVALS_SCAN { step.at_us } else { earliest };
+    let elapsed_us = view.now_us.saturating_sub(since);
+    if arrived < ARRIVALS_MEASURED || elapsed_us == 0 {
+        return false;
+    }
+    let rate = arrived as f64 / elapsed_us as f64;
+    let run_us = model.totals.run_sum_us as f64 / model.totals.ran as f64;
+    rate * run_us / model.pool_size.max(1) as f64 > 1.0
 }
 
 /// True if, among the tasks of step `index`, one still runs while a later one is done and not

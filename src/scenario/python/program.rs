@@ -13,6 +13,8 @@
 //! (`Job1 by ThreadPoolExecutor-0_1 (pid 4242)`, its label first) or `repr(e)` of the
 //! exception the main program caught (`Exception('division by zero')`).
 
+mod arrive;
+
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -100,6 +102,8 @@ pub(crate) const PROGRAM_NAMES: &[&str] = &[
     "new",
     "mapped",
     "seconds",
+    "gaps",
+    "gap",
     "finished",
     "unfinished",
     "item",
@@ -609,7 +613,8 @@ impl<'a> Writer<'a> {
         }
         let mut named = BTreeSet::new();
         for step in &s.steps {
-            if let Op::Submit { into: Some(n), .. } | Op::Map { into: Some(n), .. } = &step.op
+            if let Op::Submit { into: Some(n), .. } | Op::Map { into: Some(n), .. } | Op::Arrive { into: Some(n), .. } =
+                &step.op
                 && named.insert(n.as_str())
             {
                 let _ = writeln!(lists, "{} = []", self.list(n));
@@ -775,6 +780,10 @@ impl<'a> Writer<'a> {
                     Some(list) => format!("{list}\n{code}"),
                     None => code,
                 }
+            }
+            Op::Arrive { task, rate, limit, into } => {
+                let code = self.arrive(task, *rate, *limit, into.as_deref());
+                self.tried(&code, refuse)
             }
             Op::AsCompleted { of, timeout } => {
                 let of = self.batch(of);
@@ -1127,7 +1136,7 @@ impl<'a> Writer<'a> {
 fn used(scenario: &Scenario) -> std::collections::BTreeMap<&str, usize> {
     let mut out = std::collections::BTreeMap::new();
     for step in &scenario.steps {
-        if let Op::Submit { task, .. } | Op::Map { task, .. } = &step.op {
+        if let Op::Submit { task, .. } | Op::Map { task, .. } | Op::Arrive { task, .. } = &step.op {
             *out.entry(task.as_str()).or_default() += 1;
         }
     }
