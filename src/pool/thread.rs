@@ -231,11 +231,13 @@ impl Builder<ThreadOptions> {
         let clock = Clock::current();
         // Should the OS refuse the thread, the workers complete their futures themselves.
         let relay = self.kind.results_thread.then(|| Relay::start(&clock, &format!("{}-results", self.kind.name)).ok());
+        let telemetry = self.probe.map(Telemetry::new);
+        let gil = self.kind.gil.map(|interval| Gil::reporting(interval, telemetry.clone()));
         let crew = Arc::new(Crew {
             tx,
             rx,
-            telemetry: self.probe.map(Telemetry::new),
-            gil: self.kind.gil.map(Gil::new),
+            telemetry,
+            gil,
             queues: self.queues.unwrap_or_default(),
             counters: self.counters.unwrap_or_default(),
             pid: clock.pid(),

@@ -76,6 +76,7 @@ pub fn describe(model: &Model, event: &TraceEvent) -> String {
         TraceKind::Resize { workers, .. } => format!("resize to {workers} workers"),
         TraceKind::Note { text } => text.clone(),
         TraceKind::Print { text } => format!("main prints {text}"),
+        TraceKind::Gil { worker, change } => format!("worker {worker}: GIL {change:?}"),
         TraceKind::End { makespan_us } => format!("end after {}", short_us(*makespan_us)),
     }
 }

@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::state::{UiState, short_us};
 use super::view::View;
+use crate::trace::TimeSplit;
 
 /// The numbers the panel shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -121,6 +122,14 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
         ]
     };
     let mut lines = lines;
+    // Where the time went, when there is room for it below the rest.
+    let time = TimeSplit::of(&view.model, view.now_us);
+    let split = [row("workers", time.workers_text()), row("tasks' time", time.tasks_text())];
+    for line in split {
+        if lines.len() < inner.height as usize {
+            lines.push(line);
+        }
+    }
     if lines.len() > inner.height as usize {
         // Cut short, the speed-up (the number the lesson is about) goes first.
         let key = lines.pop().expect("rows");
