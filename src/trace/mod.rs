@@ -41,4 +41,4 @@ pub use summary::{Summary, TimeSplit, human_us};
 pub use transcript::{LINES_PER_STEP, Transcript, clock, wrap};
 
 // The pool's own enums that trace events carry: a reader of the trace finds them here too.
-pub use crate::pool::{DownReason, Outcome, Phase, PoolKind};
+pub use crate::pool::{DownReason, GilChange, Outcome, Phase, PoolKind};

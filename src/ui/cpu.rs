@@ -45,7 +45,12 @@ fn render_simulated(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let total = model.cores.max(1);
     let busy = simulated_busy(model).min(total);
     let why = if model.gil_ledger.seen && model.totals.running_cpu > 1 { " (GIL)" } else { "" };
-    let title = format!(" CPU · SIM: {busy} of {total} cores busy{why} ");
+    let long = format!(" CPU · SIM: {busy} of {total} cores busy{why} ");
+    let title = if long.chars().count() + 2 <= area.width as usize {
+        long
+    } else {
+        format!(" CPU SIM {busy}/{total} busy{why} ")
+    };
     let block = Block::new().borders(Borders::TOP).title(Span::styled(title, ui.title(None)));
     let inner = block.inner(area);
     frame.render_widget(block, area);

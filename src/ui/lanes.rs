@@ -21,9 +21,10 @@ const PALETTE: [Color; 6] =
 
 /// Draws the lanes panel.
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
+    let gil = if view.model.gil_ledger.seen { " ░ GIL wait ▒ turns" } else { "" };
     let title = Line::from(vec![
         Span::styled(" Workers ", ui.title(Some(Panel::Lanes))),
-        Span::styled(format!("time {} (· idle)", ui.theme.arrow()), ui.dim()),
+        Span::styled(format!("time {} (· idle{gil})", ui.theme.arrow()), ui.dim()),
     ]);
     let block = Block::new().borders(Borders::TOP).title(title);
     let inner = block.inner(area);
@@ -288,7 +289,8 @@ fn draw_task(
         let share = gil.and_then(|g| g.held_share(c as f64 * cell_us, (c + 1) as f64 * cell_us));
         let (ch, style) = match share {
             Some(share) if share < HOLDING => {
-                let is_fill = ch == ' ' || ch == fill;
+                let bracket = !ui.theme.colored() && width >= 2 && (i == 0 || i + 1 == width);
+                let is_fill = (ch == ' ' || ch == fill) && !bracket;
                 let ch = if is_fill { gil_glyph(share, ui.theme.ascii) } else { ch };
                 let color = match task.state {
                     TaskState::Running => Color::Cyan,
