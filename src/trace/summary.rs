@@ -206,9 +206,12 @@ impl fmt::Display for Summary {
         writeln!(f, "| {:<12} | {:<34} | {:<44} |", "max queue", self.max_queue, "most tasks waiting at once")?;
         let time = &self.time;
         let share = |part| format!("{:.0} %", TimeSplit::percent(part, time.alive_us));
-        let mut split = vec![("worker run", share(time.running_us), "workers running a task: on a core / GIL held")];
+        let mut split = Vec::new();
         if time.gil_reported {
+            split.push(("worker run", share(time.running_us), "in a task, holding the GIL (or in I/O)"));
             split.push(("GIL wait", share(time.gil_wait_us), "workers in a task, waiting for the GIL"));
+        } else {
+            split.push(("worker run", share(time.running_us), "workers running a task"));
         }
         split.push(("worker idle", share(time.idle_us), "workers alive with nothing to run"));
         let tasks_time = format!(
