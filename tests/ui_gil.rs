@@ -141,3 +141,18 @@ fn on_simulated_time_the_cpu_panel_shows_the_busy_simulated_cores() {
     model.cores = 1;
     assert_eq!(simulated_busy(&model), 1);
 }
+
+#[test]
+fn in_colour_the_holder_is_a_bright_block_and_a_waiter_a_hatched_outline() {
+    let view = two_threads_taking_turns(600_000);
+    let ui = UiState { theme: Theme::DARK, ..UiState::default() };
+    let mut buf = Buffer::empty(Rect::new(0, 0, 29, 3));
+    LanesWidget { view: &view, ui: &ui }.render(buf.area, &mut buf);
+    let filled = |x: u16, y: u16| buf[(x, y)].bg != ratatui::style::Color::Reset;
+    // Worker 0 held the GIL 0-250 ms (cells 0-4) and from 500 ms (cells 10-11).
+    assert!(filled(9, 0) && !filled(9, 1), "worker 0 holds, worker 1 waits at the start");
+    assert!(!filled(17, 0) && filled(17, 1), "worker 1's turn, 400-450 ms");
+    assert!(filled(19, 0) && !filled(19, 1), "worker 0's turn again");
+    assert_eq!(buf[(17, 0)].symbol(), "░", "a waiting cell is hatched");
+    assert_eq!(buf[(19, 1)].symbol(), "░");
+}
