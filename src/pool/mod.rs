@@ -37,7 +37,7 @@ pub use executor::{Executor, PoolKind};
 pub use front::Pool;
 pub use future::{Future, panic_is_caught};
 pub use map::{MapIter, MapOptions, Unordered};
-pub use probe::{ChannelProbe, DownReason, Event, EventKind, Outcome, Phase, Probe, TaskId, WorkerId};
+pub use probe::{ChannelProbe, DownReason, Event, EventKind, GilChange, Outcome, Phase, Probe, TaskId, WorkerId};
 pub use process::{OnWorkerDeath, ProcessPool, ProcessPoolBuilder, StartMethod};
 pub use queues::SharedQueues;
 pub use task::{TaskSpec, TaskValue, Work};

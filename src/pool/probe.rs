@@ -90,6 +90,21 @@ impl std::fmt::Display for DownReason {
     }
 }
 
+/// How the GIL changed hands (a GIL thread pool). Serialised as in the event log: `wait`,
+/// `take`, `release`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GilChange {
+    /// The worker asked for the GIL and must wait: another thread holds it.
+    Wait,
+    /// The worker now holds the GIL. The thread that held it until now, if it did not
+    /// release it, yielded it at a switch interval and waits to get it back: one event per
+    /// hand-off, not two.
+    Take,
+    /// The worker released the GIL for good: its CPU-bound work is done.
+    Release,
+}
+
 /// The phase of a `shutdown` call. Serialised as in the event log: `begin`, `end`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -202,6 +217,13 @@ pub enum EventKind {
         wait: bool,
         /// Begin or end.
         phase: Phase,
+    },
+    /// The simulated GIL changed hands (a thread pool with a GIL only).
+    Gil {
+        /// The worker whose thread waits for, takes or releases it.
+        worker: WorkerId,
+        /// What it did.
+        change: GilChange,
     },
 }
 

@@ -255,11 +255,13 @@ impl Builder<ThreadOptions> {
             format!("{}-results", self.kind.name)
         };
         let relay = self.kind.results_thread.then(|| Relay::start(&clock, &results_name).ok());
+        let telemetry = self.probe.map(Telemetry::new);
+        let gil = self.kind.gil.map(|interval| Gil::reporting(interval, telemetry.clone()));
         let crew = Arc::new(Crew {
             tx,
             rx,
-            telemetry: self.probe.map(Telemetry::new),
-            gil: self.kind.gil.map(Gil::new),
+            telemetry,
+            gil,
             queues: self.queues.unwrap_or_default(),
             counters: self.counters.unwrap_or_default(),
             pid: clock.pid(),

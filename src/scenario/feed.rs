@@ -170,6 +170,7 @@ impl Probe for Feed {
                 (TraceKind::Callback { task, thread, error: panicked }, QueueChange::None)
             }
             EventKind::Shutdown { wait, phase } => (TraceKind::Shutdown { wait, phase }, QueueChange::None),
+            EventKind::Gil { worker, change } => (TraceKind::Gil { worker, change }, QueueChange::None),
         };
         self.send(event.at, kind, change);
     }

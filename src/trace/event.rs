@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::pool::{DownReason, Outcome, Phase, PoolKind, TaskId, WorkerId};
+use crate::pool::{DownReason, GilChange, Outcome, Phase, PoolKind, TaskId, WorkerId};
 
 /// One event of a run: `t` microseconds after the run began.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -284,6 +284,17 @@ pub enum TraceKind {
         /// The line it printed.
         text: String,
     },
+    /// *Extra*: the simulated GIL changed hands (poolscope's thread pool with `gil = true`;
+    /// never on the CPython engine, whose real GIL poolscope cannot see). `wait`: the worker
+    /// queues for it; `take`: it holds it now, and the worker that held it until then (if it
+    /// did not `release` it) yielded at the switch interval and waits again; `release`: its
+    /// CPU-bound work is done.
+    Gil {
+        /// The worker.
+        worker: WorkerId,
+        /// `wait`, `take` or `release`.
+        change: GilChange,
+    },
     /// Last event.
     End {
         /// Microseconds from the start of the run to its end.
@@ -330,6 +341,7 @@ impl TraceKind {
             TraceKind::Resize { .. } => "resize",
             TraceKind::Note { .. } => "note",
             TraceKind::Print { .. } => "print",
+            TraceKind::Gil { .. } => "gil",
             TraceKind::End { .. } => "end",
         }
     }
@@ -374,6 +386,8 @@ mod tests {
         let finish = round_trip(r#"{"t":2,"ev":"finish","task":0,"worker":0,"outcome":"crashed","error":"gone"}"#);
         assert!(matches!(finish.kind, TraceKind::Finish { outcome: Outcome::Crashed, .. }));
         let shutdown = round_trip(r#"{"t":3,"ev":"shutdown","wait":true,"phase":"begin"}"#);
+        let gil = round_trip(r#"{"t":4,"ev":"gil","worker":1,"change":"take"}"#);
+        assert!(matches!(gil.kind, TraceKind::Gil { worker: 1, change: GilChange::Take }));
         assert!(matches!(shutdown.kind, TraceKind::Shutdown { phase: Phase::Begin, .. }));
     }
 

@@ -22,6 +22,7 @@
 
 mod chrome;
 mod event;
+mod gil;
 mod jsonl;
 mod model;
 pub mod observe;
@@ -30,13 +31,14 @@ mod transcript;
 
 pub use chrome::ChromeTrace;
 pub use event::{EngineChoice, PolledFuture, ResultOutcome, TraceEvent, TraceKind};
+pub use gil::{GilLedger, GilSpan, GilUse};
 pub use jsonl::{JsonlWriter, parse_jsonl};
 pub use model::{
     LANE_PIDS_KEPT, LANE_RAN_WINDOW, Lane, Model, RECEIVED_WINDOW, Received, StepRecord, TASK_WINDOW, TaskRecord,
     TaskState, TaskTimes, TaskTotals,
 };
-pub use summary::{Summary, human_us};
+pub use summary::{Summary, TimeSplit, human_us};
 pub use transcript::{LINES_PER_STEP, Transcript, clock, wrap};
 
 // The pool's own enums that trace events carry: a reader of the trace finds them here too.
-pub use crate::pool::{DownReason, Outcome, Phase, PoolKind};
+pub use crate::pool::{DownReason, GilChange, Outcome, Phase, PoolKind};

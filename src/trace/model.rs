@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::event::{EngineChoice, ResultOutcome, TraceEvent, TraceKind};
+use super::gil::GilLedger;
 use crate::pool::{DownReason, Outcome, PoolKind, TaskId, WorkerId};
 
 /// Where a task is in its life.
@@ -429,6 +430,8 @@ pub struct Model {
     pub received_total: usize,
     /// Done-callbacks run.
     pub callbacks: usize,
+    /// Who held the simulated GIL when (empty unless the run reports its GIL).
+    pub gil_ledger: GilLedger,
     /// Events folded so far.
     pub events: u64,
 }
@@ -761,6 +764,7 @@ impl Model {
                     }
                 }
             }
+            TraceKind::Gil { worker, change } => self.gil_ledger.apply(t, *worker, *change),
             TraceKind::Shutdown { .. } | TraceKind::Poll { .. } | TraceKind::Waited { .. } | TraceKind::Note { .. } => {
             }
         }

@@ -35,6 +35,78 @@ pub struct Summary {
     pub workers: usize,
     /// Deepest queue.
     pub max_queue: usize,
+    /// Where the time went: the workers' and the tasks'.
+    pub time: TimeSplit,
+}
+
+/// Where the time of a run went (µs, added up over the workers, or over the tasks).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TimeSplit {
+    /// The workers' time alive.
+    pub alive_us: u64,
+    /// Of it, running a task: holding the GIL or on a core (or in a task's sleep, which
+    /// needs neither).
+    pub running_us: u64,
+    /// Of it, in a task but waiting for the GIL.
+    pub gil_wait_us: u64,
+    /// Of it, alive with nothing to run.
+    pub idle_us: u64,
+    /// True when the run reported its GIL (poolscope's thread pool with `gil = true`): only
+    /// then is `gil_wait_us` measured. CPython's real GIL is not seen.
+    pub gil_reported: bool,
+    /// The tasks' queue waits added up (submit to start).
+    pub queued_us: u64,
+    /// Their run times added up (start to end).
+    pub run_us: u64,
+}
+
+impl TimeSplit {
+    /// The split of `model`'s time up to `now` (µs).
+    pub fn of(model: &Model, now: u64) -> TimeSplit {
+        let alive: u64 = model.lanes.values().map(|l| l.alive_until(now)).sum();
+        let busy: u64 = model.lanes.values().map(|l| l.busy_until(now)).sum::<u64>().min(alive);
+        let gil_wait = model.gil_ledger.total_waited_until(now).min(busy);
+        TimeSplit {
+            alive_us: alive,
+            running_us: busy - gil_wait,
+            gil_wait_us: gil_wait,
+            idle_us: alive - busy,
+            gil_reported: model.gil_ledger.seen,
+            queued_us: model.totals.wait_sum_us,
+            run_us: model.totals.run_sum_us,
+        }
+    }
+
+    /// `part` as a whole percentage of `whole` (0 when `whole` is 0).
+    pub fn percent(part: u64, whole: u64) -> f64 {
+        if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 }
+    }
+
+    /// The workers' split in words: `running 25 % · GIL wait 75 % · idle 0 %` (no GIL part
+    /// when the run reported none).
+    pub fn workers_text(&self) -> String {
+        let pct = |part| Self::percent(part, self.alive_us);
+        if self.gil_reported {
+            format!(
+                "running {:.0} % · GIL wait {:.0} % · idle {:.0} %",
+                pct(self.running_us),
+                pct(self.gil_wait_us),
+                pct(self.idle_us)
+            )
+        } else {
+            format!("running {:.0} % · idle {:.0} %", pct(self.running_us), pct(self.idle_us))
+        }
+    }
+
+    /// The tasks' split in words: `queued 40 % · running 60 %`.
+    pub fn tasks_text(&self) -> String {
+        let whole = self.queued_us.saturating_add(self.run_us);
+        format!(
+            "queued {:.0} % · running {:.0} %",
+            Self::percent(self.queued_us, whole),
+            Self::percent(self.run_us, whole)
+        )
+    }
 }
 
 impl Summary {
@@ -64,6 +136,7 @@ impl Summary {
             speedup: if makespan_us > 0 { serial_us as f64 / makespan_us as f64 } else { 0.0 },
             workers: model.lanes.len(),
             max_queue: model.max_queue_depth,
+            time: TimeSplit::of(model, makespan_us),
         }
     }
 }
@@ -131,6 +204,25 @@ impl fmt::Display for Summary {
         }
         writeln!(f, "| {:<12} | {:<34} | {:<44} |", "workers", self.workers, "workers that ever started")?;
         writeln!(f, "| {:<12} | {:<34} | {:<44} |", "max queue", self.max_queue, "most tasks waiting at once")?;
+        let time = &self.time;
+        let share = |part| format!("{:.0} %", TimeSplit::percent(part, time.alive_us));
+        let mut split = Vec::new();
+        if time.gil_reported {
+            split.push(("worker run", share(time.running_us), "in a task, holding the GIL (or in I/O)"));
+            split.push(("GIL wait", share(time.gil_wait_us), "workers in a task, waiting for the GIL"));
+        } else {
+            split.push(("worker run", share(time.running_us), "workers running a task"));
+        }
+        split.push(("worker idle", share(time.idle_us), "workers alive with nothing to run"));
+        let tasks_time = format!(
+            "{:.0} % / {:.0} %",
+            TimeSplit::percent(time.queued_us, time.queued_us.saturating_add(time.run_us)),
+            TimeSplit::percent(time.run_us, time.queued_us.saturating_add(time.run_us))
+        );
+        split.push(("queued / run", tasks_time, "the tasks' time: in the queue / on a worker"));
+        for (name, value, meaning) in split {
+            writeln!(f, "| {name:<12} | {value:<34} | {meaning:<44} |")?;
+        }
         write!(
             f,
             "+--------------+------------------------------------+----------------------------------------------+"

@@ -107,7 +107,8 @@ impl Transcript {
             }
             return Ok(());
         }
-        if matches!(event.kind, TraceKind::Queue { .. }) {
+        // The GIL's hand-offs (every 5 ms) are drawn and summed up, not listed.
+        if matches!(event.kind, TraceKind::Queue { .. } | TraceKind::Gil { .. }) {
             return Ok(());
         }
         if matches!(event.kind, TraceKind::Result { .. } | TraceKind::Raise { .. } | TraceKind::Print { .. })
@@ -173,7 +174,7 @@ impl Transcript {
             TraceKind::Initialized { worker, error: Some(error) } => {
                 format!("worker {worker}: the pool's initializer raised {error:?} (\"Exception in initializer\")")
             }
-            TraceKind::Submit { .. } | TraceKind::Queue { .. } => unreachable!("handled above"),
+            TraceKind::Submit { .. } | TraceKind::Queue { .. } | TraceKind::Gil { .. } => unreachable!("handled above"),
             TraceKind::Start { task, worker, pid } => {
                 format!("worker {worker} (pid {pid}) starts {}", name(*task))
             }

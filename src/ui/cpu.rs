@@ -1,5 +1,5 @@
 //! Per-core CPU: a bar per core when there are few, a heat strip (one cell per core) when
-//! there are many.
+//! there are many. On simulated time, the simulated cores the model's tasks keep busy.
 
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -14,20 +14,7 @@ use super::view::View;
 /// Draws the CPU panel.
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     if view.model.virtual_time {
-        // Simulated tasks spin no real core: the machine's CPU says nothing about the run.
-        let long = " CPU · not measured: SIM time, tasks use no real core ";
-        if long.chars().count() + 2 <= area.width as usize || area.height < 2 {
-            frame.render_widget(Block::new().borders(Borders::TOP).title(Span::styled(long, ui.title(None))), area);
-        } else {
-            let block = Block::new().borders(Borders::TOP).title(Span::styled(" CPU ", ui.title(None)));
-            let text = "not measured: on SIM time no task uses a real core";
-            let lines: Vec<ratatui::text::Line> =
-                super::results::wrap_words(text, area.width as usize, area.width as usize)
-                    .into_iter()
-                    .map(|l| ratatui::text::Line::styled(l, ui.dim()))
-                    .collect();
-            frame.render_widget(ratatui::widgets::Paragraph::new(lines).block(block), area);
-        }
+        render_simulated(view, ui, frame, area);
         return;
     }
     let cores = &view.cpu.cores;
@@ -37,6 +24,38 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     CpuWidget { cores, ui }.render(inner, frame.buffer_mut());
+}
+
+/// How many of the simulated cores are busy now, from the model: the CPU-bound tasks running,
+/// as many as the cores allow — one on a GIL thread pool (the thread holding the GIL) or on
+/// an event loop.
+pub fn simulated_busy(model: &crate::trace::Model) -> usize {
+    let ledger = &model.gil_ledger;
+    if ledger.seen {
+        return usize::from(ledger.holder.is_some());
+    }
+    let running = model.totals.running_cpu;
+    model.cpu_ceiling().map_or(running, |ceiling| running.min(ceiling))
+}
+
+/// On simulated time no task spins a real core: the panel shows the simulated cores the
+/// model says are busy, filled from the first.
+fn render_simulated(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
+    let model = &view.model;
+    let total = model.cores.max(1);
+    let busy = simulated_busy(model).min(total);
+    let why = if model.gil_ledger.seen && model.totals.running_cpu > 1 { " (GIL)" } else { "" };
+    let long = format!(" CPU · SIM: {busy} of {total} cores busy{why} ");
+    let title = if long.chars().count() + 2 <= area.width as usize {
+        long
+    } else {
+        format!(" CPU SIM {busy}/{total} busy{why} ")
+    };
+    let block = Block::new().borders(Borders::TOP).title(Span::styled(title, ui.title(None)));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let cores: Vec<f32> = (0..total).map(|i| if i < busy { 100.0 } else { 0.0 }).collect();
+    CpuWidget { cores: &cores, ui }.render(inner, frame.buffer_mut());
 }
 
 /// The per-core picture without its frame.

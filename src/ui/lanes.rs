@@ -14,16 +14,17 @@ use super::state::{Panel, UiState, short_us};
 use super::timeline::LaneHistory;
 use super::view::View;
 use crate::pool::PoolKind;
-use crate::trace::{Lane, TaskRecord, TaskState};
+use crate::trace::{GilUse, Lane, TaskRecord, TaskState};
 
 const PALETTE: [Color; 6] =
     [Color::Blue, Color::Green, Color::Cyan, Color::Yellow, Color::LightBlue, Color::LightGreen];
 
 /// Draws the lanes panel.
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
+    let gil = if view.model.gil_ledger.seen { " ░ GIL wait ▒ turns" } else { "" };
     let title = Line::from(vec![
         Span::styled(" Workers ", ui.title(Some(Panel::Lanes))),
-        Span::styled(format!("time {} (· idle)", ui.theme.arrow()), ui.dim()),
+        Span::styled(format!("time {} (· idle{gil})", ui.theme.arrow()), ui.dim()),
     ]);
     let block = Block::new().borders(Borders::TOP).title(title);
     let inner = block.inner(area);
@@ -111,10 +112,11 @@ impl Widget for LanesWidget<'_> {
             if slot == 0 {
                 draw_idle(history, view.now_us, cell_us, plot, ui, buf);
             }
+            let gil = view.model.gil_ledger.seen.then_some(GilCells { view, worker: lane.worker, history });
             match slots.get(slot) {
                 Some(tasks) => {
                     for task in tasks {
-                        if draw_task(task, view.now_us, cell_us, plot, ui, buf) {
+                        if draw_task(task, view.now_us, cell_us, plot, ui, gil.as_ref(), buf) {
                             keyed.push(task);
                         }
                     }
@@ -178,6 +180,12 @@ fn lane_label(view: &View, lane: &Lane, process: bool) -> String {
         Some(thread) => thread.clone(),
         None => format!("w{}", lane.worker),
     };
+    // Who holds the GIL now: one holder at a time, the others wait.
+    let name = match view.model.gil_ledger.use_of(lane.worker) {
+        Some(GilUse::Holding) => format!("{name} GIL"),
+        Some(GilUse::Waiting) => format!("{name} wait"),
+        None => name,
+    };
     if process {
         // A stopped process (SIGSTOP) runs nothing: its lane is stuck, whatever it holds.
         let state = if lane.up_since.is_some() && view.stopped.contains(&lane.pid) {
@@ -209,8 +217,18 @@ fn draw_idle(history: Option<&LaneHistory>, now: u64, cell_us: f64, plot: Rect, 
     }
 }
 
-/// Draws one task's block; true if its label did not fit (the key then names it).
-fn draw_task(task: &TaskRecord, now: u64, cell_us: f64, plot: Rect, ui: &UiState, buf: &mut Buffer) -> bool {
+/// Draws one task's block; true if its label did not fit (the key then names it). On a run
+/// that reports its GIL, each cell of the block shows how much of its time the worker held
+/// the GIL: bright while it holds it, hatched while it waits ([`GilCells`]).
+fn draw_task(
+    task: &TaskRecord,
+    now: u64,
+    cell_us: f64,
+    plot: Rect,
+    ui: &UiState,
+    gil: Option<&GilCells<'_>>,
+    buf: &mut Buffer,
+) -> bool {
     let Some(start) = task.started_us else { return false };
     let end = task.ended_us.unwrap_or(now);
     let (c0, c1) = cell_range(start, end, cell_us, plot.width);
@@ -267,9 +285,76 @@ fn draw_task(task: &TaskRecord, now: u64, cell_us: f64, plot: Rect, ui: &UiState
         text[width - 1] = '•';
     }
     for (i, ch) in text.into_iter().enumerate() {
-        buf[(plot.x + c0 + i as u16, plot.y)].set_char(ch).set_style(style);
+        let c = c0 + i as u16;
+        let share = gil.and_then(|g| g.held_share(c as f64 * cell_us, (c + 1) as f64 * cell_us));
+        let (ch, style) = match share {
+            Some(share) if share < HOLDING => {
+                let bracket = !ui.theme.colored() && width >= 2 && (i == 0 || i + 1 == width);
+                let is_fill = (ch == ' ' || ch == fill) && !bracket;
+                let ch = if is_fill { gil_glyph(share, ui.theme.ascii) } else { ch };
+                let color = match task.state {
+                    TaskState::Running => Color::Cyan,
+                    _ => PALETTE[(task.id % PALETTE.len() as u64) as usize],
+                };
+                // Waiting: the task's colour on no background (plain, not bold, without colours).
+                (ch, ui.fg(color))
+            }
+            _ => (ch, style),
+        };
+        buf[(plot.x + c, plot.y)].set_char(ch).set_style(style);
     }
     shortened
+}
+
+/// A cell whose worker held the GIL for at least this share of its GIL time is drawn as
+/// holding it.
+const HOLDING: f64 = 0.875;
+
+/// The glyph of a block's cell by the share of its GIL time the worker held it: `░` waiting
+/// throughout, `▒` `▓` taking turns (a cell covers several switch intervals), `-` `~` `+`
+/// in ASCII.
+fn gil_glyph(share: f64, ascii: bool) -> char {
+    let level = if share <= 1.0 - HOLDING {
+        0
+    } else if share < 0.5 {
+        1
+    } else {
+        2
+    };
+    if ascii { ['-', '~', '+'][level] } else { ['░', '▒', '▓'][level] }
+}
+
+/// What one lane's cells tell about the GIL: time held and waited, from the timeline's
+/// buckets plus the stretch going on now.
+struct GilCells<'a> {
+    view: &'a View,
+    worker: crate::pool::WorkerId,
+    history: Option<&'a LaneHistory>,
+}
+
+impl GilCells<'_> {
+    /// The share of the GIL time of `t0..t1` (µs) the worker held it; `None` when it
+    /// neither held nor waited for it then (a task that does not need it).
+    fn held_share(&self, t0: f64, t1: f64) -> Option<f64> {
+        let bucket_us = self.view.timeline.bucket_us as f64;
+        let (mut held, mut waited) = (0.0, 0.0);
+        if let Some(history) = self.history {
+            let b0 = ((t0 / bucket_us) as usize).min(history.gil_held.len());
+            let b1 = ((t1 / bucket_us).ceil() as usize).clamp(b0, history.gil_held.len());
+            held += history.gil_held[b0..b1].iter().sum::<u64>() as f64;
+            waited += history.gil_waited[b0..b1].iter().sum::<u64>() as f64;
+        }
+        let ledger = &self.view.model.gil_ledger;
+        if let (Some(now_use), Some(since)) = (ledger.use_of(self.worker), ledger.since(self.worker)) {
+            let now = self.view.now_us as f64;
+            let open = (now.min(t1) - (since as f64).max(t0)).max(0.0);
+            match now_use {
+                GilUse::Holding => held += open,
+                GilUse::Waiting => waited += open,
+            }
+        }
+        (held + waited > 0.0).then(|| held / (held + waited))
+    }
 }
 
 fn draw_heat(

@@ -13,9 +13,13 @@ use crate::trace::{Model, TraceEvent, TraceKind};
 /// Draws the log panel.
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let log = &view.timeline.log;
-    let block = Block::new()
-        .borders(Borders::TOP)
-        .title(Span::styled(format!(" Events ({}) ", view.model.events), ui.title(Some(Panel::Log))));
+    // The GIL's hand-offs (one every 5 ms) are drawn in the lanes, not listed here.
+    let title = if view.model.gil_ledger.seen {
+        format!(" Events ({}, GIL hand-offs not listed) ", view.model.events)
+    } else {
+        format!(" Events ({}) ", view.model.events)
+    };
+    let block = Block::new().borders(Borders::TOP).title(Span::styled(title, ui.title(Some(Panel::Log))));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let height = inner.height as usize;
@@ -76,6 +80,7 @@ pub fn describe(model: &Model, event: &TraceEvent) -> String {
         TraceKind::Resize { workers, .. } => format!("resize to {workers} workers"),
         TraceKind::Note { text } => text.clone(),
         TraceKind::Print { text } => format!("main prints {text}"),
+        TraceKind::Gil { worker, change } => format!("worker {worker}: GIL {change:?}"),
         TraceKind::End { makespan_us } => format!("end after {}", short_us(*makespan_us)),
     }
 }

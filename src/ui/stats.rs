@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::state::{UiState, short_us};
 use super::view::View;
+use crate::trace::TimeSplit;
 
 /// The numbers the panel shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -121,6 +122,20 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
         ]
     };
     let mut lines = lines;
+    // Where the time went, when there is room for it below the rest.
+    let time = TimeSplit::of(&view.model, view.now_us);
+    let split = [row("workers", time.workers_text()), row("tasks' time", time.tasks_text())];
+    let room = (inner.height as usize).saturating_sub(lines.len());
+    if room == 0 && time.gil_reported {
+        // No room for the split: the time lost to the GIL goes beside the utilisation.
+        let utilisation =
+            lines.iter_mut().find(|l| l.spans.first().is_some_and(|s| s.content.starts_with("utilisation")));
+        if let Some(line) = utilisation {
+            let wait = TimeSplit::percent(time.gil_wait_us, time.alive_us);
+            line.spans.push(Span::styled(format!(" · GIL wait {wait:.0}%"), Style::new()));
+        }
+    }
+    lines.extend(split.into_iter().take(room));
     if lines.len() > inner.height as usize {
         // Cut short, the speed-up (the number the lesson is about) goes first.
         let key = lines.pop().expect("rows");

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::pool::WorkerId;
-use crate::trace::{Model, TaskState, TraceEvent, TraceKind};
+use crate::trace::{GilUse, Model, TaskState, TraceEvent, TraceKind};
 
 /// Buckets per history; the width of a bucket doubles when the run outgrows them.
 pub const BUCKETS: usize = 512;
@@ -27,6 +27,10 @@ pub struct LaneHistory {
     pub bad: Vec<u32>,
     /// When the worker came up, and went down (`None`: still up). At most 64 kept.
     pub alive: Vec<(u64, Option<u64>)>,
+    /// Time it held the simulated GIL, per bucket (µs); all zero when the run reports no GIL.
+    pub gil_held: Vec<u64>,
+    /// Time it waited for the GIL, per bucket (µs).
+    pub gil_waited: Vec<u64>,
 }
 
 /// How many futures are in each state now.
@@ -123,6 +127,19 @@ impl Timeline {
     pub fn apply(&mut self, event: &TraceEvent, model: &Model, before: Option<TaskState>) {
         let t = event.t;
         self.cover(t);
+        if let TraceKind::Gil { .. } = event.kind {
+            // Hand-offs come every switch interval: drawn in the lanes, not listed in the log.
+            let bucket_us = self.bucket_us;
+            for span in &model.gil_ledger.closed {
+                let lane = self.lane(span.worker);
+                let history = match span.what {
+                    GilUse::Holding => &mut lane.gil_held,
+                    GilUse::Waiting => &mut lane.gil_waited,
+                };
+                add_busy(history, bucket_us, span.start_us, span.end_us);
+            }
+            return;
+        }
         if self.log.len() == LOG_EVENTS {
             self.log.pop_front();
         }
@@ -195,6 +212,8 @@ impl Timeline {
             ended: vec![0; BUCKETS],
             bad: vec![0; BUCKETS],
             alive: Vec::new(),
+            gil_held: vec![0; BUCKETS],
+            gil_waited: vec![0; BUCKETS],
         })
     }
 
@@ -209,6 +228,8 @@ impl Timeline {
                 merge_pairs(&mut lane.busy, u64::saturating_add);
                 merge_pairs(&mut lane.ended, u32::saturating_add);
                 merge_pairs(&mut lane.bad, u32::saturating_add);
+                merge_pairs(&mut lane.gil_held, u64::saturating_add);
+                merge_pairs(&mut lane.gil_waited, u64::saturating_add);
             }
         }
     }

@@ -110,7 +110,7 @@ impl TaskEnv for ThreadEnv<'_> {
     fn cpu_time(&self, duration: Duration) {
         let Some(gil) = &self.crew.gil else { return sync::cpu(duration) };
         // Held in slices of the switch interval, handed over between them as CPython does.
-        let mut guard = gil.acquire();
+        let mut guard = gil.acquire_for(self.id);
         let mut left = duration;
         while !left.is_zero() {
             let slice = left.min(gil.switch_interval());
@@ -125,7 +125,7 @@ impl TaskEnv for ThreadEnv<'_> {
     fn cpu(&self, work: &mut dyn FnMut() -> bool) {
         match &self.crew.gil {
             Some(gil) => {
-                let mut guard = gil.acquire();
+                let mut guard = gil.acquire_for(self.id);
                 while !work() {
                     guard.switch_point();
                 }
