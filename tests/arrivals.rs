@@ -97,3 +97,21 @@ fn the_unbounded_queue_lesson_queues_far_more_than_the_hockey_stick() {
     assert!(unbounded >= 20, "{unbounded}");
     assert!(hockey <= 5, "{hockey}");
 }
+
+#[test]
+fn the_transcript_shows_an_arrive_step_with_its_drawn_gaps() {
+    let lesson = poolscope::scenario::load("hockey-stick").unwrap();
+    let steps = poolscope::scenario::python::shown_steps(&lesson);
+    let arrive = steps.iter().find(|s| s.op.name() == "arrive").unwrap();
+    let drawn = gaps(20.0, ArrivalLimit::Count(60), 1_000_000, &mut StdRng::seed_from_u64(lesson.seed));
+    let first = poolscope::scenario::duration::python_seconds(drawn[0]);
+    assert!(arrive.python.starts_with("# 60 arrivals, 20 a second on average"), "{}", arrive.python);
+    assert!(arrive.python.contains(&format!("gaps = [\n    {first}, ")), "{}", arrive.python);
+    assert!(
+        arrive.python.ends_with(
+            "for i, gap in enumerate(gaps):\n    time.sleep(gap)\n    futures.append(pool.submit(fetch, i))"
+        ),
+        "{}",
+        arrive.python
+    );
+}

@@ -216,7 +216,12 @@ impl Truth {
                     _ => false,
                 }
             }
-            Warning::QueueGrowing => self.rising && self.depth > 4 * self.size.max(1),
+            Warning::QueueGrowing => {
+                let submitting = self.step.as_ref().is_some_and(|(_, op)| {
+                    ["submit", "map", "arrive", "imap", "imap_unordered"].contains(&op.as_str())
+                });
+                submitting && self.rising && self.depth > 4 * self.size.max(1)
+            }
             Warning::Overloaded => {
                 let Some((index, op)) = &self.step else { return false };
                 let arrived = self.step_of.values().filter(|s| *s == index).count();

@@ -21,6 +21,7 @@ fn lesson(name: &str) -> scenario::Scenario {
     let text = match name {
         "map-ordering" => include_str!("ui_lessons/map-ordering.toml"),
         "pool-basics" => include_str!("ui_lessons/pool-basics.toml"),
+        "unbounded-queue" => include_str!("ui_lessons/unbounded-queue.toml"),
         other => panic!("no frozen lesson {other}"),
     };
     scenario::parse(text, &format!("tests/ui_lessons/{name}.toml"), name).unwrap()
@@ -317,6 +318,18 @@ fn snapshot_map_ordering_80x24_head_of_line_warning() {
     let screen = screen(&view, &plain(), 80, 24);
     insta::assert_snapshot!(screen.backend());
     assert!(format!("{}", screen.backend()).contains("⚠ Head-of-line blocking"));
+}
+
+#[test]
+fn snapshot_unbounded_queue_80x24_overloaded_warning() {
+    // Its events from a run on virtual time: the arrivals are the seed's, every run.
+    let s = lesson("unbounded-queue");
+    let options = scenario::RunOptions { time: scenario::TimeMode::Virtual, cores: Some(2), ..Default::default() };
+    let events = scenario::Run::start(&s, &options).unwrap().collect_to_end();
+    let view = view_at(&(s, events), 2_000_000);
+    let screen = screen(&view, &plain(), 80, 24);
+    insta::assert_snapshot!(screen.backend());
+    assert!(format!("{}", screen.backend()).contains("⚠ Overloaded: tasks arrive faster"));
 }
 
 #[test]

@@ -563,6 +563,11 @@ impl Api {
 }
 
 impl OpName {
+    /// True for an op that queues tasks on the pool.
+    pub fn submits(self) -> bool {
+        matches!(self, OpName::Submit | OpName::Map | OpName::Arrive | OpName::Imap | OpName::ImapUnordered)
+    }
+
     /// The one API that has this op, or `None` when both have it.
     pub fn only_in(self) -> Option<Api> {
         match self {

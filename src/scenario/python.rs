@@ -16,15 +16,18 @@ use crate::pool::{ReturnWhen, Work};
 
 /// The lesson's steps, each with the Python a transcript shows for it: the lesson's own text
 /// when it gives one; else, for a program in `multiprocessing`'s or asyncio's words, the
-/// step's code in that program (what [`line()`] writes is `concurrent.futures`' alone).
+/// step's code in that program (what [`line()`] writes is `concurrent.futures`' alone), and
+/// for an `arrive` step in any program, its code with the gaps drawn from the seed.
 pub fn shown_steps(scenario: &Scenario) -> Vec<Step> {
     let mut steps = scenario.steps.clone();
-    if scenario.dialect() == Dialect::Executor {
+    let executor = scenario.dialect() == Dialect::Executor;
+    let drawn = |step: &Step| matches!(step.op, Op::Arrive { .. });
+    if executor && !steps.iter().any(drawn) {
         return steps;
     }
     let program = program(scenario, ProgramOptions::default());
     for (index, step) in steps.iter_mut().enumerate() {
-        if !own_code(step, scenario) {
+        if (!executor || drawn(step)) && !own_code(step, scenario) {
             step.python = program.step_code(index);
         }
     }

@@ -45,7 +45,8 @@ pub enum Warning {
     /// rate λ (at least [`ARRIVALS_MEASURED`] of them) times the mean run time S of the tasks
     /// that finished, over the c workers — is above 1, and tasks wait in the queue.
     Overloaded,
-    /// The queue's last change made it deeper, and it holds more than four tasks per worker.
+    /// During a step that submits tasks, the queue's last change made it deeper, and it holds
+    /// more than four tasks per worker.
     QueueGrowing,
     /// In a `map` step, a finished result waits (not yet received) behind an earlier task that
     /// has not finished.
@@ -118,7 +119,9 @@ pub fn active(view: &View) -> Vec<Warning> {
     if overloaded(view) {
         out.push(Warning::Overloaded);
     }
-    if model.queue_rising && model.queue_depth > 4 * model.pool_size.max(1) {
+    // Only the main program queues tasks: during a step that submits none, the queue cannot grow.
+    let submitting = model.current_step().and_then(|s| OpName::named(&s.op)).is_some_and(OpName::submits);
+    if submitting && model.queue_rising && model.queue_depth > 4 * model.pool_size.max(1) {
         out.push(Warning::QueueGrowing);
     }
     if let Some(step) = model.current_step()
