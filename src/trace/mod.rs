@@ -23,18 +23,22 @@
 mod chrome;
 mod event;
 mod jsonl;
+mod latency;
 mod model;
 pub mod observe;
+mod queueing;
 mod summary;
 mod transcript;
 
 pub use chrome::ChromeTrace;
 pub use event::{EngineChoice, PolledFuture, ResultOutcome, TraceEvent, TraceKind};
 pub use jsonl::{JsonlWriter, parse_jsonl};
+pub use latency::{Latency, Percentiles, SIGNIFICANT_DIGITS};
 pub use model::{
     LANE_PIDS_KEPT, LANE_RAN_WINDOW, Lane, Model, RECEIVED_WINDOW, Received, StepRecord, TASK_WINDOW, TaskRecord,
     TaskState, TaskTimes, TaskTotals,
 };
+pub use queueing::{Arrivals, BATCH_SHARE, BURSTY_CV, Caveat, Queueing, REGULAR_CV};
 pub use summary::{Summary, human_us};
 pub use transcript::{LINES_PER_STEP, Transcript, clock, wrap};
 

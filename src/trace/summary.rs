@@ -1,9 +1,13 @@
-//! [`Summary`]: the numbers of a run — makespan, throughput, wait and run times, utilisation,
-//! speed-up — computed from the [`Model`], for the headless table and the UI's stats panel.
+//! [`Summary`]: the numbers of a run — makespan, throughput, wait and run times and their
+//! percentiles, utilisation, speed-up, and the queueing laws ([`Queueing`]) — computed from the
+//! [`Model`], for the headless table, `--json` and the UI's stats panel.
 
 use std::fmt;
 
+use super::latency::{Percentiles, SIGNIFICANT_DIGITS};
 use super::model::Model;
+use super::queueing::{Caveat, Queueing};
+use super::transcript::wrap;
 
 /// The numbers of a run (so far).
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
@@ -24,6 +28,10 @@ pub struct Summary {
     pub mean_wait_us: f64,
     /// Mean start-to-end time of the tasks that ended on a worker.
     pub mean_run_us: f64,
+    /// Percentiles of the queue waits, to [`SIGNIFICANT_DIGITS`] significant digits.
+    pub wait_percentiles: Percentiles,
+    /// Percentiles of the run times, to [`SIGNIFICANT_DIGITS`] significant digits.
+    pub run_percentiles: Percentiles,
     /// Busy time over alive time of the workers, 0..=1.
     pub utilisation: f64,
     /// The run times added up: how long one worker would take.
@@ -35,6 +43,8 @@ pub struct Summary {
     pub workers: usize,
     /// Deepest queue.
     pub max_queue: usize,
+    /// Little's law, the load and the M/M/c model for the run.
+    pub queueing: Queueing,
 }
 
 impl Summary {
@@ -59,11 +69,14 @@ impl Summary {
             throughput: if secs > 0.0 { totals.ran as f64 / secs } else { 0.0 },
             mean_wait_us: mean(totals.wait_sum_us, totals.started),
             mean_run_us: mean(totals.run_sum_us, totals.ran),
+            wait_percentiles: totals.wait_latency.percentiles(),
+            run_percentiles: totals.run_latency.percentiles(),
             utilisation: if alive > 0 { (busy as f64 / alive as f64).min(1.0) } else { 0.0 },
             serial_us,
             speedup: if makespan_us > 0 { serial_us as f64 / makespan_us as f64 } else { 0.0 },
             workers: model.lanes.len(),
             max_queue: model.max_queue_depth,
+            queueing: Queueing::of(model, makespan_us),
         }
     }
 }
@@ -83,6 +96,9 @@ impl Summary {
             throughput: self.throughput / speed,
             mean_wait_us: self.mean_wait_us * speed,
             mean_run_us: self.mean_run_us * speed,
+            wait_percentiles: self.wait_percentiles.scaled(speed),
+            run_percentiles: self.run_percentiles.scaled(speed),
+            queueing: self.queueing.in_lesson_time(speed),
             serial_us: up(self.serial_us),
             ..self.clone()
         }
@@ -100,40 +116,90 @@ pub fn human_us(us: f64) -> String {
     }
 }
 
+/// `1.0 ms / 2.0 ms / 3.0 ms`: p50 / p95 / p99.
+pub fn percentiles_text(p: Percentiles) -> String {
+    format!("{} / {} / {}", human_us(p.p50_us as f64), human_us(p.p95_us as f64), human_us(p.p99_us as f64))
+}
+
+const RULE: &str = "+----------------+------------------------------------+------------------------------------------+";
+
 impl fmt::Display for Summary {
-    /// The summary table of a headless run.
+    /// The summary table of a headless run, then the queueing laws and the notes on them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rows: [(&str, String, &str); 8] = [
-            ("makespan", human_us(self.makespan_us as f64), "start of the run to its end"),
+        let digits = format!("{SIGNIFICANT_DIGITS} significant digits");
+        let rows: Vec<(&str, String, String)> = vec![
+            ("makespan", human_us(self.makespan_us as f64), "start of the run to its end".into()),
             (
                 "tasks",
                 format!("{} ({} ok, {} failed, {} never ran)", self.tasks, self.ok, self.failed, self.not_run),
-                "",
+                String::new(),
             ),
-            ("throughput", format!("{:.2} tasks/s", self.throughput), "tasks run / makespan"),
-            ("mean wait", human_us(self.mean_wait_us), "in the queue: submit -> start"),
-            ("mean run", human_us(self.mean_run_us), "on a worker: start -> finish"),
-            ("utilisation", format!("{:.0} %", self.utilisation * 100.0), "busy time / alive time of the workers"),
-            ("serial sum", human_us(self.serial_us as f64), "the tasks one by one on one free worker"),
-            ("speed-up", format!("{:.2}x", self.speedup), "serial sum / makespan"),
+            ("throughput", format!("{:.2} tasks/s", self.throughput), "tasks run / makespan".into()),
+            ("mean wait", human_us(self.mean_wait_us), "in the queue: submit -> start".into()),
+            ("wait p50/95/99", percentiles_text(self.wait_percentiles), format!("wait percentiles, {digits}")),
+            ("mean run", human_us(self.mean_run_us), "on a worker: start -> finish".into()),
+            ("run p50/95/99", percentiles_text(self.run_percentiles), format!("run percentiles, {digits}")),
+            (
+                "utilisation",
+                format!("{:.0} %", self.utilisation * 100.0),
+                "busy time / alive time of the workers".into(),
+            ),
+            ("serial sum", human_us(self.serial_us as f64), "the tasks one by one on one free worker".into()),
+            ("speed-up", format!("{:.2}x", self.speedup), "serial sum / makespan".into()),
+            ("workers", self.workers.to_string(), "workers that ever started".into()),
+            ("max queue", self.max_queue.to_string(), "most tasks waiting at once".into()),
         ];
-        writeln!(
-            f,
-            "+--------------+------------------------------------+----------------------------------------------+"
-        )?;
-        writeln!(f, "| {:<12} | {:<34} | {:<44} |", "summary", "", "meaning")?;
-        writeln!(
-            f,
-            "+--------------+------------------------------------+----------------------------------------------+"
-        )?;
+        writeln!(f, "{RULE}")?;
+        writeln!(f, "| {:<14} | {:<34} | {:<40} |", "summary", "", "meaning")?;
+        writeln!(f, "{RULE}")?;
         for (name, value, meaning) in rows {
-            writeln!(f, "| {name:<12} | {value:<34} | {meaning:<44} |")?;
+            writeln!(f, "| {name:<14} | {value:<34} | {meaning:<40} |")?;
         }
-        writeln!(f, "| {:<12} | {:<34} | {:<44} |", "workers", self.workers, "workers that ever started")?;
-        writeln!(f, "| {:<12} | {:<34} | {:<44} |", "max queue", self.max_queue, "most tasks waiting at once")?;
-        write!(
-            f,
-            "+--------------+------------------------------------+----------------------------------------------+"
-        )
+        writeln!(f, "{RULE}")?;
+        write!(f, "{}", self.queueing_rows())?;
+        write!(f, "{RULE}")
+    }
+}
+
+impl Summary {
+    /// The queueing part of the table: Little's law, the load, the M/M/c model and its
+    /// caveats.
+    fn queueing_rows(&self) -> String {
+        let q = &self.queueing;
+        let model = match q.mmc_wait_us {
+            Some(us) => format!("{} (measured {})", human_us(us), human_us(self.mean_wait_us)),
+            None if q.caveats.contains(&Caveat::EventLoop) => "none: not c workers".into(),
+            None if q.load >= 1.0 => "none: ρ ≥ 1, no steady state".into(),
+            None => "none: no task ran".into(),
+        };
+        let rows: [(&str, String, String); 4] = [
+            ("arrivals λ", format!("{:.2} tasks/s", q.arrival_rate), "tasks submitted / makespan".into()),
+            (
+                "waiting L",
+                format!("{:.2} (λ·W = {:.2})", q.mean_waiting, q.little_waiting),
+                "mean tasks waiting; Little: L = λ·W".into(),
+            ),
+            (
+                "load ρ",
+                format!("{:.2}", q.load),
+                format!("λ·S / c: S mean run, c = {} worker{}", q.workers, if q.workers == 1 { "" } else { "s" }),
+            ),
+            ("M/M/c wait", model, "Erlang C model's mean wait for λ, S, c".into()),
+        ];
+        let mut out = String::new();
+        out.push_str(&format!("| {:<14} | {:<34} | {:<40} |\n", "queueing", "", "a model: see the caveats"));
+        out.push_str(RULE);
+        out.push('\n');
+        for (name, value, meaning) in rows {
+            out.push_str(&format!("| {name:<14} | {value:<34} | {meaning:<40} |\n"));
+        }
+        for caveat in &q.caveats {
+            let text = format!("M/M/c model: {caveat}");
+            for (i, line) in wrap(&text, 77, "").lines().enumerate() {
+                let name = if i == 0 { "caveat" } else { "" };
+                out.push_str(&format!("| {name:<14} | {line:<77} |\n"));
+            }
+        }
+        out
     }
 }

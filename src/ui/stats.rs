@@ -1,5 +1,7 @@
-//! The stats: elapsed, throughput, mean wait and run, utilisation, speed-up — from running
-//! sums, so a frame does not walk every task.
+//! The stats: elapsed, throughput, mean wait and run and their percentiles, utilisation,
+//! speed-up, and where there is room the queueing laws (Little's law, the load ρ, the M/M/c
+//! model's wait and its caveats) — from running sums and histograms, so a frame does not walk
+//! every task.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -9,6 +11,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::state::{UiState, short_us};
 use super::view::View;
+use crate::trace::{Percentiles, Queueing};
 
 /// The numbers the panel shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,6 +28,12 @@ pub struct Stats {
     pub mean_wait_us: u64,
     /// Mean run time (µs).
     pub mean_run_us: u64,
+    /// Percentiles of the queue waits.
+    pub wait: Percentiles,
+    /// Percentiles of the run times.
+    pub run: Percentiles,
+    /// Little's law, the load and the M/M/c model so far.
+    pub queueing: Queueing,
     /// Busy over alive time of the workers, 0..=1.
     pub utilisation: f64,
     /// The finished tasks' serial time (one after another on one free worker) over the
@@ -60,6 +69,9 @@ impl Stats {
             throughput: if secs > 0.0 { t.ran as f64 / secs } else { 0.0 },
             mean_wait_us: t.wait_sum_us.checked_div(t.started).unwrap_or(0),
             mean_run_us: t.run_sum_us.checked_div(t.ran).unwrap_or(0),
+            wait: model.totals.wait_latency.percentiles(),
+            run: model.totals.run_latency.percentiles(),
+            queueing: Queueing::of(model, now),
             utilisation: if alive > 0 { (busy as f64 / alive as f64).min(1.0) } else { 0.0 },
             speedup: (t.ran > 0 && now > 0).then(|| t.serial_sum_us as f64 / now as f64),
             above_ceiling: model
@@ -92,40 +104,125 @@ impl Stats {
     }
 }
 
+/// p50 / p95 / p99: `1ms/20ms/1.5s`, or with the unit once when they share it, `1/20/35ms`.
+fn percentiles(p: Percentiles) -> String {
+    let texts = [p.p50_us, p.p95_us, p.p99_us].map(short_us);
+    let split = |t: &str| {
+        let at = t.find(|c: char| c.is_alphabetic()).unwrap_or(t.len());
+        (t[..at].to_string(), t[at..].to_string())
+    };
+    let [a, b, c] = texts.clone().map(|t| split(&t));
+    if a.1 == b.1 && b.1 == c.1 { format!("{}/{}/{}{}", a.0, b.0, c.0, c.1) } else { texts.join("/") }
+}
+
+/// The panel's rows, in the order shown, each with its rank: when the panel is short, the
+/// rows of the best ranks (lowest) stay.
+fn rows(s: &Stats, wide: bool) -> Vec<(u8, &'static str, String)> {
+    let q = &s.queueing;
+    let mut rows = vec![
+        (13, "elapsed", short_us(s.elapsed_us)),
+        (
+            2,
+            "tasks",
+            if wide {
+                format!("{} ran / {} submitted", s.ran, s.submitted)
+            } else {
+                format!("{}/{} ran · {:.1}/s", s.ran, s.submitted, s.throughput)
+            },
+        ),
+        (12, "throughput", format!("{:.1} tasks/s", s.throughput)),
+        (10, "mean wait", short_us(s.mean_wait_us)),
+        (3, "wait p50/95/99", percentiles(s.wait)),
+        (11, "mean run", short_us(s.mean_run_us)),
+        (4, "run p50/95/99", percentiles(s.run)),
+        (
+            5,
+            "utilisation",
+            if wide {
+                format!("{:.0}% of worker time busy", s.utilisation * 100.0)
+            } else {
+                format!("{:.0}%", s.utilisation * 100.0)
+            },
+        ),
+        (1, if s.shared { "overlap" } else { "speed-up" }, s.speedup_text(wide)),
+        (
+            6,
+            "load ρ",
+            if wide {
+                format!("{:.2} = λ·S/c (λ {:.1}/s, c {})", q.load, q.arrival_rate, q.workers)
+            } else {
+                format!("{:.2} = λ·S/c", q.load)
+            },
+        ),
+        (
+            7,
+            "M/M/c wait",
+            match q.mmc_wait_us {
+                Some(us) if wide => {
+                    format!("{} model · {} measured", short_us(us as u64), short_us(s.mean_wait_us))
+                }
+                Some(us) => format!("{}, real {}", short_us(us as u64), short_us(s.mean_wait_us)),
+                None => "—".into(),
+            },
+        ),
+        (
+            9,
+            "L vs λ·W",
+            if wide {
+                format!("{:.2} waiting vs {:.2} (Little)", q.mean_waiting, q.little_waiting)
+            } else {
+                format!("{:.2} vs {:.2}", q.mean_waiting, q.little_waiting)
+            },
+        ),
+    ];
+    // The caveats under the model's line, the first ranked next to it.
+    let at = rows.iter().position(|r| r.1 == "M/M/c wait").map_or(rows.len(), |i| i + 1);
+    for (i, caveat) in q.caveats.iter().enumerate() {
+        let rank = if i == 0 { 8 } else { 14 + i as u8 };
+        rows.insert(at + i, (rank, "⚠", caveat.short()));
+    }
+    rows
+}
+
 /// Draws the stats panel.
+///
+/// ```text
+/// ─ Stats ──────────────────────────────────
+/// tasks       6/10 ran · 3.2/s             (short panels keep the best-ranked rows)
+/// wait p50/95/99  0s/1s/1s
+/// run p50/95/99   1s/1s/1s
+/// utilisation 100%
+/// speed-up    2.00×
+/// load ρ      0.95 = λ·S/c                  (with room: the queueing laws)
+/// M/M/c wait  120ms, real 300ms
+/// ⚠ batch submit, not arrivals
+/// ```
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let s = Stats::of(view);
     let block = Block::new().borders(Borders::TOP).title(Span::styled(" Stats ", ui.title(None)));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let row = |name: &str, value: String| {
-        Line::from(vec![Span::styled(format!("{name:<12}"), ui.dim()), Span::styled(value, Style::new())])
-    };
-    let lines = if inner.height >= 7 {
-        vec![
-            row("elapsed", short_us(s.elapsed_us)),
-            row("tasks", format!("{} ran / {} submitted", s.ran, s.submitted)),
-            row("throughput", format!("{:.1} tasks/s", s.throughput)),
-            row("mean wait", short_us(s.mean_wait_us)),
-            row("mean run", short_us(s.mean_run_us)),
-            row("utilisation", format!("{:.0}% of worker time busy", s.utilisation * 100.0)),
-            row(if s.shared { "overlap" } else { "speed-up" }, s.speedup_text(true)),
-        ]
-    } else {
-        vec![
-            row("tasks", format!("{}/{} ran", s.ran, s.submitted)),
-            row("throughput", format!("{:.1}/s", s.throughput)),
-            row("wait / run", format!("{} / {}", short_us(s.mean_wait_us), short_us(s.mean_run_us))),
-            row("utilisation", format!("{:.0}%", s.utilisation * 100.0)),
-            row(if s.shared { "overlap" } else { "speed-up" }, s.speedup_text(false)),
-        ]
-    };
-    let mut lines = lines;
-    if lines.len() > inner.height as usize {
-        // Cut short, the speed-up (the number the lesson is about) goes first.
-        let key = lines.pop().expect("rows");
-        lines.insert(0, key);
+    let wide = inner.width >= 44;
+    let mut rows = rows(&s, wide);
+    let room = inner.height as usize;
+    if rows.len() > room {
+        let mut ranks: Vec<u8> = rows.iter().map(|r| r.0).collect();
+        ranks.sort_unstable();
+        let cut = ranks.get(room.saturating_sub(1)).copied().unwrap_or(0);
+        rows.retain(|r| r.0 <= cut);
+        rows.truncate(room);
     }
+    let lines: Vec<Line> = rows
+        .into_iter()
+        .map(|(_, name, value)| {
+            if name == "⚠" {
+                return Line::from(Span::styled(format!("⚠ {value}"), ui.dim()));
+            }
+            // The percentiles' long names line up at 15, the others at 12.
+            let width = if name.chars().count() >= 12 { 15 } else { 12 };
+            Line::from(vec![Span::styled(format!("{name:<width$}"), ui.dim()), Span::styled(value, Style::new())])
+        })
+        .collect();
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
