@@ -196,8 +196,8 @@ of = "jobs"
     // The headless table shows the same.
     let table = String::from_utf8(output.stdout).unwrap();
     for row in [
-        "| wait p50/95/99 | 0 µs / 1.000 s / 1.000 s",
-        "| run p50/95/99  | 1.000 s / 1.000 s / 1.000 s",
+        "| wait p50/95/99 | 0 µs / 1.00 s / 1.00 s",
+        "| run p50/95/99  | 1.00 s / 1.00 s / 1.00 s",
         "| arrivals λ     | 1.50 tasks/s",
         "| waiting L      | 0.50 (λ·W = 0.50)",
         "| load ρ         | 0.75",

@@ -39,7 +39,7 @@ pub use model::{
     TaskState, TaskTimes, TaskTotals,
 };
 pub use queueing::{Arrivals, BATCH_SHARE, BURSTY_CV, Caveat, Queueing, REGULAR_CV};
-pub use summary::{Summary, human_us};
+pub use summary::{Summary, human_us, percentile_us, percentiles_text};
 pub use transcript::{LINES_PER_STEP, Transcript, clock, wrap};
 
 // The pool's own enums that trace events carry: a reader of the trace finds them here too.

@@ -116,9 +116,29 @@ pub fn human_us(us: f64) -> String {
     }
 }
 
-/// `1.0 ms / 2.0 ms / 3.0 ms`: p50 / p95 / p99.
+/// A percentile to the 3 significant digits it has: `3.00 s`, `12.5 ms`, `480 µs`.
+pub fn percentile_us(us: u64) -> String {
+    let us = us as f64;
+    let (value, unit) = if us >= 999_500.0 {
+        (us / 1e6, "s")
+    } else if us >= 999.5 {
+        (us / 1e3, "ms")
+    } else {
+        return format!("{us:.0} µs");
+    };
+    let decimals = if value >= 99.95 {
+        0
+    } else if value >= 9.995 {
+        1
+    } else {
+        2
+    };
+    format!("{value:.decimals$} {unit}")
+}
+
+/// `1.00 ms / 2.00 ms / 3.00 ms`: p50 / p95 / p99.
 pub fn percentiles_text(p: Percentiles) -> String {
-    format!("{} / {} / {}", human_us(p.p50_us as f64), human_us(p.p95_us as f64), human_us(p.p99_us as f64))
+    format!("{} / {} / {}", percentile_us(p.p50_us), percentile_us(p.p95_us), percentile_us(p.p99_us))
 }
 
 const RULE: &str = "+----------------+------------------------------------+------------------------------------------+";
