@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::state::{UiState, short_us};
 use super::view::View;
-use crate::trace::{Percentiles, Queueing};
+use crate::trace::{Caveat, Percentiles, Queueing};
 
 /// The numbers the panel shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -104,9 +104,15 @@ impl Stats {
     }
 }
 
-/// p50 / p95 / p99: `1ms/20ms/1.5s`, or with the unit once when they share it, `1/20/35ms`.
-fn percentiles(p: Percentiles) -> String {
-    let texts = [p.p50_us, p.p95_us, p.p99_us].map(short_us);
+/// p50 / p95 / p99 in at most `room` columns if it can: `1ms/20ms/1.5s`, or with the unit
+/// once when they share it, `1/20/35ms` — to 3 significant digits, or as the panel's other
+/// times (`1.8s`, `960ms`) where that is too wide.
+fn percentiles(p: Percentiles, room: usize) -> String {
+    let three = join([p.p50_us, p.p95_us, p.p99_us].map(compact));
+    if three.chars().count() <= room { three } else { join([p.p50_us, p.p95_us, p.p99_us].map(short_us)) }
+}
+
+fn join(texts: [String; 3]) -> String {
     let split = |t: &str| {
         let at = t.find(|c: char| c.is_alphabetic()).unwrap_or(t.len());
         (t[..at].to_string(), t[at..].to_string())
@@ -115,9 +121,24 @@ fn percentiles(p: Percentiles) -> String {
     if a.1 == b.1 && b.1 == c.1 { format!("{}/{}/{}{}", a.0, b.0, c.0, c.1) } else { texts.join("/") }
 }
 
+/// A percentile to the 3 significant digits it has, without trailing zeros: `1.99s`, `2s`,
+/// `600ms` (for 599.8 ms, a 600 ms task in the histogram), `12.5ms`, `40µs`.
+fn compact(us: u64) -> String {
+    if us < 1000 {
+        return if us == 0 { "0s".into() } else { format!("{us}µs") };
+    }
+    let unit = 10f64.powi((us as f64).log10().floor() as i32 - 2);
+    let rounded = (us as f64 / unit).round() * unit;
+    let (value, name) = if rounded >= 1e6 { (rounded / 1e6, "s") } else { (rounded / 1e3, "ms") };
+    let decimals = (2 - value.log10().floor() as i32).max(0) as usize;
+    let text = format!("{value:.decimals$}");
+    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { &text };
+    format!("{text}{name}")
+}
+
 /// The panel's rows, in the order shown, each with its rank: when the panel is short, the
 /// rows of the best ranks (lowest) stay.
-fn rows(s: &Stats, wide: bool) -> Vec<(u8, &'static str, String)> {
+fn rows(s: &Stats, wide: bool, room: usize) -> Vec<(u8, &'static str, String)> {
     let q = &s.queueing;
     let mut rows = vec![
         (13, "elapsed", short_us(s.elapsed_us)),
@@ -132,9 +153,9 @@ fn rows(s: &Stats, wide: bool) -> Vec<(u8, &'static str, String)> {
         ),
         (12, "throughput", format!("{:.1} tasks/s", s.throughput)),
         (10, "mean wait", short_us(s.mean_wait_us)),
-        (3, "wait p50/95/99", percentiles(s.wait)),
+        (3, "wait p50/95/99", percentiles(s.wait, room)),
         (11, "mean run", short_us(s.mean_run_us)),
-        (4, "run p50/95/99", percentiles(s.run)),
+        (4, "run p50/95/99", percentiles(s.run, room)),
         (
             5,
             "utilisation",
@@ -162,6 +183,8 @@ fn rows(s: &Stats, wide: bool) -> Vec<(u8, &'static str, String)> {
                     format!("{} model · {} measured", short_us(us as u64), short_us(s.mean_wait_us))
                 }
                 Some(us) => format!("{}, real {}", short_us(us as u64), short_us(s.mean_wait_us)),
+                None if q.caveats.contains(&Caveat::EventLoop) => "— (not c workers)".into(),
+                None if q.load >= 1.0 => "— (ρ ≥ 1: no steady state)".into(),
                 None => "—".into(),
             },
         ),
@@ -203,7 +226,8 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let wide = inner.width >= 44;
-    let mut rows = rows(&s, wide);
+    // Beside the percentiles' 15-column names.
+    let mut rows = rows(&s, wide, usize::from(inner.width).saturating_sub(15));
     let room = inner.height as usize;
     if rows.len() > room {
         let mut ranks: Vec<u8> = rows.iter().map(|r| r.0).collect();
@@ -239,4 +263,25 @@ pub fn one_line(view: &View, ui: &UiState) -> Line<'static> {
             ui.dim(),
         ),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_read_to_three_digits_with_the_unit_once_when_shared() {
+        assert_eq!(compact(599_808), "600ms");
+        assert_eq!(compact(1_990_656), "1.99s");
+        assert_eq!(compact(12_480), "12.5ms");
+        assert_eq!(compact(40), "40µs");
+        assert_eq!(compact(0), "0s");
+        let p = |a, b, c| Percentiles { p50_us: a, p95_us: b, p99_us: c };
+        assert_eq!(percentiles(p(1_000_192, 2_000_384, 2_000_384), 16), "1/2/2s");
+        assert_eq!(percentiles(p(500_000, 2_000_384, 2_000_384), 16), "500ms/2s/2s");
+        assert_eq!(percentiles(p(0, 0, 0), 16), "0/0/0s");
+        // Too wide for the room at 3 digits: as the panel's other times.
+        assert_eq!(percentiles(p(960_400, 1_861_000, 1_940_000), 30), "960ms/1.86s/1.94s");
+        assert_eq!(percentiles(p(960_400, 1_861_000, 1_940_000), 16), "960ms/1.9s/1.9s");
+    }
 }
