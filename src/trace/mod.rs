@@ -1,6 +1,7 @@
 //! What a run did: the [`TraceEvent`] stream (the pool's probe events and the runner's own on
 //! one clock), the [`Model`] folded from it, and what is made of it — the headless
-//! [`Transcript`], the [`Summary`] table, the JSON Lines event log ([`JsonlWriter`]).
+//! [`Transcript`], the [`Summary`] table (with latency [`Percentiles`] and the [`Queueing`]
+//! laws), the JSON Lines event log ([`JsonlWriter`]).
 //!
 //! ```
 //! use poolscope::trace::{Model, Summary, TraceEvent, TraceKind};

@@ -4,8 +4,9 @@
 //!
 //! Memory stays bounded however many tasks run (SPEC §6): the model keeps the most recent
 //! [`TASK_WINDOW`] task records, the most recent [`RECEIVED_WINDOW`] results and the most
-//! recent [`LANE_RAN_WINDOW`] task ids of each lane, and running [`TaskTotals`] so the summary
-//! and the stats never need the records that fell out of the window. A task that falls out
+//! recent [`LANE_RAN_WINDOW`] task ids of each lane, and running [`TaskTotals`] (with HDR
+//! histograms of the waits and run times, for their percentiles) so the summary and the stats
+//! never need the records that fell out of the window. A task that falls out
 //! before it ends keeps a few numbers (its times and state) until it ends, so the totals stay
 //! exact; the pool holds such a task anyway.
 

@@ -58,7 +58,7 @@ impl Arrivals {
     /// when they are all 0 (every submit at one instant).
     pub fn gap_cv(&self) -> Option<f64> {
         let gaps = self.count.saturating_sub(1);
-        (gaps >= 2 && self.gap_mean > 0.0).then(|| (self.gap_m2 / gaps as f64).sqrt() / self.gap_mean)
+        (gaps >= 2 && self.gap_mean > 0.0).then(|| (self.gap_m2.max(0.0) / gaps as f64).sqrt() / self.gap_mean)
     }
 
     /// First submit to the latest (µs).
