@@ -31,6 +31,12 @@ fn processes_beat_threads_under_a_gil_on_cpu_bound_work_by_the_number_of_cores()
     assert_eq!(a["makespan_us"].as_u64(), Some(2_000_000), "four 500 ms tasks one at a time under the GIL");
     assert_eq!(b["makespan_us"].as_u64(), Some(500_000), "four processes on four simulated cores");
     assert_eq!((a["ok"].as_u64(), b["ok"].as_u64()), (Some(4), Some(4)));
+    // Each summary carries its percentiles and queueing laws.
+    for side in [a, b] {
+        assert!(side["run_percentiles"]["p99_us"].as_u64().is_some_and(|us| us > 0), "{side}");
+        assert!(side["wait_percentiles"]["p50_us"].is_u64(), "{side}");
+        assert!(side["queueing"]["arrival_rate"].is_f64(), "{side}");
+    }
 }
 
 #[test]
@@ -43,6 +49,11 @@ fn the_headless_table_puts_a_and_b_side_by_side() {
     let makespan = text.lines().find(|l| l.starts_with("makespan")).expect("a makespan row");
     assert!(makespan.contains("4.000 s") && makespan.contains("1.000 s"), "{makespan}");
     assert!(makespan.contains("4.00× better"), "{makespan}");
+    // Two workers: the eight wait 0, 0, 1, 1, 2, 2, 3, 3 s; eight workers: none waits.
+    let row = |name: &str| text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name}: {text}"));
+    assert!(row("wait p50 ").contains("1.00 s") && row("wait p50 ").contains("B has none: better"), "{text}");
+    assert!(row("wait p99 ").contains("3.00 s"), "{text}");
+    assert!(row("run p95 ").contains("1.00 s") && row("run p95 ").ends_with("same"), "{text}");
 }
 
 #[test]

@@ -38,6 +38,27 @@ fn io_bound_work_shortens_with_every_worker_until_the_tasks_run_out() {
     assert_eq!(makespans_s(&points), [8.0, 4.0, 3.0, 2.0]);
     assert_eq!(points[3]["speedup"].as_f64(), Some(4.0));
     assert_eq!(points[3]["workers_started"].as_u64(), Some(4));
+    // On one worker the eight wait 0..7 s: p50 is the 4th wait (3 s), p95 and p99 the 8th
+    // (7 s), to 3 significant digits; every run takes 1 s.
+    let us = |point: &Value, field: &str, p: &str| point[field][p].as_u64().expect("a percentile") as f64;
+    for (p, want) in [("p50_us", 3e6), ("p95_us", 7e6), ("p99_us", 7e6)] {
+        let got = us(&points[0], "wait_percentiles", p);
+        assert!((got - want).abs() <= want * 1e-3, "wait {p}: {got}");
+        assert!((us(&points[0], "run_percentiles", p) - 1e6).abs() <= 1e3, "run {p}");
+    }
+    assert!(points[0]["queueing"]["load"].as_f64().is_some(), "the queueing laws are in each size's object");
+}
+
+#[test]
+fn each_size_of_the_table_has_its_percentiles_under_it() {
+    let output = poolscope(&["sweep", "threads-io-bound", "--workers", "1,4", "--virtual-time", "--headless"]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let one = lines.iter().position(|l| l.trim_start().starts_with("1 ")).expect("a row for 1 worker");
+    assert_eq!(lines[one + 1], "    wait p50/95/99 3.00 s/7.00 s/7.00 s · run 1.00 s/1.00 s/1.00 s");
+    let four = lines.iter().position(|l| l.trim_start().starts_with("4 ")).expect("a row for 4 workers");
+    assert_eq!(lines[four + 1], "    wait p50/95/99 0 µs/1.00 s/1.00 s · run 1.00 s/1.00 s/1.00 s");
+    assert!(lines.iter().filter(|l| l.contains("p50/95/99")).all(|l| l.chars().count() <= 78), "{text}");
 }
 
 #[test]

@@ -204,6 +204,9 @@ fn a_million_tasks_keep_a_bounded_window_and_exact_totals() {
     assert!(model.task(0).is_none());
     assert_eq!(model.task_name(0), "#0");
     assert_eq!(model.submitted(), e.tasks);
+    // Every wait and run time is in the percentiles' histograms, in bounded memory.
+    assert_eq!(model.totals.wait_latency.count(), e.started as u64);
+    assert_eq!(model.totals.run_latency.count(), e.ran as u64);
 }
 
 #[test]
@@ -221,6 +224,14 @@ fn below_the_window_every_record_is_kept_and_the_summary_is_the_records() {
     assert_eq!(summary.serial_us, model.tasks.iter().filter_map(|t| t.serial_us()).sum::<u64>());
     let ok = model.tasks.iter().filter(|t| t.state == TaskState::Done).count();
     assert_eq!(summary.ok, ok);
+    // The percentiles as the records give them by nearest rank, to 3 significant digits.
+    for (p, mut times) in [(summary.wait_percentiles, waits), (summary.run_percentiles, runs)] {
+        times.sort_unstable();
+        let rank = |q: f64| times[((q * times.len() as f64).ceil() as usize).max(1) - 1] as f64;
+        for (got, q) in [(p.p50_us, 0.50), (p.p95_us, 0.95), (p.p99_us, 0.99)] {
+            assert!((got as f64 - rank(q)).abs() <= rank(q) * 1e-3, "p{q}: {got} µs, the records say {}", rank(q));
+        }
+    }
 }
 
 /// The UI's own tallies (the futures counts, the stats' means) stay exact past the window too:

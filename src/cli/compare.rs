@@ -18,7 +18,7 @@ use poolscope::scenario::cpython::{self, CpythonOptions, Output, PrivateDir, Pro
 use poolscope::scenario::{
     self, Engine, EngineChoice, RunOptions, Scenario, SideOverride, WorkerCount, measure_unless,
 };
-use poolscope::trace::{Summary, TraceEvent, human_us};
+use poolscope::trace::{Summary, TraceEvent, human_us, percentile_us};
 use poolscope::ui::compare::{self, Side};
 use poolscope::ui::record::{CastRecorder, RecordFormat};
 use poolscope::ui::view::Lesson;
@@ -337,6 +337,8 @@ fn table(a: &Summary, b: &Summary, like_for_like: bool) -> String {
             format!("{:.2}× worse", 1.0 / r)
         }
     };
+    // Percentiles of times, to 3 significant digits: lower is better.
+    let percentile = |name, a: u64, b: u64| (name, percentile_us(a), percentile_us(b), ratio(a as f64, b as f64, true));
     let rows = [
         (
             "makespan",
@@ -351,7 +353,13 @@ fn table(a: &Summary, b: &Summary, like_for_like: bool) -> String {
             ratio(a.throughput, b.throughput, false),
         ),
         ("mean wait", human_us(a.mean_wait_us), human_us(b.mean_wait_us), ratio(a.mean_wait_us, b.mean_wait_us, true)),
+        percentile("wait p50", a.wait_percentiles.p50_us, b.wait_percentiles.p50_us),
+        percentile("wait p95", a.wait_percentiles.p95_us, b.wait_percentiles.p95_us),
+        percentile("wait p99", a.wait_percentiles.p99_us, b.wait_percentiles.p99_us),
         ("mean run", human_us(a.mean_run_us), human_us(b.mean_run_us), ratio(a.mean_run_us, b.mean_run_us, true)),
+        percentile("run p50", a.run_percentiles.p50_us, b.run_percentiles.p50_us),
+        percentile("run p95", a.run_percentiles.p95_us, b.run_percentiles.p95_us),
+        percentile("run p99", a.run_percentiles.p99_us, b.run_percentiles.p99_us),
         (
             "utilisation",
             format!("{:.0} %", a.utilisation * 100.0),

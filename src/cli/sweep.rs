@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use poolscope::pool::PoolKind;
 use poolscope::scenario::sweep::{FIT_MIN_R_SQUARED, FIT_MIN_SIZES, KNEE_WITHIN, SweepError};
 use poolscope::scenario::{MAX_WORKERS, PoolOverride, Scenario, Sweep, SweepPoint};
-use poolscope::trace::human_us;
+use poolscope::trace::{Percentiles, human_us, percentile_us};
 
 use super::fail;
 use super::timing::Timing;
@@ -106,7 +106,7 @@ pub fn main(args: &SweepArgs) -> ExitCode {
         broken = if args.json {
             serde_json::to_writer(&mut out, point).map_err(io::Error::from).and_then(|()| writeln!(out))
         } else {
-            writeln!(out, "{}", row(point)).and_then(|()| out.flush())
+            writeln!(out, "{}\n{}", row(point), percentiles_row(point)).and_then(|()| out.flush())
         };
         broken.is_ok()
     });
@@ -185,6 +185,15 @@ pub fn row(point: &SweepPoint) -> String {
         s.failed,
         s.not_run
     )
+}
+
+/// The second line of a size: the percentiles of its waits and run times (78 columns at most),
+/// `    wait p50/95/99 0 µs/1.00 s/1.00 s · run 1.00 s/1.00 s/1.00 s`, to 3 significant digits.
+pub fn percentiles_row(point: &SweepPoint) -> String {
+    let s = &point.summary;
+    let three =
+        |p: Percentiles| format!("{}/{}/{}", percentile_us(p.p50_us), percentile_us(p.p95_us), percentile_us(p.p99_us));
+    format!("    wait p50/95/99 {} · run {}", three(s.wait_percentiles), three(s.run_percentiles))
 }
 
 /// `1..16` for a run of consecutive sizes, else `1, 2, 4, 8`.

@@ -1,6 +1,7 @@
 //! What a run did: the [`TraceEvent`] stream (the pool's probe events and the runner's own on
 //! one clock), the [`Model`] folded from it, and what is made of it — the headless
-//! [`Transcript`], the [`Summary`] table, the JSON Lines event log ([`JsonlWriter`]).
+//! [`Transcript`], the [`Summary`] table (with latency [`Percentiles`] and the [`Queueing`]
+//! laws), the JSON Lines event log ([`JsonlWriter`]).
 //!
 //! ```
 //! use poolscope::trace::{Model, Summary, TraceEvent, TraceKind};
@@ -24,8 +25,10 @@ mod chrome;
 mod event;
 mod gil;
 mod jsonl;
+mod latency;
 mod model;
 pub mod observe;
+mod queueing;
 mod summary;
 mod transcript;
 
@@ -33,11 +36,13 @@ pub use chrome::ChromeTrace;
 pub use event::{EngineChoice, PolledFuture, ResultOutcome, TraceEvent, TraceKind};
 pub use gil::{GilLedger, GilSpan, GilUse};
 pub use jsonl::{JsonlWriter, parse_jsonl};
+pub use latency::{Latency, Percentiles, SIGNIFICANT_DIGITS};
 pub use model::{
     LANE_PIDS_KEPT, LANE_RAN_WINDOW, Lane, Model, RECEIVED_WINDOW, Received, StepRecord, TASK_WINDOW, TaskRecord,
     TaskState, TaskTimes, TaskTotals,
 };
-pub use summary::{Summary, TimeSplit, human_us};
+pub use queueing::{Arrivals, BATCH_SHARE, BURSTY_CV, Caveat, Queueing, REGULAR_CV};
+pub use summary::{Summary, TimeSplit, human_us, percentile_us, percentiles_text};
 pub use transcript::{LINES_PER_STEP, Transcript, clock, wrap};
 
 // The pool's own enums that trace events carry: a reader of the trace finds them here too.

@@ -4,8 +4,9 @@
 //!
 //! Memory stays bounded however many tasks run (SPEC §6): the model keeps the most recent
 //! [`TASK_WINDOW`] task records, the most recent [`RECEIVED_WINDOW`] results and the most
-//! recent [`LANE_RAN_WINDOW`] task ids of each lane, and running [`TaskTotals`] so the summary
-//! and the stats never need the records that fell out of the window. A task that falls out
+//! recent [`LANE_RAN_WINDOW`] task ids of each lane, and running [`TaskTotals`] (with HDR
+//! histograms of the waits and run times, for their percentiles) so the summary and the stats
+//! never need the records that fell out of the window. A task that falls out
 //! before it ends keeps a few numbers (its times and state) until it ends, so the totals stay
 //! exact; the pool holds such a task anyway.
 
@@ -13,6 +14,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::event::{EngineChoice, ResultOutcome, TraceEvent, TraceKind};
 use super::gil::GilLedger;
+use super::latency::Latency;
+use super::queueing::Arrivals;
 use crate::pool::{DownReason, Outcome, PoolKind, TaskId, WorkerId};
 
 /// Where a task is in its life.
@@ -176,6 +179,10 @@ pub struct TaskTotals {
     pub run_sum_us: u64,
     /// Their [`TaskRecord::serial_us`] added up (µs).
     pub serial_sum_us: u64,
+    /// The queue waits, for their percentiles.
+    pub wait_latency: Latency,
+    /// The run times, for their percentiles.
+    pub run_latency: Latency,
 }
 
 impl TaskTotals {
@@ -219,6 +226,37 @@ impl TaskTotals {
         }
         // Saturating: only a corrupt log's times (near u64::MAX µs) could reach the end.
         self.serial_sum_us = self.serial_sum_us.saturating_add(t.serial_us.unwrap_or(0));
+    }
+
+    /// Counts a new task.
+    fn push(&mut self, t: Tally) {
+        self.add(t);
+        if let Some(us) = t.wait_us {
+            self.wait_latency.record(us);
+        }
+        if let Some(us) = t.run_us {
+            self.run_latency.record(us);
+        }
+    }
+
+    /// A task changed from `before` to `after`. The histograms change only where a time did
+    /// (a task's wait is counted once, when it starts, not again at each later event).
+    fn change(&mut self, before: Tally, after: Tally) {
+        self.remove(before);
+        self.add(after);
+        for (latency, was, now) in [
+            (&mut self.wait_latency, before.wait_us, after.wait_us),
+            (&mut self.run_latency, before.run_us, after.run_us),
+        ] {
+            if was != now {
+                if let Some(us) = was {
+                    latency.unrecord(us);
+                }
+                if let Some(us) = now {
+                    latency.record(us);
+                }
+            }
+        }
     }
 
     /// Takes back what `add(t)` added (so never goes below zero).
@@ -417,6 +455,11 @@ pub struct Model {
     pub queue_depth: usize,
     /// The deepest the queue got.
     pub max_queue_depth: usize,
+    /// Tasks waiting (submitted, not started) times the time they waited, summed up to
+    /// `now_us` (task·µs): over the elapsed time, the mean number waiting.
+    pub waiting_area: u128,
+    /// When tasks were submitted: their rate and how regular it was.
+    pub arrivals: Arrivals,
     /// Once seen: more CPU-bound tasks ran at once than [`Model::cpu_ceiling`], so they
     /// slowed each other down (their run times stretched).
     pub cpu_contended: bool,
@@ -487,6 +530,16 @@ impl Model {
         }
     }
 
+    /// The mean number of tasks waiting (submitted, not started) from the start of the run
+    /// to `now` (at or after the latest event): Little's `L` for the queue.
+    pub fn mean_waiting(&self, now: u64) -> f64 {
+        if now == 0 {
+            return 0.0;
+        }
+        let since_latest = u128::from(now.saturating_sub(self.now_us)) * self.totals.pending as u128;
+        self.waiting_area.saturating_add(since_latest) as f64 / now as f64
+    }
+
     /// True once the run ended.
     pub fn ended(&self) -> bool {
         self.makespan_us.is_some()
@@ -499,14 +552,12 @@ impl Model {
         if let Some(record) = index.and_then(|i| self.tasks.get_mut(i)) {
             let before = record.tally();
             change(record);
-            self.totals.remove(before);
-            self.totals.add(record.tally());
+            self.totals.change(before, record.tally());
         } else if let Some(times) = self.unfinished.get(&id) {
             let mut record = times.record();
             let before = record.tally();
             change(&mut record);
-            self.totals.remove(before);
-            self.totals.add(record.tally());
+            self.totals.change(before, record.tally());
             let times = record.times();
             self.touched = Some(times);
             if times.state.is_terminal() {
@@ -519,7 +570,7 @@ impl Model {
 
     /// Appends the next task, evicting the oldest beyond the window.
     fn push_task(&mut self, record: TaskRecord) {
-        self.totals.add(record.tally());
+        self.totals.push(record.tally());
         push_within(&mut self.tasks, record, TASK_WINDOW);
         if self.tasks.len() > TASK_WINDOW
             && let Some(old) = self.tasks.pop_front()
@@ -542,6 +593,8 @@ impl Model {
     /// Folds one event in.
     pub fn apply(&mut self, event: &TraceEvent) {
         let t = event.t;
+        let waited = u128::from(t.saturating_sub(self.now_us)) * self.totals.pending as u128;
+        self.waiting_area = self.waiting_area.saturating_add(waited);
         self.now_us = self.now_us.max(t);
         self.events += 1;
         match &event.kind {
@@ -634,6 +687,7 @@ impl Model {
                 let record =
                     TaskRecord { step, cost_us: *cost_us, cpu: *cpu, ..placeholder_record(*task, t, label.clone()) };
                 if *task >= next {
+                    self.arrivals.submit(t);
                     self.push_task(record);
                 } else {
                     self.update(*task, |slot| *slot = record);

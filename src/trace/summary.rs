@@ -1,9 +1,13 @@
-//! [`Summary`]: the numbers of a run — makespan, throughput, wait and run times, utilisation,
-//! speed-up — computed from the [`Model`], for the headless table and the UI's stats panel.
+//! [`Summary`]: the numbers of a run — makespan, throughput, wait and run times and their
+//! percentiles, utilisation, speed-up, and the queueing laws ([`Queueing`]) — computed from the
+//! [`Model`], for the headless table, `--json` and the UI's stats panel.
 
 use std::fmt;
 
+use super::latency::{Percentiles, SIGNIFICANT_DIGITS};
 use super::model::Model;
+use super::queueing::{Caveat, Queueing};
+use super::transcript::wrap;
 
 /// The numbers of a run (so far).
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
@@ -24,6 +28,10 @@ pub struct Summary {
     pub mean_wait_us: f64,
     /// Mean start-to-end time of the tasks that ended on a worker.
     pub mean_run_us: f64,
+    /// Percentiles of the queue waits, to [`SIGNIFICANT_DIGITS`] significant digits.
+    pub wait_percentiles: Percentiles,
+    /// Percentiles of the run times, to [`SIGNIFICANT_DIGITS`] significant digits.
+    pub run_percentiles: Percentiles,
     /// Busy time over alive time of the workers, 0..=1.
     pub utilisation: f64,
     /// The run times added up: how long one worker would take.
@@ -37,6 +45,8 @@ pub struct Summary {
     pub max_queue: usize,
     /// Where the time went: the workers' and the tasks'.
     pub time: TimeSplit,
+    /// Little's law, the load and the M/M/c model for the run.
+    pub queueing: Queueing,
 }
 
 /// Where the time of a run went (µs, added up over the workers, or over the tasks).
@@ -131,12 +141,15 @@ impl Summary {
             throughput: if secs > 0.0 { totals.ran as f64 / secs } else { 0.0 },
             mean_wait_us: mean(totals.wait_sum_us, totals.started),
             mean_run_us: mean(totals.run_sum_us, totals.ran),
+            wait_percentiles: totals.wait_latency.percentiles(),
+            run_percentiles: totals.run_latency.percentiles(),
             utilisation: if alive > 0 { (busy as f64 / alive as f64).min(1.0) } else { 0.0 },
             serial_us,
             speedup: if makespan_us > 0 { serial_us as f64 / makespan_us as f64 } else { 0.0 },
             workers: model.lanes.len(),
             max_queue: model.max_queue_depth,
             time: TimeSplit::of(model, makespan_us),
+            queueing: Queueing::of(model, makespan_us),
         }
     }
 }
@@ -156,6 +169,18 @@ impl Summary {
             throughput: self.throughput / speed,
             mean_wait_us: self.mean_wait_us * speed,
             mean_run_us: self.mean_run_us * speed,
+            wait_percentiles: self.wait_percentiles.scaled(speed),
+            run_percentiles: self.run_percentiles.scaled(speed),
+            queueing: self.queueing.in_lesson_time(speed),
+            time: TimeSplit {
+                alive_us: up(self.time.alive_us),
+                running_us: up(self.time.running_us),
+                gil_wait_us: up(self.time.gil_wait_us),
+                idle_us: up(self.time.idle_us),
+                queued_us: up(self.time.queued_us),
+                run_us: up(self.time.run_us),
+                ..self.time
+            },
             serial_us: up(self.serial_us),
             ..self.clone()
         }
@@ -173,37 +198,78 @@ pub fn human_us(us: f64) -> String {
     }
 }
 
+/// A percentile to the 3 significant digits it has: `3.00 s`, `12.5 ms`, `480 µs`.
+pub fn percentile_us(us: u64) -> String {
+    let us = us as f64;
+    let (value, unit) = if us >= 999_500.0 {
+        (us / 1e6, "s")
+    } else if us >= 999.5 {
+        (us / 1e3, "ms")
+    } else {
+        return format!("{us:.0} µs");
+    };
+    let decimals = if value >= 99.95 {
+        0
+    } else if value >= 9.995 {
+        1
+    } else {
+        2
+    };
+    format!("{value:.decimals$} {unit}")
+}
+
+/// `1.00 ms / 2.00 ms / 3.00 ms`: p50 / p95 / p99.
+pub fn percentiles_text(p: Percentiles) -> String {
+    format!("{} / {} / {}", percentile_us(p.p50_us), percentile_us(p.p95_us), percentile_us(p.p99_us))
+}
+
+const RULE: &str = "+----------------+------------------------------------+------------------------------------------+";
+
 impl fmt::Display for Summary {
-    /// The summary table of a headless run.
+    /// The summary table of a headless run, then the queueing laws and the notes on them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rows: [(&str, String, &str); 8] = [
-            ("makespan", human_us(self.makespan_us as f64), "start of the run to its end"),
+        let digits = format!("{SIGNIFICANT_DIGITS} significant digits");
+        let rows: Vec<(&str, String, String)> = vec![
+            ("makespan", human_us(self.makespan_us as f64), "start of the run to its end".into()),
             (
                 "tasks",
                 format!("{} ({} ok, {} failed, {} never ran)", self.tasks, self.ok, self.failed, self.not_run),
-                "",
+                String::new(),
             ),
-            ("throughput", format!("{:.2} tasks/s", self.throughput), "tasks run / makespan"),
-            ("mean wait", human_us(self.mean_wait_us), "in the queue: submit -> start"),
-            ("mean run", human_us(self.mean_run_us), "on a worker: start -> finish"),
-            ("utilisation", format!("{:.0} %", self.utilisation * 100.0), "busy time / alive time of the workers"),
-            ("serial sum", human_us(self.serial_us as f64), "the tasks one by one on one free worker"),
-            ("speed-up", format!("{:.2}x", self.speedup), "serial sum / makespan"),
+            ("throughput", format!("{:.2} tasks/s", self.throughput), "tasks run / makespan".into()),
+            ("mean wait", human_us(self.mean_wait_us), "in the queue: submit -> start".into()),
+            ("wait p50/95/99", percentiles_text(self.wait_percentiles), format!("wait percentiles, {digits}")),
+            ("mean run", human_us(self.mean_run_us), "on a worker: start -> finish".into()),
+            ("run p50/95/99", percentiles_text(self.run_percentiles), format!("run percentiles, {digits}")),
+            (
+                "utilisation",
+                format!("{:.0} %", self.utilisation * 100.0),
+                "busy time / alive time of the workers".into(),
+            ),
+            ("serial sum", human_us(self.serial_us as f64), "the tasks one by one on one free worker".into()),
+            ("speed-up", format!("{:.2}x", self.speedup), "serial sum / makespan".into()),
+            ("workers", self.workers.to_string(), "workers that ever started".into()),
+            ("max queue", self.max_queue.to_string(), "most tasks waiting at once".into()),
         ];
-        writeln!(
-            f,
-            "+--------------+------------------------------------+----------------------------------------------+"
-        )?;
-        writeln!(f, "| {:<12} | {:<34} | {:<44} |", "summary", "", "meaning")?;
-        writeln!(
-            f,
-            "+--------------+------------------------------------+----------------------------------------------+"
-        )?;
+        writeln!(f, "{RULE}")?;
+        writeln!(f, "| {:<14} | {:<34} | {:<40} |", "summary", "", "meaning")?;
+        writeln!(f, "{RULE}")?;
         for (name, value, meaning) in rows {
-            writeln!(f, "| {name:<12} | {value:<34} | {meaning:<44} |")?;
+            writeln!(f, "| {name:<14} | {value:<34} | {meaning:<40} |")?;
         }
-        writeln!(f, "| {:<12} | {:<34} | {:<44} |", "workers", self.workers, "workers that ever started")?;
-        writeln!(f, "| {:<12} | {:<34} | {:<44} |", "max queue", self.max_queue, "most tasks waiting at once")?;
+        for (name, value, meaning) in self.time_rows() {
+            writeln!(f, "| {name:<14} | {value:<34} | {meaning:<40} |")?;
+        }
+        writeln!(f, "{RULE}")?;
+        write!(f, "{}", self.queueing_rows())?;
+        write!(f, "{RULE}")
+    }
+}
+
+impl Summary {
+    /// Where the time went: the workers' (running, waiting for the GIL when the run reported
+    /// it, idle) and the tasks' (queued, running).
+    fn time_rows(&self) -> Vec<(&'static str, String, &'static str)> {
         let time = &self.time;
         let share = |part| format!("{:.0} %", TimeSplit::percent(part, time.alive_us));
         let mut split = Vec::new();
@@ -214,18 +280,54 @@ impl fmt::Display for Summary {
             split.push(("worker run", share(time.running_us), "workers running a task"));
         }
         split.push(("worker idle", share(time.idle_us), "workers alive with nothing to run"));
+        let whole = time.queued_us.saturating_add(time.run_us);
         let tasks_time = format!(
             "{:.0} % / {:.0} %",
-            TimeSplit::percent(time.queued_us, time.queued_us.saturating_add(time.run_us)),
-            TimeSplit::percent(time.run_us, time.queued_us.saturating_add(time.run_us))
+            TimeSplit::percent(time.queued_us, whole),
+            TimeSplit::percent(time.run_us, whole)
         );
-        split.push(("queued / run", tasks_time, "the tasks' time: in the queue / on a worker"));
-        for (name, value, meaning) in split {
-            writeln!(f, "| {name:<12} | {value:<34} | {meaning:<44} |")?;
+        split.push(("queued / run", tasks_time, "the tasks' time: queued / on a worker"));
+        split
+    }
+
+    /// The queueing part of the table: Little's law, the load, the M/M/c model and its
+    /// caveats.
+    fn queueing_rows(&self) -> String {
+        let q = &self.queueing;
+        let model = match q.mmc_wait_us {
+            Some(us) => format!("{} (measured {})", human_us(us), human_us(self.mean_wait_us)),
+            None if q.caveats.contains(&Caveat::EventLoop) => "none: not c workers".into(),
+            None if q.load >= 1.0 => "none: ρ ≥ 1, no steady state".into(),
+            None => "none: no task ran".into(),
+        };
+        let rows: [(&str, String, String); 4] = [
+            ("arrivals λ", format!("{:.2} tasks/s", q.arrival_rate), "tasks submitted / makespan".into()),
+            (
+                "waiting L",
+                format!("{:.2} (λ·W = {:.2})", q.mean_waiting, q.little_waiting),
+                "mean tasks waiting; Little: L = λ·W".into(),
+            ),
+            (
+                "load ρ",
+                format!("{:.2}", q.load),
+                format!("λ·S / c: S mean run, c = {} worker{}", q.workers, if q.workers == 1 { "" } else { "s" }),
+            ),
+            ("M/M/c wait", model, "Erlang C model's mean wait for λ, S, c".into()),
+        ];
+        let mut out = String::new();
+        out.push_str(&format!("| {:<14} | {:<34} | {:<40} |\n", "queueing", "", "a model: see the caveats"));
+        out.push_str(RULE);
+        out.push('\n');
+        for (name, value, meaning) in rows {
+            out.push_str(&format!("| {name:<14} | {value:<34} | {meaning:<40} |\n"));
         }
-        write!(
-            f,
-            "+--------------+------------------------------------+----------------------------------------------+"
-        )
+        for caveat in &q.caveats {
+            let text = format!("M/M/c model: {caveat}");
+            for (i, line) in wrap(&text, 77, "").lines().enumerate() {
+                let name = if i == 0 { "caveat" } else { "" };
+                out.push_str(&format!("| {name:<14} | {line:<77} |\n"));
+            }
+        }
+        out
     }
 }

@@ -151,7 +151,9 @@ fn render_side(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let area = gap(area);
     let cores = view.cpu.cores.len().max(1) as u16;
     let cpu_h = if cores <= 16 { (cores.div_ceil(2) + 1).min(5) } else { 1 + cores.div_ceil(area.width.max(1)).min(4) };
-    let stats_h = if area.height >= 22 { 8 } else { 6 };
+    // Half of what the CPU leaves: room for the queueing laws on tall screens, while the
+    // code keeps as much.
+    let stats_h = (area.height.saturating_sub(cpu_h) / 2).clamp(6, 12);
     let [code_area, stats_area, cpu_area] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(stats_h), Constraint::Length(cpu_h)]).areas(area);
     code::render(view, ui, frame, code_area);
