@@ -450,3 +450,21 @@ fn every_futures_cell_drawn_is_found_by_a_click_on_it_and_the_inspector_shows_it
         assert!(text.contains(expected), "{expected:?} is not on screen:\n{text}");
     }
 }
+
+#[test]
+fn a_click_on_a_lanes_block_finds_the_task_drawn_there() {
+    let view = view_at(&pool_basics(), 5_000_000);
+    let ui = plain();
+    let terminal = screen(&view, &ui, 120, 40);
+    let blocks: Vec<_> = ui.hits.borrow().iter().filter(|(p, ..)| *p == Panel::Lanes).copied().collect();
+    assert!(!blocks.is_empty(), "no block drawn");
+    for (_, rect, id) in blocks {
+        let task = view.model.task(id).unwrap();
+        // The block is on its worker's row, which starts with the lane's name.
+        let row: String = (0..8).map(|x| terminal.backend().buffer()[(x, rect.y)].symbol().to_string()).collect();
+        assert!(row.starts_with(&format!("w{}", task.worker.unwrap())), "{row:?} for {}", task.label);
+        // A click anywhere on it finds it (a later block drawn over a shared cell wins).
+        assert!(ui.task_at(rect.x + rect.width - 1, rect.y).is_some_and(|hit| hit >= id));
+        assert!(ui.task_at(rect.x, rect.y).is_some());
+    }
+}

@@ -235,6 +235,8 @@ fn draw_task(
     if c0 >= plot.width {
         return false;
     }
+    // A click on the block inspects the task.
+    ui.drew_task(Panel::Lanes, Rect::new(plot.x + c0, plot.y, c1.saturating_sub(c0).max(1), 1), task.id);
     let (fill, mark) = match task.state {
         TaskState::Failed => ('x', "✗"),
         TaskState::Crashed => ('!', "☠"),
