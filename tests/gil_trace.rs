@@ -91,7 +91,7 @@ fn the_summary_splits_the_workers_time_into_running_gil_wait_and_idle() {
     assert!((0.70..=0.75).contains(&wait), "three of four threads wait: {wait}");
     assert_eq!(time.queued_us, 0, "four workers for four tasks: none queued");
     let table = summary.to_string();
-    assert!(table.contains("| GIL wait     | 75 %"), "{table}");
+    assert!(table.contains("| GIL wait       | 75 %"), "{table}");
     assert!(time.workers_text().contains("GIL wait 75 %"), "{}", time.workers_text());
 
     // Without a GIL no wait is reported, and the split still adds up.
