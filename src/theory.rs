@@ -143,6 +143,34 @@ pub fn mmc(arrival_rate: f64, service_time: f64, servers: usize) -> Result<Mmc, 
     })
 }
 
+/// The `q`-quantile of the wait in an M/M/c queue (`q` in `0..1`, e.g. 0.95): the time that a
+/// share `q` of the tasks wait at most. A task waits with chance `C` (Erlang C), and then for
+/// an exponential time of rate `cμ − λ`, so `P(W > t) = C·e^{−(cμ−λ)t}`, and the quantile is 0
+/// when `C ≤ 1 − q`, else `ln(C / (1 − q)) / (cμ − λ)`.
+///
+/// ```
+/// // Two erlangs on three workers (λ = 2, S = 1): C = 4/9, cμ − λ = 1.
+/// let p95 = poolscope::theory::mmc_wait_quantile(2.0, 1.0, 3, 0.95).unwrap();
+/// assert!((p95 - (4.0f64 / 9.0 / 0.05).ln()).abs() < 1e-12);
+/// // Fewer than half wait: the median wait is 0.
+/// assert_eq!(poolscope::theory::mmc_wait_quantile(2.0, 1.0, 3, 0.5).unwrap(), 0.0);
+/// ```
+///
+/// # Errors
+/// As [`mmc`]; and [`QueueError::InvalidRate`] when `q` is not in `0..1`.
+pub fn mmc_wait_quantile(arrival_rate: f64, service_time: f64, servers: usize, q: f64) -> Result<f64, QueueError> {
+    if !(0.0..1.0).contains(&q) {
+        return Err(QueueError::InvalidRate);
+    }
+    let queue = mmc(arrival_rate, service_time, servers)?;
+    let tail = 1.0 - q;
+    if queue.p_wait <= tail {
+        return Ok(0.0);
+    }
+    let drain = servers as f64 / service_time - arrival_rate;
+    Ok((queue.p_wait / tail).ln() / drain)
+}
+
 /// Little's law for the number present: `L = λW`, from the arrival rate and the mean time
 /// each item stays.
 pub fn little_items(arrival_rate: f64, mean_time: f64) -> f64 {

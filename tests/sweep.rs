@@ -159,3 +159,29 @@ fn what_cannot_be_swept_is_refused_with_exit_2() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn under_open_arrivals_the_p95_wait_stands_beside_the_erlang_c_models_and_repeats_byte_for_byte() {
+    let args = ["sweep", "hockey-stick", "--workers", "4..6", "--virtual-time", "--json"];
+    let tail = lines(&args).pop().unwrap();
+    let waits = tail["p95_wait"].as_array().expect("a p95 wait per size under arrivals");
+    let sizes: Vec<u64> = waits.iter().map(|w| w["workers"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [4, 5, 6]);
+    // 20 arrivals a second of 0.2 s each: 4 workers are (just) overloaded, no steady state.
+    assert!(waits[0]["load"].as_f64().unwrap() >= 1.0 && waits[0]["mmc_p95_wait_us"].is_null(), "{tail}");
+    let model = |i: usize| waits[i]["mmc_p95_wait_us"].as_f64().expect("a model below ρ = 1");
+    let measured = |i: usize| waits[i]["p95_wait_us"].as_u64().unwrap();
+    // More workers, shorter waits, measured and modelled; the model assumes exponential run
+    // times, so with these fixed ones it waits longer than the run did.
+    assert!(model(1) > model(2) && measured(0) > measured(1) && measured(1) > measured(2), "{tail}");
+    assert!(model(1) > measured(1) as f64 && model(2) > measured(2) as f64, "{tail}");
+    // On simulated time the whole sweep repeats exactly.
+    let table = ["sweep", "hockey-stick", "--workers", "4..6", "--virtual-time", "--headless"];
+    let (a, b) = (poolscope(&table).stdout, poolscope(&table).stdout);
+    assert_eq!(a, b);
+    let text = String::from_utf8(a).unwrap();
+    assert!(text.contains("p95 wait by pool size") && text.contains("model: none, ρ"), "{text}");
+    // A lesson that submits in batches gets no such chart.
+    let batch = lines(&["sweep", "threads-io-bound", "--workers", "1..2", "--virtual-time", "--json"]);
+    assert!(batch.last().unwrap()["p95_wait"].is_null());
+}

@@ -9,7 +9,8 @@ use std::sync::atomic::AtomicBool;
 use poolscope::pool::PoolKind;
 use poolscope::scenario::sweep::{FIT_MIN_R_SQUARED, FIT_MIN_SIZES, KNEE_WITHIN, SweepError};
 use poolscope::scenario::{MAX_WORKERS, PoolOverride, Scenario, Sweep, SweepPoint};
-use poolscope::trace::{Percentiles, human_us, percentile_us};
+use poolscope::theory;
+use poolscope::trace::{Caveat, Percentiles, human_us, percentile_us};
 
 use super::fail;
 use super::timing::Timing;
@@ -214,6 +215,13 @@ pub fn write_tail(sweep: &Sweep, timing: &Timing, out: &mut dyn Write) -> io::Re
         let width = (40 * point.summary.makespan_us).div_ceil(longest) as usize;
         writeln!(out, "{:>7} {} {}", point.workers, "█".repeat(width), human_us(point.summary.makespan_us as f64))?;
     }
+    let waits = p95_waits(sweep);
+    if !waits.is_empty() {
+        writeln!(out)?;
+        for line in p95_chart(&waits) {
+            writeln!(out, "{line}")?;
+        }
+    }
     writeln!(out)?;
     for line in reading(sweep, timing) {
         writeln!(out, "{line}")?;
@@ -247,7 +255,19 @@ pub fn write_json_tail(sweep: &Sweep, out: &mut dyn Write) -> io::Result<()> {
             "meaningless": s.meaningless(),
         })
     });
+    let waits: Vec<_> = p95_waits(sweep)
+        .iter()
+        .map(|w| {
+            serde_json::json!({
+                "workers": w.workers,
+                "p95_wait_us": w.measured_us,
+                "load": w.load,
+                "mmc_p95_wait_us": w.model_us,
+            })
+        })
+        .collect();
     let tail = serde_json::json!({
+        "p95_wait": if waits.is_empty() { serde_json::Value::Null } else { waits.into() },
         "fastest": sweep.fastest().map(|p| p.workers),
         "knee": sweep.knee().map(|p| p.workers),
         "left_out": sweep.incomplete(),
@@ -255,6 +275,76 @@ pub fn write_json_tail(sweep: &Sweep, out: &mut dyn Write) -> io::Result<()> {
     });
     serde_json::to_writer(&mut *out, &tail).map_err(io::Error::from)?;
     writeln!(out)
+}
+
+/// One size's p95 wait, measured and as the M/M/c model (Erlang C) predicts it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct P95Wait {
+    /// The pool's size.
+    pub workers: usize,
+    /// The measured p95 of the queue wait (µs).
+    pub measured_us: u64,
+    /// `ρ = λ·S / c` for the arrival rate while the tasks came, the mean run time and the size.
+    pub load: f64,
+    /// The model's p95 wait (µs); `None` at `ρ ≥ 1`, where the queue has no steady state.
+    pub model_us: Option<f64>,
+    /// The run times hardly varied (p99 within 10 % of p50), unlike the model's exponential.
+    pub fixed_runs: bool,
+}
+
+/// Under open arrivals (at every size the tasks came over time, not in a batch, with gaps
+/// about as varied as a Poisson process's), each size's p95
+/// wait beside the M/M/c model's for the arrival rate measured while they came, the mean run
+/// time measured at that size, and the size; empty for a lesson that submits in batches.
+pub fn p95_waits(sweep: &Sweep) -> Vec<P95Wait> {
+    let open = |p: &SweepPoint| {
+        let q = &p.summary.queueing;
+        q.open_arrival_rate.is_some()
+            && !q.caveats.iter().any(|c| matches!(c, Caveat::Batch { .. } | Caveat::Arrivals { .. }))
+    };
+    if sweep.points.is_empty() || !sweep.points.iter().all(open) {
+        return Vec::new();
+    }
+    sweep
+        .points
+        .iter()
+        .map(|p| {
+            let s = &p.summary;
+            let rate = s.queueing.open_arrival_rate.unwrap_or(0.0);
+            let service = s.mean_run_us / 1e6;
+            let model = theory::mmc_wait_quantile(rate, service, p.workers, 0.95).ok();
+            P95Wait {
+                workers: p.workers,
+                measured_us: s.wait_percentiles.p95_us,
+                load: rate * service / p.workers as f64,
+                model_us: model.map(|secs| secs * 1e6),
+                fixed_runs: (s.run_percentiles.p99_us as f64) <= 1.1 * s.run_percentiles.p50_us as f64,
+            }
+        })
+        .collect()
+}
+
+/// The p95 wait by size, measured (bars) beside the model's, labelled as a model.
+pub fn p95_chart(waits: &[P95Wait]) -> Vec<String> {
+    let longest = waits.iter().map(|w| w.measured_us).max().unwrap_or(0).max(1);
+    let mut lines = vec![
+        "p95 wait by pool size (█ measured) beside the M/M/c model's (Erlang C, a model: Poisson".to_string(),
+        "arrivals and exponential run times, at the λ and S measured at each size)".to_string(),
+    ];
+    for w in waits {
+        let width = (40 * w.measured_us).div_ceil(longest) as usize;
+        let model = match w.model_us {
+            Some(us) => format!("model {}", percentile_us(us.round() as u64)),
+            None => format!("model: none, ρ {:.3} ≥ 1", w.load),
+        };
+        let bar = format!("{} {}", "█".repeat(width), percentile_us(w.measured_us));
+        lines.push(format!("{:>7} {bar:<50} {model}", w.workers));
+    }
+    if waits.iter().all(|w| w.fixed_runs) {
+        lines.push("The run times hardly vary, where the model assumes them exponential: it over-states".into());
+        lines.push("the wait (with fixed run times, M/D/c, the mean wait is about half).".into());
+    }
+    lines
 }
 
 /// Amdahl's law and the USL fitted to the speed-ups, labelled as models, with the USL's best

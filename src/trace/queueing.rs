@@ -182,6 +182,10 @@ pub struct Queueing {
     pub mmc_p_wait: Option<f64>,
     /// The coefficient of variation of the gaps between submits (Poisson: 1).
     pub arrival_cv: Option<f64>,
+    /// λ while the tasks came: the submits after the first per second of the time from the
+    /// first to the last (an `arrive` step's rate, measured); `None` for fewer than two
+    /// submits or submits at one instant.
+    pub open_arrival_rate: Option<f64>,
     /// The model's assumptions this run broke.
     pub caveats: Vec<Caveat>,
 }
@@ -236,6 +240,8 @@ impl Queueing {
             mmc_wait_us: queue.map(|q| q.mean_wait * 1e6),
             mmc_p_wait: queue.map(|q| q.p_wait),
             arrival_cv,
+            open_arrival_rate: (arrivals.count >= 2 && arrivals.span_us() > 0)
+                .then(|| (arrivals.count - 1) as f64 / (arrivals.span_us() as f64 / 1e6)),
             caveats,
         }
     }
@@ -245,6 +251,7 @@ impl Queueing {
     pub fn in_lesson_time(&self, speed: f64) -> Queueing {
         Queueing {
             arrival_rate: self.arrival_rate / speed,
+            open_arrival_rate: self.open_arrival_rate.map(|rate| rate / speed),
             mmc_wait_us: self.mmc_wait_us.map(|us| us * speed),
             ..self.clone()
         }
