@@ -2,28 +2,12 @@
 //! ledger of it, and the summary splits the workers' time by it — on simulated time, where
 //! the threads-cpu-gil lesson is exact, and on real time, where only the order is known.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use poolscope::pool::{ChannelProbe, EventKind, GilChange, TaskSpec, ThreadPool, Work};
-use poolscope::trace::{GilSpan, GilUse, Model, Summary, TraceEvent, TraceKind, parse_jsonl};
+use poolscope::trace::{GilSpan, GilUse, Model, Summary, TraceEvent, TraceKind};
 
 mod common;
-
-fn lesson_events(lesson: &str) -> Vec<TraceEvent> {
-    let dir = std::env::temp_dir().join(format!("poolscope-gil-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let events = dir.join(format!("{lesson}.jsonl"));
-    let status = Command::new(env!("CARGO_BIN_EXE_poolscope"))
-        .args(["run", lesson, "--headless", "--virtual-time", "--events"])
-        .arg(&events)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("poolscope runs");
-    assert!(status.success());
-    parse_jsonl(&std::fs::read_to_string(&events).unwrap()).unwrap()
-}
 
 /// Folds `events`, collecting every stretch of holding or waiting the ledger closed.
 fn fold(events: &[TraceEvent]) -> (Model, Vec<GilSpan>) {
@@ -40,7 +24,7 @@ fn fold(events: &[TraceEvent]) -> (Model, Vec<GilSpan>) {
 
 #[test]
 fn on_simulated_time_one_thread_holds_the_gil_at_a_time_for_all_the_cpu_work() {
-    let events = lesson_events("threads-cpu-gil");
+    let events = common::lesson_events("threads-cpu-gil");
     let (model, spans) = fold(&events);
     assert!(model.gil_ledger.seen);
     assert_eq!(model.gil_ledger.holder, None, "released at the end");
@@ -81,7 +65,7 @@ fn on_simulated_time_one_thread_holds_the_gil_at_a_time_for_all_the_cpu_work() {
 
 #[test]
 fn the_summary_splits_the_workers_time_into_running_gil_wait_and_idle() {
-    let (model, _) = fold(&lesson_events("threads-cpu-gil"));
+    let (model, _) = fold(&common::lesson_events("threads-cpu-gil"));
     let summary = Summary::of(&model);
     let time = summary.time;
     assert!(time.gil_reported);
@@ -95,7 +79,7 @@ fn the_summary_splits_the_workers_time_into_running_gil_wait_and_idle() {
     assert!(time.workers_text().contains("GIL wait 75 %"), "{}", time.workers_text());
 
     // Without a GIL no wait is reported, and the split still adds up.
-    let (model, _) = fold(&lesson_events("processes-cpu-bound"));
+    let (model, _) = fold(&common::lesson_events("processes-cpu-bound"));
     let time = Summary::of(&model).time;
     assert!(!time.gil_reported && time.gil_wait_us == 0);
     assert_eq!(time.running_us + time.idle_us, time.alive_us);

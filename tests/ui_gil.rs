@@ -2,10 +2,8 @@
 //! or without colours, and on simulated time the CPU panel shows the simulated cores busy.
 #![cfg(feature = "ui")]
 
-use std::process::{Command, Stdio};
-
 use poolscope::scenario;
-use poolscope::trace::{EngineChoice, GilChange, PoolKind, TraceEvent, TraceKind, parse_jsonl};
+use poolscope::trace::{EngineChoice, GilChange, PoolKind, TraceEvent, TraceKind};
 use poolscope::ui::cpu::simulated_busy;
 use poolscope::ui::lanes::LanesWidget;
 use poolscope::ui::{Lesson, Theme, UiState, View, render};
@@ -15,6 +13,8 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::widgets::Widget;
+
+mod common;
 
 const LESSON: &str = "tests/ui_lessons/threads-cpu-gil.toml";
 
@@ -92,28 +92,13 @@ fn without_colours_the_holder_is_bold_and_a_waiter_hatched() {
     assert!(bold(17, 1) && !bold(19, 1) && !bold(20, 1), "worker 1 held it until 500 ms and waits since");
 }
 
-fn lesson_events() -> Vec<TraceEvent> {
-    let dir = std::env::temp_dir().join(format!("poolscope-ui-gil-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let events = dir.join("threads-cpu-gil.jsonl");
-    let status = Command::new(env!("CARGO_BIN_EXE_poolscope"))
-        .args(["run", LESSON, "--headless", "--virtual-time", "--events"])
-        .arg(&events)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("poolscope runs");
-    assert!(status.success());
-    parse_jsonl(&std::fs::read_to_string(&events).unwrap()).unwrap()
-}
-
 #[test]
 fn snapshot_threads_cpu_gil_80x24_mid_run_no_color() {
     let lesson = scenario::parse(&std::fs::read_to_string(LESSON).unwrap(), LESSON, "threads-cpu-gil").unwrap();
     let mut view = View::new(Lesson::of(&lesson));
     // Mid-run, 1.0025 s in: worker 0's turn (every 20 ms, for 5 ms, since 0).
     let now = 1_002_500;
-    for event in lesson_events().iter().filter(|e| e.t <= now) {
+    for event in common::lesson_events(LESSON).iter().filter(|e| e.t <= now) {
         view.apply(event);
     }
     view.tick(now);

@@ -88,3 +88,19 @@ pub fn next_event(rx: &Receiver<Event>, mut pred: impl FnMut(&EventKind) -> bool
 pub fn drain(rx: &Receiver<Event>) -> Vec<Event> {
     rx.try_iter().collect()
 }
+
+/// The event log of `lesson` (a built-in name or a file) run headless on simulated time.
+pub fn lesson_events(lesson: &str) -> Vec<poolscope::trace::TraceEvent> {
+    let dir = std::env::temp_dir().join(format!("poolscope-events-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let events = dir.join(format!("{}.jsonl", lesson.replace(['/', '.'], "_")));
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_poolscope"))
+        .args(["run", lesson, "--headless", "--virtual-time", "--events"])
+        .arg(&events)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("poolscope runs");
+    assert!(status.success(), "{lesson} did not run");
+    poolscope::trace::parse_jsonl(&std::fs::read_to_string(&events).unwrap()).unwrap()
+}
