@@ -207,3 +207,37 @@ of = "jobs"
         assert!(table.contains(row), "no {row:?} in\n{table}");
     }
 }
+
+/// The summary of a built-in lesson run headless on simulated time.
+fn lesson_summary(name: &str) -> Summary {
+    let dir = std::env::temp_dir().join(format!("poolscope-queueing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let events = dir.join(format!("{name}.jsonl"));
+    let status = Command::new(env!("CARGO_BIN_EXE_poolscope"))
+        .args(["run", name, "--headless", "--virtual-time", "--events"])
+        .arg(&events)
+        .stdout(Stdio::null())
+        .status()
+        .expect("poolscope runs");
+    assert!(status.success());
+    let mut model = Model::new();
+    for event in parse_jsonl(&std::fs::read_to_string(&events).unwrap()).unwrap() {
+        model.apply(&event);
+    }
+    Summary::of(&model)
+}
+
+#[test]
+fn under_poisson_arrivals_the_load_is_the_rate_they_came_at_not_spread_over_the_drain() {
+    // 30 a second for 2.5 s, 0.1 s each, on 2 workers: ρ = 1.5, as the lesson says — not
+    // the 0.98 of the same tasks spread over the 3.8 s the queue took to drain.
+    let q = lesson_summary("unbounded-queue").queueing;
+    assert!(close(q.load, 1.5, 0.05) && q.arrival_rate < 20.0, "{q:?}");
+    assert!(q.mmc_wait_us.is_none() && q.caveats.iter().any(|c| matches!(c, Caveat::Unstable { .. })), "{q:?}");
+    // 20 a second, 0.2 s each, on 5 workers: ρ = 0.8, and a model of the wait.
+    let q = lesson_summary("hockey-stick").queueing;
+    assert!(close(q.load, 0.8, 0.05) && q.mmc_wait_us.is_some(), "{q:?}");
+    // A batch keeps the rate over the whole run.
+    let q = lesson_summary("threads-io-bound").queueing;
+    assert_eq!(q.offered_rate, q.arrival_rate);
+}

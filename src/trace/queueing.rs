@@ -173,7 +173,7 @@ pub struct Queueing {
     /// `c`: the workers alive on average over the run, rounded (the pool's size when it did
     /// not change); the pool's size before any worker came up.
     pub workers: usize,
-    /// `ρ = λS / c`, `S` the mean run time.
+    /// `ρ = λS / c`, `S` the mean run time, `λ` the [`offered_rate`](Self::offered_rate).
     pub load: f64,
     /// The mean wait (µs) of an M/M/c queue with this λ, S and c (Erlang C); `None` when it
     /// has no steady state (`ρ ≥ 1`) or nothing ran yet.
@@ -186,6 +186,9 @@ pub struct Queueing {
     /// first to the last (an `arrive` step's rate, measured); `None` for fewer than two
     /// submits or submits at one instant.
     pub open_arrival_rate: Option<f64>,
+    /// The λ of the load and the M/M/c model: the rate while the tasks came when they came as
+    /// a Poisson process, else `arrival_rate`.
+    pub offered_rate: f64,
     /// The model's assumptions this run broke.
     pub caveats: Vec<Caveat>,
 }
@@ -205,9 +208,7 @@ impl Queueing {
         } else {
             model.pool_size
         };
-        let load = if workers > 0 { arrival_rate * run_s / workers as f64 } else { 0.0 };
         let event_loop = model.pool == Some(PoolKind::Coroutine);
-        let model_queue = (totals.ran > 0 && !event_loop).then(|| theory::mmc(arrival_rate, run_s, workers));
         let mut caveats = Vec::new();
         if event_loop {
             caveats.push(Caveat::EventLoop);
@@ -227,6 +228,14 @@ impl Queueing {
         } else if let Some(cv) = arrival_cv.filter(|cv| !(REGULAR_CV..=BURSTY_CV).contains(cv)) {
             caveats.push(Caveat::Arrivals { cv });
         }
+        let open_arrival_rate = (arrivals.count >= 2 && arrivals.span_us() > 0)
+            .then(|| (arrivals.count - 1) as f64 / (arrivals.span_us() as f64 / 1e6));
+        // Tasks arriving as a Poisson process load the pool at the rate they came, not at
+        // that rate spread over the time the queue then took to drain.
+        let poisson = !caveats.iter().any(|c| matches!(c, Caveat::Batch { .. } | Caveat::Arrivals { .. }));
+        let offered_rate = open_arrival_rate.filter(|_| poisson).unwrap_or(arrival_rate);
+        let load = if workers > 0 { offered_rate * run_s / workers as f64 } else { 0.0 };
+        let model_queue = (totals.ran > 0 && !event_loop).then(|| theory::mmc(offered_rate, run_s, workers));
         if let Some(Err(QueueError::Unstable { utilisation })) = model_queue {
             caveats.push(Caveat::Unstable { load: utilisation });
         }
@@ -240,8 +249,8 @@ impl Queueing {
             mmc_wait_us: queue.map(|q| q.mean_wait * 1e6),
             mmc_p_wait: queue.map(|q| q.p_wait),
             arrival_cv,
-            open_arrival_rate: (arrivals.count >= 2 && arrivals.span_us() > 0)
-                .then(|| (arrivals.count - 1) as f64 / (arrivals.span_us() as f64 / 1e6)),
+            open_arrival_rate,
+            offered_rate,
             caveats,
         }
     }
@@ -252,6 +261,7 @@ impl Queueing {
         Queueing {
             arrival_rate: self.arrival_rate / speed,
             open_arrival_rate: self.open_arrival_rate.map(|rate| rate / speed),
+            offered_rate: self.offered_rate / speed,
             mmc_wait_us: self.mmc_wait_us.map(|us| us * speed),
             ..self.clone()
         }

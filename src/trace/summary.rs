@@ -309,7 +309,11 @@ impl Summary {
             ),
             (
                 "load ρ",
-                format!("{:.2}", q.load),
+                if q.offered_rate == q.arrival_rate {
+                    format!("{:.2}", q.load)
+                } else {
+                    format!("{:.2} (λ {:.2}/s while they came)", q.load, q.offered_rate)
+                },
                 format!("λ·S / c: S mean run, c = {} worker{}", q.workers, if q.workers == 1 { "" } else { "s" }),
             ),
             ("M/M/c wait", model, "Erlang C model's mean wait for λ, S, c".into()),
