@@ -239,5 +239,5 @@ fn under_poisson_arrivals_the_load_is_the_rate_they_came_at_not_spread_over_the_
     assert!(close(q.load, 0.8, 0.05) && q.mmc_wait_us.is_some(), "{q:?}");
     // A batch keeps the rate over the whole run.
     let q = lesson_summary("threads-io-bound").queueing;
-    assert_eq!(q.offered_rate, q.arrival_rate);
+    assert_eq!(q.offered_rate(), q.arrival_rate);
 }

@@ -10,7 +10,7 @@ use poolscope::pool::PoolKind;
 use poolscope::scenario::sweep::{FIT_MIN_R_SQUARED, FIT_MIN_SIZES, KNEE_WITHIN, SweepError};
 use poolscope::scenario::{MAX_WORKERS, PoolOverride, Scenario, Sweep, SweepPoint};
 use poolscope::theory;
-use poolscope::trace::{Caveat, Percentiles, human_us, percentile_us};
+use poolscope::trace::{Percentiles, human_us, percentile_us};
 
 use super::fail;
 use super::timing::Timing;
@@ -297,12 +297,7 @@ pub struct P95Wait {
 /// wait beside the M/M/c model's for the arrival rate measured while they came, the mean run
 /// time measured at that size, and the size; empty for a lesson that submits in batches.
 pub fn p95_waits(sweep: &Sweep) -> Vec<P95Wait> {
-    let open = |p: &SweepPoint| {
-        let q = &p.summary.queueing;
-        q.open_arrival_rate.is_some()
-            && !q.caveats.iter().any(|c| matches!(c, Caveat::Batch { .. } | Caveat::Arrivals { .. }))
-    };
-    if sweep.points.is_empty() || !sweep.points.iter().all(open) {
+    if sweep.points.is_empty() || !sweep.points.iter().all(|p| p.summary.queueing.poisson_rate().is_some()) {
         return Vec::new();
     }
     sweep
@@ -310,7 +305,7 @@ pub fn p95_waits(sweep: &Sweep) -> Vec<P95Wait> {
         .iter()
         .map(|p| {
             let s = &p.summary;
-            let rate = s.queueing.open_arrival_rate.unwrap_or(0.0);
+            let rate = s.queueing.poisson_rate().unwrap_or(0.0);
             let service = s.mean_run_us / 1e6;
             let model = theory::mmc_wait_quantile(rate, service, p.workers, 0.95).ok();
             P95Wait {

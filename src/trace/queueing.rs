@@ -186,9 +186,6 @@ pub struct Queueing {
     /// first to the last (an `arrive` step's rate, measured); `None` for fewer than two
     /// submits or submits at one instant.
     pub open_arrival_rate: Option<f64>,
-    /// The λ of the load and the M/M/c model: the rate while the tasks came when they came as
-    /// a Poisson process, else `arrival_rate`.
-    pub offered_rate: f64,
     /// The model's assumptions this run broke.
     pub caveats: Vec<Caveat>,
 }
@@ -232,8 +229,7 @@ impl Queueing {
             .then(|| (arrivals.count - 1) as f64 / (arrivals.span_us() as f64 / 1e6));
         // Tasks arriving as a Poisson process load the pool at the rate they came, not at
         // that rate spread over the time the queue then took to drain.
-        let poisson = !caveats.iter().any(|c| matches!(c, Caveat::Batch { .. } | Caveat::Arrivals { .. }));
-        let offered_rate = open_arrival_rate.filter(|_| poisson).unwrap_or(arrival_rate);
+        let offered_rate = open_arrival_rate.filter(|_| poisson(&caveats)).unwrap_or(arrival_rate);
         let load = if workers > 0 { offered_rate * run_s / workers as f64 } else { 0.0 };
         let model_queue = (totals.ran > 0 && !event_loop).then(|| theory::mmc(offered_rate, run_s, workers));
         if let Some(Err(QueueError::Unstable { utilisation })) = model_queue {
@@ -250,9 +246,20 @@ impl Queueing {
             mmc_p_wait: queue.map(|q| q.p_wait),
             arrival_cv,
             open_arrival_rate,
-            offered_rate,
             caveats,
         }
+    }
+
+    /// The rate while the tasks came, when they came as a Poisson process (spread over time,
+    /// gaps about as varied as Poisson's): the λ of the load and the model.
+    pub fn poisson_rate(&self) -> Option<f64> {
+        self.open_arrival_rate.filter(|_| poisson(&self.caveats))
+    }
+
+    /// The λ of the load and the M/M/c model: the [`poisson_rate`](Self::poisson_rate) when
+    /// there is one, else `arrival_rate`.
+    pub fn offered_rate(&self) -> f64 {
+        self.poisson_rate().unwrap_or(self.arrival_rate)
     }
 
     /// The same in lesson time: a run at `--speed F` took `1/F` of the lesson's durations.
@@ -261,9 +268,13 @@ impl Queueing {
         Queueing {
             arrival_rate: self.arrival_rate / speed,
             open_arrival_rate: self.open_arrival_rate.map(|rate| rate / speed),
-            offered_rate: self.offered_rate / speed,
             mmc_wait_us: self.mmc_wait_us.map(|us| us * speed),
             ..self.clone()
         }
     }
+}
+
+/// No caveat says the submits were a batch or far from Poisson.
+fn poisson(caveats: &[Caveat]) -> bool {
+    !caveats.iter().any(|c| matches!(c, Caveat::Batch { .. } | Caveat::Arrivals { .. }))
 }

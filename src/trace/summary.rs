@@ -309,10 +309,9 @@ impl Summary {
             ),
             (
                 "load ρ",
-                if q.offered_rate == q.arrival_rate {
-                    format!("{:.2}", q.load)
-                } else {
-                    format!("{:.2} (λ {:.2}/s while they came)", q.load, q.offered_rate)
+                match q.poisson_rate() {
+                    Some(rate) => format!("{:.2} (λ {rate:.2}/s while they came)", q.load),
+                    None => format!("{:.2}", q.load),
                 },
                 format!("λ·S / c: S mean run, c = {} worker{}", q.workers, if q.workers == 1 { "" } else { "s" }),
             ),

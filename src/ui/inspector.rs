@@ -10,7 +10,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::state::{UiState, state_glyph};
+use super::state::{UiState, short_us, state_glyph};
 use super::view::View;
 use crate::pool::TaskId;
 use crate::trace::{Model, TaskRecord, TaskState};
@@ -61,7 +61,7 @@ fn describe<'a>(view: &View, ui: &UiState, task: &'a TaskRecord) -> Vec<Line<'a>
         Line::from(vec![Span::styled(format!("{name:<14}"), ui.dim()), Span::raw(value)])
     };
     let at = |us: Option<u64>| us.map_or_else(|| "—".to_string(), instant);
-    let took = |us: Option<u64>| us.map_or_else(|| "—".to_string(), seconds);
+    let took = |us: Option<u64>| us.map_or_else(|| "—".to_string(), short_us);
     let mut lines = vec![
         row("state", format!("{} {}", state_glyph(task.state), state_name(task.state))),
         row("submitted", instant(task.submitted_us)),
@@ -121,9 +121,4 @@ fn state_name(state: TaskState) -> &'static str {
 /// A moment of the run, in seconds from its start.
 fn instant(us: u64) -> String {
     format!("{:.3}s", us as f64 / 1e6)
-}
-
-/// A length of time.
-fn seconds(us: u64) -> String {
-    if us < 1_000_000 { format!("{:.1}ms", us as f64 / 1e3) } else { format!("{:.3}s", us as f64 / 1e6) }
 }

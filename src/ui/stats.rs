@@ -178,7 +178,7 @@ fn rows(s: &Stats, wide: bool, room: usize) -> Vec<(u8, &'static str, String)> {
             6,
             "load ρ",
             if wide {
-                format!("{:.2} = λ·S/c (λ {:.1}/s, c {})", q.load, q.offered_rate, q.workers)
+                format!("{:.2} = λ·S/c (λ {:.1}/s, c {})", q.load, q.offered_rate(), q.workers)
             } else {
                 format!("{:.2} = λ·S/c", q.load)
             },
