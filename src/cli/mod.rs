@@ -104,13 +104,7 @@ pub fn main() -> ExitCode {
                 Err(code) => return code,
             };
             let poolscope::scenario::Engine::Cpython(cpython) = &mut options.engine else {
-                return ui::main(
-                    Some((&args.scenario, args.pool.as_ref())),
-                    &options,
-                    !args.no_hold,
-                    args.step,
-                    args.look.theme(),
-                );
+                return ui::main(Some((&args.scenario, args.pool.as_ref())), &options, &args.live());
             };
             // The program's own output would garble the view: it is shown once the view closes.
             let captured = match py::Captured::new() {
@@ -119,13 +113,7 @@ pub fn main() -> ExitCode {
             };
             cpython.output = captured.output.clone();
             let exit = std::sync::Arc::clone(&cpython.exit);
-            let shown = ui::main(
-                Some((&args.scenario, args.pool.as_ref())),
-                &options,
-                !args.no_hold,
-                args.step,
-                args.look.theme(),
-            );
+            let shown = ui::main(Some((&args.scenario, args.pool.as_ref())), &options, &args.live());
             return captured.show(shown, &exit);
         }
         Some(Command::Run(args)) => return run::main(&args),
@@ -148,7 +136,7 @@ pub fn main() -> ExitCode {
             clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()).map_err(anyhow::Error::from)
         }
         Some(Command::Doctor) => return doctor::main(),
-        None if tty() => return ui::main(None, &RunOptions::default(), true, false, cli.look.theme()),
+        None if tty() => return ui::main(None, &RunOptions::default(), &ui::Live::picker(cli.look.theme())),
         None => {
             use clap::CommandFactory;
             let _ = Cli::command().print_help();

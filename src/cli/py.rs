@@ -50,6 +50,9 @@ pub fn main(args: &PyArgs, live: bool) -> ExitCode {
             pool: None,
             step: false,
             no_hold: false,
+            quiz: false,
+            no_predict: false,
+            answers: None,
             engine: EngineName::Cpython,
             timing: Timing { seed: None, speed: 1.0, virtual_time: false, cores: None },
             look: args.look.clone(),
@@ -64,7 +67,7 @@ pub fn main(args: &PyArgs, live: bool) -> ExitCode {
     cpython.output = captured.output.clone();
     let exit = Arc::clone(&cpython.exit);
     let options = RunOptions { engine: Engine::Cpython(cpython), ..RunOptions::default() };
-    let shown = super::ui::main_on(scenario, &options, true, false, args.look.theme());
+    let shown = super::ui::main_on(scenario, &options, &super::ui::Live::picker(args.look.theme()));
     captured.show(shown, &exit)
 }
 

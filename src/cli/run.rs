@@ -11,6 +11,8 @@ use poolscope::scenario::cpython::{CpythonOptions, Program};
 use poolscope::scenario::{self, Engine, PoolOverride, Run, RunOptions, python};
 use poolscope::trace::{Model, Summary, TraceKind, Transcript, wrap};
 
+use poolscope::ui::quiz::{Ask, QuizOptions};
+
 use super::fail;
 use super::sinks::Sinks;
 use super::timing::Timing;
@@ -67,6 +69,18 @@ pub struct RunArgs {
     /// Live: do not hold the picture at step boundaries for the captions' reading time.
     #[arg(long)]
     pub no_hold: bool,
+    /// Live: before every step where a prediction makes sense (a map's order, a step's
+    /// time, which tasks fail, which cancels succeed), ask for one, then score it against
+    /// the run — not only at the lesson's own `predict` steps.
+    #[arg(long, conflicts_with = "no_predict")]
+    pub quiz: bool,
+    /// Live: do not stop for the lesson's predictions (for a demo or a recording).
+    #[arg(long)]
+    pub no_predict: bool,
+    /// Live: keep each question, the answer given and what the run did, in a JSON file (for
+    /// a teacher); written as the lesson goes.
+    #[arg(long, value_name = "FILE.json")]
+    pub answers: Option<PathBuf>,
     /// Which pool runs the lesson: poolscope's own, or CPython's (the lesson's Python
     /// program under `python3`, traced live).
     #[arg(long, value_enum, default_value_t = EngineName::Poolscope)]
@@ -84,6 +98,23 @@ pub enum EngineName {
     Poolscope,
     /// CPython's `concurrent.futures`, in `python3`.
     Cpython,
+}
+
+impl RunArgs {
+    /// How the live view behaves.
+    pub fn live(&self) -> super::ui::Live {
+        let ask = match (self.quiz, self.no_predict) {
+            (true, _) => Ask::EveryStep,
+            (_, true) => Ask::Never,
+            _ => Ask::Predicts,
+        };
+        super::ui::Live {
+            holds: !self.no_hold,
+            step: self.step,
+            theme: self.look.theme(),
+            quiz: QuizOptions { ask, answers: self.answers.clone() },
+        }
+    }
 }
 
 /// The run options for `args`: on CPython, the lesson's program; `None` (after saying why,
@@ -107,6 +138,16 @@ pub fn options_for(args: &RunArgs, scenario: &scenario::Scenario, live: bool) ->
 /// Runs `poolscope run`. Exit codes: 0 done, 1 runtime failure (an unwritable output, a pool
 /// that cannot start), 2 bad input.
 pub fn main(args: &RunArgs) -> ExitCode {
+    if args.quiz || args.answers.is_some() {
+        let flag = if args.quiz { "--quiz" } else { "--answers" };
+        let why = if args.out.live() { "stdout is not a terminal" } else { "the run is headless" };
+        return fail(
+            2,
+            &format!(
+                "{flag} asks the learner in the live view, and {why}; run it in a terminal without --headless, --events, --trace or --record"
+            ),
+        );
+    }
     let scenario = match super::load_lesson(&args.scenario, args.pool.as_ref()) {
         Ok(scenario) => scenario,
         Err(e) => return fail(2, &e),

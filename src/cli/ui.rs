@@ -6,36 +6,48 @@ use std::process::ExitCode;
 use poolscope::scenario::{PoolOverride, RunOptions, Scenario};
 use poolscope::ui::Theme;
 use poolscope::ui::app::{self, Options};
+use poolscope::ui::quiz::QuizOptions;
 
 use super::fail;
+
+/// How the live view behaves, from the command line.
+#[derive(Clone, Debug)]
+pub struct Live {
+    /// Captions hold the picture for their reading time.
+    pub holds: bool,
+    /// Start paused, in step mode.
+    pub step: bool,
+    /// Colours and glyphs.
+    pub theme: Theme,
+    /// Where predictions are asked and kept.
+    pub quiz: QuizOptions,
+}
+
+impl Live {
+    /// The picker's: captions held, no step mode, the lessons' own predictions.
+    pub fn picker(theme: Theme) -> Live {
+        Live { holds: true, step: false, theme, quiz: QuizOptions::default() }
+    }
+}
 
 /// Opens the UI on `scenario` (a file or a built-in name, its pool changed by `--pool`), or on
 /// the picker. Exit codes follow SPEC §4: 0 done, 1 the terminal failed, 2 a bad scenario or
 /// option; 128 + N when signal N (SIGINT, SIGTERM, SIGHUP) ended it.
-///
-/// `holds`: captions hold the picture for their reading time; `step`: start paused, in step
-/// mode.
-pub fn main(
-    scenario: Option<(&str, Option<&PoolOverride>)>,
-    options: &RunOptions,
-    holds: bool,
-    step: bool,
-    theme: Theme,
-) -> ExitCode {
+pub fn main(scenario: Option<(&str, Option<&PoolOverride>)>, options: &RunOptions, live: &Live) -> ExitCode {
     let start = match scenario.map(|(name, pool)| super::load_lesson(name, pool)) {
         None => None,
         Some(Ok(scenario)) => Some(scenario),
         Some(Err(e)) => return fail(2, &e),
     };
-    open(start, options, holds, step, theme)
+    open(start, options, live)
 }
 
 /// Opens the UI on `scenario` as it is (a script's stand-in, for `poolscope py`).
-pub fn main_on(scenario: Scenario, options: &RunOptions, holds: bool, step: bool, theme: Theme) -> ExitCode {
-    open(Some(scenario), options, holds, step, theme)
+pub fn main_on(scenario: Scenario, options: &RunOptions, live: &Live) -> ExitCode {
+    open(Some(scenario), options, live)
 }
 
-fn open(start: Option<Scenario>, options: &RunOptions, holds: bool, step: bool, theme: Theme) -> ExitCode {
+fn open(start: Option<Scenario>, options: &RunOptions, live: &Live) -> ExitCode {
     let speed = options.speed;
     match app::run(
         start,
@@ -44,10 +56,11 @@ fn open(start: Option<Scenario>, options: &RunOptions, holds: bool, step: bool, 
             speed,
             time: options.time,
             cores: options.cores,
-            holds,
-            step,
+            holds: live.holds,
+            step: live.step,
             engine: options.engine.clone(),
-            theme,
+            theme: live.theme,
+            quiz: live.quiz.clone(),
         },
     ) {
         Ok(()) => super::quit_code(),

@@ -30,6 +30,7 @@ pub mod feed;
 mod future_list;
 mod model;
 mod pool_override;
+pub mod predict;
 pub mod python;
 mod raw;
 pub mod runner;

@@ -233,6 +233,8 @@ pub struct Step {
     pub python: String,
     /// The line of its `[[step]]` header in the file.
     pub line: usize,
+    /// What the learner is asked to predict before it runs, in the live view.
+    pub predict: Option<super::predict::Predict>,
 }
 
 /// What a step does.

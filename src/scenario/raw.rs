@@ -209,6 +209,7 @@ pub(crate) struct RawStep {
     pub(crate) workers: Option<Spanned<RawWorkers>>,
     pub(crate) counter: Option<Spanned<String>>,
     pub(crate) python: Option<Spanned<String>>,
+    pub(crate) predict: Option<Spanned<String>>,
 }
 
 /// `workers = 4`, `"cpus"` or `"cpus+4"`.

@@ -1,6 +1,7 @@
 //! From TOML text to a checked [`Scenario`], collecting every error with its place.
 
 mod arrive;
+mod predict;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::Range;
@@ -116,7 +117,7 @@ impl Checker<'_> {
         let mut steps = Vec::new();
         let mut batches = HashSet::new();
         for (index, step) in raw.step.into_iter().enumerate() {
-            if let Some(step) = step.and_then(|step| self.step(index, step, &tasks, &mut batches, &pool)) {
+            if let Some(step) = step.and_then(|step| self.step(index, step, &tasks, &mut batches, &pool, &steps)) {
                 steps.push(step);
             }
         }
@@ -668,6 +669,7 @@ impl Checker<'_> {
         tasks: &BTreeMap<String, TaskTemplate>,
         batches: &mut HashSet<String>,
         pool: &PoolConfig,
+        before: &[Step],
     ) -> Option<Step> {
         let line = self.source.line_col(raw.op.span().start).0;
         let Some(name) = OpName::named(raw.op.get_ref()) else {
@@ -790,7 +792,12 @@ impl Checker<'_> {
             Some(p) => p.into_inner(),
             None => python::line(&op, tasks, pool, &self.plain_queues),
         };
-        Some(Step { index, op, note: raw.note.map(Spanned::into_inner), python, line })
+        let mut step = Step { index, op, note: raw.note.map(Spanned::into_inner), python, line, predict: None };
+        step.predict = self.predict(raw.predict.as_ref(), &step, before, tasks);
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        Some(step)
     }
 
     /// A `multiprocessing.pool.ThreadPool` whose initializer raises loses every worker and

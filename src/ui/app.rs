@@ -69,6 +69,8 @@ pub struct Options {
     pub engine: Engine,
     /// Colours and glyphs.
     pub theme: super::Theme,
+    /// Predict mode: where questions are asked, and where answers are kept.
+    pub quiz: super::quiz::QuizOptions,
 }
 
 impl Default for Options {
@@ -83,6 +85,7 @@ impl Default for Options {
             step: false,
             engine: Engine::Poolscope,
             theme: super::Theme::DARK,
+            quiz: super::quiz::QuizOptions::default(),
         }
     }
 }
@@ -296,7 +299,15 @@ impl App {
                 let (ui, lessons) = (&self.ui, &self.lessons);
                 let session = self.session.as_ref();
                 terminal.draw(|f| match session {
-                    Some(session) => super::render(session.rewound.as_ref().map_or(&session.view, |(_, v)| v), ui, f),
+                    Some(session) => {
+                        let view = session.rewound.as_ref().map_or(&session.view, |(_, v)| v);
+                        super::render(view, ui, f);
+                        if let Some(quiz) = &session.quiz
+                            && session.rewound.is_none()
+                        {
+                            super::quiz_view::render(quiz, view, ui, f, f.area());
+                        }
+                    }
                     None => {
                         let list: Vec<Lesson> = lessons.iter().map(|(_, l)| l.clone()).collect();
                         picker::render(&list, ui, f, f.area());
@@ -320,8 +331,11 @@ impl App {
                 session.held.push_back(event);
                 if session.held.len() > HOLD_MAX {
                     // Memory stays bounded: a picture this far behind catches up.
-                    session.catch_up(Instant::now(), &self.watched);
-                    self.resume();
+                    if session.catch_up(Instant::now(), &self.watched) {
+                        self.asked();
+                    } else {
+                        self.resume();
+                    }
                     self.flash("caught up with the pool: too many events were waiting");
                     return true;
                 }
@@ -386,6 +400,9 @@ impl App {
             }
             return;
         }
+        if self.quiz_key(key) {
+            return;
+        }
         if self.session.is_some() && self.inspector_key(key) {
             return;
         }
@@ -422,12 +439,16 @@ impl App {
             }
             KeyCode::End => {
                 // Back to live: the rewound picture goes, and the picture catches up.
-                if let Some(session) = self.session.as_mut() {
+                let asked = self.session.as_mut().is_some_and(|session| {
                     session.rewound = None;
-                    session.catch_up(Instant::now(), &self.watched);
+                    session.catch_up(Instant::now(), &self.watched)
+                });
+                if asked {
+                    self.asked();
+                } else {
+                    self.resume();
+                    self.flash("caught up with the pool");
                 }
-                self.resume();
-                self.flash("caught up with the pool");
             }
             KeyCode::Char('+') | KeyCode::Char('=') => self.resize(1),
             KeyCode::Char('-') | KeyCode::Char('_') => self.resize(-1),
@@ -551,10 +572,45 @@ impl App {
         self.ui.held = session.held.len();
         self.ui.behind = session.behind();
         self.ui.reading = matches!(session.playing, Playing::Reading { .. });
-        if shown == Shown::ReachedStep {
-            self.pause();
+        match shown {
+            Shown::ReachedStep => self.pause(),
+            Shown::Asked => self.asked(),
+            _ => {}
         }
         shown != Shown::Nothing
+    }
+
+    /// A question or a verdict went up: the picture (and a simulated clock) stops for it, and
+    /// the answers file takes what is new.
+    fn asked(&mut self) {
+        self.pause();
+        self.save_answers();
+    }
+
+    /// Keeps the answers and the truth in the `--answers` file.
+    fn save_answers(&mut self) {
+        let Some(session) = self.session.as_ref() else { return };
+        let Some(quiz) = session.quiz.as_ref() else { return };
+        if let Err(e) = quiz.save(self.options.engine.name()) {
+            let path = self.options.quiz.answers.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+            self.flash(format!("cannot write the answers to {path}: {e}"));
+        }
+    }
+
+    /// The open question or verdict takes every key but quit. True if the key was its.
+    fn quiz_key(&mut self, key: KeyEvent) -> bool {
+        let Some(quiz) = self.session.as_mut().and_then(|s| s.quiz.as_mut()).filter(|q| q.prompt.is_some()) else {
+            return false;
+        };
+        match quiz.key(key) {
+            super::quiz::Keyed::Open => {}
+            super::quiz::Keyed::Say(text) => self.flash(text),
+            super::quiz::Keyed::Closed => {
+                self.save_answers();
+                self.resume();
+            }
+        }
+        true
     }
 
     /// Goes on from what the picture shows (after a pause, from where it stopped).
@@ -784,6 +840,7 @@ impl App {
         let mut session = Session::new(scenario, builtin, view, Some(run), generation);
         session.started = started;
         session.holds = self.options.holds;
+        session.quiz = super::quiz::Quiz::new(&session.scenario, &self.options.quiz);
         self.session = Some(session);
         if self.options.step {
             self.pause();

@@ -20,6 +20,8 @@ pub mod lanes;
 pub mod log;
 pub mod picker;
 pub mod queue;
+pub mod quiz;
+pub mod quiz_view;
 pub mod record;
 pub mod results;
 pub mod session;

@@ -73,6 +73,8 @@ pub(super) struct Session {
     pub caption: Option<(Instant, Duration)>,
     /// Captions hold the picture for their reading time.
     pub holds: bool,
+    /// Predict mode: the lesson's questions, asked before their steps.
+    pub quiz: Option<super::quiz::Quiz>,
 }
 
 /// What showing the waiting events led to.
@@ -84,6 +86,8 @@ pub(super) enum Shown {
     Changed,
     /// It changed and reached a step boundary in step mode: pause now.
     ReachedStep,
+    /// A question or a verdict is up, before the step it is about: pause now.
+    Asked,
 }
 
 impl Session {
@@ -102,6 +106,7 @@ impl Session {
             playing: Playing::Live,
             caption: None,
             holds: true,
+            quiz: None,
         }
     }
 
@@ -135,6 +140,11 @@ impl Session {
         while let Some(event) = self.held.front() {
             if !simulated && event.t > self.clock_us(now) {
                 break;
+            }
+            if let Some(quiz) = self.quiz.as_mut()
+                && quiz.stops_before(event, &self.view.model)
+            {
+                return Shown::Asked;
             }
             if let TraceKind::Step { .. } = event.kind
                 && self.playing == Playing::Live
@@ -200,9 +210,18 @@ impl Session {
         }
     }
 
-    /// Drops the lag: every waiting event is shown now, holds included.
-    pub fn catch_up(&mut self, now: Instant, watched: &Watched) {
-        while let Some(event) = self.held.pop_front() {
+    /// Drops the lag: every waiting event is shown now, holds included — up to a question,
+    /// which is still asked before its step (true then).
+    pub fn catch_up(&mut self, now: Instant, watched: &Watched) -> bool {
+        let mut asked = false;
+        while let Some(event) = self.held.front() {
+            if let Some(quiz) = self.quiz.as_mut()
+                && quiz.stops_before(event, &self.view.model)
+            {
+                asked = true;
+                break;
+            }
+            let event = self.held.pop_front().expect("a front event");
             self.show(&event, now, watched);
         }
         self.playing = Playing::Live;
@@ -210,6 +229,7 @@ impl Session {
         self.caption = None;
         let clock = self.clock_us(now);
         self.view.tick(clock);
+        asked
     }
 
     /// How far the picture is behind the pool (real time), when it is noticeably.
