@@ -287,10 +287,9 @@ fn sources(steps: &[Step], index: usize) -> Result<Vec<(String, usize)>, String>
             Op::Arrive { task, limit: super::arrival::ArrivalLimit::Count(count), .. } => {
                 Ok(Some((task.clone(), *count)))
             }
-            Op::Arrive { .. } => Err(format!(
-                "step {} submits tasks for a duration, so how many is not known before the run",
-                s.index + 1
-            )),
+            Op::Arrive { .. } => {
+                Err(format!("step[{}] submits tasks for a duration, so how many is not known before the run", s.index))
+            }
             _ => Ok(None),
         }
     };

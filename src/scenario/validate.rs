@@ -793,10 +793,8 @@ impl Checker<'_> {
             None => python::line(&op, tasks, pool, &self.plain_queues),
         };
         let mut step = Step { index, op, note: raw.note.map(Spanned::into_inner), python, line, predict: None };
+        // A wrong prediction is reported, and the step still names its batch for the steps after.
         step.predict = self.predict(raw.predict.as_ref(), &step, before, tasks);
-        if self.errors.len() > errors_before {
-            return None;
-        }
         Some(step)
     }
 

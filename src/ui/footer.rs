@@ -73,6 +73,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("tab", "focus the next panel (its title lights up); a short terminal shows the event log while it has the focus"),
     ("↑ ↓ PgUp PgDn", "scroll the focused panel; mouse wheel too"),
     ("/ , enter", "inspect a task: / finds one by label, enter on the futures grid, or click a future"),
+    ("a question", "↑ ↓ choose, space pick up / change, type the seconds; enter answers, esc skips"),
     ("?", "this help"),
     ("q, ctrl-c", "quit (the pool is stopped, no process is left)"),
 ];

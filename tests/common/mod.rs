@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
