@@ -328,3 +328,82 @@ struct AnswerRecord<'a> {
     right: Option<bool>,
     detail: Option<&'a str>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::KeyModifiers;
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    fn step(t: u64, index: usize) -> TraceEvent {
+        TraceEvent { t, kind: TraceKind::Step { index, op: "op".into(), python: String::new(), note: None } }
+    }
+
+    fn quiz(lesson: &str, ask: Ask) -> Option<Quiz> {
+        Quiz::new(&crate::scenario::load(lesson).unwrap(), &QuizOptions { ask, answers: None })
+    }
+
+    #[test]
+    fn a_time_is_typed_and_anything_but_a_number_is_refused() {
+        let mut quiz = quiz("sync-vs-async", Ask::Predicts).unwrap();
+        let mut model = Model::new();
+        assert!(quiz.stops_before(&step(0, 0), &model), "asked before step 1");
+        for c in ['x', '1', '.', '5'] {
+            assert_eq!(quiz.key(key(KeyCode::Char(c))), Keyed::Open);
+        }
+        assert!(matches!(&quiz.prompt, Some(Prompt::Ask { draft: Draft::Makespan(t), .. }) if t == "1.5"));
+        quiz.key(key(KeyCode::Backspace));
+        quiz.key(key(KeyCode::Backspace));
+        quiz.key(key(KeyCode::Backspace));
+        assert_eq!(quiz.key(key(KeyCode::Enter)), Keyed::Say("type the seconds, like 1.5"), "nothing typed");
+        quiz.key(key(KeyCode::Char('2')));
+        assert_eq!(quiz.key(key(KeyCode::Enter)), Keyed::Closed);
+        assert_eq!(quiz.asked[0].answer, Some(Answer::Makespan(2.0)));
+        // The same step is shown now; the verdict waits for the next one.
+        assert!(!quiz.stops_before(&step(0, 0), &model));
+        model.apply(&step(0, 0));
+        assert!(quiz.stops_before(&step(2_000_000, 1), &model), "scored when step 2 begins");
+        assert!(quiz.asked[0].verdict.as_ref().is_some_and(|v| v.right), "{:?}", quiz.asked[0].verdict);
+        assert_eq!(quiz.key(key(KeyCode::Char('x'))), Keyed::Say("enter goes on"));
+        assert_eq!(quiz.key(key(KeyCode::Enter)), Keyed::Closed);
+        assert!(!quiz.stops_before(&step(2_000_000, 1), &model), "step 2 asks nothing");
+        assert_eq!(quiz.score(), (1, 1));
+    }
+
+    #[test]
+    fn space_toggles_a_cancel_and_esc_skips_unscored() {
+        let mut quiz = quiz("future-states", Ask::Predicts).unwrap();
+        let model = Model::new();
+        let cancel = quiz.asked[0].question.step;
+        assert!(!quiz.stops_before(&step(0, 0), &model), "no question before step 1");
+        assert!(quiz.stops_before(&step(0, cancel), &model));
+        quiz.key(key(KeyCode::Down));
+        quiz.key(key(KeyCode::Down));
+        quiz.key(key(KeyCode::Char(' ')));
+        quiz.key(key(KeyCode::Down));
+        quiz.key(key(KeyCode::Char(' ')));
+        assert_eq!(quiz.key(key(KeyCode::Enter)), Keyed::Closed);
+        assert_eq!(
+            quiz.asked[0].answer,
+            Some(Answer::Cancelled(vec![Some(false), Some(false), Some(true), Some(true)]))
+        );
+
+        let mut quiz = self::quiz("future-states", Ask::Predicts).unwrap();
+        assert!(quiz.stops_before(&step(0, cancel), &model));
+        assert_eq!(quiz.key(key(KeyCode::Esc)), Keyed::Closed);
+        let end = TraceEvent { t: 5, kind: TraceKind::End { makespan_us: 5 } };
+        assert!(!quiz.stops_before(&end, &model), "a skipped question has no verdict");
+        assert_eq!(quiz.score(), (0, 0));
+    }
+
+    #[test]
+    fn no_predict_asks_nothing_and_quiz_asks_more() {
+        assert!(quiz("map-ordering", Ask::Never).is_none());
+        assert!(quiz("pool-basics", Ask::Predicts).is_none(), "pool-basics has no predict step");
+        let every = quiz("exceptions", Ask::EveryStep).unwrap();
+        assert!(every.asked.iter().any(|a| a.question.kind == Predict::Outcomes), "{:?}", every.asked);
+    }
+}
