@@ -95,3 +95,48 @@ fn cpu_samples_are_one_counter_track_with_a_series_per_core() {
         (Some(1), Some(1))
     );
 }
+
+/// threads-cpu-gil on simulated time: inside each task's slice, the GIL's — one thread holds
+/// it at a time, the others wait, and together they hold it about as long as the run lasted.
+#[test]
+fn gil_slices_nest_in_the_tasks_and_one_thread_holds_it_at_a_time() {
+    let scenario = scenario::load("threads-cpu-gil").unwrap();
+    let options = RunOptions { time: poolscope::scenario::TimeMode::Virtual, cores: Some(4), ..RunOptions::default() };
+    let events = Run::start(&scenario, &options).unwrap().collect_to_end();
+    let trace = chrome(&events);
+    let slices = |name: &str| -> Vec<(u64, u64, u64)> {
+        let mut s: Vec<_> = of_phase(&trace, "X")
+            .into_iter()
+            .filter(|e| e["name"] == name)
+            .map(|e| {
+                (
+                    e["ts"].as_u64().unwrap(),
+                    e["ts"].as_u64().unwrap() + e["dur"].as_u64().unwrap(),
+                    e["tid"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        s.sort_unstable();
+        s
+    };
+    let (held, waited) = (slices("holds the GIL"), slices("waits for the GIL"));
+    assert!(held.len() > 4 && !waited.is_empty(), "held {held:?} waited {waited:?}");
+    for pair in held.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "two threads held the GIL at once: {pair:?}");
+    }
+    let tasks: Vec<_> = of_phase(&trace, "X").into_iter().filter(|e| e["cat"] == "task").collect();
+    for (start, end, tid) in held.iter().chain(&waited) {
+        let inside = tasks.iter().any(|t| {
+            let (ts, dur) = (t["ts"].as_u64().unwrap(), t["dur"].as_u64().unwrap());
+            t["tid"].as_u64() == Some(*tid) && ts <= *start && *end <= ts + dur
+        });
+        assert!(inside, "a GIL slice {start}..{end} on track {tid} outside its task");
+    }
+    let total: u64 = held.iter().map(|(s, e, _)| e - s).sum();
+    let makespan = events.iter().find_map(|e| match e.kind {
+        TraceKind::End { makespan_us } => Some(makespan_us),
+        _ => None,
+    });
+    let makespan = makespan.unwrap();
+    assert!(total * 10 >= makespan * 9 && total <= makespan, "held {total} µs of {makespan} µs");
+}

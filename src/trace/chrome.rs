@@ -4,7 +4,9 @@
 //! task a worker ran (label, outcome, PID, value or error), an `X` slice per step on the main
 //! program's track, `C` counters for the queue depth and the tasks running (and the CPU, which
 //! the caller samples: [`ChromeTrace::cpu`], [`ChromeTrace::simulated_cpu`]), and flow arrows
-//! (`s` / `f`) from each submit to its start and from each finish to its callbacks.
+//! (`s` / `f`) from each submit to its start and from each finish to its callbacks. On a
+//! thread pool with the simulated GIL, each task's slice holds slices of the GIL: "holds the
+//! GIL" while its thread runs Python code, "waits for the GIL" while another thread has it.
 //! Timestamps are the run's microseconds, as the format wants.
 
 use std::collections::HashMap;
@@ -36,6 +38,7 @@ pub struct ChromeTrace {
     step: Option<(u64, String, String)>,
     running: i64,
     last_t: u64,
+    gil: super::GilLedger,
 }
 
 impl ChromeTrace {
@@ -144,6 +147,17 @@ impl ChromeTrace {
             TraceKind::Raise { exception, message } => {
                 self.out.push(json!({"ph": "i", "s": "t", "name": exception, "pid": PID, "tid": MAIN_TID, "ts": t,
                     "args": {"message": message}}));
+            }
+            TraceKind::Gil { worker, change } => {
+                self.gil.apply(t, *worker, *change);
+                for span in std::mem::take(&mut self.gil.closed) {
+                    let name = match span.what {
+                        super::GilUse::Holding => "holds the GIL",
+                        super::GilUse::Waiting => "waits for the GIL",
+                    };
+                    self.out.push(json!({"ph": "X", "cat": "gil", "name": name, "pid": PID,
+                        "tid": worker_tid(span.worker), "ts": span.start_us, "dur": span.end_us - span.start_us}));
+                }
             }
             TraceKind::End { .. } => self.close_step(t),
             _ => {}
