@@ -62,8 +62,10 @@ fn cpython_events(lesson: &str) -> Option<Vec<TraceEvent>> {
 }
 
 /// map-ordering: map gives Page0 first whatever finishes first; as_completed gives Pages 1-3
-/// (in any order: they finish together) and then Page0.
-fn check_map_ordering(events: &[TraceEvent]) {
+/// (in any order: they finish together) and then Page0. On real time (`simulated` false) how
+/// close together Pages 1-3 arrive depends on the machine's load, so there only the order is
+/// checked: Page0 last.
+fn check_map_ordering(events: &[TraceEvent], simulated: bool) {
     let input = ["Page0", "Page1", "Page2", "Page3"];
     let right = verdicts("map-ordering", events, |q| match q.step {
         0 => order(&input),
@@ -71,8 +73,12 @@ fn check_map_ordering(events: &[TraceEvent]) {
     });
     assert_eq!(right[0].0.kind, Predict::Order);
     assert_eq!(right[0].1.truth, order(&input));
-    assert!(right.iter().all(|(_, v)| v.right), "{right:#?}");
-    assert!(right[1].1.detail.contains("Page0") && right[1].1.detail.contains("together"), "{right:#?}");
+    assert!(right[0].1.right, "{right:#?}");
+    let Answer::Order(came) = &right[1].1.truth else { panic!("{right:#?}") };
+    assert_eq!(came.last().map(String::as_str), Some("Page0"), "{right:#?}");
+    if simulated {
+        assert!(right[1].1.right && right[1].1.detail.contains("together"), "{right:#?}");
+    }
     // Finishing first is not arriving first with map; the slow page is not first with as_completed.
     let wrong = verdicts("map-ordering", events, |q| match q.step {
         0 => order(&["Page1", "Page2", "Page3", "Page0"]),
@@ -113,7 +119,7 @@ fn check_sync_vs_async(events: &[TraceEvent]) {
 
 #[test]
 fn the_lessons_questions_are_scored_against_the_simulated_run() {
-    check_map_ordering(&common::lesson_events("map-ordering"));
+    check_map_ordering(&common::lesson_events("map-ordering"), true);
     check_worker_crash(&common::lesson_events("worker-crash"));
     check_future_states(&common::lesson_events("future-states"));
     check_sync_vs_async(&common::lesson_events("sync-vs-async"));
@@ -130,7 +136,7 @@ fn the_lessons_questions_are_scored_against_the_simulated_run() {
 #[test]
 fn the_same_answers_are_right_against_cpythons_own_pools() {
     for (lesson, check) in [
-        ("map-ordering", check_map_ordering as fn(&[TraceEvent])),
+        ("map-ordering", (|events: &[TraceEvent]| check_map_ordering(events, false)) as fn(&[TraceEvent])),
         ("worker-crash", check_worker_crash),
         ("future-states", check_future_states),
         ("sync-vs-async", check_sync_vs_async),

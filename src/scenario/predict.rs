@@ -48,26 +48,19 @@ impl Predict {
 
     /// Whether the question can be asked of `op`; if not, why (for the file's error).
     pub fn fits(self, op: &Op) -> Result<(), &'static str> {
+        // A step that waits for results, one by one.
+        let waits = matches!(
+            op,
+            Op::Map { .. }
+                | Op::Imap { .. }
+                | Op::AsCompleted { .. }
+                | Op::Results { .. }
+                | Op::Exceptions { .. }
+                | Op::Submit { sync: true, .. }
+        );
         let fits = match self {
             Predict::Makespan => true,
-            Predict::Order => matches!(
-                op,
-                Op::Map { .. }
-                    | Op::Imap { .. }
-                    | Op::AsCompleted { .. }
-                    | Op::Results { .. }
-                    | Op::Exceptions { .. }
-                    | Op::Submit { sync: true, .. }
-            ),
-            Predict::Outcomes => matches!(
-                op,
-                Op::Map { .. }
-                    | Op::Imap { .. }
-                    | Op::AsCompleted { .. }
-                    | Op::Results { .. }
-                    | Op::Exceptions { .. }
-                    | Op::Submit { sync: true, .. }
-            ),
+            Predict::Order | Predict::Outcomes => waits,
             Predict::Cancelled => matches!(op, Op::Cancel { .. }),
         };
         match (fits, self) {
@@ -136,8 +129,9 @@ pub struct Question {
     pub ties: bool,
 }
 
-/// Results of an as_completed closer than this came from tasks that finished together.
-pub const TIE_US: u64 = 10_000;
+/// Results of an as_completed closer than this came from tasks that finished together (on
+/// real time, on a busy machine, results of tasks that finish at once arrive some ms apart).
+pub const TIE_US: u64 = 50_000;
 
 /// A task's fate, as predicted or as it happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
