@@ -20,6 +20,7 @@ mod run;
 mod sinks;
 mod sweep;
 mod sweep_chart;
+mod sweep_script;
 mod timing;
 mod ui;
 

@@ -33,6 +33,7 @@ mod pool_override;
 pub mod python;
 mod raw;
 pub mod runner;
+pub mod script;
 mod stream;
 pub mod sweep;
 mod validate;

@@ -55,6 +55,25 @@ pub struct SweepPoint {
     /// The run's numbers, in lesson time (its `workers` is how many ever started).
     #[serde(flatten)]
     pub summary: Summary,
+    /// A script's run: how its program ended and where its output is; `None` for a lesson.
+    #[serde(flatten)]
+    pub program: Option<ProgramRun>,
+}
+
+/// How a script's program ended at one size of a sweep, and where its output was kept.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ProgramRun {
+    /// `python3`'s exit status: 0 when the program ran to its end, 128 + N when signal N
+    /// ended it.
+    pub exit_status: i32,
+    /// When it failed, the last line its stderr shows (a traceback's exception).
+    pub error: Option<String>,
+    /// The file with its stdout.
+    pub stdout: std::path::PathBuf,
+    /// The file with its stderr.
+    pub stderr: std::path::PathBuf,
+    /// The pools it made, in order, and the size each got.
+    pub pools: Vec<crate::scenario::cpython::MadePool>,
 }
 
 /// The points of a sweep so far, in the order they ran.
@@ -79,13 +98,30 @@ impl Sweep {
         sizes: &[usize],
         options: &RunOptions,
         stop: &AtomicBool,
+        each: impl FnMut(&Sweep) -> bool,
+    ) -> Result<Sweep, SweepError> {
+        let measure = |workers: usize, stop: &AtomicBool| {
+            let sized = PoolOverride::workers(workers).apply(scenario).map_err(SweepError::Override)?;
+            let summary = measure_unless(&sized, options, stop, |_| {}).map_err(SweepError::Run)?;
+            Ok(summary.map(|summary| SweepPoint { workers, summary, program: None }))
+        };
+        Sweep::run_with(sizes, stop, each, measure)
+    }
+
+    /// As [`Sweep::run`], each size measured by `measure` (`None`: stopped mid-run).
+    ///
+    /// # Errors
+    /// What `measure` gives.
+    pub fn run_with(
+        sizes: &[usize],
+        stop: &AtomicBool,
         mut each: impl FnMut(&Sweep) -> bool,
+        mut measure: impl FnMut(usize, &AtomicBool) -> Result<Option<SweepPoint>, SweepError>,
     ) -> Result<Sweep, SweepError> {
         let mut sweep = Sweep::default();
         for &workers in sizes {
-            let sized = PoolOverride::workers(workers).apply(scenario).map_err(SweepError::Override)?;
-            let Some(summary) = measure_unless(&sized, options, stop, |_| {}).map_err(SweepError::Run)? else { break };
-            sweep.points.push(SweepPoint { workers, summary });
+            let Some(point) = measure(workers, stop)? else { break };
+            sweep.points.push(point);
             if !each(&sweep) {
                 break;
             }
@@ -93,17 +129,26 @@ impl Sweep {
         Ok(sweep)
     }
 
-    /// The points that ran the most tasks: a size whose pool broke (or whose tasks were
-    /// cancelled) did less work, and its time says nothing about its speed.
-    pub fn complete(&self) -> impl Iterator<Item = &SweepPoint> {
-        let most = self.points.iter().map(SweepPoint::ran).max().unwrap_or(0);
-        self.points.iter().filter(move |p| p.ran() == most)
+    /// The sizes whose program failed (a script's sweep): left out of the reading.
+    pub fn failed(&self) -> Vec<usize> {
+        self.points.iter().filter(|p| p.failed()).map(|p| p.workers).collect()
     }
 
-    /// The sizes left out of [`Sweep::complete`].
+    /// The points that ran the most tasks: a size whose pool broke (or whose tasks were
+    /// cancelled) did less work, and its time says nothing about its speed; nor does that of
+    /// a size whose program failed.
+    pub fn complete(&self) -> impl Iterator<Item = &SweepPoint> {
+        let ran = || self.points.iter().filter(|p| !p.failed());
+        let most = ran().map(SweepPoint::ran).max().unwrap_or(0);
+        ran().filter(move |p| p.ran() == most)
+    }
+
+    /// The sizes left out of [`Sweep::complete`] for running fewer tasks (not those that
+    /// failed: see [`Sweep::failed`]).
     pub fn incomplete(&self) -> Vec<usize> {
-        let most = self.points.iter().map(SweepPoint::ran).max().unwrap_or(0);
-        self.points.iter().filter(|p| p.ran() < most).map(|p| p.workers).collect()
+        let ran = || self.points.iter().filter(|p| !p.failed());
+        let most = ran().map(SweepPoint::ran).max().unwrap_or(0);
+        ran().filter(|p| p.ran() < most).map(|p| p.workers).collect()
     }
 
     /// Of the complete points, the one with the shortest makespan.
@@ -186,6 +231,11 @@ impl SweepPoint {
     pub fn ran(&self) -> usize {
         self.summary.ran()
     }
+
+    /// A script's program that exited with an error at this size.
+    pub fn failed(&self) -> bool {
+        self.program.as_ref().is_some_and(|p| p.exit_status != 0)
+    }
 }
 
 /// Why a sweep stopped.
@@ -196,6 +246,10 @@ pub enum SweepError {
     Override(String),
     /// A run could not start.
     Run(RunError),
+    /// A script cannot be swept: it made no pool, or not the one asked for.
+    Script(String),
+    /// The program's output could not be kept.
+    Output(std::io::Error),
 }
 
 impl std::fmt::Display for SweepError {
@@ -203,6 +257,8 @@ impl std::fmt::Display for SweepError {
         match self {
             SweepError::Override(e) => write!(f, "{e}"),
             SweepError::Run(e) => write!(f, "{e}"),
+            SweepError::Script(e) => write!(f, "{e}"),
+            SweepError::Output(e) => write!(f, "cannot keep the program's output: {e}"),
         }
     }
 }
@@ -215,7 +271,7 @@ mod tests {
 
     fn point(workers: usize, makespan_ms: u64) -> SweepPoint {
         let summary = Summary { makespan_us: makespan_ms * 1000, ok: 4, workers, ..Summary::default() };
-        SweepPoint { workers, summary }
+        SweepPoint { workers, summary, program: None }
     }
 
     #[test]

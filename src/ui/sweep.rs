@@ -273,7 +273,7 @@ mod tests {
     fn point(workers: usize, makespan_us: u64) -> SweepPoint {
         let speedup = 8e6 / makespan_us as f64;
         let summary = Summary { makespan_us, tasks: 8, ok: 8, speedup, workers, ..Summary::default() };
-        SweepPoint { workers, summary }
+        SweepPoint { workers, summary, program: None }
     }
 
     fn screen(done: bool) -> SweepScreen {
