@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
 
 use super::cpython::{CpythonOptions, MadePool, Output, Program, Sizing};
 use super::model::{Api, PoolConfig, Scenario, WorkerCount, WorkerDeath};
@@ -76,35 +76,49 @@ pub struct SizedRun {
 }
 
 impl SizedScript {
-    /// Runs the program with its pools given `workers` (every pool, or the chosen one),
-    /// its output in `NAME.stdout` and `NAME.stderr` in the output folder; `None` when
-    /// `stop` was set mid-run.
+    /// The engine that runs the program with its pools given `workers` (every pool, or the
+    /// chosen one; `None`: as the program sizes them), its output in `NAME.stdout` and
+    /// `NAME.stderr` in the output folder; [`SizedScript::ended`] reads how it went.
     ///
     /// # Errors
-    /// The run could not start, or the output files could not be made.
-    pub fn run(&self, workers: Option<usize>, name: &str, stop: &AtomicBool) -> Result<Option<SizedRun>, SweepError> {
+    /// The output files could not be made.
+    pub fn engine(&self, workers: Option<usize>, name: &str) -> std::io::Result<CpythonOptions> {
+        let file = |ext: &str| File::create(self.output_dir.join(format!("{name}.{ext}"))).map(Arc::new);
+        let mut cpython = CpythonOptions::new(Program::Script { path: self.path.clone(), args: self.args.clone() });
+        cpython.output = Output::Capture { stdout: file("stdout")?, stderr: file("stderr")? };
+        cpython.sizing = workers.map(|workers| Sizing { workers, pool_index: self.pool_index });
+        Ok(cpython)
+    }
+
+    /// How the program that `engine` ran as `NAME` ended: its exit status (1 if it never
+    /// said), the last line of its stderr when it failed, its files, its pools.
+    pub fn ended(&self, engine: &CpythonOptions, name: &str) -> ProgramRun {
         let stdout = self.output_dir.join(format!("{name}.stdout"));
         let stderr = self.output_dir.join(format!("{name}.stderr"));
-        let file = |path: &Path| File::create(path).map(Arc::new).map_err(SweepError::Output);
-        let mut cpython = CpythonOptions::new(Program::Script { path: self.path.clone(), args: self.args.clone() });
-        cpython.output = Output::Capture { stdout: file(&stdout)?, stderr: file(&stderr)? };
-        // `None`: as written, every pool the size the program gives it.
-        cpython.sizing = workers.map(|workers| Sizing { workers, pool_index: self.pool_index });
-        let (exit, made): (Arc<Mutex<Option<i32>>>, _) = (Arc::clone(&cpython.exit), Arc::clone(&cpython.made));
-        let options = RunOptions { engine: Engine::Cpython(cpython), ..RunOptions::default() };
-        let scenario = script_scenario(&self.path);
-        let Some(summary) = measure_unless(&scenario, &options, stop, |_| {}).map_err(SweepError::Run)? else {
-            return Ok(None);
-        };
-        let exit_status = exit.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or(1);
-        let pools = std::mem::take(&mut *made.lock().unwrap_or_else(|e| e.into_inner()));
+        let exit_status = engine.exit.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or(1);
+        let pools = std::mem::take(&mut *engine.made.lock().unwrap_or_else(|e| e.into_inner()));
         let error = match exit_status {
             0 => None,
             _ => std::fs::read_to_string(&stderr)
                 .ok()
                 .and_then(|text| text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string())),
         };
-        Ok(Some(SizedRun { summary, program: ProgramRun { exit_status, error, stdout, stderr, pools } }))
+        ProgramRun { exit_status, error, stdout, stderr, pools }
+    }
+
+    /// Runs the program as [`SizedScript::engine`] sets it up, to its end; `None` when
+    /// `stop` was set mid-run.
+    ///
+    /// # Errors
+    /// The run could not start, or the output files could not be made.
+    pub fn run(&self, workers: Option<usize>, name: &str, stop: &AtomicBool) -> Result<Option<SizedRun>, SweepError> {
+        let cpython = self.engine(workers, name).map_err(SweepError::Output)?;
+        let options = RunOptions { engine: Engine::Cpython(cpython.clone()), ..RunOptions::default() };
+        let scenario = script_scenario(&self.path);
+        let Some(summary) = measure_unless(&scenario, &options, stop, |_| {}).map_err(SweepError::Run)? else {
+            return Ok(None);
+        };
+        Ok(Some(SizedRun { summary, program: self.ended(&cpython, name) }))
     }
 
     /// One size of a sweep: the program run with its pools given `workers`.

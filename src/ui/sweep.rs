@@ -56,6 +56,12 @@ impl SweepScreen {
         self.theme.fg(color)
     }
 
+    /// The points to chart: a size whose program failed has no time to show (its row says
+    /// why).
+    fn ran(&self) -> impl Iterator<Item = &crate::scenario::SweepPoint> {
+        self.sweep.points.iter().filter(|p| !p.failed())
+    }
+
     fn progress(&self) -> String {
         let done = self.sweep.points.len();
         match self.sizes.get(done) {
@@ -149,7 +155,7 @@ fn workers_axis(screen: &SweepScreen) -> Axis<'static> {
 
 fn render_makespan(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
     let points: Vec<(f64, f64)> =
-        screen.sweep.points.iter().map(|p| (p.workers as f64, p.summary.makespan_us as f64 / 1e6)).collect();
+        screen.ran().map(|p| (p.workers as f64, p.summary.makespan_us as f64 / 1e6)).collect();
     let knee: Vec<(f64, f64)> = match screen.done.then(|| screen.sweep.knee()).flatten() {
         Some(p) => vec![(p.workers as f64, p.summary.makespan_us as f64 / 1e6)],
         None => Vec::new(),
@@ -164,7 +170,7 @@ fn render_makespan(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
 }
 
 fn render_speedup(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
-    let points: Vec<(f64, f64)> = screen.sweep.points.iter().map(|p| (p.workers as f64, p.summary.speedup)).collect();
+    let points: Vec<(f64, f64)> = screen.ran().map(|p| (p.workers as f64, p.summary.speedup)).collect();
     let lo = screen.sizes.iter().copied().min().unwrap_or(1) as f64;
     let hi = screen.sizes.iter().copied().max().unwrap_or(1) as f64;
     let ideal = [(lo, lo), (hi, hi)];
