@@ -314,4 +314,21 @@ mod tests {
         assert_eq!(sweep.knee().map(|p| p.workers), Some(4));
         assert_eq!(sweep.incomplete(), [1]);
     }
+
+    #[test]
+    fn a_size_whose_program_failed_is_left_out_of_the_reading() {
+        let mut failed = point(2, 100);
+        failed.program = Some(ProgramRun {
+            exit_status: 1,
+            error: Some("RuntimeError: boom".into()),
+            stdout: "workers-2.stdout".into(),
+            stderr: "workers-2.stderr".into(),
+            pools: Vec::new(),
+        });
+        let sweep = Sweep { points: vec![point(1, 800), failed, point(4, 300)] };
+        assert_eq!(sweep.failed(), [2]);
+        assert_eq!(sweep.fastest().map(|p| p.workers), Some(4), "the failed size's short time does not count");
+        assert!(sweep.incomplete().is_empty(), "failed, not incomplete");
+        assert_eq!(sweep.scaling().unwrap().speedups.len(), 2);
+    }
 }
