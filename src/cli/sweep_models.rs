@@ -108,6 +108,7 @@ pub fn models(sweep: &Sweep) -> Vec<String> {
         let best = match usl.peak_workers() {
             // Judged on the size shown: 4.02 is "4 workers", which a sweep to 4 tried.
             Some(peak) if peak.round() > largest as f64 => format!("{peak:.0} workers (beyond the sizes tried)"),
+            Some(peak) if peak.round() <= 1.0 => "1 worker".to_string(),
             Some(peak) => format!("{peak:.0} workers"),
             None if usl.sigma >= 1.0 => "none (σ = 1: more workers never help)".to_string(),
             None => "none (κ = 0: the speed-up levels off, never falls)".to_string(),
