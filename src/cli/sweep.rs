@@ -12,7 +12,7 @@ use poolscope::scenario::{MAX_WORKERS, PoolOverride, Scenario, Sweep, SweepPoint
 use poolscope::trace::{Percentiles, human_us, percentile_us};
 
 use super::fail;
-use super::sweep_models::{models, p95_chart, p95_waits};
+use super::sweep_models::{models, p95_chart};
 use super::timing::Timing;
 
 /// Options of `poolscope sweep`.
@@ -312,7 +312,7 @@ pub fn write_tail(sweep: &Sweep, timing: &Timing, out: &mut dyn Write) -> io::Re
         let makespan = human_us(point.summary.makespan_us as f64);
         writeln!(out, "{:>7} {} {makespan}{failed}", point.workers, "█".repeat(width))?;
     }
-    let waits = p95_waits(sweep);
+    let waits = sweep.p95_waits();
     if !waits.is_empty() {
         writeln!(out)?;
         for line in p95_chart(&waits) {
@@ -352,7 +352,8 @@ pub fn write_json_tail(sweep: &Sweep, out: &mut dyn Write) -> io::Result<()> {
             "meaningless": s.meaningless(),
         })
     });
-    let waits: Vec<_> = p95_waits(sweep)
+    let waits: Vec<_> = sweep
+        .p95_waits()
         .iter()
         .map(|w| {
             serde_json::json!({

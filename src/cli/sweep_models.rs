@@ -2,53 +2,10 @@
 //! M/M/c model's (Erlang C); and Amdahl's law and the USL fitted to the speed-ups.
 
 use poolscope::scenario::Sweep;
-use poolscope::scenario::sweep::{FIT_MIN_R_SQUARED, FIT_MIN_SIZES};
-use poolscope::theory;
+use poolscope::scenario::sweep::{FIT_MIN_R_SQUARED, FIT_MIN_SIZES, P95Wait};
 use poolscope::trace::percentile_us;
 
 use super::sweep::workers;
-
-/// One size's p95 wait, measured and as the M/M/c model (Erlang C) predicts it.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct P95Wait {
-    /// The pool's size.
-    pub workers: usize,
-    /// The measured p95 of the queue wait (µs).
-    pub measured_us: u64,
-    /// `ρ = λ·S / c` for the arrival rate while the tasks came, the mean run time and the size.
-    pub load: f64,
-    /// The model's p95 wait (µs); `None` at `ρ ≥ 1`, where the queue has no steady state.
-    pub model_us: Option<f64>,
-    /// The run times hardly varied (p99 within 10 % of p50), unlike the model's exponential.
-    pub fixed_runs: bool,
-}
-
-/// Under open arrivals (at every size the tasks came over time, not in a batch, with gaps
-/// about as varied as a Poisson process's), each size's p95
-/// wait beside the M/M/c model's for the arrival rate measured while they came, the mean run
-/// time measured at that size, and the size; empty for a lesson that submits in batches.
-pub fn p95_waits(sweep: &Sweep) -> Vec<P95Wait> {
-    if sweep.points.is_empty() || !sweep.points.iter().all(|p| p.summary.queueing.poisson_rate().is_some()) {
-        return Vec::new();
-    }
-    sweep
-        .points
-        .iter()
-        .map(|p| {
-            let s = &p.summary;
-            let rate = s.queueing.poisson_rate().unwrap_or(0.0);
-            let service = s.mean_run_us / 1e6;
-            let model = theory::mmc_wait_quantile(rate, service, p.workers, 0.95).ok();
-            P95Wait {
-                workers: p.workers,
-                measured_us: s.wait_percentiles.p95_us,
-                load: rate * service / p.workers as f64,
-                model_us: model.map(|secs| secs * 1e6),
-                fixed_runs: (s.run_percentiles.p99_us as f64) <= 1.1 * s.run_percentiles.p50_us as f64,
-            }
-        })
-        .collect()
-}
 
 /// The p95 wait by size, measured (bars) beside the model's, labelled as a model.
 pub fn p95_chart(waits: &[P95Wait]) -> Vec<String> {

@@ -238,6 +238,50 @@ impl SweepPoint {
     }
 }
 
+/// One size's p95 wait, measured and as the M/M/c model (Erlang C) predicts it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct P95Wait {
+    /// The pool's size.
+    pub workers: usize,
+    /// The measured p95 of the queue wait (µs).
+    pub measured_us: u64,
+    /// `ρ = λ·S / c` for the arrival rate while the tasks came, the mean run time and the size.
+    pub load: f64,
+    /// The model's p95 wait (µs); `None` at `ρ ≥ 1`, where the queue has no steady state.
+    pub model_us: Option<f64>,
+    /// The run times hardly varied (p99 within 10 % of p50), unlike the model's exponential.
+    pub fixed_runs: bool,
+}
+
+impl Sweep {
+    /// Under open arrivals (at every size the tasks came over time, not in a batch, with gaps
+    /// about as varied as a Poisson process's), each size's p95
+    /// wait beside the M/M/c model's for the arrival rate measured while they came, the mean run
+    /// time measured at that size, and the size; empty for a lesson that submits in batches.
+    /// Sizes whose program failed are left out.
+    pub fn p95_waits(&self) -> Vec<P95Wait> {
+        let ran: Vec<&SweepPoint> = self.points.iter().filter(|p| !p.failed()).collect();
+        if ran.is_empty() || !ran.iter().all(|p| p.summary.queueing.poisson_rate().is_some()) {
+            return Vec::new();
+        }
+        ran.into_iter()
+            .map(|p| {
+                let s = &p.summary;
+                let rate = s.queueing.poisson_rate().unwrap_or(0.0);
+                let service = s.mean_run_us / 1e6;
+                let model = crate::theory::mmc_wait_quantile(rate, service, p.workers, 0.95).ok();
+                P95Wait {
+                    workers: p.workers,
+                    measured_us: s.wait_percentiles.p95_us,
+                    load: rate * service / p.workers as f64,
+                    model_us: model.map(|secs| secs * 1e6),
+                    fixed_runs: (s.run_percentiles.p99_us as f64) <= 1.1 * s.run_percentiles.p50_us as f64,
+                }
+            })
+            .collect()
+    }
+}
+
 /// Why a sweep stopped.
 #[derive(Debug)]
 pub enum SweepError {
