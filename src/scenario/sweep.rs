@@ -255,10 +255,10 @@ pub struct P95Wait {
 
 impl Sweep {
     /// Under open arrivals (at every size the tasks came over time, not in a batch, with gaps
-    /// about as varied as a Poisson process's), each size's p95
-    /// wait beside the M/M/c model's for the arrival rate measured while they came, the mean run
-    /// time measured at that size, and the size; empty for a lesson that submits in batches.
-    /// Sizes whose program failed are left out.
+    /// about as varied as a Poisson process's), each size's p95 wait beside the M/M/c model's
+    /// for the arrival rate measured while they came, the mean run time measured at that size,
+    /// and the size; empty for a lesson that submits in batches. Sizes whose program failed
+    /// are left out.
     pub fn p95_waits(&self) -> Vec<P95Wait> {
         let ran: Vec<&SweepPoint> = self.points.iter().filter(|p| !p.failed()).collect();
         if ran.is_empty() || !ran.iter().all(|p| p.summary.queueing.poisson_rate().is_some()) {
