@@ -1,6 +1,7 @@
 //! The sweep screen (`poolscope sweep` on a terminal): makespan and speed-up charted against
 //! the pool size as each size's run ends, with the table below; once every size has run, the
-//! speed-up chart adds the Universal Scalability Law fitted to the points (a model).
+//! speed-up chart adds the Universal Scalability Law fitted to the points (a model). Under open
+//! arrivals a third chart, below those two, draws the p95 wait beside the M/M/c model's.
 //!
 //! ```text
 //! Sweep · Pool sizing · thread pool · sizes 1..8 · REAL time · 5/8 done, running 6 workers
@@ -127,7 +128,9 @@ pub fn render(screen: &SweepScreen, frame: &mut Frame) {
 
 /// The column heads, as many of the latest rows as fit, and the reading (wrapped).
 fn render_table(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
-    let block = Block::bordered().title(" Table, in lesson time ");
+    // A program's times are its own, real ones; a lesson's are in lesson time (at speed 1).
+    let program = screen.sweep.points.iter().any(|p| p.program.is_some());
+    let block = Block::bordered().title(if program { " Table " } else { " Table, in lesson time " });
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let width = inner.width.saturating_sub(4).max(1) as usize;
