@@ -29,7 +29,9 @@ use super::timing::Timing;
 /// Options of `poolscope compare`.
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
-    /// A scenario file, or the name of a built-in lesson (see `poolscope list`).
+    /// A scenario file, the name of a built-in lesson (see `poolscope list`), or your own
+    /// Python program (SCRIPT.py): it runs under python3 once per side, its pools given the
+    /// side's workers=N (--a workers=2 --b workers=8; a side not given runs it as written).
     pub scenario: String,
     /// Run A's pool: the lesson's [pool] changed by `key=value` pairs (kind, workers, gil,
     /// on_worker_death, start_method, eager), and which engine runs it: engine=poolscope|cpython (CPython's
@@ -53,6 +55,17 @@ pub struct CompareArgs {
     /// The recording's terminal size, WIDTHxHEIGHT.
     #[arg(long, value_name = "WxH", default_value = "120x48", value_parser = super::run::parse_size)]
     pub size: (u16, u16),
+    /// SCRIPT.py only: size just the program's pool N, counting from 0 in the order the
+    /// program makes its pools [default: every pool]
+    #[arg(long, value_name = "N")]
+    pub pool_index: Option<usize>,
+    /// SCRIPT.py only: keep the program's output here: a.stdout, a.stderr, b.stdout,
+    /// b.stderr [default: a new folder under the system's temporary folder, named at the end]
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// SCRIPT.py only: the program's arguments (its sys.argv[1:]), after `--`.
+    #[arg(last = true, value_name = "ARGS")]
+    pub script_args: Vec<String>,
     #[command(flatten)]
     pub timing: Timing,
     #[command(flatten)]
@@ -62,7 +75,22 @@ pub struct CompareArgs {
 /// Runs `poolscope compare`. Exit codes: 0 done, 1 a run or the terminal failed, 2 bad input.
 pub fn main(args: &CompareArgs) -> ExitCode {
     if args.a.is_none() && args.b.is_none() {
-        return fail(2, "nothing to compare: give --a and/or --b, e.g. --a kind=thread --b kind=process");
+        let example = match poolscope::scenario::script::is_script(&args.scenario) {
+            true => "--a workers=2 --b workers=8",
+            false => "--a kind=thread --b kind=process",
+        };
+        return fail(2, &format!("nothing to compare: give --a and/or --b, e.g. {example}"));
+    }
+    if poolscope::scenario::script::is_script(&args.scenario) {
+        return super::compare_script::main(args);
+    }
+    let only_scripts = [
+        ("--pool-index", args.pool_index.is_some()),
+        ("--output-dir", args.output_dir.is_some()),
+        ("arguments after --", !args.script_args.is_empty()),
+    ];
+    if let Some((what, _)) = only_scripts.iter().find(|(_, given)| *given) {
+        return fail(2, &format!("{what}: only for a Python program (SCRIPT.py); {} is a lesson", args.scenario));
     }
     let lesson = match scenario::load(&args.scenario) {
         Ok(lesson) => lesson,
@@ -317,7 +345,7 @@ fn pool_of(scenario: &Scenario, cores: usize, engine: EngineChoice) -> String {
 }
 
 /// The two summaries side by side, with how B compares — when both ran the same tasks.
-fn table(a: &Summary, b: &Summary, like_for_like: bool) -> String {
+pub(super) fn table(a: &Summary, b: &Summary, like_for_like: bool) -> String {
     let ratio = |a: f64, b: f64, lower_is_better: bool| -> String {
         if !like_for_like {
             return String::new();

@@ -10,6 +10,7 @@ mod bench;
 mod bench_process;
 mod check;
 mod compare;
+mod compare_script;
 mod conform;
 mod doctor;
 mod export;
@@ -20,6 +21,8 @@ mod run;
 mod sinks;
 mod sweep;
 mod sweep_chart;
+mod sweep_models;
+mod sweep_script;
 mod timing;
 mod ui;
 
@@ -42,7 +45,8 @@ enum Command {
     Run(run::RunArgs),
     /// Check scenario files without running them.
     Check(check::CheckArgs),
-    /// Run a lesson on two pools, same seed, and show them side by side.
+    /// Run a lesson on two pools, same seed, and show them side by side (or your own
+    /// SCRIPT.py at two pool sizes).
     Compare(compare::CompareArgs),
     /// Run lessons on poolscope and on CPython and compare what their programs observe.
     Conform(conform::ConformArgs),
@@ -53,7 +57,8 @@ enum Command {
     /// Run your own Python program on CPython's pools, traced: every pool it makes becomes
     /// lanes (live on a terminal, or --headless / --events / --trace / --record).
     Py(py::PyArgs),
-    /// Run a lesson at each of several pool sizes and chart what size buys.
+    /// Run a lesson (or your own SCRIPT.py) at each of several pool sizes and chart what size
+    /// buys.
     Sweep(sweep::SweepArgs),
     /// Write a shell's completions to stdout.
     ///

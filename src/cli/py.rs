@@ -3,15 +3,13 @@
 //! shown after the view closes); `--headless`, `--events`, `--trace`, `--record` as `run`
 //! has them (the program's output passes through).
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use poolscope::pool::PoolKind;
 use poolscope::scenario::cpython::{CpythonOptions, Output, PrivateDir, Program};
-use poolscope::scenario::{Engine, PoolConfig, RunOptions, Scenario, WorkerCount, WorkerDeath};
+use poolscope::scenario::{Engine, RunOptions};
 
 use super::fail;
 use super::run::{EngineName, RunArgs};
@@ -37,7 +35,7 @@ pub fn main(args: &PyArgs, live: bool) -> ExitCode {
     if !args.script.is_file() {
         return fail(2, &format!("{}: no such Python file", args.script.display()));
     }
-    let scenario = script_scenario(&args.script);
+    let scenario = poolscope::scenario::script::script_scenario(&args.script);
     let program = Program::Script { path: args.script.clone(), args: args.args.clone() };
     let mut cpython = CpythonOptions::new(program);
     if let Err(e) = poolscope::scenario::cpython::check_python(&cpython.python) {
@@ -101,34 +99,5 @@ impl Captured {
             Some(code) if code != 0 => fail(1, &format!("python3 exited with status {code}")),
             _ => ExitCode::SUCCESS,
         }
-    }
-}
-
-/// The run's name and title for a script: it has no lesson, and its pools say the rest.
-fn script_scenario(script: &std::path::Path) -> Scenario {
-    let name = script.file_stem().map_or_else(|| "script".into(), |s| s.to_string_lossy().into_owned());
-    Scenario {
-        name,
-        origin: script.display().to_string(),
-        title: format!("python3 {}", script.display()),
-        summary: String::new(),
-        seed: 0,
-        pool: PoolConfig {
-            kind: PoolKind::Thread,
-            workers: WorkerCount::Fixed(1),
-            gil: true,
-            on_worker_death: WorkerDeath::Break,
-            api: poolscope::scenario::Api::Executor,
-            start_method: poolscope::pool::StartMethod::Fork,
-            max_tasks_per_child: None,
-            main_guard: true,
-            eager: false,
-            thread_name_prefix: None,
-            initializer: None,
-            workers_written: false,
-        },
-        plain_queues: Default::default(),
-        tasks: BTreeMap::new(),
-        steps: Vec::new(),
     }
 }

@@ -7,18 +7,21 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
 use poolscope::pool::PoolKind;
-use poolscope::scenario::sweep::{FIT_MIN_R_SQUARED, FIT_MIN_SIZES, KNEE_WITHIN, SweepError};
-use poolscope::scenario::{MAX_WORKERS, PoolOverride, Scenario, Sweep, SweepPoint};
-use poolscope::theory;
+use poolscope::scenario::sweep::{KNEE_WITHIN, SweepError};
+use poolscope::scenario::{MAX_WORKERS, PoolOverride, Scenario, Sweep, SweepPoint, measure_unless};
 use poolscope::trace::{Percentiles, human_us, percentile_us};
 
 use super::fail;
+use super::sweep_models::{models, p95_chart};
 use super::timing::Timing;
 
 /// Options of `poolscope sweep`.
 #[derive(Debug, clap::Args)]
 pub struct SweepArgs {
-    /// A scenario file, or the name of a built-in lesson (see `poolscope list`).
+    /// A scenario file, the name of a built-in lesson (see `poolscope list`), or your own
+    /// Python program (SCRIPT.py): it runs under python3 once per size, and every
+    /// ThreadPoolExecutor, ProcessPoolExecutor, multiprocessing.Pool and ThreadPool it makes
+    /// gets that many workers, whatever its max_workers or processes say.
     pub scenario: String,
     /// Pool sizes: a range `1..16` (both ends included) or a list `1,2,4,8` [default: 1 to
     /// twice the cores]
@@ -33,6 +36,19 @@ pub struct SweepArgs {
     /// Print one JSON object per size (JSON Lines) instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// SCRIPT.py only: size just the program's pool N, counting from 0 in the order the
+    /// program makes its pools (0 is the first it makes); the others keep their own size
+    /// [default: every pool]
+    #[arg(long, value_name = "N")]
+    pub pool_index: Option<usize>,
+    /// SCRIPT.py only: keep the program's output here, one pair of files per size:
+    /// workers-N.stdout and workers-N.stderr [default: a new folder under the system's
+    /// temporary folder, named at the end]
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<std::path::PathBuf>,
+    /// SCRIPT.py only: the program's arguments (its sys.argv[1:]), after `--`.
+    #[arg(last = true, value_name = "ARGS")]
+    pub script_args: Vec<String>,
     #[command(flatten)]
     pub timing: Timing,
     #[command(flatten)]
@@ -69,8 +85,20 @@ fn parse_sizes(text: &str) -> Result<Sizes, String> {
     Ok(Sizes(sizes))
 }
 
-/// Runs `poolscope sweep`. Exit codes: 0 done, 1 a run could not start, 2 bad input.
+/// Runs `poolscope sweep`. Exit codes: 0 done, 1 a run could not start (or a script failed
+/// at some size), 2 bad input.
 pub fn main(args: &SweepArgs) -> ExitCode {
+    if poolscope::scenario::script::is_script(&args.scenario) {
+        return super::sweep_script::main(args);
+    }
+    let only_scripts = [
+        ("--pool-index", args.pool_index.is_some()),
+        ("--output-dir", args.output_dir.is_some()),
+        ("arguments after --", !args.script_args.is_empty()),
+    ];
+    if let Some((what, _)) = only_scripts.iter().find(|(_, given)| *given) {
+        return fail(2, &format!("{what}: only for a Python program (SCRIPT.py); {} is a lesson", args.scenario));
+    }
     if args.pool.as_ref().is_some_and(|p| p.workers.is_some()) {
         return fail(2, "--pool workers=...: the sweep sets the workers itself; give the sizes with --workers");
     }
@@ -93,49 +121,99 @@ pub fn main(args: &SweepArgs) -> ExitCode {
     }
     let sizes = args.workers.clone().unwrap_or_else(|| Sizes((1..=2 * args.timing.cores()).collect())).0;
     let options = args.timing.options(false);
+    let head = Head::lesson(&scenario, &sizes, &args.timing);
+    let measure = move |workers: usize, stop: &AtomicBool| {
+        let sized = PoolOverride::workers(workers).apply(&scenario).map_err(SweepError::Override)?;
+        let summary = measure_unless(&sized, &options, stop, |_| {}).map_err(SweepError::Run)?;
+        Ok(summary.map(|summary| SweepPoint { workers, summary, program: None }))
+    };
+    show(args, head, &sizes, measure, &[])
+}
+
+/// Runs the sweep, `measure` giving each size's point, and shows it: charted on a terminal,
+/// else printed (`--json`: JSON Lines), `after` printed last. Exit codes: 0 done, 1 a size
+/// failed or a run could not start, 2 it cannot be swept.
+pub fn show(
+    args: &SweepArgs,
+    head: Head,
+    sizes: &[usize],
+    measure: impl FnMut(usize, &AtomicBool) -> Result<Option<SweepPoint>, SweepError> + Send + 'static,
+    after: &[String],
+) -> ExitCode {
     if !args.headless && !args.json && super::tty() {
-        return super::sweep_chart::main(&scenario, &sizes, &options, &args.timing, args.look.theme());
+        return super::sweep_chart::main(head, sizes, measure, &args.timing, args.look.theme(), after);
     }
     let mut out = io::stdout().lock();
     let mut broken: io::Result<()> = Ok(());
     if !args.json {
-        broken = write_head(&scenario, &sizes, &args.timing, &mut out);
+        broken = head.write(&mut out);
     }
     let stop = AtomicBool::new(broken.is_err());
-    let swept = Sweep::run(&scenario, &sizes, &options, &stop, |sweep| {
-        let point = sweep.points.last().expect("called after a point");
-        broken = if args.json {
-            serde_json::to_writer(&mut out, point).map_err(io::Error::from).and_then(|()| writeln!(out))
-        } else {
-            writeln!(out, "{}\n{}", row(point), percentiles_row(point)).and_then(|()| out.flush())
-        };
-        broken.is_ok()
-    });
+    let swept = Sweep::run_with(
+        sizes,
+        &stop,
+        |sweep| {
+            let point = sweep.points.last().expect("called after a point");
+            broken = if args.json {
+                serde_json::to_writer(&mut out, point).map_err(io::Error::from).and_then(|()| writeln!(out))
+            } else {
+                writeln!(out, "{}", rows(point).join("\n")).and_then(|()| out.flush())
+            };
+            broken.is_ok()
+        },
+        measure,
+    );
     let sweep = match swept {
         Ok(sweep) => sweep,
-        Err(SweepError::Override(e)) => return fail(2, &e),
-        Err(e @ SweepError::Run(_)) => return fail(1, &e.to_string()),
+        Err(e @ (SweepError::Override(_) | SweepError::Script(_))) => return fail(2, &e.to_string()),
+        Err(e @ (SweepError::Run(_) | SweepError::Output(_))) => return fail(1, &e.to_string()),
     };
     if broken.is_ok() {
         broken = if args.json { write_json_tail(&sweep, &mut out) } else { write_tail(&sweep, &args.timing, &mut out) };
     }
+    if broken.is_ok() && !args.json {
+        broken = after.iter().try_for_each(|line| writeln!(out, "{line}"));
+    }
     match broken {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => failed_code(&sweep),
         // A reader that stopped early (`| head`) is not a failure.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => failed_code(&sweep),
         Err(e) => fail(1, &format!("cannot write to stdout: {e}")),
     }
 }
 
-/// The title, the setting, a note on a lesson that resizes itself, and the column heads.
-pub fn write_head(scenario: &Scenario, sizes: &[usize], timing: &Timing, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "━━ Sweep: {} ━━", scenario.title)?;
-    writeln!(out, "{}", setting(scenario, sizes, timing))?;
-    if let Some(note) = resize_note(scenario) {
-        writeln!(out, "{note}")?;
+/// 1 when the program failed at some size (its row says how), else 0.
+pub fn failed_code(sweep: &Sweep) -> ExitCode {
+    if sweep.failed().is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// What the sweep's head says: the title, the setting, and a line that must not be missed.
+#[derive(Clone, Debug)]
+pub struct Head {
+    /// The lesson's title, or `python3 SCRIPT.py`.
+    pub title: String,
+    /// The pool, the sizes and the clock, in one line.
+    pub setting: String,
+    /// A lesson that resizes its own pool, or what a script's sizing leaves alone.
+    pub note: Option<String>,
+}
+
+impl Head {
+    /// A lesson's.
+    pub fn lesson(scenario: &Scenario, sizes: &[usize], timing: &Timing) -> Head {
+        Head { title: scenario.title.clone(), setting: setting(scenario, sizes, timing), note: resize_note(scenario) }
     }
-    writeln!(out)?;
-    writeln!(out, "{HEAD}")
+
+    /// The title, the setting, the note, and the column heads.
+    pub fn write(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "━━ Sweep: {} ━━", self.title)?;
+        writeln!(out, "{}", self.setting)?;
+        if let Some(note) = &self.note {
+            writeln!(out, "{note}")?;
+        }
+        writeln!(out)?;
+        writeln!(out, "{HEAD}")
+    }
 }
 
 /// `thread pool with a GIL · 6 sizes (1..6) · SIM time`.
@@ -170,6 +248,23 @@ pub fn resize_note(scenario: &Scenario) -> Option<String> {
 
 /// The column heads of [`row`], aligned with it (78 columns: it fits an 80-column screen).
 pub const HEAD: &str = "workers   makespan  throughput   mean wait   busy  speed-up   ok/failed/not run";
+
+/// One size's lines: [`row`], [`percentiles_row`], and how its program failed, if it did.
+pub fn rows(point: &SweepPoint) -> Vec<String> {
+    let mut lines = vec![row(point), percentiles_row(point)];
+    lines.extend(failure_row(point));
+    lines
+}
+
+/// `    FAILED: python3 exited with status 1: ValueError: boom`, for a size whose program
+/// failed.
+pub fn failure_row(point: &SweepPoint) -> Option<String> {
+    let program = point.program.as_ref().filter(|_| point.failed())?;
+    Some(match &program.error {
+        Some(error) => format!("    FAILED: python3 exited with status {}: {error}", program.exit_status),
+        None => format!("    FAILED: python3 exited with status {}", program.exit_status),
+    })
+}
 
 /// One size's line of the table.
 pub fn row(point: &SweepPoint) -> String {
@@ -213,9 +308,11 @@ pub fn write_tail(sweep: &Sweep, timing: &Timing, out: &mut dyn Write) -> io::Re
     writeln!(out, "makespan by pool size (shorter is faster)")?;
     for point in &sweep.points {
         let width = (40 * point.summary.makespan_us).div_ceil(longest) as usize;
-        writeln!(out, "{:>7} {} {}", point.workers, "█".repeat(width), human_us(point.summary.makespan_us as f64))?;
+        let failed = if point.failed() { " (the program failed)" } else { "" };
+        let makespan = human_us(point.summary.makespan_us as f64);
+        writeln!(out, "{:>7} {} {makespan}{failed}", point.workers, "█".repeat(width))?;
     }
-    let waits = p95_waits(sweep);
+    let waits = sweep.p95_waits();
     if !waits.is_empty() {
         writeln!(out)?;
         for line in p95_chart(&waits) {
@@ -255,7 +352,8 @@ pub fn write_json_tail(sweep: &Sweep, out: &mut dyn Write) -> io::Result<()> {
             "meaningless": s.meaningless(),
         })
     });
-    let waits: Vec<_> = p95_waits(sweep)
+    let waits: Vec<_> = sweep
+        .p95_waits()
         .iter()
         .map(|w| {
             serde_json::json!({
@@ -271,138 +369,27 @@ pub fn write_json_tail(sweep: &Sweep, out: &mut dyn Write) -> io::Result<()> {
         "fastest": sweep.fastest().map(|p| p.workers),
         "knee": sweep.knee().map(|p| p.workers),
         "left_out": sweep.incomplete(),
+        "failed": sweep.failed(),
         "models": models,
     });
     serde_json::to_writer(&mut *out, &tail).map_err(io::Error::from)?;
     writeln!(out)
 }
 
-/// One size's p95 wait, measured and as the M/M/c model (Erlang C) predicts it.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct P95Wait {
-    /// The pool's size.
-    pub workers: usize,
-    /// The measured p95 of the queue wait (µs).
-    pub measured_us: u64,
-    /// `ρ = λ·S / c` for the arrival rate while the tasks came, the mean run time and the size.
-    pub load: f64,
-    /// The model's p95 wait (µs); `None` at `ρ ≥ 1`, where the queue has no steady state.
-    pub model_us: Option<f64>,
-    /// The run times hardly varied (p99 within 10 % of p50), unlike the model's exponential.
-    pub fixed_runs: bool,
-}
-
-/// Under open arrivals (at every size the tasks came over time, not in a batch, with gaps
-/// about as varied as a Poisson process's), each size's p95
-/// wait beside the M/M/c model's for the arrival rate measured while they came, the mean run
-/// time measured at that size, and the size; empty for a lesson that submits in batches.
-pub fn p95_waits(sweep: &Sweep) -> Vec<P95Wait> {
-    if sweep.points.is_empty() || !sweep.points.iter().all(|p| p.summary.queueing.poisson_rate().is_some()) {
-        return Vec::new();
-    }
-    sweep
-        .points
-        .iter()
-        .map(|p| {
-            let s = &p.summary;
-            let rate = s.queueing.poisson_rate().unwrap_or(0.0);
-            let service = s.mean_run_us / 1e6;
-            let model = theory::mmc_wait_quantile(rate, service, p.workers, 0.95).ok();
-            P95Wait {
-                workers: p.workers,
-                measured_us: s.wait_percentiles.p95_us,
-                load: rate * service / p.workers as f64,
-                model_us: model.map(|secs| secs * 1e6),
-                fixed_runs: (s.run_percentiles.p99_us as f64) <= 1.1 * s.run_percentiles.p50_us as f64,
-            }
-        })
-        .collect()
-}
-
-/// The p95 wait by size, measured (bars) beside the model's, labelled as a model.
-pub fn p95_chart(waits: &[P95Wait]) -> Vec<String> {
-    let longest = waits.iter().map(|w| w.measured_us).max().unwrap_or(0).max(1);
-    let mut lines = vec![
-        "p95 wait by pool size (█ measured) beside the M/M/c model's (Erlang C, a model: Poisson".to_string(),
-        "arrivals and exponential run times, at the λ and S measured at each size)".to_string(),
-    ];
-    for w in waits {
-        let width = (40 * w.measured_us).div_ceil(longest) as usize;
-        let model = match w.model_us {
-            Some(us) => format!("model {}", percentile_us(us.round() as u64)),
-            None => format!("model: none, ρ {:.3} ≥ 1", w.load),
-        };
-        let bar = format!("{} {}", "█".repeat(width), percentile_us(w.measured_us));
-        lines.push(format!("{:>7} {bar:<50} {model}", w.workers));
-    }
-    if waits.iter().all(|w| w.fixed_runs) {
-        lines.push("The run times hardly vary, where the model assumes them exponential: it over-states".into());
-        lines.push("the wait (with fixed run times, M/D/c, the mean wait is about half).".into());
-    }
-    lines
-}
-
-/// Amdahl's law and the USL fitted to the speed-ups, labelled as models, with the USL's best
-/// size beside the measured knee — or why they say nothing here.
-pub fn models(sweep: &Sweep) -> Vec<String> {
-    let Some(scaling) = sweep.scaling() else { return Vec::new() };
-    if scaling.speedups.len() < FIT_MIN_SIZES {
-        return vec![format!("Models: not fitted: {}.", scaling.meaningless().unwrap_or_default())];
-    }
-    let mut lines = vec![format!(
-        "Models fitted to the speed-ups over {}{} (theory beside the measurement):",
-        workers(scaling.baseline),
-        if scaling.baseline == 1 { String::new() } else { format!(", taken as {}× one", scaling.baseline) }
-    )];
-    if let Some(amdahl) = scaling.amdahl {
-        let ceiling = if amdahl.serial_fraction > 0.0 {
-            format!(" (no size beats {:.1}×)", amdahl.ceiling())
-        } else {
-            " (no serial part)".to_string()
-        };
-        lines.push(format!(
-            "  Amdahl's law: serial fraction {:.3}{ceiling}, {}",
-            amdahl.serial_fraction,
-            r_squared(amdahl.r_squared)
-        ));
-    }
-    if let Some(usl) = scaling.usl {
-        lines.push(format!(
-            "  Universal Scalability Law: contention σ {:.3}, coherency κ {:.4}, {}",
-            usl.sigma,
-            usl.kappa,
-            r_squared(usl.r_squared)
-        ));
-        let largest = scaling.speedups.iter().map(|p| p.0).max().unwrap_or(0);
-        let best = match usl.peak_workers() {
-            // Judged on the size shown: 4.02 is "4 workers", which a sweep to 4 tried.
-            Some(peak) if peak.round() > largest as f64 => format!("{peak:.0} workers (beyond the sizes tried)"),
-            Some(peak) => format!("{peak:.0} workers"),
-            None if usl.sigma >= 1.0 => "none (σ = 1: more workers never help)".to_string(),
-            None => "none (κ = 0: the speed-up levels off, never falls)".to_string(),
-        };
-        let knee = sweep.knee().map(|k| format!(" · measured knee: {}", workers(k.workers))).unwrap_or_default();
-        lines.push(format!("  USL's best size √((1−σ)/κ): {best}{knee}"));
-    }
-    if let Some(why) = scaling.meaningless() {
-        lines.push(format!("  These fits mean little: {why}."));
-    }
-    lines
-}
-
-/// `R² 0.987`, flagged when the law does not fit.
-fn r_squared(r2: Option<f64>) -> String {
-    match r2 {
-        Some(r) if r < FIT_MIN_R_SQUARED => format!("R² {r:.3}, a poor fit"),
-        Some(r) => format!("R² {r:.3}"),
-        None => "R² undefined".to_string(),
-    }
-}
-
 /// What the sweep says, in a few sentences.
 pub fn reading(sweep: &Sweep, timing: &Timing) -> Vec<String> {
-    let (Some(fastest), Some(knee)) = (sweep.fastest(), sweep.knee()) else { return Vec::new() };
     let mut lines = Vec::new();
+    let failed = sweep.failed();
+    if !failed.is_empty() {
+        lines.push(format!(
+            "{} failed (python3 exited with an error; see its row): not counted below.",
+            match failed.as_slice() {
+                [one] => format!("The program at size {one}"),
+                many => format!("The program at sizes {}", size_list(many)),
+            }
+        ));
+    }
+    let (Some(fastest), Some(knee)) = (sweep.fastest(), sweep.knee()) else { return lines };
     let incomplete = sweep.incomplete();
     if !incomplete.is_empty() {
         lines.push(format!(
@@ -423,7 +410,12 @@ pub fn reading(sweep: &Sweep, timing: &Timing) -> Vec<String> {
         lines.push(format!("Fastest: {}, {}.", workers(fastest.workers), human_us(fastest.summary.makespan_us as f64)));
         lines.push(knee_line(knee, fastest, complete.iter().copied().min().unwrap_or(knee.workers)));
     }
-    if !timing.virtual_time {
+    if sweep.points.iter().any(|p| p.program.is_some()) {
+        lines.push(
+            "Times are real, from python3's start to its exit, and this machine is shared, so a repeat varies."
+                .to_string(),
+        );
+    } else if !timing.virtual_time {
         lines.push(
             "Times are real and this machine is shared, so a repeat varies; --virtual-time gives the same numbers \
              every run."
@@ -454,7 +446,7 @@ fn knee_line(knee: &SweepPoint, fastest: &SweepPoint, smallest: usize) -> String
 }
 
 /// `1 worker`, `4 workers`.
-fn workers(n: usize) -> String {
+pub fn workers(n: usize) -> String {
     if n == 1 { "1 worker".to_string() } else { format!("{n} workers") }
 }
 

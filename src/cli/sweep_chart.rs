@@ -9,26 +9,34 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
 use poolscope::scenario::sweep::SweepError;
-use poolscope::scenario::{RunOptions, Scenario, Sweep};
+use poolscope::scenario::{Sweep, SweepPoint};
 use poolscope::ui::Theme;
 use poolscope::ui::app::{Msg, spawn_terminal_producers};
 use poolscope::ui::sweep::{SweepScreen, render};
 use poolscope::ui::terminal::TerminalGuard;
 
 use super::fail;
-use super::sweep::{HEAD, reading, resize_note, row, setting, write_head, write_tail};
+use super::sweep::{HEAD, Head, failure_row, reading, row, write_tail};
 use super::timing::Timing;
 
 /// Runs the sweep with the chart on screen. Exit codes: 0 done or stopped with `q`, 128 + N
 /// stopped by signal N (143 for SIGTERM), 1 a run or the terminal failed.
-pub fn main(scenario: &Scenario, sizes: &[usize], options: &RunOptions, timing: &Timing, theme: Theme) -> ExitCode {
+/// `measure` gives each size's point; `after` is printed last, after the table.
+pub fn main(
+    head: Head,
+    sizes: &[usize],
+    measure: impl FnMut(usize, &AtomicBool) -> Result<Option<SweepPoint>, SweepError> + Send + 'static,
+    timing: &Timing,
+    theme: Theme,
+    after: &[String],
+) -> ExitCode {
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, outcomes) = crossbeam_channel::unbounded::<Result<Sweep, SweepError>>();
     let worker = {
-        let (scenario, sizes, options, stop) = (scenario.clone(), sizes.to_vec(), options.clone(), Arc::clone(&stop));
+        let (sizes, stop) = (sizes.to_vec(), Arc::clone(&stop));
         std::thread::Builder::new().name("sweep".into()).spawn(move || {
             let each = |sweep: &Sweep| tx.send(Ok(sweep.clone())).is_ok();
-            let outcome = Sweep::run(&scenario, &sizes, &options, &stop, each);
+            let outcome = Sweep::run_with(&sizes, &stop, each, measure);
             let _ = tx.send(outcome);
         })
     };
@@ -36,9 +44,9 @@ pub fn main(scenario: &Scenario, sizes: &[usize], options: &RunOptions, timing: 
         return fail(1, &format!("cannot start the sweep: {e}"));
     }
     let mut screen = SweepScreen {
-        title: scenario.title.clone(),
-        setting: setting(scenario, sizes, timing),
-        note: resize_note(scenario),
+        title: head.title.clone(),
+        setting: head.setting.clone(),
+        note: head.note.clone(),
         sizes: sizes.to_vec(),
         table: vec![HEAD.to_string()],
         theme,
@@ -67,7 +75,9 @@ pub fn main(scenario: &Scenario, sizes: &[usize], options: &RunOptions, timing: 
                 },
                 recv(outcomes) -> outcome => match outcome {
                     Ok(Ok(sweep)) => {
-                        screen.table = std::iter::once(HEAD.to_string()).chain(sweep.points.iter().map(row)).collect();
+                        screen.table = std::iter::once(HEAD.to_string())
+                            .chain(sweep.points.iter().flat_map(|p| std::iter::once(row(p)).chain(failure_row(p))))
+                            .collect();
                         screen.done = sweep.points.len() == sizes.len();
                         if screen.done {
                             screen.reading = reading(&sweep, timing);
@@ -84,18 +94,28 @@ pub fn main(scenario: &Scenario, sizes: &[usize], options: &RunOptions, timing: 
     stop.store(true, Ordering::Relaxed);
     match shown {
         Err(e) => return fail(1, &format!("the terminal failed: {e}")),
+        Ok(Some(e @ (SweepError::Override(_) | SweepError::Script(_)))) => return fail(2, &e.to_string()),
         Ok(Some(e)) => return fail(1, &e.to_string()),
         Ok(None) => {}
     }
     // What was measured stays in the shell, as the headless sweep prints it.
     let mut out = io::stdout().lock();
-    let _ = write_head(scenario, sizes, timing, &mut out);
+    let _ = head.write(&mut out);
     for point in &screen.sweep.points {
         let _ = writeln!(out, "{}", row(point));
+        if let Some(failure) = failure_row(point) {
+            let _ = writeln!(out, "{failure}");
+        }
     }
     let _ = write_tail(&screen.sweep, timing, &mut out);
     if !screen.done {
         let _ = writeln!(out, "(stopped after {} of {} sizes)", screen.sweep.points.len(), sizes.len());
     }
-    super::quit_code()
+    for line in after {
+        let _ = writeln!(out, "{line}");
+    }
+    match super::quit_code() {
+        code if code != ExitCode::SUCCESS => code,
+        _ => super::sweep::failed_code(&screen.sweep),
+    }
 }

@@ -34,6 +34,7 @@ pub mod predict;
 pub mod python;
 mod raw;
 pub mod runner;
+pub mod script;
 mod stream;
 pub mod sweep;
 mod validate;

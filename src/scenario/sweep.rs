@@ -55,6 +55,25 @@ pub struct SweepPoint {
     /// The run's numbers, in lesson time (its `workers` is how many ever started).
     #[serde(flatten)]
     pub summary: Summary,
+    /// A script's run: how its program ended and where its output is; `None` for a lesson.
+    #[serde(flatten)]
+    pub program: Option<ProgramRun>,
+}
+
+/// How a script's program ended at one size of a sweep, and where its output was kept.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ProgramRun {
+    /// `python3`'s exit status: 0 when the program ran to its end, 128 + N when signal N
+    /// ended it.
+    pub exit_status: i32,
+    /// When it failed, the last line its stderr shows (a traceback's exception).
+    pub error: Option<String>,
+    /// The file with its stdout.
+    pub stdout: std::path::PathBuf,
+    /// The file with its stderr.
+    pub stderr: std::path::PathBuf,
+    /// The pools it made, in order, and the size each got.
+    pub pools: Vec<crate::scenario::cpython::MadePool>,
 }
 
 /// The points of a sweep so far, in the order they ran.
@@ -79,13 +98,30 @@ impl Sweep {
         sizes: &[usize],
         options: &RunOptions,
         stop: &AtomicBool,
+        each: impl FnMut(&Sweep) -> bool,
+    ) -> Result<Sweep, SweepError> {
+        let measure = |workers: usize, stop: &AtomicBool| {
+            let sized = PoolOverride::workers(workers).apply(scenario).map_err(SweepError::Override)?;
+            let summary = measure_unless(&sized, options, stop, |_| {}).map_err(SweepError::Run)?;
+            Ok(summary.map(|summary| SweepPoint { workers, summary, program: None }))
+        };
+        Sweep::run_with(sizes, stop, each, measure)
+    }
+
+    /// As [`Sweep::run`], each size measured by `measure` (`None`: stopped mid-run).
+    ///
+    /// # Errors
+    /// What `measure` gives.
+    pub fn run_with(
+        sizes: &[usize],
+        stop: &AtomicBool,
         mut each: impl FnMut(&Sweep) -> bool,
+        mut measure: impl FnMut(usize, &AtomicBool) -> Result<Option<SweepPoint>, SweepError>,
     ) -> Result<Sweep, SweepError> {
         let mut sweep = Sweep::default();
         for &workers in sizes {
-            let sized = PoolOverride::workers(workers).apply(scenario).map_err(SweepError::Override)?;
-            let Some(summary) = measure_unless(&sized, options, stop, |_| {}).map_err(SweepError::Run)? else { break };
-            sweep.points.push(SweepPoint { workers, summary });
+            let Some(point) = measure(workers, stop)? else { break };
+            sweep.points.push(point);
             if !each(&sweep) {
                 break;
             }
@@ -93,17 +129,26 @@ impl Sweep {
         Ok(sweep)
     }
 
-    /// The points that ran the most tasks: a size whose pool broke (or whose tasks were
-    /// cancelled) did less work, and its time says nothing about its speed.
-    pub fn complete(&self) -> impl Iterator<Item = &SweepPoint> {
-        let most = self.points.iter().map(SweepPoint::ran).max().unwrap_or(0);
-        self.points.iter().filter(move |p| p.ran() == most)
+    /// The sizes whose program failed (a script's sweep): left out of the reading.
+    pub fn failed(&self) -> Vec<usize> {
+        self.points.iter().filter(|p| p.failed()).map(|p| p.workers).collect()
     }
 
-    /// The sizes left out of [`Sweep::complete`].
+    /// The points that ran the most tasks: a size whose pool broke (or whose tasks were
+    /// cancelled) did less work, and its time says nothing about its speed; nor does that of
+    /// a size whose program failed.
+    pub fn complete(&self) -> impl Iterator<Item = &SweepPoint> {
+        let ran = || self.points.iter().filter(|p| !p.failed());
+        let most = ran().map(SweepPoint::ran).max().unwrap_or(0);
+        ran().filter(move |p| p.ran() == most)
+    }
+
+    /// The sizes left out of [`Sweep::complete`] for running fewer tasks (not those that
+    /// failed: see [`Sweep::failed`]).
     pub fn incomplete(&self) -> Vec<usize> {
-        let most = self.points.iter().map(SweepPoint::ran).max().unwrap_or(0);
-        self.points.iter().filter(|p| p.ran() < most).map(|p| p.workers).collect()
+        let ran = || self.points.iter().filter(|p| !p.failed());
+        let most = ran().map(SweepPoint::ran).max().unwrap_or(0);
+        ran().filter(|p| p.ran() < most).map(|p| p.workers).collect()
     }
 
     /// Of the complete points, the one with the shortest makespan.
@@ -186,6 +231,55 @@ impl SweepPoint {
     pub fn ran(&self) -> usize {
         self.summary.ran()
     }
+
+    /// A script's program that exited with an error at this size.
+    pub fn failed(&self) -> bool {
+        self.program.as_ref().is_some_and(|p| p.exit_status != 0)
+    }
+}
+
+/// One size's p95 wait, measured and as the M/M/c model (Erlang C) predicts it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct P95Wait {
+    /// The pool's size.
+    pub workers: usize,
+    /// The measured p95 of the queue wait (µs).
+    pub measured_us: u64,
+    /// `ρ = λ·S / c` for the arrival rate while the tasks came, the mean run time and the size.
+    pub load: f64,
+    /// The model's p95 wait (µs); `None` at `ρ ≥ 1`, where the queue has no steady state.
+    pub model_us: Option<f64>,
+    /// The run times hardly varied (p99 within 10 % of p50), unlike the model's exponential.
+    pub fixed_runs: bool,
+}
+
+impl Sweep {
+    /// Under open arrivals (at every size the tasks came over time, not in a batch, with gaps
+    /// about as varied as a Poisson process's), each size's p95 wait beside the M/M/c model's
+    /// for the arrival rate measured while they came, the mean run time measured at that size,
+    /// and the size; empty for a lesson that submits in batches. Sizes whose program failed
+    /// are left out.
+    pub fn p95_waits(&self) -> Vec<P95Wait> {
+        let ran: Vec<&SweepPoint> = self.points.iter().filter(|p| !p.failed()).collect();
+        if ran.is_empty() || !ran.iter().all(|p| p.summary.queueing.poisson_rate().is_some()) {
+            return Vec::new();
+        }
+        ran.into_iter()
+            .map(|p| {
+                let s = &p.summary;
+                let rate = s.queueing.poisson_rate().unwrap_or(0.0);
+                let service = s.mean_run_us / 1e6;
+                let model = crate::theory::mmc_wait_quantile(rate, service, p.workers, 0.95).ok();
+                P95Wait {
+                    workers: p.workers,
+                    measured_us: s.wait_percentiles.p95_us,
+                    load: rate * service / p.workers as f64,
+                    model_us: model.map(|secs| secs * 1e6),
+                    fixed_runs: (s.run_percentiles.p99_us as f64) <= 1.1 * s.run_percentiles.p50_us as f64,
+                }
+            })
+            .collect()
+    }
 }
 
 /// Why a sweep stopped.
@@ -196,6 +290,10 @@ pub enum SweepError {
     Override(String),
     /// A run could not start.
     Run(RunError),
+    /// A script cannot be swept: it made no pool, or not the one asked for.
+    Script(String),
+    /// The program's output could not be kept.
+    Output(std::io::Error),
 }
 
 impl std::fmt::Display for SweepError {
@@ -203,6 +301,8 @@ impl std::fmt::Display for SweepError {
         match self {
             SweepError::Override(e) => write!(f, "{e}"),
             SweepError::Run(e) => write!(f, "{e}"),
+            SweepError::Script(e) => write!(f, "{e}"),
+            SweepError::Output(e) => write!(f, "cannot keep the program's output: {e}"),
         }
     }
 }
@@ -215,7 +315,7 @@ mod tests {
 
     fn point(workers: usize, makespan_ms: u64) -> SweepPoint {
         let summary = Summary { makespan_us: makespan_ms * 1000, ok: 4, workers, ..Summary::default() };
-        SweepPoint { workers, summary }
+        SweepPoint { workers, summary, program: None }
     }
 
     #[test]
@@ -257,5 +357,22 @@ mod tests {
         assert_eq!(sweep.fastest().map(|p| p.workers), Some(4));
         assert_eq!(sweep.knee().map(|p| p.workers), Some(4));
         assert_eq!(sweep.incomplete(), [1]);
+    }
+
+    #[test]
+    fn a_size_whose_program_failed_is_left_out_of_the_reading() {
+        let mut failed = point(2, 100);
+        failed.program = Some(ProgramRun {
+            exit_status: 1,
+            error: Some("RuntimeError: boom".into()),
+            stdout: "workers-2.stdout".into(),
+            stderr: "workers-2.stderr".into(),
+            pools: Vec::new(),
+        });
+        let sweep = Sweep { points: vec![point(1, 800), failed, point(4, 300)] };
+        assert_eq!(sweep.failed(), [2]);
+        assert_eq!(sweep.fastest().map(|p| p.workers), Some(4), "the failed size's short time does not count");
+        assert!(sweep.incomplete().is_empty(), "failed, not incomplete");
+        assert_eq!(sweep.scaling().unwrap().speedups.len(), 2);
     }
 }

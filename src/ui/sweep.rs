@@ -1,6 +1,7 @@
 //! The sweep screen (`poolscope sweep` on a terminal): makespan and speed-up charted against
 //! the pool size as each size's run ends, with the table below; once every size has run, the
-//! speed-up chart adds the Universal Scalability Law fitted to the points (a model).
+//! speed-up chart adds the Universal Scalability Law fitted to the points (a model). Under open
+//! arrivals a third chart, below those two, draws the p95 wait beside the M/M/c model's.
 //!
 //! ```text
 //! Sweep · Pool sizing · thread pool · sizes 1..8 · REAL time · 5/8 done, running 6 workers
@@ -26,7 +27,7 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, P
 
 use super::Theme;
 use crate::scenario::Sweep;
-use crate::scenario::sweep::FIT_MIN_SIZES;
+use crate::scenario::sweep::{FIT_MIN_SIZES, P95Wait};
 
 /// What the sweep screen shows.
 #[derive(Clone, Debug, Default)]
@@ -54,6 +55,12 @@ pub struct SweepScreen {
 impl SweepScreen {
     fn fg(&self, color: Color) -> Style {
         self.theme.fg(color)
+    }
+
+    /// The points to chart: a size whose program failed has no time to show (its row says
+    /// why).
+    fn ran(&self) -> impl Iterator<Item = &crate::scenario::SweepPoint> {
+        self.sweep.points.iter().filter(|p| !p.failed())
     }
 
     fn progress(&self) -> String {
@@ -99,9 +106,20 @@ pub fn render(screen: &SweepScreen, frame: &mut Frame) {
         let text = Paragraph::new(Line::styled(text.clone(), screen.fg(Color::Yellow))).wrap(Wrap { trim: true });
         frame.render_widget(text, note);
     }
+    // Under open arrivals, the p95 wait beside the M/M/c model's, under the other two.
+    let waits = screen.sweep.p95_waits();
+    let (charts, waits_area) = if waits.is_empty() {
+        (charts, None)
+    } else {
+        let [top, bottom] = Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(charts);
+        (top, Some(bottom))
+    };
     let [left, right] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(charts);
     render_makespan(screen, frame, left);
     render_speedup(screen, frame, right);
+    if let Some(area) = waits_area {
+        render_p95_waits(screen, &waits, frame, area);
+    }
     render_table(screen, frame, table);
     let keys = if screen.done { " q  quit" } else { " q  stop the sweep and quit" };
     frame.render_widget(Paragraph::new(Line::styled(keys, screen.theme.dim())), foot);
@@ -110,7 +128,9 @@ pub fn render(screen: &SweepScreen, frame: &mut Frame) {
 
 /// The column heads, as many of the latest rows as fit, and the reading (wrapped).
 fn render_table(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
-    let block = Block::bordered().title(" Table, in lesson time ");
+    // A program's times are its own, real ones; a lesson's are in lesson time (at speed 1).
+    let program = screen.sweep.points.iter().any(|p| p.program.is_some());
+    let block = Block::bordered().title(if program { " Table " } else { " Table, in lesson time " });
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let width = inner.width.saturating_sub(4).max(1) as usize;
@@ -149,7 +169,7 @@ fn workers_axis(screen: &SweepScreen) -> Axis<'static> {
 
 fn render_makespan(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
     let points: Vec<(f64, f64)> =
-        screen.sweep.points.iter().map(|p| (p.workers as f64, p.summary.makespan_us as f64 / 1e6)).collect();
+        screen.ran().map(|p| (p.workers as f64, p.summary.makespan_us as f64 / 1e6)).collect();
     let knee: Vec<(f64, f64)> = match screen.done.then(|| screen.sweep.knee()).flatten() {
         Some(p) => vec![(p.workers as f64, p.summary.makespan_us as f64 / 1e6)],
         None => Vec::new(),
@@ -164,7 +184,7 @@ fn render_makespan(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
 }
 
 fn render_speedup(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
-    let points: Vec<(f64, f64)> = screen.sweep.points.iter().map(|p| (p.workers as f64, p.summary.speedup)).collect();
+    let points: Vec<(f64, f64)> = screen.ran().map(|p| (p.workers as f64, p.summary.speedup)).collect();
     let lo = screen.sizes.iter().copied().min().unwrap_or(1) as f64;
     let hi = screen.sizes.iter().copied().max().unwrap_or(1) as f64;
     let ideal = [(lo, lo), (hi, hi)];
@@ -184,6 +204,62 @@ fn render_speedup(screen: &SweepScreen, frame: &mut Frame, area: Rect) {
         " Speed-up by workers (diagonal: ideal) "
     };
     frame.render_widget(chart(screen, title, datasets, LegendPosition::TopLeft, top, area), area);
+}
+
+/// Under open arrivals: each size's p95 wait, measured (a line through the points), and the
+/// M/M/c model's for the arrival rate and run time measured at that size (a plain line; none
+/// where ρ ≥ 1 and the model has no steady state). The waits span decades — seconds where
+/// the pool is too small, milliseconds past the knee — so the axis is logarithmic; a wait of
+/// 0 sits on its floor.
+fn render_p95_waits(screen: &SweepScreen, waits: &[P95Wait], frame: &mut Frame, area: Rect) {
+    let secs = |us: f64| us / 1e6;
+    let all = waits.iter().flat_map(|w| [Some(w.measured_us as f64), w.model_us]).flatten().map(secs);
+    let (lo, hi) = decades(all);
+    let log = |s: f64| if s > 0.0 { s.log10().max(lo as f64) } else { lo as f64 };
+    let points: Vec<(f64, f64)> = waits.iter().map(|w| (w.workers as f64, log(secs(w.measured_us as f64)))).collect();
+    let model: Vec<(f64, f64)> =
+        waits.iter().filter_map(|w| Some((w.workers as f64, log(secs(w.model_us?))))).collect();
+    let datasets = vec![
+        line(screen, "M/M/c model's p95 (Erlang C, a model)", Color::Magenta, &model),
+        line(screen, "measured p95", Color::Yellow, &points),
+        measured(screen, Color::Yellow, &points),
+    ];
+    let title = if legend_fits(area) {
+        " p95 wait by workers (log scale), beside the M/M/c model's "
+    } else {
+        // No room for a legend: the title tells the lines apart.
+        " p95 wait by workers (log scale) · • measured · plain line: the M/M/c model (Erlang C) "
+    };
+    let labels: Vec<String> = (lo..=hi).map(decade_label).collect();
+    let chart = Chart::new(datasets)
+        .block(Block::bordered().title(title))
+        .legend_position(legend_fits(area).then_some(LegendPosition::TopRight))
+        .hidden_legend_constraints(LEGEND_FITS)
+        .x_axis(workers_axis(screen))
+        .y_axis(Axis::default().bounds([lo as f64, hi as f64]).labels(labels));
+    frame.render_widget(chart, area);
+}
+
+/// The powers of ten (of seconds) around the positive `values`: from the one at or below the
+/// smallest to the one at or above the largest, at least one decade apart.
+fn decades(values: impl Iterator<Item = f64>) -> (i32, i32) {
+    let (min, max) = values.filter(|v| *v > 0.0).fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if max <= 0.0 {
+        return (-3, 0);
+    }
+    let lo = (min.log10().floor() as i32).clamp(-6, 3);
+    let hi = (max.log10().ceil() as i32).clamp(-6, 4);
+    (lo.min(hi - 1), hi.max(lo + 1))
+}
+
+/// `1 ms`, `10 s`: 10 to the power `e`, in seconds.
+fn decade_label(e: i32) -> String {
+    match e {
+        ..=-7 => format!("1e{e} s"),
+        -6..=-4 => format!("{} µs", 10i64.pow((e + 6) as u32)),
+        -3..=-1 => format!("{} ms", 10i64.pow((e + 3) as u32)),
+        _ => format!("{} s", 10i64.pow(e as u32)),
+    }
 }
 
 /// The Universal Scalability Law fitted to the sweep, from `lo` to `hi` workers, on the
@@ -273,7 +349,7 @@ mod tests {
     fn point(workers: usize, makespan_us: u64) -> SweepPoint {
         let speedup = 8e6 / makespan_us as f64;
         let summary = Summary { makespan_us, tasks: 8, ok: 8, speedup, workers, ..Summary::default() };
-        SweepPoint { workers, summary }
+        SweepPoint { workers, summary, program: None }
     }
 
     fn screen(done: bool) -> SweepScreen {
@@ -356,5 +432,42 @@ mod tests {
         let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
         assert!(text.is_ascii(), "{}", terminal.backend());
         assert!(text.contains('*') && text.contains("+-"), "{}", terminal.backend());
+    }
+
+    #[test]
+    fn under_open_arrivals_the_p95_wait_is_charted_beside_the_model_on_a_log_scale() {
+        let mut open = screen(true);
+        // 20 tasks a second of 150 ms each: ρ = 3 / c, so the model has a p95 from 4 workers.
+        open.sweep.points = (1..=6)
+            .map(|n| {
+                let mut p = point(n, 4_000_000);
+                p.summary.queueing.open_arrival_rate = Some(20.0);
+                p.summary.mean_run_us = 150_000.0;
+                p.summary.wait_percentiles.p95_us = 4_000_000 / (n as u64).pow(3);
+                p
+            })
+            .collect();
+        open.sizes = (1..=6).collect();
+        let waits = open.sweep.p95_waits();
+        assert_eq!(waits.iter().filter(|w| w.model_us.is_some()).count(), 3, "{waits:?}");
+        let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        terminal.draw(|f| render(&open, f)).unwrap();
+        let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+        assert!(text.contains("p95 wait by workers (log scale)"), "{}", terminal.backend());
+        assert!(text.contains("M/M/c model"), "{}", terminal.backend());
+        assert!(text.contains("1 s") && text.contains("10 ms"), "decades on the axis: {}", terminal.backend());
+        // Batches: no such chart.
+        terminal.draw(|f| render(&screen(true), f)).unwrap();
+        let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+        assert!(!text.contains("p95 wait"), "{text}");
+        for (w, h) in [(1, 1), (20, 6), (80, 24)] {
+            let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+            terminal.draw(|f| render(&open, f)).unwrap();
+        }
+        assert_eq!(decades([0.009, 8.4].into_iter()), (-3, 1));
+        assert_eq!(decades(std::iter::empty()), (-3, 0));
+        assert_eq!(decades([0.5].into_iter()), (-1, 0), "at least one decade");
+        let labels: Vec<String> = (-6..=1).map(decade_label).collect();
+        assert_eq!(labels, ["1 µs", "10 µs", "100 µs", "1 ms", "10 ms", "100 ms", "1 s", "10 s"]);
     }
 }

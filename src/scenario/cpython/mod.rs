@@ -26,7 +26,7 @@ use super::stream::EventSender;
 
 use crate::pool::PoolKind;
 use crate::trace::TraceEvent;
-pub use translate::StepText;
+pub use translate::{MadePool, StepText};
 use translate::{RunInfo, Translator};
 
 /// The instrumentation, written next to the program at run time.
@@ -82,12 +82,37 @@ pub struct CpythonOptions {
     /// The exit status of the last run's `python3` (its code, or 128 + the signal), set
     /// before that run's `end` event is sent.
     pub exit: Arc<Mutex<Option<i32>>>,
+    /// Give the program's pools this size (a script's: `poolscope sweep SCRIPT.py`).
+    pub sizing: Option<Sizing>,
+    /// With `sizing`, the pools the last run's program made, in order, and the size each
+    /// got; set with `exit`.
+    pub made: Arc<Mutex<Vec<MadePool>>>,
+}
+
+/// The pools a run's program made, once it has exited.
+type SharedPools = Arc<Mutex<Vec<MadePool>>>;
+
+/// The size a program's pools get, whatever it asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sizing {
+    /// Workers (`max_workers`, `processes`).
+    pub workers: usize,
+    /// Only the program's pool with this index (from 0, in the order it makes them);
+    /// `None` for every pool.
+    pub pool_index: Option<usize>,
 }
 
 impl CpythonOptions {
     /// Runs `program` with `python3`, its output passed through.
     pub fn new(program: Program) -> CpythonOptions {
-        CpythonOptions { program, output: Output::Inherit, python: PathBuf::from("python3"), exit: Arc::default() }
+        CpythonOptions {
+            program,
+            output: Output::Inherit,
+            python: PathBuf::from("python3"),
+            exit: Arc::default(),
+            sizing: None,
+            made: Arc::default(),
+        }
     }
 }
 
@@ -251,7 +276,15 @@ impl CpythonRun {
             .env("POOLSCOPE_STEP_LINES", step_lines)
             .env("POOLSCOPE_PRINT_STEPS", print_steps(&describe.steps))
             .env_remove("POOLSCOPE_MAIN_PID")
+            .env_remove("POOLSCOPE_WORKERS")
+            .env_remove("POOLSCOPE_POOL_INDEX")
             .process_group(0);
+        if let Some(sizing) = options.sizing {
+            command.env("POOLSCOPE_WORKERS", sizing.workers.to_string());
+            if let Some(index) = sizing.pool_index {
+                command.env("POOLSCOPE_POOL_INDEX", index.to_string());
+            }
+        }
         match &options.output {
             Output::Inherit => {
                 // Printed as it happens, in step with the transcript.
@@ -280,7 +313,7 @@ impl CpythonRun {
             labels: describe.labels,
         };
         let translator = Translator::new(info, describe.steps);
-        let exit = Arc::clone(&options.exit);
+        let exit = (Arc::clone(&options.exit), Arc::clone(&options.made));
         let reader = std::thread::Builder::new()
             .name("cpython-events".into())
             .spawn(move || read(socket, child, translator, tx, origin, exit, dir))
@@ -323,14 +356,14 @@ fn safe_name(name: &str) -> String {
 }
 
 /// The reader thread: datagrams in, events out, until `python3` has exited and the socket
-/// is empty. Then the exit status, `end`, and the folder removed.
+/// is empty. Then the exit status and the pools it made, `end`, and the folder removed.
 fn read(
     socket: UnixDatagram,
     mut child: Child,
     mut translator: Translator,
     tx: EventSender,
     origin: Instant,
-    exit: Arc<Mutex<Option<i32>>>,
+    (exit, made): (Arc<Mutex<Option<i32>>>, SharedPools),
     dir: PrivateDir,
 ) {
     let mut buf = vec![0u8; 1 << 16];
@@ -369,6 +402,7 @@ fn read(
             }
         }
     }
+    *made.lock().unwrap_or_else(|e| e.into_inner()) = translator.made();
     *exit.lock().unwrap_or_else(|e| e.into_inner()) = exited;
     drop(dir);
     translator.end(origin.elapsed().as_micros() as u64);

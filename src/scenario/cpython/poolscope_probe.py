@@ -950,6 +950,63 @@ def install():
     _patch_asyncio()
 
 
+# Sizing a program's pools (`poolscope sweep SCRIPT.py`, `poolscope compare SCRIPT.py`).
+#
+# With POOLSCOPE_WORKERS=N, every pool the main program makes (ThreadPoolExecutor,
+# ProcessPoolExecutor, multiprocessing.Pool, multiprocessing.pool.ThreadPool, and their
+# subclasses) gets N workers whatever the program asked; with POOLSCOPE_POOL_INDEX=I too,
+# only the I-th (from 0, in the order they were made). Each pool made is reported as a
+# `sized` message: its index, its class, the size the program asked for, the size it got.
+
+def _size_pools():
+    workers = os.environ.get("POOLSCOPE_WORKERS")
+    if not workers:
+        return
+    workers = int(workers)
+    only = os.environ.get("POOLSCOPE_POOL_INDEX")
+    only = int(only) if only else None
+    made = [0]
+
+    def sized(cls, keyword):
+        init = cls.__init__
+
+        def __init__(self, *args, **kwargs):
+            if os.getpid() != _MAIN_PID or getattr(self, "_poolscope_sizing", False):
+                return init(self, *args, **kwargs)  # a worker's pool, or a subclass's call up
+            self._poolscope_sizing = True
+            with _lock:
+                index = made[0]
+                made[0] += 1
+            asked = args[0] if args else kwargs.get(keyword)
+            chosen = only is None or only == index
+            if chosen:
+                if args:
+                    args = (workers,) + tuple(args[1:])
+                else:
+                    kwargs[keyword] = workers
+            try:
+                return init(self, *args, **kwargs)
+            finally:
+                self._poolscope_sizing = False
+                _emit(
+                    "sized",
+                    index=index,
+                    kind=type(self).__name__,
+                    asked=asked if isinstance(asked, int) else None,
+                    workers=workers if chosen else asked if isinstance(asked, int) else None,
+                    sized=chosen,
+                )
+
+        cls.__init__ = __init__
+
+    from concurrent.futures import process, thread
+    import multiprocessing.pool as mp_pool
+
+    sized(thread.ThreadPoolExecutor, "max_workers")
+    sized(process.ProcessPoolExecutor, "max_workers")
+    sized(mp_pool.Pool, "processes")  # ThreadPool's __init__ calls Pool's
+
+
 _step = [-1]  # the step of the lesson the main program began last, from 0
 
 
@@ -1000,6 +1057,7 @@ def main():
     sys.argv = sys.argv[1:]
     sys.path[0] = os.path.dirname(os.path.abspath(script))
     install()
+    _size_pools()
     lines = os.environ.get("POOLSCOPE_STEP_LINES", "")
     if lines:
         _watch_steps(script, [int(n) for n in lines.split(",")])

@@ -118,6 +118,24 @@ pub(super) enum Message {
         t: u64,
         text: String,
     },
+    /// The program made a pool while its pools were being sized (`POOLSCOPE_WORKERS`).
+    Sized(MadePool),
+}
+
+/// A pool a program made while its pools were being sized: which one, and the size it got.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct MadePool {
+    /// From 0, in the order the program made its pools.
+    pub index: usize,
+    /// Its class: `ThreadPoolExecutor`, `ProcessPoolExecutor`, `Pool`, `ThreadPool` (or the
+    /// program's subclass).
+    pub kind: String,
+    /// The size the program asked for; `None` for the default.
+    pub asked: Option<usize>,
+    /// The size it got; `None` for the default.
+    pub workers: Option<usize>,
+    /// Whether poolscope chose its size.
+    pub sized: bool,
 }
 
 /// A lesson's step, as its `step` event shows it.
@@ -168,6 +186,8 @@ pub(super) struct Translator {
     started: HashSet<TaskId>,
     ended: HashSet<TaskId>,
     worker_of: HashMap<TaskId, WorkerId>,
+    /// The pools the program made while they were being sized.
+    made: Vec<MadePool>,
     out: Vec<TraceEvent>,
 }
 
@@ -189,6 +209,7 @@ impl Translator {
             started: HashSet::new(),
             ended: HashSet::new(),
             worker_of: HashMap::new(),
+            made: Vec::new(),
             out: Vec::new(),
         };
         if let Some((kind, workers, gil)) = translator.info.pool {
@@ -218,6 +239,13 @@ impl Translator {
         let t = t.max(self.last_t);
         self.last_t = t;
         self.out.push(TraceEvent { t, kind });
+    }
+
+    /// The pools the program made while they were being sized, in the order it made them.
+    pub(super) fn made(&mut self) -> Vec<MadePool> {
+        let mut made = std::mem::take(&mut self.made);
+        made.sort_by_key(|p| p.index);
+        made
     }
 
     /// Takes the events made so far.
@@ -359,6 +387,10 @@ impl Translator {
 
     /// Folds one message in.
     pub(super) fn message(&mut self, message: Message) {
+        if let Message::Sized(pool) = message {
+            self.made.push(pool);
+            return;
+        }
         if !self.run_sent {
             match &message {
                 Message::Pool { t, kind, workers, .. } => {
@@ -453,6 +485,7 @@ impl Translator {
             }
             Message::Step { t, index } => self.step(t, index),
             Message::Print { t, text } => self.push(t, TraceKind::Print { text }),
+            Message::Sized(_) => {}
         }
     }
 
