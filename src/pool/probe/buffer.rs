@@ -92,10 +92,7 @@ impl Record {
     /// `kind` packed, or handed back when it does not fit.
     #[inline]
     fn pack(at: i64, kind: EventKind, pid: u32) -> Result<Record, EventKind> {
-        let packed = |kind: u64, worker: usize, task: TaskId| {
-            (task <= TASK_MASK && worker as u64 <= WORKER_MASK)
-                .then_some(Record { at, what: kind << KIND_SHIFT | (worker as u64) << WORKER_SHIFT | task })
-        };
+        let packed = |code: u64, worker: usize, task: TaskId| Record::packed(at, code, worker, task);
         let record = match &kind {
             EventKind::Submit { task, label: None, cost: None, cpu: false } => packed(SUBMIT, 0, *task),
             EventKind::Start { task, worker, pid: p } if *p == pid => packed(START, *worker, *task),
@@ -110,6 +107,13 @@ impl Record {
             _ => None,
         };
         record.ok_or(kind)
+    }
+
+    /// A record of kind `code`, when `worker` and `task` fit.
+    #[inline(always)]
+    fn packed(at: i64, code: u64, worker: usize, task: TaskId) -> Option<Record> {
+        (task <= TASK_MASK && worker as u64 <= WORKER_MASK)
+            .then_some(Record { at, what: code << KIND_SHIFT | (worker as u64) << WORKER_SHIFT | task })
     }
 
     /// The event a packed record holds; `None` for [`OTHER`].
@@ -253,11 +257,17 @@ impl BufferProbe {
             let ahead = |at: i64| next.is_none_or(|(j, n)| at < n || (at == n && i < j));
             let (run, side) = &mut runs[i];
             while let Some(record) = run.next_if(|r| ahead(r.at)) {
+                // The time first: the kind is built straight into the event handed on.
+                let at = self.instant(record.at);
                 // The side channel's event was sent before its record was pushed.
-                let kind = record.unpack(self.pid).or_else(|| side.try_recv().ok());
-                if let Some(kind) = kind {
-                    take(Event { at: self.instant(record.at), kind });
-                }
+                let kind = match record.unpack(self.pid) {
+                    Some(kind) => kind,
+                    None => match side.try_recv() {
+                        Ok(kind) => kind,
+                        Err(_) => continue,
+                    },
+                };
+                take(Event { at, kind });
             }
         }
     }
@@ -292,31 +302,83 @@ impl BufferProbe {
     }
 }
 
+/// One of the three events a closure's task costs, as numbers: what the pool hands a
+/// [`BufferProbe`] on its hot path, packed into a record without an [`EventKind`] in between.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Compact {
+    /// A submit without label, cost or CPU-bound work.
+    Submit { task: TaskId },
+    /// A start.
+    Start { task: TaskId, worker: usize, pid: u32 },
+    /// A finish with nothing to show: it returned, and its value is not described.
+    FinishOk { task: TaskId, worker: usize },
+}
+
+impl Compact {
+    /// The event it stands for.
+    fn kind(self) -> EventKind {
+        match self {
+            Compact::Submit { task } => EventKind::Submit { task, label: None, cost: None, cpu: false },
+            Compact::Start { task, worker, pid } => EventKind::Start { task, worker, pid },
+            Compact::FinishOk { task, worker } => {
+                EventKind::Finish { task, worker, outcome: Outcome::Ok, value: None, error: None }
+            }
+        }
+    }
+}
+
 impl BufferProbe {
-    /// Records `kind` as happening now, in real time: the pool's fast path, stamped from the
-    /// time-stamp counter as [`crate::pool::tsc::now`] would be.
+    /// Now, as this probe keeps times: nanoseconds from its origin, read from the time-stamp
+    /// counter as [`crate::pool::tsc::now`] would be.
+    #[inline(always)]
+    fn stamp(&self) -> i64 {
+        self.counter_origin.saturating_add(crate::pool::tsc::since_calibration() as i64)
+    }
+
+    /// Records `kind` as happening now, in real time.
     #[inline]
     pub(crate) fn record_now(&self, kind: EventKind) {
-        let at = self.counter_origin.saturating_add(crate::pool::tsc::since_calibration() as i64);
-        self.push(at, kind);
+        self.push(self.stamp(), kind);
+    }
+
+    /// Records a task's submit, start or finish as happening now, in real time: the pool's
+    /// hot path.
+    #[inline(always)]
+    pub(crate) fn record_compact(&self, event: Compact) {
+        let at = self.stamp();
+        let (code, worker, task) = match event {
+            Compact::Submit { task } => (SUBMIT, 0, task),
+            Compact::Start { task, worker, pid } if pid == self.pid => (START, worker, task),
+            Compact::FinishOk { task, worker } => (FINISH_OK, worker, task),
+            Compact::Start { .. } => return self.push_slow(at, Err(event.kind())),
+        };
+        match Record::packed(at, code, worker, task) {
+            Some(record) => self.push_record(at, record),
+            None => self.push_slow(at, Err(event.kind())),
+        }
     }
 
     #[inline]
     fn push(&self, at: i64, kind: EventKind) {
-        let packed = Record::pack(at, kind, self.pid);
-        if let Ok(record) = packed {
-            // The fast path, small enough to inline: the thread's ring for the probe it
-            // recorded to last comes first (it is almost always the only one), with room.
-            let key = Arc::as_ptr(&self.key);
-            let pushed = RINGS.with(|rings| match rings.borrow_mut().first_mut() {
-                Some(ring) if std::ptr::eq(ring.key.as_ptr(), key) => ring.ring.push(record).is_ok(),
-                _ => false,
-            });
-            if pushed {
-                return;
-            }
+        match Record::pack(at, kind, self.pid) {
+            Ok(record) => self.push_record(at, record),
+            packed => self.push_slow(at, packed),
         }
-        self.push_slow(at, packed);
+    }
+
+    /// Pushes a packed record.
+    #[inline(always)]
+    fn push_record(&self, at: i64, record: Record) {
+        // The fast path, small enough to inline: the thread's ring for the probe it recorded
+        // to last comes first (it is almost always the only one), with room.
+        let key = Arc::as_ptr(&self.key);
+        let pushed = RINGS.with(|rings| match rings.borrow_mut().first_mut() {
+            Some(ring) if std::ptr::eq(ring.key.as_ptr(), key) => ring.ring.push(record).is_ok(),
+            _ => false,
+        });
+        if !pushed {
+            self.push_slow(at, Ok(record));
+        }
     }
 
     /// Pushes what the fast path could not: an event that does not pack, this thread's
@@ -410,6 +472,25 @@ mod tests {
         assert_eq!(out[0].at, probe.instant(-5), "times before the origin survive");
         probe.drain_all_into(&mut out);
         assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn compact_events_come_out_as_the_events_they_stand_for() {
+        let probe = BufferProbe::new(64);
+        let events = [
+            Compact::Submit { task: 3 },
+            Compact::Start { task: 3, worker: 1, pid: probe.pid },
+            Compact::Start { task: 4, worker: 0, pid: probe.pid.wrapping_add(1) },
+            Compact::FinishOk { task: 3, worker: 1 },
+            Compact::Submit { task: TaskId::MAX },
+            Compact::FinishOk { task: 5, worker: usize::MAX },
+        ];
+        for event in events {
+            probe.record_compact(event);
+        }
+        let mut out = Vec::new();
+        probe.drain_all_into(&mut out);
+        assert_eq!(out.into_iter().map(|e| e.kind).collect::<Vec<_>>(), events.map(Compact::kind));
     }
 
     #[test]
