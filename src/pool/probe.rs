@@ -16,8 +16,10 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 mod buffer;
+mod record;
+mod ring;
 pub use buffer::BufferProbe;
-use buffer::Compact;
+use record::Compact;
 use serde::{Deserialize, Serialize};
 
 /// A task's id: integers from 0 in submission order, per pool.
