@@ -200,7 +200,7 @@ impl<B: Backend> Pool<B> {
     fn number(&self, _gate: &B::Gate<'_>, spec: Option<&TaskSpec>) -> TaskId {
         let id = self.next_task.fetch_add(1, Ordering::Relaxed);
         if let Some(telemetry) = self.telemetry.as_ref() {
-            telemetry.emit(EventKind::submit(id, spec));
+            telemetry.submitted(id, spec);
         }
         id
     }

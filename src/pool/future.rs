@@ -392,14 +392,14 @@ impl<T> Future<T> {
             return false;
         }
         if let Some(telemetry) = &self.inner.telemetry {
-            telemetry.emit(EventKind::Start { task: self.inner.id, worker, pid });
+            telemetry.started(self.inner.id, worker, pid);
         }
         let outcome = match catching(work) {
             Ok(outcome) => outcome,
             Err(payload) => Err(TaskError::Failed(format!("panicked: {}", panic_message(&*payload)))),
         };
         if let Some(telemetry) = &self.inner.telemetry {
-            telemetry.emit(finish_event(self.inner.id, worker, &outcome, describe));
+            telemetry.finished(self.inner.id, worker, &outcome, describe);
         }
         match relay {
             Some(relay) => {

@@ -16,7 +16,10 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 mod buffer;
+mod record;
+mod ring;
 pub use buffer::BufferProbe;
+use record::Compact;
 use serde::{Deserialize, Serialize};
 
 /// A task's id: integers from 0 in submission order, per pool.
@@ -317,6 +320,45 @@ impl Telemetry {
         match &self.hot.buffer {
             Some(buffer) => buffer.record_now(kind),
             None => self.hot.probe.record(Event { at: self.hot.clock.now(), kind }),
+        }
+    }
+
+    /// Reports task `task` submitted, from its spec when it has one (a closure has none).
+    #[inline]
+    pub(crate) fn submitted(&self, task: TaskId, spec: Option<&crate::pool::TaskSpec>) {
+        match (&self.hot.buffer, spec) {
+            (Some(buffer), None) => buffer.record_compact(Compact::Submit { task }),
+            _ => self.emit(EventKind::submit(task, spec)),
+        }
+    }
+
+    /// Reports task `task` started by `worker` of process `pid`.
+    #[inline]
+    pub(crate) fn started(&self, task: TaskId, worker: WorkerId, pid: u32) {
+        match &self.hot.buffer {
+            Some(buffer) => buffer.record_compact(Compact::Start { task, worker, pid }),
+            None => self.emit(EventKind::Start { task, worker, pid }),
+        }
+    }
+
+    /// Reports task `task` finished by `worker` with `outcome`, its value shown as
+    /// `describe` says ([`crate::pool::future::finish_event`]).
+    #[inline]
+    pub(crate) fn finished<T>(
+        &self,
+        task: TaskId,
+        worker: WorkerId,
+        outcome: &crate::pool::error::TaskResult<T>,
+        describe: impl FnOnce(&T) -> Option<String>,
+    ) {
+        match (&self.hot.buffer, outcome) {
+            (Some(buffer), Ok(value)) => match describe(value) {
+                None => buffer.record_compact(Compact::FinishOk { task, worker }),
+                value => {
+                    buffer.record_now(EventKind::Finish { task, worker, outcome: Outcome::Ok, value, error: None })
+                }
+            },
+            _ => self.emit(crate::pool::future::finish_event(task, worker, outcome, describe)),
         }
     }
 }

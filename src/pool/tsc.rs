@@ -21,7 +21,17 @@ struct Tsc {
 
 static TSC: OnceLock<Tsc> = OnceLock::new();
 
+#[inline(always)]
 fn tsc() -> &'static Tsc {
+    match TSC.get() {
+        Some(tsc) => tsc,
+        None => calibrate(),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn calibrate() -> &'static Tsc {
     TSC.get_or_init(|| {
         let clock = quanta::Clock::new();
         let raw = clock.raw();

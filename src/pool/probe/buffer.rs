@@ -6,14 +6,16 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::{Event, EventKind, Outcome, Probe, TaskId};
+use super::record::{Compact, FINISH_OK, OTHER, Record, START, SUBMIT};
+use super::ring::{Reader, Unread, Writer, ring};
+use super::{Event, EventKind, Probe};
 
 /// A [`Probe`] for a live view of a busy pool: each recording thread appends to a ring of
 /// its own, and the reader collects them all at once ([`BufferProbe::drain_into`]), as a
 /// viewer does once per frame.
 ///
-/// Recording costs a thread-local lookup and a push into a single-producer ring
-/// ([`rtrb`]): no lock and no read-modify-write shared with another thread; a pool on real
+/// Recording costs a thread-local lookup and a push into a single-producer ring: no lock
+/// and no read-modify-write shared with another thread; a pool on real
 /// time calls it directly and it stamps the event from the time-stamp counter. The three
 /// events of a task whose submit, start and finish carry nothing but numbers (a closure's)
 /// are kept as 16-byte records, four to a cache line; any other event waits in a channel of
@@ -21,7 +23,8 @@ use super::{Event, EventKind, Outcome, Probe, TaskId};
 /// thread's ring starts small and is replaced by one twice its size when it fills before
 /// the reader comes (the reader empties the old one first), so the memory a thread writes
 /// to — which the kernel must hand over and clear — follows the backlog the reader leaves,
-/// not the bound, and is reused once the ring has gone round.
+/// not the bound, and is reused once the ring has gone round. A ring's memory outlives it:
+/// the next ring of its size, for this probe or a later one, writes to pages already there.
 ///
 /// The reader merges the rings in time order and leaves in them events newer than the
 /// moment it began collecting, so an event never comes out before one that caused it (a
@@ -55,77 +58,11 @@ pub struct BufferProbe {
     counter_origin: i64,
     /// The reading ends of the recording threads' rings, a thread's older rings before its
     /// newer one.
-    rings: Mutex<Vec<(rtrb::Consumer<Record>, Receiver<EventKind>)>>,
+    rings: Mutex<Vec<(Reader, Receiver<EventKind>)>>,
     /// This process's id: a start in it packs without its pid.
     pid: u32,
     capacity: usize,
     dropped: AtomicU64,
-}
-
-/// An event as a ring keeps it: 16 bytes, four to a cache line.
-#[derive(Clone, Copy, Debug)]
-struct Record {
-    /// Nanoseconds from the probe's origin.
-    at: i64,
-    /// The hot kinds with nothing but numbers in them packed as `kind | worker | task`
-    /// ([`KIND_SHIFT`], [`WORKER_SHIFT`]); [`OTHER`] for anything else, which waits in the
-    /// thread's side channel, in the same order.
-    what: u64,
-}
-
-const KIND_SHIFT: u32 = 61;
-const WORKER_SHIFT: u32 = 48;
-const TASK_MASK: u64 = (1 << WORKER_SHIFT) - 1;
-const WORKER_MASK: u64 = (1 << (KIND_SHIFT - WORKER_SHIFT)) - 1;
-/// The next event of the thread's side channel.
-const OTHER: u64 = 0;
-/// A submit without label, cost or CPU-bound work (a closure's).
-const SUBMIT: u64 = 1;
-/// A start by a worker of the probe's own process.
-const START: u64 = 2;
-/// A finish without a value or an error to show; one kind per outcome.
-const FINISH_OK: u64 = 3;
-const FINISH_ERROR: u64 = 4;
-const FINISH_CRASHED: u64 = 5;
-
-impl Record {
-    /// `kind` packed, or handed back when it does not fit.
-    #[inline]
-    fn pack(at: i64, kind: EventKind, pid: u32) -> Result<Record, EventKind> {
-        let packed = |kind: u64, worker: usize, task: TaskId| {
-            (task <= TASK_MASK && worker as u64 <= WORKER_MASK)
-                .then_some(Record { at, what: kind << KIND_SHIFT | (worker as u64) << WORKER_SHIFT | task })
-        };
-        let record = match &kind {
-            EventKind::Submit { task, label: None, cost: None, cpu: false } => packed(SUBMIT, 0, *task),
-            EventKind::Start { task, worker, pid: p } if *p == pid => packed(START, *worker, *task),
-            EventKind::Finish { task, worker, outcome, value: None, error: None } => {
-                let kind = match outcome {
-                    Outcome::Ok => FINISH_OK,
-                    Outcome::Error => FINISH_ERROR,
-                    Outcome::Crashed => FINISH_CRASHED,
-                };
-                packed(kind, *worker, *task)
-            }
-            _ => None,
-        };
-        record.ok_or(kind)
-    }
-
-    /// The event a packed record holds; `None` for [`OTHER`].
-    fn unpack(self, pid: u32) -> Option<EventKind> {
-        let task = self.what & TASK_MASK;
-        let worker = ((self.what >> WORKER_SHIFT) & WORKER_MASK) as usize;
-        let finish = |outcome| EventKind::Finish { task, worker, outcome, value: None, error: None };
-        match self.what >> KIND_SHIFT {
-            SUBMIT => Some(EventKind::Submit { task, label: None, cost: None, cpu: false }),
-            START => Some(EventKind::Start { task, worker, pid }),
-            FINISH_OK => Some(finish(Outcome::Ok)),
-            FINISH_ERROR => Some(finish(Outcome::Error)),
-            FINISH_CRASHED => Some(finish(Outcome::Crashed)),
-            _ => None,
-        }
-    }
 }
 
 /// A recording thread's ring for one probe, and the side channel of its events that do not
@@ -133,16 +70,15 @@ impl Record {
 struct ThreadRing {
     /// The probe's key.
     key: Weak<()>,
-    ring: rtrb::Producer<Record>,
+    ring: Writer,
     side: Sender<EventKind>,
     read_side: Receiver<EventKind>,
 }
 
 type Rings = Vec<ThreadRing>;
 
-/// The records of one ring a collection takes, moved out one by one; the slots read are
-/// handed back to the ring's thread when the run is dropped.
-type Run<'a> = std::iter::Peekable<rtrb::chunks::ReadChunkIntoIter<'a, Record>>;
+/// The records of one ring a collection takes, oldest first.
+type Run<'a> = std::iter::Peekable<Unread<'a>>;
 
 thread_local! {
     /// This thread's rings, one per live `BufferProbe` it recorded to (almost always one).
@@ -211,29 +147,19 @@ impl BufferProbe {
         let mut rings = self.rings.lock().unwrap_or_else(|e| e.into_inner());
         // A ring whose thread has gone (or moved to a bigger ring) and which is read to the
         // end is done with.
-        rings.retain(|(ring, _)| !(ring.is_abandoned() && ring.is_empty()));
+        rings.retain(|(ring, _)| !ring.is_done());
         // Each ring is in time order: take from each the records older than the horizon (a
         // record pushed after the horizon was read may still carry an older stamp, but
-        // nothing it caused can), then merge those runs. A run moves its records out rather
-        // than leaving something in their slots, so the reader never writes to the lines the
-        // recording thread writes next.
+        // nothing it caused can), then merge those runs. The reader only reads the rings'
+        // slots, so it never writes to the lines the recording threads write next.
         let mut runs: Vec<(Run<'_>, &Receiver<EventKind>)> = rings
-            .iter_mut()
-            .filter_map(|(ring, side)| {
-                let due = {
-                    let chunk = ring.read_chunk(ring.slots()).ok()?;
-                    let (first, second) = chunk.as_slices();
-                    match horizon {
-                        None => chunk.len(),
-                        Some(horizon) => match first.partition_point(|r| r.at < horizon) {
-                            n if n < first.len() => n,
-                            n => n + second.partition_point(|r| r.at < horizon),
-                        },
-                    }
-                };
-                Some((ring.read_chunk(due).ok()?.into_iter().peekable(), &*side))
+            .iter()
+            .map(|(ring, side)| {
+                let due = horizon.map_or_else(|| ring.unread(), |horizon| ring.older_than(horizon));
+                (ring.first(due).peekable(), side)
             })
             .collect();
+        let mut taken = vec![0; runs.len()];
         loop {
             // The run with the earliest head, and the head that would come after its own;
             // ties go to the earlier ring (a thread's older ring comes first).
@@ -253,12 +179,23 @@ impl BufferProbe {
             let ahead = |at: i64| next.is_none_or(|(j, n)| at < n || (at == n && i < j));
             let (run, side) = &mut runs[i];
             while let Some(record) = run.next_if(|r| ahead(r.at)) {
+                taken[i] += 1;
+                // The time first: the kind is built straight into the event handed on.
+                let at = self.instant(record.at);
                 // The side channel's event was sent before its record was pushed.
-                let kind = record.unpack(self.pid).or_else(|| side.try_recv().ok());
-                if let Some(kind) = kind {
-                    take(Event { at: self.instant(record.at), kind });
-                }
+                let kind = match record.unpack(self.pid) {
+                    Some(kind) => kind,
+                    None => match side.try_recv() {
+                        Ok(kind) => kind,
+                        Err(_) => continue,
+                    },
+                };
+                take(Event { at, kind });
             }
+        }
+        drop(runs);
+        for ((ring, _), n) in rings.iter_mut().zip(taken) {
+            ring.consume(n);
         }
     }
 
@@ -272,10 +209,10 @@ impl BufferProbe {
         rings.len() - 1
     }
 
-    fn new_ring(&self, size: usize, side: Receiver<EventKind>) -> rtrb::Producer<Record> {
-        let (producer, consumer) = rtrb::RingBuffer::new(size.min(self.capacity));
-        self.rings.lock().unwrap_or_else(|e| e.into_inner()).push((consumer, side));
-        producer
+    fn new_ring(&self, size: usize, side: Receiver<EventKind>) -> Writer {
+        let (writer, reader) = ring(size.min(self.capacity));
+        self.rings.lock().unwrap_or_else(|e| e.into_inner()).push((reader, side));
+        writer
     }
 
     /// `ring` is full: replaces it with one twice its size — unless it is as large as the
@@ -283,7 +220,7 @@ impl BufferProbe {
     /// reader, ahead of the new one, until it is read to the end.
     #[cold]
     fn grow(&self, ring: &mut ThreadRing) -> bool {
-        let size = ring.ring.buffer().capacity();
+        let size = ring.ring.capacity();
         if size >= self.capacity {
             return false;
         }
@@ -293,30 +230,57 @@ impl BufferProbe {
 }
 
 impl BufferProbe {
-    /// Records `kind` as happening now, in real time: the pool's fast path, stamped from the
-    /// time-stamp counter as [`crate::pool::tsc::now`] would be.
+    /// Now, as this probe keeps times: nanoseconds from its origin, read from the time-stamp
+    /// counter as [`crate::pool::tsc::now`] would be.
+    #[inline(always)]
+    fn stamp(&self) -> i64 {
+        self.counter_origin.saturating_add(crate::pool::tsc::since_calibration() as i64)
+    }
+
+    /// Records `kind` as happening now, in real time.
     #[inline]
     pub(crate) fn record_now(&self, kind: EventKind) {
-        let at = self.counter_origin.saturating_add(crate::pool::tsc::since_calibration() as i64);
-        self.push(at, kind);
+        self.push(self.stamp(), kind);
+    }
+
+    /// Records a task's submit, start or finish as happening now, in real time: the pool's
+    /// hot path.
+    #[inline(always)]
+    pub(crate) fn record_compact(&self, event: Compact) {
+        let at = self.stamp();
+        let (code, worker, task) = match event {
+            Compact::Submit { task } => (SUBMIT, 0, task),
+            Compact::Start { task, worker, pid } if pid == self.pid => (START, worker, task),
+            Compact::FinishOk { task, worker } => (FINISH_OK, worker, task),
+            Compact::Start { .. } => return self.push_slow(at, Err(event.kind())),
+        };
+        match Record::packed(at, code, worker, task) {
+            Some(record) => self.push_record(at, record),
+            None => self.push_slow(at, Err(event.kind())),
+        }
     }
 
     #[inline]
     fn push(&self, at: i64, kind: EventKind) {
-        let packed = Record::pack(at, kind, self.pid);
-        if let Ok(record) = packed {
-            // The fast path, small enough to inline: the thread's ring for the probe it
-            // recorded to last comes first (it is almost always the only one), with room.
-            let key = Arc::as_ptr(&self.key);
-            let pushed = RINGS.with(|rings| match rings.borrow_mut().first_mut() {
-                Some(ring) if std::ptr::eq(ring.key.as_ptr(), key) => ring.ring.push(record).is_ok(),
-                _ => false,
-            });
-            if pushed {
-                return;
-            }
+        match Record::pack(at, kind, self.pid) {
+            Ok(record) => self.push_record(at, record),
+            packed => self.push_slow(at, packed),
         }
-        self.push_slow(at, packed);
+    }
+
+    /// Pushes a packed record.
+    #[inline(always)]
+    fn push_record(&self, at: i64, record: Record) {
+        // The fast path, small enough to inline: the thread's ring for the probe it recorded
+        // to last comes first (it is almost always the only one), with room.
+        let key = Arc::as_ptr(&self.key);
+        let pushed = RINGS.with(|rings| match rings.borrow_mut().first_mut() {
+            Some(ring) if std::ptr::eq(ring.key.as_ptr(), key) => ring.ring.push(record),
+            _ => false,
+        });
+        if !pushed {
+            self.push_slow(at, Ok(record));
+        }
     }
 
     /// Pushes what the fast path could not: an event that does not pack, this thread's
@@ -341,7 +305,7 @@ impl BufferProbe {
                 Record { at, what: OTHER }
             });
             // Only this thread fills the ring, and it had room.
-            ring.ring.push(record).is_ok()
+            ring.ring.push(record)
         });
         if !pushed {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -358,6 +322,7 @@ impl Probe for BufferProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pool::probe::{Outcome, TaskId};
 
     fn event(probe: &BufferProbe, nanos: i64, task: TaskId) -> Event {
         Event { at: probe.instant(nanos), kind: EventKind::Submit { task, label: None, cost: None, cpu: false } }
@@ -410,6 +375,25 @@ mod tests {
         assert_eq!(out[0].at, probe.instant(-5), "times before the origin survive");
         probe.drain_all_into(&mut out);
         assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn compact_events_come_out_as_the_events_they_stand_for() {
+        let probe = BufferProbe::new(64);
+        let events = [
+            Compact::Submit { task: 3 },
+            Compact::Start { task: 3, worker: 1, pid: probe.pid },
+            Compact::Start { task: 4, worker: 0, pid: probe.pid.wrapping_add(1) },
+            Compact::FinishOk { task: 3, worker: 1 },
+            Compact::Submit { task: TaskId::MAX },
+            Compact::FinishOk { task: 5, worker: usize::MAX },
+        ];
+        for event in events {
+            probe.record_compact(event);
+        }
+        let mut out = Vec::new();
+        probe.drain_all_into(&mut out);
+        assert_eq!(out.into_iter().map(|e| e.kind).collect::<Vec<_>>(), events.map(Compact::kind));
     }
 
     #[test]
