@@ -274,6 +274,15 @@ def _patch_broken_process_pool(process):
         executor = self.executor_reference()
         pool = getattr(executor, "_poolscope", None) if executor is not None else None
         workers = list(self.processes.values()) if pool is not None else []
+        if pool is not None:
+            # Each pending future fails now; its done-callback says so only after the waiters
+            # wake, so the main program could see the exception (and go on to its next step)
+            # before the log says the task failed. Said here first, in the order it happens.
+            for item in list(self.pending_work_items.values()):
+                future = item.future
+                if not future.done() and hasattr(future, "_poolscope"):
+                    for task in getattr(future, "_poolscope_items", None) or [future._poolscope]:
+                        _emit("broken", task=task)
         try:
             return terminate_broken(self, *args, **kwargs)
         finally:
