@@ -80,7 +80,7 @@ fn a_side_that_cannot_be_built_is_refused_with_exit_2() {
         (&["compare", "pool-basics"][..], "nothing to compare"),
         (&["compare", "pool-basics", "--b", "kind=coroutine,workers=4"][..], "--b kind=coroutine,workers=4"),
         (&["compare", "pool-basics", "--a", "gil=true"][..], "thread pools only"),
-        (&["compare", "pool-basics", "--a", "kind=fibre"][..], "expected thread, process or coroutine"),
+        (&["compare", "pool-basics", "--a", "kind=fibre"][..], "expected thread, process, coroutine or dask"),
         (&["compare", "pool-basics", "--a", "kind=thread,on_worker_death=respawn"][..], "process pools only"),
     ] {
         let output = poolscope(args);

@@ -121,6 +121,7 @@ fn script_scenario(script: &std::path::Path) -> Scenario {
             main_guard: true,
             eager: false,
             thread_name_prefix: None,
+            dask: Default::default(),
             initializer: None,
             workers_written: false,
         },

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use poolscope::scenario::cpython::{CpythonOptions, Program};
-use poolscope::scenario::{self, Engine, PoolOverride, Run, RunOptions, python};
+use poolscope::pool::PoolKind;
+use poolscope::scenario::cpython::{CpythonOptions, Program, check_distributed, check_python};
+use poolscope::scenario::{self, Engine, PoolOverride, Run, RunError, RunOptions, python};
 use poolscope::trace::{Model, Summary, TraceKind, Transcript, wrap};
 
 use super::fail;
@@ -90,6 +91,16 @@ pub enum EngineName {
 /// exit 2) for options the engine refuses.
 pub fn options_for(args: &RunArgs, scenario: &scenario::Scenario, live: bool) -> Result<RunOptions, ExitCode> {
     let mut options = args.timing.options(live);
+    if scenario.pool.kind == PoolKind::Dask {
+        if args.engine != EngineName::Cpython {
+            return Err(fail(2, &RunError::DaskNeedsCpython.to_string()));
+        }
+        // Before a live view opens: without distributed, say how to install it.
+        let python = std::path::Path::new("python3");
+        if let Err(e) = check_python(python).and_then(|_| check_distributed(python)) {
+            return Err(fail(1, &e.to_string()));
+        }
+    }
     if args.engine == EngineName::Cpython {
         if args.timing.virtual_time {
             return Err(fail(2, "--virtual-time does not apply to --engine cpython: CPython's pools run in real time"));

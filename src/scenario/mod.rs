@@ -43,8 +43,8 @@ pub use builtin::{BUILTIN, builtin_names};
 pub use duration::DurationSpec;
 pub use error::{ScenarioError, ScenarioErrors};
 pub use model::{
-    Api, Batch, Dialect, MAX_COUNT, MAX_WORKERS, Op, OpName, PoolConfig, Scenario, Step, TaskTemplate, WorkerCount,
-    WorkerDeath, scale,
+    Api, Batch, DaskCluster, Dialect, MAX_COUNT, MAX_WORKERS, Op, OpName, PoolConfig, Scenario, Step, TaskTemplate,
+    WorkerCount, WorkerDeath, scale,
 };
 pub use pool_override::{EngineChoice, PoolOverride, SideOverride};
 pub use runner::{Engine, ResizeRefused, Run, RunError, RunOptions, TimeMode};

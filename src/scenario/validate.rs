@@ -1,6 +1,7 @@
 //! From TOML text to a checked [`Scenario`], collecting every error with its place.
 
 mod arrive;
+mod dask;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::Range;
@@ -101,7 +102,12 @@ impl Checker<'_> {
             None => 0,
         };
         let initializer_at = raw.pool.as_ref().and_then(|p| p.initializer.as_ref()).map(|i| i.span());
+        let dask = self.dask_cluster(raw.pool.as_ref());
         let mut pool = self.pool(raw.pool);
+        if pool.kind == PoolKind::Dask {
+            pool.dask = dask;
+            self.dask_refusals(&raw.tasks, &raw.step);
+        }
         let mut tasks = BTreeMap::new();
         self.declared = raw.tasks.keys().cloned().collect();
         for (task_name, task) in raw.tasks {
@@ -149,6 +155,7 @@ impl Checker<'_> {
             eager: false,
             workers_written: false,
             thread_name_prefix: None,
+            dask: Default::default(),
             initializer: None,
         };
         let Some(raw) = raw else { return config };
@@ -160,7 +167,9 @@ impl Checker<'_> {
                     self.error(
                         span(kind),
                         "pool.kind",
-                        format!("unknown pool kind {other:?}; expected \"thread\", \"process\" or \"coroutine\""),
+                        format!(
+                            "unknown pool kind {other:?}; expected \"thread\", \"process\", \"coroutine\" or \"dask\""
+                        ),
                     );
                     PoolKind::Thread
                 }

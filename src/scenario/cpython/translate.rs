@@ -239,8 +239,12 @@ impl Translator {
         self.workers.insert(key.clone(), worker);
         let pid = key.1;
         // A thread the lesson named (`thread_name_prefix`) shows its name, as poolscope's do.
-        let named =
-            self.pool_kind.get(&key.0) == Some(&PoolKind::Thread) && crate::trace::observe::lesson_named(&key.2);
+        // A Dask worker thread shows where it runs: HOST:PID·SLOT.
+        let named = match self.pool_kind.get(&key.0) {
+            Some(PoolKind::Thread) => crate::trace::observe::lesson_named(&key.2),
+            Some(PoolKind::Dask) => true,
+            _ => false,
+        };
         let name = named.then(|| key.2.clone());
         self.up.push((key, worker));
         self.push(t, TraceKind::WorkerUp { worker, pid });
