@@ -324,3 +324,48 @@ fn sigterm_leaves_no_worker() {
     }
     live_then("TERM");
 }
+
+#[test]
+fn a_dask_executor_observes_what_a_thread_pool_does() {
+    if no_distributed("Dask's conformance") {
+        return;
+    }
+    // Each lesson on Dask (CPython) against the same lesson on a thread pool of as many threads
+    // (poolscope's): result order, outcomes and exceptions, wait's sets.
+    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance-dask/dask-map-raises-wait.toml");
+    let out = poolscope().args(["conform", "cluster-map", corpus]).output().expect("poolscope runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("cluster-map            same") && text.contains("dask-map-raises-wait   same"), "{text}");
+    assert!(text.contains("0 new differences") && text.contains("0 runs failed"), "{text}");
+}
+
+#[test]
+fn a_users_script_shows_the_dask_pool_it_makes() {
+    if no_distributed("the Dask script") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("poolscope-dask-py-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("squares.py");
+    std::fs::write(
+        &script,
+        "import time\nfrom distributed import Client\n\n\ndef square(i):\n    time.sleep(0.05)\n    return i * i\n\n\n\
+         if __name__ == \"__main__\":\n    with Client(n_workers=1, threads_per_worker=2) as client:\n        \
+         pool = client.get_executor()\n        print(list(pool.map(square, range(4))))\n        pool.shutdown()\n",
+    )
+    .unwrap();
+    let log = dir.join("events.jsonl");
+    let output =
+        poolscope().arg("py").arg(&script).args(["--headless", "--events"]).arg(&log).output().expect("poolscope runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("[0, 1, 4, 9]"));
+    let events = parse_jsonl(&std::fs::read_to_string(&log).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(matches!(events[0].kind, TraceKind::Run { pool: PoolKind::Dask, workers: 2, .. }), "{:?}", events[0]);
+    let lanes = lanes(&events);
+    assert_eq!(lanes.names.len(), 2, "one worker, two threads: {:?}", lanes.names);
+    assert_eq!(lanes.starts.len(), 4);
+    let got = results(&events);
+    assert_eq!(got.iter().map(|(task, _, _)| *task).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+}
