@@ -216,6 +216,8 @@ impl Checker<'_> {
                     "pool.api",
                     "a coroutine pool speaks asyncio; expected api = \"multiprocessing\" only on a thread or process pool",
                 ),
+                // Reported with the cluster's words (validate/dask.rs).
+                Some(Api::Multiprocessing) if config.kind == PoolKind::Dask => {}
                 Some(chosen) => config.api = chosen,
                 None => self.unknown(api, "pool.api", "\"executor\" or \"multiprocessing\""),
             }
