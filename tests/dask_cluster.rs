@@ -369,3 +369,33 @@ fn a_users_script_shows_the_dask_pool_it_makes() {
     let got = results(&events);
     assert_eq!(got.iter().map(|(task, _, _)| *task).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
 }
+
+#[test]
+fn the_queue_is_the_schedulers_count_of_waiting_tasks() {
+    if no_distributed("the scheduler's queue") {
+        return;
+    }
+    let log = std::env::temp_dir().join(format!("poolscope-dask-queue-{}.jsonl", std::process::id()));
+    let output = poolscope()
+        .args(["run", "cluster-task-cost", "--engine", "cpython", "--headless", "--events"])
+        .arg(&log)
+        .stdout(Stdio::null())
+        .output()
+        .expect("poolscope runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let events = parse_jsonl(&std::fs::read_to_string(&log).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&log);
+    // Only the scheduler's plugin says the depth (the probe's own count is not used for Dask):
+    // it reports when the scheduler first sees a task, and the queue is empty at the end.
+    let depths: Vec<usize> = events
+        .iter()
+        .filter_map(|e| match e.kind {
+            TraceKind::Queue { depth } => Some(depth),
+            _ => None,
+        })
+        .collect();
+    assert!(!depths.is_empty(), "the scheduler reported its queue");
+    assert!(depths.iter().all(|d| *d <= 40), "{depths:?}");
+    assert_eq!(depths.last(), Some(&0), "{depths:?}");
+    assert_eq!(results(&events).len(), 40);
+}

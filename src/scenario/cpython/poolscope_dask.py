@@ -12,7 +12,8 @@ worker thread, named HOST:PID·SLOT, SLOT the thread's place in its worker's thr
 
 The futures the executor returns are concurrent.futures Futures, which poolscope_probe already
 follows (result, exception, cancel, callbacks, wait, as_completed); map's results are reported
-here, as the iterator hands them out.
+here, as the iterator hands them out. The queue is the scheduler's own count of tasks waiting
+for a worker thread, from a scheduler plugin.
 """
 
 import os
@@ -94,6 +95,35 @@ class _WorkerReport:
         return value
 
 
+def _scheduler_queue(address, t0, pool):
+    """A scheduler plugin reporting the scheduler's count of tasks waiting for a worker
+    thread (queued, or with no worker to run them) whenever it changes. It runs where the
+    scheduler runs, so it too is sent by value and sends its own datagrams."""
+    from distributed.diagnostics.plugin import SchedulerPlugin
+
+    class SchedulerQueue(SchedulerPlugin):
+        name = "poolscope-queue"
+
+        def __init__(self):
+            self.scheduler = None
+            self.depth = None
+
+        async def start(self, scheduler):
+            self.scheduler = scheduler
+
+        def transition(self, key, start, finish, *args, **kwargs):
+            scheduler = self.scheduler
+            if scheduler is None:
+                return
+            depth = len(scheduler.queued) + len(scheduler.unrunnable)
+            if depth != self.depth:
+                self.depth = depth
+                report = _WorkerReport(None, None, pool, address, t0, False)
+                report._send(dict(ev="scheduler_queue", pool=pool, depth=depth))
+
+    return SchedulerQueue()
+
+
 def _lane_of(address, pid, slot):
     host = address.split("://", 1)[-1].rsplit(":", 1)[0]
     return "%s:%d·%d" % (host, pid, slot)
@@ -130,6 +160,10 @@ def _patch(cfexecutor, probe):
         # Grouped by worker (by name: a LocalCluster's 0, 1, ...), a lane per thread.
         ordered = sorted(workers.items(), key=lambda kv: (str(kv[1].get("name", "")), kv[0]))
         threads = sum(int(info.get("nthreads", 1)) for _, info in ordered)
+        try:
+            client.register_plugin(_scheduler_queue(address, t0, self._poolscope))
+        except Exception:
+            pass  # a scheduler that takes no plugin: the queue shows nothing
         probe._emit("pool", pool=self._poolscope, kind="dask", workers=threads)
         for worker_address, info in ordered:
             pid = pids.get(worker_address)
