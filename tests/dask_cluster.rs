@@ -399,3 +399,35 @@ fn the_queue_is_the_schedulers_count_of_waiting_tasks() {
     assert_eq!(depths.last(), Some(&0), "{depths:?}");
     assert_eq!(results(&events).len(), 40);
 }
+
+#[test]
+fn sigterm_to_a_headless_run_leaves_no_worker() {
+    if no_distributed("the headless Dask run (SIGTERM)") {
+        return;
+    }
+    let mut child = poolscope()
+        .args(["run", "cluster-map", "--engine", "cpython", "--headless"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("poolscope runs");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // A task has started: the cluster's workers are up.
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.contains(" starts #") => break,
+            Some(Ok(_)) => {}
+            _ => panic!("the run ended before a task started"),
+        }
+    }
+    let started = descendants(child.id());
+    assert!(started.len() >= 3, "python3 and two workers at least: {started:?}");
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    std::thread::spawn(move || lines.for_each(drop));
+    let status = child.wait().expect("poolscope ends");
+    // poolscope took the signal (rather than dying of it): it killed python3's process group,
+    // whose end it saw, and exits 1 as for any program that did not finish.
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    assert_eq!(still_alive(&started), Vec::<u32>::new(), "processes left after SIGTERM");
+}

@@ -175,6 +175,9 @@ pub fn play(args: &RunArgs, scenario: &scenario::Scenario, options: RunOptions) 
         Ok(run) => run,
         Err(e) => return fail(1, &e.to_string()),
     };
+    if let Some(group) = run.cpython_group() {
+        stop_on_signal(group);
+    }
     sinks.start(&run);
     let mut model = Model::new();
     let mut transcript = Transcript::default();
@@ -264,4 +267,19 @@ fn abort_quietly(run: Run) -> ExitCode {
     run.abort();
     std::mem::forget(run);
     ExitCode::SUCCESS
+}
+
+/// On SIGINT, SIGTERM or SIGHUP, kills `python3`'s process group (it leads its own, so the
+/// signal does not reach it): no worker, Dask's or multiprocessing's, outlives poolscope. The
+/// run then ends as a killed program's does, with `end`.
+fn stop_on_signal(group: u32) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else { return };
+    let _ = std::thread::Builder::new().name("signals".into()).spawn(move || {
+        if signals.forever().next().is_some()
+            && let Some(group) = rustix::process::Pid::from_raw(group as i32)
+        {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+    });
 }

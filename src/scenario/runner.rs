@@ -395,6 +395,15 @@ impl Run {
         }
     }
 
+    /// On CPython, the process group of `python3` and every worker it started (for a caller
+    /// that must stop them from elsewhere, a signal handler say); `None` on poolscope's pools.
+    pub fn cpython_group(&self) -> Option<u32> {
+        match &self.backend {
+            Backend::Pool { .. } => None,
+            Backend::Cpython(run) => Some(run.group()),
+        }
+    }
+
     /// Takes every event of the run, up to and including its `end`, then waits for the
     /// main program to finish.
     pub fn collect_to_end(self) -> Vec<TraceEvent> {

@@ -337,6 +337,11 @@ impl CpythonRun {
         }
     }
 
+    /// The process group `python3` leads, with every worker process it started.
+    pub fn group(&self) -> u32 {
+        self.group
+    }
+
     /// Waits until the run has ended and its folder is gone.
     pub fn join(&mut self) {
         if let Some(reader) = self.reader.take() {
