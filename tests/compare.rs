@@ -222,7 +222,7 @@ fn a_cpython_side_refuses_virtual_time_and_speed_and_a_bad_engine_with_exit_2() 
         ),
         (&["compare", "map-ordering", "--b", "engine=pypy"][..], "engine=pypy: expected poolscope or cpython"),
         (&["compare", "map-ordering", "--b", "engine=cpython,engine=cpython"][..], "engine is given twice"),
-        (&["compare", "map-ordering", "--b", "colour=red"][..], "eager, engine"),
+        (&["compare", "map-ordering", "--b", "colour=red"][..], "scheduler, engine"),
     ] {
         let output = poolscope(args);
         let stderr = String::from_utf8_lossy(&output.stderr);
