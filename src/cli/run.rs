@@ -58,7 +58,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub out: Outputs,
     /// Change the lesson's pool: `kind=process`, `workers=8`, `gil=false`, ... (the keys of
-    /// [pool]: kind, workers, gil, on_worker_death, start_method, eager).
+    /// [pool]: kind, workers, gil, on_worker_death, start_method, eager; and a Dask pool's
+    /// threads_per_worker, processes, scheduler=tcp://HOST:PORT).
     #[arg(long, value_name = "KEY=VALUE,...")]
     pub pool: Option<PoolOverride>,
     /// Live: start paused; `s` runs the lesson to the next step boundary and holds there,
