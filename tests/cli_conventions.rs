@@ -53,6 +53,7 @@ fn doctor_prints_one_line_per_check_and_a_verdict() {
             "colours",
             "python3",
             "python3 start method",
+            "distributed (Dask)",
             "tmux",
             "chromium",
             "outputs",

@@ -80,7 +80,7 @@ fn a_side_that_cannot_be_built_is_refused_with_exit_2() {
         (&["compare", "pool-basics"][..], "nothing to compare"),
         (&["compare", "pool-basics", "--b", "kind=coroutine,workers=4"][..], "--b kind=coroutine,workers=4"),
         (&["compare", "pool-basics", "--a", "gil=true"][..], "thread pools only"),
-        (&["compare", "pool-basics", "--a", "kind=fibre"][..], "expected thread, process or coroutine"),
+        (&["compare", "pool-basics", "--a", "kind=fibre"][..], "expected thread, process, coroutine or dask"),
         (&["compare", "pool-basics", "--a", "kind=thread,on_worker_death=respawn"][..], "process pools only"),
     ] {
         let output = poolscope(args);
@@ -222,7 +222,7 @@ fn a_cpython_side_refuses_virtual_time_and_speed_and_a_bad_engine_with_exit_2() 
         ),
         (&["compare", "map-ordering", "--b", "engine=pypy"][..], "engine=pypy: expected poolscope or cpython"),
         (&["compare", "map-ordering", "--b", "engine=cpython,engine=cpython"][..], "engine is given twice"),
-        (&["compare", "map-ordering", "--b", "colour=red"][..], "eager, engine"),
+        (&["compare", "map-ordering", "--b", "colour=red"][..], "scheduler, engine"),
     ] {
         let output = poolscope(args);
         let stderr = String::from_utf8_lossy(&output.stderr);

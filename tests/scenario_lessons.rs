@@ -16,7 +16,9 @@ fn every_lesson_file_is_built_in_and_valid() {
         .map(|e| e.expect("entry").path().file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
     files.sort();
-    let mut builtin: Vec<String> = poolscope::scenario::builtin_names().map(String::from).collect();
+    // The picker's lessons, and those past one machine (on a Dask cluster).
+    let mut builtin: Vec<String> =
+        poolscope::scenario::builtin_names().chain(poolscope::scenario::cluster_names()).map(String::from).collect();
     builtin.sort();
     assert_eq!(files, builtin, "every scenarios/*.toml is embedded, and nothing else");
     assert!(builtin.len() >= 12);
@@ -60,9 +62,10 @@ fn list_names_every_lesson() {
     let output = poolscope().arg("list").output().expect("runs");
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
-    for name in poolscope::scenario::builtin_names() {
+    for name in poolscope::scenario::builtin_names().chain(poolscope::scenario::cluster_names()) {
         assert!(text.contains(name), "{name}");
     }
+    assert!(text.contains("Past one machine"), "{text}");
 }
 
 #[test]

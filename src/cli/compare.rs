@@ -34,7 +34,8 @@ pub struct CompareArgs {
     /// side's workers=N (--a workers=2 --b workers=8; a side not given runs it as written).
     pub scenario: String,
     /// Run A's pool: the lesson's [pool] changed by `key=value` pairs (kind, workers, gil,
-    /// on_worker_death, start_method, eager), and which engine runs it: engine=poolscope|cpython (CPython's
+    /// on_worker_death, start_method, eager, and a Dask pool's threads_per_worker, processes,
+    /// scheduler), and which engine runs it: engine=poolscope|cpython (CPython's
     /// own pools, running the lesson's program under python3, in real time) [default: as the
     /// lesson says, on poolscope]
     #[arg(long, value_name = "KEY=VALUE,...")]

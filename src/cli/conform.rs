@@ -11,8 +11,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use poolscope::pool::PoolKind;
 use poolscope::scenario::cpython::{CpythonOptions, Output, PrivateDir, Program};
-use poolscope::scenario::{Engine, Run, RunOptions, Scenario, TimeMode};
+use poolscope::scenario::{Engine, PoolOverride, Run, RunOptions, Scenario, TimeMode, WorkerCount};
 use poolscope::trace::observe::{Difference, Observation, compare};
 use serde::Deserialize;
 
@@ -145,8 +146,25 @@ pub fn main(args: &ConformArgs) -> ExitCode {
 
 /// Runs one lesson on both engines and compares what its program observes.
 fn conform(lesson: &Scenario) -> Verdict {
+    // A Dask pool is held to the executor it stands in for: the same lesson on a thread pool
+    // of as many threads.
+    let reference = match lesson.pool.kind {
+        PoolKind::Dask => {
+            let threads = lesson.pool.dask.threads(lesson.pool.workers.resolve());
+            let twin = PoolOverride {
+                kind: Some(PoolKind::Thread),
+                workers: Some(WorkerCount::Fixed(threads)),
+                ..PoolOverride::default()
+            };
+            match twin.apply(lesson) {
+                Ok(twin) => twin,
+                Err(e) => return Verdict::Failed(format!("its thread-pool twin: {e}")),
+            }
+        }
+        _ => lesson.clone(),
+    };
     let ours = RunOptions { time: TimeMode::Virtual, ..RunOptions::default() };
-    let ours = match Run::start(lesson, &ours) {
+    let ours = match Run::start(&reference, &ours) {
         Ok(run) => Observation::of(&run.collect_to_end()),
         Err(e) => return Verdict::Failed(format!("poolscope: {e}")),
     };

@@ -69,6 +69,17 @@ fn checks() -> Vec<Check> {
         value: method.unwrap_or_else(|| "unknown (no python3)".into()),
         missing: None,
     });
+    let distributed =
+        python.as_ref().and_then(|p| output(p, &["-c", "import distributed; print(distributed.__version__)"]));
+    checks.push(Check {
+        name: "distributed (Dask)",
+        // Optional: only the lessons past one machine use it.
+        value: distributed.map_or_else(
+            || "not installed; only kind = \"dask\" needs it: python3 -m pip install distributed".into(),
+            |version| format!("{version}, for kind = \"dask\""),
+        ),
+        missing: None,
+    });
     checks.push(tool("tmux", &["tmux"], "the tmux test of the live UI is skipped"));
     checks.push(tool(
         "chromium",

@@ -1,24 +1,34 @@
-//! `poolscope list`: the built-in lessons.
+//! `poolscope list`: the built-in lessons, and those past one machine.
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use poolscope::scenario::{self, BUILTIN};
+use poolscope::scenario::{self, BUILTIN, CLUSTER};
 use poolscope::trace::wrap;
 
-/// Lists the built-in lessons with their titles and summaries.
+/// Lists the built-in lessons with their titles and summaries, then the lessons on a Dask
+/// cluster.
 pub fn main() -> ExitCode {
     let mut out = io::stdout().lock();
     let mut write = || -> io::Result<()> {
-        writeln!(out, "Built-in lessons (run one with `poolscope run NAME --headless`):")?;
-        for (name, _) in BUILTIN {
-            writeln!(out)?;
-            match scenario::load(name) {
-                Ok(s) => {
-                    writeln!(out, "  {name:<22} {}", s.title)?;
-                    write!(out, "{}", wrap(&s.summary, 88, "      "))?;
+        let sections = [
+            ("Built-in lessons (run one with `poolscope run NAME --headless`):", BUILTIN),
+            (
+                "\nPast one machine, on a Dask cluster (needs `python3 -m pip install distributed`; run one with\n`poolscope run NAME --engine cpython`):",
+                CLUSTER,
+            ),
+        ];
+        for (heading, lessons) in sections {
+            writeln!(out, "{heading}")?;
+            for (name, _) in lessons {
+                writeln!(out)?;
+                match scenario::load(name) {
+                    Ok(s) => {
+                        writeln!(out, "  {name:<22} {}", s.title)?;
+                        write!(out, "{}", wrap(&s.summary, 88, "      "))?;
+                    }
+                    Err(e) => writeln!(out, "  {name:<22} (broken: {e})")?,
                 }
-                Err(e) => writeln!(out, "  {name:<22} (broken: {e})")?,
             }
         }
         Ok(())

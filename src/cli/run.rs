@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use poolscope::scenario::cpython::{CpythonOptions, Program};
-use poolscope::scenario::{self, Engine, PoolOverride, Run, RunOptions, python};
+use poolscope::pool::PoolKind;
+use poolscope::scenario::cpython::{CpythonOptions, Program, check_distributed, check_python};
+use poolscope::scenario::{self, Engine, PoolOverride, Run, RunError, RunOptions, python};
 use poolscope::trace::{Model, Summary, TraceKind, Transcript, wrap};
 
 use poolscope::ui::quiz::{Ask, QuizOptions};
@@ -59,7 +60,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub out: Outputs,
     /// Change the lesson's pool: `kind=process`, `workers=8`, `gil=false`, ... (the keys of
-    /// [pool]: kind, workers, gil, on_worker_death, start_method, eager).
+    /// [pool]: kind, workers, gil, on_worker_death, start_method, eager; and a Dask pool's
+    /// threads_per_worker, processes, scheduler=tcp://HOST:PORT).
     #[arg(long, value_name = "KEY=VALUE,...")]
     pub pool: Option<PoolOverride>,
     /// Live: start paused; `s` runs the lesson to the next step boundary and holds there,
@@ -121,6 +123,16 @@ impl RunArgs {
 /// exit 2) for options the engine refuses.
 pub fn options_for(args: &RunArgs, scenario: &scenario::Scenario, live: bool) -> Result<RunOptions, ExitCode> {
     let mut options = args.timing.options(live);
+    if scenario.pool.kind == PoolKind::Dask {
+        if args.engine != EngineName::Cpython {
+            return Err(fail(2, &RunError::DaskNeedsCpython.to_string()));
+        }
+        // Before a live view opens: without distributed, say how to install it.
+        let python = std::path::Path::new("python3");
+        if let Err(e) = check_python(python).and_then(|_| check_distributed(python)) {
+            return Err(fail(1, &e.to_string()));
+        }
+    }
     if args.engine == EngineName::Cpython {
         if args.timing.virtual_time {
             return Err(fail(2, "--virtual-time does not apply to --engine cpython: CPython's pools run in real time"));
@@ -205,6 +217,9 @@ pub fn play(args: &RunArgs, scenario: &scenario::Scenario, options: RunOptions) 
         Ok(run) => run,
         Err(e) => return fail(1, &e.to_string()),
     };
+    if let Some(group) = run.cpython_group() {
+        stop_on_signal(group);
+    }
     sinks.start(&run);
     let mut model = Model::new();
     let mut transcript = Transcript::default();
@@ -294,4 +309,19 @@ fn abort_quietly(run: Run) -> ExitCode {
     run.abort();
     std::mem::forget(run);
     ExitCode::SUCCESS
+}
+
+/// On SIGINT, SIGTERM or SIGHUP, kills `python3`'s process group (it leads its own, so the
+/// signal does not reach it): no worker, Dask's or multiprocessing's, outlives poolscope. The
+/// run then ends as a killed program's does, with `end`.
+fn stop_on_signal(group: u32) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else { return };
+    let _ = std::thread::Builder::new().name("signals".into()).spawn(move || {
+        if signals.forever().next().is_some()
+            && let Some(group) = rustix::process::Pid::from_raw(group as i32)
+        {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+    });
 }

@@ -106,6 +106,15 @@ pub fn main(args: &SweepArgs) -> ExitCode {
         Ok(scenario) => scenario,
         Err(e) => return fail(2, &e),
     };
+    if scenario.pool.kind == PoolKind::Dask {
+        return fail(
+            2,
+            &format!(
+                "{} runs on a Dask cluster, which only the CPython engine reaches, and sweep runs poolscope's pools; try --pool kind=thread, or `poolscope compare` with engine=cpython",
+                scenario.name
+            ),
+        );
+    }
     if scenario.pool.kind == PoolKind::Coroutine {
         let whose = match &args.pool {
             Some(pool) if pool.kind.is_some() => format!("--pool {pool} makes a coroutine pool"),

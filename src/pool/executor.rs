@@ -12,7 +12,7 @@ use super::queues::SharedQueues;
 use super::task::{TaskSpec, TaskValue};
 
 /// The kinds of pool. Serialised as in scenario files and the event log: `thread`,
-/// `process`, `coroutine`.
+/// `process`, `coroutine`, `dask`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PoolKind {
@@ -22,25 +22,30 @@ pub enum PoolKind {
     Process,
     /// One thread running cooperative tasks.
     Coroutine,
+    /// A Dask cluster's worker threads, reached through `Client.get_executor()`: CPython's
+    /// engine only (poolscope has no Dask pool of its own).
+    Dask,
 }
 
 impl PoolKind {
-    /// `"thread"`, `"process"` or `"coroutine"`.
+    /// `"thread"`, `"process"`, `"coroutine"` or `"dask"`.
     pub fn named(name: &str) -> Option<PoolKind> {
         match name {
             "thread" => Some(PoolKind::Thread),
             "process" => Some(PoolKind::Process),
             "coroutine" => Some(PoolKind::Coroutine),
+            "dask" => Some(PoolKind::Dask),
             _ => None,
         }
     }
 
-    /// `thread`, `process` or `coroutine`, as in scenario files and the event log.
+    /// `thread`, `process`, `coroutine` or `dask`, as in scenario files and the event log.
     pub fn as_str(self) -> &'static str {
         match self {
             PoolKind::Thread => "thread",
             PoolKind::Process => "process",
             PoolKind::Coroutine => "coroutine",
+            PoolKind::Dask => "dask",
         }
     }
 }

@@ -31,6 +31,19 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("coroutines", include_str!("../../scenarios/coroutines.toml")),
 ];
 
+/// `(name, TOML text)` of the built-in lessons past one machine: a Dask cluster's, run on
+/// the CPython engine with Dask's `distributed` installed. They are not in the picker, whose
+/// lessons run on poolscope's own pools.
+pub const CLUSTER: &[(&str, &str)] = &[
+    ("cluster-map", include_str!("../../scenarios/cluster-map.toml")),
+    ("cluster-task-cost", include_str!("../../scenarios/cluster-task-cost.toml")),
+];
+
+/// The names of the lessons past one machine ([`CLUSTER`]).
+pub fn cluster_names() -> impl Iterator<Item = &'static str> {
+    CLUSTER.iter().map(|(name, _)| *name)
+}
+
 /// The names of the built-in lessons, in teaching order.
 pub fn builtin_names() -> impl Iterator<Item = &'static str> {
     BUILTIN.iter().map(|(name, _)| *name)

@@ -41,12 +41,12 @@ mod validate;
 
 use std::path::Path;
 
-pub use builtin::{BUILTIN, builtin_names};
+pub use builtin::{BUILTIN, CLUSTER, builtin_names, cluster_names};
 pub use duration::DurationSpec;
 pub use error::{ScenarioError, ScenarioErrors};
 pub use model::{
-    Api, Batch, Dialect, MAX_COUNT, MAX_WORKERS, Op, OpName, PoolConfig, Scenario, Step, TaskTemplate, WorkerCount,
-    WorkerDeath, scale,
+    Api, Batch, DaskCluster, Dialect, MAX_COUNT, MAX_WORKERS, Op, OpName, PoolConfig, Scenario, Step, TaskTemplate,
+    WorkerCount, WorkerDeath, scale,
 };
 pub use pool_override::{EngineChoice, PoolOverride, SideOverride};
 pub use runner::{Engine, ResizeRefused, Run, RunError, RunOptions, TimeMode};
@@ -72,7 +72,7 @@ impl std::fmt::Display for LoadError {
             LoadError::Unknown(name) => write!(
                 f,
                 "{name:?} is neither a scenario file nor a built-in lesson; expected a path or one of: {}",
-                builtin_names().collect::<Vec<_>>().join(", ")
+                builtin_names().chain(cluster_names()).collect::<Vec<_>>().join(", ")
             ),
             LoadError::Invalid(errors) => write!(f, "{errors}"),
         }
@@ -93,7 +93,7 @@ pub fn load(path_or_name: &str) -> Result<Scenario, LoadError> {
         let name = path.file_stem().map_or_else(|| path_or_name.to_string(), |s| s.to_string_lossy().into_owned());
         return parse(&text, path_or_name, &name).map_err(LoadError::Invalid);
     }
-    match BUILTIN.iter().find(|(name, _)| *name == path_or_name) {
+    match BUILTIN.iter().chain(CLUSTER).find(|(name, _)| *name == path_or_name) {
         Some((name, text)) => parse(text, &format!("scenarios/{name}.toml"), name).map_err(LoadError::Invalid),
         None => Err(LoadError::Unknown(path_or_name.to_string())),
     }

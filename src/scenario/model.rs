@@ -79,6 +79,68 @@ pub struct PoolConfig {
     /// The file says how many workers (else `workers` is the kind's default, which another
     /// kind replaces with its own).
     pub workers_written: bool,
+    /// A Dask pool's cluster (`kind = "dask"` only; `workers` is then the number of Dask
+    /// workers).
+    pub dask: DaskCluster,
+}
+
+/// The cluster a Dask pool's client reaches: a `LocalCluster` it starts on this machine,
+/// in Dask's own words, or an existing scheduler.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DaskCluster {
+    /// Each worker's threads (`threads_per_worker`); Dask's choice when `None`.
+    pub threads_per_worker: Option<usize>,
+    /// Each worker in a process of its own (`processes`); Dask's choice (processes) when `None`.
+    pub processes: Option<bool>,
+    /// An existing scheduler, `tcp://HOST:PORT`: the client attaches to it and starts no cluster.
+    pub scheduler: Option<String>,
+}
+
+impl DaskCluster {
+    /// The client as Python writes it: `Client("tcp://...")`, or `Client(n_workers=2,
+    /// threads_per_worker=2)` (`workers` when the lesson gives it), which starts a
+    /// `LocalCluster` and closes it with the client.
+    pub fn client(&self, workers: Option<usize>) -> String {
+        if let Some(address) = &self.scheduler {
+            return format!("Client({address:?})");
+        }
+        let mut args = Vec::new();
+        if let Some(n) = workers {
+            args.push(format!("n_workers={n}"));
+        }
+        if let Some(n) = self.threads_per_worker {
+            args.push(format!("threads_per_worker={n}"));
+        }
+        if let Some(p) = self.processes {
+            args.push(format!("processes={}", if p { "True" } else { "False" }));
+        }
+        format!("Client({})", args.join(", "))
+    }
+
+    /// Why `address` is not `tcp://HOST:PORT` (or another Dask protocol's), if it is not.
+    pub fn address_problem(address: &str) -> Option<&'static str> {
+        let Some((protocol, rest)) = address.split_once("://") else {
+            return Some("is not an address; expected tcp://HOST:PORT");
+        };
+        if !matches!(protocol, "tcp" | "tls" | "ws" | "wss" | "inproc" | "ucx") {
+            return Some("has an unknown protocol; expected tcp://HOST:PORT");
+        }
+        let Some((host, port)) = rest.rsplit_once(':') else {
+            return Some("has no port; expected tcp://HOST:PORT");
+        };
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Some("is not HOST:PORT; expected tcp://HOST:PORT");
+        }
+        if address.chars().any(|c| c.is_control() || c == '"' || c == '\\' || c.is_whitespace()) {
+            return Some("has characters no address has; expected tcp://HOST:PORT");
+        }
+        None
+    }
+
+    /// The lanes to expect: every thread of every worker, when the lesson says both.
+    pub fn threads(&self, workers: usize) -> usize {
+        workers * self.threads_per_worker.unwrap_or(1)
+    }
 }
 
 /// A worker count as written.
@@ -108,6 +170,8 @@ impl WorkerCount {
             PoolKind::Thread => WorkerCount::CpusPlus4,
             PoolKind::Process => WorkerCount::Cpus,
             PoolKind::Coroutine => WorkerCount::Fixed(1),
+            // LocalCluster's own default splits the cores among its workers.
+            PoolKind::Dask => WorkerCount::Cpus,
         }
     }
 
@@ -657,11 +721,37 @@ impl Scenario {
         initializer.is_some_and(|t| matches!(t.work, Work::Fail { .. } | Work::Crash))
     }
 
+    /// Why the lesson's tasks or steps have no form on a Dask executor, if they have none
+    /// (the file's checks say where; this says it for a lesson moved to Dask by `--pool`).
+    pub fn dask_refusal(&self) -> Option<&'static str> {
+        for task in self.tasks.values() {
+            match task.work {
+                Work::Crash => return Some("a task crashes its worker, which Dask restarts and retries"),
+                Work::QueuePut { .. } | Work::QueueGet { .. } => {
+                    return Some("its tasks use queues, which Dask's workers do not share");
+                }
+                Work::Increment { .. } => return Some("its tasks share a counter, which Dask's workers do not"),
+                _ => {}
+            }
+        }
+        for step in &self.steps {
+            match step.op {
+                Op::Shutdown { cancel_futures: true, .. } => {
+                    return Some("Dask's executor shutdown() has no cancel_futures");
+                }
+                Op::Resize { .. } => return Some("a Dask pool is resized by its cluster, not its executor"),
+                _ => {}
+            }
+        }
+        None
+    }
+
     /// The Python API the lesson's program speaks: its `[pool] api`, or asyncio for a
     /// coroutine pool.
     pub fn dialect(&self) -> Dialect {
         match (self.pool.kind, self.pool.api) {
             (PoolKind::Coroutine, _) => Dialect::Asyncio,
+            (PoolKind::Dask, _) => Dialect::Executor,
             (_, Api::Executor) => Dialect::Executor,
             (_, Api::Multiprocessing) => Dialect::MultiprocessingPool,
         }

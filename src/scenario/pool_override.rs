@@ -18,7 +18,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::model::{MAX_WORKERS, PoolConfig, Scenario, WorkerCount, WorkerDeath};
+use super::model::{Api, DaskCluster, MAX_WORKERS, PoolConfig, Scenario, WorkerCount, WorkerDeath};
 use crate::pool::{PoolKind, StartMethod};
 pub use crate::trace::EngineChoice;
 
@@ -37,10 +37,16 @@ pub struct PoolOverride {
     pub start_method: Option<StartMethod>,
     /// `eager=true|false`.
     pub eager: Option<bool>,
+    /// `threads_per_worker=N` (Dask pools).
+    pub threads_per_worker: Option<usize>,
+    /// `processes=true|false` (Dask pools).
+    pub processes: Option<bool>,
+    /// `scheduler=tcp://HOST:PORT` (Dask pools): attach to that scheduler.
+    pub scheduler: Option<String>,
 }
 
 /// The keys an override takes, for messages.
-const KEYS: &str = "kind, workers, gil, on_worker_death, start_method, eager";
+const KEYS: &str = "kind, workers, gil, on_worker_death, start_method, eager, threads_per_worker, processes, scheduler";
 
 impl FromStr for PoolOverride {
     type Err = String;
@@ -88,12 +94,21 @@ impl PoolOverride {
                 .kind
                 .replace(
                     PoolKind::named(value)
-                        .ok_or_else(|| format!("kind={value}: expected thread, process or coroutine"))?,
+                        .ok_or_else(|| format!("kind={value}: expected thread, process, coroutine or dask"))?,
                 )
                 .is_some(),
             "workers" => self.workers.replace(parse_workers(value)?).is_some(),
             "gil" => self.gil.replace(bool_of(value)?).is_some(),
             "eager" => self.eager.replace(bool_of(value)?).is_some(),
+            "processes" => self.processes.replace(bool_of(value)?).is_some(),
+            "threads_per_worker" => match value.parse::<usize>() {
+                Ok(n) if (1..=MAX_WORKERS).contains(&n) => self.threads_per_worker.replace(n).is_some(),
+                _ => return Err(format!("threads_per_worker={value}: expected a count from 1 to {MAX_WORKERS}")),
+            },
+            "scheduler" => match DaskCluster::address_problem(value) {
+                None => self.scheduler.replace(value.to_string()).is_some(),
+                Some(why) => return Err(format!("scheduler={value} {why}")),
+            },
             "start_method" => self
                 .start_method
                 .replace(
@@ -148,7 +163,8 @@ pub struct SideOverride {
 }
 
 /// The keys a side takes, for messages.
-const SIDE_KEYS: &str = "kind, workers, gil, on_worker_death, start_method, eager, engine";
+const SIDE_KEYS: &str =
+    "kind, workers, gil, on_worker_death, start_method, eager, threads_per_worker, processes, scheduler, engine";
 
 impl SideOverride {
     /// The engine the side runs on.
@@ -276,11 +292,54 @@ impl PoolOverride {
         if let Some(eager) = self.eager {
             pool.eager = eager;
         }
+        self.apply_dask(scenario, &mut pool)?;
         if !(kind == PoolKind::Process && pool.start_method == StartMethod::Spawn) {
             // Only spawned workers re-run the program: elsewhere the guard changes nothing.
             pool.main_guard = true;
         }
         Ok(Scenario { pool, plain_queues, ..scenario.clone() })
+    }
+}
+
+impl PoolOverride {
+    /// The cluster's words, for a Dask pool only; and a lesson moved to a Dask pool must ask
+    /// nothing its executor lacks.
+    fn apply_dask(&self, scenario: &Scenario, pool: &mut PoolConfig) -> Result<(), String> {
+        let kind = pool.kind;
+        if kind != PoolKind::Dask {
+            pool.dask = DaskCluster::default();
+            let given = [
+                self.threads_per_worker.map(|_| "threads_per_worker"),
+                self.processes.map(|_| "processes"),
+                self.scheduler.as_ref().map(|_| "scheduler"),
+            ];
+            if let Some(key) = given.into_iter().flatten().next() {
+                return Err(format!("{key} applies to Dask pools only, not to a {kind} pool; add kind=dask"));
+            }
+            return Ok(());
+        }
+        if scenario.pool.kind != PoolKind::Dask {
+            if pool.api == Api::Multiprocessing {
+                return Err("a Dask pool is Client.get_executor(), an executor: the lesson's api = \"multiprocessing\" has no Dask form".into());
+            }
+            if let Some(why) = scenario.dask_refusal() {
+                return Err(format!("the lesson cannot run on a Dask pool: {why}"));
+            }
+        }
+        if let Some(n) = self.threads_per_worker {
+            pool.dask.threads_per_worker = Some(n);
+        }
+        if let Some(p) = self.processes {
+            pool.dask.processes = Some(p);
+        }
+        if let Some(address) = &self.scheduler {
+            if self.threads_per_worker.is_some() || self.processes.is_some() {
+                return Err("threads_per_worker and processes describe a cluster poolscope starts; expected neither beside scheduler".into());
+            }
+            // The scheduler's workers are already running, as they are.
+            pool.dask = DaskCluster { scheduler: Some(address.clone()), ..DaskCluster::default() };
+        }
+        Ok(())
     }
 }
 
@@ -311,6 +370,15 @@ impl fmt::Display for PoolOverride {
         if let Some(eager) = self.eager {
             parts.push(format!("eager={eager}"));
         }
+        if let Some(n) = self.threads_per_worker {
+            parts.push(format!("threads_per_worker={n}"));
+        }
+        if let Some(p) = self.processes {
+            parts.push(format!("processes={p}"));
+        }
+        if let Some(address) = &self.scheduler {
+            parts.push(format!("scheduler={address}"));
+        }
         write!(f, "{}", parts.join(","))
     }
 }
@@ -329,7 +397,10 @@ mod tests {
         assert_eq!(o.to_string(), "kind=process,workers=4,gil=false");
         assert_eq!("workers=cpus + 4".parse::<PoolOverride>().unwrap().workers, Some(WorkerCount::CpusPlus4));
         for (bad, says) in [
-            ("kind=fiber", "expected thread, process or coroutine"),
+            ("kind=fiber", "expected thread, process, coroutine or dask"),
+            ("scheduler=localhost:8786", "is not an address; expected tcp://HOST:PORT"),
+            ("scheduler=tcp://localhost", "has no port"),
+            ("threads_per_worker=0", "expected a count from 1"),
             ("workers=0", "expected a count from 1"),
             ("workers=many", "expected a count from 1"),
             ("gil=yes", "expected true or false"),
@@ -357,7 +428,7 @@ mod tests {
             ("engine=cpython,engine=poolscope", "engine is given twice"),
             (
                 "colour=red",
-                "unknown key \"colour\"; expected one of kind, workers, gil, on_worker_death, start_method, eager, engine",
+                "unknown key \"colour\"; expected one of kind, workers, gil, on_worker_death, start_method, eager, threads_per_worker, processes, scheduler, engine",
             ),
             ("", "changes nothing"),
             ("workers=0,engine=cpython", "expected a count from 1"),
@@ -366,6 +437,28 @@ mod tests {
             assert!(error.contains(says), "{bad:?}: {error}");
         }
         assert!("engine=cpython".parse::<PoolOverride>().unwrap_err().contains("unknown key \"engine\""));
+    }
+
+    #[test]
+    fn a_dask_pool_takes_the_cluster_words_and_a_scheduler() {
+        let lesson = scenario::load("map-ordering").unwrap();
+        let o: PoolOverride = "kind=dask,workers=2,threads_per_worker=2,processes=false".parse().unwrap();
+        assert_eq!(o.to_string(), "kind=dask,workers=2,threads_per_worker=2,processes=false");
+        let dask = o.apply(&lesson).unwrap();
+        assert_eq!(dask.pool.kind, PoolKind::Dask);
+        assert_eq!(dask.pool.dask.client(Some(2)), "Client(n_workers=2, threads_per_worker=2, processes=False)");
+        let attached = "scheduler=tcp://127.0.0.1:8786".parse::<PoolOverride>().unwrap().apply(&dask).unwrap();
+        assert_eq!(attached.pool.dask.client(Some(2)), "Client(\"tcp://127.0.0.1:8786\")");
+        for (bad, says) in [
+            ("threads_per_worker=2", "applies to Dask pools only, not to a thread pool; add kind=dask"),
+            ("kind=dask,scheduler=tcp://h:1,processes=true", "expected neither beside scheduler"),
+        ] {
+            let error = bad.parse::<PoolOverride>().unwrap().apply(&lesson).unwrap_err();
+            assert!(error.contains(says), "{bad:?}: {error}");
+        }
+        let counter = scenario::load("shared-counter").unwrap();
+        let error = "kind=dask".parse::<PoolOverride>().unwrap().apply(&counter).unwrap_err();
+        assert!(error.contains("cannot run on a Dask pool"), "{error}");
     }
 
     #[test]

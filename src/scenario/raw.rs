@@ -170,6 +170,9 @@ pub(crate) struct RawPool {
     pub(crate) eager: Option<bool>,
     pub(crate) thread_name_prefix: Option<Spanned<String>>,
     pub(crate) initializer: Option<Spanned<String>>,
+    pub(crate) threads_per_worker: Option<Spanned<i64>>,
+    pub(crate) processes: Option<Spanned<bool>>,
+    pub(crate) scheduler: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -122,6 +122,8 @@ pub enum RunError {
     Cpython(CpythonError),
     /// The CPython engine runs in real time, at the program's own speed.
     NotOnCpython(&'static str),
+    /// A Dask pool runs only as CPython's: poolscope has no Dask cluster of its own.
+    DaskNeedsCpython,
 }
 
 impl fmt::Display for RunError {
@@ -132,6 +134,10 @@ impl fmt::Display for RunError {
             RunError::Thread(e) => write!(f, "could not start the main-program thread: {e}"),
             RunError::Cpython(e) => write!(f, "{e}"),
             RunError::NotOnCpython(what) => write!(f, "{what} does not apply to the CPython engine"),
+            RunError::DaskNeedsCpython => write!(
+                f,
+                "kind = \"dask\" runs the lesson's program on a Dask cluster, which only the CPython engine does; add --engine cpython"
+            ),
         }
     }
 }
@@ -179,6 +185,9 @@ impl Run {
         }
         if let Engine::Cpython(cpython) = &options.engine {
             return Run::on_cpython(scenario, options, cpython);
+        }
+        if scenario.pool.kind == PoolKind::Dask {
+            return Err(RunError::DaskNeedsCpython);
         }
         let sim = match options.time {
             TimeMode::Real => None,
@@ -294,7 +303,11 @@ impl Run {
                     title: scenario.title.clone(),
                     pool: Some((
                         scenario.pool.kind,
-                        scenario.pool.workers.resolve_for(cores),
+                        match scenario.pool.kind {
+                            // A lane per worker thread.
+                            PoolKind::Dask => scenario.pool.dask.threads(scenario.pool.workers.resolve_for(cores)),
+                            _ => scenario.pool.workers.resolve_for(cores),
+                        },
                         scenario.pool.kind == PoolKind::Thread,
                     )),
                     seed: options.seed.unwrap_or(scenario.seed),
@@ -311,6 +324,10 @@ impl Run {
                 labels: std::collections::HashMap::new(),
             },
         };
+        if scenario.pool.kind == PoolKind::Dask {
+            super::cpython::check_python(&cpython.python).map_err(RunError::Cpython)?;
+            super::cpython::check_distributed(&cpython.python).map_err(RunError::Cpython)?;
+        }
         let (tx, events) = event_stream();
         let run = CpythonRun::start(cpython, describe, tx).map_err(RunError::Cpython)?;
         Ok(Run { events, backend: Backend::Cpython(run) })
@@ -375,6 +392,15 @@ impl Run {
                 pool.terminate();
             }
             Backend::Cpython(run) => run.abort(),
+        }
+    }
+
+    /// On CPython, the process group of `python3` and every worker it started (for a caller
+    /// that must stop them from elsewhere, a signal handler say); `None` on poolscope's pools.
+    pub fn cpython_group(&self) -> Option<u32> {
+        match &self.backend {
+            Backend::Pool { .. } => None,
+            Backend::Cpython(run) => Some(run.group()),
         }
     }
 
@@ -489,6 +515,8 @@ fn build_pool(
             }
             Ok(Arc::new(builder.build()?))
         }
+        // Refused before: `Run::start` sends a Dask pool to CPython's engine.
+        PoolKind::Dask => Err(std::io::Error::other("a Dask pool runs on the CPython engine only")),
         PoolKind::Coroutine => {
             // asyncio's loop runs on the program's own thread.
             let builder = CoroutinePool::builder().probe(probe).queues(queues).counters(counters);

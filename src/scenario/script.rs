@@ -39,6 +39,7 @@ pub fn script_scenario(script: &Path) -> Scenario {
             main_guard: true,
             eager: false,
             thread_name_prefix: None,
+            dask: Default::default(),
             initializer: None,
             workers_written: false,
         },

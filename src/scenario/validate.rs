@@ -1,6 +1,7 @@
 //! From TOML text to a checked [`Scenario`], collecting every error with its place.
 
 mod arrive;
+mod dask;
 mod predict;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -102,7 +103,12 @@ impl Checker<'_> {
             None => 0,
         };
         let initializer_at = raw.pool.as_ref().and_then(|p| p.initializer.as_ref()).map(|i| i.span());
+        let dask = self.dask_cluster(raw.pool.as_ref());
         let mut pool = self.pool(raw.pool);
+        if pool.kind == PoolKind::Dask {
+            pool.dask = dask;
+            self.dask_refusals(&raw.tasks, &raw.step);
+        }
         let mut tasks = BTreeMap::new();
         self.declared = raw.tasks.keys().cloned().collect();
         for (task_name, task) in raw.tasks {
@@ -150,6 +156,7 @@ impl Checker<'_> {
             eager: false,
             workers_written: false,
             thread_name_prefix: None,
+            dask: Default::default(),
             initializer: None,
         };
         let Some(raw) = raw else { return config };
@@ -161,7 +168,9 @@ impl Checker<'_> {
                     self.error(
                         span(kind),
                         "pool.kind",
-                        format!("unknown pool kind {other:?}; expected \"thread\", \"process\" or \"coroutine\""),
+                        format!(
+                            "unknown pool kind {other:?}; expected \"thread\", \"process\", \"coroutine\" or \"dask\""
+                        ),
                     );
                     PoolKind::Thread
                 }
@@ -208,6 +217,8 @@ impl Checker<'_> {
                     "pool.api",
                     "a coroutine pool speaks asyncio; expected api = \"multiprocessing\" only on a thread or process pool",
                 ),
+                // Reported with the cluster's words (validate/dask.rs).
+                Some(Api::Multiprocessing) if config.kind == PoolKind::Dask => {}
                 Some(chosen) => config.api = chosen,
                 None => self.unknown(api, "pool.api", "\"executor\" or \"multiprocessing\""),
             }

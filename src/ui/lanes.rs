@@ -76,7 +76,9 @@ impl Widget for LanesWidget<'_> {
         let process = model.pool == Some(PoolKind::Process);
         // A named thread (`fetcher_0`) shows its whole name, up to the width a process lane has.
         let named = model.lanes.values().filter_map(|l| l.thread.as_deref()).map(|n| n.chars().count() + 1).max();
-        let named = named.map_or(0, |w| w.min(16) as u16);
+        // A Dask lane is HOST:PID·SLOT and its process's CPU.
+        let dask = model.pool == Some(PoolKind::Dask);
+        let named = named.map_or(0, |w| if dask { (w + 5).min(24) } else { w.min(16) } as u16);
         let label_w: u16 = if process || ui.wide_lane_labels { 16 } else { 9 }.max(named);
         let label_w = label_w.min(area.width / 3);
         let plot_x = area.x + label_w;
@@ -186,6 +188,10 @@ fn lane_label(view: &View, lane: &Lane, process: bool) -> String {
         Some(GilUse::Waiting) => format!("{name} wait"),
         None => name,
     };
+    if view.model.pool == Some(PoolKind::Dask) {
+        // The worker's process, on this machine: its CPU (a worker elsewhere has none here).
+        return view.process_cpu.get(&lane.pid).map_or(name.clone(), |c| format!("{name} {c:>3.0}%"));
+    }
     if process {
         // A stopped process (SIGSTOP) runs nothing: its lane is stuck, whatever it holds.
         let state = if lane.up_since.is_some() && view.stopped.contains(&lane.pid) {

@@ -116,12 +116,16 @@ impl View {
         self.cpu = sample;
     }
 
-    /// The pids of the live worker processes (process pools only).
+    /// The pids of the live worker processes (process pools, and a Dask cluster's workers,
+    /// each once).
     pub fn worker_pids(&self) -> Vec<u32> {
-        if self.model.pool != Some(PoolKind::Process) {
+        if !matches!(self.model.pool, Some(PoolKind::Process | PoolKind::Dask)) {
             return Vec::new();
         }
-        self.model.lanes.values().filter(|l| l.up_since.is_some()).map(|l| l.pid).collect()
+        let mut pids: Vec<u32> = self.model.lanes.values().filter(|l| l.up_since.is_some()).map(|l| l.pid).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
     }
 
     /// The view after the first `position` events of `history` (rewinding by step): this

@@ -1,6 +1,7 @@
 //! The CPython engine (SPEC §7): a run whose pool is CPython's own. The program — a lesson's
 //! generated Python, or a user's script — runs under `python3` with the probe
-//! (`poolscope_probe.py`, embedded here) wrapping `concurrent.futures`; every process of the
+//! (`poolscope_probe.py`, embedded here, with `poolscope_dask.py` for Dask's executor)
+//! wrapping `concurrent.futures`; every process of the
 //! run sends its events as datagrams to one socket, and `translate` turns them into the
 //! run's event stream, ending with `end` once `python3` has exited.
 //!
@@ -31,6 +32,9 @@ use translate::{RunInfo, Translator};
 
 /// The instrumentation, written next to the program at run time.
 const PROBE: &str = include_str!("poolscope_probe.py");
+
+/// Its part for Dask's executor (`Client.get_executor()`), which the probe imports.
+const PROBE_DASK: &str = include_str!("poolscope_dask.py");
 
 /// The oldest CPython the probe supports.
 pub const OLDEST: (u32, u32) = (3, 8);
@@ -123,6 +127,8 @@ pub enum CpythonError {
     Missing(PathBuf, io::Error),
     /// It is older than [`OLDEST`] (or did not say its version).
     TooOld(PathBuf, String),
+    /// The program's pool is Dask's, and `python3` cannot import `distributed`.
+    NoDistributed(PathBuf),
     /// The private folder, the socket or the process could not be made.
     Io(io::Error),
 }
@@ -139,6 +145,12 @@ impl fmt::Display for CpythonError {
             CpythonError::TooOld(python, version) => write!(
                 f,
                 "the CPython engine needs Python {major}.{minor} or newer: `{}` is Python {version}",
+                python.display()
+            ),
+            CpythonError::NoDistributed(python) => write!(
+                f,
+                "a Dask pool needs Dask's `distributed` package, which `{}` cannot import; install it with: {} -m pip install distributed",
+                python.display(),
                 python.display()
             ),
             CpythonError::Io(e) => write!(f, "could not start python3: {e}"),
@@ -167,6 +179,29 @@ pub fn check_python(python: &Path) -> Result<(u32, u32), CpythonError> {
             python.to_path_buf(),
             if text.is_empty() { "of unknown version".into() } else { text },
         )),
+    }
+}
+
+/// True if `python` can import Dask's `distributed` (which a Dask pool needs, and nothing
+/// else in poolscope).
+pub fn has_distributed(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-c", "import distributed"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// An error unless `python` can import `distributed`.
+///
+/// # Errors
+/// It cannot.
+pub fn check_distributed(python: &Path) -> Result<(), CpythonError> {
+    match has_distributed(python) {
+        true => Ok(()),
+        false => Err(CpythonError::NoDistributed(python.to_path_buf())),
     }
 }
 
@@ -244,6 +279,7 @@ impl CpythonRun {
         check_python(&options.python)?;
         let dir = PrivateDir::new().map_err(CpythonError::Io)?;
         std::fs::write(dir.path().join("poolscope_probe.py"), PROBE).map_err(CpythonError::Io)?;
+        std::fs::write(dir.path().join("poolscope_dask.py"), PROBE_DASK).map_err(CpythonError::Io)?;
         let socket_path = dir.path().join("events.sock");
         let socket = UnixDatagram::bind(&socket_path).map_err(CpythonError::Io)?;
         socket.set_read_timeout(Some(Duration::from_millis(20))).map_err(CpythonError::Io)?;
@@ -332,6 +368,11 @@ impl CpythonRun {
         if let Some(group) = rustix::process::Pid::from_raw(self.group as i32) {
             let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         }
+    }
+
+    /// The process group `python3` leads, with every worker process it started.
+    pub fn group(&self) -> u32 {
+        self.group
     }
 
     /// Waits until the run has ended and its folder is gone.

@@ -189,7 +189,7 @@ def _patch_executor(cls, kind, base):
 
     def __init__(self, *args, **kwargs):
         init(self, *args, **kwargs)
-        if os.getpid() != _MAIN_PID:
+        if os.getpid() != _MAIN_PID or _made_by_library():
             return
         with _lock:
             self._poolscope = _counters["pool"]
@@ -862,6 +862,17 @@ def _patch_asyncio():
         return value
 
     class TracedTask(base):
+        def __new__(cls, coro, *rest, **kwargs):
+            # A loop on another thread (Dask's client and cluster run theirs on a thread of
+            # their own), or a library's task, keeps asyncio's C tasks, which its code may
+            # insist on: neither is the program's own.
+            frame = getattr(coro, "cr_frame", None)
+            module = frame.f_globals.get("__name__", "") if frame is not None else ""
+            elsewhere = threading.current_thread() is not threading.main_thread()
+            if elsewhere or module.split(".")[0] in _LIBRARY_LOOPS:
+                return tasks._CTask(coro, *rest, **kwargs)
+            return super().__new__(cls)
+
         def __init__(self, coro, *rest, **kwargs):
             if not _in_loop_task():
                 # Made outside any task: the main coroutine (asyncio.run's), or asyncio.run's
@@ -931,6 +942,19 @@ def _patch_asyncio():
     asyncio.Task = TracedTask
 
 
+_LIBRARY_LOOPS = {"distributed", "tornado", "dask"}
+
+
+def _made_by_library():
+    """True for an executor a library makes for itself (Dask's offload threads): the code
+    that called the constructor (past its subclasses' __init__) is the library's."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_name == "__init__":
+        frame = frame.f_back
+    module = frame.f_globals.get("__name__", "") if frame is not None else ""
+    return module.split(".")[0] in _LIBRARY_LOOPS
+
+
 def _label_named(name, args):
     shown = ", ".join(_short(a) for a in args[:3]) + (", …" if len(args) > 3 else "")
     return "%s(%s)" % (name, shown)
@@ -957,6 +981,10 @@ def install():
     _patch_mp_pool(mp_pool)
     _patch_mp_results(mp_pool)
     _patch_asyncio()
+    if os.getpid() == _MAIN_PID:
+        import poolscope_dask  # Dask's executor, once the program imports distributed
+
+        poolscope_dask.install(sys.modules[__name__])
 
 
 # Sizing a program's pools (`poolscope sweep SCRIPT.py`, `poolscope compare SCRIPT.py`).

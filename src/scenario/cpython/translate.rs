@@ -113,6 +113,12 @@ pub(super) enum Message {
         t: u64,
         index: usize,
     },
+    /// A Dask scheduler's count of tasks waiting for a worker thread (its queue).
+    SchedulerQueue {
+        t: u64,
+        pool: u64,
+        depth: usize,
+    },
     /// A line the main program printed in a step that prints a value of its own.
     Print {
         t: u64,
@@ -267,8 +273,12 @@ impl Translator {
         self.workers.insert(key.clone(), worker);
         let pid = key.1;
         // A thread the lesson named (`thread_name_prefix`) shows its name, as poolscope's do.
-        let named =
-            self.pool_kind.get(&key.0) == Some(&PoolKind::Thread) && crate::trace::observe::lesson_named(&key.2);
+        // A Dask worker thread shows where it runs: HOST:PID·SLOT.
+        let named = match self.pool_kind.get(&key.0) {
+            Some(PoolKind::Thread) => crate::trace::observe::lesson_named(&key.2),
+            Some(PoolKind::Dask) => true,
+            _ => false,
+        };
         let name = named.then(|| key.2.clone());
         self.up.push((key, worker));
         self.push(t, TraceKind::WorkerUp { worker, pid });
@@ -278,8 +288,14 @@ impl Translator {
         worker
     }
 
+    /// True for a task of a Dask pool, whose queue is the scheduler's to say.
+    fn scheduler_counts(&self, task: TaskId) -> bool {
+        let pool = self.pool_of.get(&task);
+        pool.and_then(|p| self.pool_kind.get(p)) == Some(&PoolKind::Dask)
+    }
+
     fn leaves_queue(&mut self, t: u64, task: TaskId) {
-        if self.waiting.remove(&task) {
+        if self.waiting.remove(&task) && !self.scheduler_counts(task) {
             let depth = self.waiting.len();
             self.push(t, TraceKind::Queue { depth });
         }
@@ -417,8 +433,10 @@ impl Translator {
                 let label = self.lesson_label(&label).unwrap_or(label);
                 self.push(t, TraceKind::Submit { task, label, cost_us: None, cpu: false });
                 self.waiting.insert(task);
-                let depth = self.waiting.len();
-                self.push(t, TraceKind::Queue { depth });
+                if !self.scheduler_counts(task) {
+                    let depth = self.waiting.len();
+                    self.push(t, TraceKind::Queue { depth });
+                }
             }
             Message::Start { t, task, pool, pid, thread } => {
                 if self.ended.contains(&task) {
@@ -486,6 +504,11 @@ impl Translator {
             Message::Step { t, index } => self.step(t, index),
             Message::Print { t, text } => self.push(t, TraceKind::Print { text }),
             Message::Sized(_) => {}
+            Message::SchedulerQueue { t, pool, depth } => {
+                if self.pool_kind.get(&pool) == Some(&PoolKind::Dask) {
+                    self.push(t, TraceKind::Queue { depth });
+                }
+            }
         }
     }
 

@@ -23,7 +23,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::super::duration::{DurationSpec, python_seconds};
-use super::super::model::{Batch, CALLBACK_FAILED, Dialect, Op, Scenario, TaskTemplate, WorkerDeath, scale};
+use super::super::model::{
+    Batch, CALLBACK_FAILED, Dialect, Op, Scenario, TaskTemplate, WorkerCount, WorkerDeath, scale,
+};
 use super::{own_code, print_counter, py_bool};
 use crate::pool::{PoolKind, ReturnWhen, StartMethod, Work};
 
@@ -339,10 +341,12 @@ impl<'a> Writer<'a> {
         }
         out.push_str("import os\nimport threading\nimport time\n");
         if self.dialect == Dialect::Executor {
-            let mut names = vec![match s.pool.kind {
-                PoolKind::Process => "ProcessPoolExecutor",
-                _ => "ThreadPoolExecutor",
-            }];
+            let mut names = match s.pool.kind {
+                PoolKind::Process => vec!["ProcessPoolExecutor"],
+                // The executor is the client's: `client.get_executor()`.
+                PoolKind::Dask => vec![],
+                _ => vec!["ThreadPoolExecutor"],
+            };
             for step in &s.steps {
                 match &step.op {
                     Op::AsCompleted { .. } => names.push("as_completed"),
@@ -359,7 +363,12 @@ impl<'a> Writer<'a> {
             }
             let mut seen = BTreeSet::new();
             names.retain(|n| seen.insert(*n));
-            let _ = writeln!(out, "from concurrent.futures import {}", names.join(", "));
+            if !names.is_empty() {
+                let _ = writeln!(out, "from concurrent.futures import {}", names.join(", "));
+            }
+            if s.pool.kind == PoolKind::Dask {
+                out.push_str("\nfrom distributed import Client  # pip install distributed\n");
+            }
             if !s.pool.main_guard {
                 out.push_str("from concurrent.futures.process import BrokenProcessPool\n");
             }
@@ -556,6 +565,15 @@ impl<'a> Writer<'a> {
 
     fn pool_constructor(&self) -> String {
         let s = self.scenario;
+        if s.pool.kind == PoolKind::Dask {
+            // The client starts a LocalCluster (or attaches to a scheduler) and closes it
+            // when its with-block ends; its executor is a concurrent.futures executor.
+            let workers = match s.pool.workers {
+                WorkerCount::Fixed(n) if s.pool.workers_written => Some(n),
+                _ => None,
+            };
+            return format!("{} as client, client.get_executor()", s.pool.dask.client(workers));
+        }
         let workers = s.pool.workers.python();
         let share = if s.pool.kind == PoolKind::Process && !managed_queues(s).is_empty() {
             let entries: Vec<String> = managed_queues(s).iter().map(|q| format!("{q:?}: {q}")).collect();

@@ -1,0 +1,310 @@
+"""poolscope's instrumentation of Dask's executor (SPEC §5, §7): `Client.get_executor()`.
+
+poolscope_probe installs this beside its own wrapping of concurrent.futures. Once the program
+imports distributed, each ClientExecutor it makes is a pool of kind "dask": its tasks are
+reported as they are submitted, and each runs inside a small callable that reports its start
+and finish from the Dask worker thread that runs it, with the worker's host, PID and thread.
+
+Workers run in other processes (a LocalCluster's, or those of a scheduler the program attaches
+to), which may not have this file on their path: the callable travels by value (cloudpickle),
+with the socket's address and the run's zero, and sends its datagrams itself. A lane is one
+worker thread, named HOST:PID·SLOT, SLOT the thread's place in its worker's thread pool.
+
+The futures the executor returns are concurrent.futures Futures, which poolscope_probe already
+follows (result, exception, cancel, callbacks, wait, as_completed); map's results are reported
+here, as the iterator hands them out. The queue is the scheduler's own count of tasks waiting
+for a worker thread, from a scheduler plugin.
+"""
+
+import os
+import sys
+import threading
+
+
+class _WorkerReport:
+    """Runs one task on a Dask worker, reporting its start and finish from the worker thread.
+    Self-contained: it is sent to the workers by value, and uses nothing of poolscope there."""
+
+    def __init__(self, fn, tasks, pool, address, t0, each):
+        self.fn = fn
+        self.tasks = tasks  # one task (submit), or a map's tasks (each call names its own)
+        self.pool = pool
+        self.address = address
+        self.t0 = t0
+        self.each = each
+
+    def __dask_tokenize__(self):
+        return ("poolscope", self.pool, self.t0, tuple(self.tasks) if self.each else self.tasks)
+
+    def _send(self, fields):
+        import json
+        import socket
+        import time
+
+        if self.address is None:
+            return
+        fields["t"] = max(0, (time.monotonic_ns() - self.t0) // 1000)
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+                s.sendto(json.dumps(fields).encode(), self.address)
+        except OSError:
+            pass  # another machine's worker, or poolscope has stopped listening
+
+    @staticmethod
+    def _lane():
+        """HOST:PID·SLOT of the running worker thread."""
+        host = "?"
+        try:
+            from distributed import get_worker
+
+            address = get_worker().address
+            host = address.split("://", 1)[-1].rsplit(":", 1)[0]
+        except Exception:
+            pass
+        slot = 0
+        try:
+            from distributed.threadpoolexecutor import thread_state
+
+            def number(t):
+                tail = t.name.rsplit("-", 1)[-1]
+                return int(tail) if tail.isdigit() else 0
+
+            threads = sorted(thread_state.executor._threads, key=number)
+            slot = threads.index(threading.current_thread())
+        except Exception:
+            pass
+        return "%s:%d·%d" % (host, os.getpid(), slot)
+
+    def __call__(self, *args, **kwargs):
+        if self.each:
+            task, args = args[0], args[1:]
+        else:
+            task = self.tasks
+        where = dict(task=task, pool=self.pool, pid=os.getpid(), thread=self._lane())
+        self._send(dict(ev="start", **where))
+        try:
+            value = self.fn(*args, **kwargs)
+        except BaseException as e:
+            text = str(e)
+            text = text if len(text) <= 200 else text[:199] + "…"
+            self._send(dict(ev="finish", outcome="error", error="%s: %s" % (type(e).__name__, text), **where))
+            raise
+        shown = value if isinstance(value, str) else repr(value)
+        shown = shown if len(shown) <= 200 else shown[:199] + "…"
+        self._send(dict(ev="finish", outcome="ok", value=shown, **where))
+        return value
+
+
+def _scheduler_queue(address, t0, pool):
+    """A scheduler plugin reporting the scheduler's count of tasks waiting for a worker
+    thread (queued, or with no worker to run them) whenever it changes. It runs where the
+    scheduler runs, so it too is sent by value and sends its own datagrams."""
+    from distributed.diagnostics.plugin import SchedulerPlugin
+
+    class SchedulerQueue(SchedulerPlugin):
+        name = "poolscope-queue"
+
+        def __init__(self):
+            self.scheduler = None
+            self.depth = None
+
+        async def start(self, scheduler):
+            self.scheduler = scheduler
+
+        def transition(self, key, start, finish, *args, **kwargs):
+            scheduler = self.scheduler
+            if scheduler is None:
+                return
+            depth = len(scheduler.queued) + len(scheduler.unrunnable)
+            if depth != self.depth:
+                self.depth = depth
+                report = _WorkerReport(None, None, pool, address, t0, False)
+                report._send(dict(ev="scheduler_queue", pool=pool, depth=depth))
+
+    return SchedulerQueue()
+
+
+def _lane_of(address, pid, slot):
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0]
+    return "%s:%d·%d" % (host, pid, slot)
+
+
+def _patch(cfexecutor, probe):
+    ClientExecutor = cfexecutor.ClientExecutor
+    init, submit, map_, shutdown, leave = (
+        ClientExecutor.__init__,
+        ClientExecutor.submit,
+        ClientExecutor.map,
+        ClientExecutor.shutdown,
+        ClientExecutor.__exit__,
+    )
+    address = probe._ADDRESS
+    t0 = probe._T0
+
+    def main():
+        return os.getpid() == probe._MAIN_PID
+
+    def __init__(self, client, **kwargs):
+        init(self, client, **kwargs)
+        if not main():
+            return
+        with probe._lock:
+            self._poolscope = probe._counters["pool"]
+            probe._counters["pool"] += 1
+        self._poolscope_shut = False
+        try:
+            workers = client.scheduler_info().get("workers", {})
+            pids = client.run(os.getpid) if workers else {}  # the scheduler does not say
+        except Exception:
+            workers, pids = {}, {}
+        # Grouped by worker (by name: a LocalCluster's 0, 1, ...), a lane per thread.
+        ordered = sorted(workers.items(), key=lambda kv: (str(kv[1].get("name", "")), kv[0]))
+        threads = sum(int(info.get("nthreads", 1)) for _, info in ordered)
+        try:
+            client.register_plugin(_scheduler_queue(address, t0, self._poolscope))
+        except Exception:
+            pass  # a scheduler that takes no plugin: the queue shows nothing
+        probe._emit("pool", pool=self._poolscope, kind="dask", workers=threads)
+        for worker_address, info in ordered:
+            pid = pids.get(worker_address)
+            if pid is None:
+                continue
+            for slot in range(int(info.get("nthreads", 1))):
+                probe._emit("worker_up", pool=self._poolscope, pid=pid, thread=_lane_of(worker_address, pid, slot))
+
+    def new_task(pool, label):
+        with probe._lock:
+            task = probe._counters["task"]
+            probe._counters["task"] += 1
+        probe._emit("submit", task=task, pool=pool, label=label)
+        return task
+
+    def traced_submit(self, fn, *args, **kwargs):
+        pool = getattr(self, "_poolscope", None)
+        if pool is None or not main():
+            return submit(self, fn, *args, **kwargs)
+        if self._shutdown:
+            return probe._refused(lambda: submit(self, fn, *args, **kwargs))
+        task = new_task(pool, probe._label(fn, args))
+        future = submit(self, _WorkerReport(fn, task, pool, address, t0, False), *args, **kwargs)
+        future._poolscope = task
+        return future
+
+    def traced_map(self, fn, *iterables, **kwargs):
+        pool = getattr(self, "_poolscope", None)
+        if pool is None or not main():
+            return map_(self, fn, *iterables, **kwargs)
+        if self._shutdown:
+            return probe._refused(lambda: map_(self, fn, *iterables, **kwargs))
+        calls = list(zip(*iterables))
+        tasks = [new_task(pool, probe._label(fn, call)) for call in calls]
+        columns = [list(column) for column in zip(*calls)] if calls else [[] for _ in iterables]
+        results = map_(self, _WorkerReport(fn, tasks, pool, address, t0, True), tasks, *columns, **kwargs)
+        return _map_results(results, tasks, probe)
+
+    def traced_shutdown(self, wait=True, *args, **kwargs):
+        pool = getattr(self, "_poolscope", None)
+        if pool is None or self._poolscope_shut:
+            return shutdown(self, wait, *args, **kwargs)
+        self._poolscope_shut = True
+        probe._emit("shutdown", pool=pool, wait=bool(wait), phase="begin")
+        try:
+            return shutdown(self, wait, *args, **kwargs)
+        finally:
+            probe._emit("shutdown", pool=pool, wait=bool(wait), phase="end")
+
+    def traced_exit(self, *args):
+        if getattr(self, "_poolscope", None) is not None:
+            probe._emit("with_exit", pool=self._poolscope)
+        return leave(self, *args)
+
+    ClientExecutor.__init__ = __init__
+    ClientExecutor.submit = traced_submit
+    ClientExecutor.map = traced_map
+    ClientExecutor.shutdown = traced_shutdown
+    ClientExecutor.__exit__ = traced_exit
+
+
+def _map_results(results, tasks, probe):
+    """map's iterator: each result reported as the program receives it, in item order; the
+    exception of the item that raised; one TimeoutError for the whole iterator."""
+    import concurrent.futures as cf
+
+    index = 0
+    try:
+        while True:
+            try:
+                value = next(results)
+            except StopIteration:
+                return
+            except cf.TimeoutError as e:
+                if probe._main_program():
+                    probe._emit("raise", exception="TimeoutError", message=probe._message(e))
+                raise
+            except BaseException as e:
+                if index < len(tasks) and probe._main_program():
+                    probe._emit(
+                        "result",
+                        task=tasks[index],
+                        outcome="error",
+                        error=probe._message(e),
+                        exception=type(e).__name__,
+                    )
+                raise
+            if index < len(tasks) and probe._main_program():
+                probe._emit("result", task=tasks[index], outcome="ok", value=probe._short(value))
+            index += 1
+            yield value
+    finally:
+        results.close()
+
+
+class _AfterImport:
+    """Patches distributed's executor as soon as the program imports it (the program may
+    never: then distributed is never imported, and costs nothing)."""
+
+    def __init__(self, probe):
+        self.probe = probe
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "distributed.cfexecutor":
+            return None
+        import importlib.util
+
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return spec
+        sys.meta_path.remove(self)  # once is enough
+        loader, probe = spec.loader, self.probe
+        run = loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            _ready(module, probe)
+
+        loader.exec_module = exec_module
+        return spec
+
+
+def _ready(cfexecutor, probe):
+    try:
+        import cloudpickle
+
+        # The workers need not have this file: the reporting callable travels by value.
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    except Exception:
+        pass
+    _patch(cfexecutor, probe)
+
+
+def install(probe):
+    """Follows Dask's executor, now if distributed is imported already, else once it is."""
+    module = sys.modules.get("distributed.cfexecutor")
+    if module is not None:
+        _ready(module, probe)
+    elif not any(isinstance(f, _AfterImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport(probe))
