@@ -431,3 +431,17 @@ fn sigterm_to_a_headless_run_leaves_no_worker() {
     assert_eq!(status.code(), Some(1), "{status:?}");
     assert_eq!(still_alive(&started), Vec::<u32>::new(), "processes left after SIGTERM");
 }
+
+#[test]
+fn a_dask_lesson_runs_on_cpython_without_being_told_and_refuses_poolscopes_engine() {
+    if no_distributed("a_dask_lesson_runs_on_cpython_without_being_told") {
+        return;
+    }
+    let out = poolscope().args(["run", "cluster-map", "--headless"]).output().expect("poolscope runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("pool: dask") && stdout.contains("Dask-Default-Threads"), "{stdout}");
+    let out = poolscope().args(["run", "cluster-map", "--engine", "poolscope", "--headless"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("drop --engine poolscope"));
+}

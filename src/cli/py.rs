@@ -51,7 +51,7 @@ pub fn main(args: &PyArgs, live: bool) -> ExitCode {
             quiz: false,
             no_predict: false,
             answers: None,
-            engine: EngineName::Cpython,
+            engine: Some(EngineName::Cpython),
             timing: Timing { seed: None, speed: 1.0, virtual_time: false, cores: None },
             look: args.look.clone(),
         };

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use poolscope::pool::PoolKind;
 use poolscope::scenario::cpython::{CpythonOptions, Program, check_distributed, check_python};
-use poolscope::scenario::{self, Engine, PoolOverride, Run, RunError, RunOptions, python};
+use poolscope::scenario::{self, Engine, PoolOverride, Run, RunOptions, python};
 use poolscope::trace::{Model, Summary, TraceKind, Transcript, wrap};
 
 use poolscope::ui::quiz::{Ask, QuizOptions};
@@ -84,9 +84,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE.json")]
     pub answers: Option<PathBuf>,
     /// Which pool runs the lesson: poolscope's own, or CPython's (the lesson's Python
-    /// program under `python3`, traced live).
-    #[arg(long, value_enum, default_value_t = EngineName::Poolscope)]
-    pub engine: EngineName,
+    /// program under `python3`, traced live) [default: poolscope; cpython for a lesson on a
+    /// Dask cluster, which only CPython reaches]
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineName>,
     #[command(flatten)]
     pub timing: Timing,
     #[command(flatten)]
@@ -103,6 +104,16 @@ pub enum EngineName {
 }
 
 impl RunArgs {
+    /// The engine that runs `scenario`: the one asked for, else poolscope's own — CPython's
+    /// for a Dask pool, which poolscope's engine cannot run.
+    pub fn engine_for(&self, scenario: &scenario::Scenario) -> EngineName {
+        self.engine.unwrap_or(if scenario.pool.kind == PoolKind::Dask {
+            EngineName::Cpython
+        } else {
+            EngineName::Poolscope
+        })
+    }
+
     /// How the live view behaves.
     pub fn live(&self) -> super::ui::Live {
         let ask = match (self.quiz, self.no_predict) {
@@ -123,9 +134,11 @@ impl RunArgs {
 /// exit 2) for options the engine refuses.
 pub fn options_for(args: &RunArgs, scenario: &scenario::Scenario, live: bool) -> Result<RunOptions, ExitCode> {
     let mut options = args.timing.options(live);
+    let engine = args.engine_for(scenario);
     if scenario.pool.kind == PoolKind::Dask {
-        if args.engine != EngineName::Cpython {
-            return Err(fail(2, &RunError::DaskNeedsCpython.to_string()));
+        if engine != EngineName::Cpython {
+            let message = "kind = \"dask\" runs the lesson's program on a Dask cluster, which only the CPython engine reaches; drop --engine poolscope (a Dask lesson runs on CPython by default), or try --pool kind=thread";
+            return Err(fail(2, message));
         }
         // Before a live view opens: without distributed, say how to install it.
         let python = std::path::Path::new("python3");
@@ -133,7 +146,7 @@ pub fn options_for(args: &RunArgs, scenario: &scenario::Scenario, live: bool) ->
             return Err(fail(1, &e.to_string()));
         }
     }
-    if args.engine == EngineName::Cpython {
+    if engine == EngineName::Cpython {
         if args.timing.virtual_time {
             return Err(fail(2, "--virtual-time does not apply to --engine cpython: CPython's pools run in real time"));
         }
