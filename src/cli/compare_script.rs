@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
 use poolscope::scenario::cpython::{CpythonOptions, check_python};
-use poolscope::scenario::script::{SizedScript, output_folder, script_scenario};
+use poolscope::scenario::script::{SizedScript, script_scenario};
 use poolscope::scenario::sweep::ProgramRun;
 use poolscope::scenario::{Engine, EngineChoice, PoolOverride, RunOptions, SideOverride, WorkerCount};
 use poolscope::ui::compare::{self, Side};
@@ -44,16 +44,9 @@ pub fn main(args: &CompareArgs) -> ExitCode {
     if let Err(e) = check_python(Path::new("python3")) {
         return fail(1, &e.to_string());
     }
-    let stem = script.file_stem().map_or_else(|| "script".into(), |s| s.to_string_lossy().into_owned());
-    let output_dir = match &args.output_dir {
-        Some(dir) => match std::fs::create_dir_all(dir) {
-            Ok(()) => dir.clone(),
-            Err(e) => return fail(1, &format!("cannot make the output folder {}: {e}", dir.display())),
-        },
-        None => match output_folder(&format!("compare-{stem}")) {
-            Ok(dir) => dir,
-            Err(e) => return fail(1, &format!("cannot make a folder for the program's output: {e}")),
-        },
+    let output_dir = match super::sweep_script::output_dir(args.output_dir.as_ref(), "compare", &script) {
+        Ok(dir) => dir,
+        Err(code) => return code,
     };
     let sized = SizedScript {
         path: script.clone(),

@@ -91,13 +91,14 @@ pub fn main(args: &SweepArgs) -> ExitCode {
     if poolscope::scenario::script::is_script(&args.scenario) {
         return super::sweep_script::main(args);
     }
-    let only_scripts = [
-        ("--pool-index", args.pool_index.is_some()),
-        ("--output-dir", args.output_dir.is_some()),
-        ("arguments after --", !args.script_args.is_empty()),
-    ];
-    if let Some((what, _)) = only_scripts.iter().find(|(_, given)| *given) {
-        return fail(2, &format!("{what}: only for a Python program (SCRIPT.py); {} is a lesson", args.scenario));
+    let refused = super::sweep_script::lesson_refuses(
+        &args.scenario,
+        args.pool_index,
+        args.output_dir.as_ref(),
+        &args.script_args,
+    );
+    if let Some(code) = refused {
+        return code;
     }
     if args.pool.as_ref().is_some_and(|p| p.workers.is_some()) {
         return fail(2, "--pool workers=...: the sweep sets the workers itself; give the sizes with --workers");

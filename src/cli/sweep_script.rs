@@ -36,16 +36,9 @@ pub fn main(args: &SweepArgs) -> ExitCode {
     if let Err(e) = check_python(Path::new("python3")) {
         return fail(1, &e.to_string());
     }
-    let stem = script.file_stem().map_or_else(|| "script".into(), |s| s.to_string_lossy().into_owned());
-    let output_dir = match &args.output_dir {
-        Some(dir) => match std::fs::create_dir_all(dir) {
-            Ok(()) => dir.clone(),
-            Err(e) => return fail(1, &format!("cannot make the output folder {}: {e}", dir.display())),
-        },
-        None => match output_folder(&format!("sweep-{stem}")) {
-            Ok(dir) => dir,
-            Err(e) => return fail(1, &format!("cannot make a folder for the program's output: {e}")),
-        },
+    let output_dir = match output_dir(args.output_dir.as_ref(), "sweep", &script) {
+        Ok(dir) => dir,
+        Err(code) => return code,
     };
     let sizes = args.workers.clone().unwrap_or_else(|| Sizes((1..=2 * args.timing.cores()).collect())).0;
     let sized = SizedScript {
@@ -83,4 +76,36 @@ pub fn real_time_only(timing: &super::timing::Timing) -> Option<String> {
     }
     (timing.speed != 1.0)
         .then(|| "--speed does not apply to a Python program: CPython runs in real time, its durations its own".into())
+}
+
+/// The folder a script's runs keep their output in: `given` (made if missing), or a new one
+/// under the system's temporary folder named for `what` (`sweep`, `compare`) and the script.
+pub(super) fn output_dir(given: Option<&PathBuf>, what: &str, script: &Path) -> Result<PathBuf, ExitCode> {
+    match given {
+        Some(dir) => match std::fs::create_dir_all(dir) {
+            Ok(()) => Ok(dir.clone()),
+            Err(e) => Err(fail(1, &format!("cannot make the output folder {}: {e}", dir.display()))),
+        },
+        None => {
+            let stem = script.file_stem().map_or_else(|| "script".into(), |s| s.to_string_lossy().into_owned());
+            output_folder(&format!("{what}-{stem}"))
+                .map_err(|e| fail(1, &format!("cannot make a folder for the program's output: {e}")))
+        }
+    }
+}
+
+/// For a lesson: the options only a Python program takes, refused with exit 2 if given.
+pub(super) fn lesson_refuses(
+    lesson: &str,
+    pool_index: Option<usize>,
+    output_dir: Option<&PathBuf>,
+    script_args: &[String],
+) -> Option<ExitCode> {
+    let only_scripts = [
+        ("--pool-index", pool_index.is_some()),
+        ("--output-dir", output_dir.is_some()),
+        ("arguments after --", !script_args.is_empty()),
+    ];
+    let (what, _) = only_scripts.iter().find(|(_, given)| *given)?;
+    Some(fail(2, &format!("{what}: only for a Python program (SCRIPT.py); {lesson} is a lesson")))
 }
