@@ -187,13 +187,14 @@ impl Drop for Started {
 /// Starts a Dask command line (`scheduler` or `worker`), reading its log until a line holds
 /// `ready`; that line.
 fn start_dask(args: &[&str], ready: &str) -> (Started, String) {
-    let mut child = Command::new("python3")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
+    start_logged(Command::new("python3").args(args), ready)
+}
+
+/// Starts `command`, reading its stderr until a line holds `ready`; that line.
+fn start_logged(command: &mut Command, ready: &str) -> (Started, String) {
+    let args = format!("{command:?}");
+    let mut child =
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("python3 runs");
     let stderr = child.stderr.take().unwrap();
     let started = Started(child);
     let mut lines = BufReader::new(stderr).lines();
@@ -201,7 +202,7 @@ fn start_dask(args: &[&str], ready: &str) -> (Started, String) {
         match lines.next() {
             Some(Ok(line)) if line.contains(ready) => break line,
             Some(Ok(_)) => {}
-            _ => panic!("{args:?} ended before saying {ready:?}"),
+            _ => panic!("{args} ended before saying {ready:?}"),
         }
     };
     // Keep reading its log, so that it never blocks on a full pipe.
@@ -243,6 +244,72 @@ fn a_run_attaches_to_a_scheduler_started_here() {
     drop(scheduler);
     // ... until the test stops them.
     assert_eq!(still_alive(&ours), Vec::<u32>::new());
+}
+
+/// True (with a notice) where this process cannot start one in a mount namespace of its own
+/// (`unshare -m`, which needs root): the test of a worker that cannot see poolscope's socket
+/// then skips.
+fn no_mount_namespace(test: &str) -> bool {
+    let ok = Command::new("unshare")
+        .args(["-m", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipping {test}: `unshare -m` is not permitted here (it needs root)");
+    }
+    !ok
+}
+
+#[test]
+fn a_worker_that_cannot_reach_poolscope_reports_through_dasks_event_stream() {
+    if no_distributed("the worker on another machine") || no_mount_namespace("the worker on another machine") {
+        return;
+    }
+    let (scheduler, line) = start_dask(
+        &["-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"],
+        "Scheduler at:",
+    );
+    let address = line.split_whitespace().last().expect("an address").to_string();
+    // As on another machine: the worker's temporary folder, where poolscope's socket is, is
+    // an empty one of its own; only the network reaches poolscope, through the scheduler.
+    let (worker, _) = start_logged(
+        Command::new("unshare")
+            .args([
+                "-m",
+                "sh",
+                "-c",
+                "mount -t tmpfs tmpfs \"$1\" && exec python3 -m distributed.cli.dask_worker \"$2\" \
+             --nthreads 2 --no-nanny --no-dashboard",
+                "sh",
+            ])
+            .arg(std::env::temp_dir())
+            .arg(&address),
+        "Registered to:",
+    );
+    let worker_pid = worker.0.id();
+    let log = std::env::temp_dir().join(format!("poolscope-dask-remote-{}.jsonl", std::process::id()));
+    let events = run_headless(&["--pool", &format!("scheduler={address}")], &log);
+    let _ = std::fs::remove_file(&log);
+    let lanes = lanes(&events);
+    assert_eq!(lanes.names.len(), 2, "a lane per thread of the worker: {:?}", lanes.names);
+    // Every task the program received a result of started and finished on that worker.
+    let received: BTreeSet<TaskId> = results(&events).iter().map(|(task, _, _)| *task).collect();
+    let started: BTreeSet<TaskId> = lanes.starts.iter().map(|(task, _, _)| *task).collect();
+    assert_eq!(received.len(), 9, "the lesson's nine tasks");
+    assert_eq!(started, received, "each task's start was reported");
+    assert!(lanes.starts.iter().all(|(_, lane, pid)| *pid == worker_pid && pid_of(&lanes.names[lane]) == worker_pid));
+    let finished: BTreeSet<TaskId> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            TraceKind::Finish { task, .. } => Some(*task),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finished, received, "each task's finish was reported");
+    drop(worker);
+    drop(scheduler);
 }
 
 /// Every process descended from `pid`.

@@ -7,7 +7,11 @@ and finish from the Dask worker thread that runs it, with the worker's host, PID
 
 Workers run in other processes (a LocalCluster's, or those of a scheduler the program attaches
 to), which may not have this file on their path: the callable travels by value (cloudpickle),
-with the socket's address and the run's zero, and sends its datagrams itself. A lane is one
+with the socket's address and the run's zero, and sends its datagrams itself. A worker on
+another machine (or one that cannot reach the socket) reports through Dask's own event stream
+instead: `Worker.log_event` on the topic "poolscope", which the scheduler passes on to the
+program's client, whose subscription forwards each report to the socket, its time taken from
+the wall clock (the machines' clocks differ only as much as NTP lets them). A lane is one
 worker thread, named HOST:PID·SLOT, SLOT the thread's place in its worker's thread pool.
 
 The futures the executor returns are concurrent.futures Futures, which poolscope_probe already
@@ -19,36 +23,62 @@ for a worker thread, from a scheduler plugin.
 import os
 import sys
 import threading
+import time
+
+# The topic of Dask's event stream the reports of workers that cannot reach the socket go by.
+TOPIC = "poolscope"
 
 
 class _WorkerReport:
     """Runs one task on a Dask worker, reporting its start and finish from the worker thread.
     Self-contained: it is sent to the workers by value, and uses nothing of poolscope there."""
 
-    def __init__(self, fn, tasks, pool, address, t0, each):
+    def __init__(self, fn, tasks, pool, clock, each):
         self.fn = fn
         self.tasks = tasks  # one task (submit), or a map's tasks (each call names its own)
         self.pool = pool
-        self.address = address
-        self.t0 = t0
+        self.address, self.t0, self.boot = clock.address, clock.t0, clock.boot
         self.each = each
 
     def __dask_tokenize__(self):
         return ("poolscope", self.pool, self.t0, tuple(self.tasks) if self.each else self.tasks)
 
-    def _send(self, fields):
+    def _send(self, fields, log_event=None):
+        """To the socket when this machine has it (same boot, the path reachable); else by
+        `log_event` (the worker's own, or the scheduler's), with the wall-clock time."""
         import json
         import socket
         import time
 
         if self.address is None:
             return
-        fields["t"] = max(0, (time.monotonic_ns() - self.t0) // 1000)
+        mono, wall = time.monotonic_ns(), time.time_ns()
+        if _WorkerReport._boot_id() == self.boot:
+            fields["t"] = max(0, (mono - self.t0) // 1000)
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+                    s.sendto(json.dumps(fields).encode(), self.address)
+                return
+            except OSError:
+                fields.pop("t")  # a socket this process cannot reach (another mount namespace)
+        fields["wall"] = wall
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-                s.sendto(json.dumps(fields).encode(), self.address)
+            if log_event is None:
+                from distributed import get_worker
+
+                log_event = get_worker().log_event
+            log_event(TOPIC, fields)
+        except Exception:
+            pass  # not on a worker, or it is closing: the report is lost, the task is not
+
+    @staticmethod
+    def _boot_id():
+        """This machine's boot, as Linux names it (None elsewhere)."""
+        try:
+            with open("/proc/sys/kernel/random/boot_id") as f:
+                return f.read().strip()
         except OSError:
-            pass  # another machine's worker, or poolscope has stopped listening
+            return None
 
     @staticmethod
     def _lane():
@@ -95,7 +125,18 @@ class _WorkerReport:
         return value
 
 
-def _scheduler_queue(address, t0, pool):
+class _Clock:
+    """What a report needs to reach poolscope and be timed: the socket's address, the run's
+    zero on this machine's monotonic clock, and this machine's boot."""
+
+    def __init__(self, address, t0):
+        self.address, self.t0 = address, t0
+        self.boot = _WorkerReport._boot_id()
+        # The run's zero on the wall clock, for the reports of other machines.
+        self.wall0 = time.time_ns() - (time.monotonic_ns() - t0)
+
+
+def _scheduler_queue(clock, pool):
     """A scheduler plugin reporting the scheduler's count of tasks waiting for a worker
     thread (queued, or with no worker to run them) whenever it changes. It runs where the
     scheduler runs, so it too is sent by value and sends its own datagrams."""
@@ -118,8 +159,8 @@ def _scheduler_queue(address, t0, pool):
             depth = len(scheduler.queued) + len(scheduler.unrunnable)
             if depth != self.depth:
                 self.depth = depth
-                report = _WorkerReport(None, None, pool, address, t0, False)
-                report._send(dict(ev="scheduler_queue", pool=pool, depth=depth))
+                report = _WorkerReport(None, None, pool, clock, False)
+                report._send(dict(ev="scheduler_queue", pool=pool, depth=depth), scheduler.log_event)
 
     return SchedulerQueue()
 
@@ -138,8 +179,7 @@ def _patch(cfexecutor, probe):
         ClientExecutor.shutdown,
         ClientExecutor.__exit__,
     )
-    address = probe._ADDRESS
-    t0 = probe._T0
+    clock = _Clock(probe._ADDRESS, probe._T0)
 
     def main():
         return os.getpid() == probe._MAIN_PID
@@ -160,8 +200,9 @@ def _patch(cfexecutor, probe):
         # Grouped by worker (by name: a LocalCluster's 0, 1, ...), a lane per thread.
         ordered = sorted(workers.items(), key=lambda kv: (str(kv[1].get("name", "")), kv[0]))
         threads = sum(int(info.get("nthreads", 1)) for _, info in ordered)
+        _subscribe(client, clock, probe)
         try:
-            client.register_plugin(_scheduler_queue(address, t0, self._poolscope))
+            client.register_plugin(_scheduler_queue(clock, self._poolscope))
         except Exception:
             pass  # a scheduler that takes no plugin: the queue shows nothing
         probe._emit("pool", pool=self._poolscope, kind="dask", workers=threads)
@@ -186,7 +227,7 @@ def _patch(cfexecutor, probe):
         if self._shutdown:
             return probe._refused(lambda: submit(self, fn, *args, **kwargs))
         task = new_task(pool, probe._label(fn, args))
-        future = submit(self, _WorkerReport(fn, task, pool, address, t0, False), *args, **kwargs)
+        future = submit(self, _WorkerReport(fn, task, pool, clock, False), *args, **kwargs)
         future._poolscope = task
         return future
 
@@ -199,7 +240,7 @@ def _patch(cfexecutor, probe):
         calls = list(zip(*iterables))
         tasks = [new_task(pool, probe._label(fn, call)) for call in calls]
         columns = [list(column) for column in zip(*calls)] if calls else [[] for _ in iterables]
-        results = map_(self, _WorkerReport(fn, tasks, pool, address, t0, True), tasks, *columns, **kwargs)
+        results = map_(self, _WorkerReport(fn, tasks, pool, clock, True), tasks, *columns, **kwargs)
         return _map_results(results, tasks, probe)
 
     def traced_shutdown(self, wait=True, *args, **kwargs):
@@ -223,6 +264,31 @@ def _patch(cfexecutor, probe):
     ClientExecutor.map = traced_map
     ClientExecutor.shutdown = traced_shutdown
     ClientExecutor.__exit__ = traced_exit
+
+
+def _subscribe(client, clock, probe):
+    """Forwards to the socket the reports that come by Dask's event stream (a worker or a
+    scheduler on another machine), once per client. The handler runs on the client's event
+    loop, which receives a worker's report before the result of the task it reports on."""
+    if getattr(client, "_poolscope_subscribed", False):
+        return
+
+    def forward(event):
+        try:
+            _, fields = event
+            fields = dict(fields)
+            fields.pop("worker", None)  # Dask's own: the worker that logged it
+            wall = fields.pop("wall")
+            fields["t"] = max(0, (wall - clock.wall0) // 1000)
+            probe._send(fields)
+        except Exception:
+            pass  # not a report of ours
+
+    try:
+        client.subscribe_topic(TOPIC, forward)
+        client._poolscope_subscribed = True
+    except Exception:
+        pass  # a Dask without event topics: other machines' tasks show nothing
 
 
 def _map_results(results, tasks, probe):
