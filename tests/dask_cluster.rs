@@ -2,9 +2,10 @@
 //! LocalCluster of 2 workers × 2 threads runs headless with a lane per worker thread named
 //! HOST:PID·SLOT; the exported program runs in python3 with what the executor promises (map
 //! in item order, as_completed in finishing order, a worker's exception re-raised); a run
-//! attaches to a scheduler started here; and no worker or scheduler is left behind, after
-//! the run, after `q` in the live view, and after SIGTERM. Every test skips, saying why,
-//! where python3 cannot import Dask's `distributed`.
+//! attaches to a scheduler started here; a worker that cannot reach poolscope (as on another
+//! machine) reports through Dask, with the CPU Dask reads for it; and no worker or scheduler
+//! is left behind, after the run, after `q` in the live view, and after SIGTERM. Every test
+//! skips, saying why, where python3 cannot import Dask's `distributed`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
@@ -93,6 +94,17 @@ fn run_headless(args: &[&str], log: &std::path::Path) -> Vec<TraceEvent> {
     parse_jsonl(&std::fs::read_to_string(log).expect("the event log")).expect("a valid event log")
 }
 
+/// The CPU readings Dask passed on, in order: (lane, percent of a core).
+fn cpu_readings(events: &[TraceEvent]) -> Vec<(usize, f32)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            TraceKind::WorkerCpu { worker, cpu } => Some((*worker, *cpu)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The results the main program received, in order: (task, outcome, exception).
 fn results(events: &[TraceEvent]) -> Vec<(TaskId, ResultOutcome, Option<String>)> {
     events
@@ -129,6 +141,8 @@ fn a_local_cluster_runs_the_lesson_with_a_lane_per_worker_thread_and_leaves_no_p
     let pid = |lane: usize| pid_of(&lanes.names[&lane]);
     assert_eq!((pid(0), pid(2)), (pid(1), pid(3)), "{:?}", lanes.names);
     assert_ne!(pid(0), pid(2));
+    // Workers on this machine: poolscope reads their CPU itself, so none comes from Dask.
+    assert!(cpu_readings(&events).is_empty(), "{:?}", cpu_readings(&events));
     // Each task starts on a lane of the process that ran it.
     assert_eq!(lanes.starts.len(), 9);
     for (task, lane, started_by) in &lanes.starts {
@@ -308,6 +322,15 @@ fn a_worker_that_cannot_reach_poolscope_reports_through_dasks_event_stream() {
         })
         .collect();
     assert_eq!(finished, received, "each task's finish was reported");
+    // poolscope cannot see that worker's process: each of its lanes shows the CPU Dask reads
+    // for it, from the start (the first reading as the pool is made) to the end.
+    let readings = cpu_readings(&events);
+    let read: BTreeSet<usize> = readings.iter().map(|(lane, _)| *lane).collect();
+    assert_eq!(read, lanes.names.keys().copied().collect(), "{readings:?}");
+    assert!(readings.iter().all(|(_, cpu)| cpu.is_finite() && *cpu >= 0.0), "{readings:?}");
+    let first_start = events.iter().position(|e| matches!(e.kind, TraceKind::Start { .. })).unwrap();
+    let first_reading = events.iter().position(|e| matches!(e.kind, TraceKind::WorkerCpu { .. })).unwrap();
+    assert!(first_reading < first_start, "a reading before the first task starts");
     drop(worker);
     drop(scheduler);
 }

@@ -68,6 +68,10 @@ pub fn cpython_events(data: &[u8]) {
             TraceKind::WorkerDown { worker, .. } => {
                 assert!(up.remove(worker), "lane {worker} down, not up: {events:?}")
             }
+            TraceKind::WorkerCpu { worker, cpu } => {
+                assert!(up.contains(worker), "a CPU reading for lane {worker}, not up: {events:?}");
+                assert!(cpu.is_finite() && *cpu >= 0.0, "a CPU reading of {cpu}: {events:?}");
+            }
             _ => {}
         }
     }

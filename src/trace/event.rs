@@ -295,6 +295,15 @@ pub enum TraceKind {
         /// `wait`, `take` or `release`.
         change: GilChange,
     },
+    /// *Extra*: the CPU a Dask worker that poolscope cannot see on this machine (one on
+    /// another machine, or one that cannot reach poolscope's socket) uses, as Dask measures
+    /// it: percent of one core, for the worker's whole process, one event per lane of it.
+    WorkerCpu {
+        /// The lane: a thread of that worker.
+        worker: WorkerId,
+        /// Percent of one core (up to 100 × the worker machine's cores).
+        cpu: f32,
+    },
     /// Last event.
     End {
         /// Microseconds from the start of the run to its end.
@@ -342,6 +351,7 @@ impl TraceKind {
             TraceKind::Note { .. } => "note",
             TraceKind::Print { .. } => "print",
             TraceKind::Gil { .. } => "gil",
+            TraceKind::WorkerCpu { .. } => "worker_cpu",
             TraceKind::End { .. } => "end",
         }
     }

@@ -360,6 +360,9 @@ pub struct Lane {
     pub down_reason: Option<DownReason>,
     /// Its thread's name, when the pool names its threads as Python does.
     pub thread: Option<String>,
+    /// The CPU of its process as Dask last read it, for a Dask worker poolscope cannot see on
+    /// this machine (its pid is not one here): percent of one core.
+    pub remote_cpu: Option<f32>,
 }
 
 impl Lane {
@@ -634,6 +637,7 @@ impl Model {
                     idle_since: None,
                     down_reason: None,
                     thread: None,
+                    remote_cpu: None,
                 });
                 lane.idle_since = if lane.running == 0 { Some(t) } else { None };
                 lane.pid = *pid;
@@ -819,6 +823,11 @@ impl Model {
                 }
             }
             TraceKind::Gil { worker, change } => self.gil_ledger.apply(t, *worker, *change),
+            TraceKind::WorkerCpu { worker, cpu } => {
+                if let Some(lane) = self.lanes.get_mut(worker) {
+                    lane.remote_cpu = Some(*cpu);
+                }
+            }
             TraceKind::Shutdown { .. } | TraceKind::Poll { .. } | TraceKind::Waited { .. } | TraceKind::Note { .. } => {
             }
         }

@@ -107,8 +107,9 @@ impl Transcript {
             }
             return Ok(());
         }
-        // The GIL's hand-offs (every 5 ms) are drawn and summed up, not listed.
-        if matches!(event.kind, TraceKind::Queue { .. } | TraceKind::Gil { .. }) {
+        // The GIL's hand-offs (every 5 ms) are drawn and summed up, not listed; nor is a Dask
+        // worker's CPU, read twice a second.
+        if matches!(event.kind, TraceKind::Queue { .. } | TraceKind::Gil { .. } | TraceKind::WorkerCpu { .. }) {
             return Ok(());
         }
         if matches!(event.kind, TraceKind::Result { .. } | TraceKind::Raise { .. } | TraceKind::Print { .. })
@@ -174,7 +175,12 @@ impl Transcript {
             TraceKind::Initialized { worker, error: Some(error) } => {
                 format!("worker {worker}: the pool's initializer raised {error:?} (\"Exception in initializer\")")
             }
-            TraceKind::Submit { .. } | TraceKind::Queue { .. } | TraceKind::Gil { .. } => unreachable!("handled above"),
+            TraceKind::Submit { .. }
+            | TraceKind::Queue { .. }
+            | TraceKind::Gil { .. }
+            | TraceKind::WorkerCpu { .. } => {
+                unreachable!("handled above")
+            }
             TraceKind::Start { task, worker, pid } => {
                 format!("worker {worker} (pid {pid}) starts {}", name(*task))
             }

@@ -189,8 +189,10 @@ fn lane_label(view: &View, lane: &Lane, process: bool) -> String {
         None => name,
     };
     if view.model.pool == Some(PoolKind::Dask) {
-        // The worker's process, on this machine: its CPU (a worker elsewhere has none here).
-        return view.process_cpu.get(&lane.pid).map_or(name.clone(), |c| format!("{name} {c:>3.0}%"));
+        // The worker's process: its CPU, read here on this machine, or as Dask read it where
+        // poolscope cannot see the process.
+        let cpu = lane.remote_cpu.or_else(|| view.process_cpu.get(&lane.pid).copied());
+        return cpu.map_or(name.clone(), |c| format!("{name} {c:>3.0}%"));
     }
     if process {
         // A stopped process (SIGSTOP) runs nothing: its lane is stuck, whatever it holds.

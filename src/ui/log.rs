@@ -13,12 +13,14 @@ use crate::trace::{Model, TraceEvent, TraceKind};
 /// Draws the log panel.
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let log = &view.timeline.log;
-    // The GIL's hand-offs (one every 5 ms) are drawn in the lanes, not listed here.
-    let title = if view.model.gil_ledger.seen {
-        format!(" Events ({}, GIL hand-offs not listed) ", view.model.events)
-    } else {
-        format!(" Events ({}) ", view.model.events)
+    // The GIL's hand-offs (one every 5 ms) are drawn in the lanes, not listed here; nor are
+    // Dask's readings of a worker's CPU, shown on its lanes.
+    let unlisted = match (view.model.gil_ledger.seen, view.model.lanes.values().any(|l| l.remote_cpu.is_some())) {
+        (true, _) => ", GIL hand-offs not listed",
+        (false, true) => ", CPU readings not listed",
+        (false, false) => "",
     };
+    let title = format!(" Events ({}{unlisted}) ", view.model.events);
     let block = Block::new().borders(Borders::TOP).title(Span::styled(title, ui.title(Some(Panel::Log))));
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -81,6 +83,7 @@ pub fn describe(model: &Model, event: &TraceEvent) -> String {
         TraceKind::Note { text } => text.clone(),
         TraceKind::Print { text } => format!("main prints {text}"),
         TraceKind::Gil { worker, change } => format!("worker {worker}: GIL {change:?}"),
+        TraceKind::WorkerCpu { worker, cpu } => format!("worker {worker}: CPU {cpu:.0}% (Dask's reading)"),
         TraceKind::End { makespan_us } => format!("end after {}", short_us(*makespan_us)),
     }
 }

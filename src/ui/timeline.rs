@@ -127,6 +127,9 @@ impl Timeline {
     pub fn apply(&mut self, event: &TraceEvent, model: &Model, before: Option<TaskState>) {
         let t = event.t;
         self.cover(t);
+        if let TraceKind::WorkerCpu { .. } = event.kind {
+            return; // shown on the lane's name, not listed: a reading twice a second
+        }
         if let TraceKind::Gil { .. } = event.kind {
             // Hand-offs come every switch interval: drawn in the lanes, not listed in the log.
             let bucket_us = self.bucket_us;

@@ -122,7 +122,14 @@ impl View {
         if !matches!(self.model.pool, Some(PoolKind::Process | PoolKind::Dask)) {
             return Vec::new();
         }
-        let mut pids: Vec<u32> = self.model.lanes.values().filter(|l| l.up_since.is_some()).map(|l| l.pid).collect();
+        // A Dask worker whose CPU Dask reports is not one of this machine's processes.
+        let mut pids: Vec<u32> = self
+            .model
+            .lanes
+            .values()
+            .filter(|l| l.up_since.is_some() && l.remote_cpu.is_none())
+            .map(|l| l.pid)
+            .collect();
         pids.sort_unstable();
         pids.dedup();
         pids

@@ -165,6 +165,43 @@ def _scheduler_queue(clock, pool):
     return SchedulerQueue()
 
 
+def _whoami(address, boot):
+    """On a worker: its pid, and whether it can reach poolscope's socket (on this machine,
+    and with the socket's folder in sight) — if not, poolscope cannot see its process either,
+    and shows the CPU Dask reads for it."""
+    here = _WorkerReport._boot_id() == boot and address is not None and os.path.exists(address)
+    return os.getpid(), here
+
+
+# How often the CPU Dask reads for a worker poolscope cannot see is passed on (Dask's workers
+# send theirs with each heartbeat, about as often).
+_CPU_EVERY_S = 0.5
+
+
+def _report_cpu(executor, client, unseen, probe, workers):
+    """One reading per lane of each worker in `unseen`, from the scheduler's `workers`."""
+    for worker_address, (pid, lanes) in unseen.items():
+        cpu = workers.get(worker_address, {}).get("metrics", {}).get("cpu")
+        if not isinstance(cpu, (int, float)) or cpu != cpu or cpu in (float("inf"), float("-inf")):
+            continue
+        for lane in lanes:
+            probe._emit("worker_cpu", pool=executor._poolscope, pid=pid, thread=lane, cpu=float(cpu))
+
+
+def _watch_cpu(executor, client, unseen, probe):
+    """Passes on the CPU Dask reads for the workers in `unseen` until the executor shuts down
+    or its client closes."""
+    while not executor._poolscope_shut and client.status == "running":
+        time.sleep(_CPU_EVERY_S)
+        if executor._poolscope_shut or client.status != "running":
+            return
+        try:
+            workers = client.scheduler_info().get("workers", {})
+        except Exception:
+            return  # the client is closing
+        _report_cpu(executor, client, unseen, probe, workers)
+
+
 def _lane_of(address, pid, slot):
     host = address.split("://", 1)[-1].rsplit(":", 1)[0]
     return "%s:%d·%d" % (host, pid, slot)
@@ -194,9 +231,10 @@ def _patch(cfexecutor, probe):
         self._poolscope_shut = False
         try:
             workers = client.scheduler_info().get("workers", {})
-            pids = client.run(os.getpid) if workers else {}  # the scheduler does not say
+            # The scheduler does not say a worker's pid, nor whether it can reach the socket.
+            whoami = client.run(_whoami, clock.address, clock.boot) if workers else {}
         except Exception:
-            workers, pids = {}, {}
+            workers, whoami = {}, {}
         # Grouped by worker (by name: a LocalCluster's 0, 1, ...), a lane per thread.
         ordered = sorted(workers.items(), key=lambda kv: (str(kv[1].get("name", "")), kv[0]))
         threads = sum(int(info.get("nthreads", 1)) for _, info in ordered)
@@ -206,12 +244,21 @@ def _patch(cfexecutor, probe):
         except Exception:
             pass  # a scheduler that takes no plugin: the queue shows nothing
         probe._emit("pool", pool=self._poolscope, kind="dask", workers=threads)
+        unseen = {}  # the lanes of workers poolscope cannot see here, by worker address
         for worker_address, info in ordered:
-            pid = pids.get(worker_address)
-            if pid is None:
+            if worker_address not in whoami:
                 continue
-            for slot in range(int(info.get("nthreads", 1))):
-                probe._emit("worker_up", pool=self._poolscope, pid=pid, thread=_lane_of(worker_address, pid, slot))
+            pid, here = whoami[worker_address]
+            lanes = [_lane_of(worker_address, pid, slot) for slot in range(int(info.get("nthreads", 1)))]
+            for lane in lanes:
+                probe._emit("worker_up", pool=self._poolscope, pid=pid, thread=lane)
+            if not here:
+                unseen[worker_address] = (pid, lanes)
+        if unseen:
+            _report_cpu(self, client, unseen, probe, workers)
+            watch = threading.Thread(target=_watch_cpu, args=(self, client, unseen, probe), daemon=True)
+            watch.name = "poolscope-dask-cpu"
+            watch.start()
 
     def new_task(pool, label):
         with probe._lock:

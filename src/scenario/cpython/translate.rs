@@ -119,6 +119,15 @@ pub(super) enum Message {
         pool: u64,
         depth: usize,
     },
+    /// The CPU of a Dask worker's process as Dask read it, for one lane of a worker whose
+    /// process poolscope cannot see here.
+    WorkerCpu {
+        t: u64,
+        pool: u64,
+        pid: u32,
+        thread: String,
+        cpu: f32,
+    },
     /// A line the main program printed in a step that prints a value of its own.
     Print {
         t: u64,
@@ -504,6 +513,14 @@ impl Translator {
             Message::Step { t, index } => self.step(t, index),
             Message::Print { t, text } => self.push(t, TraceKind::Print { text }),
             Message::Sized(_) => {}
+            Message::WorkerCpu { t, pool, pid, thread, cpu } => {
+                // Only a lane that is up; a reading that is not a number is none.
+                if let Some(&worker) = self.workers.get(&(pool, pid, thread))
+                    && cpu.is_finite()
+                {
+                    self.push(t, TraceKind::WorkerCpu { worker, cpu: cpu.max(0.0) });
+                }
+            }
             Message::SchedulerQueue { t, pool, depth } => {
                 if self.pool_kind.get(&pool) == Some(&PoolKind::Dask) {
                     self.push(t, TraceKind::Queue { depth });
