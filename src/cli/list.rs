@@ -14,7 +14,7 @@ pub fn main() -> ExitCode {
         let sections = [
             ("Built-in lessons (run one with `poolscope run NAME --headless`):", BUILTIN),
             (
-                "\nPast one machine, on a Dask cluster (needs `python3 -m pip install distributed`; run one with\n`poolscope run NAME --engine cpython`):",
+                "\nPast one machine, on a Dask cluster (needs `python3 -m pip install distributed`; `poolscope run NAME`\nruns one on CPython's engine, the only one that reaches a cluster):",
                 CLUSTER,
             ),
         ];
