@@ -7,6 +7,8 @@
 //! is left behind, after the run, after `q` in the live view, and after SIGTERM. Every test
 //! skips, saying why, where python3 cannot import Dask's `distributed`.
 
+mod common;
+
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -534,4 +536,43 @@ fn a_dask_lesson_runs_on_cpython_without_being_told_and_refuses_poolscopes_engin
     let out = poolscope().args(["run", "cluster-map", "--engine", "poolscope", "--headless"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("drop --engine poolscope"));
+}
+
+#[test]
+fn the_picker_runs_a_dask_lesson_on_cpython_and_prints_its_output_once_the_view_closes() {
+    if no_distributed("the picker's Dask lesson") || common::tmux::no_tmux() {
+        return;
+    }
+    let tmux = common::tmux::start("dask-picker", "", "40");
+    tmux.wait_for("Pick a lesson");
+    // The list ends with the lessons past one machine: cluster-map, then cluster-task-cost.
+    let down = vec!["j"; 40];
+    tmux.keys(&down);
+    tmux.keys(&["k"]);
+    let picked = tmux.wait_for("▶28. cluster-map");
+    assert!(picked.contains("cluster-map · dask pool"), "{picked}");
+    tmux.keys(&["Enter"]);
+    // It runs on CPython's engine (the header says so), a lane per Dask worker thread, and
+    // nothing the program or its workers print reaches the screen while the view is open.
+    tmux.wait_for("CPYTHON");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let end = loop {
+        let screen = tmux.screen();
+        if screen.contains("■ finished") {
+            break screen;
+        }
+        assert!(Instant::now() < deadline, "the lesson never finished:\n{screen}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(end.contains("28/29"), "{end}");
+    assert_eq!(end.lines().filter(|l| l.starts_with("127.0.0.1:")).count(), 4, "{end}");
+    assert!(
+        !end.contains("Compute Failed") && !end.contains("Page0 by"),
+        "the program's output garbled the view:\n{end}"
+    );
+    // Once it closes, what the program printed (its results, and Dask's log of the task that
+    // raised) is on the terminal.
+    let after = tmux.quit_cleanly();
+    assert!(after.contains("Page0 by"), "{after}");
+    assert!(after.contains("no such page"), "{after}");
 }

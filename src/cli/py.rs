@@ -3,7 +3,6 @@
 //! shown after the view closes); `--headless`, `--events`, `--trace`, `--record` as `run`
 //! has them (the program's output passes through).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -79,19 +78,14 @@ pub struct Captured {
 impl Captured {
     /// Files for both.
     pub fn new() -> std::io::Result<Captured> {
-        let dir = PrivateDir::new()?;
-        let stdout = Arc::new(std::fs::File::create(dir.path().join("stdout"))?);
-        let stderr = Arc::new(std::fs::File::create(dir.path().join("stderr"))?);
-        Ok(Captured { dir, output: Output::Capture { stdout, stderr } })
+        let (dir, output) = Output::kept()?;
+        Ok(Captured { dir, output })
     }
 
     /// After the view closed: prints what the program printed, and gives the exit code — 1
     /// if the view failed or `python3` did.
     pub fn show(self, view: ExitCode, exit: &std::sync::Mutex<Option<i32>>) -> ExitCode {
-        let stdout = std::fs::read(self.dir.path().join("stdout")).unwrap_or_default();
-        let stderr = std::fs::read(self.dir.path().join("stderr")).unwrap_or_default();
-        let _ = std::io::stdout().write_all(&stdout);
-        let _ = std::io::stderr().write_all(&stderr);
+        Output::show_kept(&self.dir);
         if view != ExitCode::SUCCESS {
             return view;
         }

@@ -19,7 +19,7 @@ use super::state::{Panel, UiState};
 use super::terminal::TerminalGuard;
 use super::view::{Lesson, View};
 use crate::pool::PoolKind;
-use crate::scenario::{self, Engine, MAX_WORKERS, ResizeRefused, Run, RunOptions, Scenario, TimeMode};
+use crate::scenario::{self, Engine, MAX_WORKERS, ResizeRefused, Run, RunOptions, Scenario, TimeMode, cpython};
 use crate::sys::{self, CpuSample, Watched};
 use crate::trace::TraceEvent;
 
@@ -126,6 +126,9 @@ struct App {
     /// screen may have been wiped).
     clear: bool,
     quit: bool,
+    /// What the programs of Dask lessons opened here printed (each run's stdout and stderr,
+    /// in its own folder): it would garble the view, so it is shown once the view closes.
+    kept: Vec<cpython::PrivateDir>,
 }
 
 /// Runs the UI until the user quits: on `start` if given, else on the lesson picker.
@@ -148,6 +151,10 @@ pub fn run(start: Option<Scenario>, options: Options) -> std::io::Result<()> {
         app.event_loop(&rx, &mut guard.terminal)
     };
     app.stop_all();
+    // The terminal is itself again: what the Dask lessons' programs printed, run by run.
+    for dir in &app.kept {
+        cpython::Output::show_kept(dir);
+    }
     outcome
 }
 
@@ -245,7 +252,10 @@ pub fn spawn_terminal_producers(tx: &Sender<Msg>) -> std::io::Result<()> {
 impl App {
     fn new(options: Options) -> App {
         let (tx, rx) = crossbeam_channel::bounded::<Msg>(65_536);
+        // The built-in lessons, then those past one machine (on a Dask cluster, which need
+        // Dask's distributed: opening one without it says how to install it).
         let lessons: Vec<(Scenario, Lesson)> = scenario::builtin_names()
+            .chain(scenario::cluster_names())
             .filter_map(|name| scenario::load(name).ok())
             .map(|s| {
                 let lesson = Lesson::of(&s);
@@ -265,6 +275,7 @@ impl App {
             flash_until: None,
             clear: false,
             quit: false,
+            kept: Vec::new(),
         }
     }
 }
@@ -795,6 +806,32 @@ impl App {
 
     /// Stops the current run (if any) and starts `scenario`.
     fn open(&mut self, scenario: Scenario, builtin: Option<usize>) {
+        let lesson = Lesson::of(&scenario);
+        let (engine, time) = match &self.options.engine {
+            // A Dask cluster is reached by CPython's engine only, on real time.
+            Engine::Poolscope if scenario.pool.kind == PoolKind::Dask => {
+                let python = std::path::Path::new("python3");
+                if let Err(e) = cpython::check_python(python).and_then(|_| cpython::check_distributed(python)) {
+                    self.flash(format!("cannot start {}: {e}", scenario.name));
+                    return; // the run on screen, if any, goes on
+                }
+                let program =
+                    cpython::Program::Lesson { code: lesson.code.clone(), step_lines: lesson.step_lines.clone() };
+                let mut options = cpython::CpythonOptions::new(program);
+                match cpython::Output::kept() {
+                    Ok((dir, output)) => {
+                        options.output = output;
+                        self.kept.push(dir);
+                    }
+                    Err(e) => {
+                        self.flash(format!("cannot start {}: cannot keep its program's output: {e}", scenario.name));
+                        return;
+                    }
+                }
+                (Engine::Cpython(options), TimeMode::Real)
+            }
+            engine => (engine.for_lesson(&lesson.code, &lesson.step_lines), self.options.time),
+        };
         self.stop_session();
         self.generation += 1;
         let generation = self.generation;
@@ -808,12 +845,9 @@ impl App {
             seed: self.options.seed,
             speed: self.ui.speed,
             worker_program: None,
-            time: self.options.time,
+            time,
             cores: self.options.cores,
-            engine: {
-                let lesson = Lesson::of(&scenario);
-                self.options.engine.for_lesson(&lesson.code, &lesson.step_lines)
-            },
+            engine,
         };
         let started = Instant::now();
         let run = match Run::start(&scenario, &options) {

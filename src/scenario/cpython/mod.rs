@@ -61,6 +61,7 @@ pub enum Program {
 
 /// Where the program's own stdout and stderr go.
 #[derive(Clone, Debug, Default)]
+#[must_use]
 pub enum Output {
     /// Straight to poolscope's (a headless run: they pass through).
     #[default]
@@ -72,6 +73,28 @@ pub enum Output {
         /// Gets its stderr.
         stderr: Arc<File>,
     },
+}
+
+impl Output {
+    /// Captured into files `stdout` and `stderr` in a folder of their own, for a live view
+    /// (which the program's output would garble); [`Output::show_kept`] prints them after.
+    ///
+    /// # Errors
+    /// The folder or the files cannot be made.
+    pub fn kept() -> io::Result<(PrivateDir, Output)> {
+        let dir = PrivateDir::new()?;
+        let stdout = Arc::new(File::create(dir.path().join("stdout"))?);
+        let stderr = Arc::new(File::create(dir.path().join("stderr"))?);
+        Ok((dir, Output::Capture { stdout, stderr }))
+    }
+
+    /// Prints what a program wrote into `dir` ([`Output::kept`]): its stdout to ours, its
+    /// stderr to ours.
+    pub fn show_kept(dir: &PrivateDir) {
+        use std::io::Write;
+        let _ = io::stdout().write_all(&std::fs::read(dir.path().join("stdout")).unwrap_or_default());
+        let _ = io::stderr().write_all(&std::fs::read(dir.path().join("stderr")).unwrap_or_default());
+    }
 }
 
 /// How to run on CPython.
