@@ -96,6 +96,37 @@ fn little_load_and_erlang_c_match_the_hand_computed_numbers() {
 }
 
 #[test]
+fn the_laws_measure_over_the_pools_life_not_the_programs() {
+    // The same four tasks as above, on a pool that came up 2 s into the run (a cluster
+    // starting) and went down at 9 s, in a program that exited at 10 s: the same λ, L, c and
+    // ρ as a pool alive for the whole run, not λ = 4 / 10 s and c = 2 × 7/10 rounded to 1.
+    let tasks = [
+        (2 * S, 2 * S, 5 * S, 0, false),
+        (3 * S, 3 * S, 6 * S, 1, false),
+        (4 * S, 5 * S, 8 * S, 0, false),
+        (5 * S, 6 * S, 9 * S, 1, false),
+    ];
+    let mut lines: Vec<String> =
+        events("process", 2, false, &tasks, 10 * S).into_iter().filter(|l| !l.contains("worker_up")).collect();
+    let (ups, downs): (Vec<String>, Vec<String>) = (0..2)
+        .map(|w| {
+            (
+                format!(r#"{{"t":{},"ev":"worker_up","worker":{w},"pid":{}}}"#, 2 * S, 100 + w),
+                format!(r#"{{"t":{},"ev":"worker_down","worker":{w},"pid":{},"reason":"shutdown"}}"#, 9 * S, 100 + w),
+            )
+        })
+        .unzip();
+    lines.splice(1..1, ups);
+    let end = lines.len() - 1;
+    lines.splice(end..end, downs);
+    let q = Summary::of(&fold(&lines)).queueing;
+    assert!(close(q.arrival_rate, 4.0 / 7.0, 1e-12), "{q:?}");
+    assert!(close(q.mean_waiting, 2.0 / 7.0, 1e-12), "{q:?}");
+    assert_eq!(q.workers, 2);
+    assert!(close(q.load, 6.0 / 7.0, 1e-12), "{q:?}");
+}
+
+#[test]
 fn the_caveats_name_a_gil_a_batch_and_no_steady_state() {
     // Two CPU-bound tasks at once on a GIL thread pool, both submitted at 0 of 8 s (ρ = 0.5).
     let tasks = [(0, 0, 4 * S, 0, true), (0, 0, 4 * S, 1, true)];

@@ -461,6 +461,12 @@ pub struct Model {
     /// Tasks waiting (submitted, not started) times the time they waited, summed up to
     /// `now_us` (task·µs): over the elapsed time, the mean number waiting.
     pub waiting_area: u128,
+    /// When the pool's first worker came up or its first task was submitted, whichever came
+    /// first: where the queueing laws' window starts (a cluster may take seconds to start).
+    pub pool_since_us: Option<u64>,
+    /// When the last worker went down, while none is up: where that window ends (a program
+    /// may take a while to exit after its pool shut down).
+    pub pool_until_us: Option<u64>,
     /// When tasks were submitted: their rate and how regular it was.
     pub arrivals: Arrivals,
     /// Once seen: more CPU-bound tasks ran at once than [`Model::cpu_ceiling`], so they
@@ -533,14 +539,23 @@ impl Model {
         }
     }
 
-    /// The mean number of tasks waiting (submitted, not started) from the start of the run
-    /// to `now` (at or after the latest event): Little's `L` for the queue.
+    /// The mean number of tasks waiting (submitted, not started) from the pool's start to
+    /// `now` (at or after the latest event): Little's `L` for the queue.
     pub fn mean_waiting(&self, now: u64) -> f64 {
-        if now == 0 {
+        let span = self.pool_span_us(now);
+        if span == 0 {
             return 0.0;
         }
         let since_latest = u128::from(now.saturating_sub(self.now_us)) * self.totals.pending as u128;
-        self.waiting_area.saturating_add(since_latest) as f64 / now as f64
+        self.waiting_area.saturating_add(since_latest) as f64 / span as f64
+    }
+
+    /// The time from the pool's start ([`Model::pool_since_us`]; the run's before it) to
+    /// `now`, or to its end if every worker is down ([`Model::pool_until_us`]): the window
+    /// the queueing laws measure over.
+    pub fn pool_span_us(&self, now: u64) -> u64 {
+        let end = self.pool_until_us.map_or(now, |until| until.min(now));
+        end.saturating_sub(self.pool_since_us.unwrap_or(0))
     }
 
     /// True once the run ended.
@@ -622,6 +637,8 @@ impl Model {
                 at_us: t,
             }),
             TraceKind::WorkerUp { worker, pid } => {
+                self.pool_since_us.get_or_insert(t);
+                self.pool_until_us = None;
                 let lane = self.lanes.entry(*worker).or_insert_with(|| Lane {
                     worker: *worker,
                     pid: *pid,
@@ -665,8 +682,12 @@ impl Model {
                     lane.idle_since = None;
                     lane.down_reason = Some(*reason);
                 }
+                if self.lanes.values().all(|l| l.up_since.is_none()) {
+                    self.pool_until_us = Some(t);
+                }
             }
             TraceKind::Submit { task, label, cost_us, cpu } => {
+                self.pool_since_us.get_or_insert(t);
                 let step = self.steps.last().map(|s| s.index);
                 let next = self.first_task + self.tasks.len() as TaskId;
                 // Ids are dense from 0; tolerate a gap rather than misplace a task. Of a gap

@@ -163,15 +163,15 @@ impl fmt::Display for Caveat {
 /// The queueing laws for a run so far.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Queueing {
-    /// λ: tasks submitted per second of elapsed time.
+    /// λ: tasks submitted per second since the pool's start.
     pub arrival_rate: f64,
     /// `L`, measured: the time-average number of tasks waiting (submitted, not started).
     pub mean_waiting: f64,
     /// `λ·W`: the arrival rate times the mean measured wait. Little's law says it equals `L`
     /// once every task that came has started.
     pub little_waiting: f64,
-    /// `c`: the workers alive on average over the run, rounded (the pool's size when it did
-    /// not change); the pool's size before any worker came up.
+    /// `c`: the workers alive on average since the pool's start, rounded (the pool's size when
+    /// it did not change); the pool's size before any worker came up.
     pub workers: usize,
     /// `ρ = λS / c`, `S` the mean run time, `λ` the [`offered_rate`](Self::offered_rate).
     pub load: f64,
@@ -191,17 +191,19 @@ pub struct Queueing {
 }
 
 impl Queueing {
-    /// The laws for `model` from the start of the run to `now_us`.
+    /// The laws for `model` from the pool's start (its first worker up or task submitted:
+    /// [`Model::pool_span_us`]) to `now_us`.
     pub fn of(model: &Model, now_us: u64) -> Queueing {
         let totals = &model.totals;
-        let secs = now_us as f64 / 1e6;
+        let span_us = model.pool_span_us(now_us);
+        let secs = span_us as f64 / 1e6;
         let arrival_rate = if secs > 0.0 { model.submitted() as f64 / secs } else { 0.0 };
         let mean = |sum: u64, n: usize| if n == 0 { 0.0 } else { sum as f64 / n as f64 };
         let wait_s = mean(totals.wait_sum_us, totals.started) / 1e6;
         let run_s = mean(totals.run_sum_us, totals.ran) / 1e6;
         let alive: u64 = model.lanes.values().map(|l| l.alive_until(now_us)).sum();
-        let workers = if alive > 0 && now_us > 0 {
-            ((alive as f64 / now_us as f64).round() as usize).max(1)
+        let workers = if alive > 0 && span_us > 0 {
+            ((alive as f64 / span_us as f64).round() as usize).max(1)
         } else {
             model.pool_size
         };
@@ -218,7 +220,7 @@ impl Queueing {
             }
         }
         let arrivals = &model.arrivals;
-        let span_share = if now_us > 0 { arrivals.span_us() as f64 / now_us as f64 } else { 0.0 };
+        let span_share = if span_us > 0 { arrivals.span_us() as f64 / span_us as f64 } else { 0.0 };
         let arrival_cv = arrivals.gap_cv();
         if arrivals.count >= 2 && span_share <= BATCH_SHARE {
             caveats.push(Caveat::Batch { span_share });

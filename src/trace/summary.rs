@@ -301,7 +301,7 @@ impl Summary {
             None => "none: no task ran".into(),
         };
         let rows: [(&str, String, String); 4] = [
-            ("arrivals λ", format!("{:.2} tasks/s", q.arrival_rate), "tasks submitted / makespan".into()),
+            ("arrivals λ", format!("{:.2} tasks/s", q.arrival_rate), "tasks submitted / the pool's lifetime".into()),
             (
                 "waiting L",
                 format!("{:.2} (λ·W = {:.2})", q.mean_waiting, q.little_waiting),
