@@ -564,7 +564,7 @@ fn the_picker_runs_a_dask_lesson_on_cpython_and_prints_its_output_once_the_view_
         assert!(Instant::now() < deadline, "the lesson never finished:\n{screen}");
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert!(end.contains("28/29"), "{end}");
+    assert!(end.contains("28/29") && end.contains("CPYTHON"), "{end}");
     assert_eq!(end.lines().filter(|l| l.starts_with("127.0.0.1:")).count(), 4, "{end}");
     assert!(
         !end.contains("Compute Failed") && !end.contains("Page0 by"),

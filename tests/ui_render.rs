@@ -468,3 +468,21 @@ fn a_click_on_a_lanes_block_finds_the_task_drawn_there() {
         assert!(ui.task_at(rect.x, rect.y).is_some());
     }
 }
+
+#[test]
+fn a_run_on_cpython_says_so_even_where_its_title_must_give_way() {
+    // map-ordering's events as CPython's engine reports them, at widths where the title and
+    // the tail cannot both fit: the pool's description goes, CPYTHON stays, the title is cut
+    // at a word.
+    let (scenario, mut events) = map_ordering();
+    if let TraceKind::Run { engine, .. } = &mut events[0].kind {
+        *engine = EngineChoice::Cpython;
+    }
+    let view = view_at(&(scenario, events), 5_000_000);
+    for width in [60, 80, 100, 160] {
+        let terminal = screen(&view, &plain(), width, 24);
+        let buffer = terminal.backend().buffer();
+        let header: String = (0..width).map(|x| buffer[(x, 0)].symbol().to_string()).collect();
+        assert!(header.contains("CPYTHON"), "{width} columns: {header:?}");
+    }
+}

@@ -84,13 +84,18 @@ pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     };
     let room = width.saturating_sub(fixed_w);
     // On CPython, which engine runs matters more than the pool's description (its code says
-    // that too): the description goes first.
+    // that too): the description goes first, and the title gives way to CPYTHON, which stays
+    // (a run on CPython must never read as poolscope's own).
     while !tail.is_empty() && title.chars().count() + tail_text(&tail).chars().count() > room {
         let last = tail.len() - 1;
+        if cpython && last == 0 && tail[0] == clock {
+            break;
+        }
         tail.remove(if cpython && last > 0 && tail[last] == clock { 0 } else { last });
     }
     let mut line = fixed;
-    line.push(Span::styled(fit_words(&title, room), Style::new().add_modifier(Modifier::BOLD)));
+    let title_room = room.saturating_sub(tail_text(&tail).chars().count());
+    line.push(Span::styled(fit_words(&title, title_room), Style::new().add_modifier(Modifier::BOLD)));
     line.push(Span::styled(tail_text(&tail), ui.dim()));
     frame.render_widget(Paragraph::new(Line::from(line)), area);
 }
