@@ -23,14 +23,23 @@ fn poolscope() -> Command {
 
 /// True (with a notice) where python3 has no `distributed`: these tests then skip.
 fn no_distributed(test: &str) -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import distributed"])
+    cannot(
+        test,
+        &["python3", "-c", "import distributed"],
+        "python3 cannot import distributed (python3 -m pip install distributed)",
+    )
+}
+
+/// True (with a notice saying `why`) where `command` fails here: the test then skips.
+fn cannot(test: &str, command: &[&str], why: &str) -> bool {
+    let ok = Command::new(command[0])
+        .args(&command[1..])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!("skipping {test}: python3 cannot import distributed (python3 -m pip install distributed)");
+        eprintln!("skipping {test}: {why}");
     }
     !ok
 }
@@ -266,16 +275,7 @@ fn a_run_attaches_to_a_scheduler_started_here() {
 /// (`unshare -m`, which needs root): the test of a worker that cannot see poolscope's socket
 /// then skips.
 fn no_mount_namespace(test: &str) -> bool {
-    let ok = Command::new("unshare")
-        .args(["-m", "true"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipping {test}: `unshare -m` is not permitted here (it needs root)");
-    }
-    !ok
+    cannot(test, &["unshare", "-m", "true"], "`unshare -m` is not permitted here (it needs root)")
 }
 
 #[test]
