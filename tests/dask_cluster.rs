@@ -301,7 +301,10 @@ fn a_worker_that_cannot_reach_poolscope_reports_through_dasks_event_stream() {
                 "sh",
             ])
             .arg(std::env::temp_dir())
-            .arg(&address),
+            .arg(&address)
+            // Its working folder must outlive the mount: the test's may be under the
+            // temporary folder (a checkout in /tmp), which the worker could not enter then.
+            .current_dir("/"),
         "Registered to:",
     );
     let worker_pid = worker.0.id();
