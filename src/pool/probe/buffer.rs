@@ -21,7 +21,8 @@ use super::{Event, EventKind, Probe};
 /// are kept as 16-byte records, four to a cache line; any other event waits in a channel of
 /// the thread's own, in order, behind a record that marks its time. A
 /// thread's ring starts small and is replaced by one twice its size when it fills before
-/// the reader comes (the reader empties the old one first), so the memory a thread writes
+/// the reader comes (the reader empties the old one first; the new one reaches it through a
+/// channel, so a thread never waits for a collection in progress), so the memory a thread writes
 /// to — which the kernel must hand over and clear — follows the backlog the reader leaves,
 /// not the bound, and is reused once the ring has gone round. A ring's memory outlives it:
 /// the next ring of its size, for this probe or a later one, writes to pages already there.
@@ -57,8 +58,11 @@ pub struct BufferProbe {
     /// ([`crate::pool::tsc::since_calibration`]).
     counter_origin: i64,
     /// The reading ends of the recording threads' rings, a thread's older rings before its
-    /// newer one.
-    rings: Mutex<Vec<(Reader, Receiver<EventKind>)>>,
+    /// newer one. Only the reader locks it.
+    rings: Mutex<Vec<ReadEnd>>,
+    /// New rings on their way to the reader: a recording thread hands one over without
+    /// waiting for the reader's lock, which a collection holds for as long as it merges.
+    new_rings: (Sender<ReadEnd>, Receiver<ReadEnd>),
     /// This process's id: a start in it packs without its pid.
     pid: u32,
     capacity: usize,
@@ -76,6 +80,9 @@ struct ThreadRing {
 }
 
 type Rings = Vec<ThreadRing>;
+
+/// A ring's reading end, and its thread's side channel.
+type ReadEnd = (Reader, Receiver<EventKind>);
 
 /// The records of one ring a collection takes, oldest first.
 type Run<'a> = std::iter::Peekable<Unread<'a>>;
@@ -102,6 +109,7 @@ impl BufferProbe {
             counter_origin,
             pid: std::process::id(),
             rings: Mutex::default(),
+            new_rings: crossbeam_channel::unbounded(),
             capacity: capacity.max(1),
             dropped: AtomicU64::new(0),
         })
@@ -145,6 +153,8 @@ impl BufferProbe {
 
     fn collect(&self, mut take: impl FnMut(Event), horizon: Option<i64>) {
         let mut rings = self.rings.lock().unwrap_or_else(|e| e.into_inner());
+        // The rings made since the last collection, in the order they were made.
+        rings.extend(self.new_rings.1.try_iter());
         // A ring whose thread has gone (or moved to a bigger ring) and which is read to the
         // end is done with.
         rings.retain(|(ring, _)| !ring.is_done());
@@ -211,7 +221,8 @@ impl BufferProbe {
 
     fn new_ring(&self, size: usize, side: Receiver<EventKind>) -> Writer {
         let (writer, reader) = ring(size.min(self.capacity));
-        self.rings.lock().unwrap_or_else(|e| e.into_inner()).push((reader, side));
+        // Never fails: the probe holds the receiving end.
+        let _ = self.new_rings.0.send((reader, side));
         writer
     }
 
@@ -362,6 +373,31 @@ mod tests {
         probe.drain_all_into(&mut out);
         assert_eq!(out.len() as u64, held);
         assert!(out.windows(2).all(|w| w[0].at < w[1].at), "the old ring's events come before the new one's");
+    }
+
+    #[test]
+    fn a_thread_makes_and_grows_its_ring_while_the_reader_holds_its_lock() {
+        // A collection holds the reader's lock while it merges; a recording thread that needs
+        // a ring meanwhile (its first event, or a full ring) must not wait for it.
+        let probe = BufferProbe::new(1 << 13);
+        let held = probe.rings.lock().unwrap();
+        let (done, finished) = crossbeam_channel::bounded(1);
+        let recorder = Arc::clone(&probe);
+        let thread = std::thread::spawn(move || {
+            // 1024 + 2048 + 1928: a first ring, then two bigger ones.
+            for n in 0..5000 {
+                recorder.record(event(&recorder, n, n as TaskId));
+            }
+            let _ = done.send(());
+        });
+        let recorded = finished.recv_timeout(Duration::from_secs(60));
+        drop(held);
+        thread.join().unwrap();
+        assert!(recorded.is_ok(), "the recording thread waited for the reader's lock");
+        let mut out = Vec::new();
+        probe.drain_all_into(&mut out);
+        assert_eq!(out.len(), 5000);
+        assert!(out.windows(2).all(|w| w[0].at < w[1].at), "the rings come out oldest first");
     }
 
     #[test]
