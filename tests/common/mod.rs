@@ -93,9 +93,13 @@ pub fn drain(rx: &Receiver<Event>) -> Vec<Event> {
 
 /// The event log of `lesson` (a built-in name or a file) run headless on simulated time.
 pub fn lesson_events(lesson: &str) -> Vec<poolscope::trace::TraceEvent> {
+    // A file of each call's own: tests running side by side may run the same lesson, and one
+    // would read the log while the other's run rewrites it.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("poolscope-events-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let events = dir.join(format!("{}.jsonl", lesson.replace(['/', '.'], "_")));
+    let events = dir.join(format!("{}-{call}.jsonl", lesson.replace(['/', '.'], "_")));
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_poolscope"))
         .args(["run", lesson, "--headless", "--virtual-time", "--events"])
         .arg(&events)
@@ -104,5 +108,7 @@ pub fn lesson_events(lesson: &str) -> Vec<poolscope::trace::TraceEvent> {
         .status()
         .expect("poolscope runs");
     assert!(status.success(), "{lesson} did not run");
-    poolscope::trace::parse_jsonl(&std::fs::read_to_string(&events).unwrap()).unwrap()
+    let text = std::fs::read_to_string(&events).unwrap();
+    let _ = std::fs::remove_file(&events);
+    poolscope::trace::parse_jsonl(&text).unwrap()
 }
