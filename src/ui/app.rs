@@ -861,7 +861,7 @@ impl App {
             self.flash(format!("cannot start {}: {e}", scenario.name));
             return;
         }
-        let mut lesson = Lesson::of(&scenario);
+        let mut lesson = lesson;
         if let Engine::Cpython(cpython) = &self.options.engine
             && let scenario::cpython::Program::Script { path, .. } = &cpython.program
         {

@@ -37,15 +37,16 @@ class _WorkerReport:
         self.fn = fn
         self.tasks = tasks  # one task (submit), or a map's tasks (each call names its own)
         self.pool = pool
-        self.address, self.t0, self.boot = clock.address, clock.t0, clock.boot
+        self.address, self.t0 = clock.address, clock.t0
         self.each = each
 
     def __dask_tokenize__(self):
         return ("poolscope", self.pool, self.t0, tuple(self.tasks) if self.each else self.tasks)
 
     def _send(self, fields, log_event=None):
-        """To the socket when this machine has it (same boot, the path reachable); else by
-        `log_event` (the worker's own, or the scheduler's), with the wall-clock time."""
+        """To the socket when this process can reach it; else (another machine, or another
+        mount namespace) by `log_event` (the worker's own, or the scheduler's), with the
+        wall-clock time."""
         import json
         import socket
         import time
@@ -53,14 +54,12 @@ class _WorkerReport:
         if self.address is None:
             return
         mono, wall = time.monotonic_ns(), time.time_ns()
-        if _WorkerReport._boot_id() == self.boot:
-            fields["t"] = max(0, (mono - self.t0) // 1000)
-            try:
-                with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-                    s.sendto(json.dumps(fields).encode(), self.address)
-                return
-            except OSError:
-                fields.pop("t")  # a socket this process cannot reach (another mount namespace)
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+                s.sendto(json.dumps(dict(fields, t=max(0, (mono - self.t0) // 1000))).encode(), self.address)
+            return
+        except OSError:
+            pass  # no such socket here: another machine's, or out of this process's sight
         fields["wall"] = wall
         try:
             if log_event is None:
@@ -178,11 +177,13 @@ def _whoami(address, boot):
 _CPU_EVERY_S = 0.5
 
 
-def _report_cpu(executor, client, unseen, probe, workers):
+def _report_cpu(executor, unseen, probe, workers):
     """One reading per lane of each worker in `unseen`, from the scheduler's `workers`."""
+    import math
+
     for worker_address, (pid, lanes) in unseen.items():
         cpu = workers.get(worker_address, {}).get("metrics", {}).get("cpu")
-        if not isinstance(cpu, (int, float)) or cpu != cpu or cpu in (float("inf"), float("-inf")):
+        if not isinstance(cpu, (int, float)) or not math.isfinite(cpu):
             continue
         for lane in lanes:
             probe._emit("worker_cpu", pool=executor._poolscope, pid=pid, thread=lane, cpu=float(cpu))
@@ -199,7 +200,7 @@ def _watch_cpu(executor, client, unseen, probe):
             workers = client.scheduler_info().get("workers", {})
         except Exception:
             return  # the client is closing
-        _report_cpu(executor, client, unseen, probe, workers)
+        _report_cpu(executor, unseen, probe, workers)
 
 
 def _lane_of(address, pid, slot):
@@ -255,7 +256,7 @@ def _patch(cfexecutor, probe):
             if not here:
                 unseen[worker_address] = (pid, lanes)
         if unseen:
-            _report_cpu(self, client, unseen, probe, workers)
+            _report_cpu(self, unseen, probe, workers)
             watch = threading.Thread(target=_watch_cpu, args=(self, client, unseen, probe), daemon=True)
             watch.name = "poolscope-dask-cpu"
             watch.start()
