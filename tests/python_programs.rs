@@ -183,6 +183,28 @@ fn run_python(python: &str, file: &std::path::Path) -> (bool, String, String) {
     (status.is_some_and(|s| s.success()), stdout, stderr)
 }
 
+/// How many of the tracebacks in a program's stderr are not a failure of the program: those
+/// CPython logs for a done-callback that raised (after "exception calling callback for
+/// <Future ...>"), and, in a program without the `__main__` guard (the lesson is about it),
+/// those of the spawned workers that re-ran its top level. Such a worker's traceback starts
+/// in the `python -c` that spawn runs it with, and may be cut off anywhere: once one worker
+/// has died, the broken pool terminates the others, even one half-way through printing.
+fn expected_tracebacks(stderr: &str) -> usize {
+    let callbacks = stderr.matches("exception calling callback for").count();
+    if !stderr.contains("has finished its bootstrapping phase") {
+        return callbacks;
+    }
+    let spawned = stderr
+        .split("Traceback (most recent call last):")
+        .skip(1)
+        .filter(|after| match after.lines().nth(1).map(str::trim_start) {
+            Some(frame) if frame.starts_with("File") => frame.starts_with("File \"<string>\", line 1, in <module>"),
+            _ => true,
+        })
+        .count();
+    callbacks + spawned
+}
+
 /// Exports, runs and compares one lesson; what went wrong, if anything.
 fn check(name: &str, python: &str, dir: &std::path::Path) -> Option<String> {
     let export = poolscope().args(["export", name, "--python", "--speed", SPEED]).output().expect("export runs");
@@ -199,12 +221,7 @@ fn check(name: &str, python: &str, dir: &std::path::Path) -> Option<String> {
     let events = parse_jsonl(&std::fs::read_to_string(&log).expect("log")).expect("events");
 
     let (ok, stdout, stderr) = run_python(python, &file);
-    // A traceback is a failure, except those CPython logs for a done-callback that raised
-    // (it goes on after "exception calling callback for <Future ...>"), and those of the
-    // spawned workers of a program without the `__main__` guard, which the lesson is about.
-    let logged = stderr.matches("exception calling callback for").count()
-        + stderr.matches("has finished its bootstrapping phase").count();
-    if !ok || stderr.matches("Traceback").count() > logged {
+    if !ok || stderr.matches("Traceback").count() > expected_tracebacks(&stderr) {
         return Some(format!("{name}: python3 did not run it to the end cleanly\n{stdout}\n{stderr}"));
     }
     let expected = poolscope_received(&events);
@@ -245,6 +262,23 @@ fn every_lesson_program_runs_in_python_and_prints_what_the_transcript_received()
     let _ = std::fs::remove_dir_all(&dir);
     let failures = failures.into_inner().unwrap();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn a_spawned_worker_s_traceback_is_expected_only_without_the_guard_even_cut_off() {
+    let spawned = "Traceback (most recent call last):\n  File \"<string>\", line 1, in <module>\n  File \"spawn.py\", line 122, in spawn_main\n";
+    let complete = format!("{spawned}RuntimeError: \n  current process has finished its bootstrapping phase.\n");
+    let parent =
+        "Traceback (most recent call last):\n  File \"/tmp/main_guard.py\", line 27, in <module>\nValueError\n";
+    assert_eq!(
+        expected_tracebacks(&format!("{complete}{spawned}")),
+        2,
+        "one worker's cut off as the pool terminated it"
+    );
+    assert_eq!(expected_tracebacks(&format!("{complete}Traceback (most recent call last):\n")), 2, "cut off at once");
+    assert_eq!(expected_tracebacks(&format!("{complete}{parent}")), 1, "the main program's own is a failure");
+    assert_eq!(expected_tracebacks(spawned), 0, "a worker's traceback in a program that has its guard");
+    assert_eq!(expected_tracebacks("exception calling callback for <Future>\nTraceback (most recent call last):\n"), 1);
 }
 
 #[test]
