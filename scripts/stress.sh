@@ -11,7 +11,8 @@
 # run with a time limit (STRESS_TIMEOUT seconds, 300 by default). The load is one busy
 # process per core (stress-ng --cpu when installed, else `yes > /dev/null`), stopped on exit.
 # Prints each test that failed and how often, and keeps the output of every failed run in
-# target/stress/; exits 1 if any test failed.
+# target/stress/NAME-RUN.log (a binary's old logs go when it is run again, so two stress.sh
+# over different binaries can run side by side); exits 1 if any test failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,11 +79,12 @@ echo "load: $load; ${#binaries[@]} test binaries × $runs runs" >&2
 failures=$scratch/failures
 : >"$failures"
 logs=${CARGO_TARGET_DIR:-target}/stress
-rm -rf "$logs"
 mkdir -p "$logs"
 for exe in "${binaries[@]}"; do
     name=$(basename "$exe")
     name=${name%-*}
+    # Only this binary's old logs go: another stress.sh may be running other binaries.
+    rm -f "$logs/$name"-[0-9]*.log
     failed_runs=0
     for run in $(seq "$runs"); do
         out=$scratch/out
