@@ -11,7 +11,7 @@
 # run with a time limit (STRESS_TIMEOUT seconds, 300 by default). The load is one busy
 # process per core (stress-ng --cpu when installed, else `yes > /dev/null`), stopped on exit.
 # Prints each test that failed and how often, and keeps the output of every failed run in
-# target/stress/NAME-RUN.log (a binary's old logs go when it is run again, so two stress.sh
+# target/stress/BINARY.RUN.log (a binary's old logs go when it is run again, so two stress.sh
 # over different binaries can run side by side); exits 1 if any test failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,8 +83,10 @@ mkdir -p "$logs"
 for exe in "${binaries[@]}"; do
     name=$(basename "$exe")
     name=${name%-*}
-    # Only this binary's old logs go: another stress.sh may be running other binaries.
-    rm -f "$logs/$name"-[0-9]*.log
+    # Logs are named by the binary's file (the library's and the program's unit tests are
+    # both `poolscope`); only this binary's old ones go: another stress.sh may be running.
+    log=$(basename "$exe")
+    rm -f "$logs/$log".[0-9]*.log
     failed_runs=0
     for run in $(seq "$runs"); do
         out=$scratch/out
@@ -100,7 +102,7 @@ for exe in "${binaries[@]}"; do
             else
                 echo "$name (exit status $status, no test named)" >>"$failures"
             fi
-            cp "$out" "$logs/$name-$run.log"
+            cp "$out" "$logs/$log.$run.log"
         fi
     done
     echo "$name: $failed_runs of $runs runs failed" >&2

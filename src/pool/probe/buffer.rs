@@ -98,7 +98,10 @@ const FIRST_RING: usize = 1024;
 impl BufferProbe {
     /// A probe whose rings grow to `capacity` events per recording thread.
     pub fn new(capacity: usize) -> Arc<BufferProbe> {
-        let origin = Instant::now();
+        // From the clock the pools stamp with and a collection's horizon is read from: the
+        // OS's monotonic clock may run some microseconds ahead of it, and an origin read from
+        // that would put an event recorded at once after a collection begun at once.
+        let origin = crate::pool::tsc::now();
         let counter_origin = match crate::pool::tsc::calibrated_at() {
             at if at >= origin => i64::try_from((at - origin).as_nanos()).unwrap_or(i64::MAX),
             at => -i64::try_from((origin - at).as_nanos()).unwrap_or(i64::MAX),
