@@ -806,7 +806,7 @@ impl App {
 
     /// Stops the current run (if any) and starts `scenario`.
     fn open(&mut self, scenario: Scenario, builtin: Option<usize>) {
-        let lesson = Lesson::of(&scenario);
+        let mut lesson = Lesson::of(&scenario);
         let (engine, time) = match &self.options.engine {
             // A Dask cluster is reached by CPython's engine only, on real time.
             Engine::Poolscope if scenario.pool.kind == PoolKind::Dask => {
@@ -861,7 +861,6 @@ impl App {
             self.flash(format!("cannot start {}: {e}", scenario.name));
             return;
         }
-        let mut lesson = lesson;
         if let Engine::Cpython(cpython) = &self.options.engine
             && let scenario::cpython::Program::Script { path, .. } = &cpython.program
         {
