@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::record::{Compact, FINISH_OK, OTHER, Record, START, SUBMIT};
-use super::ring::{Reader, Unread, Writer, ring};
+use super::ring::{Reader, Writer, ring};
 use super::{Event, EventKind, Probe};
 
 /// A [`Probe`] for a live view of a busy pool: each recording thread appends to a ring of
@@ -84,8 +84,15 @@ type Rings = Vec<ThreadRing>;
 /// A ring's reading end, and its thread's side channel.
 type ReadEnd = (Reader, Receiver<EventKind>);
 
-/// The records of one ring a collection takes, oldest first.
-type Run<'a> = std::iter::Peekable<Unread<'a>>;
+/// The records of one ring a collection takes, oldest first: the `next` of its first `end`
+/// unread records, which is `head`.
+struct Due<'a> {
+    ring: &'a Reader,
+    side: &'a Receiver<EventKind>,
+    next: usize,
+    end: usize,
+    head: Record,
+}
 
 thread_local! {
     /// This thread's rings, one per live `BufferProbe` it recorded to (almost always one).
@@ -165,47 +172,58 @@ impl BufferProbe {
         // record pushed after the horizon was read may still carry an older stamp, but
         // nothing it caused can), then merge those runs. The reader only reads the rings'
         // slots, so it never writes to the lines the recording threads write next.
-        let mut runs: Vec<(Run<'_>, &Receiver<EventKind>)> = rings
+        let mut runs: Vec<Due<'_>> = rings
             .iter()
             .map(|(ring, side)| {
-                let due = horizon.map_or_else(|| ring.unread(), |horizon| ring.older_than(horizon));
-                (ring.first(due).peekable(), side)
+                let end = horizon.map_or_else(|| ring.unread(), |horizon| ring.older_than(horizon));
+                let head = if end > 0 { ring.get(0) } else { Record { at: i64::MAX, what: 0 } };
+                Due { ring, side, next: 0, end, head }
             })
             .collect();
-        let mut taken = vec![0; runs.len()];
         loop {
             // The run with the earliest head, and the head that would come after its own;
             // ties go to the earlier ring (a thread's older ring comes first).
-            let mut earliest: Option<(usize, i64)> = None;
-            let mut next: Option<(usize, i64)> = None;
-            for (i, (run, _)) in runs.iter_mut().enumerate() {
-                let Some(at) = run.peek().map(|r| r.at) else { continue };
-                if earliest.is_none_or(|(_, e)| at < e) {
-                    next = earliest;
-                    earliest = Some((i, at));
-                } else if next.is_none_or(|(_, n)| at < n) {
-                    next = Some((i, at));
+            let (mut i, mut earliest) = (usize::MAX, i64::MAX);
+            let (mut j, mut next) = (usize::MAX, i64::MAX);
+            for (k, run) in runs.iter().enumerate() {
+                if run.next == run.end {
+                    continue;
+                }
+                let at = run.head.at;
+                if i == usize::MAX || at < earliest {
+                    (j, next) = (i, earliest);
+                    (i, earliest) = (k, at);
+                } else if j == usize::MAX || at < next {
+                    (j, next) = (k, at);
                 }
             }
-            let Some((i, _)) = earliest else { break };
+            if i == usize::MAX {
+                break;
+            }
             // Takes from that run for as long as it stays ahead of the others.
-            let ahead = |at: i64| next.is_none_or(|(j, n)| at < n || (at == n && i < j));
-            let (run, side) = &mut runs[i];
-            while let Some(record) = run.next_if(|r| ahead(r.at)) {
-                taken[i] += 1;
-                // The time first: the kind is built straight into the event handed on.
-                let at = self.instant(record.at);
+            let run = &mut runs[i];
+            loop {
+                let record = run.head;
+                run.next += 1;
                 // The side channel's event was sent before its record was pushed.
                 let kind = match record.unpack(self.pid) {
-                    Some(kind) => kind,
-                    None => match side.try_recv() {
-                        Ok(kind) => kind,
-                        Err(_) => continue,
-                    },
+                    Some(kind) => Some(kind),
+                    None => run.side.try_recv().ok(),
                 };
-                take(Event { at, kind });
+                if let Some(kind) = kind {
+                    take(Event { at: self.instant(record.at), kind });
+                }
+                if run.next == run.end {
+                    break;
+                }
+                run.head = run.ring.get(run.next);
+                let at = run.head.at;
+                if !(j == usize::MAX || at < next || (at == next && i < j)) {
+                    break;
+                }
             }
         }
+        let taken: Vec<usize> = runs.iter().map(|run| run.next).collect();
         drop(runs);
         for ((ring, _), n) in rings.iter_mut().zip(taken) {
             ring.consume(n);
@@ -452,5 +470,53 @@ mod tests {
         let mut out = Vec::new();
         probe.drain_all_into(&mut out);
         assert_eq!(out.into_iter().map(|e| e.kind).collect::<Vec<_>>(), kinds);
+    }
+}
+
+/// How fast a collection merges: `cargo test --release --lib merge_speed -- --ignored --nocapture`
+/// prints the nanoseconds per event of the worst case, three threads' records taking turns.
+#[cfg(test)]
+mod drain_speed {
+    use super::*;
+    use crate::pool::probe::Outcome;
+
+    #[test]
+    #[ignore]
+    fn merge_speed() {
+        let probe = BufferProbe::new(1 << 20);
+        let n = 200_000i64;
+        let mut best = f64::MAX;
+        for _ in 0..15 {
+            let threads: Vec<_> = (0..3)
+                .map(|t| {
+                    let p = Arc::clone(&probe);
+                    std::thread::spawn(move || {
+                        for i in 0..n {
+                            let at = p.instant(i * 30 + t * 10);
+                            let kind = match t {
+                                0 => EventKind::Submit { task: i as u64, label: None, cost: None, cpu: false },
+                                _ if i % 2 == 0 => EventKind::Start { task: i as u64, worker: t as usize, pid: p.pid },
+                                _ => EventKind::Finish {
+                                    task: i as u64,
+                                    worker: t as usize,
+                                    outcome: Outcome::Ok,
+                                    value: None,
+                                    error: None,
+                                },
+                            };
+                            p.record(Event { at, kind });
+                        }
+                    })
+                })
+                .collect();
+            threads.into_iter().for_each(|t| t.join().unwrap());
+            let started = Instant::now();
+            let mut seen = 0u64;
+            probe.collect(|_| seen += 1, None);
+            let ns = started.elapsed().as_nanos() as f64 / seen as f64;
+            assert_eq!(seen, 3 * n as u64);
+            best = best.min(ns);
+        }
+        println!("merge: {best:.1} ns per event (best of 15)");
     }
 }

@@ -155,36 +155,12 @@ impl Reader {
         low
     }
 
-    /// The first `n` unread records, oldest first, left unread.
-    pub(super) fn first(&self, n: usize) -> Unread<'_> {
-        Unread { reader: self, next: 0, end: n }
-    }
-
     /// Hands the first `n` unread records' slots back to the writer.
     pub(super) fn consume(&mut self, n: usize) {
         let capacity = self.shared.slots.len();
         self.head += n;
         self.at = (self.at + n) % capacity;
         self.shared.head.store(self.head, Ordering::Release);
-    }
-}
-
-/// Unread records of a ring, oldest first ([`Reader::first`]).
-pub(super) struct Unread<'a> {
-    reader: &'a Reader,
-    next: usize,
-    end: usize,
-}
-
-impl Iterator for Unread<'_> {
-    type Item = Record;
-
-    #[inline]
-    fn next(&mut self) -> Option<Record> {
-        (self.next < self.end).then(|| {
-            self.next += 1;
-            self.reader.get(self.next - 1)
-        })
     }
 }
 
@@ -204,7 +180,7 @@ mod tests {
         assert_eq!(reader.unread(), 3);
         reader.consume(2);
         assert!(writer.push(record(3)) && writer.push(record(4)));
-        let ats: Vec<i64> = reader.first(reader.unread()).map(|r| r.at).collect();
+        let ats: Vec<i64> = (0..reader.unread()).map(|k| reader.get(k).at).collect();
         assert_eq!(reader.older_than(4), 2);
         assert_eq!(ats, [2, 3, 4], "oldest first, round the end");
         reader.consume(3);
