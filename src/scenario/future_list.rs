@@ -6,7 +6,8 @@
 //! ran them, and nothing else. The list keeps such a future as its id, worker and pid (16
 //! bytes) and lets the future go; a step that asks for it gets a handle made again from
 //! those numbers ([`Future::finished`]), which answers, reports and runs callbacks as the
-//! first handle would — a finished future never changes. Futures not finished yet, and those
+//! first handle would — a finished future never changes. A pool that names its threads as
+//! Python does gives each worker one name, which the list keeps once per worker. Futures not finished yet, and those
 //! that ended otherwise (raised, cancelled, or with an output), are kept as they are.
 //!
 //! A list holds each future once: every step that fills one submits new futures.
@@ -34,6 +35,9 @@ pub(crate) struct FutureList {
     held: Vec<(usize, Future<TaskValue>)>,
     /// `held.len()` after the last sweep.
     held_after_sweep: usize,
+    /// The thread each worker ran its tasks on, by worker, as the values of the futures kept
+    /// as numbers name it.
+    threads: Vec<Thread>,
     /// Where the list's futures report their events: the run's pool's telemetry, taken from
     /// the first future (a future that reports elsewhere is kept as it is).
     telemetry: Option<Arc<Telemetry>>,
@@ -47,6 +51,44 @@ struct Entry {
     pid: u32,
 }
 
+/// The thread a worker's tasks ran on, as their values name it.
+#[derive(Clone, Debug, Default)]
+enum Thread {
+    /// None of its futures is kept as numbers yet.
+    #[default]
+    Unseen,
+    /// Its values name no thread.
+    Unnamed,
+    /// Its values name this one.
+    Named(Arc<str>),
+}
+
+impl Thread {
+    /// Whether a value of this worker that names `thread` can be kept as numbers — it names
+    /// the thread the worker's other values name — and remembers it if it is the first.
+    fn admits(&mut self, thread: &Option<Arc<str>>) -> bool {
+        match (&*self, thread) {
+            (Thread::Unseen, None) => *self = Thread::Unnamed,
+            (Thread::Unseen, Some(name)) => *self = Thread::Named(Arc::clone(name)),
+            (Thread::Unnamed, None) => {}
+            (Thread::Named(kept), Some(name)) if kept == name => {}
+            _ => return false,
+        }
+        true
+    }
+
+    fn name(&self) -> Option<Arc<str>> {
+        match self {
+            Thread::Named(name) => Some(Arc::clone(name)),
+            Thread::Unseen | Thread::Unnamed => None,
+        }
+    }
+}
+
+/// A finished future of a worker numbered this or higher (no pool numbers its workers so
+/// far) is kept as a future: the list keeps a thread for each worker below it.
+const WORKER_LIMIT: usize = 1 << 16;
+
 /// The empty list, for a name nothing was added to.
 pub(crate) const EMPTY: &FutureList = &FutureList::new();
 
@@ -59,7 +101,7 @@ impl fmt::Debug for FutureList {
 impl FutureList {
     /// An empty list.
     pub(crate) const fn new() -> FutureList {
-        FutureList { entries: Vec::new(), held: Vec::new(), held_after_sweep: 0, telemetry: None }
+        FutureList { entries: Vec::new(), held: Vec::new(), held_after_sweep: 0, threads: Vec::new(), telemetry: None }
     }
 
     /// How many futures the list holds.
@@ -113,19 +155,22 @@ impl FutureList {
 
     /// Lets go of the futures that finished with a plain value, keeping their numbers.
     fn sweep(&mut self) {
-        let (entries, telemetry) = (&mut self.entries, &self.telemetry);
+        let (entries, threads, telemetry) = (&mut self.entries, &mut self.threads, &self.telemetry);
         self.held.retain(|(index, future)| {
             let ours = match (future.telemetry(), telemetry) {
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),
                 (a, b) => a.is_none() && b.is_none(),
             };
             let plain = future.read_finished(|outcome| match outcome {
-                Ok(TaskValue { worker, pid, output: None, thread: None }) => {
-                    u32::try_from(*worker).ok().filter(|&worker| worker != HELD).map(|worker| (worker, *pid))
+                Ok(TaskValue { worker, pid, output: None, thread }) if ours && *worker < WORKER_LIMIT => {
+                    if threads.len() <= *worker {
+                        threads.resize(*worker + 1, Thread::Unseen);
+                    }
+                    threads[*worker].admits(thread).then_some((*worker as u32, *pid))
                 }
                 _ => None,
             });
-            match plain.filter(|_| ours) {
+            match plain {
                 Some((worker, pid)) => {
                     entries[*index] = Entry { worker, pid, ..entries[*index] };
                     false
@@ -138,7 +183,9 @@ impl FutureList {
 
     /// A handle to the finished future `entry` keeps the numbers of.
     fn remade(&self, entry: &Entry) -> Future<TaskValue> {
-        let value = TaskValue { worker: entry.worker as usize, pid: entry.pid, output: None, thread: None };
+        let worker = entry.worker as usize;
+        let thread = self.threads.get(worker).and_then(Thread::name);
+        let value = TaskValue { worker, pid: entry.pid, output: None, thread };
         Future::finished(entry.id, self.telemetry.clone(), Ok(value))
     }
 }
@@ -213,6 +260,37 @@ mod tests {
             assert_eq!(listed.result(None), future.result(None));
             assert!(!listed.cancel());
         }
+    }
+
+    #[test]
+    fn futures_of_threads_named_as_python_names_them_are_let_go_and_keep_their_thread() {
+        let pool = ThreadPool::builder().workers(2).python_thread_names().build();
+        let futures: Vec<_> = (0..3000).map(|_| pool.submit_task(spec(Work::Noop)).unwrap()).collect();
+        for future in &futures {
+            future.result(None).unwrap();
+        }
+        let mut list = FutureList::new();
+        list.extend(futures.iter().cloned());
+        assert!(list.held.len() < 1024, "the sweeps let go of the finished ones: {} held", list.held.len());
+        for (listed, future) in list.iter().zip(&futures) {
+            let (listed, first) = (listed.result(None).unwrap(), future.result(None).unwrap());
+            assert!(first.thread.as_deref().is_some_and(|t| t.starts_with("ThreadPoolExecutor-0_")));
+            assert_eq!((listed.worker, listed.pid, &listed.thread), (first.worker, first.pid, &first.thread));
+        }
+    }
+
+    #[test]
+    fn a_value_naming_another_thread_than_its_worker_s_others_keeps_its_future() {
+        let mut thread = Thread::Unseen;
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+        assert!(thread.admits(&Some(Arc::clone(&a))));
+        assert!(thread.admits(&Some(Arc::from("a"))), "the same name, another allocation");
+        assert!(!thread.admits(&Some(b)));
+        assert!(!thread.admits(&None));
+        assert_eq!(thread.name(), Some(a));
+        let mut unnamed = Thread::Unseen;
+        assert!(unnamed.admits(&None) && !unnamed.admits(&Some(Arc::from("a"))));
+        assert_eq!(unnamed.name(), None);
     }
 
     #[test]
