@@ -206,12 +206,11 @@ impl BufferProbe {
                 let record = run.head;
                 run.next += 1;
                 // The side channel's event was sent before its record was pushed.
-                let kind = match record.unpack(self.pid) {
-                    Some(kind) => Some(kind),
-                    None => run.side.try_recv().ok(),
-                };
-                if let Some(kind) = kind {
-                    take(Event { at: self.instant(record.at), kind });
+                let at = self.instant(record.at);
+                if !record.unpack_into(self.pid, at, &mut take) {
+                    if let Ok(kind) = run.side.try_recv() {
+                        take(Event { at, kind });
+                    }
                 }
                 if run.next == run.end {
                     break;

@@ -1,7 +1,9 @@
 //! The 16-byte record a [`super::BufferProbe`] keeps an event as, and the events of a
 //! closure's task as numbers ([`Compact`]), packed into one without an [`EventKind`].
 
-use super::{EventKind, Outcome, TaskId};
+use std::time::Instant;
+
+use super::{Event, EventKind, Outcome, TaskId};
 
 /// An event as a ring keeps it: 16 bytes, four to a cache line.
 #[derive(Clone, Copy, Debug)]
@@ -57,19 +59,22 @@ impl Record {
             .then_some(Record { at, what: code << KIND_SHIFT | (worker as u64) << WORKER_SHIFT | task })
     }
 
-    /// The event a packed record holds; `None` for [`OTHER`].
-    pub(super) fn unpack(self, pid: u32) -> Option<EventKind> {
+    /// Hands `take` the event a packed record holds, stamped `at`, built where `take` gets
+    /// it; false for [`OTHER`], whose event is in the side channel.
+    #[inline(always)]
+    pub(super) fn unpack_into(self, pid: u32, at: Instant, take: &mut impl FnMut(Event)) -> bool {
         let task = self.what & TASK_MASK;
         let worker = ((self.what >> WORKER_SHIFT) & WORKER_MASK) as usize;
         let finish = |outcome| EventKind::Finish { task, worker, outcome, value: None, error: None };
         match self.what >> KIND_SHIFT {
-            SUBMIT => Some(EventKind::Submit { task, label: None, cost: None, cpu: false }),
-            START => Some(EventKind::Start { task, worker, pid }),
-            FINISH_OK => Some(finish(Outcome::Ok)),
-            FINISH_ERROR => Some(finish(Outcome::Error)),
-            FINISH_CRASHED => Some(finish(Outcome::Crashed)),
-            _ => None,
+            SUBMIT => take(Event { at, kind: EventKind::Submit { task, label: None, cost: None, cpu: false } }),
+            START => take(Event { at, kind: EventKind::Start { task, worker, pid } }),
+            FINISH_OK => take(Event { at, kind: finish(Outcome::Ok) }),
+            FINISH_ERROR => take(Event { at, kind: finish(Outcome::Error) }),
+            FINISH_CRASHED => take(Event { at, kind: finish(Outcome::Crashed) }),
+            _ => return false,
         }
+        true
     }
 }
 
