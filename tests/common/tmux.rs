@@ -18,6 +18,11 @@ impl Tmux {
         String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "ui"]).stdout).into_owned()
     }
 
+    /// What the pane shows and what scrolled off above it (tmux keeps 2,000 lines).
+    pub fn history(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-S", "-", "-t", "ui"]).stdout).into_owned()
+    }
+
     pub fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", "ui"];
         args.extend_from_slice(keys);
