@@ -7,8 +7,9 @@
 //! bytes) and lets the future go; a step that asks for it gets a handle made again from
 //! those numbers ([`Future::finished`]), which answers, reports and runs callbacks as the
 //! first handle would — a finished future never changes. A pool that names its threads as
-//! Python does gives each worker one name, which the list keeps once per worker. Futures not finished yet, and those
-//! that ended otherwise (raised, cancelled, or with an output), are kept as they are.
+//! Python does gives each worker one name, which the list keeps once per worker. Futures not
+//! finished yet, and those that ended otherwise (raised, cancelled, or with an output), are
+//! kept as they are.
 //!
 //! A list holds each future once: every step that fills one submits new futures.
 
