@@ -373,16 +373,18 @@ fn live_then(stop: &str) {
         .trim()
         .parse::<u32>()
         .expect("the pane's pid");
+    // The lanes: a row per worker thread, labelled HOST:PID·SLOT, each once its worker
+    // reported it — on a busy machine one may come a frame after the others.
+    let lanes = |screen: &str| screen.lines().filter(|l| l.starts_with("127.0.0.1:")).count();
     let deadline = Instant::now() + Duration::from_secs(60);
     let screen = loop {
         let screen = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "ui"]).stdout).into_owned();
-        if screen.contains("127.0.0.1:") {
+        if lanes(&screen) >= 4 {
             break screen;
         }
-        assert!(Instant::now() < deadline, "no worker lane appeared:\n{screen}");
+        assert!(Instant::now() < deadline, "the four worker lanes did not appear:\n{screen}");
         std::thread::sleep(Duration::from_millis(100));
     };
-    // The lanes: a row per worker thread, labelled HOST:PID·SLOT.
     let rows: Vec<&str> = screen.lines().filter(|l| l.starts_with("127.0.0.1:")).collect();
     assert_eq!(rows.len(), 4, "{screen}");
     let mut started = descendants(pane);
