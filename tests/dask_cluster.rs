@@ -385,8 +385,7 @@ fn live_then(stop: &str) {
         assert!(Instant::now() < deadline, "the four worker lanes did not appear:\n{screen}");
         std::thread::sleep(Duration::from_millis(100));
     };
-    let rows: Vec<&str> = screen.lines().filter(|l| l.starts_with("127.0.0.1:")).collect();
-    assert_eq!(rows.len(), 4, "{screen}");
+    assert_eq!(lanes(&screen), 4, "{screen}");
     let mut started = descendants(pane);
     started.insert(pane);
     let comm = |pid: &u32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
