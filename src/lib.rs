@@ -13,7 +13,7 @@
 //! assert_eq!(future.result(Some(Duration::from_secs(5))), Ok("hello from a worker"));
 //! ```
 #![warn(missing_docs, missing_debug_implementations)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod pool;
 pub mod scenario;
