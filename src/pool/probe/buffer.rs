@@ -87,6 +87,8 @@ type ReadEnd = (Reader, Receiver<EventKind>);
 /// The records of one ring a collection takes, oldest first: the `next` of its first `end`
 /// unread records, which is `head`.
 struct Due<'a> {
+    /// Where its ring is in the probe's list.
+    index: usize,
     ring: &'a Reader,
     side: &'a Receiver<EventKind>,
     next: usize,
@@ -156,6 +158,7 @@ impl BufferProbe {
         }
     }
 
+    #[inline]
     fn instant(&self, nanos: i64) -> Instant {
         let offset = Duration::from_nanos(nanos.unsigned_abs());
         if nanos >= 0 { self.origin + offset } else { self.origin - offset }
@@ -172,12 +175,14 @@ impl BufferProbe {
         // record pushed after the horizon was read may still carry an older stamp, but
         // nothing it caused can), then merge those runs. The reader only reads the rings'
         // slots, so it never writes to the lines the recording threads write next.
+        // Rings with nothing to take are left out: the merge looks at every run for each
+        // switch between them.
         let mut runs: Vec<Due<'_>> = rings
             .iter()
-            .map(|(ring, side)| {
+            .enumerate()
+            .filter_map(|(index, (ring, side))| {
                 let end = horizon.map_or_else(|| ring.unread(), |horizon| ring.older_than(horizon));
-                let head = if end > 0 { ring.get(0) } else { Record { at: i64::MAX, what: 0 } };
-                Due { ring, side, next: 0, end, head }
+                (end > 0).then(|| Due { index, ring, side, next: 0, end, head: ring.get(0) })
             })
             .collect();
         loop {
@@ -222,10 +227,10 @@ impl BufferProbe {
                 }
             }
         }
-        let taken: Vec<usize> = runs.iter().map(|run| run.next).collect();
+        let taken: Vec<(usize, usize)> = runs.iter().map(|run| (run.index, run.next)).collect();
         drop(runs);
-        for ((ring, _), n) in rings.iter_mut().zip(taken) {
-            ring.consume(n);
+        for (index, n) in taken {
+            rings[index].0.consume(n);
         }
     }
 
@@ -301,14 +306,22 @@ impl BufferProbe {
 
     /// Pushes a packed record.
     #[inline(always)]
+    #[allow(unsafe_code)]
     fn push_record(&self, at: i64, record: Record) {
         // The fast path, small enough to inline: the thread's ring for the probe it recorded
         // to last comes first (it is almost always the only one), with room.
         let key = Arc::as_ptr(&self.key);
-        let pushed = RINGS.with(|rings| match rings.borrow_mut().first_mut() {
+        // The closure only hands out where the thread's rings are, so that `with` — and the
+        // thread-local's accessor, which it calls through a pointer unless it is inlined —
+        // stays small enough to inline on the hot path; a closure that pushed was not.
+        let rings = RINGS.with(std::ptr::from_ref);
+        // SAFETY: a thread's thread-local lives until the thread ends, after this call; and
+        // `with` panics rather than hand out one that is being destroyed.
+        let rings = unsafe { &*rings };
+        let pushed = match rings.borrow_mut().first_mut() {
             Some(ring) if std::ptr::eq(ring.key.as_ptr(), key) => ring.ring.push(record),
             _ => false,
-        });
+        };
         if !pushed {
             self.push_slow(at, Ok(record));
         }
