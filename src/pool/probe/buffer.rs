@@ -69,6 +69,45 @@ pub struct BufferProbe {
     dropped: AtomicU64,
 }
 
+/// Where a collection hands its events.
+trait Sink {
+    /// An event of a packed record: it owns nothing.
+    fn plain(&mut self, event: Event);
+    /// An event from a side channel.
+    fn owned(&mut self, event: Event);
+}
+
+/// A reader that takes the events.
+struct ByValue<F>(F);
+
+impl<F: FnMut(Event)> Sink for ByValue<F> {
+    #[inline(always)]
+    fn plain(&mut self, event: Event) {
+        (self.0)(event);
+    }
+
+    fn owned(&mut self, event: Event) {
+        (self.0)(event);
+    }
+}
+
+/// A reader that looks at the events.
+struct ByRef<F>(F);
+
+impl<F: FnMut(&Event)> Sink for ByRef<F> {
+    #[inline(always)]
+    fn plain(&mut self, event: Event) {
+        // A packed record's event holds no string and no `Arc` (`Record::unpack_into`), so
+        // not dropping it leaks nothing — and spares a call to `EventKind`'s drop glue, which
+        // is too large to inline, for every event.
+        (self.0)(&std::mem::ManuallyDrop::new(event));
+    }
+
+    fn owned(&mut self, event: Event) {
+        (self.0)(&event);
+    }
+}
+
 /// A recording thread's ring for one probe, and the side channel of its events that do not
 /// pack into a record (one for all the thread's rings, read in their order).
 struct ThreadRing {
@@ -130,20 +169,25 @@ impl BufferProbe {
     /// Appends to `out`, oldest first, every event recorded before this call began, except
     /// those already taken.
     pub fn drain_into(&self, out: &mut Vec<Event>) {
-        self.drain(|event| out.push(event));
+        self.collect(&mut ByValue(|event| out.push(event)), Some(self.horizon()));
     }
 
-    /// Hands `take` each event recorded before this call began, oldest first, except those
-    /// already taken — as [`BufferProbe::drain_into`], without a buffer in between (a
-    /// reader that folds the events one by one needs none).
-    pub fn drain(&self, take: impl FnMut(Event)) {
-        // The clock the pools stamp their events with.
-        self.collect(take, Some(self.nanos(crate::pool::sync::now())));
+    /// Shows `take` each event recorded before this call began, oldest first, except those
+    /// already taken — as [`BufferProbe::drain_into`], without a buffer in between, for a
+    /// reader that folds the events one by one. The events are lent, not given: a task's
+    /// submit, start and finish are built where `take` sees them and need no dropping after.
+    pub fn drain(&self, take: impl FnMut(&Event)) {
+        self.collect(&mut ByRef(take), Some(self.horizon()));
     }
 
     /// Appends every event recorded so far, once no thread records any more.
     pub fn drain_all_into(&self, out: &mut Vec<Event>) {
-        self.collect(|event| out.push(event), None);
+        self.collect(&mut ByValue(|event| out.push(event)), None);
+    }
+
+    /// A collection's horizon: now, by the clock the pools stamp their events with.
+    fn horizon(&self) -> i64 {
+        self.nanos(crate::pool::sync::now())
     }
 
     /// How many events were dropped because the reader fell behind.
@@ -164,7 +208,7 @@ impl BufferProbe {
         if nanos >= 0 { self.origin + offset } else { self.origin - offset }
     }
 
-    fn collect(&self, mut take: impl FnMut(Event), horizon: Option<i64>) {
+    fn collect(&self, sink: &mut impl Sink, horizon: Option<i64>) {
         let mut rings = self.rings.lock().unwrap_or_else(|e| e.into_inner());
         // The rings made since the last collection, in the order they were made.
         rings.extend(self.new_rings.1.try_iter());
@@ -212,9 +256,9 @@ impl BufferProbe {
                 run.next += 1;
                 // The side channel's event was sent before its record was pushed.
                 let at = self.instant(record.at);
-                if !record.unpack_into(self.pid, at, &mut take) {
+                if !record.unpack_into(self.pid, at, &mut |event| sink.plain(event)) {
                     if let Ok(kind) = run.side.try_recv() {
-                        take(Event { at, kind });
+                        sink.owned(Event { at, kind });
                     }
                 }
                 if run.next == run.end {
@@ -466,6 +510,35 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_that_looks_sees_what_a_reader_that_takes_gets() {
+        // The same mix recorded to two probes: packed records lent without being dropped,
+        // side-channel events (a label, a value) lent and then dropped, in the same order.
+        let record = |probe: &BufferProbe| {
+            probe.record_compact(Compact::Submit { task: 1 });
+            probe.record_now(EventKind::Submit { task: 2, label: Some("b".into()), cost: None, cpu: false });
+            probe.record_compact(Compact::Start { task: 1, worker: 0, pid: probe.pid });
+            probe.record_compact(Compact::FinishOk { task: 1, worker: 0 });
+            probe.record_now(EventKind::Finish {
+                task: 2,
+                worker: 1,
+                outcome: Outcome::Ok,
+                value: Some("42".into()),
+                error: None,
+            });
+        };
+        let (lent, taken) = (BufferProbe::new(64), BufferProbe::new(64));
+        record(&lent);
+        record(&taken);
+        let mut seen = Vec::new();
+        lent.drain(|event| seen.push(event.kind.clone()));
+        let mut got = Vec::new();
+        taken.drain_into(&mut got);
+        assert_eq!(seen.len(), 5);
+        assert_eq!(seen, got.into_iter().map(|e| e.kind).collect::<Vec<_>>());
+        lent.drain(|_| panic!("every event was seen once"));
+    }
+
+    #[test]
     fn every_kind_survives_the_ring() {
         let probe = BufferProbe::new(64);
         let kinds = [
@@ -524,7 +597,7 @@ mod drain_speed {
             threads.into_iter().for_each(|t| t.join().unwrap());
             let started = Instant::now();
             let mut seen = 0u64;
-            probe.collect(|_| seen += 1, None);
+            probe.collect(&mut ByRef(|_: &Event| seen += 1), None);
             let ns = started.elapsed().as_nanos() as f64 / seen as f64;
             assert_eq!(seen, 3 * n as u64);
             best = best.min(ns);

@@ -60,7 +60,8 @@ impl Record {
     }
 
     /// Hands `take` the event a packed record holds, stamped `at`, built where `take` gets
-    /// it; false for [`OTHER`], whose event is in the side channel.
+    /// it; false for [`OTHER`], whose event is in the side channel. The event owns nothing:
+    /// no label, value or error.
     #[inline(always)]
     pub(super) fn unpack_into(self, pid: u32, at: Instant, take: &mut impl FnMut(Event)) -> bool {
         let task = self.what & TASK_MASK;
