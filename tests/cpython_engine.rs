@@ -335,3 +335,32 @@ fn the_coroutines_lesson_runs_on_cpythons_asyncio_loop() {
     assert_eq!(steps.first(), Some(&0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_thread_pools_initializer_is_reported_from_its_worker_on_both_engines() {
+    if !python3() {
+        return;
+    }
+    let dir = folder("initializer");
+    let case = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/thread-initializer.toml");
+    for engine in ["cpython", "poolscope"] {
+        let log = format!("{engine}.jsonl");
+        let out = poolscope(&["run", case, "--engine", engine, "--headless", "--events", &log], &dir);
+        assert!(out.status.success(), "{engine}: {}", String::from_utf8_lossy(&out.stderr));
+        let events = events(&dir.join(&log));
+        for worker in [0, 1] {
+            let at = |ev: &str| events.iter().position(|e| e["ev"] == ev && e["worker"] == worker);
+            let (up, begun, ran, start) = (at("worker_up"), at("initializing"), at("initialized"), at("start"));
+            assert!(
+                up.is_some() && up < begun && begun < ran && ran < start,
+                "{engine}, worker {worker}: up {up:?}, initializing {begun:?}, initialized {ran:?}, first start {start:?}"
+            );
+            let ran = &events[ran.unwrap()];
+            assert!(ran.get("error").is_none(), "{engine}: {ran}");
+            // The 0.2 s the initializer sleeps, between its two events.
+            let took = ran["t"].as_u64().unwrap() - events[begun.unwrap()]["t"].as_u64().unwrap();
+            assert!(took >= 150_000, "{engine}, worker {worker}: the initializer took {took} µs");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

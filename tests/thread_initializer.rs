@@ -42,11 +42,14 @@ fn each_worker_runs_the_initializer_once_before_its_first_task_and_keeps_what_it
         assert_eq!(value.output.as_deref(), Some(format!("with session of worker {}", value.worker).as_str()));
     }
     pool.shutdown(true, false);
+    let mut initializing: Vec<WorkerId> = Vec::new();
     let mut initialized: Vec<WorkerId> = Vec::new();
     for event in drain(&events) {
         match event.kind {
+            EventKind::Initializing { worker } => initializing.push(worker),
             EventKind::Initialized { worker, error } => {
                 assert_eq!(error, None);
+                assert!(initializing.contains(&worker), "worker {worker} ended an initializer it never began");
                 initialized.push(worker);
             }
             EventKind::Start { worker, .. } => {
@@ -55,7 +58,9 @@ fn each_worker_runs_the_initializer_once_before_its_first_task_and_keeps_what_it
             _ => {}
         }
     }
+    initializing.sort_unstable();
     initialized.sort_unstable();
+    assert_eq!(initializing, [0, 1], "each worker says when its initializer begins");
     assert_eq!(initialized, [0, 1], "once per worker, however many tasks it ran");
 }
 

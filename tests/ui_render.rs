@@ -486,3 +486,29 @@ fn a_run_on_cpython_says_so_even_where_its_title_must_give_way() {
         assert!(header.contains("CPYTHON"), "{width} columns: {header:?}");
     }
 }
+
+#[test]
+fn a_worker_running_its_initializer_is_drawn_busy_with_it_not_idle() {
+    // pool-basics' frozen text, with its workers running an initializer for half a second
+    // before they take the queued tasks: as initializer-thread-names shows.
+    let (s, mut e) = pool_basics();
+    e.retain(|e| e.t < 20_100);
+    for w in 0..4usize {
+        e.push(ev(20_010 + w as u64, TraceKind::Initializing { worker: w }));
+        e.push(ev(520_000 + w as u64, TraceKind::Initialized { worker: w, error: None }));
+        e.push(ev(520_010 + w as u64, TraceKind::Start { task: w as u64, worker: w, pid: 9000 + w as u32 }));
+    }
+    e.sort_by_key(|e| e.t);
+    let lesson = (s, e);
+    let warnings = |view: &View| poolscope::ui::warnings::active(view);
+    let idle = poolscope::ui::warnings::Warning::IdleWhileWaiting;
+
+    let view = view_at(&lesson, 400_000);
+    let text = format!("{}", screen(&view, &plain(), 160, 48).backend());
+    assert!(text.contains("~ initializer ~"), "{text}");
+    assert!(!warnings(&view).contains(&idle), "tasks wait while the workers initialize: none is idle");
+
+    let view = view_at(&lesson, 1_000_000);
+    let text = format!("{}", screen(&view, &plain(), 160, 48).backend());
+    assert!(text.contains("~ initializer ~") && text.contains("Process0"), "{text}");
+}

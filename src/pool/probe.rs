@@ -149,6 +149,13 @@ pub enum EventKind {
         /// The thread's name, e.g. `fetcher_0`.
         name: Arc<str>,
     },
+    /// A worker began the pool's initializer, before any task: until its `Initialized` it
+    /// runs no task, though it is not idle. (A thread pool's worker; a process pool's reports
+    /// neither: a lesson's process pool has no initializer of its own.)
+    Initializing {
+        /// Its lane.
+        worker: WorkerId,
+    },
     /// A worker ran the pool's initializer, before any task.
     Initialized {
         /// Its lane.

@@ -149,6 +149,7 @@ impl Probe for Feed {
             EventKind::ThreadName { worker, name } => {
                 (TraceKind::ThreadName { worker, name: name.to_string() }, QueueChange::None)
             }
+            EventKind::Initializing { worker } => (TraceKind::Initializing { worker }, QueueChange::None),
             EventKind::Initialized { worker, error } => (TraceKind::Initialized { worker, error }, QueueChange::None),
             EventKind::Submit { task, label, cost, cpu } => {
                 let label = label.map_or_else(|| format!("task{task}"), |l| l.to_string());

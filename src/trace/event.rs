@@ -143,6 +143,12 @@ pub enum TraceKind {
         /// The thread's name (`fetcher_0`).
         name: String,
     },
+    /// *Extra*: a worker began the pool's initializer, before any task; it runs none until
+    /// its `Initialized`.
+    Initializing {
+        /// Its lane.
+        worker: WorkerId,
+    },
     /// *Extra*: a worker ran the pool's initializer, before any task.
     Initialized {
         /// Its lane.
@@ -334,6 +340,7 @@ impl TraceKind {
             TraceKind::WorkerUp { .. } => "worker_up",
             TraceKind::WorkerDown { .. } => "worker_down",
             TraceKind::ThreadName { .. } => "thread_name",
+            TraceKind::Initializing { .. } => "initializing",
             TraceKind::Initialized { .. } => "initialized",
             TraceKind::Submit { .. } => "submit",
             TraceKind::Start { .. } => "start",

@@ -171,6 +171,7 @@ impl Transcript {
                 format!("worker {worker} exits (pid {pid}): {reason} — {cause}")
             }
             TraceKind::ThreadName { worker, name } => format!("worker {worker} is the thread {name:?}"),
+            TraceKind::Initializing { worker } => format!("worker {worker} runs the pool's initializer"),
             TraceKind::Initialized { worker, error: None } => format!("worker {worker} ran the pool's initializer"),
             TraceKind::Initialized { worker, error: Some(error) } => {
                 format!("worker {worker}: the pool's initializer raised {error:?} (\"Exception in initializer\")")

@@ -22,9 +22,11 @@ const PALETTE: [Color; 6] =
 /// Draws the lanes panel.
 pub fn render(view: &View, ui: &UiState, frame: &mut Frame, area: Rect) {
     let gil = if view.model.gil_ledger.seen { " ░ GIL wait ▒ turns" } else { "" };
+    let initializer =
+        if view.timeline.lanes.values().any(|lane| !lane.initializing.is_empty()) { " ~ initializer" } else { "" };
     let title = Line::from(vec![
         Span::styled(" Workers ", ui.title(Some(Panel::Lanes))),
-        Span::styled(format!("time {} (· idle{gil})", ui.theme.arrow()), ui.dim()),
+        Span::styled(format!("time {} (· idle{initializer}{gil})", ui.theme.arrow()), ui.dim()),
     ]);
     let block = Block::new().borders(Borders::TOP).title(title);
     let inner = block.inner(area);
@@ -113,6 +115,7 @@ impl Widget for LanesWidget<'_> {
             let history = view.timeline.lanes.get(&lane.worker);
             if slot == 0 {
                 draw_idle(history, view.now_us, cell_us, plot, ui, buf);
+                draw_initializing(history, view.now_us, cell_us, plot, ui, buf);
             }
             let gil = view.model.gil_ledger.seen.then_some(GilCells { view, worker: lane.worker, history });
             match slots.get(slot) {
@@ -222,6 +225,31 @@ fn draw_idle(history: Option<&LaneHistory>, now: u64, cell_us: f64, plot: Rect, 
         for c in c0..c1 {
             buf[(plot.x + c, plot.y)].set_char('·').set_style(ui.dim());
         }
+    }
+}
+
+/// Draws the time a worker ran the pool's initializer: `~`, and the word where it fits — it
+/// is not idle then, though it runs no task.
+fn draw_initializing(
+    history: Option<&LaneHistory>,
+    now: u64,
+    cell_us: f64,
+    plot: Rect,
+    ui: &UiState,
+    buf: &mut Buffer,
+) {
+    let Some(history) = history else { return };
+    for (begun, ended) in &history.initializing {
+        let (c0, c1) = cell_range(*begun, ended.unwrap_or(now), cell_us, plot.width);
+        let width = usize::from(c1.saturating_sub(c0));
+        if width == 0 {
+            continue;
+        }
+        let text: String = match ["initializer", "init"].into_iter().find(|word| word.len() + 4 <= width) {
+            Some(word) => format!("~ {word} ").chars().chain(std::iter::repeat('~')).take(width).collect(),
+            None => "~".repeat(width),
+        };
+        buf.set_stringn(plot.x + c0, plot.y, text, width, ui.fg(Color::Yellow));
     }
 }
 

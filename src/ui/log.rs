@@ -61,6 +61,7 @@ pub fn describe(model: &Model, event: &TraceEvent) -> String {
             format!("worker {worker} down: {reason} — {cause}")
         }
         TraceKind::ThreadName { worker, name } => format!("worker {worker} is thread {name}"),
+        TraceKind::Initializing { worker } => format!("worker {worker} runs the initializer"),
         TraceKind::Initialized { worker, error: None } => format!("worker {worker} initialized"),
         TraceKind::Initialized { worker, error: Some(e) } => format!("worker {worker}'s initializer raised: {e}"),
         TraceKind::Submit { task, .. } => format!("submit {}", name(task)),

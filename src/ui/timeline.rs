@@ -27,6 +27,9 @@ pub struct LaneHistory {
     pub bad: Vec<u32>,
     /// When the worker came up, and went down (`None`: still up). At most 64 kept.
     pub alive: Vec<(u64, Option<u64>)>,
+    /// When it began the pool's initializer, and ended it (`None`: runs it still). At most
+    /// 64 kept.
+    pub initializing: Vec<(u64, Option<u64>)>,
     /// Time it held the simulated GIL, per bucket (µs); all zero when the run reports no GIL.
     pub gil_held: Vec<u64>,
     /// Time it waited for the GIL, per bucket (µs).
@@ -168,7 +171,22 @@ impl Timeline {
                 lane.alive.push((t, None));
             }
             TraceKind::WorkerDown { worker, .. } => {
-                if let Some((_, end @ None)) = self.lane(*worker).alive.last_mut() {
+                let lane = self.lane(*worker);
+                for spans in [&mut lane.alive, &mut lane.initializing] {
+                    if let Some((_, end @ None)) = spans.last_mut() {
+                        *end = Some(t);
+                    }
+                }
+            }
+            TraceKind::Initializing { worker } => {
+                let lane = self.lane(*worker);
+                if lane.initializing.len() == 64 {
+                    lane.initializing.remove(0);
+                }
+                lane.initializing.push((t, None));
+            }
+            TraceKind::Initialized { worker, .. } => {
+                if let Some((_, end @ None)) = self.lane(*worker).initializing.last_mut() {
                     *end = Some(t);
                 }
             }
@@ -215,6 +233,7 @@ impl Timeline {
             ended: vec![0; BUCKETS],
             bad: vec![0; BUCKETS],
             alive: Vec::new(),
+            initializing: Vec::new(),
             gil_held: vec![0; BUCKETS],
             gil_waited: vec![0; BUCKETS],
         })

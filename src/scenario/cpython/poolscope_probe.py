@@ -191,6 +191,26 @@ class _Call:
         return value
 
 
+class _Initializer:
+    """A pool's initializer: reports from the worker that runs it when it begins and ends, so
+    the worker's lane is not drawn idle meanwhile."""
+
+    def __init__(self, fn, pool):
+        self.fn = fn
+        self.pool = pool
+
+    def __call__(self, *args, **kwargs):
+        where = dict(pool=self.pool, pid=os.getpid(), thread=_thread_name())
+        _emit("initializing", **where)
+        try:
+            value = self.fn(*args, **kwargs)
+        except BaseException as e:
+            _emit("initialized", error="%s: %s" % (type(e).__name__, _message(e)), **where)
+            raise
+        _emit("initialized", **where)
+        return value
+
+
 def _patch_executor(cls, kind, base):
     init, submit, shutdown, leave, map_ = cls.__init__, cls.submit, cls.shutdown, cls.__exit__, cls.map
 
@@ -204,6 +224,10 @@ def _patch_executor(cls, kind, base):
         self._poolscope_workers = set()
         self._poolscope_shut = False
         _emit("pool", pool=self._poolscope, kind=kind, workers=self._max_workers)
+        # The executor starts its threads on demand, each handed the initializer then. (A
+        # process pool's would have to be pickled into each worker; its lanes say nothing.)
+        if kind == "thread" and getattr(self, "_initializer", None) is not None:
+            self._initializer = _Initializer(self._initializer, self._poolscope)
 
     def traced_submit(self, fn, *args, **kwargs):
         pool = getattr(self, "_poolscope", None)

@@ -39,6 +39,21 @@ pub(super) enum Message {
         reason: DownReason,
         exitcode: Option<i32>,
     },
+    /// A worker began the pool's initializer.
+    Initializing {
+        t: u64,
+        pool: u64,
+        pid: u32,
+        thread: String,
+    },
+    /// A worker's initializer returned, or raised `error`.
+    Initialized {
+        t: u64,
+        pool: u64,
+        pid: u32,
+        thread: String,
+        error: Option<String>,
+    },
     Submit {
         t: u64,
         task: TaskId,
@@ -434,6 +449,14 @@ impl Translator {
             }
             Message::WorkerDown { t, pool, pid, thread, reason, exitcode } => {
                 self.worker_down(t, (pool, pid, thread), reason, exitcode)
+            }
+            Message::Initializing { t, pool, pid, thread } => {
+                let worker = self.lane(t, (pool, pid, thread));
+                self.push(t, TraceKind::Initializing { worker });
+            }
+            Message::Initialized { t, pool, pid, thread, error } => {
+                let worker = self.lane(t, (pool, pid, thread));
+                self.push(t, TraceKind::Initialized { worker, error });
             }
             Message::Submit { t, task, pool, label } => {
                 if let Some(pool) = pool {
