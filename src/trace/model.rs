@@ -356,9 +356,6 @@ pub struct Lane {
     pub busy_since: Option<u64>,
     /// Since when it has been alive with nothing to run, while it has.
     pub idle_since: Option<u64>,
-    /// Since when it has been running the pool's initializer, while it is: it is neither
-    /// idle nor running a task.
-    pub initializing_since: Option<u64>,
     /// Why it last went down.
     pub down_reason: Option<DownReason>,
     /// Its thread's name, when the pool names its threads as Python does.
@@ -655,7 +652,6 @@ impl Model {
                     running: 0,
                     busy_since: None,
                     idle_since: None,
-                    initializing_since: None,
                     down_reason: None,
                     thread: None,
                     remote_cpu: None,
@@ -678,13 +674,12 @@ impl Model {
             }
             TraceKind::Initializing { worker } => {
                 if let Some(lane) = self.lanes.get_mut(worker) {
-                    lane.initializing_since = Some(t);
+                    // Neither idle nor running a task.
                     lane.idle_since = None;
                 }
             }
             TraceKind::Initialized { worker, .. } => {
                 if let Some(lane) = self.lanes.get_mut(worker) {
-                    lane.initializing_since = None;
                     if lane.up_since.is_some() && lane.running == 0 {
                         lane.idle_since = Some(t);
                     }
@@ -697,7 +692,6 @@ impl Model {
                     }
                     lane.current = None;
                     lane.idle_since = None;
-                    lane.initializing_since = None;
                     lane.down_reason = Some(*reason);
                 }
                 if self.lanes.values().all(|l| l.up_since.is_none()) {
