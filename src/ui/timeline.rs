@@ -164,32 +164,15 @@ impl Timeline {
         }
         match &event.kind {
             TraceKind::WorkerUp { worker, .. } => {
-                let lane = self.lane(*worker);
-                if lane.alive.len() == 64 {
-                    lane.alive.remove(0);
-                }
-                lane.alive.push((t, None));
+                open_span(&mut self.lane(*worker).alive, t);
             }
             TraceKind::WorkerDown { worker, .. } => {
                 let lane = self.lane(*worker);
-                for spans in [&mut lane.alive, &mut lane.initializing] {
-                    if let Some((_, end @ None)) = spans.last_mut() {
-                        *end = Some(t);
-                    }
-                }
+                close_span(&mut lane.alive, t);
+                close_span(&mut lane.initializing, t);
             }
-            TraceKind::Initializing { worker } => {
-                let lane = self.lane(*worker);
-                if lane.initializing.len() == 64 {
-                    lane.initializing.remove(0);
-                }
-                lane.initializing.push((t, None));
-            }
-            TraceKind::Initialized { worker, .. } => {
-                if let Some((_, end @ None)) = self.lane(*worker).initializing.last_mut() {
-                    *end = Some(t);
-                }
-            }
+            TraceKind::Initializing { worker } => open_span(&mut self.lane(*worker).initializing, t),
+            TraceKind::Initialized { worker, .. } => close_span(&mut self.lane(*worker).initializing, t),
             TraceKind::Start { task, .. } => {
                 if let Some(wait) = model.task_times(*task).and_then(|r| r.wait_us()) {
                     self.started += 1;
@@ -254,6 +237,24 @@ impl Timeline {
                 merge_pairs(&mut lane.gil_waited, u64::saturating_add);
             }
         }
+    }
+}
+
+/// How many spans a lane keeps of each kind (its lives, its initializers): the oldest go first.
+const SPANS_KEPT: usize = 64;
+
+/// Opens a span at `t` (`None`: not ended yet), keeping at most [`SPANS_KEPT`].
+fn open_span(spans: &mut Vec<(u64, Option<u64>)>, t: u64) {
+    if spans.len() == SPANS_KEPT {
+        spans.remove(0);
+    }
+    spans.push((t, None));
+}
+
+/// Ends the open span, if there is one, at `t`.
+fn close_span(spans: &mut [(u64, Option<u64>)], t: u64) {
+    if let Some((_, end @ None)) = spans.last_mut() {
+        *end = Some(t);
     }
 }
 
