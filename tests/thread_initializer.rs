@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::drain;
 use poolscope::pool::error::BROKEN_THREAD_POOL;
+use poolscope::pool::sim::SimClock;
 use poolscope::pool::{
     ChannelProbe, EventKind, InitializerFailure, SubmitError, TaskError, TaskSpec, ThreadPool, Work, WorkerId,
 };
@@ -62,6 +63,34 @@ fn each_worker_runs_the_initializer_once_before_its_first_task_and_keeps_what_it
     initialized.sort_unstable();
     assert_eq!(initializing, [0, 1], "each worker says when its initializer begins");
     assert_eq!(initialized, [0, 1], "once per worker, however many tasks it ran");
+}
+
+/// On simulated time a new thread runs nothing until the submitting thread gives up its
+/// turn, as when a lesson's clock is paused on a caption: the worker is already reported in
+/// its initializer then, so its lane is never drawn idle while a task waits for it.
+#[test]
+fn a_new_worker_is_reported_in_its_initializer_before_its_thread_runs_a_step() {
+    let sim = SimClock::new();
+    let main = sim.join_here();
+    let (probe, events) = ChannelProbe::unbounded();
+    let pool = ThreadPool::builder().workers(1).probe(probe).initializer(setup(), InitializerFailure::Break).build();
+    let future = pool.submit_task(spec(Work::Noop, "Job")).unwrap();
+    let before_its_first_step: Vec<EventKind> = drain(&events).into_iter().map(|e| e.kind).collect();
+    assert!(
+        before_its_first_step.iter().any(|kind| matches!(kind, EventKind::WorkerUp { worker: 0, .. })),
+        "the submit started worker 0: {before_its_first_step:?}"
+    );
+    assert!(
+        before_its_first_step.iter().any(|kind| matches!(kind, EventKind::Initializing { worker: 0 })),
+        "worker 0 is in its initializer from the start: {before_its_first_step:?}"
+    );
+    assert!(
+        !before_its_first_step.iter().any(|kind| matches!(kind, EventKind::Initialized { .. })),
+        "and has not run it yet: {before_its_first_step:?}"
+    );
+    future.result(None).unwrap();
+    pool.shutdown(true, false);
+    drop(main);
 }
 
 #[test]

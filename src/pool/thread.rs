@@ -517,6 +517,12 @@ impl Crew {
         } else {
             None
         };
+        if self.initializer.is_some() {
+            // The thread's first act: said here, not from the thread, so a lane is never drawn
+            // idle between its start and its initializer (a paused clock holds a new thread
+            // before its first step).
+            self.emit(EventKind::Initializing { worker: id });
+        }
         let thread_name = named.as_deref().map_or_else(|| format!("{}-worker-{id}", self.name), str::to_string);
         let busy = Arc::new(CachePadded::new(AtomicBool::new(false)));
         let crew = Arc::clone(self);

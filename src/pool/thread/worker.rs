@@ -17,7 +17,6 @@ use crate::pool::task::{TaskEnv, TaskSpec, run_spec};
 pub(super) fn run(crew: &Arc<Crew>, id: WorkerId, busy: &CachePadded<AtomicBool>, thread: Option<Arc<str>>) {
     let mut env = ThreadEnv { crew, id, thread, setup: None };
     if let Some(spec) = &crew.initializer {
-        crew.emit(EventKind::Initializing { worker: id });
         let outcome = initialize(&env, spec);
         crew.emit(EventKind::Initialized { worker: id, error: outcome.as_ref().err().cloned() });
         match outcome {
